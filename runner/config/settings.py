@@ -1,0 +1,107 @@
+"""The boundary between Hydra and the rest of runner: DictConfig in, typed settings out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner.config.schema import ApisConfig, RunConfig
+from runner.errors import ConfigError
+
+_SECRET_FIELDS = ("api_key",)
+
+
+def _check_no_literal_secrets(cfg: DictConfig) -> None:
+    """Refuse API keys written literally: they would be saved with the run's config."""
+    apis = cfg.get("apis")
+    if apis is None:
+        return
+    for api_name in apis:
+        node = apis[api_name]
+        for key in _SECRET_FIELDS:
+            if key not in node or OmegaConf.is_missing(node, key):
+                continue
+            if node._get_node(key)._is_none():  # noqa: SLF001 - OmegaConf has no public test
+                continue
+            if not OmegaConf.is_interpolation(node, key):
+                raise ConfigError(
+                    f"apis.{api_name}.{key} is written literally; runner never stores keys. "
+                    f"Set it in the environment instead, or reference one: "
+                    f"apis.{api_name}.{key}='${{oc.env:MY_KEY_VAR}}'"
+                )
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number of queries per minute, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of queries per minute, got {value!r}")
+    return float(value)
+
+
+def _check_limits(run: RunConfig) -> None:
+    _positive("max_queries", run.max_queries)
+    for group, value in run.max_queries_dict.items():
+        if isinstance(value, dict):
+            if not value:
+                raise ConfigError(f"max_queries_dict.{group} is an empty dict; give it limits")
+            for sub, sub_value in value.items():
+                _positive(f"max_queries_dict.{group}.{sub}", sub_value)
+        else:
+            _positive(f"max_queries_dict.{group}", value)
+    if run.model is not None and run.model.max_queries is not None:
+        _positive("model.max_queries", run.model.max_queries)
+    if run.max_attempts < 1:
+        raise ConfigError(f"max_attempts must be at least 1, got {run.max_attempts}")
+    if run.max_concurrency < 1:
+        raise ConfigError(f"max_concurrency must be at least 1, got {run.max_concurrency}")
+    if not run.timeout_s > 0:
+        raise ConfigError(f"timeout_s must be positive, got {run.timeout_s}")
+    if run.backoff_base_s < 0 or run.backoff_max_s < 0:
+        raise ConfigError("backoff_base_s and backoff_max_s must not be negative")
+    if run.progress not in ("auto", "on", "off"):
+        raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
+
+
+def to_settings(cfg: DictConfig) -> RunConfig:
+    """Check a composed config and turn it into typed settings.
+
+    Raises:
+        ConfigError: a value runner cannot use (a limit of 0, a literal API key, ...).
+    """
+    _check_no_literal_secrets(cfg)
+    run = OmegaConf.to_object(cfg)
+    if not isinstance(run, RunConfig):
+        raise ConfigError("the configuration is not a runner config; compose it from conf/")
+    if not isinstance(run.apis, ApisConfig):  # pragma: no cover - guarded by the schema
+        raise ConfigError("apis must follow the ApisConfig schema")
+    _check_limits(run)
+    return run
+
+
+def redacted_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain data, with any secret replaced by ``***``."""
+    data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    assert isinstance(data, dict)
+    for api in (data.get("apis") or {}).values():
+        if isinstance(api, dict):
+            for key in _SECRET_FIELDS:
+                if api.get(key):
+                    api[key] = "***"
+    data.pop("hydra", None)
+    return {str(k): v for k, v in data.items()}
+
+
+def api_fields() -> list[str]:
+    """Names of the APIs that have a settings block under ``apis``."""
+    return [f.name for f in fields(ApisConfig)]
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    """``value`` as a path: absolute as given, else relative to ``base``."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path

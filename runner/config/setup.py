@@ -1,0 +1,121 @@
+"""Hydra set-up shared by the command line, the Python API and the tests.
+
+``experiment=NAME`` selects ``conf/experiment/NAME.yaml`` when there is one; otherwise it
+selects ``experiments/NAME.jsonl`` or ``experiments/NAME.csv``, for which a config node is
+registered on the fly, so a plain prompto file needs no YAML of its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from runner.config.schema import register_configs
+from runner.errors import BadInputError
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+EXPERIMENT_SUFFIXES = (".jsonl", ".csv")
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time and does not collide between parallel sweep jobs."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _run_id(value: str) -> str:
+    return value or new_run_id()
+
+
+def _experiment_name(name: str, file: str) -> str:
+    if name:
+        return name
+    return Path(file).stem if file else "experiment"
+
+
+def register_resolvers() -> None:
+    """Register the resolvers the YAML in ``conf/`` uses (idempotent)."""
+    # Cached so that the run folder and the run id resolve to the same value.
+    if not OmegaConf.has_resolver("runner.run_id"):
+        OmegaConf.register_new_resolver("runner.run_id", _run_id, use_cache=True)
+    if not OmegaConf.has_resolver("runner.experiment_name"):
+        OmegaConf.register_new_resolver("runner.experiment_name", _experiment_name)
+
+
+def _override_values(overrides: Sequence[str], key: str) -> list[str]:
+    """Values given to ``key`` on the command line (sweeps split on commas)."""
+    values: list[str] = []
+    for item in overrides:
+        name, sep, value = item.lstrip("+~").partition("=")
+        if sep and name == key:
+            values.extend(v.strip() for v in value.split(",") if v.strip())
+    return values
+
+
+def register_experiment_files(
+    overrides: Sequence[str], conf_dir: Path = CONF_DIR, base: Path | None = None
+) -> None:
+    """Make ``experiment=NAME`` work for files in the experiments folder.
+
+    Args:
+        overrides: the command-line overrides (read for ``experiments_dir`` and ``experiment``).
+        conf_dir: the config folder, whose ``experiment/NAME.yaml`` files take precedence.
+        base: the folder relative paths are taken from (the current one by default).
+
+    Raises:
+        BadInputError: an experiment named on the command line has no file and no YAML.
+    """
+    base = base or Path.cwd()
+    dirs = _override_values(overrides, "experiments_dir") or ["experiments"]
+    experiments_dir = Path(dirs[-1]).expanduser()
+    if not experiments_dir.is_absolute():
+        experiments_dir = base / experiments_dir
+    cs = ConfigStore.instance()
+    for name in _override_values(overrides, "experiment"):
+        if (conf_dir / "experiment" / f"{name}.yaml").exists():
+            continue
+        found = [experiments_dir / f"{name}{s}" for s in EXPERIMENT_SUFFIXES]
+        existing = [p for p in found if p.exists()]
+        if not existing:
+            others = sorted(p.name for p in experiments_dir.glob(f"{name}.*"))
+            hint = (
+                f" Found {', '.join(others)}, but experiment files must end in .jsonl or .csv."
+                if others
+                else ""
+            )
+            raise BadInputError(
+                f"No experiment '{name}': looked for {found[0]}, {found[1]} and "
+                f"{conf_dir / 'experiment' / (name + '.yaml')}.{hint}"
+            )
+        if len(existing) > 1:
+            raise BadInputError(
+                f"Experiment '{name}' is ambiguous: both {existing[0]} and {existing[1]} exist; "
+                "rename one."
+            )
+        cs.store(
+            group="experiment",
+            name=name,
+            node={"experiment": {"file": existing[0].name, "name": name}},
+            package="_global_",
+        )
+
+
+def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """Everything Hydra needs before it composes: schemas, resolvers, experiment files."""
+    register_configs()
+    register_resolvers()
+    register_experiment_files(overrides, conf_dir)
+
+
+def compose_config(
+    overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR, config_name: str = "config"
+) -> DictConfig:
+    """Compose the configuration in-process, as the command line would."""
+    prepare_hydra(overrides, conf_dir)
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))

@@ -1,0 +1,37 @@
+"""Counters of one rate-limit group, for the progress display and the summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class GroupStats:
+    """What one group did."""
+
+    name: str
+    rate_per_minute: float
+    total: int
+    ok: int = 0
+    error: int = 0
+    not_sent: int = 0
+    requests: int = 0  # attempts sent, retries included
+    retries: int = 0
+    first_sent: float | None = None  # monotonic seconds
+    last_sent: float | None = None
+    finished: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.error
+
+    def achieved_per_minute(self) -> float | None:
+        """Requests started per minute, measured between the first and the last start.
+
+        ``n`` requests paced at ``r`` per minute span ``(n - 1) / r`` minutes, so this
+        equals the limit when the group kept pace with it.
+        """
+        if self.requests < 2 or self.first_sent is None or self.last_sent is None:
+            return None
+        span = self.last_sent - self.first_sent
+        return None if span <= 0 else (self.requests - 1) * 60.0 / span

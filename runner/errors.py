@@ -1,0 +1,77 @@
+"""The error hierarchy: every error runner raises derives from :class:`RunnerError`.
+
+``exit_code`` is what the command line exits with when the error ends a run:
+
+* :class:`BadInputError` (2): the user's files or settings are wrong; nothing was sent.
+* :class:`ConfigError` (2): a setting has a wrong value (a limit of 0, an unknown api).
+* :class:`RunnerError` (1): anything else that stops a run.
+
+Provider failures for one prompt are not exceptions that end the run: providers raise
+:class:`ProviderError`, the engine records them on that prompt and decides whether to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RunnerError(Exception):
+    """Base class of every error raised by runner."""
+
+    exit_code: int = 1
+
+
+class BadInputError(RunnerError):
+    """The experiment file or a record in it is invalid; nothing was sent."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems)
+        if self.problems:
+            shown = self.problems[:20]
+            more = len(self.problems) - len(shown)
+            lines = [message, *(f"  - {p}" for p in shown)]
+            if more:
+                lines.append(f"  ... and {more} more problem(s)")
+            message = "\n".join(lines)
+        super().__init__(message)
+
+
+class ConfigError(RunnerError):
+    """A setting has a value runner cannot use; nothing was sent."""
+
+    exit_code = 2
+
+
+class ErrorKind(StrEnum):
+    """How the engine must treat a failed request; decided by the provider."""
+
+    RETRYABLE = "retryable"  # timeouts, dropped connections, 408, 429, 5xx
+    FATAL = "fatal"  # malformed request, 400, 401, 404: retrying cannot fix it
+    QUOTA = "quota"  # a hard quota: no more requests will succeed on this key
+
+
+@dataclass
+class ProviderError(RunnerError):
+    """A request failed; ``kind`` tells the engine whether to retry.
+
+    Args:
+        message: what went wrong, as the API said it.
+        kind: how the engine must treat the failure.
+        status: the HTTP status, when there was one.
+        retry_after: seconds the API asked us to wait before trying again.
+    """
+
+    message: str
+    kind: ErrorKind = ErrorKind.FATAL
+    status: int | None = None
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,69 @@
+"""One line of ``completed.jsonl``: the user's record plus what happened to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from runner.errors import ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers.base import Completion
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+
+@dataclass
+class Outcome:
+    """How a prompt ended: a completion or an error, after some attempts."""
+
+    record: PromptRecord
+    group: str
+    attempts: int
+    completion: Completion | None = None
+    error: ProviderError | None = None
+    error_kind: str | None = None
+    sent_at: datetime | None = None
+    received_at: datetime | None = None
+    latency_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.completion is not None and self.error is None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, Any]:
+    """The output record: every input key, then the runner's fields.
+
+    Runner's fields come last and win over an input key of the same name, so a column
+    such as ``status`` always means what runner says.
+    """
+    completion = outcome.completion
+    error = outcome.error
+    return {
+        **outcome.record.data,
+        "response": None if completion is None else completion.text,
+        "status": STATUS_OK if outcome.ok else STATUS_ERROR,
+        "error": None if error is None else str(error),
+        "error_kind": outcome.error_kind,
+        "attempts": outcome.attempts,
+        "timestamp_sent": _iso(outcome.sent_at),
+        "timestamp_received": _iso(outcome.received_at),
+        "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 4),
+        "usage": {
+            "input_tokens": None if completion is None else completion.input_tokens,
+            "output_tokens": None if completion is None else completion.output_tokens,
+        },
+        "finish_reason": None if completion is None else completion.finish_reason,
+        "response_model": None if completion is None else completion.model,
+        "run_id": run_id,
+        "experiment": experiment,
+        "rate_group": outcome.group,
+        "prompt_key": outcome.record.key,
+        "line": outcome.record.line,
+    }

@@ -1,0 +1,74 @@
+"""The end-of-run summary: counts by status, wall time, achieved rate per group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.engine.stats import GroupStats
+
+
+@dataclass
+class Summary:
+    """What a run did, for people (``format``) and machines (``as_dict``)."""
+
+    run_id: str
+    experiment: str
+    total: int
+    ok: int
+    error: int
+    not_sent: int
+    wall_time_s: float
+    groups: Mapping[str, GroupStats]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every prompt ended ok, 1 when some ended in error."""
+        return 0 if self.error == 0 else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": {"ok": self.ok, "error": self.error},
+            "not_sent": self.not_sent,
+            "total": self.total,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "groups": {
+                name: {
+                    "total": g.total,
+                    "ok": g.ok,
+                    "error": g.error,
+                    "not_sent": g.not_sent,
+                    "requests": g.requests,
+                    "retries": g.retries,
+                    "limit_per_minute": g.rate_per_minute,
+                    "achieved_per_minute": _round(g.achieved_per_minute()),
+                }
+                for name, g in self.groups.items()
+            },
+        }
+
+    def format(self) -> str:
+        """A few lines for the terminal."""
+        lines = [
+            f"Run {self.run_id} of experiment '{self.experiment}': {self.total} prompts, "
+            f"{self.ok} ok, {self.error} error in {self.wall_time_s:.1f} s"
+            + (f" ({self.not_sent} not sent: a hard quota stopped their group)" if self.not_sent else "")
+        ]
+        width = max((len(n) for n in self.groups), default=5)
+        lines.append(
+            f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
+            f" {'limit/min':>10} {'achieved/min':>12}"
+        )
+        for name, g in self.groups.items():
+            achieved = g.achieved_per_minute()
+            shown = "-" if achieved is None else f"{achieved:,.1f}"
+            lines.append(
+                f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7}"
+                f" {g.rate_per_minute:>10,.1f} {shown:>12}"
+            )
+        return "\n".join(lines)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,119 @@
+"""One prompt of an experiment, and the checks every record must pass before sending."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+CHAT_ROLES = frozenset({"system", "user", "assistant"})
+
+
+@dataclass(slots=True)
+class PromptRecord:
+    """A record of an experiment file.
+
+    Attributes:
+        data: the record as the user wrote it (every key is carried to the output).
+        source: the file it came from, for error messages.
+        line: its line number in that file (1-based; for CSV, the row's first line).
+    """
+
+    data: dict[str, Any]
+    source: str = "<memory>"
+    line: int = 0
+    key: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.key = prompt_key(self.data)
+
+    @property
+    def where(self) -> str:
+        """``file:line`` for messages."""
+        return f"{self.source}:{self.line}"
+
+    @property
+    def prompt(self) -> Any:
+        return self.data.get("prompt")
+
+    @property
+    def api(self) -> str:
+        return str(self.data.get("api", ""))
+
+    @property
+    def model_name(self) -> str | None:
+        value = self.data.get("model_name")
+        return None if value is None else str(value)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        value = self.data.get("parameters")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def group(self) -> str | None:
+        value = self.data.get("group")
+        return None if value in (None, "") else str(value)
+
+
+def prompt_key(data: dict[str, Any]) -> str:
+    """A stable key: the record's ``id``, else a hash of its content."""
+    if data.get("id") not in (None, ""):
+        return str(data["id"])
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return "h-" + hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+
+
+def prompt_form_problem(prompt: Any) -> str | None:
+    """What is wrong with a prompt's form, or None when it is one of the three forms.
+
+    The forms: a string; a list of strings (a multi-turn conversation); a list of chat
+    messages ``{"role": ..., "content": ...}``.
+    """
+    if isinstance(prompt, str):
+        return None if prompt.strip() else "'prompt' is an empty string"
+    if not isinstance(prompt, list) or not prompt:
+        return (
+            "'prompt' must be a string, a list of strings, or a list of "
+            f"{{'role', 'content'}} messages; got {type(prompt).__name__}"
+        )
+    if all(isinstance(p, str) for p in prompt):
+        return None
+    for i, message in enumerate(prompt):
+        if not isinstance(message, dict):
+            return f"'prompt'[{i}] is a {type(message).__name__}; mix no strings with messages"
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            return f"'prompt'[{i}] has role {role!r}; use one of {sorted(CHAT_ROLES)}"
+        if "content" not in message:
+            return f"'prompt'[{i}] has no 'content'"
+        if role == "system" and i != 0:
+            return f"'prompt'[{i}] is a system message; a system message must come first"
+    if prompt[-1].get("role") != "user":
+        return "the last message of 'prompt' must have role 'user'"
+    return None
+
+
+def record_problems(record: PromptRecord, known_apis: frozenset[str]) -> list[str]:
+    """Every problem of a record that needs no provider to find."""
+    data = record.data
+    problems: list[str] = []
+    if "prompt" not in data:
+        problems.append("missing field 'prompt'")
+    else:
+        problem = prompt_form_problem(data["prompt"])
+        if problem:
+            problems.append(problem)
+    api = data.get("api")
+    if api in (None, ""):
+        problems.append("missing field 'api'")
+    elif not isinstance(api, str):
+        problems.append(f"field 'api' must be a string, got {api!r}")
+    elif api not in known_apis:
+        problems.append(f"unknown api {api!r}; known: {', '.join(sorted(known_apis))}")
+    if "parameters" in data and not isinstance(data["parameters"], dict):
+        problems.append("field 'parameters' must be an object (a dict of model parameters)")
+    if "model_name" in data and not isinstance(data["model_name"], str | int | float):
+        problems.append("field 'model_name' must be a string")
+    return [f"{record.where}: {p}" for p in problems]

@@ -1,0 +1,124 @@
+"""The provider contract: one small interface that every API implements.
+
+A provider turns a record into a request, sends it, and returns a :class:`Completion`, or
+raises :class:`runner.errors.ProviderError` classified as retryable, fatal or quota. The
+engine, never the provider, decides whether and when to retry.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+
+from runner.config.schema import RunConfig
+from runner.prompts.records import PromptRecord
+
+
+@dataclass
+class Completion:
+    """What a model answered.
+
+    ``text`` is a list for a multi-turn prompt (one reply per user turn).
+    """
+
+    text: str | list[str]
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+
+
+@dataclass
+class ProviderContext:
+    """What providers get from the run: one HTTP session, the settings, the environment."""
+
+    settings: RunConfig
+    session: aiohttp.ClientSession | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.settings.timeout_s)
+
+    def http(self) -> aiohttp.ClientSession:
+        """The run's one HTTP session."""
+        if self.session is None:
+            raise RuntimeError("this provider needs the run's HTTP session, and none was given")
+        return self.session
+
+
+class Provider(ABC):
+    """One API. Subclasses set ``api`` and implement :meth:`complete`."""
+
+    api: ClassVar[str]
+    # Whether the provider calls HTTP APIs (and so needs the run's session).
+    uses_http: ClassVar[bool] = True
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.context = context
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        """What stops this record from being sent (a missing key, ...), without sending."""
+        return []
+
+    @abstractmethod
+    async def complete(self, record: PromptRecord) -> Completion:
+        """Send one prompt and return the answer.
+
+        Raises:
+            ProviderError: the request failed; its ``kind`` tells the engine what to do.
+        """
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (models, files); the session is not its own."""
+
+
+ProviderFactory = Callable[[ProviderContext], Provider]
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make ``cls`` the provider of ``cls.api``."""
+    _REGISTRY[cls.api] = cls
+    return cls
+
+
+def provider_class(api: str) -> type[Provider]:
+    """The provider registered for ``api``."""
+    return _REGISTRY[api]
+
+
+def known_apis() -> frozenset[str]:
+    """The api names records may use."""
+    return frozenset(_REGISTRY)
+
+
+def env_name_for_model(model_name: str) -> str:
+    """A model name as it appears in a model-specific variable (non-word characters as _)."""
+    return re.sub(r"\W", "_", model_name)
+
+
+def setting_or_env(
+    env: Mapping[str, str],
+    configured: str | None,
+    variable: str,
+    model_name: str | None,
+) -> str | None:
+    """A value by prompto's precedence: ``VAR_<model>``, then the config, then ``VAR``."""
+    if model_name:
+        specific = env.get(f"{variable}_{env_name_for_model(model_name)}")
+        if specific:
+            return specific
+    if configured:
+        return configured
+    return env.get(variable) or None
+
+
+def parameters_without(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """A copy of ``params`` without the given keys."""
+    return {k: v for k, v in params.items() if k not in names}

@@ -1,0 +1,107 @@
+"""HTTP helpers shared by the HTTP providers: send JSON, classify failures."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from runner.errors import ErrorKind, ProviderError
+
+# 408 request timeout, 409 conflict (some APIs use it for "try again"), 429 too many
+# requests, 5xx server faults (and Anthropic's 529 overloaded) are worth another attempt.
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or a date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def _error_text(body: Any, raw: str) -> tuple[str, str | None]:
+    """The API's error message and code, from the usual JSON error shapes."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            message = err.get("message") or err.get("msg") or json.dumps(err)[:500]
+            code = err.get("code") or err.get("type") or err.get("status")
+            return str(message), None if code is None else str(code)
+        if isinstance(err, str):
+            return err, None
+    return raw[:500] or "(empty body)", None
+
+
+def classify_status(status: int, body: Any, raw: str, headers: Mapping[str, str]) -> ProviderError:
+    """A ProviderError for a non-2xx answer, classified for the engine."""
+    message, code = _error_text(body, raw)
+    text = f"HTTP {status}: {message}" + (f" ({code})" if code else "")
+    retry_after = parse_retry_after(headers)
+    if code in QUOTA_CODES:
+        return ProviderError(text, ErrorKind.QUOTA, status, retry_after)
+    if status in RETRYABLE_STATUS or status >= 500:
+        return ProviderError(text, ErrorKind.RETRYABLE, status, retry_after)
+    return ProviderError(text, ErrorKind.FATAL, status, retry_after)
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> dict[str, Any]:
+    """POST ``payload`` and return the JSON answer.
+
+    Raises:
+        ProviderError: retryable for timeouts, dropped connections, 408/429/5xx; fatal for
+            other statuses and answers that are not JSON objects.
+    """
+    try:
+        async with session.post(url, json=payload, headers=headers, timeout=timeout) as resp:
+            raw = await resp.text()
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                body = None
+            if resp.status >= 400:
+                raise classify_status(resp.status, body, raw, resp.headers)
+            if not isinstance(body, dict):
+                raise ProviderError(
+                    f"HTTP {resp.status}: the answer is not a JSON object: {raw[:200]!r}",
+                    ErrorKind.RETRYABLE,
+                    resp.status,
+                )
+            return body
+    except TimeoutError:
+        raise ProviderError(
+            f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE
+        ) from None
+    except aiohttp.ClientResponseError as exc:
+        raise ProviderError(f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status) from None
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
+        raise ProviderError(
+            f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
+        ) from None

