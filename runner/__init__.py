@@ -9,6 +9,6 @@ Run an experiment from Python::
 
 __version__ = "0.1.0"
 
-from runner.api import run_experiment  # noqa: E402
+from runner.api import run_experiment
 
 __all__ = ["__version__", "run_experiment"]

@@ -114,7 +114,10 @@ def prepare_run(settings: RunConfig, env: Mapping[str, str]) -> PreparedRun:
         if changed:
             logger.info(
                 "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
-                m.model_name, changed, m.api, m.model_name,
+                m.model_name,
+                changed,
+                m.api,
+                m.model_name,
             )
     context = ProviderContext(settings, env=env)
     apis = known_apis()
@@ -160,7 +163,9 @@ async def _send_all(
     initial = [GroupStats(n, g.rate_per_minute, len(g.records)) for n, g in prepared.groups.items()]
     try:
         with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
-            engine = Engine(prepared.providers, engine_settings, clock, backoff, sink, progress.update)
+            engine = Engine(
+                prepared.providers, engine_settings, clock, backoff, sink, progress.update
+            )
             return dict(await engine.run(prepared.groups))
     finally:
         for provider in prepared.providers.values():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -63,11 +63,60 @@ class LocalApiConfig:
 
 
 @dataclass
+class AnthropicApiConfig:
+    """Settings of the ``anthropic`` provider (Messages API); None means the environment."""
+
+    api_key: str | None = None  # $ANTHROPIC_API_KEY
+    base_url: str | None = None  # $ANTHROPIC_BASE_URL, else https://api.anthropic.com
+    version: str = "2023-06-01"  # the anthropic-version header
+    # Anthropic requires max_tokens; sent when a prompt's parameters give none.
+    default_max_tokens: int = 1024
+
+
+@dataclass
+class GeminiApiConfig:
+    """Settings of the ``gemini`` provider (Google AI generateContent, v1beta)."""
+
+    api_key: str | None = None  # $GEMINI_API_KEY
+    # $GEMINI_BASE_URL, else https://generativelanguage.googleapis.com/v1beta
+    base_url: str | None = None
+
+
+@dataclass
+class OllamaApiConfig:
+    """Settings of the ``ollama`` provider (native API)."""
+
+    endpoint: str | None = None  # $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434
+
+
+@dataclass
+class AzureOpenAIApiConfig:
+    """Settings of the ``azure-openai`` provider; ``model_name`` is the deployment."""
+
+    api_key: str | None = None  # $AZURE_OPENAI_API_KEY
+    endpoint: str | None = None  # $AZURE_OPENAI_API_ENDPOINT, https://<resource>.openai.azure.com
+    api_version: str | None = None  # $AZURE_OPENAI_API_VERSION, else 2024-10-21
+
+
+@dataclass
+class HuggingfaceTgiApiConfig:
+    """Settings of the ``huggingface-tgi`` provider (TGI's OpenAI-compatible route)."""
+
+    api_key: str | None = None  # $HUGGINGFACE_TGI_API_KEY (optional)
+    endpoint: str | None = None  # $HUGGINGFACE_TGI_API_ENDPOINT, e.g. http://localhost:8080
+
+
+@dataclass
 class ApisConfig:
     """Per-API settings, one field per provider."""
 
     openai: OpenAIApiConfig = field(default_factory=OpenAIApiConfig)
     local: LocalApiConfig = field(default_factory=LocalApiConfig)
+    anthropic: AnthropicApiConfig = field(default_factory=AnthropicApiConfig)
+    gemini: GeminiApiConfig = field(default_factory=GeminiApiConfig)
+    ollama: OllamaApiConfig = field(default_factory=OllamaApiConfig)
+    azure_openai: AzureOpenAIApiConfig = field(default_factory=AzureOpenAIApiConfig)
+    huggingface_tgi: HuggingfaceTgiApiConfig = field(default_factory=HuggingfaceTgiApiConfig)
 
 
 @dataclass
@@ -79,6 +128,8 @@ class RunConfig:
     apis: ApisConfig = field(default_factory=ApisConfig)
 
     experiments_dir: str = "experiments"
+    # Images named in prompts ({"type": "image", "media": "pic.png"}) are read from here.
+    media_dir: str = "media"
     outputs_dir: str = "outputs"
     # Empty: a new id (UTC time plus a random suffix) is made for every run.
     run_id: str = ""
@@ -104,5 +155,9 @@ class RunConfig:
 def register_configs() -> None:
     """Register the schemas so YAML files in ``conf/`` are validated against them."""
     cs = ConfigStore.instance()
-    cs.store(name="run_schema", node=RunConfig)
+    schema = OmegaConf.structured(RunConfig)
+    # Limits are free-form maps: let `max_queries_dict={openai: 30}` add keys on the command
+    # line (a struct node would only accept keys it already has).
+    OmegaConf.set_struct(schema.max_queries_dict, False)
+    cs.store(name="run_schema", node=schema)
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")

@@ -25,7 +25,7 @@ def _check_no_literal_secrets(cfg: DictConfig) -> None:
         for key in _SECRET_FIELDS:
             if key not in node or OmegaConf.is_missing(node, key):
                 continue
-            if node._get_node(key)._is_none():  # noqa: SLF001 - OmegaConf has no public test
+            if node._get_node(key)._is_none():
                 continue
             if not OmegaConf.is_interpolation(node, key):
                 raise ConfigError(

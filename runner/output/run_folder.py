@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,3 +58,5 @@ class RunFolder:
         """Remove the folder when the run never started (bad input): no results, no input."""
         if self.path.is_dir() and not self.completed.exists():
             shutil.rmtree(self.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if no other run is in it

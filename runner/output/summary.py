@@ -53,7 +53,11 @@ class Summary:
         lines = [
             f"Run {self.run_id} of experiment '{self.experiment}': {self.total} prompts, "
             f"{self.ok} ok, {self.error} error in {self.wall_time_s:.1f} s"
-            + (f" ({self.not_sent} not sent: a hard quota stopped their group)" if self.not_sent else "")
+            + (
+                f" ({self.not_sent} not sent: a hard quota stopped their group)"
+                if self.not_sent
+                else ""
+            )
         ]
         width = max((len(n) for n in self.groups), default=5)
         lines.append(

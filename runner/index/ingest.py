@@ -1,0 +1,331 @@
+"""Load new JSONL lines into ``responses``: DuckDB parses, Python only steps in for bad files.
+
+The fast path hands every new file (or a temp copy of each new byte range) to DuckDB's
+``read_json_objects`` in one query, so a million lines never pass through ``json.loads``. A
+malformed line fails the whole query without a line number we can trust, so the file named in
+the error is set aside, the rest is retried, and that file gets a Python pass that keeps the
+good lines and reports the bad ones by file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from loguru import logger
+
+from runner.index import schema
+from runner.index.report import SkippedLine
+from runner.index.scan import Slice
+from runner.index.state import forget_rows, mark_files
+
+# The key the discovery query reports non-object lines under (no JSON key can hold NUL here).
+_NOT_OBJECT = "\x00"
+
+# Bad lines logged one by one per file before the rest are only counted.
+_LOG_LINES = 5
+
+_DISCOVER = f"""
+WITH src AS (
+    SELECT json, json_keys(json) AS ks
+    FROM read_json_objects($files, format = 'newline_delimited')
+), keyed AS (
+    SELECT json, unnest(CASE WHEN len(ks) = 0 AND json_type(json) <> 'OBJECT'
+                             THEN ['{_NOT_OBJECT}'] ELSE ks END) AS key
+    FROM src
+)
+SELECT key, list(DISTINCT CASE WHEN NOT list_contains($untyped, key) THEN
+           json_type(json, '/' || replace(replace(key, '~', '~0'), '/', '~1')) END)
+FROM keyed GROUP BY key
+"""
+
+
+@dataclass
+class Source:
+    """A slice and the file DuckDB reads it from (the original, or a copy of its new bytes)."""
+
+    slice: Slice
+    read_path: str
+    cleaned: bool = False
+
+
+@dataclass
+class IngestResult:
+    """Rows added and lines skipped by one :func:`ingest`."""
+
+    rows_added: int = 0
+    skipped: list[SkippedLine] = field(default_factory=list)
+
+
+def _cast(expr: str, sql_type: str) -> str:
+    """SQL reading a value of ``sql_type`` from the text ``json_extract_string`` gave."""
+    if sql_type == "VARCHAR":
+        return expr
+    # TRY_CAST: a record with a wrong-typed field gets NULL there, it does not stop the index.
+    return f"TRY_CAST({expr} AS {sql_type})"
+
+
+class _Ingest:
+    """One ingest: a connection, a scratch folder, and what was done so far."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, tmp: Path) -> None:
+        self.con = con
+        self.tmp = tmp
+        self.result = IngestResult()
+        self._copies = 0
+
+    def copy(self, data: bytes) -> str:
+        """Write bytes to a scratch file DuckDB can read; returns its path."""
+        self._copies += 1
+        path = self.tmp / f"range-{self._copies}.jsonl"
+        with open(path, "wb") as f:
+            f.write(data)
+            if data and not data.endswith(b"\n"):
+                f.write(b"\n")
+        return str(path)
+
+    def run(self, sources: list[Source]) -> None:
+        """Index ``sources`` as one batch, splitting it around files DuckDB cannot read."""
+        if not sources:
+            return
+        try:
+            found = self._discover([s.read_path for s in sources])
+        except duckdb.Error as exc:
+            self._split(sources, exc)
+            return
+        if _NOT_OBJECT in found:
+            bad = self._files_with_non_objects(sources)
+            self._split(sources, None, culprits=bad)
+            return
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.result.rows_added += self._insert(sources, found)
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            self._split(sources, exc)
+
+    def _split(
+        self,
+        sources: list[Source],
+        exc: duckdb.Error | None,
+        culprits: Sequence[Source] = (),
+    ) -> None:
+        """Retry a failed batch without its bad files; give those the line-by-line pass."""
+        if exc is not None and not culprits:
+            match = re.search(r'file "([^"]+)"', str(exc))
+            named = match.group(1) if match else None
+            culprits = [s for s in sources if s.read_path == named]
+        if not culprits and len(sources) > 1:
+            half = len(sources) // 2  # no file named: bisect until the bad one is alone
+            self.run(sources[:half])
+            self.run(sources[half:])
+            return
+        if not culprits:
+            culprits = sources
+        rest = [s for s in sources if s not in culprits]
+        for source in culprits:
+            if source.cleaned:
+                self._give_up(source, exc)
+            else:
+                self.run([self._clean(source)])
+        self.run(rest)
+
+    def _discover(self, files: list[str]) -> dict[str, list[str]]:
+        """Every key in ``files`` with the JSON types of the values user keys hold."""
+        current = schema.response_columns(self.con)
+        untyped = sorted(schema.FIXED_KEYS | {k for k, t in current.items() if t == "VARCHAR"})
+        rows = self.con.execute(_DISCOVER, {"files": files, "untyped": untyped}).fetchall()
+        return {str(k): [str(t) for t in types if t is not None] for k, types in rows}
+
+    def _files_with_non_objects(self, sources: list[Source]) -> list[Source]:
+        """The sources holding a line that is valid JSON but not an object."""
+        rows = self.con.execute(
+            "SELECT DISTINCT filename FROM read_json_objects($files, "
+            "format = 'newline_delimited', filename = true) WHERE json_type(json) <> 'OBJECT'",
+            {"files": [s.read_path for s in sources]},
+        ).fetchall()
+        named = {str(r[0]) for r in rows}
+        return [s for s in sources if s.read_path in named]
+
+    def _plan_columns(self, found: dict[str, list[str]]) -> list[str]:
+        """Add or widen a column for each user key; returns the user keys to insert."""
+        current = schema.response_columns(self.con)
+        by_lower = {name.lower(): name for name in current}
+        extras: list[str] = []
+        for key, types in sorted(found.items()):
+            if key in schema.FIXED_KEYS or key == _NOT_OBJECT:
+                continue
+            low = key.lower()
+            if low in schema.RESERVED_NAMES or by_lower.get(low, key) != key:
+                continue  # clashes with a runner column or another key's case: in record only
+            old = current.get(key)
+            new = schema.widen(old, types)
+            if new is None:
+                continue  # only nulls so far; rows without the column read NULL anyway
+            if old is None:
+                logger.info("results index: new column responses.{} ({})", key, new)
+                self.con.execute(f"ALTER TABLE responses ADD COLUMN {schema.quote(key)} {new}")
+                by_lower[low] = key
+            elif new != old:
+                logger.info("results index: column responses.{} widened {} -> {}", key, old, new)
+                self.con.execute(
+                    f"ALTER TABLE responses ALTER COLUMN {schema.quote(key)} TYPE {new}"
+                )
+            current[key] = new
+            extras.append(key)
+        return extras
+
+    def _insert(self, sources: list[Source], found: dict[str, list[str]]) -> int:
+        """Insert every line of ``sources`` and record how far each file is indexed."""
+        forget_rows(self.con, [s.slice.rel for s in sources if s.slice.reset])
+        extras = self._plan_columns(found)
+        current = schema.response_columns(self.con)
+        pointers = [c.pointer for c in schema.RESPONSE_COLUMNS] + [schema.pointer(k) for k in extras]
+        names: list[str] = []
+        exprs: list[str] = []
+        for i, col in enumerate(schema.RESPONSE_COLUMNS, start=1):
+            names.append(col.name)
+            expr = _cast(f"v[{i}]", col.sql_type)
+            if col.name in ("run_id", "experiment"):
+                expr = f"coalesce({expr}, dir_{col.name})"  # the folder knows them too
+            exprs.append(expr)
+        names += ["record", "source_file"]
+        exprs += ["json", "source_file"]
+        for i, key in enumerate(extras, start=len(schema.RESPONSE_COLUMNS) + 1):
+            names.append(key)
+            exprs.append(_cast(f"v[{i}]", current[key]))
+        sql = f"""
+            INSERT INTO responses ({", ".join(schema.quote(n) for n in names)})
+            SELECT {", ".join(exprs)} FROM (
+                SELECT s.json, m.source_file, m.dir_run_id, m.dir_experiment,
+                       json_extract_string(s.json, $pointers) AS v
+                FROM read_json_objects($files, format = 'newline_delimited', filename = true) s
+                JOIN (SELECT unnest($files) AS read_path, unnest($rels) AS source_file,
+                             unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment) m
+                  ON s.filename = m.read_path
+            )"""
+        params = {
+            "pointers": pointers,
+            "files": [s.read_path for s in sources],
+            "rels": [s.slice.rel for s in sources],
+            "run_ids": [s.slice.run.run_id for s in sources],
+            "exps": [s.slice.run.experiment for s in sources],
+        }
+        row = self.con.execute(sql, params).fetchone()
+        mark_files(self.con, [s.slice for s in sources])
+        return int(row[0]) if row else 0
+
+    def _clean(self, source: Source) -> Source:
+        """Pass a file line by line in Python: keep good lines, report bad ones."""
+        sl = source.slice
+        data = sl.data if sl.data is not None else _read(sl.path, sl.start, sl.end)
+        first_line = _line_number(sl.path, sl.start)
+        good: list[bytes] = []
+        bad: list[SkippedLine] = []
+        for n, raw in enumerate(data.split(b"\n"), start=first_line):
+            if not raw.strip():
+                continue
+            reason = _problem(raw)
+            if reason is None:
+                good.append(raw)
+            else:
+                bad.append(SkippedLine(sl.rel, n, reason))
+        self._report(bad)
+        sl.skipped_lines = bad
+        return Source(sl, self.copy(b"\n".join(good)), cleaned=True)
+
+    def _give_up(self, source: Source, exc: duckdb.Error | None) -> None:
+        """Even the cleaned lines failed: skip the range, say so, and move past it."""
+        sl = source.slice
+        why = str(exc).splitlines()[0] if exc is not None else "unreadable"
+        skipped = [SkippedLine(sl.rel, 0, f"lines from byte {sl.start} not indexed: {why}")]
+        self._report(skipped)
+        sl.skipped_lines = [*sl.skipped_lines, *skipped]
+        self.con.execute("BEGIN TRANSACTION")
+        mark_files(self.con, [sl])
+        self.con.execute("COMMIT")
+
+    def _report(self, bad: list[SkippedLine]) -> None:
+        """Log bad lines (a few per file, then a count) and keep them for the report."""
+        for item in bad[:_LOG_LINES]:
+            logger.warning("results index: skipped {}", item)
+        if len(bad) > _LOG_LINES:
+            logger.warning(
+                "results index: ... and {} more bad line(s) in {}", len(bad) - _LOG_LINES,
+                bad[0].file,
+            )  # fmt: skip
+        self.result.skipped.extend(bad)
+
+
+def _read(path: Path, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of a file."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
+
+
+def _line_number(path: Path, start: int) -> int:
+    """The line number of byte ``start`` in its file (counting the newlines before it)."""
+    if start == 0:
+        return 1
+    count = 0
+    with open(path, "rb") as f:
+        left = start
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count + 1
+
+
+def _problem(raw: bytes) -> str | None:
+    """Why a line cannot be indexed, or None when it is a JSON object DuckDB will accept."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not valid UTF-8"
+    except json.JSONDecodeError as exc:
+        torn = exc.pos >= len(raw.rstrip()) - 1
+        return f"{'torn line' if torn else 'invalid JSON'} ({exc.msg} at column {exc.colno})"
+    if not isinstance(obj, dict):
+        return f"not a JSON object (a {type(obj).__name__})"
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid unicode escape (a lone surrogate)"
+    return None
+
+
+def ingest(con: duckdb.DuckDBPyConnection, slices: list[Slice], tmp: Path) -> IngestResult:
+    """Index the new bytes of every slice; never raises for a bad line.
+
+    Args:
+        con: a read-write connection inside the index lock.
+        slices: what :func:`runner.index.scan.plan_slice` decided to read.
+        tmp: a scratch folder for copies of byte ranges, removed by the caller.
+    """
+    job = _Ingest(con, tmp)
+    sources: list[Source] = []
+    empty: list[Slice] = []
+    for sl in slices:
+        if sl.whole_file:
+            sources.append(Source(sl, str(sl.path)))
+        elif sl.data and sl.data.strip():
+            sources.append(Source(sl, job.copy(sl.data)))
+        else:
+            empty.append(sl)
+    job.run(sources)
+    if empty:
+        # Nothing new to read, but the stat (and any reset) must still be remembered.
+        con.execute("BEGIN TRANSACTION")
+        forget_rows(con, [s.rel for s in empty if s.reset])
+        mark_files(con, empty)
+        con.execute("COMMIT")
+    return job.result

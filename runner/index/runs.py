@@ -1,0 +1,120 @@
+"""Load each run's ``run.json`` into the ``runs`` table (one row per run, replaced on change).
+
+``run.json`` is small and rewritten whole at the end of a run, so it is re-read whenever its
+size or modification time changes; Python checks it parses, DuckDB extracts the columns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+from loguru import logger
+
+from runner.index.report import SkippedLine
+from runner.index.scan import RUN_JSON, RunDir, Stored
+from runner.index.state import mark_run_files
+
+_INSERT = """
+INSERT INTO runs
+SELECT coalesce(j->>'run_id', dir_run_id), coalesce(j->>'experiment', dir_experiment),
+       j->>'status',
+       TRY_CAST(j->>'started_at' AS TIMESTAMPTZ), TRY_CAST(j->>'finished_at' AS TIMESTAMPTZ),
+       TRY_CAST(j->>'wall_time_s' AS DOUBLE), TRY_CAST(j->>'total' AS BIGINT),
+       TRY_CAST(j->'counts'->>'ok' AS BIGINT), TRY_CAST(j->'counts'->>'error' AS BIGINT),
+       nullif(j->'counts', 'null'::JSON),
+       nullif(j->'models', 'null'::JSON),
+       json_extract_string(j, '$.models[*].model_name'),
+       json_extract_string(j, '$.models[*].api'),
+       j->>'input_file', nullif(j->'groups', 'null'::JSON),
+       nullif(j->'config', 'null'::JSON), nullif(j->'overrides', 'null'::JSON),
+       j->>'version', run_dir, j, now()
+FROM (SELECT unnest($dirs) AS run_dir, unnest($texts)::JSON AS j,
+             unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment)
+"""
+
+
+def _parse(path: Path) -> tuple[dict[str, object] | None, str]:
+    """The run.json object and its compact text, or None and why it is unusable."""
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"invalid JSON ({exc})"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    return obj, json.dumps(obj, ensure_ascii=False)
+
+
+def update_runs(
+    con: duckdb.DuckDBPyConnection,
+    outputs_dir: Path,
+    runs: list[RunDir],
+    stored: dict[str, Stored],
+) -> tuple[dict[str, str], list[SkippedLine]]:
+    """Re-read every changed ``run.json``; returns {run_dir: status} read and bad files."""
+    changed: list[tuple[RunDir, str, int, int]] = []
+    for run in runs:
+        st = run.run_json
+        if st is None:
+            continue
+        rel = f"{run.rel}/{RUN_JSON}"
+        old = stored.get(rel)
+        if old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            changed.append((run, rel, st.st_size, st.st_mtime_ns))
+    statuses: dict[str, str] = {}
+    skipped: list[SkippedLine] = []
+    good: list[tuple[RunDir, str]] = []
+    for run, rel, _, _ in changed:
+        obj, text = _parse(outputs_dir / rel)
+        if obj is None:
+            # Remembered as read, so a broken file is reported once, not on every update.
+            skipped.append(SkippedLine(rel, 1, text))
+            logger.warning("results index: skipped {}: {}", rel, text)
+            continue
+        statuses[run.rel] = str(obj.get("status") or "")
+        good.append((run, text))
+    if not changed:
+        return statuses, skipped
+    marks = [(rel, run.rel, size, mtime) for run, rel, size, mtime in changed]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _replace(con, good)
+        mark_run_files(con, marks)
+        con.execute("COMMIT")
+    except duckdb.Error:
+        # One file DuckDB rejects (say a lone surrogate) must not hold back the others.
+        con.execute("ROLLBACK")
+        for run, text in good:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                _replace(con, [(run, text)])
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                rel = f"{run.rel}/{RUN_JSON}"
+                skipped.append(SkippedLine(rel, 1, str(exc).splitlines()[0]))
+                logger.warning("results index: skipped {}: {}", rel, exc)
+        con.execute("BEGIN TRANSACTION")
+        mark_run_files(con, marks)
+        con.execute("COMMIT")
+    return statuses, skipped
+
+
+def _replace(con: duckdb.DuckDBPyConnection, items: list[tuple[RunDir, str]]) -> None:
+    """Replace the ``runs`` rows of these run folders with their new run.json."""
+    if not items:
+        return
+    dirs = [run.rel for run, _ in items]
+    con.execute("DELETE FROM runs WHERE run_dir IN (SELECT unnest($d))", {"d": dirs})
+    con.execute(
+        _INSERT,
+        {
+            "dirs": dirs,
+            "texts": [text for _, text in items],
+            "run_ids": [run.run_id for run, _ in items],
+            "exps": [run.experiment for run, _ in items],
+        },
+    )

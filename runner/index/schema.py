@@ -1,0 +1,173 @@
+"""The tables of the results index and how each column is read from a JSONL record.
+
+``responses`` starts with the fixed columns below; every other key a record carries (the
+user's own prompt keys, which differ between experiments) becomes a column the first time it
+is seen, typed from its values and widened when a later experiment disagrees. The whole record
+is kept as JSON in ``record`` either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+# Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
+SCHEMA_VERSION = "1"
+
+# Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
+MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A fixed ``responses`` column: its SQL type and the JSON pointer it is read from."""
+
+    name: str
+    sql_type: str
+    pointer: str
+
+
+# Text columns hold a string as is and anything else (a list of turns, a chat) as JSON text.
+RESPONSE_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", "VARCHAR", "/run_id"),
+    Column("experiment", "VARCHAR", "/experiment"),
+    Column("prompt_key", "VARCHAR", "/prompt_key"),
+    Column("line", "BIGINT", "/line"),
+    Column("id", "VARCHAR", "/id"),
+    Column("prompt", "VARCHAR", "/prompt"),
+    Column("api", "VARCHAR", "/api"),
+    Column("model_name", "VARCHAR", "/model_name"),
+    Column("parameters", "JSON", "/parameters"),
+    Column("group", "VARCHAR", "/group"),
+    Column("expected_response", "VARCHAR", "/expected_response"),
+    Column("response", "VARCHAR", "/response"),
+    Column("status", "VARCHAR", "/status"),
+    Column("error", "VARCHAR", "/error"),
+    Column("error_kind", "VARCHAR", "/error_kind"),
+    Column("attempts", "BIGINT", "/attempts"),
+    Column("timestamp_sent", "TIMESTAMPTZ", "/timestamp_sent"),
+    Column("timestamp_received", "TIMESTAMPTZ", "/timestamp_received"),
+    Column("latency_s", "DOUBLE", "/latency_s"),
+    Column("input_tokens", "BIGINT", "/usage/input_tokens"),
+    Column("output_tokens", "BIGINT", "/usage/output_tokens"),
+    Column("finish_reason", "VARCHAR", "/finish_reason"),
+    Column("response_model", "VARCHAR", "/response_model"),
+    Column("rate_group", "VARCHAR", "/rate_group"),
+)
+
+# Columns the indexer adds itself, after the fixed ones and before any user key.
+BOOKKEEPING_COLUMNS = (("record", "JSON"), ("source_file", "VARCHAR"))
+
+# JSON keys consumed by the fixed columns (``usage`` is split into the two token columns).
+FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
+
+# A user key whose lower-cased name is one of these gets no column of its own (DuckDB names
+# are case-insensitive): it stays readable in ``record``.
+RESERVED_NAMES = frozenset(
+    {c.name.lower() for c in RESPONSE_COLUMNS}
+    | {name for name, _ in BOOKKEEPING_COLUMNS}
+    | {"usage"}
+)
+
+# What json_type() reports, mapped to the column type that holds it.
+_JSON_TO_SQL = {
+    "BOOLEAN": "BOOLEAN",
+    "BIGINT": "BIGINT",
+    "UBIGINT": "BIGINT",
+    "DOUBLE": "DOUBLE",
+    "VARCHAR": "VARCHAR",
+    "ARRAY": "JSON",
+    "OBJECT": "JSON",
+}
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier (user keys may hold spaces, quotes or reserved words)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pointer(key: str) -> str:
+    """The JSON pointer (RFC 6901) of a top-level key; unlike JSONPath it escapes anything."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def widen(current: str | None, json_types: list[str]) -> str | None:
+    """The narrowest column type holding ``current``'s values and values of ``json_types``.
+
+    Integers and floats meet in DOUBLE; any other disagreement falls back to VARCHAR, which
+    can hold every value as text. None means no non-null value was seen yet.
+    """
+    kinds = {_JSON_TO_SQL.get(t, "VARCHAR") for t in json_types if t != "NULL"}
+    if current is not None:
+        kinds.add(current)
+    if not kinds:
+        return None
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds == {"BIGINT", "DOUBLE"}:
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS responses ("
+    + ", ".join(
+        [f"{quote(c.name)} {c.sql_type}" for c in RESPONSE_COLUMNS]
+        + [f"{quote(n)} {t}" for n, t in BOOKKEEPING_COLUMNS]
+    )
+    + ")",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR, experiment VARCHAR, status VARCHAR,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, wall_time_s DOUBLE,
+        total BIGINT, n_ok BIGINT, n_error BIGINT, counts JSON,
+        models JSON, model_names VARCHAR[], apis VARCHAR[],
+        input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
+        run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS indexed_files (
+        path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
+        bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
+        head_len BIGINT, head_hash VARCHAR, rows BIGINT, skipped BIGINT,
+        indexed_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS skipped_lines (
+        file VARCHAR, line BIGINT, reason VARCHAR, found_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS evaluations (
+        run_id VARCHAR, prompt_key VARCHAR, step VARCHAR, field VARCHAR,
+        value VARCHAR, value_num DOUBLE, created_at TIMESTAMPTZ)""",
+)
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The schema version the database was built with; None for a new or foreign file."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'index_meta'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'").fetchone()
+    return str(row[0]) if row else None
+
+
+def drop_managed(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every table the indexer rebuilds from the JSONL (not ``evaluations``)."""
+    for table in MANAGED_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables that are missing and record the schema version."""
+    for ddl in _DDL:
+        con.execute(ddl)
+    con.execute(
+        "INSERT OR REPLACE INTO index_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
+    )
+
+
+def response_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every column of ``responses`` with its SQL type, in table order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE table_name = 'responses' AND schema_name = 'main' ORDER BY column_index"
+    ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}

@@ -1,0 +1,72 @@
+"""Shared fixtures: real servers on free loopback ports, and a tidy logging set-up."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import logs
+from tests import servers
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> None:
+    logs.configure("WARNING")
+
+
+@pytest.fixture(scope="session")
+def llmock_server() -> Iterator[servers.Server]:
+    """One llmock (PyPI) process for the session; isolate tests by model name."""
+    with servers.llmock() as server:
+        yield server
+
+
+def post_json(url: str, payload: dict[str, Any]) -> Any:
+    """POST JSON with the standard library (for control endpoints of test servers)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def get_json(url: str) -> Any:
+    """GET JSON with the standard library."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    """The Gemma 3 270M GGUF file (assembled once into the user's cache)."""
+    pytest.importorskip("llama_cpp", reason="needs the 'local' extra (make test installs it)")
+    from runner.providers.local import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_server(gemma_path: Path) -> Iterator[servers.Server]:
+    """llama.cpp's OpenAI-compatible server with the real Gemma model."""
+    with servers.llama_server(gemma_path) as server:
+        yield server
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    """Write ``records`` as an experiment file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The lines of a JSONL file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

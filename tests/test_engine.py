@@ -1,0 +1,147 @@
+"""The engine with a test provider fed from a queue, on a clock the test controls."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import deque
+from typing import Any
+
+from runner.config.schema import RunConfig
+from runner.engine.clock import FakeClock
+from runner.engine.engine import Engine, EngineSettings
+from runner.engine.retry import Backoff
+from runner.errors import ErrorKind, ProviderError
+from runner.output.results import Outcome
+from runner.prompts.grouping import Group
+from runner.prompts.records import PromptRecord
+from runner.providers.base import Completion, Provider, ProviderContext
+
+
+class ScriptedProvider(Provider):
+    """Answers from a script: each item is a Completion or a ProviderError to raise."""
+
+    api = "scripted"
+
+    def __init__(self, script: list[Completion | ProviderError], clock: FakeClock) -> None:
+        super().__init__(ProviderContext(RunConfig()))
+        self.script: deque[Completion | ProviderError] = deque(script)
+        self.clock = clock
+        self.sent: list[tuple[float, Any]] = []
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        self.sent.append((self.clock.monotonic(), record.data["id"]))
+        item = self.script.popleft() if self.script else Completion("ok")
+        if isinstance(item, ProviderError):
+            raise item
+        return item
+
+
+def _records(n: int) -> list[PromptRecord]:
+    return [PromptRecord({"id": i, "api": "scripted", "prompt": f"p{i}"}) for i in range(n)]
+
+
+async def _run(
+    provider: ScriptedProvider,
+    groups: dict[str, Group],
+    clock: FakeClock,
+    max_attempts: int = 3,
+    until: float = 600,
+) -> tuple[list[Outcome], dict[str, Any]]:
+    outcomes: list[Outcome] = []
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=max_attempts, max_concurrency=4),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        outcomes.append,
+    )
+    task = asyncio.create_task(engine.run(groups))
+    step = 0.05
+    waited = 0.0
+    while not task.done() and waited < until:
+        await clock.advance(step)
+        waited += step
+    return outcomes, await task
+
+
+async def test_paces_at_the_limit() -> None:
+    clock = FakeClock()
+    provider = ScriptedProvider([], clock)
+    outcomes, stats = await _run(provider, {"g": Group("g", 120, _records(10))}, clock)
+    assert len(outcomes) == 10 and all(o.ok for o in outcomes)
+    times = [t for t, _ in provider.sent]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(abs(g - 0.5) < 0.06 for g in gaps), gaps
+    assert abs(stats["g"].achieved_per_minute() - 120) < 12
+
+
+async def test_retry_goes_back_to_the_queue_while_others_flow() -> None:
+    clock = FakeClock()
+    retryable = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=5.0)
+    provider = ScriptedProvider([retryable], clock)
+    outcomes, stats = await _run(provider, {"g": Group("g", 600, _records(5))}, clock)
+    by_id = {o.record.data["id"]: o for o in outcomes}
+    assert by_id[0].ok and by_id[0].attempts == 2
+    retry_time = [t for t, i in provider.sent if i == 0][1]
+    first_time = provider.sent[0][0]
+    assert retry_time - first_time >= 5.0  # Retry-After honoured
+    # The other prompts did not wait for the retry.
+    assert all(t < first_time + 1 for t, i in provider.sent if i != 0)
+    assert [o.record.data["id"] for o in outcomes][-1] == 0
+    assert stats["g"].retries == 1
+
+
+async def test_fatal_errors_are_not_retried_and_attempts_are_capped() -> None:
+    clock = FakeClock()
+    fatal = ProviderError("HTTP 400: bad", ErrorKind.FATAL, 400)
+    flaky = [ProviderError("HTTP 503", ErrorKind.RETRYABLE, 503) for _ in range(3)]
+    provider = ScriptedProvider([fatal, *flaky], clock)
+    outcomes, _ = await _run(
+        provider,
+        {"a": Group("a", 6000, _records(1)), "b": Group("b", 6000, _records(1)[:0])},
+        clock,
+        max_attempts=2,
+    )
+    assert outcomes[0].attempts == 1 and outcomes[0].error_kind == "fatal"
+    provider2 = ScriptedProvider(list(flaky), clock)
+    outcomes2, _ = await _run(provider2, {"a": Group("a", 6000, _records(1))}, clock, 2)
+    assert outcomes2[0].attempts == 2 and not outcomes2[0].ok
+
+
+async def test_groups_run_concurrently_at_their_own_limits() -> None:
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    provider = ScriptedProvider([], clock)
+    slow = Group("slow", 6, _records(2))  # one per 10 s
+    fast = Group(
+        "fast",
+        600,
+        [PromptRecord({"id": 100 + i, "api": "scripted", "prompt": "x"}) for i in range(20)],
+    )
+    _, stats = await _run(provider, {"slow": slow, "fast": fast}, clock)
+    fast_done = max(t for t, i in provider.sent if i >= 100)
+    assert fast_done - t0 < 3  # not held back by the slow group
+    assert stats["slow"].ok == 2 and stats["fast"].ok == 20
+
+
+async def test_quota_error_stops_the_group_and_marks_the_rest_not_sent() -> None:
+    clock = FakeClock()
+    quota = ProviderError("HTTP 429: insufficient_quota", ErrorKind.QUOTA, 429)
+    provider = ScriptedProvider([quota], clock)
+    outcomes, stats = await _run(provider, {"g": Group("g", 60, _records(4))}, clock)
+    assert len(outcomes) == 4 and not any(o.ok for o in outcomes)
+    assert stats["g"].not_sent == 3
+    assert len(provider.sent) == 1
+
+
+async def test_unexpected_provider_bug_is_recorded_not_fatal() -> None:
+    clock = FakeClock()
+
+    class Broken(ScriptedProvider):
+        async def complete(self, record: PromptRecord) -> Completion:
+            raise KeyError("oops")
+
+    outcomes, _ = await _run(Broken([], clock), {"g": Group("g", 6000, _records(2))}, clock)
+    assert [o.error_kind for o in outcomes] == ["internal", "internal"]
