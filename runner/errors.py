@@ -28,11 +28,11 @@ class BadInputError(RunnerError):
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+    def __init__(self, message: str, problems: Sequence[str] = (), total: int | None = None) -> None:
         self.problems = list(problems)
         if self.problems:
             shown = self.problems[:20]
-            more = len(self.problems) - len(shown)
+            more = max(total or 0, len(self.problems)) - len(shown)
             lines = [message, *(f"  - {p}" for p in shown)]
             if more:
                 lines.append(f"  ... and {more} more problem(s)")

@@ -7,9 +7,10 @@ Everything here takes typed settings; the command line and the Python API both c
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,21 @@ from runner.config.settings import resolve_path
 from runner.config.setup import new_run_id
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.engine import Engine, EngineSettings
+from runner.engine.limits import GroupLimits, group_identity, open_store
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
+from runner.engine.stopping import EXIT_INTERRUPTED, GracefulStop
+from runner.engine.tokens import estimate_tokens
 from runner.errors import BadInputError, RunnerError
-from runner.output.export import read_results, write_csv
+from runner.output.export import export_csv, read_results
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
+from runner.output.resume import check_same_input, find_run, line_done, repair_and_collect
 from runner.output.run_folder import RunFolder
 from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
-from runner.prompts.grouping import Group, apply_model, group_records
-from runner.prompts.reader import read_records
+from runner.prompts.grouping import GroupAssigner
+from runner.prompts.plan import Plan, plan_experiment
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
 
@@ -64,12 +69,20 @@ class RunResult:
 class PreparedRun:
     """A checked experiment, ready to send."""
 
-    input_file: Path
     experiment: str
-    records: list[PromptRecord]
-    groups: dict[str, Group]
+    plan: Plan
     providers: dict[str, Provider]
     context: ProviderContext
+
+    @property
+    def input_file(self) -> Path:
+        return self.plan.input_file
+
+    @property
+    def records(self) -> Iterator[PromptRecord]:
+        """Every planned record, read lazily from the plan's spool."""
+        for name in self.plan.groups:
+            yield from self.plan.records(name)
 
 
 def experiment_name(settings: RunConfig) -> str:
@@ -77,10 +90,17 @@ def experiment_name(settings: RunConfig) -> str:
     return settings.experiment.name or Path(settings.experiment.file).stem
 
 
+def input_path(settings: RunConfig) -> Path:
+    """The experiment file named by the settings."""
+    return resolve_path(Path(settings.experiments_dir), settings.experiment.file)
+
+
 def default_run_dir(settings: RunConfig) -> Path:
-    """``<outputs_dir>/<experiment>/<run_id>``, the folder the command line would use."""
-    run_id = settings.run_id or new_run_id()
-    return Path(settings.outputs_dir) / experiment_name(settings) / run_id
+    """The folder the command line would use: a new one, or the one being resumed."""
+    outputs, name = Path(settings.outputs_dir), experiment_name(settings)
+    if settings.resume:
+        return find_run(outputs, name, settings.resume)
+    return outputs / name / (settings.run_id or new_run_id())
 
 
 def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
@@ -100,46 +120,68 @@ def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
     return settings.max_queries, limits
 
 
-def prepare_run(settings: RunConfig, env: Mapping[str, str]) -> PreparedRun:
-    """Read and check an experiment; nothing is sent.
+def prepare_run(
+    settings: RunConfig, env: Mapping[str, str], done: bytearray | None = None
+) -> PreparedRun:
+    """Read and check an experiment, and plan its groups; nothing is sent.
+
+    Args:
+        settings: the run's settings.
+        env: environment variables (keys and endpoints).
+        done: a bitmap of input lines already done (resume); they are skipped.
 
     Raises:
         BadInputError: the file is unreadable, or some records cannot be sent (all listed).
     """
-    input_file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
-    records = read_records(input_file)
-    if settings.model is not None:
-        m = settings.model
-        changed = apply_model(records, m.api, m.model_name, dict(m.parameters))
-        if changed:
-            logger.info(
-                "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
-                m.model_name,
-                changed,
-                m.api,
-                m.model_name,
-            )
     context = ProviderContext(settings, env=env)
     apis = known_apis()
     providers: dict[str, Provider] = {}
-    problems: list[str] = []
-    for record in records:
+
+    def check(record: PromptRecord) -> list[str]:
         found = record_problems(record, apis)
-        if not found and record.api not in providers:
+        if found:
+            return found
+        if record.api not in providers:
             providers[record.api] = provider_class(record.api)(context)
-        if not found:
-            found = [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
-        problems.extend(found)
-    if problems:
-        raise BadInputError(
-            f"{input_file}: {len(problems)} problem(s) found; nothing was sent. Fix these:",
-            problems,
-        )
+        return [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
+
+    def credential(record: PromptRecord) -> str:
+        return providers[record.api].credential(record)
+
     max_queries, limits = _limits(settings)
-    groups = group_records(
-        records, max_queries=max_queries, parallel=settings.parallel, max_queries_dict=limits
+    assigner = GroupAssigner(
+        max_queries=max_queries,
+        parallel=settings.parallel,
+        max_queries_dict=limits,
+        max_tokens=settings.max_tokens_per_minute,
+        max_tokens_dict=settings.max_tokens_per_minute_dict,
     )
-    return PreparedRun(input_file, experiment_name(settings), records, groups, providers, context)
+    m = settings.model
+    plan = plan_experiment(
+        input_path(settings),
+        assigner,
+        check,
+        credential,
+        model=None if m is None else (m.api, m.model_name, dict(m.parameters)),
+        skip_line=(lambda n: line_done(done, n)) if done else (lambda _n: False),
+    )
+    if plan.problems:
+        plan.close()
+        raise BadInputError(
+            f"{plan.input_file}: {plan.problem_count} problem(s) found; nothing was sent. "
+            "Fix these:",
+            plan.problems,
+            plan.problem_count,
+        )
+    if plan.total == 0:
+        plan.close()
+        raise BadInputError(f"{plan.input_file}: the experiment file holds no records")
+    if m is not None and plan.model_changed:
+        logger.info(
+            "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
+            m.model_name, plan.model_changed, m.api, m.model_name,
+        )
+    return PreparedRun(experiment_name(settings), plan, providers, context)
 
 
 async def _send_all(
@@ -148,7 +190,8 @@ async def _send_all(
     clock: Clock,
     writer: ResultWriter,
     run_id: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, GroupStats], bool]:
+    """Send every planned prompt; returns the counters and whether a stop cut the run."""
     engine_settings = EngineSettings(settings.max_attempts, settings.max_concurrency)
     backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random())
 
@@ -160,18 +203,56 @@ async def _send_all(
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0) if needs_http else None
     session = aiohttp.ClientSession(connector=connector) if needs_http else None
     prepared.context.session = session
-    initial = [GroupStats(n, g.rate_per_minute, len(g.records)) for n, g in prepared.groups.items()]
+    store = open_store(settings)
+    limits = GroupLimits(store, clock)
+    groups = prepared.plan.engine_groups(lambda g: group_identity(g.name, g.credentials))
+    initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
+    engine = Engine(
+        prepared.providers,
+        engine_settings,
+        clock,
+        backoff,
+        sink,
+        limiters=limits.requests,
+        token_limiters=limits.tokens,
+        estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
+    )
+    stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
+    stats: dict[str, GroupStats] = {}
     try:
         with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
-            engine = Engine(
-                prepared.providers, engine_settings, clock, backoff, sink, progress.update
-            )
-            return dict(await engine.run(prepared.groups))
+            engine._on_change = progress.update  # noqa: SLF001 - set once the display exists
+            run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
+            stopper.install(run_task)
+            try:
+                stats = await run_task
+            except asyncio.CancelledError:
+                if not stopper.stopped:
+                    raise
+            finally:
+                stopper.uninstall()
     finally:
         for provider in prepared.providers.values():
             await provider.aclose()
         if session is not None:
             await session.close()
+        if store is not None:
+            store.close()
+    return stats, stopper.stopped
+
+
+def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[str, Any]:
+    return {
+        "run_id": folder.run_id,
+        "experiment": prepared.experiment,
+        "input_file": str(prepared.input_file),
+        "models": [
+            {"api": api, "model_name": name or None} for api, name in sorted(prepared.plan.model_counts)
+        ],
+        "started_at": started,
+        "finished_at": None,
+        "status": "running",
+    }
 
 
 def execute_run(
@@ -183,11 +264,11 @@ def execute_run(
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run an experiment into ``run_dir``.
+    """Run an experiment into ``run_dir`` (or continue it, with ``settings.resume``).
 
     Args:
         settings: the checked settings.
-        run_dir: the run folder (made if missing).
+        run_dir: the run folder (made if missing; the resumed run's folder on resume).
         overrides: the command-line overrides, recorded in ``run.json``.
         config: the resolved config (secrets redacted), recorded in ``run.json``.
         clock: time source; the system clock by default.
@@ -197,44 +278,68 @@ def execute_run(
         BadInputError: nothing was sent because the input is wrong.
     """
     clock = clock or SystemClock()
-    prepared = prepare_run(settings, os.environ if env is None else env)
     folder = RunFolder(run_dir)
-    folder.create(prepared.input_file)
+    done: bytearray | None = None
+    previous: dict[str, Any] = {}
+    if settings.resume:
+        if not folder.meta.exists():
+            find_run(Path(settings.outputs_dir), experiment_name(settings), settings.resume)
+            raise BadInputError(f"resume={settings.resume}: {run_dir} is not a run folder")
+        check_same_input(folder, input_path(settings))
+        previous = json.loads(folder.meta.read_text(encoding="utf-8"))
+        if previous.get("experiment") not in (None, experiment_name(settings)):
+            raise BadInputError(
+                f"resume={settings.resume}: that run is of experiment "
+                f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
+            )
+        done = repair_and_collect(folder)
+    prepared = prepare_run(settings, os.environ if env is None else env, done)
+    try:
+        return _execute(prepared, settings, folder, clock, overrides, config, previous)
+    finally:
+        prepared.plan.close()
+
+
+def _execute(
+    prepared: PreparedRun,
+    settings: RunConfig,
+    folder: RunFolder,
+    clock: Clock,
+    overrides: Sequence[str],
+    config: Mapping[str, Any] | None,
+    previous: dict[str, Any],
+) -> RunResult:
+    plan = prepared.plan
+    if not previous:
+        folder.create(prepared.input_file)
     log_sink = logs.add_run_log(folder.log)
     started_wall, started = clock.wall(), clock.monotonic()
-    meta: dict[str, Any] = {
-        "run_id": folder.run_id,
-        "experiment": prepared.experiment,
-        "input_file": str(prepared.input_file),
-        "models": [
-            {"api": api, "model_name": name or None}
-            for api, name in sorted({(r.api, r.model_name or "") for r in prepared.records})
-        ],
-        "started_at": started_wall.isoformat(),
-        "finished_at": None,
-        "status": "running",
-        "config": dict(config or {}),
-        "overrides": list(overrides),
-        "version": __version__,
-    }
+    meta = dict(previous) or _new_meta(prepared, folder, started_wall.isoformat())
+    meta.update(config=dict(config or {}), overrides=list(overrides), version=__version__)
+    if previous:
+        meta.setdefault("resumes", []).append(
+            {"at": started_wall.isoformat(), "overrides": list(overrides)}
+        )
+    meta.update(status="running", finished_at=None)
     folder.write_meta(meta)
+    groups = plan.groups.values()
     logger.info(
-        "Run {}: {} prompts from {} in {} group(s): {}",
+        "Run {}: {} prompts from {}{} in {} group(s): {}",
         folder.run_id,
-        len(prepared.records),
-        prepared.input_file,
-        len(prepared.groups),
-        ", ".join(
-            f"{g.name} ({len(g.records)} at {g.rate_per_minute:g}/min)"
-            for g in prepared.groups.values()
-        ),
+        plan.total,
+        plan.input_file,
+        f" ({plan.skipped} already done)" if plan.skipped else "",
+        len(plan.groups),
+        ", ".join(f"{g.name} ({g.count} at {g.rate_per_minute:g}/min)" for g in groups),
     )
     status = "failed"
-    stats: dict[str, Any] = {}
+    stats: dict[str, GroupStats] = {}
     try:
         with ResultWriter(folder.completed) as writer:
-            stats = asyncio.run(_send_all(prepared, settings, clock, writer, folder.run_id))
-        status = "completed"
+            stats, interrupted = asyncio.run(
+                _send_all(prepared, settings, clock, writer, folder.run_id)
+            )
+        status = "interrupted" if interrupted else "completed"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -242,22 +347,31 @@ def execute_run(
         summary = Summary(
             run_id=folder.run_id,
             experiment=prepared.experiment,
-            total=len(prepared.records),
-            ok=sum(s.ok for s in stats.values()),
+            total=plan.total,
+            ok=plan.skipped + sum(s.ok for s in stats.values()),
             error=sum(s.error for s in stats.values()),
             not_sent=sum(s.not_sent for s in stats.values()),
             wall_time_s=clock.monotonic() - started,
             groups=stats,
+            skipped=plan.skipped,
+            interrupted=status == "interrupted",
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
         folder.write_meta(meta)
         logger.debug("Summary\n{}", summary.format())
+        if status == "interrupted":
+            logger.warning("Stopped. Resume with: {}", resume_command(settings, folder))
         logs.remove_sink(log_sink)
     if settings.csv:
-        write_csv(read_results(folder.completed), folder.csv)
+        export_csv(folder.completed, folder.csv)
     if settings.index:
         _update_index(Path(settings.outputs_dir))
     return RunResult(folder, summary)
+
+
+def resume_command(settings: RunConfig, folder: RunFolder) -> str:
+    """The command that continues this run."""
+    return f"python -m runner experiment={experiment_name(settings)} resume={folder.run_id}"
 
 
 def _update_index(outputs_dir: Path) -> None:
@@ -270,3 +384,14 @@ def _update_index(outputs_dir: Path) -> None:
         update_index(outputs_dir)
     except RunnerError as exc:
         logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "PreparedRun",
+    "RunResult",
+    "default_run_dir",
+    "execute_run",
+    "experiment_name",
+    "prepare_run",
+]

@@ -21,7 +21,8 @@ def _options(group: str) -> list[str]:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_config_file_composes(group: str, option: str) -> None:
-    overrides = [f"{group}={option}"]
+    # API files are mounted at apis.<name> by the defaults list; select each explicitly.
+    overrides = [f"api@apis.{option}={option}" if group == "api" else f"{group}={option}"]
     if group != "experiment":
         overrides.append("experiment=demo")
     cfg = compose_config(overrides)

@@ -79,7 +79,7 @@ async def test_paces_at_the_limit() -> None:
 
 async def test_retry_goes_back_to_the_queue_while_others_flow() -> None:
     clock = FakeClock()
-    retryable = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=5.0)
+    retryable = ProviderError("HTTP 503", ErrorKind.RETRYABLE, 503, retry_after=5.0)
     provider = ScriptedProvider([retryable], clock)
     outcomes, stats = await _run(provider, {"g": Group("g", 600, _records(5))}, clock)
     by_id = {o.record.data["id"]: o for o in outcomes}
@@ -145,3 +145,55 @@ async def test_unexpected_provider_bug_is_recorded_not_fatal() -> None:
 
     outcomes, _ = await _run(Broken([], clock), {"g": Group("g", 6000, _records(2))}, clock)
     assert [o.error_kind for o in outcomes] == ["internal", "internal"]
+
+
+async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    limited = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=10.0)
+    provider = ScriptedProvider([limited], clock)
+    other = Group("other", 6000, [PromptRecord({"id": 100 + i, "api": "scripted", "prompt": "x"})
+                                  for i in range(5)])
+    engine_outcomes: list[Outcome] = []
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=3, max_concurrency=4),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        engine_outcomes.append,
+    )
+    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(5)), "other": other}))
+    for _ in range(400):
+        await clock.advance(0.05)
+        if task.done():
+            break
+    await task
+    gate = engine.gates["g"]
+    assert gate.slowdowns == 1 and gate.limit < 4
+    sent_g = sorted(t - t0 for t, i in provider.sent if i < 100)
+    # After the 429 at t=0, nothing more of group g went out until Retry-After passed...
+    assert all(t >= 10 for t in sent_g[1:]), sent_g
+    # ...while the other group was not paused.
+    assert max(t - t0 for t, i in provider.sent if i >= 100) < 1
+    assert all(o.ok for o in engine_outcomes)
+
+
+async def test_stop_leaves_queued_prompts_unsent_and_unrecorded() -> None:
+    clock = FakeClock()
+    provider = ScriptedProvider([], clock)
+    outcomes: list[Outcome] = []
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=3, max_concurrency=2),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        outcomes.append,
+    )
+    task = asyncio.create_task(engine.run({"g": Group("g", 60, _records(10))}))
+    await clock.advance(2.5)  # one a second: three sent
+    engine.request_stop()
+    for _ in range(20):
+        await clock.advance(0.1)
+    stats = await task
+    assert len(outcomes) == len(provider.sent) == 3
+    assert stats["g"].ok == 3

@@ -120,11 +120,50 @@ class ApisConfig:
 
 
 @dataclass
+class EvaluationStepConfig:
+    """One step of an evaluation pipeline (``conf/evaluation/*.yaml``); see docs/evaluation.md.
+
+    The step's name is its key under ``evaluation``; steps run in the order they are listed.
+    """
+
+    # exact_match | includes | regex | json | numeric | length | custom | judge
+    scorer: str = MISSING
+    # custom: the function's dotted path, ``package.module.function``.
+    function: str | None = None
+    # The scorer's parameters (for custom, keyword arguments of the function).
+    params: dict[str, Any] = field(default_factory=dict)
+    # judge: a conf/model/<name>.yaml, the prompt template, and how to read the verdict.
+    model: str | None = None
+    template: str | None = None
+    verdict: str = "score"  # score (a number) | label (one of labels)
+    labels: list[str] = field(default_factory=list)
+    pattern: str | None = None  # a regex; its group "verdict" (else group 1) is the verdict
+    parameters: dict[str, Any] = field(default_factory=dict)  # over the judge model's own
+    max_queries: float | None = None  # the judge group's limit; default: the model's, else run's
+
+
+@dataclass
+class RephraseConfig:
+    """Paraphrasing an experiment before it runs (``conf/rephrase/*.yaml``)."""
+
+    model: str = MISSING  # a conf/model/<name>.yaml that writes the paraphrases
+    # Template name -> template with {INPUT_PROMPT}; the name tags each paraphrase.
+    templates: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    max_queries: float | None = None
+    split_lines: bool = False  # one paraphrase per non-empty line of each answer
+    suffix: str = "-rephrased"  # written to experiments/<name><suffix>.jsonl
+
+
+@dataclass
 class RunConfig:
     """The whole configuration of one run."""
 
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     model: ModelConfig | None = None
+    # Step name -> step; evaluation=NAME (or [A,B]) picks conf/evaluation/NAME.yaml.
+    evaluation: dict[str, EvaluationStepConfig] = field(default_factory=dict)
+    rephrase: RephraseConfig | None = None
     apis: ApisConfig = field(default_factory=ApisConfig)
 
     experiments_dir: str = "experiments"
@@ -141,6 +180,23 @@ class RunConfig:
     max_queries_dict: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 120.0
     max_concurrency: int = 16
+    # Tokens per minute (prompt + answer), the default for every group; None: no token limit.
+    max_tokens_per_minute: float | None = None
+    # Like max_queries_dict, for tokens: a group (or api) -> n, or {"default": n, model: n}.
+    max_tokens_per_minute_dict: dict[str, Any] = field(default_factory=dict)
+    # The answer's size assumed before sending when a prompt gives no max_tokens.
+    output_tokens_estimate: int = 256
+
+    # Limits shared with other runs using the same credentials: none (this process only),
+    # file (every process on this machine), or ray (every machine of a Ray cluster).
+    shared_limits: str = "file"
+    limits_dir: str | None = None  # for shared_limits=file; default ~/.cache/runner/limits
+    ray_address: str | None = None  # for shared_limits=ray; default: the current cluster
+
+    # Continue a run folder: a run id, or "latest". Done prompts are skipped.
+    resume: str = ""
+    # After the first Ctrl-C / SIGTERM, how long requests in flight may take to finish.
+    stop_timeout_s: float = 30.0
 
     # Backoff between attempts: full jitter up to min(backoff_max_s, backoff_base_s * 2**n).
     backoff_base_s: float = 1.0
@@ -159,5 +215,7 @@ def register_configs() -> None:
     # Limits are free-form maps: let `max_queries_dict={openai: 30}` add keys on the command
     # line (a struct node would only accept keys it already has).
     OmegaConf.set_struct(schema.max_queries_dict, False)
+    OmegaConf.set_struct(schema.max_tokens_per_minute_dict, False)
     cs.store(name="run_schema", node=schema)
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")
+    cs.store(group="rephrase", name="rephrase_schema", node=RephraseConfig, package="rephrase")

@@ -35,11 +35,11 @@ def _check_no_literal_secrets(cfg: DictConfig) -> None:
                 )
 
 
-def _positive(name: str, value: Any) -> float:
+def _positive(name: str, value: Any, unit: str = "queries per minute") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name} must be a number of queries per minute, got {value!r}")
+        raise ConfigError(f"{name} must be a number of {unit}, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number of queries per minute, got {value!r}")
+        raise ConfigError(f"{name} must be a positive number of {unit}, got {value!r}")
     return float(value)
 
 
@@ -53,6 +53,15 @@ def _check_limits(run: RunConfig) -> None:
                 _positive(f"max_queries_dict.{group}.{sub}", sub_value)
         else:
             _positive(f"max_queries_dict.{group}", value)
+    if run.max_tokens_per_minute is not None:
+        _positive("max_tokens_per_minute", run.max_tokens_per_minute, "tokens per minute")
+    for group, value in run.max_tokens_per_minute_dict.items():
+        subs = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, sub_value in subs:
+            name = f"max_tokens_per_minute_dict.{group}" + (f".{sub}" if sub else "")
+            _positive(name, sub_value, "tokens per minute")
+    if run.shared_limits not in ("none", "file", "ray"):
+        raise ConfigError(f"shared_limits must be none, file or ray, got {run.shared_limits!r}")
     if run.model is not None and run.model.max_queries is not None:
         _positive("model.max_queries", run.model.max_queries)
     if run.max_attempts < 1:

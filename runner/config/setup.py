@@ -28,23 +28,28 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def _run_id(value: str) -> str:
-    return value or new_run_id()
-
-
 def _experiment_name(name: str, file: str) -> str:
     if name:
         return name
     return Path(file).stem if file else "experiment"
 
 
+def _run_path(outputs_dir: str, name: str, file: str, run_id: str, resume: str) -> str:
+    """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new."""
+    experiment = _experiment_name(name, file)
+    if resume == "latest":
+        folder = Path(outputs_dir) / experiment
+        runs = sorted(p.name for p in folder.glob("*") if (p / "run.json").exists())
+        # No run yet: the run itself reports it, naming the folder it looked in.
+        return f"{experiment}/{runs[-1] if runs else 'latest'}"
+    return f"{experiment}/{resume or run_id or new_run_id()}"
+
+
 def register_resolvers() -> None:
     """Register the resolvers the YAML in ``conf/`` uses (idempotent)."""
-    # Cached so that the run folder and the run id resolve to the same value.
-    if not OmegaConf.has_resolver("runner.run_id"):
-        OmegaConf.register_new_resolver("runner.run_id", _run_id, use_cache=True)
-    if not OmegaConf.has_resolver("runner.experiment_name"):
-        OmegaConf.register_new_resolver("runner.experiment_name", _experiment_name)
+    # Cached, so every use within one job resolves to the same new run id.
+    if not OmegaConf.has_resolver("runner.run_path"):
+        OmegaConf.register_new_resolver("runner.run_path", _run_path, use_cache=True)
 
 
 def _override_values(overrides: Sequence[str], key: str) -> list[str]:

@@ -1,8 +1,10 @@
-"""The engine: every group runs concurrently, paced by its own token bucket.
+"""The engine: every group runs concurrently, paced by its own limiters.
 
-Inside a group, ``max_concurrency`` workers take prompts from a queue, wait for a token,
-and send. A retryable failure puts the prompt back on the queue after its backoff, while
-the workers go on with the others (no retry rounds); retries take tokens like any request.
+Inside a group, workers take prompts from a queue fed lazily from the group's records,
+wait for the group's slot (concurrency cap, pause, request and token limits), and send. A
+retryable failure puts the prompt back on the queue after its backoff while the workers go
+on with the others (no retry rounds); retries take tokens like any request. A stop request
+ends sending: queued prompts stay unsent (a resume sends them), requests in flight finish.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
-from runner.engine.limiter import TokenBucket
+from runner.engine.limiter import AllOf, Limiter
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
-from runner.providers.base import Provider
+from runner.providers.base import Completion, Provider
 
 OutcomeSink = Callable[[Outcome], None]
+# Extra limiters of a group beyond its own pace (shared buckets, token buckets).
+LimiterFactory = Callable[[Group], list[Limiter]]
+TokenEstimate = Callable[[PromptRecord], float]
 
 
 @dataclass
@@ -32,6 +38,8 @@ class EngineSettings:
 
     max_attempts: int = 3
     max_concurrency: int = 16
+    # Prompts read ahead of sending, per group: bounds memory whatever the input size.
+    read_ahead: int = 1000
 
 
 @dataclass
@@ -40,16 +48,25 @@ class _Item:
     attempts: int = 0
 
 
+def _used_tokens(completion: Completion) -> float | None:
+    if completion.input_tokens is None and completion.output_tokens is None:
+        return None
+    return float((completion.input_tokens or 0) + (completion.output_tokens or 0))
+
+
 class Engine:
     """Runs groups of prompts against providers and hands every outcome to ``sink``.
 
     Args:
         providers: the provider of each api the prompts use.
-        settings: attempts and concurrency.
+        settings: attempts, concurrency, read-ahead.
         clock: time source (a fake one in tests).
         backoff: waits between attempts.
         sink: receives every outcome as soon as it is known (written to disk at once).
-        on_change: called after any counter of a group changed (for progress displays).
+        on_change: called after a group's counters changed (for progress displays).
+        limiters: extra request limiters of a group (shared with other processes).
+        token_limiters: token limiters of a group; requests then cost their estimate.
+        estimate_tokens: a record's estimated tokens (prompt plus the most it may answer).
     """
 
     def __init__(
@@ -60,6 +77,9 @@ class Engine:
         backoff: Backoff,
         sink: OutcomeSink,
         on_change: Callable[[GroupStats], None] | None = None,
+        limiters: LimiterFactory | None = None,
+        token_limiters: LimiterFactory | None = None,
+        estimate_tokens: TokenEstimate | None = None,
     ) -> None:
         self._providers = providers
         self._settings = settings
@@ -67,94 +87,162 @@ class Engine:
         self._backoff = backoff
         self._sink = sink
         self._on_change = on_change or (lambda _stats: None)
+        self._limiters = limiters or (lambda _group: [])
+        self._token_limiters = token_limiters or (lambda _group: [])
+        self._estimate = estimate_tokens or (lambda _record: 1.0)
+        self.stop_requested = asyncio.Event()
+        self.gates: dict[str, AdaptiveGate] = {}
+
+    def request_stop(self) -> None:
+        """Stop sending: queued prompts stay unsent, requests in flight finish."""
+        self.stop_requested.set()
 
     async def run(self, groups: Mapping[str, Group]) -> dict[str, GroupStats]:
-        """Run all groups to the end; returns each group's counters."""
-        stats = {
-            name: GroupStats(name, g.rate_per_minute, total=len(g.records))
-            for name, g in groups.items()
-        }
+        """Run all groups to the end (or to a stop); returns each group's counters."""
+        stats = {name: GroupStats(name, g.rate_per_minute, total=g.total) for name, g in groups.items()}
         await asyncio.gather(*(self._run_group(g, stats[name]) for name, g in groups.items()))
         return stats
 
     async def _run_group(self, group: Group, stats: GroupStats) -> None:
-        if not group.records:
-            return
-        bucket = TokenBucket(group.rate_per_minute, self._clock)
+        gate = AdaptiveGate(self._settings.max_concurrency, group.rate_per_minute, self._clock)
+        self.gates[group.name] = gate
+        pace = AllOf([gate.pacer, *self._limiters(group)])
+        token_limits = self._token_limiters(group)
+        tokens = AllOf(token_limits) if token_limits else None
         queue: asyncio.Queue[_Item] = asyncio.Queue()
-        for record in group.records:
-            queue.put_nowait(_Item(record))
-        remaining = len(group.records)
+        room = asyncio.Semaphore(max(self._settings.read_ahead, 2 * self._settings.max_concurrency))
+        outstanding = 0
+        fed_all = False
         all_done = asyncio.Event()
         retry_timers: set[asyncio.Task[None]] = set()
         stopped: list[ProviderError] = []  # set once a hard quota error stops the group
 
+        def settle() -> None:
+            if fed_all and outstanding == 0:
+                stats.finished = self._clock.monotonic()
+                all_done.set()
+
         def finish(outcome: Outcome) -> None:
-            nonlocal remaining
+            nonlocal outstanding
             if outcome.ok:
                 stats.ok += 1
             else:
                 stats.error += 1
             self._sink(outcome)
-            remaining -= 1
+            outstanding -= 1
+            room.release()
             self._on_change(stats)
-            if remaining == 0:
-                stats.finished = self._clock.monotonic()
-                all_done.set()
+            settle()
+
+        async def feed() -> None:
+            nonlocal outstanding, fed_all
+            for record in group.records:
+                await room.acquire()
+                if self.stop_requested.is_set():
+                    break
+                outstanding += 1
+                queue.put_nowait(_Item(record))
+            fed_all = True
+            settle()
 
         async def requeue_later(item: _Item, delay: float) -> None:
             await self._clock.sleep(delay)
             queue.put_nowait(item)
 
+        def not_sent(item: _Item) -> None:
+            stats.not_sent += 1
+            error = ProviderError(f"not sent: {stopped[0]}", ErrorKind.QUOTA)
+            finish(Outcome(item.record, group.name, item.attempts, error=error, error_kind="not_sent"))
+
+        async def send(item: _Item) -> None:
+            cost = self._estimate(item.record) if tokens is not None else 0.0
+            if tokens is not None:
+                await tokens.acquire(cost)
+            await pace.acquire()
+            if self.stop_requested.is_set():
+                return  # stopped while waiting for a slot: unsent, a resume sends it
+            outcome = await self._attempt(item, group.name, stats)
+            if tokens is not None and outcome.completion is not None:
+                used = _used_tokens(outcome.completion)
+                if used is not None:
+                    await tokens.adjust(used - cost)
+            self._decide(item, outcome, gate, stats, stopped, finish, requeue_later, retry_timers)
+
         async def worker() -> None:
             while True:
                 item = await queue.get()
                 if stopped:
-                    stats.not_sent += 1
-                    finish(
-                        Outcome(
-                            item.record,
-                            group.name,
-                            item.attempts,
-                            error=ProviderError(f"not sent: {stopped[0]}", ErrorKind.QUOTA),
-                            error_kind="not_sent",
-                        )
-                    )
+                    not_sent(item)
                     continue
-                await bucket.acquire()
-                outcome = await self._attempt(item, group.name, stats)
-                error = outcome.error
-                if error is not None and error.kind is ErrorKind.QUOTA and not stopped:
-                    stopped.append(error)
-                    logger.error("Group {}: hard quota error, sending stops: {}", group.name, error)
-                if (
-                    error is not None
-                    and error.kind is ErrorKind.RETRYABLE
-                    and item.attempts < self._settings.max_attempts
-                ):
-                    delay = self._backoff.delay(item.attempts, error.retry_after)
-                    stats.retries += 1
-                    logger.debug(
-                        "{} attempt {} failed ({}); retrying in {:.2f} s",
-                        item.record.where,
-                        item.attempts,
-                        error,
-                        delay,
-                    )
-                    timer = asyncio.create_task(requeue_later(item, delay))
-                    retry_timers.add(timer)
-                    timer.add_done_callback(retry_timers.discard)
-                    continue
-                finish(outcome)
+                if self.stop_requested.is_set():
+                    continue  # left unsent and unrecorded: a resume sends it
+                await gate.enter()
+                try:
+                    await send(item)
+                finally:
+                    await gate.leave()
 
-        n_workers = min(self._settings.max_concurrency, len(group.records))
-        workers = [asyncio.create_task(worker()) for _ in range(n_workers)]
+        n_workers = max(1, self._settings.max_concurrency)
+        tasks = [asyncio.create_task(worker()) for _ in range(n_workers)]
+        feeder = asyncio.create_task(feed())
+        stop_wait = asyncio.create_task(self.stop_requested.wait())
         try:
-            await all_done.wait()
+            await asyncio.wait(
+                [asyncio.create_task(all_done.wait()), stop_wait],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not all_done.is_set():
+                # Stopping: let the requests in flight finish; the caller bounds the wait.
+                while gate.in_flight > 0:
+                    await self._clock.sleep(0.05)
         finally:
-            for task in [*workers, *retry_timers]:
+            for task in [feeder, stop_wait, *tasks, *retry_timers]:
                 task.cancel()
-            await asyncio.gather(*workers, *retry_timers, return_exceptions=True)
+            await asyncio.gather(feeder, stop_wait, *tasks, *retry_timers, return_exceptions=True)
+
+    def _decide(
+        self,
+        item: _Item,
+        outcome: Outcome,
+        gate: AdaptiveGate,
+        stats: GroupStats,
+        stopped: list[ProviderError],
+        finish: Callable[[Outcome], None],
+        requeue_later: Callable[[_Item, float], object],
+        retry_timers: set[asyncio.Task[None]],
+    ) -> None:
+        """Record the outcome, or schedule another attempt."""
+        error = outcome.error
+        if error is None:
+            gate.on_success()
+            finish(outcome)
+            return
+        if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
+            # The API says "too fast": the whole group slows down and honours Retry-After.
+            gate.on_rate_limited(error.retry_after)
+        if error.kind is ErrorKind.QUOTA and not stopped:
+            stopped.append(error)
+            logger.error("Group {}: hard quota error, sending stops: {}", outcome.group, error)
+        retry = (
+            error.kind is ErrorKind.RETRYABLE
+            and item.attempts < self._settings.max_attempts
+            and not self.stop_requested.is_set()
+        )
+        if not retry:
+            finish(outcome)
+            return
+        delay = self._backoff.delay(item.attempts, error.retry_after)
+        stats.retries += 1
+        logger.debug(
+            "{} attempt {} failed ({}); retrying in {:.2f} s",
+            item.record.where,
+            item.attempts,
+            error,
+            delay,
+        )
+        timer: asyncio.Task[None] = asyncio.create_task(requeue_later(item, delay))  # type: ignore[arg-type]
+        retry_timers.add(timer)
+        timer.add_done_callback(retry_timers.discard)
 
     async def _attempt(self, item: _Item, group: str, stats: GroupStats) -> Outcome:
         """Send one attempt of ``item`` and say how it went."""
@@ -166,8 +254,7 @@ class Engine:
         if stats.first_sent is None:
             stats.first_sent = started
         stats.last_sent = started
-        sent_at = self._clock.wall()
-        outcome = Outcome(record, group, item.attempts, sent_at=sent_at)
+        outcome = Outcome(record, group, item.attempts, sent_at=self._clock.wall())
         try:
             outcome.completion = await provider.complete(record)
         except ProviderError as exc:

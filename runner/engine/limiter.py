@@ -1,55 +1,147 @@
-"""Pacing: a token bucket per rate-limit group, in its GCRA form.
+"""Pacing: token buckets in their GCRA form, in-process or shared between processes.
 
-A group limited to ``rate`` queries per minute gets one token every ``60 / rate`` seconds.
-The first request goes at once; afterwards requests are spaced evenly, and a group that
-was idle may send a burst of at most ``burst`` requests (about one second's share of the
-limit, at least one). Over any window of ``T`` seconds at most ``burst + rate * T / 60``
-requests start, so the long-run rate equals the limit and never exceeds it.
+A limit of ``rate`` units per minute gives one unit every ``60 / rate`` seconds. The first
+request goes at once; afterwards requests are spaced evenly, and a bucket that was idle may
+send a burst of at most ``burst`` units (about one second's share of the limit, at least
+one). Over any window of ``T`` seconds at most ``burst + rate * T / 60`` units start, so the
+long-run rate equals the limit and never exceeds it.
 
-Reservations are taken in call order (first come, first served) and need no lock: a
-caller reserves the next free slot and then sleeps until it.
+Units are requests for query limits and tokens for token limits (a request then costs its
+estimated tokens, corrected later by what the API reports).
+
+Reservations are taken in call order and need no lock in-process: a caller reserves the
+next free slot and then sleeps until it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from runner.engine.clock import Clock
 
 
-class TokenBucket:
-    """Paces one group at ``rate_per_minute``.
+@dataclass
+class Gcra:
+    """The arithmetic of a token bucket: a theoretical arrival time ``tat``.
 
     Args:
-        rate_per_minute: the limit; fractional limits work (0.5 = one every two minutes).
+        rate_per_minute: the limit; fractions work (0.5 = one every two minutes).
+        burst: the most units back to back after an idle spell.
+    """
+
+    rate_per_minute: float
+    burst: float
+
+    def __post_init__(self) -> None:
+        if not self.rate_per_minute > 0 or not math.isfinite(self.rate_per_minute):
+            raise ValueError(f"rate_per_minute must be positive, got {self.rate_per_minute}")
+        self.burst = max(1.0, self.burst)
+
+    @property
+    def interval(self) -> float:
+        """Seconds per unit."""
+        return 60.0 / self.rate_per_minute
+
+    @property
+    def tolerance(self) -> float:
+        """How far ahead of now the schedule may run: (burst - 1) units."""
+        return (self.burst - 1.0) * self.interval
+
+    def initial_tat(self, now: float) -> float:
+        # now + tolerance: exactly one unit available at first, so no initial burst.
+        return now + self.tolerance
+
+    def reserve(self, tat: float, now: float, cost: float = 1.0) -> tuple[float, float]:
+        """Take ``cost`` units; returns (seconds to wait, the new tat)."""
+        tat = max(tat, now)
+        start = tat - self.tolerance
+        return max(0.0, start - now), tat + cost * self.interval
+
+    def adjust(self, tat: float, now: float, delta: float) -> float:
+        """Charge (or refund, if negative) ``delta`` units already used; returns the new tat."""
+        return max(now - self.tolerance, tat + delta * self.interval) if delta < 0 else (
+            tat + delta * self.interval
+        )
+
+
+class Limiter(Protocol):
+    """Something that paces requests: in-process, shared between processes, or remote."""
+
+    async def acquire(self, cost: float = 1.0) -> None:
+        """Wait until ``cost`` units may be used."""
+        ...
+
+    async def adjust(self, delta: float) -> None:
+        """Correct an earlier charge by ``delta`` units (negative refunds)."""
+        ...
+
+
+def default_burst(rate_per_minute: float) -> float:
+    """One second's share of the limit, at least one."""
+    return max(1.0, rate_per_minute / 60.0)
+
+
+class TokenBucket:
+    """An in-process bucket; see the module docstring.
+
+    Args:
+        rate_per_minute: the limit.
         clock: where time comes from.
-        burst: the most requests sent back to back after an idle spell; by default one
-            second's share of the limit, at least one.
+        burst: the most units back to back after an idle spell; by default one second's
+            share of the limit, at least one.
     """
 
     def __init__(self, rate_per_minute: float, clock: Clock, burst: float | None = None) -> None:
-        if not rate_per_minute > 0 or not math.isfinite(rate_per_minute):
-            raise ValueError(f"rate_per_minute must be positive, got {rate_per_minute}")
-        self.rate_per_minute = rate_per_minute
+        self._gcra = Gcra(rate_per_minute, burst if burst is not None else default_burst(
+            rate_per_minute
+        ))
         self._clock = clock
-        self.interval = 60.0 / rate_per_minute
-        self.burst = max(1.0, burst if burst is not None else rate_per_minute / 60.0)
-        # How far ahead of "now" the schedule may run: (burst - 1) slots.
-        self._tolerance = (self.burst - 1.0) * self.interval
-        # Theoretical arrival time of the next request. Starting it at now + tolerance
-        # gives exactly one token at first: the first request goes at once, no initial burst.
-        self._tat = clock.monotonic() + self._tolerance
+        self._tat = self._gcra.initial_tat(clock.monotonic())
 
-    def reserve(self) -> float:
+    @property
+    def rate_per_minute(self) -> float:
+        return self._gcra.rate_per_minute
+
+    @property
+    def burst(self) -> float:
+        return self._gcra.burst
+
+    @property
+    def interval(self) -> float:
+        return self._gcra.interval
+
+    def set_rate(self, rate_per_minute: float) -> None:
+        """Change the pace from now on (burst keeps its size in units)."""
+        self._gcra = Gcra(rate_per_minute, self._gcra.burst)
+
+    def reserve(self, cost: float = 1.0) -> float:
         """Take the next slot; returns how many seconds to wait before using it."""
-        now = self._clock.monotonic()
-        tat = max(self._tat, now)
-        start = tat - self._tolerance
-        self._tat = tat + self.interval
-        return max(0.0, start - now)
+        wait, self._tat = self._gcra.reserve(self._tat, self._clock.monotonic(), cost)
+        return wait
 
-    async def acquire(self) -> None:
+    async def acquire(self, cost: float = 1.0) -> None:
         """Wait for this caller's slot."""
-        wait = self.reserve()
+        wait = self.reserve(cost)
         if wait > 0:
             await self._clock.sleep(wait)
+
+    async def adjust(self, delta: float) -> None:
+        self._tat = self._gcra.adjust(self._tat, self._clock.monotonic(), delta)
+
+
+class AllOf:
+    """Waits for every one of several limiters (a group's, and its API key's)."""
+
+    def __init__(self, limiters: Sequence[Limiter]) -> None:
+        self.limiters = list(limiters)
+
+    async def acquire(self, cost: float = 1.0) -> None:
+        for limiter in self.limiters:
+            await limiter.acquire(cost)
+
+    async def adjust(self, delta: float) -> None:
+        for limiter in self.limiters:
+            await limiter.adjust(delta)

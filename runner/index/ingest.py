@@ -168,11 +168,11 @@ class _Ingest:
             if new is None:
                 continue  # only nulls so far; rows without the column read NULL anyway
             if old is None:
-                logger.info("results index: new column responses.{} ({})", key, new)
+                logger.debug("results index: new column responses.{} ({})", key, new)
                 self.con.execute(f"ALTER TABLE responses ADD COLUMN {schema.quote(key)} {new}")
                 by_lower[low] = key
             elif new != old:
-                logger.info("results index: column responses.{} widened {} -> {}", key, old, new)
+                logger.debug("results index: column responses.{} widened {} -> {}", key, old, new)
                 self.con.execute(
                     f"ALTER TABLE responses ALTER COLUMN {schema.quote(key)} TYPE {new}"
                 )
@@ -185,7 +185,9 @@ class _Ingest:
         forget_rows(self.con, [s.slice.rel for s in sources if s.slice.reset])
         extras = self._plan_columns(found)
         current = schema.response_columns(self.con)
-        pointers = [c.pointer for c in schema.RESPONSE_COLUMNS] + [schema.pointer(k) for k in extras]
+        pointers = [c.pointer for c in schema.RESPONSE_COLUMNS] + [
+            schema.pointer(k) for k in extras
+        ]
         names: list[str] = []
         exprs: list[str] = []
         for i, col in enumerate(schema.RESPONSE_COLUMNS, start=1):
@@ -256,9 +258,10 @@ class _Ingest:
             logger.warning("results index: skipped {}", item)
         if len(bad) > _LOG_LINES:
             logger.warning(
-                "results index: ... and {} more bad line(s) in {}", len(bad) - _LOG_LINES,
+                "results index: ... and {} more bad line(s) in {}",
+                len(bad) - _LOG_LINES,
                 bad[0].file,
-            )  # fmt: skip
+            )
         self.result.skipped.extend(bad)
 
 
@@ -292,8 +295,11 @@ def _problem(raw: bytes) -> str | None:
     except UnicodeDecodeError:
         return "not valid UTF-8"
     except json.JSONDecodeError as exc:
-        torn = exc.pos >= len(raw.rstrip()) - 1
-        return f"{'torn line' if torn else 'invalid JSON'} ({exc.msg} at column {exc.colno})"
+        # Cut short: the parser ran out of text (an open string reports where it began).
+        torn = exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        if torn:
+            return f"torn line: the JSON ends early ({exc.msg}: column {exc.colno})"
+        return f"invalid JSON ({exc.msg}: column {exc.colno})"
     if not isinstance(obj, dict):
         return f"not a JSON object (a {type(obj).__name__})"
     try:

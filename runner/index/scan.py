@@ -87,9 +87,7 @@ def scan_runs(outputs_dir: Path) -> list[RunDir]:
     """Every run folder under ``outputs_dir`` that holds a ``completed.jsonl`` or ``run.json``."""
     runs: list[RunDir] = []
     with os.scandir(outputs_dir) as experiments:
-        exp_dirs = sorted(
-            e.name for e in experiments if e.is_dir() and not e.name.startswith(".")
-        )
+        exp_dirs = sorted(e.name for e in experiments if e.is_dir() and not e.name.startswith("."))
     for experiment in exp_dirs:
         try:
             with os.scandir(outputs_dir / experiment) as entries:
@@ -145,9 +143,18 @@ def plan_slice(
                     # A finished, complete file: DuckDB reads it directly, no copy.
                     head_len, head_hash = _head(head)
                     return Slice(
-                        rel, path, run, 0, st.st_size, st.st_size, st.st_mtime_ns,
-                        head_len, head_hash, reset, whole_file=True,
-                    )  # fmt: skip
+                        rel,
+                        path,
+                        run,
+                        0,
+                        st.st_size,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        head_len,
+                        head_hash,
+                        reset,
+                        whole_file=True,
+                    )
             f.seek(start)
             data = f.read()
     except OSError:
@@ -164,6 +171,16 @@ def plan_slice(
     head_len, head_hash = _head(head[: min(len(head), end)])
     size = max(st.st_size, end)
     return Slice(
-        rel, path, run, start, end, size, st.st_mtime_ns, head_len, head_hash, reset,
-        whole_file=False, data=data,
-    )  # fmt: skip
+        rel,
+        path,
+        run,
+        start,
+        end,
+        size,
+        st.st_mtime_ns,
+        head_len,
+        head_hash,
+        reset,
+        whole_file=False,
+        data=data,
+    )

@@ -156,12 +156,14 @@ def drop_managed(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables that are missing and record the schema version."""
+    """Create the tables that are missing and record the schema version of a new index.
+
+    An existing version is left alone: stamping it here would hide from the next update that
+    an older index needs rebuilding (other writers, like the evaluations, call this too).
+    """
     for ddl in _DDL:
         con.execute(ddl)
-    con.execute(
-        "INSERT OR REPLACE INTO index_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
-    )
+    con.execute("INSERT OR IGNORE INTO index_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
 
 def response_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 
-def read_results(path: Path) -> pd.DataFrame:
-    """The results of ``completed.jsonl`` as a DataFrame (a torn last line is skipped)."""
-    rows: list[dict[str, Any]] = []
+def iter_results(path: Path) -> Iterator[dict[str, Any]]:
+    """The complete lines of ``completed.jsonl`` (a torn last line is skipped)."""
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if not line.endswith("\n"):
                 break  # a line still being written, or torn by a crash
             try:
-                rows.append(json.loads(line))
+                yield json.loads(line)
             except json.JSONDecodeError:
                 continue
-    return pd.DataFrame(rows)
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    """The results of ``completed.jsonl`` as a DataFrame."""
+    return pd.DataFrame(list(iter_results(path)))
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    return value
+    return "" if value is None else value
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as CSV, with dict and list cells as JSON text."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(_cell)
-    out.to_csv(path, index=False)
+def export_csv(source: Path, target: Path) -> int:
+    """Write the results of ``source`` as CSV, streaming; returns the rows written.
+
+    Columns are the union of every line's keys, in first-seen order; dict and list cells
+    are written as JSON text.
+    """
+    columns: dict[str, None] = {}
+    for row in iter_results(source):
+        columns.update(dict.fromkeys(row))
+    count = 0
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns))
+        writer.writeheader()
+        for row in iter_results(source):
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+            count += 1
+    return count

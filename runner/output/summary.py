@@ -21,16 +21,27 @@ class Summary:
     not_sent: int
     wall_time_s: float
     groups: Mapping[str, GroupStats]
+    skipped: int = 0  # already ok in the run being resumed
+    interrupted: bool = False
+
+    @property
+    def unsent(self) -> int:
+        """Prompts a stop left unsent (a resume sends them)."""
+        return max(0, self.total - self.ok - self.error)
 
     @property
     def exit_code(self) -> int:
-        """0 when every prompt ended ok, 1 when some ended in error."""
+        """0 when every prompt ended ok, 1 when some ended in error, 130 when stopped."""
+        if self.interrupted:
+            return 130
         return 0 if self.error == 0 else 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "counts": {"ok": self.ok, "error": self.error},
             "not_sent": self.not_sent,
+            "unsent": self.unsent,
+            "skipped": self.skipped,
             "total": self.total,
             "wall_time_s": round(self.wall_time_s, 3),
             "groups": {

@@ -4,6 +4,7 @@ With ``parallel``, prompts are grouped by their ``group`` key, else by ``api``; 
 runs at its own limit. ``max_queries_dict`` gives a group (or api) a number, or a dict with
 ``default`` and per-``model_name`` limits; a model with its own limit becomes its own
 sub-group ``<group>-<model_name>``. Without ``parallel``, all prompts form one queue.
+Token limits (``max_tokens_dict``) follow the same shape and the same sub-groups.
 """
 
 from __future__ import annotations
@@ -21,26 +22,74 @@ MODEL_SWAPPING_APIS = frozenset({"local", "ollama"})
 
 @dataclass
 class Group:
-    """Prompts that share one rate limit."""
+    """Prompts that share one rate limit.
+
+    ``records`` may be a list or a stream read lazily (see :mod:`runner.prompts.plan`);
+    ``total`` is how many it yields.
+    """
 
     name: str
     rate_per_minute: float
-    records: list[PromptRecord] = field(default_factory=list)
+    records: Iterable[PromptRecord] = field(default_factory=list)
+    total: int = -1
+    tokens_per_minute: float | None = None
+    # What identifies this limit between processes: the group and the credentials it uses
+    # (a fingerprint, never a key). Empty: the limit is this process's alone.
+    identity: str = ""
+
+    def __post_init__(self) -> None:
+        if self.total < 0 and isinstance(self.records, list):
+            self.total = len(self.records)
 
 
-def _group_limits(
-    max_queries: float, max_queries_dict: Mapping[str, Any]
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Limits per group, and per model within a group."""
-    group_limits: dict[str, float] = {}
+def _split(
+    default: float | None, limits: Mapping[str, Any]
+) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
+    group_limits: dict[str, float | None] = {}
     model_limits: dict[str, dict[str, float]] = {}
-    for key, value in max_queries_dict.items():
+    for key, value in limits.items():
         if isinstance(value, Mapping):
-            group_limits[key] = float(value.get("default", max_queries))
+            group_limits[key] = float(value["default"]) if "default" in value else default
             model_limits[key] = {str(m): float(v) for m, v in value.items() if m != "default"}
         else:
             group_limits[key] = float(value)
     return group_limits, model_limits
+
+
+class GroupAssigner:
+    """Decides each record's group and limits, one record at a time (for streaming)."""
+
+    def __init__(
+        self,
+        *,
+        max_queries: float,
+        parallel: bool,
+        max_queries_dict: Mapping[str, Any],
+        max_tokens: float | None = None,
+        max_tokens_dict: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.parallel = parallel
+        self.max_queries = float(max_queries)
+        self.max_tokens = max_tokens
+        self._queries = _split(self.max_queries, max_queries_dict)
+        self._tokens = _split(max_tokens, max_tokens_dict or {})
+
+    def assign(self, record: PromptRecord) -> tuple[str, float, float | None]:
+        """(group name, queries per minute, tokens per minute or None) for ``record``."""
+        if not self.parallel:
+            return SINGLE_QUEUE, self.max_queries, self.max_tokens
+        base = record.group or record.api
+        q_groups, q_models = self._queries
+        t_groups, t_models = self._tokens
+        name = base
+        rate = q_groups.get(base, self.max_queries) or self.max_queries
+        tokens = t_groups.get(base, self.max_tokens)
+        model = record.model_name
+        if model is not None and (model in q_models.get(base, {}) or model in t_models.get(base, {})):
+            name = f"{base}-{model}"
+            rate = q_models.get(base, {}).get(model, rate)
+            tokens = t_models.get(base, {}).get(model, tokens)
+        return name, rate, tokens
 
 
 def group_records(
@@ -50,38 +99,41 @@ def group_records(
     parallel: bool,
     max_queries_dict: Mapping[str, Any],
 ) -> dict[str, Group]:
-    """Assign every record to its rate-limit group; groups keep first-seen order."""
-    if not parallel:
-        single = Group(SINGLE_QUEUE, float(max_queries), list(records))
-        _order_for_model_swapping(single)
-        return {SINGLE_QUEUE: single}
-    group_limits, model_limits = _group_limits(max_queries, max_queries_dict)
+    """Assign every record of a list to its group; groups keep first-seen order."""
+    assigner = GroupAssigner(
+        max_queries=max_queries, parallel=parallel, max_queries_dict=max_queries_dict
+    )
     groups: dict[str, Group] = {}
+    lists: dict[str, list[PromptRecord]] = {}
     for record in records:
-        base = record.group or record.api
-        name, limit = base, group_limits.get(base, float(max_queries))
-        per_model = model_limits.get(base, {})
-        if record.model_name is not None and record.model_name in per_model:
-            name, limit = f"{base}-{record.model_name}", per_model[record.model_name]
+        name, rate, tokens = assigner.assign(record)
         if name not in groups:
-            groups[name] = Group(name, limit)
-        groups[name].records.append(record)
-    for group in groups.values():
-        _order_for_model_swapping(group)
+            lists[name] = []
+            groups[name] = Group(name, rate, lists[name], tokens_per_minute=tokens)
+        lists[name].append(record)
+    for name, group in groups.items():
+        group.records = sorted(lists[name], key=_model_order(lists[name]))
+        group.total = len(lists[name])
     return groups
 
 
-def _order_for_model_swapping(group: Group) -> None:
-    """Send a local server's prompts model by model, so it never reloads back and forth."""
-    if any(r.api in MODEL_SWAPPING_APIS for r in group.records):
-        order: dict[str | None, int] = {}
-        for r in group.records:
-            order.setdefault(r.model_name, len(order))
-        group.records.sort(key=lambda r: (r.api not in MODEL_SWAPPING_APIS, order[r.model_name]))
+def _model_order(records: list[PromptRecord]) -> Any:
+    """A sort key that sends a local server's prompts model by model (stable otherwise)."""
+    order: dict[str, int] = {}
+    for r in records:
+        order.setdefault(swap_key(r), len(order))
+    return lambda r: order[swap_key(r)]
+
+
+def swap_key(record: PromptRecord) -> str:
+    """Records with the same key are sent together: one key per model of a local server."""
+    if record.api in MODEL_SWAPPING_APIS:
+        return f"{record.api}\x1f{record.model_name}"
+    return ""
 
 
 def apply_model(
-    records: list[PromptRecord], api: str, model_name: str, params: dict[str, Any]
+    records: Iterable[PromptRecord], api: str, model_name: str, params: dict[str, Any]
 ) -> int:
     """Point every record at the chosen model; returns how many named another model.
 
@@ -89,11 +141,16 @@ def apply_model(
     """
     changed = 0
     for record in records:
-        data = record.data
-        if (data.get("api"), data.get("model_name")) not in ((api, model_name), (None, None)):
-            changed += 1
-        data["api"] = api
-        data["model_name"] = model_name
-        if params:
-            data["parameters"] = {**params, **record.parameters}
+        changed += apply_model_to(record, api, model_name, params)
+    return changed
+
+
+def apply_model_to(record: PromptRecord, api: str, model_name: str, params: dict[str, Any]) -> int:
+    """:func:`apply_model` for one record; 1 if it named another model, else 0."""
+    data = record.data
+    changed = int((data.get("api"), data.get("model_name")) not in ((api, model_name), (None, None)))
+    data["api"] = api
+    data["model_name"] = model_name
+    if params:
+        data["parameters"] = {**params, **record.parameters}
     return changed

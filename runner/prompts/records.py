@@ -65,11 +65,40 @@ def prompt_key(data: dict[str, Any]) -> str:
     return "h-" + hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
 
 
+def _content_problem(content: Any, role: str) -> str | None:
+    """What is wrong with a message's content: a string, or a list of text and image parts.
+
+    Parts: ``{"type": "text", "text": ...}``, ``{"type": "image", "media": "<file>"}`` (a file
+    in the media folder) or ``{"type": "image", "url": "https://..."}``.
+    """
+    if isinstance(content, str):
+        return None
+    if not isinstance(content, list) or not content:
+        return "'content' must be a string or a non-empty list of text and image parts"
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                return f"part {j} has type 'text' but no string 'text'"
+        elif kind == "image":
+            if role != "user":
+                return f"part {j} is an image in a {role} message; images go in user messages"
+            sources = [k for k in ("media", "url") if isinstance(part.get(k), str) and part[k]]
+            if len(sources) != 1:
+                return f"part {j} (an image) needs exactly one of 'media' (a file) or 'url'"
+        else:
+            return (
+                f"part {j} must be {{'type': 'text', 'text': ...}} or "
+                f"{{'type': 'image', 'media'|'url': ...}}; got {part!r:.80}"
+            )
+    return None
+
+
 def prompt_form_problem(prompt: Any) -> str | None:
     """What is wrong with a prompt's form, or None when it is one of the three forms.
 
     The forms: a string; a list of strings (a multi-turn conversation); a list of chat
-    messages ``{"role": ..., "content": ...}``.
+    messages ``{"role": ..., "content": ...}`` whose content is a string or a list of parts.
     """
     if isinstance(prompt, str):
         return None if prompt.strip() else "'prompt' is an empty string"
@@ -88,6 +117,9 @@ def prompt_form_problem(prompt: Any) -> str | None:
             return f"'prompt'[{i}] has role {role!r}; use one of {sorted(CHAT_ROLES)}"
         if "content" not in message:
             return f"'prompt'[{i}] has no 'content'"
+        problem = _content_problem(message["content"], role)
+        if problem:
+            return f"'prompt'[{i}] {problem}"
         if role == "system" and i != 0:
             return f"'prompt'[{i}] is a system message; a system message must come first"
     if prompt[-1].get("role") != "user":

@@ -3,7 +3,15 @@
 Importing this package registers every built-in provider.
 """
 
-from runner.providers import local, openai  # noqa: F401  (registration)
+from runner.providers import (  # noqa: F401  (registration)
+    anthropic,
+    azure_openai,
+    gemini,
+    huggingface_tgi,
+    local,
+    ollama,
+    openai,
+)
 from runner.providers.base import (
     Completion,
     Provider,

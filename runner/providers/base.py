@@ -66,6 +66,14 @@ class Provider(ABC):
         """What stops this record from being sent (a missing key, ...), without sending."""
         return []
 
+    def credential(self, record: PromptRecord) -> str:
+        """What identifies the account ``record`` is sent with (hashed before any use).
+
+        Runs whose groups send with the same credentials share those groups' limits.
+        HTTP providers return their endpoint and key; the default is the api alone.
+        """
+        return self.api
+
     @abstractmethod
     async def complete(self, record: PromptRecord) -> Completion:
         """Send one prompt and return the answer.

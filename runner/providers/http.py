@@ -6,7 +6,7 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,9 @@ from runner.errors import ErrorKind, ProviderError
 # requests, 5xx server faults (and Anthropic's 529 overloaded) are worth another attempt.
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+
+# (status, parsed body or None, raw body, headers) -> the error to raise.
+Classifier = Callable[[int, Any, str, Mapping[str, str]], ProviderError]
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -71,9 +74,13 @@ async def post_json(
     payload: Mapping[str, Any],
     *,
     headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout,
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None = None,
 ) -> dict[str, Any]:
     """POST ``payload`` and return the JSON answer.
+
+    ``classify`` turns a non-2xx answer into an error (:func:`classify_status` by default);
+    providers pass their own for API-specific codes.
 
     Raises:
         ProviderError: retryable for timeouts, dropped connections, 408/429/5xx; fatal for
@@ -87,7 +94,7 @@ async def post_json(
             except json.JSONDecodeError:
                 body = None
             if resp.status >= 400:
-                raise classify_status(resp.status, body, raw, resp.headers)
+                raise (classify or classify_status)(resp.status, body, raw, resp.headers)
             if not isinstance(body, dict):
                 raise ProviderError(
                     f"HTTP {resp.status}: the answer is not a JSON object: {raw[:200]!r}",
@@ -100,8 +107,14 @@ async def post_json(
             f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE
         ) from None
     except aiohttp.ClientResponseError as exc:
-        raise ProviderError(f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status) from None
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
+        raise ProviderError(
+            f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status
+        ) from None
+    except (
+        aiohttp.ClientConnectionError,
+        aiohttp.ClientPayloadError,
+        asyncio.IncompleteReadError,
+    ) as exc:
         raise ProviderError(
             f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
         ) from None

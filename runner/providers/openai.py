@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
+from runner.providers import media
 from runner.providers.base import Completion, Provider, register, setting_or_env
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
@@ -28,6 +31,48 @@ def parse_chat_completion(body: dict[str, Any]) -> Completion:
         finish_reason=choice.get("finish_reason"),
         model=body.get("model"),
     )
+
+
+def openai_content(content: Any, media_dir: Path) -> Any:
+    """A message's content in OpenAI's shape: a string as is, parts as text / image_url."""
+    if isinstance(content, str):
+        return content
+    shaped: list[dict[str, Any]] = []
+    for part in media.parts(content, media_dir):
+        if isinstance(part, media.Text):
+            shaped.append({"type": "text", "text": part.text})
+        else:
+            shaped.append({"type": "image_url", "image_url": {"url": part.data_url}})
+    return shaped
+
+
+async def send_chat_completions(
+    provider: Provider,
+    record: PromptRecord,
+    url: str,
+    headers: Mapping[str, str],
+    model: str | None,
+) -> Completion:
+    """Send a record of any prompt form to an OpenAI-style ``chat/completions`` URL.
+
+    Shared by the OpenAI-compatible APIs (openai, azure-openai, huggingface-tgi).
+    ``model`` is left out of the payload when None (Azure names it in the URL).
+    """
+    context = provider.context
+    media_dir = media.media_folder(context.settings)
+    params = record.parameters
+
+    async def send(messages: list[Message]) -> Completion:
+        shaped = [{**m, "content": openai_content(m["content"], media_dir)} for m in messages]
+        payload: dict[str, Any] = {**params, "messages": shaped}
+        if model is not None:
+            payload["model"] = model
+        body = await post_json(
+            context.http(), url, payload, headers=headers, timeout=context.timeout
+        )
+        return parse_chat_completion(body)
+
+    return await run_chat(record.prompt, send)
 
 
 @register
@@ -60,6 +105,9 @@ class OpenAIProvider(Provider):
                 f"{record.model_name or '<model_name>'}), or point OPENAI_BASE_URL at a "
                 "server that needs none"
             )
+        found += media.media_problems(
+            record.prompt, media.media_folder(self.context.settings), api=self.api
+        )
         return found
 
     async def complete(self, record: PromptRecord) -> Completion:
@@ -67,13 +115,4 @@ class OpenAIProvider(Provider):
         key = self._key(model)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         url = f"{self._base_url(model)}/chat/completions"
-        params = record.parameters
-
-        async def send(messages: list[Message]) -> Completion:
-            payload = {**params, "model": model, "messages": messages}
-            body = await post_json(
-                self.context.http(), url, payload, headers=headers, timeout=self.context.timeout
-            )
-            return parse_chat_completion(body)
-
-        return await run_chat(record.prompt, send)
+        return await send_chat_completions(self, record, url, headers, model)

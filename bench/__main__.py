@@ -1,0 +1,162 @@
+"""Run the benchmarks side by side and write BENCHMARKS.md: ``python -m bench [--quick]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bench import faults, memory, overhead, pacing, prompto_peer
+from bench.common import (
+    PYTHON,
+    RESULTS,
+    ROOT,
+    BenchConfig,
+    Check,
+    Section,
+    machine_facts,
+    md_table,
+    now_text,
+    say,
+    verdict,
+    versions,
+)
+
+INDEX_SCRIPT = ROOT / "bench" / "bench_index.py"
+INDEX_TABLE = RESULTS / "index.md"
+
+SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
+    "overhead": overhead.run,
+    "pacing": pacing.run,
+    "faults": faults.run,
+    "memory": memory.run,
+}
+
+
+def index_section(cfg: BenchConfig) -> Section:
+    """The results index's figures, from ``bench/bench_index.py`` (another helper's script)."""
+    title = "Results index (bench/bench_index.py)"
+    if not INDEX_SCRIPT.exists():
+        return Section(title, "`bench/bench_index.py` is missing: not measured.")
+    argv = [PYTHON, str(INDEX_SCRIPT)] + (
+        ["--lines", "100000", "--runs", "20"] if cfg.quick else []
+    )
+    say("index: " + " ".join(argv[1:]))
+    started = time.time()
+    try:
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        return Section(title, "`bench/bench_index.py` timed out after 30 minutes.")
+    command = "`python bench/bench_index.py" + (" --lines 100000 --runs 20`" if cfg.quick else "`")
+    if done.returncode != 0:
+        text = f"{command} failed (exit {done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```"
+        return Section(title, text, [Check("bench_index.py ran", "exit 0", "failed", False)])
+    fresh = INDEX_TABLE.exists() and INDEX_TABLE.stat().st_mtime >= started
+    body = INDEX_TABLE.read_text().strip() if fresh else done.stdout.strip()
+    return Section(
+        title, f"Output of {command}, pasted unchanged:\n\n{body}", raw={"stdout": done.stdout}
+    )
+
+
+def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConfig) -> Section:
+    """Run one section; a section that breaks is reported as such, and the others still run."""
+    started = time.monotonic()
+    try:
+        section = job(cfg)
+    except Exception as exc:  # report any failure and carry on
+        say(f"{name} failed: {exc}")
+        detail = traceback.format_exc()[-3000:]
+        section = Section(
+            name,
+            f"This section failed to run:\n\n```\n{detail}\n```",
+            [Check(f"{name} ran", "completes", f"failed: {str(exc)[:120]}", False)],
+        )
+    section.raw["seconds"] = round(time.monotonic() - started, 1)
+    return section
+
+
+def render(sections: list[Section], cfg: BenchConfig, elapsed_s: float, chosen: list[str]) -> str:
+    """The whole BENCHMARKS.md."""
+    command = "python -m bench" + (" --quick" if cfg.quick else "")
+    if set(chosen) != {*SECTIONS, "index"}:
+        command += " --only " + ",".join(chosen)
+    head = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (here: `{command}`) on {now_text()}; the run took "
+        f"{elapsed_s / 60:.1f} minutes. Every server is a real third-party program on "
+        "127.0.0.1, started and stopped by the bench (`tests/servers.py`). Regenerate with "
+        "`make bench`; `--quick` skips the 1M-prompt run and repeats less, `--only "
+        "overhead,pacing,faults,memory,index` picks sections.",
+        "",
+        "## Machine",
+        "",
+        md_table(["", ""], list(machine_facts().items())),
+        "",
+        "Servers and clients share these cores.",
+        "",
+        "## Versions",
+        "",
+        md_table(["", ""], list(versions(prompto_peer.version()).items())),
+        "",
+        "## Targets (issue 4)",
+        "",
+    ]
+    rows = [
+        [s.title, c.name, c.target, c.measured, verdict(c.passed)]
+        for s in sections
+        for c in s.checks
+    ]
+    head.append(md_table(["section", "check", "target", "measured", "verdict"], rows))
+    body = [
+        f"## {s.title}\n\n{s.markdown}\n\n_Section time: {s.raw.get('seconds', '?')} s._"
+        for s in sections
+    ]
+    return "\n".join(head) + "\n\n" + "\n\n".join(body) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the chosen sections, print and write the report."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip 1M prompts, fewer repeats")
+    parser.add_argument(
+        "--only",
+        default=",".join([*SECTIONS, "index"]),
+        help="comma-separated sections: overhead,pacing,faults,memory,index",
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS and s != "index"]
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+    cfg = BenchConfig(quick=args.quick, work=RESULTS / "work")
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    sections = []
+    for name in chosen:
+        job = index_section if name == "index" else SECTIONS[name]
+        sections.append(run_section(name, job, cfg))
+    elapsed = time.monotonic() - started
+    text = render(sections, cfg, elapsed, chosen)
+    print(text)
+    args.output.write_text(text, encoding="utf-8")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    raw = {s.title: s.raw for s in sections} | {"quick": cfg.quick, "elapsed_s": elapsed}
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(raw, indent=2, default=str))
+    say(f"wrote {args.output} and bench/results/bench-{stamp}.json in {elapsed / 60:.1f} min")
+    failed = [c for s in sections for c in s.checks if c.passed is False]
+    if failed:
+        say(f"{len(failed)} target(s) not met: " + "; ".join(c.name for c in failed))
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

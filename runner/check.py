@@ -1,0 +1,110 @@
+"""``python -m runner.check experiment=NAME [overrides]``: the pre-flight check.
+
+It reads the experiment with the same overrides as a run and checks every record against
+its API's rules, the keys and endpoints it needs and the media files it names, then lists
+every problem with its file and line. Nothing is sent and no run folder is made.
+
+Exit status: 0 when the experiment can be sent as it is, 2 when it cannot (or the
+configuration is wrong).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import MissingMandatoryValue
+from omegaconf.errors import OmegaConfBaseException
+
+from runner.config import compose_config, resolve_path, to_settings
+from runner.errors import BadInputError, ConfigError, RunnerError
+
+
+@dataclass
+class CheckReport:
+    """What the check found: the file, its prompts by api/model, and every problem."""
+
+    input_file: str
+    prompts: int
+    models: dict[str, int]
+    groups: int
+    problems: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.problems else 0
+
+    def format(self) -> str:
+        """The report for the terminal."""
+        if self.problems:
+            lines = [f"{self.input_file}: {len(self.problems)} problem(s); fix these and re-run:"]
+            lines += [f"  - {p}" for p in self.problems]
+            return "\n".join(lines)
+        models = ", ".join(f"{name} ({n})" for name, n in sorted(self.models.items()))
+        return (
+            f"OK: {self.input_file}: {self.prompts} prompt(s) in {self.groups} group(s) "
+            f"can be sent: {models}. Nothing was sent."
+        )
+
+
+def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckReport:
+    """Check an experiment as ``python -m runner`` with these overrides would, sending nothing.
+
+    Raises:
+        ConfigError: the configuration cannot be composed or has a wrong value.
+        BadInputError: the experiment file cannot be read at all.
+    """
+    from runner.run import prepare_run  # the run machinery, loaded only once config is fine
+
+    try:
+        settings = to_settings(compose_config(overrides))
+    except MissingMandatoryValue as exc:
+        from runner.__main__ import raise_missing
+
+        raise_missing(str(exc))
+        raise  # pragma: no cover - raise_missing always raises
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"the configuration is invalid: {exc}") from None
+    try:
+        prepared = prepare_run(settings, env)
+    except BadInputError as exc:
+        if not exc.problems:
+            raise
+        file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
+        return CheckReport(str(file), 0, {}, 0, exc.problems)
+    plan = prepared.plan
+    models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
+    plan.close()
+    return CheckReport(str(plan.input_file), plan.total, models, len(plan.groups), [])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    from hydra.errors import HydraException
+
+    from runner import logs
+
+    logs.configure("WARNING")
+    args = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    if len(overrides) != len(args) or not any(a.startswith("experiment=") for a in args):
+        print("usage: python -m runner.check experiment=NAME [key=value ...]", file=sys.stderr)
+        return 2
+    try:
+        report = check_experiment(overrides, os.environ)
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except HydraException as exc:  # a misspelled key or an unknown config option
+        print(f"error: the configuration is invalid: {exc}", file=sys.stderr)
+        return 2
+    print(report.format())
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Which limiters each group gets: its own pace, and buckets shared with other runs."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from runner.config.schema import RunConfig
+from runner.engine.clock import Clock
+from runner.engine.limiter import Limiter, TokenBucket
+from runner.engine.shared_limits import SharedLimits, fingerprint
+from runner.prompts.grouping import Group
+
+
+class LimitStore(Protocol):
+    """Shared buckets by name: on files (one machine) or in a Ray actor (a cluster)."""
+
+    def bucket(self, identity: str, rate_per_minute: float, kind: str = "q") -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(settings: RunConfig) -> LimitStore | None:
+    """The store ``shared_limits`` asks for, or None for in-process limits only."""
+    if settings.shared_limits == "none":
+        return None
+    if settings.shared_limits == "ray":
+        from runner.engine.ray_limits import RayLimits  # an optional extra: imported late
+
+        return RayLimits(address=settings.ray_address)  # type: ignore[no-any-return]
+    from pathlib import Path
+
+    folder = Path(settings.limits_dir).expanduser() if settings.limits_dir else None
+    return SharedLimits(folder)
+
+
+def group_identity(name: str, credentials: set[str]) -> str:
+    """A group's identity between processes: its name and the credentials it sends with."""
+    return fingerprint(name, *sorted(credentials))
+
+
+class GroupLimits:
+    """Builds the limiters of each group for the engine.
+
+    Request limits: the engine paces every group itself; with a shared store the group also
+    takes a slot from the bucket every run with the same identity shares. Token limits: a
+    token bucket per group (shared the same way) when the group has one.
+    """
+
+    def __init__(self, store: LimitStore | None, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def requests(self, group: Group) -> list[Limiter]:
+        if self._store is None or not group.identity:
+            return []
+        bucket: Limiter = self._store.bucket(group.identity, group.rate_per_minute, "q")
+        return [bucket]
+
+    def tokens(self, group: Group) -> list[Limiter]:
+        if group.tokens_per_minute is None:
+            return []
+        if self._store is None or not group.identity:
+            return [TokenBucket(group.tokens_per_minute, self._clock)]
+        bucket: Limiter = self._store.bucket(group.identity, group.tokens_per_minute, "t")
+        return [bucket]

@@ -1,0 +1,79 @@
+"""Graceful stop: the first Ctrl-C (or SIGTERM) stops sending; a second exits at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from loguru import logger
+
+EXIT_INTERRUPTED = 130
+
+
+class GracefulStop:
+    """Installs signal handlers on the running loop for the length of a run.
+
+    Args:
+        request_stop: asks the engine to stop sending.
+        timeout_s: how long requests in flight may take before the run is cut short.
+        on_force: called before a forced exit (flush what must be flushed).
+    """
+
+    def __init__(
+        self,
+        request_stop: Callable[[], None],
+        timeout_s: float,
+        on_force: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._request_stop = request_stop
+        self._timeout_s = timeout_s
+        self._on_force = on_force
+        self.signals = 0
+        self._task: asyncio.Task[object] | None = None
+        self._installed: list[signal.Signals] = []
+
+    def install(self, task: asyncio.Task[object]) -> None:
+        """Watch SIGINT and SIGTERM while ``task`` (the run) goes on."""
+        self._task = task
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals here: Ctrl-C ends the run as usual
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    @property
+    def stopped(self) -> bool:
+        return self.signals > 0
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            logger.warning(
+                "{}: stopping. No new requests; waiting up to {:.0f} s for those in flight. "
+                "Press Ctrl-C again to exit at once (nothing written is lost).",
+                sig.name,
+                self._timeout_s,
+            )
+            self._request_stop()
+            asyncio.get_running_loop().call_later(self._timeout_s, self._cut_short)
+            return
+        logger.warning("{} again: exiting now.", sig.name)
+        self._on_force()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    def _cut_short(self) -> None:
+        if self._task is not None and not self._task.done():
+            logger.warning("Requests still in flight after {:.0f} s: not waiting longer.", self._timeout_s)
+            self._task.cancel()

@@ -1,0 +1,105 @@
+"""``python -m runner.evaluate run=RUN_ID evaluation=NAME [overrides]``: score a stored run.
+
+``run`` is a run id, ``latest`` (the newest run of ``experiment=NAME`` if given, else of all
+experiments) or a run folder. Nothing is regenerated: scores are appended to the run's
+``evaluations.jsonl`` and indexed. Exit status: 0 when every step scored every response,
+1 when some step recorded an error, 2 when the input or the configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from loguru import logger
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from runner import logs
+from runner.config import compose_config, to_settings
+from runner.config.setup import CONF_DIR
+from runner.errors import ConfigError, RunnerError
+from runner.evaluation.stored import EvaluationReport, evaluate_stored, find_run
+from runner.output.run_folder import INPUT_DIR, RUN_META
+
+
+def _split(argv: Sequence[str]) -> tuple[str, list[str]]:
+    """``run=...`` and the other (Hydra) overrides."""
+    run, overrides = "", []
+    for arg in argv:
+        if arg.startswith("run="):
+            run = arg.partition("=")[2]
+        else:
+            overrides.append(arg)
+    return run, overrides
+
+
+def _value(overrides: Sequence[str], key: str) -> str | None:
+    found = [o.partition("=")[2] for o in overrides if o.lstrip("+~").startswith(f"{key}=")]
+    return found[-1] if found else None
+
+
+def _input_file(run_dir: Path) -> str:
+    """The run's copy of its input, so no experiment needs naming to evaluate it."""
+    try:
+        meta = json.loads((run_dir / RUN_META).read_text(encoding="utf-8"))
+        name = Path(str(meta["input_file"])).name
+    except (OSError, ValueError, KeyError, TypeError):
+        copies = sorted((run_dir / INPUT_DIR).glob("*"))
+        name = copies[0].name if copies else "completed.jsonl"
+    copy = run_dir / INPUT_DIR / name
+    return str(copy if copy.exists() else run_dir / "completed.jsonl")
+
+
+def evaluate(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, conf_dir: Path = CONF_DIR
+) -> EvaluationReport:
+    """Evaluate a stored run as the command line would; ``argv`` are its arguments.
+
+    Raises:
+        RunnerError: bad input or settings (exit status 2), or a failure.
+    """
+    run, overrides = _split(argv)
+    outputs_dir = Path(_value(overrides, "outputs_dir") or "outputs")
+    experiment = _value(overrides, "experiment")
+    run_dir = find_run(outputs_dir, run, experiment)
+    if experiment is None:
+        overrides.append(f"experiment.file={_input_file(run_dir)}")
+    try:
+        cfg = compose_config(overrides, conf_dir)
+        settings = to_settings(cfg)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(f"A required setting has no value: {exc}") from None
+    except (OmegaConfBaseException, ValueError) as exc:
+        # Hydra's own errors (an unknown config group option, a bad override) are bad input.
+        raise ConfigError(str(exc)) from None
+    logs.configure(settings.log_level)
+    env = os.environ if env is None else env
+    return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir)
+
+
+def main() -> None:
+    """The command line."""
+    logs.configure()
+    try:
+        report = evaluate(sys.argv[1:])
+    except RunnerError as exc:
+        logger.error("{}", exc)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # Hydra's MissingConfigException and friends
+        if type(exc).__module__.startswith("hydra"):
+            cause = f": {exc.__cause__}" if exc.__cause__ else ""
+            logger.error("{}{}", exc, cause)
+            sys.exit(2)
+        raise
+    print(
+        f"Scored {report.lines} result(s) of {report.run_dir}: {report.rows} row(s) in "
+        f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
+    )
+    sys.exit(report.exit_code)
+
+
+if __name__ == "__main__":
+    main()

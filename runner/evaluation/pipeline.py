@@ -1,0 +1,312 @@
+"""An evaluation run: checked steps, scored inline on each result line, judges sent after.
+
+The API the run (and ``python -m runner.evaluate``) uses::
+
+    evaluation = EvaluationRun.create(settings, run_dir, env=env)   # BadInputError if wrong
+    problems = evaluation.validate(records)                          # before anything is sent
+    evaluation.on_result(line)                                       # for every result line
+    await evaluation.run_judges(context, providers=providers)        # queued judge prompts
+    evaluation.close()
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from loguru import logger
+
+from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
+from runner.config.setup import CONF_DIR
+from runner.engine.clock import Clock, SystemClock
+from runner.engine.engine import Engine, EngineSettings
+from runner.engine.retry import Backoff
+from runner.engine.stats import GroupStats
+from runner.errors import BadInputError
+from runner.evaluation import judge as judging
+from runner.evaluation.custom import load_function, signature_problem
+from runner.evaluation.scorers import BUILTINS
+from runner.evaluation.store import EvaluationWriter
+from runner.output.results import STATUS_OK, Outcome
+from runner.prompts.grouping import Group
+from runner.prompts.records import PromptRecord, record_problems
+from runner.providers import Provider, ProviderContext, known_apis, provider_class
+
+JUDGE = "judge"
+CUSTOM = "custom"
+SCORERS = (*BUILTINS, CUSTOM, JUDGE)
+
+
+@dataclass
+class Step:
+    """A checked step: a scorer function, or a judge with its model and verdict pattern."""
+
+    name: str
+    config: EvaluationStepConfig
+    fn: Callable[..., Any] | None = None
+    needed: list[str] = field(default_factory=list)
+    model: ModelConfig | None = None
+    pattern: re.Pattern[str] | None = None
+
+
+def _where(record: PromptRecord | Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    if isinstance(record, PromptRecord):
+        return record.data, record.where
+    return record, f"{record.get('prompt_key', '?')} (line {record.get('line', '?')})"
+
+
+class EvaluationRun:
+    """The evaluation of one run: scores go to ``<run_dir>/evaluations.jsonl``."""
+
+    def __init__(self, settings: RunConfig, steps: list[Step], run_dir: Path) -> None:
+        self.settings = settings
+        self.steps = steps
+        self.run_dir = Path(run_dir)
+        self.writer = EvaluationWriter(self.run_dir)
+        self.pending: list[judging.JudgeRequest] = []
+        self.errors = 0  # step results that recorded an error
+
+    @classmethod
+    def create(
+        cls,
+        settings: RunConfig,
+        run_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        conf_dir: Path = CONF_DIR,
+        records: Sequence[PromptRecord | Mapping[str, Any]] | None = None,
+    ) -> EvaluationRun:
+        """Check ``settings.evaluation`` (and ``records`` when given) before anything is sent.
+
+        Raises:
+            BadInputError: every problem found: an unknown scorer, a function that does not
+                import, a judge model that does not exist, a template key records lack, ...
+        """
+        steps: list[Step] = []
+        problems: list[str] = []
+        for name, config in settings.evaluation.items():
+            step, found = _check_step(name, config, settings, env or {}, conf_dir)
+            problems += [f"evaluation step {name!r}: {p}" for p in found]
+            if step is not None:
+                steps.append(step)
+        evaluation = cls(settings, steps, run_dir)
+        if records is not None and not problems:
+            problems = evaluation.validate(records)
+        if problems:
+            raise BadInputError(
+                f"{len(problems)} problem(s) in the evaluation; nothing was sent. Fix these:",
+                problems,
+            )
+        return evaluation
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def has_judges(self) -> bool:
+        return any(step.model is not None for step in self.steps)
+
+    def validate(self, records: Sequence[PromptRecord | Mapping[str, Any]]) -> list[str]:
+        """Record keys the steps need and some records lack, one problem per step and key."""
+        problems: list[str] = []
+        for step in self.steps:
+            for key in step.needed:
+                lacking = [where for data, where in map(_where, records) if key not in data]
+                if lacking:
+                    shown = ", ".join(lacking[:3]) + (", ..." if len(lacking) > 3 else "")
+                    problems.append(
+                        f"evaluation step {step.name!r} reads {key!r}, which "
+                        f"{len(lacking)} of {len(records)} record(s) lack: {shown}"
+                    )
+        return problems
+
+    def on_result(self, line: Mapping[str, Any]) -> None:
+        """Score one result line with every scorer now, and queue its judge prompts.
+
+        Lines that ended in error are not scored: there is no response to judge.
+        """
+        if line.get("status") != STATUS_OK or not self.steps:
+            return
+        run_id = str(line.get("run_id") or self.run_dir.name)
+        key = str(line.get("prompt_key", ""))
+        for step in self.steps:
+            if step.model is not None:
+                record = judging.judge_record(step.name, step.config, step.model, line)
+                self.pending.append(judging.JudgeRequest(step.name, run_id, key, record))
+                continue
+            assert step.fn is not None
+            try:
+                fields = _as_fields(step.fn(dict(line), **step.config.params))
+            except Exception as exc:  # a failing scorer records its error; others go on
+                fields = {"error": f"{type(exc).__name__}: {exc}"}
+            if "error" in fields and fields["error"] is not None:
+                self.errors += 1
+            self.writer.write(run_id, key, step.name, fields)
+
+    async def run_judges(
+        self,
+        context: ProviderContext,
+        *,
+        providers: Mapping[str, Provider] | None = None,
+        clock: Clock | None = None,
+    ) -> dict[str, GroupStats]:
+        """Send the queued judge prompts, one rate-limit group ``judge:<step>`` per step.
+
+        Args:
+            context: the run's provider context; a session is opened if it has none.
+            providers: providers to reuse (a loaded local model); others are made here.
+            clock: time source; the system clock by default.
+        """
+        requests, self.pending = self.pending, []
+        if not requests:
+            return {}
+        by_record = {id(r.record): r for r in requests}
+        steps = {s.name: s for s in self.steps}
+        made: dict[str, Provider] = {}
+        usable = dict(providers or {})
+        for request in requests:
+            api = request.record.api
+            if api not in usable:
+                made[api] = usable[api] = provider_class(api)(context)
+        own_session = None
+        if context.session is None and any(p.uses_http for p in usable.values()):
+            own_session = context.session = aiohttp.ClientSession()
+        per_step: dict[str, list[PromptRecord]] = {}
+        for request in requests:
+            per_step.setdefault(request.step, []).append(request.record)
+        groups = {
+            f"judge:{name}": Group(f"judge:{name}", self._rate(steps[name]), records)
+            for name, records in per_step.items()
+        }
+
+        def sink(outcome: Outcome) -> None:
+            request = by_record[id(outcome.record)]
+            self._write_verdict(steps[request.step], request, outcome)
+
+        settings = self.settings
+        engine = Engine(
+            usable,
+            EngineSettings(settings.max_attempts, settings.max_concurrency),
+            clock or SystemClock(),
+            Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
+            sink,
+        )
+        try:
+            return dict(await engine.run(groups))
+        finally:
+            for provider in made.values():
+                await provider.aclose()
+            if own_session is not None:
+                await own_session.close()
+                context.session = None
+
+    def _rate(self, step: Step) -> float:
+        assert step.model is not None
+        rate = step.config.max_queries or step.model.max_queries or self.settings.max_queries
+        return float(rate)
+
+    def _write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:
+        completion = outcome.completion
+        assert step.model is not None and step.pattern is not None
+        fields: dict[str, Any] = {"judge": f"{step.model.api}/{step.model.model_name}"}
+        if completion is None or outcome.error is not None:
+            fields["error"] = f"judge request failed: {outcome.error}"
+        else:
+            text = completion.text if isinstance(completion.text, str) else completion.text[-1]
+            fields["raw"] = text
+            try:
+                fields.update(judging.parse_verdict(text, step.config, step.pattern))
+            except judging.VerdictError as exc:
+                fields["error"] = str(exc)
+        if "error" in fields:
+            self.errors += 1
+        self.writer.write(request.run_id, request.prompt_key, step.name, fields)
+
+    def close(self) -> None:
+        """Close ``evaluations.jsonl``."""
+        self.writer.close()
+        if self.pending:
+            logger.warning("{} judge prompt(s) were queued and never sent", len(self.pending))
+
+
+def _as_fields(value: Any) -> dict[str, Any]:
+    """A scorer's return value as fields: a mapping as is, anything else as ``score``."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    return {"score": value}
+
+
+def _check_step(
+    name: str,
+    config: EvaluationStepConfig,
+    settings: RunConfig,
+    env: Mapping[str, str],
+    conf_dir: Path,
+) -> tuple[Step | None, list[str]]:
+    """The checked step, or the problems that stop it (None when there are any)."""
+    if config.scorer not in SCORERS:
+        return None, [f"unknown scorer {config.scorer!r}; use one of {', '.join(SCORERS)}"]
+    if config.scorer == JUDGE:
+        return _check_judge(name, config, settings, env, conf_dir)
+    if config.scorer == CUSTOM:
+        if not config.function:
+            return None, ["scorer 'custom' needs function: package.module.function"]
+        fn, problem = load_function(config.function)
+        if fn is None:
+            return None, [str(problem)]
+        problem = signature_problem(fn, config.params)
+        return (
+            (None, [f"{config.function}: {problem}"]) if problem else (Step(name, config, fn), [])
+        )
+    builtin = BUILTINS[config.scorer]
+    problem = signature_problem(builtin.fn, config.params)
+    problems = [f"scorer {config.scorer!r} {problem}"] if problem else builtin.check(config.params)
+    if problems:
+        return None, problems
+    return Step(name, config, builtin.fn, builtin.needed_keys(config.params)), []
+
+
+def _check_judge(
+    name: str,
+    config: EvaluationStepConfig,
+    settings: RunConfig,
+    env: Mapping[str, str],
+    conf_dir: Path,
+) -> tuple[Step | None, list[str]]:
+    problems: list[str] = []
+    if not config.model:
+        problems.append("a judge needs model: <name of a conf/model/*.yaml>")
+    if not config.template:
+        problems.append("a judge needs a template (with {INPUT_PROMPT}, {OUTPUT_RESPONSE}, ...)")
+    if config.verdict not in ("score", "label"):
+        problems.append(f"verdict {config.verdict!r}: use score or label")
+    if config.verdict == "label" and not config.labels and not config.pattern:
+        problems.append("verdict: label needs labels: [...] or a pattern")
+    try:
+        pattern = judging.verdict_pattern(config)
+    except re.error as exc:
+        problems.append(f"pattern is not a valid regular expression: {exc}")
+    if config.max_queries is not None and not config.max_queries > 0:
+        problems.append(f"max_queries must be positive, got {config.max_queries}")
+    model = None
+    if config.model:
+        try:
+            model = judging.load_model(config.model, conf_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            problems.append(f"judge model: {exc}")
+    if model is not None and config.template:
+        # A sample judge prompt, checked as the run checks its own records (api, key, model).
+        sample = judging.judge_record(name, config, model, {"prompt": "x", "response": "x"})
+        found = record_problems(sample, known_apis())
+        if not found:
+            found = provider_class(model.api)(ProviderContext(settings, env=env)).problems(sample)
+        problems += [f"judge model {config.model!r}: {p}" for p in found]
+    if problems or model is None:
+        return None, problems
+    needed = judging.needed_keys(config.template or "")
+    return Step(name, config, None, needed, model, pattern), []

@@ -1,0 +1,205 @@
+"""Rephrasing, as prompto offers: paraphrase each prompt, then run originals and paraphrases.
+
+:func:`rephrase_experiment` asks a model (``rephrase.model``, a ``conf/model/*.yaml``) for a
+paraphrase of every string prompt with every template, and writes a new experiment file
+``<experiments_dir>/<name><suffix>.jsonl``: each original followed by its paraphrases. Every
+record carries ``rephrase_of`` (the original's prompt key) and ``rephrase_template``
+(``original`` or the template's name), so SQL can compare them after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from loguru import logger
+
+from runner.config.schema import RephraseConfig, RunConfig
+from runner.config.settings import resolve_path
+from runner.config.setup import CONF_DIR
+from runner.engine.clock import Clock, SystemClock
+from runner.engine.engine import Engine, EngineSettings
+from runner.engine.retry import Backoff
+from runner.errors import BadInputError, ConfigError
+from runner.evaluation.judge import load_model, needed_keys, render
+from runner.output.results import Outcome
+from runner.prompts.grouping import Group
+from runner.prompts.reader import read_records
+from runner.prompts.records import PromptRecord, record_problems
+from runner.providers import ProviderContext, known_apis, provider_class
+
+ORIGINAL = "original"
+
+
+@dataclass
+class RephraseResult:
+    """The written experiment, and how many paraphrase requests failed."""
+
+    path: Path
+    originals: int
+    paraphrases: int
+    failed: int
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
+
+
+def _requests(
+    cfg: RephraseConfig, records: list[PromptRecord], api: str, model_name: str, params: Any
+) -> list[tuple[PromptRecord, PromptRecord, str]]:
+    """(request, original, template name) for every string prompt and template."""
+    out = []
+    for record in records:
+        if not isinstance(record.prompt, str):
+            continue  # conversations and chats keep their form: only originals are run
+        for name, template in cfg.templates.items():
+            data = {
+                "id": f"{record.key}:{name}",
+                "api": api,
+                "model_name": model_name,
+                "prompt": render(template, record.data),
+                "parameters": params,
+            }
+            out.append((PromptRecord(data, record.source, record.line), record, name))
+    return out
+
+
+def rephrase_experiment(
+    settings: RunConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    conf_dir: Path = CONF_DIR,
+    clock: Clock | None = None,
+) -> RephraseResult:
+    """Write ``<experiments_dir>/<name><suffix>.jsonl``: originals plus their paraphrases.
+
+    Raises:
+        BadInputError: no rephrase config, a missing model, a template key records lack.
+    """
+    cfg = settings.rephrase
+    if cfg is None:
+        raise ConfigError("No rephrasing chosen: pass rephrase=NAME (conf/rephrase/NAME.yaml)")
+    env = os.environ if env is None else env
+    input_file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
+    records = read_records(input_file)
+    problems: list[str] = []
+    if not cfg.templates:
+        problems.append("rephrase.templates is empty: give {name: template with {INPUT_PROMPT}}")
+    for name, template in cfg.templates.items():
+        for key in needed_keys(template):
+            lacking = [r.where for r in records if key not in r.data]
+            if lacking:
+                problems.append(f"template {name!r} reads {key!r}, which {lacking[0]} lacks")
+    try:
+        model = load_model(cfg.model, conf_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise BadInputError(f"rephrase model: {exc}") from None
+    params = {**model.parameters, **cfg.parameters}
+    requests = _requests(cfg, records, model.api, model.model_name, params)
+    context = ProviderContext(settings, env=env)
+    if requests:
+        found = record_problems(requests[0][0], known_apis())
+        if not found:
+            found = provider_class(model.api)(context).problems(requests[0][0])
+        problems += [f"rephrase model {cfg.model!r}: {p}" for p in found]
+    if problems:
+        raise BadInputError(f"{len(problems)} problem(s) in rephrase; nothing was sent:", problems)
+    rate = float(cfg.max_queries or model.max_queries or settings.max_queries)
+    answers: dict[int, str] = {}
+    failed = asyncio.run(_send(settings, context, requests, rate, answers, clock or SystemClock()))
+    return _write(settings, cfg, input_file, records, requests, answers, failed)
+
+
+async def _send(
+    settings: RunConfig,
+    context: ProviderContext,
+    requests: list[tuple[PromptRecord, PromptRecord, str]],
+    rate: float,
+    answers: dict[int, str],
+    clock: Clock,
+) -> int:
+    """Send the paraphrase requests; answers are keyed by ``id()`` of the request record."""
+    failed = 0
+
+    def sink(outcome: Outcome) -> None:
+        nonlocal failed
+        completion = outcome.completion
+        if completion is None or outcome.error is not None:
+            failed += 1
+            logger.warning("{}: no paraphrase: {}", outcome.record.data["id"], outcome.error)
+            return
+        text = completion.text if isinstance(completion.text, str) else completion.text[-1]
+        answers[id(outcome.record)] = text
+
+    if not requests:
+        return 0
+    api = requests[0][0].api
+    provider = provider_class(api)(context)
+    session = aiohttp.ClientSession() if provider.uses_http else None
+    context.session = session
+    engine = Engine(
+        {api: provider},
+        EngineSettings(settings.max_attempts, settings.max_concurrency),
+        clock,
+        Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
+        sink,
+    )
+    try:
+        await engine.run({"rephrase": Group("rephrase", rate, [r for r, _, _ in requests])})
+    finally:
+        await provider.aclose()
+        if session is not None:
+            await session.close()
+    return failed
+
+
+def _write(
+    settings: RunConfig,
+    cfg: RephraseConfig,
+    input_file: Path,
+    records: list[PromptRecord],
+    requests: list[tuple[PromptRecord, PromptRecord, str]],
+    answers: dict[int, str],
+    failed: int,
+) -> RephraseResult:
+    per_original: dict[int, list[dict[str, Any]]] = {}
+    for request, original, name in requests:
+        text = answers.get(id(request))
+        if text is None:
+            continue
+        pieces = [t for t in text.splitlines() if t.strip()] if cfg.split_lines else [text]
+        pieces = [p for p in map(_clean, pieces) if p]
+        for i, piece in enumerate(pieces):
+            suffix = f"-{i + 1}" if cfg.split_lines else ""
+            data = {
+                **original.data,
+                "id": f"{original.key}-{name}{suffix}",
+                "prompt": piece,
+                "rephrase_of": original.key,
+                "rephrase_template": name,
+            }
+            per_original.setdefault(id(original), []).append(data)
+    stem = settings.experiment.name or input_file.stem
+    out = Path(settings.experiments_dir) / f"{stem}{cfg.suffix}.jsonl"
+    tmp = out.with_suffix(".jsonl.tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            first = {**record.data, "rephrase_of": record.key, "rephrase_template": ORIGINAL}
+            first.setdefault("id", record.key)
+            for data in [first, *per_original.get(id(record), [])]:
+                handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += len(per_original.get(id(record), []))
+    os.replace(tmp, out)
+    return RephraseResult(out, len(records), count, failed)

@@ -1,0 +1,141 @@
+"""Evaluate a run already on disk: find its folder, read its results, score, index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from runner.config.schema import RunConfig
+from runner.config.setup import CONF_DIR
+from runner.errors import BadInputError, RunnerError
+from runner.evaluation.pipeline import EvaluationRun
+from runner.output.run_folder import COMPLETED, RUN_META
+from runner.providers import ProviderContext
+
+LATEST = "latest"
+
+
+@dataclass
+class EvaluationReport:
+    """What evaluating a stored run did."""
+
+    run_dir: Path
+    lines: int  # result lines scored (the last line of each prompt)
+    rows: int  # rows appended to evaluations.jsonl
+    errors: int  # step results that recorded an error
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+
+def _started(run_dir: Path) -> str:
+    """When a run started (from run.json), for ordering; the file's mtime as a fallback."""
+    try:
+        meta = json.loads((run_dir / RUN_META).read_text(encoding="utf-8"))
+        return str(meta["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        from datetime import UTC, datetime
+
+        mtime = (run_dir / COMPLETED).stat().st_mtime
+        return datetime.fromtimestamp(mtime, UTC).isoformat()
+
+
+def find_run(outputs_dir: Path, run: str, experiment: str | None = None) -> Path:
+    """The run folder ``run`` names: a path, a run id, or ``latest``.
+
+    ``latest`` is the newest run (by ``started_at`` in run.json) of ``experiment``, or of all
+    experiments when none is given.
+
+    Raises:
+        BadInputError: no such run, or a run id found under several experiments.
+    """
+    if not run:
+        raise BadInputError("No run chosen: pass run=RUN_ID, run=latest or run=<run folder>")
+    as_path = Path(run).expanduser()
+    if (as_path / COMPLETED).is_file():
+        return as_path
+    parent = outputs_dir / experiment if experiment else outputs_dir
+    pattern = "*" if experiment else "*/*"
+    runs = [p.parent for p in parent.glob(f"{pattern}/{COMPLETED}")]
+    runs = [r for r in runs if not r.parent.name.startswith(".")]
+    where = f"{parent} (experiment {experiment})" if experiment else str(outputs_dir)
+    if run == LATEST:
+        if not runs:
+            raise BadInputError(f"No runs with a {COMPLETED} under {where}")
+        return max(runs, key=lambda r: (_started(r), r.name))
+    found = [r for r in runs if r.name == run]
+    if not found:
+        raise BadInputError(f"No run {run!r} with a {COMPLETED} under {where}")
+    if len(found) > 1:
+        names = ", ".join(str(r) for r in found)
+        raise BadInputError(f"Run id {run!r} is ambiguous: {names}; pass experiment=NAME")
+    return found[0]
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The result lines of a run, the last line of each prompt (a resumed run may repeat one)."""
+    latest: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for text in handle:
+            if not text.endswith("\n"):
+                break
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(line, dict):
+                key = str(line.get("prompt_key", len(latest)))
+                latest.pop(key, None)
+                latest[key] = line
+    return list(latest.values())
+
+
+def evaluate_stored(
+    settings: RunConfig,
+    run_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    conf_dir: Path = CONF_DIR,
+) -> EvaluationReport:
+    """Score a stored run with ``settings.evaluation``; nothing is regenerated.
+
+    Raises:
+        BadInputError: no steps chosen, or a problem with a step or the run's results.
+    """
+    if not settings.evaluation:
+        raise BadInputError("No evaluation chosen: pass evaluation=NAME (conf/evaluation/)")
+    lines = read_lines(run_dir / COMPLETED)
+    evaluation = EvaluationRun.create(
+        settings, run_dir, env=env or {}, conf_dir=conf_dir, records=lines
+    )
+    try:
+        for line in lines:
+            evaluation.on_result(line)
+        context = ProviderContext(settings, env=env or {})
+        asyncio.run(evaluation.run_judges(context))
+    finally:
+        evaluation.close()
+    report = EvaluationReport(run_dir, len(lines), evaluation.writer.count, evaluation.errors)
+    if settings.index:
+        _index(Path(settings.outputs_dir), run_dir)
+    return report
+
+
+def _index(outputs_dir: Path, run_dir: Path) -> None:
+    """Index the run and its evaluations; a busy index never fails the evaluation."""
+    try:
+        from runner.evaluation.index import index_evaluations
+        from runner.index import update_index
+
+        if outputs_dir.is_dir():
+            update_index(outputs_dir)
+        index_evaluations(outputs_dir, [run_dir])
+    except RunnerError as exc:
+        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)

@@ -1,0 +1,122 @@
+"""Resuming a run folder: find it, check it belongs, repair it, and say what is done.
+
+A resumed run continues its folder: prompts already ok are skipped, prompts that ended in
+error are sent again, the rest are sent. So that no prompt ever ends with two result lines,
+error lines are dropped from ``completed.jsonl`` before sending (their prompts will get a
+new line), and a torn last line (a crash mid-write) is cut off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from loguru import logger
+
+from runner.errors import BadInputError
+from runner.output.run_folder import INPUT_DIR, RunFolder
+
+LATEST = "latest"
+
+
+def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
+    """The folder of run ``resume`` (or the newest run) of ``experiment``.
+
+    Raises:
+        BadInputError: no such run for this experiment.
+    """
+    folder = outputs_dir / experiment
+    runs = sorted(p.name for p in folder.iterdir() if (p / "run.json").exists()) if folder.is_dir() else []
+    if resume == LATEST:
+        if not runs:
+            raise BadInputError(f"resume=latest: experiment '{experiment}' has no runs in {folder}")
+        return folder / runs[-1]
+    if resume not in runs:
+        elsewhere = sorted(
+            p.parent.name for p in outputs_dir.glob(f"*/{resume}") if (p / "run.json").exists()
+        )
+        hint = f" It is a run of: {', '.join(elsewhere)}." if elsewhere else ""
+        recent = f" Recent runs: {', '.join(runs[-5:])}." if runs else ""
+        raise BadInputError(
+            f"resume={resume}: no such run of experiment '{experiment}' in {folder}.{hint}{recent}"
+        )
+    return folder / resume
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_same_input(folder: RunFolder, input_file: Path) -> None:
+    """Refuse to resume a run made from a different input file.
+
+    Raises:
+        BadInputError: the input differs from the copy kept in the run folder.
+    """
+    kept = folder.path / INPUT_DIR / input_file.name
+    if not kept.is_file():
+        raise BadInputError(
+            f"resume: run {folder.run_id} was not made from {input_file.name} "
+            f"(its input/ folder holds {sorted(p.name for p in (folder.path / INPUT_DIR).glob('*'))})"
+        )
+    if _digest(kept) != _digest(input_file):
+        raise BadInputError(
+            f"resume: {input_file} has changed since run {folder.run_id} started; "
+            "resume only continues a run of the same input. Start a new run instead."
+        )
+
+
+def repair_and_collect(folder: RunFolder) -> bytearray:
+    """Cut a torn last line, drop error lines, and return a bitmap of input lines done.
+
+    Bit ``n`` is set when input line ``n`` already has an ok result.
+    """
+    path = folder.completed
+    done = bytearray()
+    if not path.exists():
+        return done
+    kept_lines = dropped = torn = 0
+    tmp = path.with_suffix(".jsonl.repair")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        for raw in src:
+            if not raw.endswith(b"\n"):
+                torn += 1
+                continue
+            try:
+                line = json.loads(raw)
+                number = int(line["line"])
+                ok = line.get("status") == "ok"
+            except (ValueError, KeyError, TypeError):
+                torn += 1
+                continue
+            if not ok:
+                dropped += 1
+                continue
+            byte, bit = divmod(number, 8)
+            if byte >= len(done):
+                done.extend(bytes(byte - len(done) + 1))
+            if done[byte] & (1 << bit):
+                continue  # a duplicate from an older version: keep the first
+            done[byte] |= 1 << bit
+            dst.write(raw)
+            kept_lines += 1
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, path)
+    logger.info(
+        "Resuming run {}: {} prompt(s) already ok, {} error line(s) to retry, {} torn line(s) cut",
+        folder.run_id, kept_lines, dropped, torn,
+    )
+    return done
+
+
+def line_done(done: bytearray, number: int) -> bool:
+    """Whether input line ``number`` is marked done in the bitmap."""
+    byte, bit = divmod(number, 8)
+    return byte < len(done) and bool(done[byte] & (1 << bit))

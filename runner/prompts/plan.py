@@ -1,0 +1,136 @@
+"""Pass one over an experiment: check every record and plan the groups, keeping little.
+
+Records are read as a stream, checked, pointed at the chosen model, and spooled to a
+temporary file; each group keeps only the byte offsets of its records in that file (8
+bytes a prompt). Pass two (:meth:`Plan.records`) reads them back lazily while sending, so
+memory grows with the requests in flight, not with the size of the experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from runner.prompts.grouping import Group, GroupAssigner, apply_model_to, swap_key
+from runner.prompts.reader import iter_records
+from runner.prompts.records import PromptRecord
+
+MAX_PROBLEMS_KEPT = 500
+
+# Checks a record and returns its problems (already prefixed with file:line).
+RecordCheck = Callable[[PromptRecord], list[str]]
+
+
+@dataclass
+class GroupPlan:
+    """A group's limits and where its records are in the spool."""
+
+    name: str
+    rate_per_minute: float
+    tokens_per_minute: float | None
+    # Offsets per swap key, in first-seen order (see grouping.swap_key).
+    offsets: dict[str, array[int]] = field(default_factory=dict)
+    credentials: set[str] = field(default_factory=set)
+    count: int = 0
+
+
+@dataclass
+class Plan:
+    """A checked experiment, ready to stream into the engine."""
+
+    input_file: Path
+    groups: dict[str, GroupPlan]
+    total: int
+    skipped: int
+    problems: list[str]
+    problem_count: int
+    model_counts: dict[tuple[str, str], int]
+    model_changed: int
+    spool: IO[bytes]
+
+    def records(self, group: str) -> Iterator[PromptRecord]:
+        """The records of ``group``, read lazily from the spool."""
+        source = str(self.input_file)
+        for offsets in self.groups[group].offsets.values():
+            for offset in offsets:
+                self.spool.seek(offset)
+                line, data = json.loads(self.spool.readline())
+                yield PromptRecord(data, source, line)
+
+    def engine_groups(self, identity: Callable[[GroupPlan], str]) -> dict[str, Group]:
+        """The groups as the engine takes them, each streaming its records."""
+        return {
+            name: Group(
+                name,
+                g.rate_per_minute,
+                self.records(name),
+                total=g.count,
+                tokens_per_minute=g.tokens_per_minute,
+                identity=identity(g),
+            )
+            for name, g in self.groups.items()
+        }
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def plan_experiment(
+    input_file: Path,
+    assigner: GroupAssigner,
+    check: RecordCheck,
+    credential: Callable[[PromptRecord], str],
+    *,
+    model: tuple[str, str, dict[str, object]] | None = None,
+    skip_line: Callable[[int], bool] = lambda _line: False,
+) -> Plan:
+    """Read, check and group every record of ``input_file``; nothing is sent.
+
+    Args:
+        input_file: the experiment file.
+        assigner: decides groups and limits.
+        check: returns a record's problems.
+        credential: a fingerprint of the credentials a record is sent with.
+        model: (api, model_name, parameters) of a chosen model, applied to every record.
+        skip_line: records on these input lines are already done (resume).
+
+    Raises:
+        BadInputError: the file is missing, of another kind, or has an unreadable line.
+    """
+    spool = tempfile.TemporaryFile(prefix="runner-spool-")
+    groups: dict[str, GroupPlan] = {}
+    problems: list[str] = []
+    problem_count = total = skipped = changed = 0
+    models: dict[tuple[str, str], int] = {}
+    for record in iter_records(input_file):
+        if model is not None:
+            changed += apply_model_to(record, model[0], model[1], dict(model[2]))
+        found = check(record)
+        if found:
+            problem_count += len(found)
+            problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
+            continue
+        total += 1
+        if skip_line(record.line):
+            skipped += 1
+            continue
+        name, rate, tokens = assigner.assign(record)
+        plan = groups.get(name)
+        if plan is None:
+            plan = groups[name] = GroupPlan(name, rate, tokens)
+        offset = spool.tell()
+        spool.write(json.dumps([record.line, record.data], ensure_ascii=False).encode() + b"\n")
+        plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
+        plan.count += 1
+        plan.credentials.add(credential(record))
+        model_key = (record.api, record.model_name or "")
+        models[model_key] = models.get(model_key, 0) + 1
+    spool.flush()
+    return Plan(
+        input_file, groups, total, skipped, problems, problem_count, models, changed, spool
+    )

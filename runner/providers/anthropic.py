@@ -1,0 +1,155 @@
+"""Anthropic's Messages API, against api.anthropic.com or any compatible server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ErrorKind, ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers import media
+from runner.providers.base import (
+    Completion,
+    Provider,
+    parameters_without,
+    register,
+    setting_or_env,
+)
+from runner.providers.http import classify_status, post_json
+from runner.providers.messages import Message, run_chat
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Error types that mean no request on this key will succeed until someone pays.
+QUOTA_TYPES = frozenset({"billing_error"})
+
+
+def classify_anthropic(
+    status: int, body: Any, raw: str, headers: Mapping[str, str]
+) -> ProviderError:
+    """Anthropic's errors: 529 ``overloaded_error`` retries; billing problems stop the group."""
+    error = classify_status(status, body, raw, headers)
+    detail = body.get("error") if isinstance(body, dict) else None
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    if kind == "overloaded_error":
+        return dataclasses.replace(error, kind=ErrorKind.RETRYABLE)
+    # An exhausted prepaid balance comes back as a plain 400 naming the credit balance.
+    if kind in QUOTA_TYPES or (status == 400 and "credit balance" in error.message.lower()):
+        return dataclasses.replace(error, kind=ErrorKind.QUOTA)
+    return error
+
+
+def anthropic_content(content: Any, media_dir: Path) -> Any:
+    """A message's content as Anthropic blocks: a string as is, images as base64 or url."""
+    if isinstance(content, str):
+        return content
+    blocks: list[dict[str, Any]] = []
+    for part in media.parts(content, media_dir):
+        if isinstance(part, media.Text):
+            blocks.append({"type": "text", "text": part.text})
+        elif part.url:
+            blocks.append({"type": "image", "source": {"type": "url", "url": part.url}})
+        else:
+            source = {"type": "base64", "media_type": part.mime_type, "data": part.data}
+            blocks.append({"type": "image", "source": source})
+    return blocks
+
+
+def anthropic_payload(
+    messages: list[Message],
+    model: str,
+    params: Mapping[str, Any],
+    default_max_tokens: int,
+    media_dir: Path,
+) -> dict[str, Any]:
+    """The request body: the system message goes to ``system``, the rest to ``messages``."""
+    payload: dict[str, Any] = {"max_tokens": default_max_tokens, **params, "model": model}
+    turns = list(messages)
+    if turns and turns[0]["role"] == "system":
+        payload["system"] = media.text_of(turns.pop(0)["content"])
+    payload["messages"] = [
+        {"role": m["role"], "content": anthropic_content(m["content"], media_dir)} for m in turns
+    ]
+    return payload
+
+
+def parse_message(body: dict[str, Any]) -> Completion:
+    """A Completion from an Anthropic ``message`` object."""
+    blocks = body.get("content")
+    if not isinstance(blocks, list):
+        raise ProviderError(f"the answer has no content: {str(body)[:200]}", ErrorKind.FATAL)
+    text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+    usage = body.get("usage") or {}
+    return Completion(
+        text=text,
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        finish_reason=body.get("stop_reason"),
+        model=body.get("model"),
+    )
+
+
+@register
+class AnthropicProvider(Provider):
+    """``api: anthropic``: the Messages API.
+
+    Key and base URL from ``apis.anthropic`` or ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``
+    (``..._<model_name>`` wins for that model). ``max_tokens`` defaults to
+    ``apis.anthropic.default_max_tokens`` (1024): the API refuses a request without it.
+    """
+
+    api = "anthropic"
+
+    def _key(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.anthropic
+        return setting_or_env(self.context.env, cfg.api_key, "ANTHROPIC_API_KEY", model_name)
+
+    def _base_url(self, model_name: str | None) -> str:
+        cfg = self.context.settings.apis.anthropic
+        url = setting_or_env(self.context.env, cfg.base_url, "ANTHROPIC_BASE_URL", model_name)
+        return (url or DEFAULT_BASE_URL).rstrip("/")
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        found: list[str] = []
+        if not record.model_name:
+            found.append("missing field 'model_name' (the Claude model to call)")
+        if (
+            not self._key(record.model_name)
+            and self._base_url(record.model_name) == DEFAULT_BASE_URL
+        ):
+            found.append(
+                "no Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY_"
+                f"{record.model_name or '<model_name>'}), or point ANTHROPIC_BASE_URL at a "
+                "server that needs none"
+            )
+        found += media.media_problems(
+            record.prompt, media.media_folder(self.context.settings), api=self.api
+        )
+        return found
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        cfg = self.context.settings.apis.anthropic
+        model = record.model_name or ""
+        headers = {"anthropic-version": cfg.version}
+        key = self._key(model)
+        if key:
+            headers["x-api-key"] = key
+        url = f"{self._base_url(model)}/v1/messages"
+        # "stream" would change the answer's shape; this provider reads whole answers.
+        params = parameters_without(record.parameters, "stream")
+        media_dir = media.media_folder(self.context.settings)
+
+        async def send(messages: list[Message]) -> Completion:
+            payload = anthropic_payload(messages, model, params, cfg.default_max_tokens, media_dir)
+            body = await post_json(
+                self.context.http(),
+                url,
+                payload,
+                headers=headers,
+                timeout=self.context.timeout,
+                classify=classify_anthropic,
+            )
+            return parse_message(body)
+
+        return await run_chat(record.prompt, send)

@@ -1,0 +1,71 @@
+"""Azure OpenAI: chat completions of a deployment (``model_name`` names the deployment)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from runner.prompts.records import PromptRecord
+from runner.providers import media
+from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.openai import send_chat_completions
+
+DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
+
+
+@register
+class AzureOpenAIProvider(Provider):
+    """``api: azure-openai``: ``POST {endpoint}/openai/deployments/{model_name}/chat/completions``.
+
+    Key, endpoint and API version from ``apis.azure_openai`` or ``AZURE_OPENAI_API_KEY``,
+    ``AZURE_OPENAI_API_ENDPOINT``, ``AZURE_OPENAI_API_VERSION`` (``..._<model_name>`` wins).
+    Images go as in OpenAI's format; the deployment must be a vision model.
+    """
+
+    api = "azure-openai"
+
+    def _setting(self, configured: str | None, variable: str, model_name: str | None) -> str | None:
+        return setting_or_env(self.context.env, configured, variable, model_name)
+
+    def _key(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.azure_openai
+        return self._setting(cfg.api_key, "AZURE_OPENAI_API_KEY", model_name)
+
+    def _endpoint(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.azure_openai
+        url = self._setting(cfg.endpoint, "AZURE_OPENAI_API_ENDPOINT", model_name)
+        return url.rstrip("/") if url else None
+
+    def _api_version(self, model_name: str | None) -> str:
+        cfg = self.context.settings.apis.azure_openai
+        version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
+        return version or DEFAULT_API_VERSION
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        model = record.model_name
+        suffix = model or "<model_name>"
+        found: list[str] = []
+        if not model:
+            found.append("missing field 'model_name' (the Azure OpenAI deployment to call)")
+        if not self._key(model):
+            found.append(
+                "no Azure OpenAI API key: set AZURE_OPENAI_API_KEY (or "
+                f"AZURE_OPENAI_API_KEY_{suffix})"
+            )
+        if not self._endpoint(model):
+            found.append(
+                "no Azure OpenAI endpoint: set AZURE_OPENAI_API_ENDPOINT (or "
+                f"AZURE_OPENAI_API_ENDPOINT_{suffix}), e.g. https://<resource>.openai.azure.com"
+            )
+        found += media.media_problems(
+            record.prompt, media.media_folder(self.context.settings), api=self.api
+        )
+        return found
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        model = record.model_name or ""
+        url = (
+            f"{self._endpoint(model)}/openai/deployments/{quote(model, safe='')}"
+            f"/chat/completions?api-version={quote(self._api_version(model))}"
+        )
+        headers = {"api-key": self._key(model) or ""}
+        return await send_chat_completions(self, record, url, headers, None)

@@ -1,0 +1,58 @@
+"""Hugging Face Text Generation Inference, through its OpenAI-compatible route."""
+
+from __future__ import annotations
+
+from runner.prompts.records import PromptRecord
+from runner.providers import media
+from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.openai import send_chat_completions
+
+# TGI serves one model and ignores the name, but its OpenAI route requires the field.
+DEFAULT_MODEL = "tgi"
+
+
+@register
+class HuggingfaceTgiProvider(Provider):
+    """``api: huggingface-tgi``: ``POST {endpoint}/v1/chat/completions``.
+
+    Endpoint and optional key from ``apis.huggingface_tgi`` or ``HUGGINGFACE_TGI_API_ENDPOINT``
+    / ``HUGGINGFACE_TGI_API_KEY`` (``..._<model_name>`` wins for that model). ``model_name``
+    is optional. Images go as in OpenAI's format, for a vision model.
+    """
+
+    api = "huggingface-tgi"
+
+    def _key(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.huggingface_tgi
+        return setting_or_env(self.context.env, cfg.api_key, "HUGGINGFACE_TGI_API_KEY", model_name)
+
+    def _endpoint(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.huggingface_tgi
+        url = setting_or_env(
+            self.context.env, cfg.endpoint, "HUGGINGFACE_TGI_API_ENDPOINT", model_name
+        )
+        if not url:
+            return None
+        # Accept the endpoint with or without the /v1 suffix the OpenAI SDKs use.
+        url = url.rstrip("/")
+        return url.removesuffix("/v1")
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        found: list[str] = []
+        if not self._endpoint(record.model_name):
+            found.append(
+                "no TGI endpoint: set HUGGINGFACE_TGI_API_ENDPOINT (or "
+                f"HUGGINGFACE_TGI_API_ENDPOINT_{record.model_name or '<model_name>'}), "
+                "e.g. http://localhost:8080"
+            )
+        found += media.media_problems(
+            record.prompt, media.media_folder(self.context.settings), api=self.api
+        )
+        return found
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        model = record.model_name
+        key = self._key(model)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        url = f"{self._endpoint(model)}/v1/chat/completions"
+        return await send_chat_completions(self, record, url, headers, model or DEFAULT_MODEL)

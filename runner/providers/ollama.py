@@ -1,0 +1,112 @@
+"""Ollama's native API: a string prompt to ``/api/generate``, conversations to ``/api/chat``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ErrorKind, ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers import media
+from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.http import post_json
+from runner.providers.messages import Message, run_chat
+
+# Request fields that sit beside ``options`` rather than in it; every other parameter is
+# a model option (temperature, num_predict, seed, ...), as prompto sends them.
+TOP_LEVEL_PARAMETERS = frozenset({"format", "keep_alive", "think"})
+
+
+def ollama_message(message: Message, media_dir: Path) -> dict[str, Any]:
+    """A chat message as Ollama takes it: text content plus base64 ``images``."""
+    content = message["content"]
+    shaped: dict[str, Any] = {"role": message["role"], "content": media.text_of(content)}
+    if not isinstance(content, str):
+        images = [p.data for p in media.parts(content, media_dir) if isinstance(p, media.Image)]
+        if images:
+            shaped["images"] = images
+    return shaped
+
+
+def request_body(model: str, params: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """A request: the model, ``stream: false``, options and top-level fields from ``params``."""
+    body: dict[str, Any] = {k: v for k, v in params.items() if k in TOP_LEVEL_PARAMETERS}
+    options = {k: v for k, v in params.items() if k not in TOP_LEVEL_PARAMETERS and k != "stream"}
+    body.update(fields, model=model, stream=False)
+    if options:
+        body["options"] = options
+    return body
+
+
+def parse_ollama(body: dict[str, Any], model: str) -> Completion:
+    """A Completion from an ``/api/generate`` or ``/api/chat`` answer."""
+    if "response" in body:
+        text = body["response"]
+    elif isinstance(body.get("message"), dict):
+        text = body["message"].get("content")
+    else:
+        raise ProviderError(f"the answer has no text: {str(body)[:200]}", ErrorKind.FATAL)
+    return Completion(
+        text=str(text or ""),
+        input_tokens=body.get("prompt_eval_count"),
+        output_tokens=body.get("eval_count"),
+        finish_reason=body.get("done_reason"),
+        model=body.get("model") or model,
+    )
+
+
+@register
+class OllamaProvider(Provider):
+    """``api: ollama``: the native API of an Ollama server.
+
+    The server is ``apis.ollama.endpoint`` or ``OLLAMA_API_ENDPOINT``
+    (``OLLAMA_API_ENDPOINT_<model_name>`` wins for that model); it needs no key.
+    """
+
+    api = "ollama"
+
+    def _endpoint(self, model_name: str | None) -> str | None:
+        cfg = self.context.settings.apis.ollama
+        url = setting_or_env(self.context.env, cfg.endpoint, "OLLAMA_API_ENDPOINT", model_name)
+        return url.rstrip("/") if url else None
+
+    def problems(self, record: PromptRecord) -> list[str]:
+        found: list[str] = []
+        if not record.model_name:
+            found.append("missing field 'model_name' (the Ollama model to call)")
+        if not self._endpoint(record.model_name):
+            found.append(
+                "no Ollama endpoint: set OLLAMA_API_ENDPOINT (or OLLAMA_API_ENDPOINT_"
+                f"{record.model_name or '<model_name>'}), e.g. http://localhost:11434"
+            )
+        # Ollama takes images as base64 only: a URL would have to be fetched first.
+        found += media.media_problems(
+            record.prompt, media.media_folder(self.context.settings), api=self.api, urls=False
+        )
+        return found
+
+    async def complete(self, record: PromptRecord) -> Completion:
+        model = record.model_name or ""
+        endpoint = self._endpoint(model)
+        params = record.parameters
+        media_dir = media.media_folder(self.context.settings)
+
+        async def post(path: str, body: dict[str, Any]) -> Completion:
+            answer = await post_json(
+                self.context.http(),
+                f"{endpoint}{path}",
+                body,
+                headers={},
+                timeout=self.context.timeout,
+            )
+            return parse_ollama(answer, model)
+
+        if isinstance(record.prompt, str):
+            return await post("/api/generate", request_body(model, params, prompt=record.prompt))
+
+        async def send(messages: list[Message]) -> Completion:
+            shaped = [ollama_message(m, media_dir) for m in messages]
+            return await post("/api/chat", request_body(model, params, messages=shaped))
+
+        return await run_chat(record.prompt, send)

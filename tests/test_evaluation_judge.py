@@ -1,0 +1,189 @@
+"""Judges over real HTTP (llmock scripted replies), re-scoring stored runs, rephrasing, index."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import run_experiment
+from runner.config import CONF_DIR, compose_config, to_settings
+from runner.evaluate import evaluate
+from runner.evaluation.rephrase import rephrase_experiment
+from runner.index import read_connection
+from tests import servers
+from tests.conftest import post_json, read_jsonl, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+JUDGE_STEP = """\
+helpfulness:
+  scorer: judge
+  model: {model}
+  template: "Rate 1-5. Question: {{INPUT_PROMPT}} Answer: {{OUTPUT_RESPONSE}} Topic: {{topic}}"
+  max_queries: 6000
+"""
+
+
+def _reply(server: servers.Server, model: str, *texts: str, times: int | None = None) -> None:
+    behaviors = [{"type": "reply", "text": t, "times": times, "match": {"model": model}} for t in texts]
+    post_json(f"{server.url}/_llmock/scenario", {"behaviors": behaviors})
+
+
+def _conf(tmp_path: Path, judge: str) -> Path:
+    """The project's conf/ plus a judge model served by llmock and a judge step."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "model" / "mock_judge.yaml").write_text(f"api: openai\nmodel_name: {judge}\n")
+    (conf / "evaluation" / "mock_judge.yaml").write_text(JUDGE_STEP.format(model="mock_judge"))
+    return conf
+
+
+def _stored_run(tmp_path: Path, server: servers.Server, env: dict[str, str]) -> Path:
+    """A real run on llmock: three answered prompts, indexed."""
+    model = f"gen-{uuid.uuid4().hex[:8]}"
+    records = [
+        {"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"Q{i}?", "topic": "geo",
+         "expected_response": "Paris" if i else "Lyon"}
+        for i in range(3)
+    ]  # fmt: skip
+    _reply(server, model, "Paris")
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    result = run_experiment("exp", _overrides(tmp_path), env=env)
+    assert result.exit_code == 0
+    return result.run_dir
+
+
+def _overrides(tmp_path: Path) -> list[str]:
+    return [
+        f"experiments_dir={tmp_path / 'experiments'}",
+        f"outputs_dir={tmp_path / 'outputs'}",
+        "max_queries=6000",
+        "progress=off",
+    ]
+
+
+@pytest.fixture
+def env(llmock_server: servers.Server) -> dict[str, str]:
+    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": f"{llmock_server.url}/v1"}
+
+
+def test_judge_and_scorers_over_a_stored_run(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    conf = _conf(tmp_path, judge)
+    run_dir = _stored_run(tmp_path, llmock_server, env)
+    completed_before = (run_dir / "completed.jsonl").read_bytes()
+    _reply(llmock_server, judge, "Sure. Score: 4 - helpful enough.", times=3)
+    argv = ["run=latest", "evaluation=[match,mock_judge]", *_overrides(tmp_path)]
+    report = evaluate(argv, env=env, conf_dir=conf)
+    assert report.run_dir == run_dir and report.lines == 3 and report.exit_code == 0
+    assert (run_dir / "completed.jsonl").read_bytes() == completed_before  # never rewritten
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    by = {(r["prompt_key"], r["step"], r["field"]): r["value"] for r in rows}
+    assert [by[(f"p{i}", "match", "score")] for i in range(3)] == [False, True, True]
+    for i in range(3):
+        assert by[(f"p{i}", "helpfulness", "score")] == 4.0
+        assert by[(f"p{i}", "helpfulness", "raw")] == "Sure. Score: 4 - helpful enough."
+        assert by[(f"p{i}", "helpfulness", "judge")] == f"openai/{judge}"
+    with read_connection(tmp_path / "outputs") as con:
+        got = con.execute(
+            "SELECT model_name, step, avg(score), count(*) FROM evaluation_scores "
+            "GROUP BY ALL ORDER BY step"
+        ).fetchall()
+        assert [(step, avg, n) for _, step, avg, n in got] == [
+            ("helpfulness", 4.0, 3),
+            ("match", pytest.approx(2 / 3), 3),
+        ]
+        assert all(str(name).startswith("gen-") for name, *_ in got)
+        n_rows = con.execute("SELECT count(*) FROM evaluations").fetchone()
+        assert n_rows == (len(rows),)
+
+    # Again: new lines are appended; the index keeps the latest value of each field.
+    _reply(llmock_server, judge, "no idea")
+    report = evaluate(["run=" + run_dir.name, "evaluation=mock_judge", *_overrides(tmp_path)],
+                      env=env, conf_dir=conf)  # fmt: skip
+    assert report.exit_code == 1 and report.errors == 3
+    with read_connection(tmp_path / "outputs") as con:
+        scores = con.execute(
+            "SELECT score, raw, error FROM evaluation_scores WHERE step = 'helpfulness'"
+        ).fetchall()
+    assert {(s, raw) for s, raw, _ in scores} == {(4.0, "no idea")}
+    assert all("no verdict" in str(error) for *_, error in scores)
+
+
+def test_label_verdicts_in_order(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    conf = _conf(tmp_path, judge)
+    (conf / "evaluation" / "label.yaml").write_text(
+        "verdict_step:\n  scorer: judge\n  model: mock_judge\n  verdict: label\n"
+        "  labels: [CORRECT, INCORRECT]\n  template: 'Is {OUTPUT_RESPONSE} right?'\n"
+    )
+    run_dir = _stored_run(tmp_path, llmock_server, env)
+    _reply(llmock_server, judge, "INCORRECT.", "It is correct", "Verdict: CORRECT", times=1)
+    argv = ["run=" + str(run_dir), "evaluation=label", "index=false", "max_concurrency=1"]
+    report = evaluate([*argv, *_overrides(tmp_path)], env=env, conf_dir=conf)
+    assert report.exit_code == 0
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    labels = [r["value"] for r in rows if r["field"] == "label"]
+    assert labels == ["INCORRECT", "CORRECT", "CORRECT"]
+
+
+def test_bad_input_exits_2_before_sending(tmp_path: Path, llmock_server: servers.Server) -> None:
+    write_jsonl(tmp_path / "outputs" / "exp" / "r1" / "completed.jsonl",
+                [{"prompt": "Q", "response": "A", "status": "ok", "prompt_key": "k", "line": 1}])  # fmt: skip
+    cases = {
+        "evaluation=match": "reads 'expected_response', which 1 of 1 record(s) lack",
+        "evaluation=judge_helpfulness": "OPENAI_API_KEY",
+        "evaluation=nonexistent": "Could not find 'evaluation/nonexistent'",
+        "evaluation=match evaluation.match.scorer=bogus": "unknown scorer 'bogus'",
+    }
+    for arg, needle in cases.items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "runner.evaluate", "run=r1", *arg.split(),
+             f"outputs_dir={tmp_path / 'outputs'}"],
+            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2, (arg, proc.stderr)
+        assert needle in proc.stderr, (arg, proc.stderr)
+    assert not (tmp_path / "outputs" / "exp" / "r1" / "evaluations.jsonl").exists()
+
+
+def test_rephrase_writes_tagged_experiment(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    writer = f"rephraser-{uuid.uuid4().hex[:8]}"
+    conf = _conf(tmp_path, "unused")
+    (conf / "model" / "mock_rephraser.yaml").write_text(f"api: openai\nmodel_name: {writer}\n")
+    (conf / "rephrase" / "mock.yaml").write_text(
+        "model: mock_rephraser\ntemplates:\n  formal: 'Formally: {INPUT_PROMPT}'\n"
+        "  short: 'Shorter: {INPUT_PROMPT}'\n"
+    )
+    records: list[dict[str, Any]] = [
+        {"id": "q1", "api": "openai", "model_name": "m", "prompt": "Capital of France?"},
+        {"id": "q2", "api": "openai", "model_name": "m", "prompt": ["Hi", "More?"]},
+    ]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    _reply(llmock_server, writer, '"What is the capital city of France?"')
+    settings = to_settings(
+        compose_config(["experiment=exp", "rephrase=mock", *_overrides(tmp_path)], conf)
+    )
+    result = rephrase_experiment(settings, env=env, conf_dir=conf)
+    assert result.path == tmp_path / "experiments" / "exp-rephrased.jsonl"
+    lines = read_jsonl(result.path)
+    assert [(r["id"], r["rephrase_of"], r["rephrase_template"]) for r in lines] == [
+        ("q1", "q1", "original"),
+        ("q1-formal", "q1", "formal"),
+        ("q1-short", "q1", "short"),
+        ("q2", "q2", "original"),  # a conversation is run as it is
+    ]
+    assert lines[1]["prompt"] == "What is the capital city of France?"
+    assert lines[1]["model_name"] == "m" and result.failed == 0
