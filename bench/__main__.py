@@ -20,6 +20,7 @@ from bench.common import (
     BenchConfig,
     Check,
     Section,
+    load_average,
     machine_facts,
     md_table,
     now_text,
@@ -59,8 +60,12 @@ def index_section(cfg: BenchConfig) -> Section:
         return Section(title, text, [Check("bench_index.py ran", "exit 0", "failed", False)])
     fresh = INDEX_TABLE.exists() and INDEX_TABLE.stat().st_mtime >= started
     body = INDEX_TABLE.read_text().strip() if fresh else done.stdout.strip()
+    # Its headings sit below this section's.
+    body = "\n".join("##" + line if line.startswith("#") else line for line in body.splitlines())
     return Section(
-        title, f"Output of {command}, pasted unchanged:\n\n{body}", raw={"stdout": done.stdout}
+        title,
+        f"Output of {command}, headings moved one level down:\n\n{body}",
+        raw={"stdout": done.stdout},
     )
 
 
@@ -81,7 +86,9 @@ def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConf
     return section
 
 
-def render(sections: list[Section], cfg: BenchConfig, elapsed_s: float, chosen: list[str]) -> str:
+def render(
+    sections: list[Section], cfg: BenchConfig, elapsed_s: float, chosen: list[str], load: str
+) -> str:
     """The whole BENCHMARKS.md."""
     command = "python -m bench" + (" --quick" if cfg.quick else "")
     if set(chosen) != {*SECTIONS, "index"}:
@@ -97,13 +104,15 @@ def render(sections: list[Section], cfg: BenchConfig, elapsed_s: float, chosen: 
         "",
         "## Machine",
         "",
-        md_table(["", ""], list(machine_facts().items())),
+        md_table(["", ""], list(machine_facts().items()), numeric=False),
         "",
-        "Servers and clients share these cores.",
+        "Servers and clients share these cores. Load average (1 / 5 / 15 min) when the bench "
+        f"started: {load}; when it ended: {load_average()}. Above the core count, other work "
+        "was running on the machine and throughput figures are noisier: hence medians.",
         "",
         "## Versions",
         "",
-        md_table(["", ""], list(versions(prompto_peer.version()).items())),
+        md_table(["", ""], list(versions(prompto_peer.version()).items()), numeric=False),
         "",
         "## Targets (issue 4)",
         "",
@@ -139,13 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
     cfg = BenchConfig(quick=args.quick, work=RESULTS / "work")
     cfg.work.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started, load = time.monotonic(), load_average()
     sections = []
     for name in chosen:
         job = index_section if name == "index" else SECTIONS[name]
         sections.append(run_section(name, job, cfg))
     elapsed = time.monotonic() - started
-    text = render(sections, cfg, elapsed, chosen)
+    text = render(sections, cfg, elapsed, chosen, load)
     print(text)
     args.output.write_text(text, encoding="utf-8")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -185,6 +185,7 @@ def main() -> int:
     size_mb = sum(p.stat().st_size for p in outputs.rglob("completed.jsonl")) / 1e6
     print(f"generated {per_run * args.runs:,} lines ({size_mb:,.0f} MB) in {gen_s:.1f} s")
 
+    load_before = os.getloadavg()[0]
     full, full_s = timed(lambda: update_index(outputs))
     assert full.rows_added == per_run * args.runs, full.summary()
     noop, noop_s = timed(lambda: update_index(outputs))
@@ -195,6 +196,8 @@ def main() -> int:
     frame, query_s = timed(lambda: query_df(GROUP_BY, outputs))
     assert int(frame["n"].sum()) == per_run * args.runs + 1_000
     db_mb = (outputs / "index.duckdb").stat().st_size / 1e6
+    # Other work on the machine slows every figure; the load average tells the reader.
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
 
     table = "\n".join(
         [
@@ -202,7 +205,8 @@ def main() -> int:
             "",
             f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {os.cpu_count()} CPU(s) (nproc {len(os.sched_getaffinity(0))}), "
-            f"{cpu_model()}; Python {platform.python_version()}, DuckDB {duckdb.__version__}",
+            f"{cpu_model()}; Python {platform.python_version()}, DuckDB {duckdb.__version__}; "
+            f"{load}",
             f"- data: {per_run * args.runs:,} lines in {args.runs} runs of 5 experiments, "
             f"{size_mb:,.0f} MB of JSONL; index file {db_mb:,.0f} MB",
             "",

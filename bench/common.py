@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,8 +28,11 @@ _STARTED = time.monotonic()
 
 # Runs ARGV in a fresh, small Python process and records the child's wall time, peak RSS and
 # CPU time. The wrapper is ~10 MB, far below what it measures, so it cannot raise ru_maxrss.
+# It outlives a SIGTERM sent to the group (the child gets the default disposition on exec),
+# so a child stopped after a timeout is still measured.
 _WRAPPER = """
-import json, resource, subprocess, sys, time
+import json, resource, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, lambda *_: None)
 started = time.perf_counter()
 code = subprocess.call(sys.argv[2:])
 wall = time.perf_counter() - started
@@ -87,6 +91,7 @@ class Measured:
     wall_s: float
     maxrss_kb: int
     cpu_s: float
+    timed_out: bool = False
 
     @property
     def maxrss_mb(self) -> float:
@@ -101,21 +106,44 @@ def run_measured(
     cwd: Path | None = None,
     timeout: float = 3600.0,
 ) -> Measured:
-    """Run ``argv`` to completion (output to ``log``) and measure it from a fresh wrapper."""
+    """Run ``argv`` to completion (output to ``log``) and measure it from a fresh wrapper.
+
+    After ``timeout`` seconds the whole process group gets SIGTERM (runner then stops
+    cleanly and writes its ``run.json``), and SIGKILL 45 s later; the result says
+    ``timed_out`` (and has no peak RSS or CPU time if it had to be killed).
+    """
     stats = log.with_suffix(".rusage.json")
+    stats.unlink(missing_ok=True)
+    started = time.perf_counter()
+    timed_out = False
     with log.open("wb") as sink:
-        subprocess.run(
+        process = subprocess.Popen(
             [PYTHON, "-c", _WRAPPER, str(stats), *argv],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=None if env is None else dict(env),
             cwd=cwd,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    if not stats.exists():
+        return Measured(process.returncode, time.perf_counter() - started, 0, 0.0, timed_out)
     data = json.loads(stats.read_text())
     return Measured(
-        int(data["returncode"]), float(data["wall_s"]), int(data["maxrss_kb"]), float(data["cpu_s"])
+        int(data["returncode"]),
+        float(data["wall_s"]),
+        int(data["maxrss_kb"]),
+        float(data["cpu_s"]),
+        timed_out,
     )
 
 
@@ -258,6 +286,14 @@ def machine_facts() -> dict[str, str]:
     }
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other work on a shared machine shows here)."""
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -286,9 +322,9 @@ def versions(prompto_version: str) -> dict[str, str]:
     }
 
 
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A markdown table; right-aligns every column but the first."""
-    align = ["---"] + ["---:"] * (len(headers) - 1)
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: bool = True) -> str:
+    """A markdown table; right-aligns every column but the first unless ``numeric`` is off."""
+    align = ["---"] + ["---:" if numeric else "---"] * (len(headers) - 1)
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -40,40 +40,50 @@ class FaultResult:
     retries: int
     max_attempts_used: int
     run_s: float
+    achieved_per_minute: float
     server_requests: int
     server_429: int
     server_503: int
     verdict_passed: bool
     verdict_errors: int
+    timed_out: bool
+    cap_s: float
 
 
-def one(folder: Path, prompts: int, repeat: int) -> FaultResult:
-    """One run of ``prompts`` prompts against a fresh faulty llmock."""
+def one(folder: Path, prompts: int, repeat: int, cap_s: float) -> FaultResult:
+    """One run of ``prompts`` prompts against a fresh faulty llmock, stopped after ``cap_s``."""
     exp = write_experiment(folder / "exp" / "faults.jsonl", prompts)
     with servers.llmock(*FAULTS) as server:
         say(f"faults: repeat {repeat + 1}, {prompts:,} prompts")
-        run = run_runner(exp, folder / "out", server.url + "/v1", f"f{repeat}", OVERRIDES)
+        run = run_runner(
+            exp, folder / "out", server.url + "/v1", f"f{repeat}", OVERRIDES, timeout=cap_s
+        )
         journal = get_json(server.url + "/_llmock/requests")
         graded = get_json(server.url + "/_llmock/verdict")
     statuses = Counter(int(r.get("status", 0)) for r in journal.get("requests", []))
-    attempts = [
-        int(line.get("attempts") or 1) for line in read_jsonl(run.run_dir / "completed.jsonl")
-    ]
+    # Counted from the results, which a stopped run keeps even when its summary does not.
+    lines = list(read_jsonl(run.run_dir / "completed.jsonl"))
+    attempts = [int(line.get("attempts") or 1) for line in lines]
+    outcome = Counter(str(line.get("status")) for line in lines)
     group = run.group()
     result = FaultResult(
         prompts=prompts,
-        ok=run.ok,
-        error=int(run.run_json.get("counts", {}).get("error", 0)),
-        retries=int(group.get("retries", sum(a - 1 for a in attempts))),
+        ok=outcome["ok"],
+        error=prompts - outcome["ok"],
+        retries=sum(a - 1 for a in attempts),
         max_attempts_used=max(attempts, default=0),
         run_s=run.send_s,
+        achieved_per_minute=float(group.get("achieved_per_minute") or float("nan")),
         server_requests=sum(statuses.values()),
         server_429=statuses[429],
         server_503=statuses[503],
         verdict_passed=bool(graded.get("passed")),
         verdict_errors=int(graded.get("errors", 0)),
+        timed_out=run.measured.timed_out,
+        cap_s=cap_s,
     )
-    say(f"  {result.ok}/{prompts} ok, {result.retries} retries")
+    stopped = f" (stopped at the {cap_s:.0f} s cap)" if result.timed_out else ""
+    say(f"  {result.ok}/{prompts} ok, {result.retries} retries{stopped}")
     return result
 
 
@@ -81,7 +91,13 @@ def run(cfg: BenchConfig) -> Section:
     """Run the fault scenario a few times; every prompt of every run must end ok."""
     folder = cfg.folder("faults")
     prompts, repeats = (200, 1) if cfg.quick else (500, 3)
-    results = [one(folder, prompts, i) for i in range(repeats)]
+    cap_s = 120.0 if cfg.quick else 180.0
+    results: list[FaultResult] = []
+    for i in range(repeats):
+        results.append(one(folder, prompts, i, cap_s))
+        if results[-1].timed_out:
+            break  # another would hit the cap too
+    repeats = len(results)
     all_ok = all(r.ok == r.prompts and r.error == 0 for r in results)
     total_ok = sum(r.ok for r in results)
     checks = [
@@ -102,7 +118,10 @@ def run(cfg: BenchConfig) -> Section:
             r.server_503,
             r.retries,
             r.max_attempts_used,
-            f"{r.run_s:.1f}",
+            "-"
+            if r.achieved_per_minute != r.achieved_per_minute
+            else f"{r.achieved_per_minute:,.0f}",
+            f"{r.run_s:.1f}" + (f" (stopped at the {r.cap_s:.0f} s cap)" if r.timed_out else ""),
             "passed" if r.verdict_passed else f"FAILED ({r.verdict_errors} errors)",
             verdict(r.ok == r.prompts and r.error == 0),
         ]
@@ -118,6 +137,7 @@ def run(cfg: BenchConfig) -> Section:
             "503s",
             "retries (client)",
             "most attempts",
+            "requests/min",
             "run s",
             "llmock verdict",
             "verdict",
@@ -127,9 +147,12 @@ def run(cfg: BenchConfig) -> Section:
     notes = [
         "Server: `llmock serve --error-rate 429=0.2 --error-rate 503=0.1` (PyPI), a fresh "
         "process per repeat. runner: `" + " ".join(OVERRIDES) + "`.",
-        "Retries honour `Retry-After` (llmock sends `retry-after: 1` with its random 503s), "
-        "so the run time is mostly waiting. The llmock verdict grades every retry "
+        "Retries honour `Retry-After` (llmock sends `retry-after: 1` with its random 429s "
+        "and 503s), so the run time is mostly waiting. The llmock verdict grades every retry "
         "(too early, retried a non-retryable error, gave up, storms).",
+        f"Each repeat is capped at {cap_s:.0f} s: then runner gets SIGTERM (it stops "
+        "cleanly and writes `run.json`) and the prompts not yet ok count as failures; no "
+        "further repeat is run.",
     ]
     markdown = "\n".join(f"- {n}" for n in notes) + "\n\n" + table
     return Section(

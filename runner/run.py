@@ -13,10 +13,9 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import pandas as pd
 from loguru import logger
 
 from runner import __version__, logs
@@ -42,6 +41,11 @@ from runner.prompts.grouping import GroupAssigner
 from runner.prompts.plan import Plan, plan_experiment
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from runner.evaluation import EvaluationRun
 
 
 @dataclass
@@ -73,6 +77,7 @@ class PreparedRun:
     plan: Plan
     providers: dict[str, Provider]
     context: ProviderContext
+    evaluation: EvaluationRun | None = None
 
     @property
     def input_file(self) -> Path:
@@ -121,7 +126,10 @@ def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
 
 
 def prepare_run(
-    settings: RunConfig, env: Mapping[str, str], done: bytearray | None = None
+    settings: RunConfig,
+    env: Mapping[str, str],
+    done: bytearray | None = None,
+    run_dir: Path | None = None,
 ) -> PreparedRun:
     """Read and check an experiment, and plan its groups; nothing is sent.
 
@@ -129,6 +137,7 @@ def prepare_run(
         settings: the run's settings.
         env: environment variables (keys and endpoints).
         done: a bitmap of input lines already done (resume); they are skipped.
+        run_dir: where evaluation results go (when ``settings.evaluation`` has steps).
 
     Raises:
         BadInputError: the file is unreadable, or some records cannot be sent (all listed).
@@ -136,6 +145,11 @@ def prepare_run(
     context = ProviderContext(settings, env=env)
     apis = known_apis()
     providers: dict[str, Provider] = {}
+    evaluation = None
+    if settings.evaluation:
+        from runner.evaluation import EvaluationRun  # only runs that evaluate pay for it
+
+        evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
 
     def check(record: PromptRecord) -> list[str]:
         found = record_problems(record, apis)
@@ -143,7 +157,10 @@ def prepare_run(
             return found
         if record.api not in providers:
             providers[record.api] = provider_class(record.api)(context)
-        return [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
+        found = [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
+        if evaluation is not None and not found:
+            found = [f"{record.where}: {p}" for p in evaluation.validate([record])]
+        return found
 
     def credential(record: PromptRecord) -> str:
         return providers[record.api].credential(record)
@@ -181,7 +198,7 @@ def prepare_run(
             "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
             m.model_name, plan.model_changed, m.api, m.model_name,
         )
-    return PreparedRun(experiment_name(settings), plan, providers, context)
+    return PreparedRun(experiment_name(settings), plan, providers, context, evaluation)
 
 
 async def _send_all(
@@ -195,8 +212,13 @@ async def _send_all(
     engine_settings = EngineSettings(settings.max_attempts, settings.max_concurrency)
     backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random())
 
+    evaluation = prepared.evaluation
+
     def sink(outcome: Outcome) -> None:
-        writer.write(result_line(outcome, run_id=run_id, experiment=prepared.experiment))
+        line = result_line(outcome, run_id=run_id, experiment=prepared.experiment)
+        writer.write(line)
+        if evaluation is not None:
+            evaluation.on_result(line)  # scorers now; judge prompts queued
 
     needs_http = any(p.uses_http for p in prepared.providers.values())
     # One session for the whole run; groups cap their own concurrency.
@@ -226,6 +248,11 @@ async def _send_all(
             stopper.install(run_task)
             try:
                 stats = await run_task
+                if evaluation is not None and evaluation.has_judges and not stopper.stopped:
+                    # Judges have their own groups and limits: generation's budget is untouched.
+                    await evaluation.run_judges(
+                        prepared.context, providers=prepared.providers, clock=clock
+                    )
             except asyncio.CancelledError:
                 if not stopper.stopped:
                     raise
@@ -293,7 +320,7 @@ def execute_run(
                 f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
             )
         done = repair_and_collect(folder)
-    prepared = prepare_run(settings, os.environ if env is None else env, done)
+    prepared = prepare_run(settings, os.environ if env is None else env, done, run_dir)
     try:
         return _execute(prepared, settings, folder, clock, overrides, config, previous)
     finally:
@@ -364,8 +391,10 @@ def _execute(
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
+    if prepared.evaluation is not None:
+        prepared.evaluation.close()
     if settings.index:
-        _update_index(Path(settings.outputs_dir))
+        _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
     return RunResult(folder, summary)
 
 
@@ -374,14 +403,16 @@ def resume_command(settings: RunConfig, folder: RunFolder) -> str:
     return f"python -m runner experiment={experiment_name(settings)} resume={folder.run_id}"
 
 
-def _update_index(outputs_dir: Path) -> None:
+def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:
     """Bring the DuckDB index up to date; a busy or broken index never fails a run."""
-    try:
-        from runner.index import update_index
-    except ImportError:  # pragma: no cover - the index ships with runner
-        return
+    from runner.index import update_index
+
     try:
         update_index(outputs_dir)
+        if evaluated is not None:
+            from runner.evaluation import index_evaluations
+
+            index_evaluations(outputs_dir, [evaluated])
     except RunnerError as exc:
         logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
 

@@ -70,3 +70,28 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The lines of a JSONL file."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def runner_argv(tmp_path: Path, *args: str) -> list[str]:
+    """The command line of a run in ``tmp_path`` (experiments/ and outputs/ there)."""
+    import sys
+
+    return [
+        sys.executable, "-m", "runner", *args,
+        f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'outputs'}",
+        f"limits_dir={tmp_path / 'limits'}", "progress=off", "index=false",
+    ]
+
+
+def runner_env(server_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a run: no stray OPENAI_* from the caller, a dummy key."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    if server_url is not None:
+        env.update(OPENAI_API_KEY="test-key", OPENAI_BASE_URL=f"{server_url}/v1")
+    env.update(extra)
+    return env

@@ -63,6 +63,7 @@ async def _run(
     while not task.done() and waited < until:
         await clock.advance(step)
         waited += step
+    assert task.done(), f"the engine did not finish within {until} s of fake time"
     return outcomes, await task
 
 
@@ -164,9 +165,10 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
     )
     task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(5)), "other": other}))
     for _ in range(400):
-        await clock.advance(0.05)
+        await clock.advance(0.5)
         if task.done():
             break
+    assert task.done(), "the engine did not finish"
     await task
     gate = engine.gates["g"]
     assert gate.slowdowns == 1 and gate.limit < 4
@@ -194,6 +196,7 @@ async def test_stop_leaves_queued_prompts_unsent_and_unrecorded() -> None:
     engine.request_stop()
     for _ in range(20):
         await clock.advance(0.1)
+    assert task.done()
     stats = await task
     assert len(outcomes) == len(provider.sent) == 3
     assert stats["g"].ok == 3

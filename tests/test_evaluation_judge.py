@@ -31,7 +31,9 @@ helpfulness:
 
 
 def _reply(server: servers.Server, model: str, *texts: str, times: int | None = None) -> None:
-    behaviors = [{"type": "reply", "text": t, "times": times, "match": {"model": model}} for t in texts]
+    behaviors = [
+        {"type": "reply", "text": t, "times": times, "match": {"model": model}} for t in texts
+    ]
     post_json(f"{server.url}/_llmock/scenario", {"behaviors": behaviors})
 
 
@@ -138,8 +140,8 @@ def test_label_verdicts_in_order(
 
 
 def test_bad_input_exits_2_before_sending(tmp_path: Path, llmock_server: servers.Server) -> None:
-    write_jsonl(tmp_path / "outputs" / "exp" / "r1" / "completed.jsonl",
-                [{"prompt": "Q", "response": "A", "status": "ok", "prompt_key": "k", "line": 1}])  # fmt: skip
+    line = {"prompt": "Q", "response": "A", "status": "ok", "prompt_key": "k", "line": 1}
+    write_jsonl(tmp_path / "outputs" / "exp" / "r1" / "completed.jsonl", [line])
     cases = {
         "evaluation=match": "reads 'expected_response', which 1 of 1 record(s) lack",
         "evaluation=judge_helpfulness": "OPENAI_API_KEY",

@@ -10,9 +10,8 @@ import pytest
 from runner.config import compose_config, to_settings
 from runner.config.schema import EvaluationStepConfig, RunConfig
 from runner.errors import BadInputError
-from runner.evaluation import EvaluationRun
+from runner.evaluation import EvaluationRun, scorers
 from runner.evaluation import judge as judging
-from runner.evaluation import scorers
 from tests.conftest import read_jsonl
 
 
@@ -52,7 +51,11 @@ def test_builtin_scorers() -> None:
 
 
 def test_json_scorer_with_schema() -> None:
-    schema = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "required": ["answer"],
+        "properties": {"answer": {"type": "string"}},
+    }
     fenced = _line('Here:\n```json\n{"answer": "yes"}\n```')
     assert scorers.valid_json(fenced, schema) == {"score": True, "reason": None}
     wrong = scorers.valid_json(_line('{"answer": 3}'), schema)
@@ -61,7 +64,7 @@ def test_json_scorer_with_schema() -> None:
 
 
 def test_template_rendering_and_keys() -> None:
-    template = "Q: {INPUT_PROMPT}\nA: {OUTPUT_RESPONSE}\nRef: {EXPECTED_RESPONSE} {topic} {\"x\": 1}"
+    template = 'Q: {INPUT_PROMPT}\nA: {OUTPUT_RESPONSE}\nRef: {EXPECTED_RESPONSE} {topic} {"x": 1}'
     line = _line(["a", "final"], prompt=["hi", "and?"], expected_response="ref", topic="geo")
     assert judging.render(template, line) == 'Q: hi\nand?\nA: final\nRef: ref geo {"x": 1}'
     assert judging.needed_keys(template) == ["expected_response", "topic"]

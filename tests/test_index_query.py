@@ -98,6 +98,7 @@ def test_reading_statements_are_allowed(outputs: Path) -> None:
     assert "responses" in set(query_df("SHOW TABLES", outputs)["name"])
     assert "level" in set(query_df("DESCRIBE responses", outputs)["column_name"])
     assert len(query_df("PRAGMA table_info('runs')", outputs)) > 5
+    assert query_df("SET TimeZone = 'UTC'; SELECT 1 AS x", outputs)["x"][0] == 1
 
 
 def test_cli_table_and_limit(outputs: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,10 @@
 """Adaptive concurrency and pacing for one group: slow down on 429s, recover on success.
 
-Additive increase, multiplicative decrease (as TCP does): a 429 halves the requests in
-flight allowed and the pace, at most once per ``cooldown_s`` so one burst of 429s counts
-once; each success adds back a little, never above the configured ceilings. A
-``Retry-After`` pauses this group only.
+A 429 halves the requests in flight allowed and the pace (at most once per ``cooldown_s``,
+so one burst of 429s counts once). When the API says how long to wait, the pace drops to at
+most one request per that wait: for a per-key quota that is its refill rate. Each success
+wins back a little (concurrency additively, the pace by 1%), never above the configured
+ceilings. A ``Retry-After`` pauses this group only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class AdaptiveGate:
         max_concurrency: the ceiling of requests in flight.
         rate_per_minute: the ceiling of the pace.
         clock: where time comes from.
-        min_rate_fraction: the slowest pace, as a fraction of the limit.
+        min_rate_per_minute: the slowest pace.
     """
 
     def __init__(
@@ -30,14 +31,14 @@ class AdaptiveGate:
         rate_per_minute: float,
         clock: Clock,
         *,
-        min_rate_fraction: float = 0.05,
-        cooldown_s: float = 1.0,
+        min_rate_per_minute: float = 1.0,
+        cooldown_s: float = 0.25,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.limit = float(max_concurrency)
         self.rate_ceiling = rate_per_minute
         self.rate_fraction = 1.0
-        self.min_rate_fraction = min_rate_fraction
+        self.min_fraction = min(1.0, min_rate_per_minute / rate_per_minute)
         self.cooldown_s = cooldown_s
         self.in_flight = 0
         self.paused_until = 0.0
@@ -72,18 +73,23 @@ class AdaptiveGate:
         if self.limit < self.max_concurrency:
             self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
         if self.rate_fraction < 1.0:
-            self.rate_fraction = min(1.0, self.rate_fraction + 0.02)
+            self.rate_fraction = min(1.0, self.rate_fraction * 1.01)
             self.pacer.set_rate(self.rate_ceiling * self.rate_fraction)
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         """A 429 (or an overload): back off, and pause for ``Retry-After`` if given."""
         now = self._clock.monotonic()
+        target = self.rate_fraction
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
-        if now - self._last_decrease < self.cooldown_s:
-            return
-        self._last_decrease = now
-        self.slowdowns += 1
-        self.limit = max(1.0, self.limit / 2.0)
-        self.rate_fraction = max(self.min_rate_fraction, self.rate_fraction / 2.0)
-        self.pacer.set_rate(self.rate_ceiling * self.rate_fraction)
+            # At most one request per announced wait, a little under it: pacing exactly at
+            # a quota's refill rate races the refill. Applies even within the cooldown.
+            target = min(target, 0.9 * 60.0 / retry_after / self.rate_ceiling)
+        if now - self._last_decrease >= self.cooldown_s:
+            self._last_decrease = now
+            self.slowdowns += 1
+            self.limit = max(1.0, self.limit / 2.0)
+            target = min(target, self.rate_fraction / 2.0)
+        if target < self.rate_fraction:
+            self.rate_fraction = max(self.min_fraction, target)
+            self.pacer.set_rate(self.rate_ceiling * self.rate_fraction)

@@ -220,6 +220,7 @@ class Engine:
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
             # The API says "too fast": the whole group slows down and honours Retry-After.
             gate.on_rate_limited(error.retry_after)
+            stats.slowdowns = gate.slowdowns
         if error.kind is ErrorKind.QUOTA and not stopped:
             stopped.append(error)
             logger.error("Group {}: hard quota error, sending stops: {}", outcome.group, error)

@@ -95,6 +95,7 @@ class TokenBucket:
     """
 
     def __init__(self, rate_per_minute: float, clock: Clock, burst: float | None = None) -> None:
+        self._fixed_burst = burst
         self._gcra = Gcra(rate_per_minute, burst if burst is not None else default_burst(
             rate_per_minute
         ))
@@ -114,8 +115,11 @@ class TokenBucket:
         return self._gcra.interval
 
     def set_rate(self, rate_per_minute: float) -> None:
-        """Change the pace from now on (burst keeps its size in units)."""
-        self._gcra = Gcra(rate_per_minute, self._gcra.burst)
+        """Change the pace from now on; the burst stays one second's share of the new pace."""
+        burst = self._fixed_burst if self._fixed_burst is not None else default_burst(
+            rate_per_minute
+        )
+        self._gcra = Gcra(rate_per_minute, burst)
 
     def reserve(self, cost: float = 1.0) -> float:
         """Take the next slot; returns how many seconds to wait before using it."""

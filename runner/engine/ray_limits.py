@@ -68,9 +68,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "shared_limits=ray needs Ray: pip install 'runner[ray]'"
-        ) from exc
+        raise ImportError("shared_limits=ray needs Ray: pip install 'runner[ray]'") from exc
     return ray
 
 
@@ -137,9 +135,14 @@ class RayLimits:
 
     Args:
         address: the Ray cluster to use when this process is not connected to one yet
-            (``ray.init(address=...)``). None: the cluster this process runs in (a job that
-            is a Ray task is connected already), else ``RAY_ADDRESS`` or the cluster
-            started on this machine by ``ray start``, else a new local Ray instance.
+            (``ray.init(address=...)``: ``HOST:PORT``, ``ray://HOST:10001`` or ``auto``).
+            None: the cluster this process runs in (a job that is a Ray task is connected
+            already), else ``RAY_ADDRESS`` or the cluster that ``ray start`` made on this
+            machine.
+
+    Raises:
+        ConnectionError: there is no cluster to connect to. A Ray instance of its own would
+            share the limits with nobody, so none is started.
     """
 
     def __init__(self, address: str | None = None) -> None:
@@ -148,7 +151,15 @@ class RayLimits:
         # Only a connection made here is ours to close; a Ray task's belongs to its worker.
         self._owns_connection = not ray.is_initialized()
         if self._owns_connection:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=address or "auto", log_to_driver=False)
+            except ConnectionError as exc:
+                raise ConnectionError(
+                    "shared_limits=ray found no Ray cluster"
+                    + (f" at {address}" if address else "")
+                    + ": start one (`ray start --head`), pass ray_address=HOST:PORT, or use "
+                    "shared_limits=file for jobs on one machine"
+                ) from exc
         self._actor = limits_actor(ray)
         self._buckets: dict[str, RayBucket] = {}
 

@@ -17,6 +17,7 @@ class GroupStats:
     not_sent: int = 0
     requests: int = 0  # attempts sent, retries included
     retries: int = 0
+    slowdowns: int = 0  # times the group backed off after a 429
     first_sent: float | None = None  # monotonic seconds
     last_sent: float | None = None
     finished: float | None = None

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    from runner import logs
+
+    logs.configure("WARNING")
     try:
         report = update_index(args.outputs_dir, rebuild=args.rebuild, wait=args.wait)
     except RunnerError as exc:

@@ -48,6 +48,8 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         ) from None
     # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB's progress bar writes to stdout, where it would corrupt a CSV or JSON export.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -9,7 +9,6 @@ good lines and reports the bad ones by file and line.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
+from runner.index.lines import line_number_at, line_problem, read_range
 from runner.index.report import SkippedLine
 from runner.index.scan import Slice
 from runner.index.state import forget_rows, mark_files
@@ -225,14 +225,14 @@ class _Ingest:
     def _clean(self, source: Source) -> Source:
         """Pass a file line by line in Python: keep good lines, report bad ones."""
         sl = source.slice
-        data = sl.data if sl.data is not None else _read(sl.path, sl.start, sl.end)
-        first_line = _line_number(sl.path, sl.start)
+        data = sl.data if sl.data is not None else read_range(sl.path, sl.start, sl.end)
+        first_line = line_number_at(sl.path, sl.start)
         good: list[bytes] = []
         bad: list[SkippedLine] = []
         for n, raw in enumerate(data.split(b"\n"), start=first_line):
             if not raw.strip():
                 continue
-            reason = _problem(raw)
+            reason = line_problem(raw)
             if reason is None:
                 good.append(raw)
             else:
@@ -263,50 +263,6 @@ class _Ingest:
                 bad[0].file,
             )
         self.result.skipped.extend(bad)
-
-
-def _read(path: Path, start: int, end: int) -> bytes:
-    """Bytes ``[start, end)`` of a file."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read(end - start)
-
-
-def _line_number(path: Path, start: int) -> int:
-    """The line number of byte ``start`` in its file (counting the newlines before it)."""
-    if start == 0:
-        return 1
-    count = 0
-    with open(path, "rb") as f:
-        left = start
-        while left > 0:
-            chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            left -= len(chunk)
-    return count + 1
-
-
-def _problem(raw: bytes) -> str | None:
-    """Why a line cannot be indexed, or None when it is a JSON object DuckDB will accept."""
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "not valid UTF-8"
-    except json.JSONDecodeError as exc:
-        # Cut short: the parser ran out of text (an open string reports where it began).
-        torn = exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
-        if torn:
-            return f"torn line: the JSON ends early ({exc.msg}: column {exc.colno})"
-        return f"invalid JSON ({exc.msg}: column {exc.colno})"
-    if not isinstance(obj, dict):
-        return f"not a JSON object (a {type(obj).__name__})"
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return "invalid unicode escape (a lone surrogate)"
-    return None
 
 
 def ingest(con: duckdb.DuckDBPyConnection, slices: list[Slice], tmp: Path) -> IngestResult:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runner.index.errors import IndexBusyError
+from runner.index.errors import IndexBusyError, ResultsIndexError
 
 # How often a waiting process retries; short enough to feel instant, long enough to be cheap.
 _POLL_S = 0.05
@@ -44,9 +44,21 @@ def index_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[No
         IndexBusyError: the lock was not free within ``timeout`` seconds.
     """
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Opened without truncation: truncating here would erase the pid the holder wrote.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # Opened without truncation: truncating here would erase the pid the holder wrote.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exclusive:
+            raise ResultsIndexError(
+                f"cannot create the lock file {path}: {exc.strerror}; the outputs folder "
+                "must be writable to update the index."
+            ) from None
+        try:
+            fd = os.open(path, os.O_RDONLY)  # a read-only folder: flock works on this too
+        except OSError:
+            # Nobody can write here, so nobody can be updating the index: read unlocked.
+            yield
+            return
     try:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = time.monotonic() + max(timeout, 0.0)

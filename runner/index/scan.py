@@ -143,18 +143,10 @@ def plan_slice(
                     # A finished, complete file: DuckDB reads it directly, no copy.
                     head_len, head_hash = _head(head)
                     return Slice(
-                        rel,
-                        path,
-                        run,
-                        0,
-                        st.st_size,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        head_len,
-                        head_hash,
-                        reset,
-                        whole_file=True,
-                    )
+                        rel=rel, path=path, run=run, start=0, end=st.st_size,
+                        size=st.st_size, mtime_ns=st.st_mtime_ns, head_len=head_len,
+                        head_hash=head_hash, reset=reset, whole_file=True,
+                    )  # fmt: skip
             f.seek(start)
             data = f.read()
     except OSError:
@@ -171,16 +163,6 @@ def plan_slice(
     head_len, head_hash = _head(head[: min(len(head), end)])
     size = max(st.st_size, end)
     return Slice(
-        rel,
-        path,
-        run,
-        start,
-        end,
-        size,
-        st.st_mtime_ns,
-        head_len,
-        head_hash,
-        reset,
-        whole_file=False,
-        data=data,
-    )
+        rel=rel, path=path, run=run, start=start, end=end, size=size, mtime_ns=st.st_mtime_ns,
+        head_len=head_len, head_hash=head_hash, reset=reset, whole_file=False, data=data,
+    )  # fmt: skip

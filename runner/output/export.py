@@ -6,9 +6,10 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
@@ -25,6 +26,8 @@ def iter_results(path: Path) -> Iterator[dict[str, Any]]:
 
 def read_results(path: Path) -> pd.DataFrame:
     """The results of ``completed.jsonl`` as a DataFrame."""
+    import pandas as pd  # imported here: the command line never needs it
+
     return pd.DataFrame(list(iter_results(path)))
 
 

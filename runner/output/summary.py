@@ -52,6 +52,7 @@ class Summary:
                     "not_sent": g.not_sent,
                     "requests": g.requests,
                     "retries": g.retries,
+                    "slowdowns": g.slowdowns,
                     "limit_per_minute": g.rate_per_minute,
                     "achieved_per_minute": _round(g.achieved_per_minute()),
                 }

@@ -7,6 +7,7 @@ engine, never the provider, decides whether and when to retry.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -69,10 +70,16 @@ class Provider(ABC):
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).
 
-        Runs whose groups send with the same credentials share those groups' limits.
-        HTTP providers return their endpoint and key; the default is the api alone.
+        Runs whose groups send with the same credentials share those groups' limits. By
+        default: the api, and whatever of endpoint and key the provider resolves for the
+        record's model (``_base_url``, ``_endpoint``, ``_key``), hashed at once.
         """
-        return self.api
+        parts = [self.api]
+        for name in ("_base_url", "_endpoint", "_key"):
+            resolve = getattr(self, name, None)
+            if callable(resolve):
+                parts.append(str(resolve(record.model_name) or ""))
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
     @abstractmethod
     async def complete(self, record: PromptRecord) -> Completion:

@@ -16,6 +16,7 @@ from loguru import logger
 
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
+from runner.providers import media
 from runner.providers.base import Completion, Provider, register
 from runner.providers.messages import Message, run_chat
 from runner.providers.openai import parse_chat_completion
@@ -67,6 +68,10 @@ class LocalProvider(Provider):
         return Path(str(model_name)).expanduser()
 
     def problems(self, record: PromptRecord) -> list[str]:
+        folder = media.media_folder(self.context.settings)
+        found = media.media_problems(record.prompt, folder, api=self.api, images=False)
+        if found:
+            return found
         path = self._path_for(record.model_name)
         if path is not None and not path.is_file():
             return [

@@ -1,7 +1,7 @@
 """Read-only SQL over the results index, as DataFrames: :func:`query_df`, :func:`run_responses`.
 
 Queries open the database read-only and are checked before they run: only statements that
-read (SELECT and friends, EXPLAIN, PRAGMA, CALL) are let through, so a stray ``DELETE`` is
+read (SELECT and friends, EXPLAIN, PRAGMA, CALL, SET) are let through, so a stray ``DELETE`` is
 refused with a clear message rather than DuckDB's. Read-only mode is the second line of defence
 for anything that slips past the check.
 """
@@ -19,12 +19,14 @@ from runner.index.errors import QueryError, ReadOnlyQueryError
 from runner.index.schema import RESPONSE_COLUMNS
 
 # Statement types that only read; SHOW, DESCRIBE, SUMMARIZE, FROM and VALUES parse as SELECT.
+# SET changes only this session's settings (a time zone, say), never the file.
 _READING = frozenset(
     {
         duckdb.StatementType.SELECT,
         duckdb.StatementType.EXPLAIN,
         duckdb.StatementType.PRAGMA,
         duckdb.StatementType.CALL,
+        duckdb.StatementType.SET,
     }
 )
 

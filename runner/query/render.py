@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -82,8 +83,10 @@ def export(
         path = str(target).replace("'", "''")
         row = con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' ({options})").fetchone()
         if out is None:
-            sys.stdout.write(target.read_text(encoding="utf-8"))
             sys.stdout.flush()
+            with open(target, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)  # streamed: results can be large
+            sys.stdout.buffer.flush()
     finally:
         con.unregister(name)
         if scratch is not None:

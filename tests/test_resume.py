@@ -1,0 +1,179 @@
+"""Resume, kill -9, Ctrl-C and torn lines: nothing written is lost, nothing is doubled."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import servers
+from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+N = 240
+
+
+@pytest.fixture(scope="module")
+def slow_llmock() -> Iterator[servers.Server]:
+    """llmock answering after 20 ms, so a run lasts long enough to be cut."""
+    with servers.llmock("--latency-ms", "20") as server:
+        yield server
+
+
+def _experiment(tmp_path: Path, n: int = N) -> Path:
+    return write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-resume", "prompt": f"q{i}"}
+         for i in range(n)],
+    )
+
+
+def _start(tmp_path: Path, server: servers.Server, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        runner_argv(tmp_path, "experiment=exp", "max_queries=3000", "max_concurrency=4", *args),
+        cwd=ROOT, env=runner_env(server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_lines(path: Path, at_least: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= at_least:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never reached {at_least} lines")
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    (run_dir,) = (tmp_path / "outputs" / "exp").iterdir()
+    return run_dir
+
+
+def _assert_complete_once(run_dir: Path, n: int = N) -> None:
+    lines = read_jsonl(run_dir / "completed.jsonl")
+    ids = [line["id"] for line in lines]
+    assert len(ids) == len(set(ids)) == n
+    assert {line["status"] for line in lines} == {"ok"}
+
+
+def test_kill_9_then_resume_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    _experiment(tmp_path)
+    proc = _start(tmp_path, slow_llmock)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    run_dir = _run_dir(tmp_path)
+    _wait_for_lines(run_dir / "completed.jsonl", 40)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    written = read_jsonl(run_dir / "completed.jsonl")
+    assert 40 <= len(written) < N
+    out = subprocess.run(
+        runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(slow_llmock.url), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    _assert_complete_once(run_dir)
+    # Lines written before the kill are still there, unchanged.
+    kept = {line["id"]: line for line in read_jsonl(run_dir / "completed.jsonl")}
+    assert all(kept[line["id"]] == line for line in written)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "completed" and len(meta["resumes"]) == 1
+
+
+def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    _experiment(tmp_path)
+    proc = _start(tmp_path, slow_llmock)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    run_dir = _run_dir(tmp_path)
+    _wait_for_lines(run_dir / "completed.jsonl", 30)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert f"resume={run_dir.name}" in stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    lines = read_jsonl(run_dir / "completed.jsonl")
+    assert len(lines) < N and all(line["status"] == "ok" for line in lines)  # nothing fake
+    out = subprocess.run(
+        runner_argv(tmp_path, "experiment=exp", "resume=latest", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(slow_llmock.url), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    _assert_complete_once(run_dir)
+
+
+def test_torn_line_is_repaired_and_errors_are_retried(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    from tests.conftest import post_json
+
+    n = 6
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": f"gpt-torn-{i}", "prompt": "q"}
+         for i in range(n)],
+    )
+    post_json(f"{llmock_server.url}/_llmock/scenario", {"behaviors": [
+        {"type": "fail", "status": 400, "times": 1, "match": {"model": "gpt-torn-1"}}]})
+    first = subprocess.run(
+        runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+    )
+    assert first.returncode == 1  # p1 got a 400
+    run_dir = _run_dir(tmp_path)
+    completed = run_dir / "completed.jsonl"
+    lines = completed.read_text().splitlines(keepends=True)
+    # Simulate a crash mid-write: drop p5's line and leave half of it.
+    p5 = next(line for line in lines if '"id": "p5"' in line)
+    completed.write_text("".join(line for line in lines if line is not p5) + p5[: len(p5) // 2])
+    out = subprocess.run(
+        runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    _assert_complete_once(run_dir, n)
+
+
+@pytest.mark.parametrize("case", ["missing", "other_experiment", "changed_input"])
+def test_bad_resume_exits_2_and_sends_nothing(
+    tmp_path: Path, llmock_server: servers.Server, case: str
+) -> None:
+    _experiment(tmp_path, 3)
+    first = subprocess.run(
+        runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+    )
+    assert first.returncode == 0, first.stderr
+    run_id = _run_dir(tmp_path).name
+    experiment = "exp"
+    if case == "missing":
+        run_id = "20000101-000000-abcdef"
+    elif case == "other_experiment":
+        write_jsonl(tmp_path / "experiments" / "other.jsonl", [{"prompt": "x", "api": "openai"}])
+        experiment = "other"
+    else:
+        _experiment(tmp_path, 4)
+    before = (_run_dir(tmp_path) / "completed.jsonl").read_text()
+    out = subprocess.run(
+        runner_argv(tmp_path, f"experiment={experiment}", f"resume={run_id}"),
+        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "resume" in out.stderr
+    assert (_run_dir(tmp_path) / "completed.jsonl").read_text() == before
