@@ -28,7 +28,9 @@ class BadInputError(RunnerError):
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: Sequence[str] = (), total: int | None = None) -> None:
+    def __init__(
+        self, message: str, problems: Sequence[str] = (), total: int | None = None
+    ) -> None:
         self.problems = list(problems)
         if self.problems:
             shown = self.problems[:20]

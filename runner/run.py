@@ -196,7 +196,10 @@ def prepare_run(
     if m is not None and plan.model_changed:
         logger.info(
             "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
-            m.model_name, plan.model_changed, m.api, m.model_name,
+            m.model_name,
+            plan.model_changed,
+            m.api,
+            m.model_name,
         )
     return PreparedRun(experiment_name(settings), plan, providers, context, evaluation)
 
@@ -243,7 +246,7 @@ async def _send_all(
     stats: dict[str, GroupStats] = {}
     try:
         with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
-            engine._on_change = progress.update  # noqa: SLF001 - set once the display exists
+            engine._on_change = progress.update
             run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
             stopper.install(run_task)
             try:
@@ -256,6 +259,7 @@ async def _send_all(
             except asyncio.CancelledError:
                 if not stopper.stopped:
                     raise
+                stats = engine.stats  # cut short after a stop: the counters so far
             finally:
                 stopper.uninstall()
     finally:
@@ -274,7 +278,8 @@ def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[st
         "experiment": prepared.experiment,
         "input_file": str(prepared.input_file),
         "models": [
-            {"api": api, "model_name": name or None} for api, name in sorted(prepared.plan.model_counts)
+            {"api": api, "model_name": name or None}
+            for api, name in sorted(prepared.plan.model_counts)
         ],
         "started_at": started,
         "finished_at": None,

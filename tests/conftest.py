@@ -80,9 +80,15 @@ def runner_argv(tmp_path: Path, *args: str) -> list[str]:
     import sys
 
     return [
-        sys.executable, "-m", "runner", *args,
-        f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'outputs'}",
-        f"limits_dir={tmp_path / 'limits'}", "progress=off", "index=false",
+        sys.executable,
+        "-m",
+        "runner",
+        *args,
+        f"experiments_dir={tmp_path / 'experiments'}",
+        f"outputs_dir={tmp_path / 'outputs'}",
+        f"limits_dir={tmp_path / 'limits'}",
+        "progress=off",
+        "index=false",
     ]
 
 

@@ -28,12 +28,25 @@ def test_group_slows_down_on_429s_and_honours_retry_after(
     n = 680  # 600 go through at once; the rest must wait for the quota to refill
     write_jsonl(
         tmp_path / "experiments" / "exp.jsonl",
-        [{"id": i, "api": "openai", "model_name": "gpt-quota", "prompt": f"q{i}"} for i in range(n)],
+        [
+            {"id": i, "api": "openai", "model_name": "gpt-quota", "prompt": f"q{i}"}
+            for i in range(n)
+        ],
     )
     out = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", "max_queries=60000", "max_concurrency=16",
-                    "max_attempts=20", "shared_limits=none"),
-        cwd=ROOT, env=runner_env(quota_llmock.url), capture_output=True, text=True, timeout=120,
+        runner_argv(
+            tmp_path,
+            "experiment=exp",
+            "max_queries=60000",
+            "max_concurrency=16",
+            "max_attempts=20",
+            "shared_limits=none",
+        ),
+        cwd=ROOT,
+        env=runner_env(quota_llmock.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     (run_dir,) = (tmp_path / "outputs" / "exp").iterdir()

@@ -152,31 +152,38 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
     clock = FakeClock()
     t0 = clock.monotonic()
     limited = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=10.0)
-    provider = ScriptedProvider([limited], clock)
-    other = Group("other", 6000, [PromptRecord({"id": 100 + i, "api": "scripted", "prompt": "x"})
-                                  for i in range(5)])
+    # 20 429s in a row: most recent answers are 429s, so the quota looks spent.
+    provider = ScriptedProvider([limited] * 20, clock)
+    calm = ScriptedProvider([], clock)  # the other group's API answers normally
+    other = Group(
+        "other",
+        6000,
+        [PromptRecord({"id": 100 + i, "api": "calm", "prompt": "x"}) for i in range(5)],
+    )
     engine_outcomes: list[Outcome] = []
     engine = Engine(
-        {"scripted": provider},
+        {"scripted": provider, "calm": calm},
         EngineSettings(max_attempts=3, max_concurrency=4),
         clock,
         Backoff(1.0, 8.0, random.Random(0)),
         engine_outcomes.append,
     )
-    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(5)), "other": other}))
-    for _ in range(400):
+    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(30)), "other": other}))
+    for _ in range(1000):
         await clock.advance(0.5)
         if task.done():
             break
     assert task.done(), "the engine did not finish"
     await task
     gate = engine.gates["g"]
-    assert gate.slowdowns == 1 and gate.limit < 4
+    assert gate.slowdowns == 1  # (its concurrency has recovered by the end)
     sent_g = sorted(t - t0 for t, i in provider.sent if i < 100)
-    # After the 429 at t=0, nothing more of group g went out until Retry-After passed...
-    assert all(t >= 10 for t in sent_g[1:]), sent_g
+    # Once the 18th 429 came (at 0.18 s), nothing of group g went out until Retry-After passed.
+    assert all(t < 0.25 or t >= 10 for t in sent_g), sent_g
+    # (plus at most one per worker that had already taken its slot)
+    assert 18 <= len([t for t in sent_g if t < 0.25]) <= 18 + 4
     # ...while the other group was not paused.
-    assert max(t - t0 for t, i in provider.sent if i >= 100) < 1
+    assert max(t - t0 for t, _ in calm.sent) < 1
     assert all(o.ok for o in engine_outcomes)
 
 
@@ -200,3 +207,28 @@ async def test_stop_leaves_queued_prompts_unsent_and_unrecorded() -> None:
     stats = await task
     assert len(outcomes) == len(provider.sent) == 3
     assert stats["g"].ok == 3
+
+
+async def test_random_429s_are_retried_without_slowing_the_group() -> None:
+    clock = FakeClock()
+    limited = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=1.0)
+    ok = Completion("ok")
+    # One answer in five is a 429, as with llmock --error-rate 429=0.2.
+    provider = ScriptedProvider([limited if i % 5 == 0 else ok for i in range(200)], clock)
+    engine_outcomes: list[Outcome] = []
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=5, max_concurrency=4),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        engine_outcomes.append,
+    )
+    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(150))}))
+    for _ in range(400):
+        await clock.advance(0.05)
+        if task.done():
+            break
+    stats = await task
+    assert all(o.ok for o in engine_outcomes) and len(engine_outcomes) == 150
+    assert engine.gates["g"].slowdowns == 0
+    assert stats["g"].retries > 0

@@ -121,7 +121,7 @@ def test_grouping_follows_prompto() -> None:
         parallel=True,
         max_queries_dict={"openai": {"default": 50, "gpt-b": 5}, "mine": 7},
     )
-    assert {n: (g.rate_per_minute, len(g.records)) for n, g in groups.items()} == {
+    assert {n: (g.rate_per_minute, g.total) for n, g in groups.items()} == {
         "openai": (50, 2),
         "openai-gpt-b": (5, 1),
         "local": (10, 1),

@@ -29,15 +29,20 @@ def slow_llmock() -> Iterator[servers.Server]:
 def _experiment(tmp_path: Path, n: int = N) -> Path:
     return write_jsonl(
         tmp_path / "experiments" / "exp.jsonl",
-        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-resume", "prompt": f"q{i}"}
-         for i in range(n)],
+        [
+            {"id": f"p{i}", "api": "openai", "model_name": "gpt-resume", "prompt": f"q{i}"}
+            for i in range(n)
+        ],
     )
 
 
 def _start(tmp_path: Path, server: servers.Server, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         runner_argv(tmp_path, "experiment=exp", "max_queries=3000", "max_concurrency=4", *args),
-        cwd=ROOT, env=runner_env(server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=runner_env(server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -80,7 +85,11 @@ def test_kill_9_then_resume_loses_nothing_and_doubles_nothing(
     assert 40 <= len(written) < N
     out = subprocess.run(
         runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
-        cwd=ROOT, env=runner_env(slow_llmock.url), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=runner_env(slow_llmock.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     _assert_complete_once(run_dir)
@@ -103,7 +112,7 @@ def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
     run_dir = _run_dir(tmp_path)
     _wait_for_lines(run_dir / "completed.jsonl", 30)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert f"resume={run_dir.name}" in stderr
     meta = json.loads((run_dir / "run.json").read_text())
@@ -112,7 +121,11 @@ def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
     assert len(lines) < N and all(line["status"] == "ok" for line in lines)  # nothing fake
     out = subprocess.run(
         runner_argv(tmp_path, "experiment=exp", "resume=latest", "max_queries=6000"),
-        cwd=ROOT, env=runner_env(slow_llmock.url), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=runner_env(slow_llmock.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     _assert_complete_once(run_dir)
@@ -126,14 +139,26 @@ def test_torn_line_is_repaired_and_errors_are_retried(
     n = 6
     write_jsonl(
         tmp_path / "experiments" / "exp.jsonl",
-        [{"id": f"p{i}", "api": "openai", "model_name": f"gpt-torn-{i}", "prompt": "q"}
-         for i in range(n)],
+        [
+            {"id": f"p{i}", "api": "openai", "model_name": f"gpt-torn-{i}", "prompt": "q"}
+            for i in range(n)
+        ],
     )
-    post_json(f"{llmock_server.url}/_llmock/scenario", {"behaviors": [
-        {"type": "fail", "status": 400, "times": 1, "match": {"model": "gpt-torn-1"}}]})
+    post_json(
+        f"{llmock_server.url}/_llmock/scenario",
+        {
+            "behaviors": [
+                {"type": "fail", "status": 400, "times": 1, "match": {"model": "gpt-torn-1"}}
+            ]
+        },
+    )
     first = subprocess.run(
         runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
-        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert first.returncode == 1  # p1 got a 400
     run_dir = _run_dir(tmp_path)
@@ -144,7 +169,11 @@ def test_torn_line_is_repaired_and_errors_are_retried(
     completed.write_text("".join(line for line in lines if line is not p5) + p5[: len(p5) // 2])
     out = subprocess.run(
         runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
-        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     _assert_complete_once(run_dir, n)
@@ -157,7 +186,11 @@ def test_bad_resume_exits_2_and_sends_nothing(
     _experiment(tmp_path, 3)
     first = subprocess.run(
         runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
-        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert first.returncode == 0, first.stderr
     run_id = _run_dir(tmp_path).name
@@ -172,7 +205,11 @@ def test_bad_resume_exits_2_and_sends_nothing(
     before = (_run_dir(tmp_path) / "completed.jsonl").read_text()
     out = subprocess.run(
         runner_argv(tmp_path, f"experiment={experiment}", f"resume={run_id}"),
-        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2, out.stderr
     assert "resume" in out.stderr

@@ -33,12 +33,18 @@ def _send_times(run_dir: Path) -> list[float]:
 def _two_runs_at_once(tmp_path: Path, server: servers.Server, shared: str) -> list[float]:
     write_jsonl(
         tmp_path / "experiments" / "exp.jsonl",
-        [{"id": i, "api": "openai", "model_name": "gpt-shared", "prompt": f"q{i}"} for i in range(30)],
+        [
+            {"id": i, "api": "openai", "model_name": "gpt-shared", "prompt": f"q{i}"}
+            for i in range(30)
+        ],
     )
     procs = [
         subprocess.Popen(
             runner_argv(tmp_path, "experiment=exp", "max_queries=600", f"shared_limits={shared}"),
-            cwd=ROOT, env=runner_env(server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=runner_env(server.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]

@@ -92,6 +92,8 @@ class Engine:
         self._estimate = estimate_tokens or (lambda _record: 1.0)
         self.stop_requested = asyncio.Event()
         self.gates: dict[str, AdaptiveGate] = {}
+        # Live counters: complete even when a run is cut short.
+        self.stats: dict[str, GroupStats] = {}
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
@@ -99,7 +101,10 @@ class Engine:
 
     async def run(self, groups: Mapping[str, Group]) -> dict[str, GroupStats]:
         """Run all groups to the end (or to a stop); returns each group's counters."""
-        stats = {name: GroupStats(name, g.rate_per_minute, total=g.total) for name, g in groups.items()}
+        stats = {
+            name: GroupStats(name, g.rate_per_minute, total=g.total) for name, g in groups.items()
+        }
+        self.stats = stats
         await asyncio.gather(*(self._run_group(g, stats[name]) for name, g in groups.items()))
         return stats
 
@@ -152,7 +157,9 @@ class Engine:
         def not_sent(item: _Item) -> None:
             stats.not_sent += 1
             error = ProviderError(f"not sent: {stopped[0]}", ErrorKind.QUOTA)
-            finish(Outcome(item.record, group.name, item.attempts, error=error, error_kind="not_sent"))
+            finish(
+                Outcome(item.record, group.name, item.attempts, error=error, error_kind="not_sent")
+            )
 
         async def send(item: _Item) -> None:
             cost = self._estimate(item.record) if tokens is not None else 0.0
@@ -192,8 +199,9 @@ class Engine:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if not all_done.is_set():
-                # Stopping: let the requests in flight finish; the caller bounds the wait.
-                while gate.in_flight > 0:
+                # Stopping: let the requests on the wire finish (the caller bounds the wait);
+                # workers still waiting for a slot are cancelled below, their prompts unsent.
+                while stats.sending > 0:
                     await self._clock.sleep(0.05)
         finally:
             for task in [feeder, stop_wait, *tasks, *retry_timers]:
@@ -218,9 +226,11 @@ class Engine:
             finish(outcome)
             return
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
-            # The API says "too fast": the whole group slows down and honours Retry-After.
+            # "Too fast": once 429s dominate, the whole group pauses and slows down.
             gate.on_rate_limited(error.retry_after)
             stats.slowdowns = gate.slowdowns
+        else:
+            gate.on_answer()
         if error.kind is ErrorKind.QUOTA and not stopped:
             stopped.append(error)
             logger.error("Group {}: hard quota error, sending stops: {}", outcome.group, error)
@@ -256,6 +266,7 @@ class Engine:
             stats.first_sent = started
         stats.last_sent = started
         outcome = Outcome(record, group, item.attempts, sent_at=self._clock.wall())
+        stats.sending += 1
         try:
             outcome.completion = await provider.complete(record)
         except ProviderError as exc:
@@ -265,6 +276,8 @@ class Engine:
             logger.opt(exception=exc).error("{}: unexpected error in provider", record.where)
             outcome.error = ProviderError(f"internal error: {type(exc).__name__}: {exc}")
             outcome.error_kind = "internal"
+        finally:
+            stats.sending -= 1
         outcome.received_at = self._clock.wall()
         outcome.latency_s = self._clock.monotonic() - started
         return outcome

@@ -62,8 +62,10 @@ class Gcra:
 
     def adjust(self, tat: float, now: float, delta: float) -> float:
         """Charge (or refund, if negative) ``delta`` units already used; returns the new tat."""
-        return max(now - self.tolerance, tat + delta * self.interval) if delta < 0 else (
-            tat + delta * self.interval
+        return (
+            max(now - self.tolerance, tat + delta * self.interval)
+            if delta < 0
+            else (tat + delta * self.interval)
         )
 
 
@@ -96,9 +98,9 @@ class TokenBucket:
 
     def __init__(self, rate_per_minute: float, clock: Clock, burst: float | None = None) -> None:
         self._fixed_burst = burst
-        self._gcra = Gcra(rate_per_minute, burst if burst is not None else default_burst(
-            rate_per_minute
-        ))
+        self._gcra = Gcra(
+            rate_per_minute, burst if burst is not None else default_burst(rate_per_minute)
+        )
         self._clock = clock
         self._tat = self._gcra.initial_tat(clock.monotonic())
 
@@ -116,8 +118,8 @@ class TokenBucket:
 
     def set_rate(self, rate_per_minute: float) -> None:
         """Change the pace from now on; the burst stays one second's share of the new pace."""
-        burst = self._fixed_burst if self._fixed_burst is not None else default_burst(
-            rate_per_minute
+        burst = (
+            self._fixed_burst if self._fixed_burst is not None else default_burst(rate_per_minute)
         )
         self._gcra = Gcra(rate_per_minute, burst)
 

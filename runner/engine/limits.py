@@ -26,7 +26,7 @@ def open_store(settings: RunConfig) -> LimitStore | None:
     if settings.shared_limits == "ray":
         from runner.engine.ray_limits import RayLimits  # an optional extra: imported late
 
-        return RayLimits(address=settings.ray_address)  # type: ignore[no-any-return]
+        return RayLimits(address=settings.ray_address)
     from pathlib import Path
 
     folder = Path(settings.limits_dir).expanduser() if settings.limits_dir else None

@@ -56,9 +56,9 @@ class FileBucket:
         sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.path = path
-        self._gcra = Gcra(rate_per_minute, burst if burst is not None else default_burst(
-            rate_per_minute
-        ))
+        self._gcra = Gcra(
+            rate_per_minute, burst if burst is not None else default_burst(rate_per_minute)
+        )
         self._now = now
         self._sleep = sleep
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ class GroupStats:
     requests: int = 0  # attempts sent, retries included
     retries: int = 0
     slowdowns: int = 0  # times the group backed off after a 429
+    sending: int = 0  # requests on the wire now
     first_sent: float | None = None  # monotonic seconds
     last_sent: float | None = None
     finished: float | None = None

@@ -75,5 +75,7 @@ class GracefulStop:
 
     def _cut_short(self) -> None:
         if self._task is not None and not self._task.done():
-            logger.warning("Requests still in flight after {:.0f} s: not waiting longer.", self._timeout_s)
+            logger.warning(
+                "Requests still in flight after {:.0f} s: not waiting longer.", self._timeout_s
+            )
             self._task.cancel()

@@ -39,7 +39,9 @@ def estimate_tokens(record: PromptRecord, output_estimate: int) -> float:
         answer_tokens = float(answer)
     except (TypeError, ValueError):
         answer_tokens = float(output_estimate)
-    turns = messages if isinstance(record.prompt, list) and all(
-        isinstance(p, str) for p in record.prompt
-    ) else 1
+    turns = (
+        messages
+        if isinstance(record.prompt, list) and all(isinstance(p, str) for p in record.prompt)
+        else 1
+    )
     return prompt_tokens * turns + answer_tokens * turns

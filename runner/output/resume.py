@@ -28,7 +28,11 @@ def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
         BadInputError: no such run for this experiment.
     """
     folder = outputs_dir / experiment
-    runs = sorted(p.name for p in folder.iterdir() if (p / "run.json").exists()) if folder.is_dir() else []
+    runs = (
+        sorted(p.name for p in folder.iterdir() if (p / "run.json").exists())
+        if folder.is_dir()
+        else []
+    )
     if resume == LATEST:
         if not runs:
             raise BadInputError(f"resume=latest: experiment '{experiment}' has no runs in {folder}")
@@ -61,9 +65,10 @@ def check_same_input(folder: RunFolder, input_file: Path) -> None:
     """
     kept = folder.path / INPUT_DIR / input_file.name
     if not kept.is_file():
+        held = sorted(p.name for p in (folder.path / INPUT_DIR).glob("*"))
         raise BadInputError(
             f"resume: run {folder.run_id} was not made from {input_file.name} "
-            f"(its input/ folder holds {sorted(p.name for p in (folder.path / INPUT_DIR).glob('*'))})"
+            f"(its input/ folder holds {held})"
         )
     if _digest(kept) != _digest(input_file):
         raise BadInputError(
@@ -111,7 +116,10 @@ def repair_and_collect(folder: RunFolder) -> bytearray:
     os.replace(tmp, path)
     logger.info(
         "Resuming run {}: {} prompt(s) already ok, {} error line(s) to retry, {} torn line(s) cut",
-        folder.run_id, kept_lines, dropped, torn,
+        folder.run_id,
+        kept_lines,
+        dropped,
+        torn,
     )
     return done
 

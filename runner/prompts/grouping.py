@@ -85,7 +85,9 @@ class GroupAssigner:
         rate = q_groups.get(base, self.max_queries) or self.max_queries
         tokens = t_groups.get(base, self.max_tokens)
         model = record.model_name
-        if model is not None and (model in q_models.get(base, {}) or model in t_models.get(base, {})):
+        if model is not None and (
+            model in q_models.get(base, {}) or model in t_models.get(base, {})
+        ):
             name = f"{base}-{model}"
             rate = q_models.get(base, {}).get(model, rate)
             tokens = t_models.get(base, {}).get(model, tokens)
@@ -148,7 +150,9 @@ def apply_model(
 def apply_model_to(record: PromptRecord, api: str, model_name: str, params: dict[str, Any]) -> int:
     """:func:`apply_model` for one record; 1 if it named another model, else 0."""
     data = record.data
-    changed = int((data.get("api"), data.get("model_name")) not in ((api, model_name), (None, None)))
+    changed = int(
+        (data.get("api"), data.get("model_name")) not in ((api, model_name), (None, None))
+    )
     data["api"] = api
     data["model_name"] = model_name
     if params:

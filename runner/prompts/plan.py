@@ -102,7 +102,8 @@ def plan_experiment(
     Raises:
         BadInputError: the file is missing, of another kind, or has an unreadable line.
     """
-    spool = tempfile.TemporaryFile(prefix="runner-spool-")
+    # Owned by the returned Plan, which closes it (Plan.close) once the run is over.
+    spool = tempfile.TemporaryFile(prefix="runner-spool-")  # noqa: SIM115
     groups: dict[str, GroupPlan] = {}
     problems: list[str] = []
     problem_count = total = skipped = changed = 0
@@ -131,6 +132,4 @@ def plan_experiment(
         model_key = (record.api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
     spool.flush()
-    return Plan(
-        input_file, groups, total, skipped, problems, problem_count, models, changed, spool
-    )
+    return Plan(input_file, groups, total, skipped, problems, problem_count, models, changed, spool)
