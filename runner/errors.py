@@ -65,12 +65,18 @@ class ProviderError(RunnerError):
         kind: how the engine must treat the failure.
         status: the HTTP status, when there was one.
         retry_after: seconds the API asked us to wait before trying again.
+        quota_spent: the API said the key's rate-limit window is used up (a remaining count
+            of 0 in its rate-limit headers), not a passing 429.
+        limit_per_minute: the key's request limit, when the API's headers state it.
     """
 
     message: str
     kind: ErrorKind = ErrorKind.FATAL
     status: int | None = None
     retry_after: float | None = None
+    quota_spent: bool = False
+    # The key's request limit per minute, when the API states it in its headers.
+    limit_per_minute: float | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

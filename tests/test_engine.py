@@ -152,8 +152,8 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
     clock = FakeClock()
     t0 = clock.monotonic()
     limited = ProviderError("HTTP 429", ErrorKind.RETRYABLE, 429, retry_after=10.0)
-    # 20 429s in a row: most recent answers are 429s, so the quota looks spent.
-    provider = ScriptedProvider([limited] * 20, clock)
+    # 30 429s in a row: most recent answers are 429s, so the quota looks spent.
+    provider = ScriptedProvider([limited] * 30, clock)
     calm = ScriptedProvider([], clock)  # the other group's API answers normally
     other = Group(
         "other",
@@ -168,7 +168,7 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
         Backoff(1.0, 8.0, random.Random(0)),
         engine_outcomes.append,
     )
-    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(30)), "other": other}))
+    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(40)), "other": other}))
     for _ in range(1000):
         await clock.advance(0.5)
         if task.done():
@@ -176,12 +176,12 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
     assert task.done(), "the engine did not finish"
     await task
     gate = engine.gates["g"]
-    assert gate.slowdowns == 1  # (its concurrency has recovered by the end)
+    assert gate.slowdowns >= 1
     sent_g = sorted(t - t0 for t, i in provider.sent if i < 100)
-    # Once the 18th 429 came (at 0.18 s), nothing of group g went out until Retry-After passed.
-    assert all(t < 0.25 or t >= 10 for t in sent_g), sent_g
-    # (plus at most one per worker that had already taken its slot)
-    assert 18 <= len([t for t in sent_g if t < 0.25]) <= 18 + 4
+    # Once the 24th 429 came (at 0.24 s), nothing of group g went out until Retry-After
+    # passed (but for at most one per worker that had already taken its slot).
+    assert all(t < 0.3 or t >= 10 for t in sent_g), sent_g
+    assert 24 <= len([t for t in sent_g if t < 0.3]) <= 24 + 4
     # ...while the other group was not paused.
     assert max(t - t0 for t, _ in calm.sent) < 1
     assert all(o.ok for o in engine_outcomes)

@@ -1,12 +1,14 @@
 """Adaptive concurrency and pacing for one group: slow down on 429s, recover on success.
 
-A lone 429 is retried after its own wait and changes nothing else: APIs (and fault
-injectors) answer 429 at random too, and a group that slowed down on each would crawl. When
-429s become most of the recent answers (``quota_ratio`` of the last ``window``), the key's
-quota is spent: the group pauses for the ``Retry-After``, and the requests in flight allowed
+A 429 whose rate-limit headers say the key's window is used up (``remaining: 0``) means
+the quota is spent. A bare 429 is retried after its own wait and changes nothing else:
+APIs (and fault injectors) answer 429 at random too, and a group that slowed down on each
+would crawl; only when such 429s become most of the recent answers (``quota_ratio`` of the
+last ``window``) is the quota taken as spent. Then the group pauses for the ``Retry-After``, and the requests in flight allowed
 and the pace are halved (at most once per ``cooldown_s``, so one burst of 429s counts
-once). When the API says how long to wait, the pace drops to at most one request per that
-wait: for a per-key quota that is its refill rate. Each success
+once). When the API states the key's limit in its headers, the pace drops to just under
+it at once. Errors come back faster than answers, so the first answers of a burst
+overstate the 429s: hence a high ``quota_ratio``. Each success
 wins back a little (concurrency additively, the pace by 1%), never above the configured
 ceilings. A ``Retry-After`` pauses this group only.
 """
@@ -39,7 +41,7 @@ class AdaptiveGate:
         min_rate_per_minute: float = 1.0,
         cooldown_s: float = 0.25,
         window: int = 30,
-        quota_ratio: float = 0.6,
+        quota_ratio: float = 0.8,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.limit = float(max_concurrency)
@@ -94,23 +96,25 @@ class AdaptiveGate:
         """Whether 429s are most of the recent answers."""
         return sum(self._recent) >= self._quota_count
 
-    def on_rate_limited(self, retry_after: float | None) -> None:
-        """A 429 (or an overload): when the quota looks spent, pause and back off."""
+    def on_rate_limited(
+        self, retry_after: float | None, spent: bool = False, limit: float | None = None
+    ) -> None:
+        """A 429 (or an overload): when the quota is (or looks) spent, pause and back off."""
         self._recent.append(True)
-        if not self.quota_spent():
+        if not (spent or self.quota_spent()):
             return
         now = self._clock.monotonic()
-        target = self.rate_fraction
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
-            # At most one request per announced wait, a little under it: pacing exactly at
-            # a quota's refill rate races the refill. Applies even within the cooldown.
-            target = min(target, 0.9 * 60.0 / retry_after / self.rate_ceiling)
-        if now - self._last_decrease >= self.cooldown_s:
-            self._last_decrease = now
-            self.slowdowns += 1
-            self.limit = max(1.0, self.limit / 2.0)
-            target = min(target, self.rate_fraction / 2.0)
-        if target < self.rate_fraction:
-            self.rate_fraction = max(self.min_fraction, target)
-            self.pacer.set_rate(self.rate_ceiling * self.rate_fraction)
+        if now - self._last_decrease < self.cooldown_s:
+            return
+        self._last_decrease = now
+        self.slowdowns += 1
+        self.limit = max(1.0, self.limit / 2.0)
+        target = self.rate_fraction / 2.0
+        if limit:
+            # A little under the stated limit: pacing exactly at a quota's refill rate races
+            # the refill.
+            target = min(target, 0.95 * limit / self.rate_ceiling)
+        self.rate_fraction = max(self.min_fraction, target)
+        self.pacer.set_rate(self.rate_ceiling * self.rate_fraction)

@@ -227,7 +227,7 @@ class Engine:
             return
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
             # "Too fast": once 429s dominate, the whole group pauses and slows down.
-            gate.on_rate_limited(error.retry_after)
+            gate.on_rate_limited(error.retry_after, error.quota_spent, error.limit_per_minute)
             stats.slowdowns = gate.slowdowns
         else:
             gate.on_answer()

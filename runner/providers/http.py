@@ -56,6 +56,35 @@ def _error_text(body: Any, raw: str) -> tuple[str, str | None]:
     return raw[:500] or "(empty body)", None
 
 
+def window_spent(headers: Mapping[str, str]) -> bool:
+    """Whether rate-limit headers say a window is used up (OpenAI's and Anthropic's names)."""
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(_RATE_LIMIT_PREFIXES) and "remaining" in lowered:
+            try:
+                if float(value) <= 0:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+_RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+_LIMIT_HEADERS = ("x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit")
+
+
+def stated_request_limit(headers: Mapping[str, str]) -> float | None:
+    """The key's requests-per-minute limit, as OpenAI and Anthropic state it in headers."""
+    for name in _LIMIT_HEADERS:
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
 def classify_status(status: int, body: Any, raw: str, headers: Mapping[str, str]) -> ProviderError:
     """A ProviderError for a non-2xx answer, classified for the engine."""
     message, code = _error_text(body, raw)
@@ -64,7 +93,9 @@ def classify_status(status: int, body: Any, raw: str, headers: Mapping[str, str]
     if code in QUOTA_CODES:
         return ProviderError(text, ErrorKind.QUOTA, status, retry_after)
     if status in RETRYABLE_STATUS or status >= 500:
-        return ProviderError(text, ErrorKind.RETRYABLE, status, retry_after)
+        spent = status == 429 and window_spent(headers)
+        limit = stated_request_limit(headers) if status == 429 else None
+        return ProviderError(text, ErrorKind.RETRYABLE, status, retry_after, spent, limit)
     return ProviderError(text, ErrorKind.FATAL, status, retry_after)
 
 
