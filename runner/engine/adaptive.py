@@ -1,16 +1,16 @@
 """Adaptive concurrency and pacing for one group: slow down on 429s, recover on success.
 
-A 429 whose rate-limit headers say the key's window is used up (``remaining: 0``) means
-the quota is spent. A bare 429 is retried after its own wait and changes nothing else:
-APIs (and fault injectors) answer 429 at random too, and a group that slowed down on each
-would crawl; only when such 429s become most of the recent answers (``quota_ratio`` of the
-last ``window``) is the quota taken as spent. Then the group pauses for the ``Retry-After``, and the requests in flight allowed
-and the pace are halved (at most once per ``cooldown_s``, so one burst of 429s counts
-once). When the API states the key's limit in its headers, the pace drops to just under
-it at once. Errors come back faster than answers, so the first answers of a burst
-overstate the 429s: hence a high ``quota_ratio``. Each success
-wins back a little (concurrency additively, the pace by 1%), never above the configured
-ceilings. A ``Retry-After`` pauses this group only.
+A 429 whose rate-limit headers say the key's window is used up (``remaining: 0``) means the
+quota is spent. A bare 429 is retried after its own wait and changes nothing else: APIs (and
+fault injectors) answer 429 at random too, and a group that slowed down on each would crawl;
+only when such 429s become most of the recent answers (``quota_ratio`` of the last
+``window``) is the quota taken as spent. Then the group pauses for the ``Retry-After``, and
+the requests in flight allowed and the pace are halved (at most once per ``cooldown_s``, so
+one burst of 429s counts once). When the API states the key's limit in its headers, the
+pace drops to just under it at once. Errors come back faster than answers, so the first
+answers of a burst overstate the 429s: hence a high ``quota_ratio``. Each success wins back
+a little (concurrency additively, the pace by 1%), never above the configured ceilings. A
+``Retry-After`` pauses this group only.
 """
 
 from __future__ import annotations
