@@ -50,6 +50,11 @@ def _run_job(cfg: DictConfig) -> int:
         return 130
     print(result.summary.format())
     print(f"Results: {result.folder.completed}")
+    if settings.index:
+        print(
+            'Query:   python -m runner.query "SELECT id, status, response FROM responses '
+            f"WHERE run_id = '{result.folder.run_id}'\""
+        )
     return result.exit_code
 
 

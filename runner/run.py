@@ -230,7 +230,10 @@ async def _send_all(
     prepared.context.session = session
     store = open_store(settings)
     limits = GroupLimits(store, clock)
-    groups = prepared.plan.engine_groups(lambda g: group_identity(g.name, g.credentials))
+    groups = prepared.plan.engine_groups(
+        lambda g: group_identity(g.name, g.credentials),
+        lambda api: prepared.providers[api].max_concurrency,
+    )
     initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
     engine = Engine(
         prepared.providers,

@@ -60,6 +60,9 @@ class LocalApiConfig:
     # Sent when a prompt's parameters give no max_tokens: a base model rambles on otherwise.
     default_max_tokens: int = 64
     seed: int = 0
+    # How a plain string prompt is sent: "completion" continues the text (what a base model
+    # such as Gemma 3 270M does well), "chat" wraps it as one user turn of the chat format.
+    string_prompts: str = "completion"
 
 
 @dataclass

@@ -72,6 +72,11 @@ def _check_limits(run: RunConfig) -> None:
         raise ConfigError(f"timeout_s must be positive, got {run.timeout_s}")
     if run.backoff_base_s < 0 or run.backoff_max_s < 0:
         raise ConfigError("backoff_base_s and backoff_max_s must not be negative")
+    if run.apis.local.string_prompts not in ("completion", "chat"):
+        raise ConfigError(
+            f"apis.local.string_prompts must be completion or chat, got "
+            f"{run.apis.local.string_prompts!r}"
+        )
     if run.progress not in ("auto", "on", "off"):
         raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
 

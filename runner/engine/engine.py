@@ -109,7 +109,8 @@ class Engine:
         return stats
 
     async def _run_group(self, group: Group, stats: GroupStats) -> None:
-        gate = AdaptiveGate(self._settings.max_concurrency, group.rate_per_minute, self._clock)
+        ceiling = min(self._settings.max_concurrency, group.max_concurrency or 1 << 30)
+        gate = AdaptiveGate(ceiling, group.rate_per_minute, self._clock)
         self.gates[group.name] = gate
         pace = AllOf([gate.pacer, *self._limiters(group)])
         token_limits = self._token_limiters(group)

@@ -36,6 +36,8 @@ class Group:
     # What identifies this limit between processes: the group and the credentials it uses
     # (a fingerprint, never a key). Empty: the limit is this process's alone.
     identity: str = ""
+    # The most requests in flight its APIs can take (None: max_concurrency decides).
+    max_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if self.total < 0 and isinstance(self.records, list):

@@ -36,6 +36,7 @@ class GroupPlan:
     # Offsets per swap key, in first-seen order (see grouping.swap_key).
     offsets: dict[str, array[int]] = field(default_factory=dict)
     credentials: set[str] = field(default_factory=set)
+    apis: set[str] = field(default_factory=set)
     count: int = 0
 
 
@@ -62,8 +63,22 @@ class Plan:
                 line, data = json.loads(self.spool.readline())
                 yield PromptRecord(data, source, line)
 
-    def engine_groups(self, identity: Callable[[GroupPlan], str]) -> dict[str, Group]:
-        """The groups as the engine takes them, each streaming its records."""
+    def engine_groups(
+        self,
+        identity: Callable[[GroupPlan], str],
+        api_concurrency: Callable[[str], int | None] = lambda _api: None,
+    ) -> dict[str, Group]:
+        """The groups as the engine takes them, each streaming its records.
+
+        Args:
+            identity: a group's identity between processes (for shared limits).
+            api_concurrency: the most requests in flight an api can take, if it has a cap.
+        """
+
+        def cap(g: GroupPlan) -> int | None:
+            caps = [c for c in map(api_concurrency, g.apis) if c is not None]
+            return min(caps) if caps else None
+
         return {
             name: Group(
                 name,
@@ -72,6 +87,7 @@ class Plan:
                 total=g.count,
                 tokens_per_minute=g.tokens_per_minute,
                 identity=identity(g),
+                max_concurrency=cap(g),
             )
             for name, g in self.groups.items()
         }
@@ -129,6 +145,7 @@ def plan_experiment(
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))
+        plan.apis.add(record.api)
         model_key = (record.api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
     spool.flush()

@@ -59,6 +59,8 @@ class Provider(ABC):
     api: ClassVar[str]
     # Whether the provider calls HTTP APIs (and so needs the run's session).
     uses_http: ClassVar[bool] = True
+    # The most requests it can serve at once (None: as many as the group allows).
+    max_concurrency: ClassVar[int | None] = None
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context

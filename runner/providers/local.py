@@ -54,6 +54,7 @@ class LocalProvider(Provider):
 
     api = "local"
     uses_http = False
+    max_concurrency = 1  # llama.cpp serves one call at a time per model
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
@@ -114,6 +115,8 @@ class LocalProvider(Provider):
         params = {"max_tokens": cfg.default_max_tokens, **record.parameters}
         async with self._lock:  # llama.cpp serves one call at a time per model
             model = await self._model_for(record.model_name)
+            if isinstance(record.prompt, str) and cfg.string_prompts == "completion":
+                return await self._continue_text(model, record, params)
 
             async def send(messages: list[Message]) -> Completion:
                 try:
@@ -127,6 +130,24 @@ class LocalProvider(Provider):
                 return completion
 
             return await run_chat(record.prompt, send)
+
+    async def _continue_text(
+        self, model: Any, record: PromptRecord, params: dict[str, Any]
+    ) -> Completion:
+        """Continue a string prompt as plain text (no chat template)."""
+        try:
+            body = await asyncio.to_thread(model.create_completion, record.prompt, **params)
+        except (TypeError, ValueError) as exc:
+            raise ProviderError(f"llama.cpp refused the request: {exc}") from None
+        choice = (body.get("choices") or [{}])[0]
+        usage = body.get("usage") or {}
+        return Completion(
+            text=str(choice.get("text") or ""),
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            finish_reason=choice.get("finish_reason"),
+            model=record.model_name or DEFAULT_MODEL,
+        )
 
     async def aclose(self) -> None:
         self._model = None
