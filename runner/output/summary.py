@@ -71,7 +71,7 @@ class Summary:
                 else ""
             )
         ]
-        width = max(5, *(len(n) for n in self.groups))
+        width = max([5, *(len(n) for n in self.groups)])
         lines.append(
             f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
             f" {'limit/min':>10} {'achieved/min':>12}"
