@@ -56,6 +56,21 @@ def _wait_for_lines(path: Path, at_least: int, timeout: float = 30) -> None:
     raise AssertionError(f"{path} never reached {at_least} lines")
 
 
+def _start_and_wait(
+    tmp_path: Path, server: servers.Server, lines: int
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start a run of N prompts and return once ``lines`` results are written."""
+    _experiment(tmp_path)
+    proc = _start(tmp_path, server)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.02)
+    run_dir = _run_dir(tmp_path)
+    _wait_for_lines(run_dir / "completed.jsonl", lines)
+    return proc, run_dir
+
+
 def _run_dir(tmp_path: Path) -> Path:
     (run_dir,) = (tmp_path / "outputs" / "exp").iterdir()
     return run_dir
@@ -71,14 +86,7 @@ def _assert_complete_once(run_dir: Path, n: int = N) -> None:
 def test_kill_9_then_resume_loses_nothing_and_doubles_nothing(
     tmp_path: Path, slow_llmock: servers.Server
 ) -> None:
-    _experiment(tmp_path)
-    proc = _start(tmp_path, slow_llmock)
-    deadline = time.monotonic() + 30
-    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    run_dir = _run_dir(tmp_path)
-    _wait_for_lines(run_dir / "completed.jsonl", 40)
+    proc, run_dir = _start_and_wait(tmp_path, slow_llmock, lines=40)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     written = read_jsonl(run_dir / "completed.jsonl")
@@ -103,14 +111,7 @@ def test_kill_9_then_resume_loses_nothing_and_doubles_nothing(
 def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
     tmp_path: Path, slow_llmock: servers.Server
 ) -> None:
-    _experiment(tmp_path)
-    proc = _start(tmp_path, slow_llmock)
-    deadline = time.monotonic() + 30
-    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    run_dir = _run_dir(tmp_path)
-    _wait_for_lines(run_dir / "completed.jsonl", 30)
+    proc, run_dir = _start_and_wait(tmp_path, slow_llmock, lines=30)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
