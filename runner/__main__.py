@@ -1,12 +1,16 @@
 """``python -m runner experiment=NAME [overrides]``: run an experiment (``-m`` for sweeps).
 
 Exit status: 0 when every prompt ended ok, 1 when some ended in error, 2 when the input or
-the configuration is wrong (nothing was sent).
+the configuration is wrong (nothing was sent), 130 when stopped. A sweep exits with the
+worst status of its jobs, whichever launcher ran them on this machine.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import hydra
@@ -20,6 +24,23 @@ from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
 
 _exit_codes: list[int] = []
+# Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
+_EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
+
+
+def _record_exit(code: int) -> None:
+    _exit_codes.append(code)
+    folder = os.environ.get(_EXIT_DIR_VAR)
+    if folder and Path(folder).is_dir():
+        (Path(folder) / uuid.uuid4().hex).write_text(str(code))
+
+
+def _collected_exits(folder: Path) -> list[int]:
+    codes = [int(p.read_text() or 0) for p in folder.iterdir()]
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    return codes
 
 
 def _run_job(cfg: DictConfig) -> int:
@@ -72,7 +93,7 @@ def raise_missing(message: str) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    _exit_codes.append(_run_job(cfg))
+    _record_exit(_run_job(cfg))
 
 
 def main() -> None:
@@ -84,15 +105,20 @@ def main() -> None:
     except RunnerError as exc:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
+    exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
+    os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:
         _hydra_main()
     except SystemExit as exc:
+        codes = _collected_exits(exit_dir)
         # Hydra exits 1 when it cannot compose the config (a misspelled key, a wrong
-        # type): that is bad input, so exit 2 as for any other bad input.
-        if exc.code not in (0, None) and not _exit_codes:
+        # type) before any job ran: that is bad input, so exit 2 as for any other.
+        if exc.code not in (0, None) and not codes:
             sys.exit(2)
-        raise
-    sys.exit(max(_exit_codes, default=0))
+        if exc.code not in (0, None):
+            raise
+        sys.exit(max(codes, default=0))
+    sys.exit(max(_collected_exits(exit_dir), default=0))
 
 
 if __name__ == "__main__":

@@ -171,3 +171,32 @@ def test_sweep_runs_each_model_in_its_own_folder(
     assert len(runs) == 2
     models = {read_jsonl(r / "completed.jsonl")[0]["model_name"] for r in runs}
     assert models == {"gpt-4o-mini", "gpt-4.1-nano"}
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sweep_exit_status_is_the_worst_of_its_jobs(
+    tmp_path: Path, llmock_server: servers.Server, launcher: str
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the joblib extra")
+    from tests.conftest import post_json
+
+    post_json(
+        f"{llmock_server.url}/_llmock/scenario",
+        {
+            "behaviors": [
+                {"type": "fail", "status": 400, "times": 1, "match": {"model": "gpt-4.1-nano"}}
+            ]
+        },
+    )
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", [{"id": 0, "prompt": "p", "api": "openai"}])
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{llmock_server.url}/v1"}
+    out = _cli(
+        tmp_path,
+        "-m",
+        "experiment=exp",
+        "model=gpt_4o_mini,gpt_4_1_nano",
+        f"hydra/launcher={launcher}",
+        "max_queries=600",
+        env=env,
+    )
+    assert out.returncode == 1, out.stderr

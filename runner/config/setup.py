@@ -8,6 +8,7 @@ registered on the fly, so a plain prompto file needs no YAML of its own.
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,14 @@ from runner.config.schema import register_configs
 from runner.errors import BadInputError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+# conf/hydra/launcher/<plugin>.yaml layers project defaults on a launcher plugin's schema on
+# purpose (typos still fail against the schema); Hydra 1.3 warns about it every time.
+warnings.filterwarnings(
+    "ignore",
+    message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema",
+    category=UserWarning,
+)
 EXPERIMENT_SUFFIXES = (".jsonl", ".csv")
 
 
