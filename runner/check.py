@@ -57,7 +57,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
         ConfigError: the configuration cannot be composed or has a wrong value.
         BadInputError: the experiment file cannot be read at all.
     """
-    from runner.run import prepare_run  # the run machinery, loaded only once config is fine
+    from runner.prepare import prepare_run  # the run machinery, loaded only once config is fine
 
     try:
         settings = to_settings(compose_config(overrides))

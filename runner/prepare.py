@@ -1,0 +1,152 @@
+"""Before sending: read the experiment, check every record, plan the groups.
+
+Nothing here sends anything: a problem anywhere stops the run with every problem listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from runner.config.schema import RunConfig
+from runner.config.settings import resolve_path
+from runner.errors import BadInputError
+from runner.output.resume import line_done
+from runner.prompts.grouping import GroupAssigner
+from runner.prompts.plan import Plan, plan_experiment
+from runner.prompts.records import PromptRecord, record_problems
+from runner.providers import Provider, ProviderContext, known_apis, provider_class
+
+if TYPE_CHECKING:
+    from runner.evaluation import EvaluationRun
+
+
+@dataclass
+class PreparedRun:
+    """A checked experiment, ready to send."""
+
+    experiment: str
+    plan: Plan
+    providers: dict[str, Provider]
+    context: ProviderContext
+    evaluation: EvaluationRun | None = None
+
+    @property
+    def input_file(self) -> Path:
+        return self.plan.input_file
+
+    @property
+    def records(self) -> Iterator[PromptRecord]:
+        """Every planned record, read lazily from the plan's spool."""
+        for name in self.plan.groups:
+            yield from self.plan.records(name)
+
+
+def experiment_name(settings: RunConfig) -> str:
+    """The experiment's name: set in its YAML, else the file name without its extension."""
+    return settings.experiment.name or Path(settings.experiment.file).stem
+
+
+def input_path(settings: RunConfig) -> Path:
+    """The experiment file named by the settings."""
+    return resolve_path(Path(settings.experiments_dir), settings.experiment.file)
+
+
+def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
+    """The default limit and the per-group limits, with the chosen model's own limit."""
+    limits: dict[str, Any] = dict(settings.max_queries_dict)
+    model = settings.model
+    if model is None or model.max_queries is None:
+        return settings.max_queries, limits
+    if not settings.parallel:
+        return model.max_queries, limits
+    current = limits.get(model.api)
+    per_model = dict(current) if isinstance(current, Mapping) else {}
+    if current is not None and not isinstance(current, Mapping):
+        per_model["default"] = current
+    per_model[model.model_name] = model.max_queries
+    limits[model.api] = per_model
+    return settings.max_queries, limits
+
+
+def prepare_run(
+    settings: RunConfig,
+    env: Mapping[str, str],
+    done: bytearray | None = None,
+    run_dir: Path | None = None,
+) -> PreparedRun:
+    """Read and check an experiment, and plan its groups; nothing is sent.
+
+    Args:
+        settings: the run's settings.
+        env: environment variables (keys and endpoints).
+        done: a bitmap of input lines already done (resume); they are skipped.
+        run_dir: where evaluation results go (when ``settings.evaluation`` has steps).
+
+    Raises:
+        BadInputError: the file is unreadable, or some records cannot be sent (all listed).
+    """
+    context = ProviderContext(settings, env=env)
+    apis = known_apis()
+    providers: dict[str, Provider] = {}
+    evaluation = None
+    if settings.evaluation:
+        from runner.evaluation import EvaluationRun  # only runs that evaluate pay for it
+
+        evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
+
+    def check(record: PromptRecord) -> list[str]:
+        found = record_problems(record, apis)
+        if found:
+            return found
+        if record.api not in providers:
+            providers[record.api] = provider_class(record.api)(context)
+        found = [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
+        if evaluation is not None and not found:
+            found = [f"{record.where}: {p}" for p in evaluation.validate([record])]
+        return found
+
+    def credential(record: PromptRecord) -> str:
+        return providers[record.api].credential(record)
+
+    max_queries, limits = _limits(settings)
+    assigner = GroupAssigner(
+        max_queries=max_queries,
+        parallel=settings.parallel,
+        max_queries_dict=limits,
+        max_tokens=settings.max_tokens_per_minute,
+        max_tokens_dict=settings.max_tokens_per_minute_dict,
+    )
+    m = settings.model
+    plan = plan_experiment(
+        input_path(settings),
+        assigner,
+        check,
+        credential,
+        model=None if m is None else (m.api, m.model_name, dict(m.parameters)),
+        skip_line=(lambda n: line_done(done, n)) if done else (lambda _n: False),
+    )
+    if plan.problems:
+        plan.close()
+        raise BadInputError(
+            f"{plan.input_file}: {plan.problem_count} problem(s) found; nothing was sent. "
+            "Fix these:",
+            plan.problems,
+            plan.problem_count,
+        )
+    if plan.total == 0:
+        plan.close()
+        raise BadInputError(f"{plan.input_file}: the experiment file holds no records")
+    if m is not None and plan.model_changed:
+        logger.info(
+            "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
+            m.model_name,
+            plan.model_changed,
+            m.api,
+            m.model_name,
+        )
+    return PreparedRun(experiment_name(settings), plan, providers, context, evaluation)
