@@ -8,6 +8,8 @@ import random
 from collections import deque
 from typing import Any
 
+import pytest
+
 from runner.config.schema import RunConfig
 from runner.engine.clock import FakeClock
 from runner.engine.engine import Engine, EngineSettings
@@ -232,3 +234,60 @@ async def test_random_429s_are_retried_without_slowing_the_group() -> None:
     assert all(o.ok for o in engine_outcomes) and len(engine_outcomes) == 150
     assert engine.gates["g"].slowdowns == 0
     assert stats["g"].retries > 0
+
+
+async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
+    from runner.engine.limiter import TokenBucket
+
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    # Each answer reports 10 tokens used; each request is estimated at 100 before sending.
+    provider = ScriptedProvider([Completion("ok", 5, 5) for _ in range(20)], clock)
+    outcomes: list[Outcome] = []
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=1, max_concurrency=1),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        outcomes.append,
+        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
+        estimate_tokens=lambda _record: 100.0,
+    )
+    group = Group("g", 60000, _records(6), tokens_per_minute=6000)  # 100 tokens a second
+    task = asyncio.create_task(engine.run({"g": group}))
+    for _ in range(400):
+        await clock.advance(0.05)
+        if task.done():
+            break
+    await task
+    times = [t - t0 for t, _ in provider.sent]
+    # Without the refund each request would wait a full second for 100 tokens; with it,
+    # 90 come back after each answer and the next waits only for the 10 used (0.1 s).
+    assert times == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 0.5], abs=0.06)
+    assert len(outcomes) == 6
+
+
+async def test_token_limit_without_usage_keeps_the_estimate() -> None:
+    from runner.engine.limiter import TokenBucket
+
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    provider = ScriptedProvider([Completion("ok") for _ in range(5)], clock)  # no usage
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=1, max_concurrency=1),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        lambda _o: None,
+        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
+        estimate_tokens=lambda _record: 100.0,
+    )
+    group = Group("g", 60000, _records(4), tokens_per_minute=6000)
+    task = asyncio.create_task(engine.run({"g": group}))
+    for _ in range(200):
+        await clock.advance(0.05)
+        if task.done():
+            break
+    await task
+    times = [t - t0 for t, _ in provider.sent]
+    assert times == pytest.approx([0, 1, 2, 3], abs=0.06)
