@@ -70,6 +70,8 @@ def _run_job(cfg: DictConfig) -> int:
         logger.warning("Interrupted: results written so far are in {}", run_dir)
         return 130
     print(result.summary.format())
+    for step, (mean, count) in result.extra.get("scores", {}).items():
+        print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
     if settings.index:
         print(

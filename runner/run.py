@@ -188,11 +188,31 @@ def _execute(
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
+    scores: dict[str, tuple[float, int]] = {}
     if prepared.evaluation is not None:
         prepared.evaluation.close()
+        scores = mean_scores(folder.path / "evaluations.jsonl")
     if settings.index:
         _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
-    return RunResult(folder, summary)
+    return RunResult(folder, summary, {"scores": scores})
+
+
+def mean_scores(path: Path) -> dict[str, tuple[float, int]]:
+    """Each evaluation step's mean numeric ``score`` and how many results it scored."""
+    totals: dict[str, list[float]] = {}
+    latest: dict[tuple[str, str], float] = {}  # the last line per prompt and step wins
+    if path.exists():
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            value = line.get("value")
+            if line.get("field") == "score" and isinstance(value, int | float):
+                latest[(str(line.get("step")), str(line.get("prompt_key")))] = float(value)
+    for (step, _key), value in latest.items():
+        totals.setdefault(step, []).append(value)
+    return {step: (sum(v) / len(v), len(v)) for step, v in totals.items()}
 
 
 def resume_command(settings: RunConfig, folder: RunFolder) -> str:
