@@ -47,7 +47,12 @@ async def send_all(
     session = aiohttp.ClientSession(connector=connector) if needs_http else None
     prepared.context.session = session
     store = open_store(settings)
-    limits = GroupLimits(store, clock)
+    limits = GroupLimits(
+        store,
+        clock,
+        key_limits={api: float(v) for api, v in settings.key_max_queries.items()},
+        credential=lambda record: prepared.providers[record.api].credential(record),
+    )
     groups = prepared.plan.engine_groups(
         lambda g: group_identity(g.name, g.credentials),
         lambda api: prepared.providers[api].max_concurrency,
@@ -66,6 +71,7 @@ async def send_all(
                 on_change=progress.update,
                 limiters=limits.requests,
                 token_limiters=limits.tokens,
+                record_limiters=limits.per_record,
                 estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
             )
             stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)

@@ -291,3 +291,37 @@ async def test_token_limit_without_usage_keeps_the_estimate() -> None:
     await task
     times = [t - t0 for t, _ in provider.sent]
     assert times == pytest.approx([0, 1, 2, 3], abs=0.06)
+
+
+async def test_groups_sending_with_one_key_share_its_limit() -> None:
+    from runner.engine.limits import GroupLimits
+
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    provider = ScriptedProvider([], clock)
+    limits = GroupLimits(
+        None, clock, key_limits={"scripted": 60.0}, credential=lambda _record: "same-key"
+    )
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=1, max_concurrency=4),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        lambda _o: None,
+        record_limiters=limits.per_record,
+    )
+    a = Group("a", 6000, _records(3))
+    b = Group(
+        "b",
+        6000,
+        [PromptRecord({"id": 10 + i, "api": "scripted", "prompt": "x"}) for i in range(3)],
+    )
+    task = asyncio.create_task(engine.run({"a": a, "b": b}))
+    for _ in range(400):
+        await clock.advance(0.05)
+        if task.done():
+            break
+    await task
+    times = sorted(t - t0 for t, _ in provider.sent)
+    # Each group alone could send 100 a second; together they keep the key's one a second.
+    assert times == pytest.approx([0, 1, 2, 3, 4, 5], abs=0.06)

@@ -189,6 +189,9 @@ class RunConfig:
     max_tokens_per_minute_dict: dict[str, Any] = field(default_factory=dict)
     # The answer's size assumed before sending when a prompt gives no max_tokens.
     output_tokens_estimate: int = 256
+    # An API key's own limit, per api (queries per minute): every group sending with the key
+    # (in this run and in others at once) shares it, whatever its group limits say.
+    key_max_queries: dict[str, Any] = field(default_factory=dict)
 
     # Limits shared with other runs using the same credentials: none (this process only),
     # file (every process on this machine), or ray (every machine of a Ray cluster).
@@ -219,6 +222,7 @@ def register_configs() -> None:
     # line (a struct node would only accept keys it already has).
     OmegaConf.set_struct(schema.max_queries_dict, False)
     OmegaConf.set_struct(schema.max_tokens_per_minute_dict, False)
+    OmegaConf.set_struct(schema.key_max_queries, False)
     cs.store(name="run_schema", node=schema)
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")
     cs.store(group="rephrase", name="rephrase_schema", node=RephraseConfig, package="rephrase")

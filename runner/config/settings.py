@@ -60,6 +60,8 @@ def _check_limits(run: RunConfig) -> None:
         for sub, sub_value in subs:
             name = f"max_tokens_per_minute_dict.{group}" + (f".{sub}" if sub else "")
             _positive(name, sub_value, "tokens per minute")
+    for api, value in run.key_max_queries.items():
+        _positive(f"key_max_queries.{api}", value)
     if run.shared_limits not in ("none", "file", "ray"):
         raise ConfigError(f"shared_limits must be none, file or ray, got {run.shared_limits!r}")
     if run.model is not None and run.model.max_queries is not None:

@@ -67,6 +67,8 @@ class Engine:
         limiters: extra request limiters of a group (shared with other processes).
         token_limiters: token limiters of a group; requests then cost their estimate.
         estimate_tokens: a record's estimated tokens (prompt plus the most it may answer).
+        record_limiters: limiters a record's request also waits for (its API key's own
+            limit, shared by every group sending with that key).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Engine:
         limiters: LimiterFactory | None = None,
         token_limiters: LimiterFactory | None = None,
         estimate_tokens: TokenEstimate | None = None,
+        record_limiters: Callable[[PromptRecord], list[Limiter]] | None = None,
     ) -> None:
         self._providers = providers
         self._settings = settings
@@ -90,6 +93,7 @@ class Engine:
         self._limiters = limiters or (lambda _group: [])
         self._token_limiters = token_limiters or (lambda _group: [])
         self._estimate = estimate_tokens or (lambda _record: 1.0)
+        self._record_limiters = record_limiters or (lambda _record: [])
         self.stop_requested = asyncio.Event()
         self.gates: dict[str, AdaptiveGate] = {}
         # Live counters: complete even when a run is cut short.
@@ -167,6 +171,8 @@ class Engine:
             if tokens is not None:
                 await tokens.acquire(cost)
             await pace.acquire()
+            for limiter in self._record_limiters(item.record):
+                await limiter.acquire()
             if self.stop_requested.is_set():
                 return  # stopped while waiting for a slot: unsent, a resume sends it
             outcome = await self._attempt(item, group.name, stats)

@@ -9,6 +9,7 @@ from runner.engine.clock import Clock
 from runner.engine.limiter import Limiter, TokenBucket
 from runner.engine.shared_limits import SharedLimits, fingerprint
 from runner.prompts.grouping import Group
+from runner.prompts.records import PromptRecord
 
 
 class LimitStore(Protocol):
@@ -46,9 +47,35 @@ class GroupLimits:
     token bucket per group (shared the same way) when the group has one.
     """
 
-    def __init__(self, store: LimitStore | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: LimitStore | None,
+        clock: Clock,
+        key_limits: dict[str, float] | None = None,
+        credential: Any = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._key_limits = key_limits or {}
+        self._credential = credential  # record -> fingerprint of the key it is sent with
+        self._key_buckets: dict[str, Limiter] = {}
+        self._credentials: dict[tuple[str, str | None], str] = {}
+
+    def per_record(self, record: PromptRecord) -> list[Limiter]:
+        """The limit of the API key ``record`` is sent with, if its api has one."""
+        rate = self._key_limits.get(record.api)
+        if rate is None or self._credential is None:
+            return []
+        cache_key = (record.api, record.model_name)
+        if cache_key not in self._credentials:
+            self._credentials[cache_key] = fingerprint("key", self._credential(record))
+        identity = self._credentials[cache_key]
+        if identity not in self._key_buckets:
+            if self._store is None:
+                self._key_buckets[identity] = TokenBucket(rate, self._clock)
+            else:
+                self._key_buckets[identity] = self._store.bucket(identity, rate, "k")
+        return [self._key_buckets[identity]]
 
     def requests(self, group: Group) -> list[Limiter]:
         if self._store is None or not group.identity:
