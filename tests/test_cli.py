@@ -200,3 +200,25 @@ def test_sweep_exit_status_is_the_worst_of_its_jobs(
         env=env,
     )
     assert out.returncode == 1, out.stderr
+
+
+def test_csv_experiment_runs_with_folded_parameters(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "sheet.csv").write_text(
+        "id,prompt,api,model_name,parameters-max_tokens,parameters-temperature,topic\n"
+        "a,Hello there,openai,gpt-csv,12,0.5,greeting\n"
+        'b,"Two, with a comma",openai,gpt-csv,8,,maths\n'
+    )
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{llmock_server.url}/v1"}
+    out = _cli(tmp_path, "experiment=sheet", "max_queries=600", "csv=true", env=env)
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = (tmp_path / "outputs" / "sheet").iterdir()
+    assert (run_dir / "input" / "sheet.csv").exists()
+    lines = {line["id"]: line for line in read_jsonl(run_dir / "completed.jsonl")}
+    assert lines["a"]["parameters"] == {"max_tokens": 12, "temperature": 0.5}
+    assert lines["b"]["parameters"] == {"max_tokens": 8}
+    assert lines["b"]["topic"] == "maths" and lines["b"]["status"] == "ok"
+    header = (run_dir / "results.csv").read_text().splitlines()[0]
+    assert "parameters" in header and "usage" in header
