@@ -325,3 +325,32 @@ async def test_groups_sending_with_one_key_share_its_limit() -> None:
     times = sorted(t - t0 for t, _ in provider.sent)
     # Each group alone could send 100 a second; together they keep the key's one a second.
     assert times == pytest.approx([0, 1, 2, 3, 4, 5], abs=0.06)
+
+
+async def test_a_result_that_cannot_be_written_stops_the_run() -> None:
+    from runner.errors import RunnerError
+
+    clock = FakeClock()
+    provider = ScriptedProvider([], clock)
+    written: list[Outcome] = []
+
+    def sink(outcome: Outcome) -> None:
+        if len(written) == 2:
+            raise OSError("No space left on device")
+        written.append(outcome)
+
+    engine = Engine(
+        {"scripted": provider},
+        EngineSettings(max_attempts=1, max_concurrency=1),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        sink,
+    )
+    task = asyncio.create_task(engine.run({"g": Group("g", 60, _records(10))}))
+    for _ in range(200):
+        await clock.advance(0.1)
+        if task.done():
+            break
+    with pytest.raises(RunnerError, match="No space left"):
+        await task
+    assert len(written) == 2 and len(provider.sent) == 3  # nothing sent after the failure

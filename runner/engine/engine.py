@@ -20,7 +20,7 @@ from runner.engine.clock import Clock
 from runner.engine.limiter import AllOf, Limiter
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
-from runner.errors import ErrorKind, ProviderError
+from runner.errors import ErrorKind, ProviderError, RunnerError
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -98,6 +98,9 @@ class Engine:
         self.gates: dict[str, AdaptiveGate] = {}
         # Live counters: complete even when a run is cut short.
         self.stats: dict[str, GroupStats] = {}
+        # An error that must end the run (a result that could not be written, a limiter
+        # that broke): sending stops, and run() raises it once in-flight requests are done.
+        self.fatal: BaseException | None = None
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
@@ -110,7 +113,16 @@ class Engine:
         }
         self.stats = stats
         await asyncio.gather(*(self._run_group(g, stats[name]) for name, g in groups.items()))
+        if self.fatal is not None:
+            raise RunnerError(f"the run stopped: {self.fatal}") from self.fatal
         return stats
+
+    def _fail(self, exc: BaseException, doing: str) -> None:
+        """Stop the run after an error no prompt can be blamed for."""
+        logger.opt(exception=exc).error("Stopping the run: {} failed: {}", doing, exc)
+        if self.fatal is None:
+            self.fatal = exc
+        self.request_stop()
 
     async def _run_group(self, group: Group, stats: GroupStats) -> None:
         ceiling = min(self._settings.max_concurrency, group.max_concurrency or 1 << 30)
@@ -138,7 +150,10 @@ class Engine:
                 stats.ok += 1
             else:
                 stats.error += 1
-            self._sink(outcome)
+            try:
+                self._sink(outcome)
+            except Exception as exc:  # e.g. the disk is full: sending more would lose results
+                self._fail(exc, "writing a result")
             outstanding -= 1
             room.release()
             self._on_change(stats)
@@ -193,6 +208,8 @@ class Engine:
                 await gate.enter()
                 try:
                     await send(item)
+                except Exception as exc:  # a limiter or the engine itself broke
+                    self._fail(exc, "sending")
                 finally:
                     await gate.leave()
 
