@@ -19,7 +19,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import Completion, Provider, register
 from runner.providers.messages import Message, run_chat
-from runner.providers.openai import parse_chat_completion
+from runner.providers.openai import parse_chat_completion, parse_text_completion
 
 DEFAULT_MODEL = "gemma-3-270m"
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
@@ -139,15 +139,9 @@ class LocalProvider(Provider):
             body = await asyncio.to_thread(model.create_completion, record.prompt, **params)
         except (TypeError, ValueError) as exc:
             raise ProviderError(f"llama.cpp refused the request: {exc}") from None
-        choice = (body.get("choices") or [{}])[0]
-        usage = body.get("usage") or {}
-        return Completion(
-            text=str(choice.get("text") or ""),
-            input_tokens=usage.get("prompt_tokens"),
-            output_tokens=usage.get("completion_tokens"),
-            finish_reason=choice.get("finish_reason"),
-            model=record.model_name or DEFAULT_MODEL,
-        )
+        completion = parse_text_completion(body)
+        completion.model = record.model_name or DEFAULT_MODEL
+        return completion
 
     async def aclose(self) -> None:
         self._model = None

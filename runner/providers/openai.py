@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,24 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 def parse_chat_completion(body: dict[str, Any]) -> Completion:
     """A Completion from an OpenAI-style ``chat.completion`` object."""
+    return _parse_choice(body, lambda choice: (choice.get("message") or {}).get("content"))
+
+
+def parse_text_completion(body: dict[str, Any]) -> Completion:
+    """A Completion from an OpenAI-style ``text_completion`` object (``/v1/completions``)."""
+    return _parse_choice(body, lambda choice: choice.get("text"))
+
+
+def _parse_choice(
+    body: dict[str, Any], text_of_choice: Callable[[dict[str, Any]], Any]
+) -> Completion:
     choices = body.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
         raise ProviderError(f"the answer has no choices: {str(body)[:200]}", ErrorKind.FATAL)
     choice = choices[0]
-    message = choice.get("message") or {}
     usage = body.get("usage") or {}
     return Completion(
-        text=str(message.get("content") or ""),
+        text=str(text_of_choice(choice) or ""),
         input_tokens=usage.get("prompt_tokens"),
         output_tokens=usage.get("completion_tokens"),
         finish_reason=choice.get("finish_reason"),
