@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,10 @@ from runner.providers import media
 from runner.providers.base import (
     Completion,
     Provider,
-    parameters_without,
     register,
     setting_or_env,
 )
-from runner.providers.http import classify_status, post_json
+from runner.providers.http import classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -90,6 +89,43 @@ def parse_message(body: dict[str, Any]) -> Completion:
     )
 
 
+async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
+    """A Completion from a streamed Messages answer (``message_start`` ... ``message_stop``).
+
+    Raises:
+        ProviderError: retryable when the stream stops before ``message_stop`` (a connection
+            dropped mid-stream) or carries an ``error`` event (e.g. overloaded).
+    """
+    parts: list[str] = []
+    result = Completion(text="")
+    ended = False
+    async for event, data in events:
+        kind = data.get("type", event) if isinstance(data, dict) else event
+        if kind == "message_start":
+            message = data.get("message") or {}
+            result.model = message.get("model")
+            result.input_tokens = (message.get("usage") or {}).get("input_tokens")
+        elif kind == "content_block_delta":
+            parts.append(str((data.get("delta") or {}).get("text") or ""))
+        elif kind == "message_delta":
+            result.finish_reason = (data.get("delta") or {}).get("stop_reason")
+            result.output_tokens = (data.get("usage") or {}).get("output_tokens")
+        elif kind == "message_stop":
+            ended = True
+        elif kind == "error":
+            detail = data.get("error") or {}
+            raise ProviderError(
+                f"stream error: {detail.get('message') or detail}", ErrorKind.RETRYABLE
+            )
+    if not ended:
+        raise ProviderError(
+            f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",
+            ErrorKind.RETRYABLE,
+        )
+    result.text = "".join(parts)
+    return result
+
+
 @register
 class AnthropicProvider(Provider):
     """``api: anthropic``: the Messages API.
@@ -136,12 +172,21 @@ class AnthropicProvider(Provider):
         if key:
             headers["x-api-key"] = key
         url = f"{self._base_url(model)}/v1/messages"
-        # "stream" would change the answer's shape; this provider reads whole answers.
-        params = parameters_without(record.parameters, "stream")
+        params = dict(record.parameters)
         media_dir = media.media_folder(self.context.settings)
 
         async def send(messages: list[Message]) -> Completion:
             payload = anthropic_payload(messages, model, params, cfg.default_max_tokens, media_dir)
+            if params.get("stream"):
+                events = post_stream(
+                    self.context.http(),
+                    url,
+                    payload,
+                    headers=headers,
+                    timeout=self.context.timeout,
+                    classify=classify_anthropic,
+                )
+                return await collect_message_stream(events)
             body = await post_json(
                 self.context.http(),
                 url,

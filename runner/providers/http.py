@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -99,6 +100,41 @@ def classify_status(status: int, body: Any, raw: str, headers: Mapping[str, str]
     return ProviderError(text, ErrorKind.FATAL, status, retry_after)
 
 
+@contextlib.asynccontextmanager
+async def _transport_errors(
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - only named in messages
+) -> AsyncIterator[None]:
+    """Turn aiohttp's failures into retryable ProviderErrors."""
+    try:
+        yield
+    except TimeoutError:
+        raise ProviderError(
+            f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE
+        ) from None
+    except aiohttp.ClientResponseError as exc:
+        raise ProviderError(
+            f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status
+        ) from None
+    except (
+        aiohttp.ClientConnectionError,
+        aiohttp.ClientPayloadError,
+        asyncio.IncompleteReadError,
+    ) as exc:
+        raise ProviderError(
+            f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
+        ) from None
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier | None) -> None:
+    if resp.status >= 400:
+        raw = await resp.text()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        raise (classify or classify_status)(resp.status, body, raw, resp.headers)
+
+
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -117,35 +153,65 @@ async def post_json(
         ProviderError: retryable for timeouts, dropped connections, 408/429/5xx; fatal for
             other statuses and answers that are not JSON objects.
     """
-    try:
-        async with session.post(url, json=payload, headers=headers, timeout=timeout) as resp:
-            raw = await resp.text()
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                body = None
-            if resp.status >= 400:
-                raise (classify or classify_status)(resp.status, body, raw, resp.headers)
-            if not isinstance(body, dict):
-                raise ProviderError(
-                    f"HTTP {resp.status}: the answer is not a JSON object: {raw[:200]!r}",
-                    ErrorKind.RETRYABLE,
-                    resp.status,
-                )
-            return body
-    except TimeoutError:
-        raise ProviderError(
-            f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE
-        ) from None
-    except aiohttp.ClientResponseError as exc:
-        raise ProviderError(
-            f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status
-        ) from None
-    except (
-        aiohttp.ClientConnectionError,
-        aiohttp.ClientPayloadError,
-        asyncio.IncompleteReadError,
-    ) as exc:
-        raise ProviderError(
-            f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
-        ) from None
+    async with (
+        _transport_errors(timeout),
+        session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
+    ):
+        await _raise_for_status(resp, classify)
+        raw = await resp.text()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise ProviderError(
+                f"HTTP {resp.status}: the answer is not a JSON object: {raw[:200]!r}",
+                ErrorKind.RETRYABLE,
+                resp.status,
+            )
+        return body
+
+
+STREAM_DONE = "[DONE]"
+
+
+async def post_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None = None,
+) -> AsyncIterator[tuple[str, Any]]:
+    """POST ``payload`` and yield the ``(event, data)`` pairs of a server-sent event stream.
+
+    ``data`` is the parsed JSON of each ``data:`` line, or :data:`STREAM_DONE`. Whether the
+    stream ended properly is for the caller to judge (each API has its own end marker).
+
+    Raises:
+        ProviderError: as :func:`post_json`; retryable for a malformed chunk too.
+    """
+    async with (
+        _transport_errors(timeout),
+        session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
+    ):
+        await _raise_for_status(resp, classify)
+        event = ""
+        async for raw_line in resp.content:
+            line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+                if data == STREAM_DONE:
+                    yield event, STREAM_DONE
+                    continue
+                try:
+                    parsed = json.loads(data)
+                except json.JSONDecodeError:
+                    raise ProviderError(
+                        f"malformed stream chunk: {data[:200]!r}", ErrorKind.RETRYABLE
+                    ) from None
+                yield event, parsed
+                event = ""

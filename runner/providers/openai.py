@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import Completion, Provider, register, setting_or_env
-from runner.providers.http import post_json
+from runner.providers.http import STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -19,6 +19,40 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 def parse_chat_completion(body: dict[str, Any]) -> Completion:
     """A Completion from an OpenAI-style ``chat.completion`` object."""
     return _parse_choice(body, lambda choice: (choice.get("message") or {}).get("content"))
+
+
+async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
+    """A Completion from a streamed ``chat.completion.chunk`` sequence.
+
+    Raises:
+        ProviderError: retryable when the stream stops before its last chunk (a connection
+            dropped mid-stream): the partial text is never taken for an answer.
+    """
+    parts: list[str] = []
+    result = Completion(text="")
+    ended = False
+    async for _event, chunk in events:
+        if chunk == STREAM_DONE:
+            ended = True
+            continue
+        if not isinstance(chunk, dict):
+            continue
+        result.model = chunk.get("model") or result.model
+        usage = chunk.get("usage") or {}
+        if usage:
+            result.input_tokens = usage.get("prompt_tokens")
+            result.output_tokens = usage.get("completion_tokens")
+        for choice in chunk.get("choices") or []:
+            parts.append(str((choice.get("delta") or {}).get("content") or ""))
+            if choice.get("finish_reason"):
+                result.finish_reason = choice["finish_reason"]
+    if not ended and result.finish_reason is None:
+        raise ProviderError(
+            f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",
+            ErrorKind.RETRYABLE,
+        )
+    result.text = "".join(parts)
+    return result
 
 
 def parse_text_completion(body: dict[str, Any]) -> Completion:
@@ -77,6 +111,12 @@ async def send_chat_completions(
         payload: dict[str, Any] = {**params, "messages": shaped}
         if model is not None:
             payload["model"] = model
+        if params.get("stream"):
+            payload.setdefault("stream_options", {"include_usage": True})
+            events = post_stream(
+                context.http(), url, payload, headers=headers, timeout=context.timeout
+            )
+            return await collect_chat_stream(events)
         body = await post_json(
             context.http(), url, payload, headers=headers, timeout=context.timeout
         )
