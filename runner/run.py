@@ -87,6 +87,7 @@ def execute_run(
     config: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
+    conf_dir: Path | None = None,
 ) -> RunResult:
     """Run an experiment into ``run_dir`` (or continue it, with ``settings.resume``).
 
@@ -97,6 +98,7 @@ def execute_run(
         config: the resolved config (secrets redacted), recorded in ``run.json``.
         clock: time source; the system clock by default.
         env: environment variables for keys and endpoints; ``os.environ`` by default.
+        conf_dir: the config folder (judge models of evaluation steps are found there).
 
     Raises:
         BadInputError: nothing was sent because the input is wrong.
@@ -117,7 +119,7 @@ def execute_run(
                 f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
             )
         done = repair_and_collect(folder)
-    prepared = prepare_run(settings, os.environ if env is None else env, done, run_dir)
+    prepared = prepare_run(settings, os.environ if env is None else env, done, run_dir, conf_dir)
     try:
         return _execute(prepared, settings, folder, clock, overrides, config, previous)
     finally:

@@ -78,12 +78,20 @@ async def send_all(
             run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
             stopper.install(run_task)
             try:
-                stats = await run_task
-                if evaluation is not None and evaluation.has_judges and not stopper.stopped:
-                    # Judges have their own groups and limits: generation's budget is untouched.
-                    await evaluation.run_judges(
-                        prepared.context, providers=prepared.providers, clock=clock
+                if evaluation is not None and evaluation.has_judges:
+                    from runner.evaluation.live import judge_alongside
+
+                    # Judges have their own groups and limits: generation's are untouched.
+                    stats = await judge_alongside(
+                        evaluation,
+                        run_task,
+                        prepared.context,
+                        prepared.providers,
+                        clock,
+                        stopped=lambda: stopper is not None and stopper.stopped,
                     )
+                else:
+                    stats = await run_task
             except asyncio.CancelledError:
                 if not stopper.stopped:
                     raise

@@ -189,3 +189,28 @@ def test_rephrase_writes_tagged_experiment(
     ]
     assert lines[1]["prompt"] == "What is the capital city of France?"
     assert lines[1]["model_name"] == "m" and result.failed == 0
+
+
+def test_judges_score_results_as_they_arrive_during_the_run(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    conf = _conf(tmp_path, judge)
+    model = f"gen-{uuid.uuid4().hex[:8]}"
+    records = [
+        {"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"Q{i}?", "topic": "t"}
+        for i in range(6)
+    ]
+    _reply(llmock_server, judge, "Score: 5", times=6)
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    # Generation is paced at 2 a second; judging its results must not wait for the end.
+    overrides = [*_overrides(tmp_path), "max_queries=120", "evaluation=mock_judge"]
+    result = run_experiment("exp", overrides, env=env, conf_dir=conf)
+    assert result.exit_code == 0
+    rows = read_jsonl(result.run_dir / "evaluations.jsonl")
+    scores = {r["prompt_key"]: r["value"] for r in rows if r["field"] == "score"}
+    assert scores == {f"p{i}": 5.0 for i in range(6)}
+    last_answer = max(line["timestamp_received"] for line in read_jsonl(result.folder.completed))
+    first_verdict = min(r["created_at"] for r in rows if r["field"] == "score")
+    assert first_verdict < last_answer  # judged while generation was still going
+    assert result.extra["scores"]["helpfulness"] == (5.0, 6)

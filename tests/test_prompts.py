@@ -138,7 +138,9 @@ def test_without_parallel_everything_is_one_queue() -> None:
 def test_local_prompts_are_sent_model_by_model() -> None:
     records = _recs(("local", "a", None), ("local", "b", None), ("local", "a", None))
     groups = group_records(records, max_queries=10, parallel=True, max_queries_dict={})
-    assert [r.model_name for r in groups["local"].records] == ["a", "a", "b"]
+    ordered = groups["local"].records
+    assert isinstance(ordered, list)
+    assert [r.model_name for r in ordered] == ["a", "a", "b"]
 
 
 def test_apply_model_overrides_and_merges_parameters() -> None:

@@ -10,7 +10,7 @@ ends sending: queued prompts stay unsent (a resume sends them), requests in flig
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from loguru import logger
@@ -46,6 +46,18 @@ class EngineSettings:
 class _Item:
     record: PromptRecord
     attempts: int = 0
+
+
+async def _aiter(
+    records: Iterable[PromptRecord] | AsyncIterable[PromptRecord],
+) -> AsyncIterator[PromptRecord]:
+    """A group's records, whether a list, a lazy file reader, or fed as results arrive."""
+    if isinstance(records, AsyncIterable):
+        async for record in records:
+            yield record
+    else:
+        for record in records:
+            yield record
 
 
 def _used_tokens(completion: Completion) -> float | None:
@@ -161,7 +173,7 @@ class Engine:
 
         async def feed() -> None:
             nonlocal outstanding, fed_all
-            for record in group.records:
+            async for record in _aiter(group.records):
                 await room.acquire()
                 if self.stop_requested.is_set():
                     break

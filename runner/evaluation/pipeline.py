@@ -69,6 +69,9 @@ class EvaluationRun:
         self.run_dir = Path(run_dir)
         self.writer = EvaluationWriter(self.run_dir)
         self.pending: list[judging.JudgeRequest] = []
+        # Set while judges run alongside generation (runner.evaluation.live): judge
+        # prompts go there as results arrive instead of waiting in ``pending``.
+        self.live_sink: Callable[[judging.JudgeRequest], None] | None = None
         self.errors = 0  # step results that recorded an error
 
     @classmethod
@@ -137,7 +140,11 @@ class EvaluationRun:
         for step in self.steps:
             if step.model is not None:
                 record = judging.judge_record(step.name, step.config, step.model, line)
-                self.pending.append(judging.JudgeRequest(step.name, run_id, key, record))
+                request = judging.JudgeRequest(step.name, run_id, key, record)
+                if self.live_sink is not None:
+                    self.live_sink(request)
+                else:
+                    self.pending.append(request)
                 continue
             assert step.fn is not None
             try:
@@ -180,13 +187,13 @@ class EvaluationRun:
         for request in requests:
             per_step.setdefault(request.step, []).append(request.record)
         groups = {
-            f"judge:{name}": Group(f"judge:{name}", self._rate(steps[name]), records)
+            f"judge:{name}": Group(f"judge:{name}", self.rate_of(steps[name]), records)
             for name, records in per_step.items()
         }
 
         def sink(outcome: Outcome) -> None:
             request = by_record[id(outcome.record)]
-            self._write_verdict(steps[request.step], request, outcome)
+            self.write_verdict(steps[request.step], request, outcome)
 
         settings = self.settings
         engine = Engine(
@@ -205,12 +212,12 @@ class EvaluationRun:
                 await own_session.close()
                 context.session = None
 
-    def _rate(self, step: Step) -> float:
+    def rate_of(self, step: Step) -> float:
         assert step.model is not None
         rate = step.config.max_queries or step.model.max_queries or self.settings.max_queries
         return float(rate)
 
-    def _write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:
+    def write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:
         completion = outcome.completion
         assert step.model is not None and step.pattern is not None
         fields: dict[str, Any] = {"judge": f"{step.model.api}/{step.model.model_name}"}

@@ -9,7 +9,7 @@ Token limits (``max_tokens_dict``) follow the same shape and the same sub-groups
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +24,14 @@ MODEL_SWAPPING_APIS = frozenset({"local", "ollama"})
 class Group:
     """Prompts that share one rate limit.
 
-    ``records`` may be a list or a stream read lazily (see :mod:`runner.prompts.plan`);
-    ``total`` is how many it yields.
+    ``records`` may be a list, a stream read lazily (see :mod:`runner.prompts.plan`), or an
+    async stream fed while the run goes on (judge prompts); ``total`` is how many it yields
+    (-1 when not known in advance).
     """
 
     name: str
     rate_per_minute: float
-    records: Iterable[PromptRecord] = field(default_factory=list)
+    records: Iterable[PromptRecord] | AsyncIterable[PromptRecord] = field(default_factory=list)
     total: int = -1
     tokens_per_minute: float | None = None
     # What identifies this limit between processes: the group and the credentials it uses

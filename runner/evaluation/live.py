@@ -1,0 +1,103 @@
+"""Judging alongside generation: judge prompts are sent as results arrive.
+
+Each judge step is its own rate-limit group (``judge:<step>``) in an engine of its own, fed
+from a queue that the run's results fill; generation's groups and limits are untouched, so
+judging never starves generation. When generation ends, the queues close and the judges
+finish what is queued (or, after a stop, stop too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from runner.engine.clock import Clock
+from runner.engine.engine import Engine, EngineSettings
+from runner.engine.retry import Backoff
+from runner.evaluation import judge as judging
+from runner.evaluation.pipeline import EvaluationRun
+from runner.output.results import Outcome
+from runner.prompts.grouping import Group
+from runner.prompts.records import PromptRecord
+from runner.providers import Provider, ProviderContext, provider_class
+
+T = TypeVar("T")
+_CLOSED = None
+
+
+async def judge_alongside(
+    evaluation: EvaluationRun,
+    generation: Awaitable[T],
+    context: ProviderContext,
+    providers: Mapping[str, Provider],
+    clock: Clock,
+    stopped: Callable[[], bool] = lambda: False,
+) -> T:
+    """Await ``generation`` while judging its results as they arrive; returns its result.
+
+    Args:
+        evaluation: the run's evaluation, with at least one judge step.
+        generation: the run's sending (its results reach ``evaluation.on_result``).
+        context: the run's provider context (its session is shared).
+        providers: the run's providers, reused (a loaded local model); others are made.
+        clock: time source.
+        stopped: whether the run was asked to stop (then queued judge prompts are dropped).
+    """
+    steps = {s.name: s for s in evaluation.steps if s.model is not None}
+    queues: dict[str, asyncio.Queue[judging.JudgeRequest | None]] = {
+        name: asyncio.Queue() for name in steps
+    }
+    pending: dict[int, judging.JudgeRequest] = {}
+
+    def enqueue(request: judging.JudgeRequest) -> None:
+        pending[id(request.record)] = request
+        queues[request.step].put_nowait(request)
+
+    async def stream(name: str) -> AsyncIterator[PromptRecord]:
+        while (request := await queues[name].get()) is not _CLOSED:
+            yield request.record
+
+    usable = dict(providers)
+    made: dict[str, Provider] = {}
+    for step in steps.values():
+        assert step.model is not None
+        if step.model.api not in usable:
+            made[step.model.api] = usable[step.model.api] = provider_class(step.model.api)(context)
+
+    def sink(outcome: Outcome) -> None:
+        request = pending.pop(id(outcome.record))
+        evaluation.write_verdict(steps[request.step], request, outcome)
+
+    settings = evaluation.settings
+    engine = Engine(
+        usable,
+        EngineSettings(settings.max_attempts, settings.max_concurrency),
+        clock,
+        Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
+        sink,
+    )
+    groups = {
+        f"judge:{name}": Group(f"judge:{name}", evaluation.rate_of(step), stream(name), total=-1)
+        for name, step in steps.items()
+    }
+    evaluation.live_sink = enqueue
+    judges = asyncio.create_task(engine.run(groups))
+    try:
+        result = await generation
+    except BaseException:
+        judges.cancel()
+        raise
+    finally:
+        evaluation.live_sink = None
+        if stopped():
+            engine.request_stop()
+        for queue in queues.values():
+            queue.put_nowait(_CLOSED)
+    try:
+        await judges
+    finally:
+        for provider in made.values():
+            await provider.aclose()
+    return result
