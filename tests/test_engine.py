@@ -44,6 +44,41 @@ def _records(n: int) -> list[PromptRecord]:
     return [PromptRecord({"id": i, "api": "scripted", "prompt": f"p{i}"}) for i in range(n)]
 
 
+async def _drive(
+    engine: Engine,
+    groups: dict[str, Group],
+    clock: FakeClock,
+    step: float = 0.05,
+    until: float = 600,
+) -> asyncio.Task[dict[str, Any]]:
+    """Run ``engine`` on ``groups``, moving the fake clock until it is done (or ``until``)."""
+    task = asyncio.create_task(engine.run(groups))
+    waited = 0.0
+    while not task.done() and waited < until:
+        await clock.advance(step)
+        waited += step
+    return task
+
+
+def _engine(
+    providers: dict[str, Provider],
+    clock: FakeClock,
+    sink: Any,
+    attempts: int = 3,
+    concurrency: int = 4,
+    **options: Any,
+) -> Engine:
+    """An engine with a seeded backoff (1 s base, 8 s cap)."""
+    return Engine(
+        providers,
+        EngineSettings(max_attempts=attempts, max_concurrency=concurrency),
+        clock,
+        Backoff(1.0, 8.0, random.Random(0)),
+        sink,
+        **options,
+    )
+
+
 async def _run(
     provider: ScriptedProvider,
     groups: dict[str, Group],
@@ -163,18 +198,16 @@ async def test_429_pauses_this_group_only_and_halves_its_concurrency() -> None:
         [PromptRecord({"id": 100 + i, "api": "calm", "prompt": "x"}) for i in range(5)],
     )
     engine_outcomes: list[Outcome] = []
-    engine = Engine(
+    engine = _engine(
         {"scripted": provider, "calm": calm},
-        EngineSettings(max_attempts=3, max_concurrency=4),
         clock,
-        Backoff(1.0, 8.0, random.Random(0)),
         engine_outcomes.append,
+        attempts=3,
+        concurrency=4,
     )
-    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(40)), "other": other}))
-    for _ in range(1000):
-        await clock.advance(0.5)
-        if task.done():
-            break
+    task = await _drive(
+        engine, {"g": Group("g", 6000, _records(40)), "other": other}, clock, step=0.5, until=500
+    )
     assert task.done(), "the engine did not finish"
     await task
     gate = engine.gates["g"]
@@ -193,13 +226,7 @@ async def test_stop_leaves_queued_prompts_unsent_and_unrecorded() -> None:
     clock = FakeClock()
     provider = ScriptedProvider([], clock)
     outcomes: list[Outcome] = []
-    engine = Engine(
-        {"scripted": provider},
-        EngineSettings(max_attempts=3, max_concurrency=2),
-        clock,
-        Backoff(1.0, 8.0, random.Random(0)),
-        outcomes.append,
-    )
+    engine = _engine({"scripted": provider}, clock, outcomes.append, attempts=3, concurrency=2)
     task = asyncio.create_task(engine.run({"g": Group("g", 60, _records(10))}))
     await clock.advance(2.5)  # one a second: three sent
     engine.request_stop()
@@ -218,18 +245,10 @@ async def test_random_429s_are_retried_without_slowing_the_group() -> None:
     # One answer in five is a 429, as with llmock --error-rate 429=0.2.
     provider = ScriptedProvider([limited if i % 5 == 0 else ok for i in range(200)], clock)
     engine_outcomes: list[Outcome] = []
-    engine = Engine(
-        {"scripted": provider},
-        EngineSettings(max_attempts=5, max_concurrency=4),
-        clock,
-        Backoff(1.0, 8.0, random.Random(0)),
-        engine_outcomes.append,
+    engine = _engine(
+        {"scripted": provider}, clock, engine_outcomes.append, attempts=5, concurrency=4
     )
-    task = asyncio.create_task(engine.run({"g": Group("g", 6000, _records(150))}))
-    for _ in range(400):
-        await clock.advance(0.05)
-        if task.done():
-            break
+    task = await _drive(engine, {"g": Group("g", 6000, _records(150))}, clock, step=0.05, until=20)
     stats = await task
     assert all(o.ok for o in engine_outcomes) and len(engine_outcomes) == 150
     assert engine.gates["g"].slowdowns == 0
@@ -244,21 +263,17 @@ async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
     # Each answer reports 10 tokens used; each request is estimated at 100 before sending.
     provider = ScriptedProvider([Completion("ok", 5, 5) for _ in range(20)], clock)
     outcomes: list[Outcome] = []
-    engine = Engine(
+    engine = _engine(
         {"scripted": provider},
-        EngineSettings(max_attempts=1, max_concurrency=1),
         clock,
-        Backoff(1.0, 8.0, random.Random(0)),
         outcomes.append,
+        attempts=1,
+        concurrency=1,
         token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
         estimate_tokens=lambda _record: 100.0,
     )
     group = Group("g", 60000, _records(6), tokens_per_minute=6000)  # 100 tokens a second
-    task = asyncio.create_task(engine.run({"g": group}))
-    for _ in range(400):
-        await clock.advance(0.05)
-        if task.done():
-            break
+    task = await _drive(engine, {"g": group}, clock, step=0.05, until=20)
     await task
     times = [t - t0 for t, _ in provider.sent]
     # Without the refund each request would wait a full second for 100 tokens; with it,
@@ -273,21 +288,17 @@ async def test_token_limit_without_usage_keeps_the_estimate() -> None:
     clock = FakeClock()
     t0 = clock.monotonic()
     provider = ScriptedProvider([Completion("ok") for _ in range(5)], clock)  # no usage
-    engine = Engine(
+    engine = _engine(
         {"scripted": provider},
-        EngineSettings(max_attempts=1, max_concurrency=1),
         clock,
-        Backoff(1.0, 8.0, random.Random(0)),
         lambda _o: None,
+        attempts=1,
+        concurrency=1,
         token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
         estimate_tokens=lambda _record: 100.0,
     )
     group = Group("g", 60000, _records(4), tokens_per_minute=6000)
-    task = asyncio.create_task(engine.run({"g": group}))
-    for _ in range(200):
-        await clock.advance(0.05)
-        if task.done():
-            break
+    task = await _drive(engine, {"g": group}, clock, step=0.05, until=10)
     await task
     times = [t - t0 for t, _ in provider.sent]
     assert times == pytest.approx([0, 1, 2, 3], abs=0.06)
@@ -302,12 +313,12 @@ async def test_groups_sending_with_one_key_share_its_limit() -> None:
     limits = GroupLimits(
         None, clock, key_limits={"scripted": 60.0}, credential=lambda _record: "same-key"
     )
-    engine = Engine(
+    engine = _engine(
         {"scripted": provider},
-        EngineSettings(max_attempts=1, max_concurrency=4),
         clock,
-        Backoff(1.0, 8.0, random.Random(0)),
         lambda _o: None,
+        attempts=1,
+        concurrency=4,
         record_limiters=limits.per_record,
     )
     a = Group("a", 6000, _records(3))
@@ -316,11 +327,7 @@ async def test_groups_sending_with_one_key_share_its_limit() -> None:
         6000,
         [PromptRecord({"id": 10 + i, "api": "scripted", "prompt": "x"}) for i in range(3)],
     )
-    task = asyncio.create_task(engine.run({"a": a, "b": b}))
-    for _ in range(400):
-        await clock.advance(0.05)
-        if task.done():
-            break
+    task = await _drive(engine, {"a": a, "b": b}, clock, step=0.05, until=20)
     await task
     times = sorted(t - t0 for t, _ in provider.sent)
     # Each group alone could send 100 a second; together they keep the key's one a second.
@@ -339,18 +346,8 @@ async def test_a_result_that_cannot_be_written_stops_the_run() -> None:
             raise OSError("No space left on device")
         written.append(outcome)
 
-    engine = Engine(
-        {"scripted": provider},
-        EngineSettings(max_attempts=1, max_concurrency=1),
-        clock,
-        Backoff(1.0, 8.0, random.Random(0)),
-        sink,
-    )
-    task = asyncio.create_task(engine.run({"g": Group("g", 60, _records(10))}))
-    for _ in range(200):
-        await clock.advance(0.1)
-        if task.done():
-            break
+    engine = _engine({"scripted": provider}, clock, sink, attempts=1, concurrency=1)
+    task = await _drive(engine, {"g": Group("g", 60, _records(10))}, clock, step=0.1, until=20)
     with pytest.raises(RunnerError, match="No space left"):
         await task
     assert len(written) == 2 and len(provider.sent) == 3  # nothing sent after the failure

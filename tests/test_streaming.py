@@ -15,31 +15,27 @@ from tests.conftest import post_json, read_jsonl, write_jsonl
 pytestmark = pytest.mark.integration
 
 
-def _run(tmp_path: Path, server: servers.Server, model: str, *overrides: str) -> dict[str, Any]:
+def _run(
+    tmp_path: Path, server: servers.Server, model: str, *overrides: str, api: str = "openai"
+) -> dict[str, Any]:
+    """One streamed prompt through ``api`` on llmock; its result line."""
     write_jsonl(
         tmp_path / "experiments" / "s.jsonl",
-        [
-            {
-                "id": "a",
-                "api": "openai",
-                "model_name": model,
-                "prompt": "hello there",
-                "parameters": {"stream": True, "max_tokens": 30},
-            }
-        ],
-    )
+        [{"id": "a", "api": api, "model_name": model, "prompt": "hello there",
+          "parameters": {"stream": True, "max_tokens": 30}}],
+    )  # fmt: skip
+    env = {
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": f"{server.url}/v1",
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": f"{server.url}/anthropic",
+    }
     result = run_experiment(
         "s",
-        [
-            f"experiments_dir={tmp_path / 'experiments'}",
-            f"outputs_dir={tmp_path / 'outputs'}",
-            "max_queries=6000",
-            "backoff_base_s=0.05",
-            "index=false",
-            *overrides,
-        ],
-        env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"},
-    )
+        [f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'outputs'}",
+         "max_queries=6000", "backoff_base_s=0.05", "index=false", *overrides],
+        env=env,
+    )  # fmt: skip
     (line,) = read_jsonl(result.folder.completed)
     return line
 
@@ -76,40 +72,12 @@ def test_a_stalled_stream_times_out_and_is_retried(
     assert line["status"] == "ok" and line["attempts"] == 2
 
 
-def _run_anthropic(tmp_path: Path, server: servers.Server, model: str) -> dict[str, Any]:
-    write_jsonl(
-        tmp_path / "experiments" / "a.jsonl",
-        [
-            {
-                "id": "a",
-                "api": "anthropic",
-                "model_name": model,
-                "prompt": "hello there",
-                "parameters": {"stream": True, "max_tokens": 30},
-            }
-        ],
-    )
-    result = run_experiment(
-        "a",
-        [
-            f"experiments_dir={tmp_path / 'experiments'}",
-            f"outputs_dir={tmp_path / 'outputs'}",
-            "max_queries=6000",
-            "backoff_base_s=0.05",
-            "index=false",
-        ],
-        env={"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": f"{server.url}/anthropic"},
-    )
-    (line,) = read_jsonl(result.folder.completed)
-    return line
-
-
 def test_anthropic_stream_cut_mid_answer_is_retried(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
     model = f"claude-stream-{uuid.uuid4().hex[:6]}"
     _fault(llmock_server, model, {"kind": "disconnect", "after_chunks": 2})
-    line = _run_anthropic(tmp_path, llmock_server, model)
+    line = _run(tmp_path, llmock_server, model, api="anthropic")
     assert line["status"] == "ok" and line["attempts"] == 2
     assert line["finish_reason"] == "end_turn"
     assert line["usage"]["output_tokens"] > 0 and line["response"]
