@@ -135,6 +135,24 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier |
         raise (classify or classify_status)(resp.status, body, raw, resp.headers)
 
 
+@contextlib.asynccontextmanager
+async def _post(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST ``payload``; the 2xx response, with failures turned into ProviderErrors."""
+    async with (
+        _transport_errors(timeout),
+        session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
+    ):
+        await _raise_for_status(resp, classify)
+        yield resp
+
+
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -153,11 +171,7 @@ async def post_json(
         ProviderError: retryable for timeouts, dropped connections, 408/429/5xx; fatal for
             other statuses and answers that are not JSON objects.
     """
-    async with (
-        _transport_errors(timeout),
-        session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
-    ):
-        await _raise_for_status(resp, classify)
+    async with _post(session, url, payload, headers, timeout, classify) as resp:
         raw = await resp.text()
         try:
             body: Any = json.loads(raw) if raw else None
@@ -192,11 +206,7 @@ async def post_stream(
     Raises:
         ProviderError: as :func:`post_json`; retryable for a malformed chunk too.
     """
-    async with (
-        _transport_errors(timeout),
-        session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
-    ):
-        await _raise_for_status(resp, classify)
+    async with _post(session, url, payload, headers, timeout, classify) as resp:
         event = ""
         async for raw_line in resp.content:
             line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
