@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,17 @@ def runner_env(server_url: str | None = None, **extra: str) -> dict[str, str]:
         env.update(OPENAI_API_KEY="test-key", OPENAI_BASE_URL=f"{server_url}/v1")
     env.update(extra)
     return env
+
+
+def run_cli(
+    tmp_path: Path, server_url: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line in ``tmp_path`` against a test server; its completed process."""
+    return subprocess.run(
+        runner_argv(tmp_path, *args),
+        cwd=ROOT,
+        env=runner_env(server_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, get_json, read_jsonl, runner_argv, runner_env, write_jsonl
+from tests.conftest import get_json, read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -33,19 +32,14 @@ def test_group_slows_down_on_429s_and_honours_retry_after(
             for i in range(n)
         ],
     )
-    out = subprocess.run(
-        runner_argv(
-            tmp_path,
-            "experiment=exp",
-            "max_queries=60000",
-            "max_concurrency=16",
-            "max_attempts=20",
-            "shared_limits=none",
-        ),
-        cwd=ROOT,
-        env=runner_env(quota_llmock.url),
-        capture_output=True,
-        text=True,
+    out = run_cli(
+        tmp_path,
+        quota_llmock.url,
+        "experiment=exp",
+        "max_queries=60000",
+        "max_concurrency=16",
+        "max_attempts=20",
+        "shared_limits=none",
         timeout=120,
     )
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
+from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -91,12 +91,12 @@ def test_kill_9_then_resume_loses_nothing_and_doubles_nothing(
     proc.wait(timeout=10)
     written = read_jsonl(run_dir / "completed.jsonl")
     assert 40 <= len(written) < N
-    out = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
-        cwd=ROOT,
-        env=runner_env(slow_llmock.url),
-        capture_output=True,
-        text=True,
+    out = run_cli(
+        tmp_path,
+        slow_llmock.url,
+        "experiment=exp",
+        f"resume={run_dir.name}",
+        "max_queries=6000",
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -120,12 +120,12 @@ def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
     assert meta["status"] == "interrupted"
     lines = read_jsonl(run_dir / "completed.jsonl")
     assert len(lines) < N and all(line["status"] == "ok" for line in lines)  # nothing fake
-    out = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", "resume=latest", "max_queries=6000"),
-        cwd=ROOT,
-        env=runner_env(slow_llmock.url),
-        capture_output=True,
-        text=True,
+    out = run_cli(
+        tmp_path,
+        slow_llmock.url,
+        "experiment=exp",
+        "resume=latest",
+        "max_queries=6000",
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -153,14 +153,7 @@ def test_torn_line_is_repaired_and_errors_are_retried(
             ]
         },
     )
-    first = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
-        cwd=ROOT,
-        env=runner_env(llmock_server.url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    first = run_cli(tmp_path, llmock_server.url, "experiment=exp", "max_queries=6000", timeout=60)
     assert first.returncode == 1  # p1 got a 400
     run_dir = _run_dir(tmp_path)
     completed = run_dir / "completed.jsonl"
@@ -168,12 +161,12 @@ def test_torn_line_is_repaired_and_errors_are_retried(
     # Simulate a crash mid-write: drop p5's line and leave half of it.
     p5 = next(line for line in lines if '"id": "p5"' in line)
     completed.write_text("".join(line for line in lines if line is not p5) + p5[: len(p5) // 2])
-    out = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", f"resume={run_dir.name}", "max_queries=6000"),
-        cwd=ROOT,
-        env=runner_env(llmock_server.url),
-        capture_output=True,
-        text=True,
+    out = run_cli(
+        tmp_path,
+        llmock_server.url,
+        "experiment=exp",
+        f"resume={run_dir.name}",
+        "max_queries=6000",
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
@@ -185,14 +178,7 @@ def test_bad_resume_exits_2_and_sends_nothing(
     tmp_path: Path, llmock_server: servers.Server, case: str
 ) -> None:
     _experiment(tmp_path, 3)
-    first = subprocess.run(
-        runner_argv(tmp_path, "experiment=exp", "max_queries=6000"),
-        cwd=ROOT,
-        env=runner_env(llmock_server.url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    first = run_cli(tmp_path, llmock_server.url, "experiment=exp", "max_queries=6000", timeout=60)
     assert first.returncode == 0, first.stderr
     run_id = _run_dir(tmp_path).name
     experiment = "exp"
@@ -204,13 +190,8 @@ def test_bad_resume_exits_2_and_sends_nothing(
     else:
         _experiment(tmp_path, 4)
     before = (_run_dir(tmp_path) / "completed.jsonl").read_text()
-    out = subprocess.run(
-        runner_argv(tmp_path, f"experiment={experiment}", f"resume={run_id}"),
-        cwd=ROOT,
-        env=runner_env(llmock_server.url),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = run_cli(
+        tmp_path, llmock_server.url, f"experiment={experiment}", f"resume={run_id}", timeout=60
     )
     assert out.returncode == 2, out.stderr
     assert "resume" in out.stderr
