@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import hydra
@@ -20,6 +21,8 @@ from omegaconf import DictConfig, MissingMandatoryValue
 
 from runner import logs
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.resumed import original_config, resumed_config
+from runner.config.setup import pending_hydra_override, quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
 
@@ -46,29 +49,43 @@ def _collected_exits(folder: Path) -> list[int]:
 def _run_job(cfg: DictConfig) -> int:
     """One job (one run, or one job of a sweep); returns its exit status."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_subdir = HydraConfig.get().output_subdir
+    folder = RunFolder(run_dir)
+    overrides = list(HydraConfig.get().overrides.task)
     try:
         logs.configure(str(cfg.get("log_level", "INFO")))
         try:
             settings = to_settings(cfg)
+            changed: dict[str, list[object]] = {}
+            original = original_config(run_dir) if settings.resume else None
+            if original is not None:
+                cfg, changed = resumed_config(cfg, overrides, original)
+                settings = to_settings(cfg)
+                _log_changes(changed)
         except MissingMandatoryValue as exc:
             raise_missing(str(exc))
         from runner.run import execute_run
 
         if not settings.run_id:
             settings.run_id = run_dir.name
+        when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") if settings.resume else None
         result = execute_run(
             settings,
             run_dir,
-            overrides=list(HydraConfig.get().overrides.task),
+            overrides=overrides,
             config=redacted_container(cfg),
+            on_start=lambda: folder.accept_pending_hydra(str(hydra_subdir), when),
+            changed=changed,
         )
     except RunnerError as exc:
-        RunFolder(run_dir).remove_if_unused()
+        folder.remove_if_unused(str(hydra_subdir))
         logger.error("{}", exc)
         return exc.exit_code
     except KeyboardInterrupt:
         logger.warning("Interrupted: results written so far are in {}", run_dir)
         return 130
+    finally:
+        folder.drop_pending_hydra(str(hydra_subdir))  # not accepted: a refused invocation
     print(result.summary.format())
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
@@ -79,6 +96,16 @@ def _run_job(cfg: DictConfig) -> int:
             f"WHERE run_id = '{result.folder.run_id}'\""
         )
     return result.exit_code
+
+
+def _log_changes(changed: dict[str, list[object]]) -> None:
+    if not changed:
+        logger.info("Resuming with the run's own settings (none changed)")
+        return
+    logger.info(
+        "Resuming with the run's own settings, except: {}",
+        "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()),
+    )
 
 
 def raise_missing(message: str) -> None:
@@ -101,12 +128,14 @@ def _hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """The command line."""
     logs.configure()
+    sys.argv[1:] = quote_plain_values(sys.argv[1:])
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:
         prepare_hydra(overrides)
     except RunnerError as exc:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
+    sys.argv.extend(pending_hydra_override(overrides))
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:

@@ -39,18 +39,26 @@ def run_experiment(
         BadInputError: the experiment cannot be sent as it is; nothing was sent.
         ConfigError: a setting has a value runner cannot use.
     """
+    from runner.config.resumed import original_config, resumed_config
     from runner.run import default_run_dir, execute_run
 
     all_overrides = [f"experiment={experiment}", *overrides]
     cfg = compose_config(all_overrides, conf_dir)
     settings = to_settings(cfg)
+    run_dir = default_run_dir(settings)
+    changed: dict[str, list[object]] = {}
+    original = original_config(run_dir) if settings.resume else None
+    if original is not None:  # a resume keeps the run's own settings
+        cfg, changed = resumed_config(cfg, all_overrides, original)
+        settings = to_settings(cfg)
     logs.configure(settings.log_level)
     return execute_run(
         settings,
-        default_run_dir(settings),
+        run_dir,
         overrides=all_overrides,
         config=redacted_container(cfg),
         clock=clock,
         env=env,
         conf_dir=conf_dir,
+        changed=changed,
     )

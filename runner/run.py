@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,11 +21,18 @@ from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.stats import GroupStats
-from runner.engine.stopping import EXIT_INTERRUPTED
+from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.errors import BadInputError, RunnerError
 from runner.output.export import export_csv, read_results
-from runner.output.resume import check_same_input, find_run, repair_and_collect
+from runner.output.provenance import provenance
+from runner.output.resume import (
+    check_same_input,
+    find_run,
+    repair_and_collect,
+    resume_command,
+)
 from runner.output.run_folder import RunFolder
+from runner.output.run_lock import RunLock
 from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun, experiment_name, input_path, prepare_run
@@ -88,6 +95,8 @@ def execute_run(
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
     conf_dir: Path | None = None,
+    on_start: Callable[[], None] | None = None,
+    changed: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run an experiment into ``run_dir`` (or continue it, with ``settings.resume``).
 
@@ -99,31 +108,134 @@ def execute_run(
         clock: time source; the system clock by default.
         env: environment variables for keys and endpoints; ``os.environ`` by default.
         conf_dir: the config folder (judge models of evaluation steps are found there).
+        on_start: called once the run is accepted (locked, checked), before anything is sent.
+        changed: on resume, the settings that differ from the run's own (recorded).
 
     Raises:
-        BadInputError: nothing was sent because the input is wrong.
+        BadInputError: nothing was sent because the input is wrong, or another process is
+            writing the run, or ``run_id`` names a run that exists (resume it instead).
     """
     clock = clock or SystemClock()
     folder = RunFolder(run_dir)
+    lock = RunLock(folder.lock_file)
     done: bytearray | None = None
     previous: dict[str, Any] = {}
     if settings.resume:
         if not folder.meta.exists():
             find_run(Path(settings.outputs_dir), experiment_name(settings), settings.resume)
             raise BadInputError(f"resume={settings.resume}: {run_dir} is not a run folder")
-        check_same_input(folder, input_path(settings))
-        previous = json.loads(folder.meta.read_text(encoding="utf-8"))
-        if previous.get("experiment") not in (None, experiment_name(settings)):
-            raise BadInputError(
-                f"resume={settings.resume}: that run is of experiment "
-                f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
-            )
-        done = repair_and_collect(folder)
-    prepared = prepare_run(settings, os.environ if env is None else env, done, run_dir, conf_dir)
+    else:
+        _refuse_existing(settings, folder)
     try:
-        return _execute(prepared, settings, folder, clock, overrides, config, previous)
+        if settings.resume:
+            lock.acquire(folder.run_id)  # before the repair: it rewrites completed.jsonl
+            previous = _check_resumable(settings, folder)
+            done = repair_and_collect(folder)
+        env = os.environ if env is None else env
+        prepared = prepare_run(settings, env, done, run_dir, conf_dir)
+        try:
+            if not settings.resume:
+                lock.acquire(folder.run_id)
+                _refuse_existing(settings, folder)  # again, now that no one else can start it
+            if previous and prepared.plan.skipped == prepared.plan.total:
+                return _already_complete(prepared, folder, previous)
+            if on_start is not None:
+                on_start()
+            invocation = _Invocation(overrides, config, changed or {}, settings)
+            return _execute(prepared, settings, folder, clock, invocation, previous)
+        finally:
+            prepared.plan.close()
     finally:
-        prepared.plan.close()
+        lock.release()
+
+
+def _refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
+    """A new run never writes into a run that exists: that is what resume is for."""
+    if folder.meta.exists():
+        raise BadInputError(
+            f"run_id={folder.run_id}: experiment '{experiment_name(settings)}' already has "
+            f"this run ({folder.path}); continue it with resume={folder.run_id}, or pick "
+            "another run_id (or none, for a new one)"
+        )
+
+
+def _check_resumable(settings: RunConfig, folder: RunFolder) -> dict[str, Any]:
+    """The resumed run's ``run.json``, once its input and experiment are checked."""
+    check_same_input(folder, input_path(settings))
+    previous = folder.read_meta()
+    if previous.get("experiment") not in (None, experiment_name(settings)):
+        raise BadInputError(
+            f"resume={settings.resume}: that run is of experiment "
+            f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
+        )
+    return previous
+
+
+def _already_complete(
+    prepared: PreparedRun, folder: RunFolder, previous: dict[str, Any]
+) -> RunResult:
+    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched."""
+    plan = prepared.plan
+    logger.info(
+        "Run {} is already complete: all {} prompt(s) are ok; nothing was sent.",
+        folder.run_id,
+        plan.total,
+    )
+    if prepared.evaluation is not None:
+        prepared.evaluation.close()
+    summary = Summary(
+        run_id=folder.run_id,
+        experiment=prepared.experiment,
+        total=plan.total,
+        ok=plan.total,
+        error=0,
+        not_sent=0,
+        wall_time_s=float(previous.get("wall_time_s") or 0.0),
+        groups={},
+        skipped=plan.skipped,
+    )
+    return RunResult(folder, summary, {"already_complete": True})
+
+
+@dataclass
+class _Invocation:
+    """What this invocation brings to ``run.json``: its overrides, config and changes."""
+
+    overrides: Sequence[str]
+    config: Mapping[str, Any] | None
+    changed: Mapping[str, Any]
+    settings: RunConfig
+
+    def record(self, prepared: PreparedRun, at: str) -> dict[str, Any]:
+        apis = {api for api, _name in prepared.plan.model_counts}
+        if self.settings.model is not None:
+            apis.add(self.settings.model.api)
+        found = provenance(prepared.input_file, Path(self.settings.experiments_dir), apis)
+        return {"at": at, "overrides": list(self.overrides), **found}
+
+
+def _start_meta(
+    prepared: PreparedRun,
+    folder: RunFolder,
+    invocation: _Invocation,
+    previous: dict[str, Any],
+    started: str,
+) -> dict[str, Any]:
+    """``run.json`` at the start: a new run's record, or the resumed one plus this resume."""
+    record = invocation.record(prepared, started)
+    if not previous:
+        meta = _new_meta(prepared, folder, started)
+        # The settings the run was started with stay here; a resume adds its own entry.
+        meta.update(config=dict(invocation.config or {}), overrides=list(invocation.overrides))
+        meta.update({k: v for k, v in record.items() if k not in ("at", "overrides")})
+    else:
+        meta = dict(previous)
+        meta.setdefault("config", dict(invocation.config or {}))
+        meta.setdefault("overrides", [])
+        record["changed"] = dict(invocation.changed)
+        meta.setdefault("resumes", []).append(record)
+    meta.update(version=__version__, status="running", finished_at=None)
+    return meta
 
 
 def _execute(
@@ -131,8 +243,7 @@ def _execute(
     settings: RunConfig,
     folder: RunFolder,
     clock: Clock,
-    overrides: Sequence[str],
-    config: Mapping[str, Any] | None,
+    invocation: _Invocation,
     previous: dict[str, Any],
 ) -> RunResult:
     plan = prepared.plan
@@ -140,14 +251,16 @@ def _execute(
         folder.create(prepared.input_file)
     log_sink = logs.add_run_log(folder.log)
     started_wall, started = clock.wall(), clock.monotonic()
-    meta = dict(previous) or _new_meta(prepared, folder, started_wall.isoformat())
-    meta.update(config=dict(config or {}), overrides=list(overrides), version=__version__)
-    if previous:
-        meta.setdefault("resumes", []).append(
-            {"at": started_wall.isoformat(), "overrides": list(overrides)}
-        )
-    meta.update(status="running", finished_at=None)
+    meta = _start_meta(prepared, folder, invocation, previous, started_wall.isoformat())
     folder.write_meta(meta)
+    command = resume_command(experiment_name(settings), folder.run_id, invocation.overrides)
+
+    def forced_exit() -> None:
+        # A second Ctrl-C skips the ending below: record the stop and say how to go on.
+        meta.update(status="interrupted", finished_at=clock.wall().isoformat())
+        folder.write_meta(meta)
+        logger.warning("Stopped. Resume with: {}", command)
+
     groups = plan.groups.values()
     logger.info(
         "Run {}: {} prompts from {}{} in {} group(s): {}",
@@ -161,7 +274,7 @@ def _execute(
     status = "failed"
     stats: dict[str, GroupStats] = {}
     try:
-        with ResultWriter(folder.completed) as writer:
+        with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
             stats, interrupted = asyncio.run(
                 send_all(prepared, settings, clock, writer, folder.run_id)
             )
@@ -186,7 +299,7 @@ def _execute(
         folder.write_meta(meta)
         logger.debug("Summary\n{}", summary.format())
         if status == "interrupted":
-            logger.warning("Stopped. Resume with: {}", resume_command(settings, folder))
+            logger.warning("Stopped. Resume with: {}", command)
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
@@ -215,11 +328,6 @@ def mean_scores(path: Path) -> dict[str, tuple[float, int]]:
     for (step, _key), value in latest.items():
         totals.setdefault(step, []).append(value)
     return {step: (sum(v) / len(v), len(v)) for step, v in totals.items()}
-
-
-def resume_command(settings: RunConfig, folder: RunFolder) -> str:
-    """The command that continues this run."""
-    return f"python -m runner experiment={experiment_name(settings)} resume={folder.run_id}"
 
 
 def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:

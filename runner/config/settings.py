@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
+from runner.output.run_folder import check_name
 
 _SECRET_FIELDS = ("api_key",)
 
@@ -83,6 +84,36 @@ def _check_limits(run: RunConfig) -> None:
         raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
 
 
+# Free-form maps of values passed to APIs or scorers as they are (a negative may be meant).
+_FREE_FORM = ("parameters", "params")
+
+
+def _check_not_negative(node: object, where: str) -> None:
+    """Every number a setting holds must be 0 or more (and a real number)."""
+    if isinstance(node, bool):
+        return
+    if isinstance(node, int | float):
+        if math.isnan(node) or node < 0:
+            raise ConfigError(f"{where} must not be negative, got {node!r}")
+        return
+    if is_dataclass(node) and not isinstance(node, type):
+        for f in fields(node):
+            if f.name not in _FREE_FORM:
+                _check_not_negative(getattr(node, f.name), f"{where}.{f.name}".lstrip("."))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _check_not_negative(value, f"{where}.{key}")
+
+
+def _check_names(run: RunConfig) -> None:
+    if run.run_id:
+        check_name("run_id", run.run_id)
+    if run.resume and run.resume != "latest":
+        check_name("resume", run.resume)
+    if run.experiment.name:
+        check_name("experiment.name", run.experiment.name)
+
+
 def to_settings(cfg: DictConfig) -> RunConfig:
     """Check a composed config and turn it into typed settings.
 
@@ -95,6 +126,8 @@ def to_settings(cfg: DictConfig) -> RunConfig:
         raise ConfigError("the configuration is not a runner config; compose it from conf/")
     if not isinstance(run.apis, ApisConfig):  # pragma: no cover - guarded by the schema
         raise ConfigError("apis must follow the ApisConfig schema")
+    _check_names(run)
+    _check_not_negative(run, "")
     _check_limits(run)
     return run
 

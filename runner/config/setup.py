@@ -7,6 +7,7 @@ registered on the fly, so a plain prompto file needs no YAML of its own.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -18,7 +19,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from runner.config.schema import register_configs
-from runner.errors import BadInputError
+from runner.errors import BadInputError, ConfigError
+from runner.output.run_folder import PENDING_HYDRA_PREFIX, check_name, note_new_folders
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -30,6 +32,7 @@ warnings.filterwarnings(
     category=UserWarning,
 )
 EXPERIMENT_SUFFIXES = (".jsonl", ".csv")
+_GROUPS = ("experiment", "model", "evaluation", "rephrase")
 
 
 def new_run_id() -> str:
@@ -45,13 +48,19 @@ def _experiment_name(name: str, file: str) -> str:
 
 def _run_path(outputs_dir: str, name: str, file: str, run_id: str, resume: str) -> str:
     """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new."""
-    experiment = _experiment_name(name, file)
+    experiment = _experiment_name(str(name), str(file))
+    check_name("experiment", experiment)  # the command line checked already: a second line
     if resume == "latest":
         folder = Path(outputs_dir) / experiment
         runs = sorted(p.name for p in folder.glob("*") if (p / "run.json").exists())
         # No run yet: the run itself reports it, naming the folder it looked in.
-        return f"{experiment}/{runs[-1] if runs else 'latest'}"
-    return f"{experiment}/{resume or run_id or new_run_id()}"
+        run = runs[-1] if runs else "latest"
+    else:
+        run = str(resume or run_id or new_run_id())
+        check_name("resume" if resume else "run_id", run)
+    # Hydra makes this folder next: clean-up may remove only what did not exist before.
+    note_new_folders(Path(str(outputs_dir)) / experiment / run)
+    return f"{experiment}/{run}"
 
 
 def register_resolvers() -> None:
@@ -61,14 +70,93 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("runner.run_path", _run_path, use_cache=True)
 
 
+def _as_name(value: object, raw: str) -> str:
+    """A parsed override value as the name it stands for (``401`` stays ``"401"``)."""
+    from hydra.core.override_parser.types import QuotedString
+
+    if isinstance(value, QuotedString):
+        return value.text
+    return value if isinstance(value, str) else raw.strip()
+
+
 def _override_values(overrides: Sequence[str], key: str) -> list[str]:
-    """Values given to ``key`` on the command line (sweeps split on commas)."""
+    """Values given to ``key`` on the command line, as Hydra reads them (sweeps expanded).
+
+    Hydra's own parser takes the quotes off (``experiment='exp ünï 日本'``) and reads
+    ``experiment=401`` as a name, as it will when it composes.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import HydraException
+
     values: list[str] = []
+    parser = OverridesParser.create()
     for item in overrides:
-        name, sep, value = item.lstrip("+~").partition("=")
-        if sep and name == key:
-            values.extend(v.strip() for v in value.split(",") if v.strip())
+        name, sep, raw = item.lstrip("+~").partition("=")
+        if not sep or name != key:
+            continue
+        try:
+            (override,) = parser.parse_overrides([item])
+        except HydraException:  # Hydra reports a malformed override itself, in its words
+            values.extend(v.strip() for v in raw.split(",") if v.strip())
+            continue
+        value = override.value()
+        if isinstance(value, ChoiceSweep):
+            values.extend(_as_name(v, str(v)) for v in value.list)
+        elif override.is_sweep_override():
+            values.extend(str(v) for v in override.sweep_string_iterator())
+        else:
+            values.append(_as_name(value, raw))
     return values
+
+
+def quote_plain_values(args: Sequence[str]) -> list[str]:
+    """Command-line overrides with a value Hydra cannot read unquoted put in quotes.
+
+    The shell takes the user's quotes off ``experiments_dir='my exps ü'``; Hydra's grammar
+    then refuses the space or the ``ü``. Quoting such a plain value is the only reading.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    fixed = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-") and value and value[0] not in "'\"[{(":
+            quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+            try:
+                (override,) = parser.parse_overrides([arg])
+                # A group option is a name: experiment=401 is the file 401.jsonl.
+                plain = (
+                    key.lstrip("+~") not in _GROUPS
+                    or override.is_sweep_override()
+                    or isinstance(override.value(), str | list)
+                )
+            except HydraException:
+                plain = False
+            if not plain:
+                with contextlib.suppress(HydraException):
+                    parser.parse_overrides([f"{key}='{quoted}'"])
+                    arg = f"{key}='{quoted}'"
+        fixed.append(arg)
+    return fixed
+
+
+def check_run_names(overrides: Sequence[str]) -> None:
+    """``run_id`` and ``resume`` are names, checked before Hydra makes any folder.
+
+    Raises:
+        ConfigError: a value that is a path (``..``, ``/x``), ``.`` or empty.
+    """
+    for key in ("run_id", "resume", "experiment.name"):
+        for value in _override_values(overrides, key):
+            if key == "resume" and value == "latest":
+                continue
+            check_name(key, value)
+    for value in _override_values(overrides, "experiment"):
+        if value in ("", ".", "..") or value.startswith("/") or ".." in Path(value).parts:
+            raise ConfigError(f"experiment={value!r} is not an experiment name")
 
 
 def register_experiment_files(
@@ -119,10 +207,23 @@ def register_experiment_files(
         )
 
 
+def pending_hydra_override(overrides: Sequence[str]) -> list[str]:
+    """Where Hydra writes this invocation's config, when the run folder may exist already.
+
+    A resume (or ``run_id=``) may be refused; Hydra writes ``.hydra/`` before runner can
+    check, so it writes into a folder of its own, kept only once the run is accepted.
+    """
+    keys = {o.lstrip("+~").partition("=")[0] for o in overrides}
+    if not keys & {"resume", "run_id"} or "hydra.output_subdir" in keys:
+        return []
+    return [f"hydra.output_subdir={PENDING_HYDRA_PREFIX}{secrets.token_hex(4)}"]
+
+
 def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     """Everything Hydra needs before it composes: schemas, resolvers, experiment files."""
     register_configs()
     register_resolvers()
+    check_run_names(overrides)
     register_experiment_files(overrides, conf_dir)
 
 

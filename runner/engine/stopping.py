@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from loguru import logger
 
 EXIT_INTERRUPTED = 130
+
+# Called, newest first, just before a forced exit: the run marks itself interrupted and
+# says how to resume, which the normal ending would have done.
+_force_hooks: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def before_forced_exit(hook: Callable[[], None]) -> Iterator[None]:
+    """Run ``hook`` if a second Ctrl-C ends the process while this block is running."""
+    _force_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _force_hooks.remove(hook)
 
 
 class GracefulStop:
@@ -70,6 +85,11 @@ class GracefulStop:
             return
         logger.warning("{} again: exiting now.", sig.name)
         self._on_force()
+        for hook in reversed(_force_hooks):
+            try:
+                hook()
+            except Exception as exc:
+                logger.error("While exiting: {}", exc)
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 

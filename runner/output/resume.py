@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from loguru import logger
@@ -128,3 +131,31 @@ def line_done(done: bytearray, number: int) -> bool:
     """Whether input line ``number`` is marked done in the bitmap."""
     byte, bit = divmod(number, 8)
     return byte < len(done) and bool(done[byte] & (1 << bit))
+
+
+# Override values Hydra and the shell both take as they are; anything else gets quoted.
+_PLAIN = re.compile(r"[A-Za-z0-9_./:+-]+")
+# What a resume needs to find the run again; other settings come from the run itself.
+_LOCATING = ("experiment", "experiments_dir", "outputs_dir")
+
+
+def _hydra_quoted(value: str) -> str:
+    if _PLAIN.fullmatch(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def resume_command(settings_experiment: str, run_id: str, overrides: Sequence[str]) -> str:
+    """The command that continues this run, as typed in the folder it was started from.
+
+    ``experiment``, ``experiments_dir`` and ``outputs_dir`` are repeated as they were given
+    (already in Hydra's quoting); the rest of the settings are the run's own on resume.
+    """
+    given: dict[str, str] = {}
+    for item in overrides:
+        key, sep, _value = item.partition("=")
+        if sep and key in _LOCATING:
+            given[key] = item
+    experiment = given.pop("experiment", f"experiment={_hydra_quoted(settings_experiment)}")
+    args = ["python", "-m", "runner", experiment, f"resume={run_id}", *given.values()]
+    return " ".join(shlex.quote(a) for a in args)

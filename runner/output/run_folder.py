@@ -10,11 +10,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.errors import ConfigError
+
 COMPLETED = "completed.jsonl"
 RUN_META = "run.json"
 LOG_FILE = "run.log"
 INPUT_DIR = "input"
 CSV_FILE = "results.csv"
+LOCK_FILE = ".lock"
+HYDRA_DIR = ".hydra"
+# Hydra writes a resuming (or run_id=) invocation's config here; it becomes .hydra (a new
+# run) or .hydra/resumes/<when> (a resume) only once the run is accepted.
+PENDING_HYDRA_PREFIX = ".hydra-pending-"
+_HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+
+# Folders that did not exist when this process worked out its run folder: the only ones
+# clean-up may ever remove.
+_created: set[Path] = set()
+
+
+def check_name(key: str, value: str) -> None:
+    """Refuse a run id (or experiment name) that is a path rather than a name.
+
+    Raises:
+        ConfigError: empty, ``.``, ``..``, or holding a path separator.
+    """
+    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise ConfigError(
+            f"{key}={value!r} is not a name: {key} names one folder (letters, digits, "
+            "-, _, no '/', not '.' or '..'). List runs with: ls <outputs_dir>/<experiment>/"
+        )
+
+
+def note_new_folders(path: Path) -> None:
+    """Remember which of ``path`` and its parents do not exist yet (this process makes them)."""
+    path = Path(os.path.abspath(path))
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        _created.add(folder)
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,10 @@ class RunFolder:
     def csv(self) -> Path:
         return self.path / CSV_FILE
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
     def create(self, input_file: Path) -> None:
         """Make the folder and keep a copy of the input (the user's file is left alone)."""
         (self.path / INPUT_DIR).mkdir(parents=True, exist_ok=True)
@@ -54,9 +92,74 @@ class RunFolder:
         tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, self.meta)
 
-    def remove_if_unused(self) -> None:
-        """Remove the folder when the run never started (bad input): no results, no input."""
-        if self.path.is_dir() and not self.completed.exists():
-            shutil.rmtree(self.path, ignore_errors=True)
+    def read_meta(self) -> dict[str, Any]:
+        """``run.json`` as a dict (empty when there is none)."""
+        if not self.meta.exists():
+            return {}
+        data = json.loads(self.meta.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def remove_if_unused(self, pending: str | None = None) -> None:
+        """Undo a run that never started: only what this process made, file by file.
+
+        The folder goes only if this process created it and it holds nothing but files a run
+        writes before sending (never results); anything else keeps it, and every folder
+        above it is left unless this process made it and it is now empty. Nothing is removed
+        recursively, so a wrong path can never take a user's files with it.
+        """
+        path = Path(os.path.abspath(self.path))
+        if path not in _created or not path.is_dir() or not self._only_own_files():
+            if pending:
+                self.drop_pending_hydra(pending)
+            return
+        for file in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
-                self.path.parent.rmdir()  # only if no other run is in it
+                file.rmdir() if file.is_dir() and not file.is_symlink() else file.unlink()
+        for folder in (path, *path.parents):
+            if folder not in _created:
+                break
+            try:
+                folder.rmdir()  # only if empty: another run may be in it
+            except OSError:
+                break
+            _created.discard(folder)
+
+    def _only_own_files(self) -> bool:
+        for item in self.path.rglob("*"):
+            rel = item.relative_to(self.path).parts
+            if item.is_symlink():
+                return False
+            if item.is_dir():
+                ok = rel in ((INPUT_DIR,), (HYDRA_DIR,)) or (
+                    len(rel) == 1 and rel[0].startswith(PENDING_HYDRA_PREFIX)
+                )
+            elif len(rel) == 1:
+                ok = rel[0] in (RUN_META, LOG_FILE, LOCK_FILE, RUN_META + ".tmp")
+            else:
+                hydra = rel[0] == HYDRA_DIR or rel[0].startswith(PENDING_HYDRA_PREFIX)
+                ok = len(rel) == 2 and (rel[0] == INPUT_DIR or (hydra and rel[1] in _HYDRA_FILES))
+            if not ok:
+                return False
+        return True
+
+    def accept_pending_hydra(self, subdir: str, resumed_at: str | None) -> None:
+        """Keep this invocation's Hydra config: ``.hydra`` (new) or ``.hydra/resumes/<when>``."""
+        pending = self.path / subdir
+        if not subdir.startswith(PENDING_HYDRA_PREFIX) or not pending.is_dir():
+            return
+        target = self.path / HYDRA_DIR
+        if resumed_at is not None or target.exists():
+            target = target / "resumes" / (resumed_at or "now").replace(":", "-")
+            target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(pending, target)
+
+    def drop_pending_hydra(self, subdir: str) -> None:
+        """Remove the config Hydra wrote for a refused invocation (its files only)."""
+        folder = self.path / subdir
+        if not subdir.startswith(PENDING_HYDRA_PREFIX) or "/" in subdir:
+            return
+        for name in _HYDRA_FILES:
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()

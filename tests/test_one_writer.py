@@ -1,0 +1,109 @@
+"""Issue 10.4: one writer per run folder.
+
+A resume while the run is still going is refused (exit 2, naming the process holding the
+run's OS lock), and the live run's results all land in the file on disk. ``run_id=`` of an
+existing run without ``resume=`` is refused too, adding nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.errors import BadInputError
+from runner.output.run_lock import RunLock
+from tests import servers
+from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+N = 120
+
+
+@pytest.fixture(scope="module")
+def slow_llmock() -> Iterator[servers.Server]:
+    with servers.llmock("--latency-ms", "30") as server:
+        yield server
+
+
+def _experiment(tmp_path: Path) -> None:
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [
+            {"id": f"p{i}", "api": "openai", "model_name": "gpt-x", "prompt": f"q{i}"}
+            for i in range(N)
+        ],
+    )
+
+
+def _hydra_files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob(".hydra/*.yaml")}
+
+
+def test_resume_of_a_live_run_is_refused_naming_its_process(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    _experiment(tmp_path)
+    first = subprocess.Popen(
+        runner_argv(tmp_path, "experiment=exp", "max_queries=1200", "max_concurrency=2"),
+        cwd=ROOT,
+        env=runner_env(slow_llmock.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "outputs").rglob("completed.jsonl")):
+        assert time.monotonic() < deadline and first.poll() is None, "the run never started"
+        time.sleep(0.02)
+    (run_dir,) = (tmp_path / "outputs" / "exp").iterdir()
+    inode = (run_dir / "completed.jsonl").stat().st_ino
+    hydra_before = _hydra_files(run_dir)
+    second = run_cli(tmp_path, slow_llmock.url, "experiment=exp", f"resume={run_dir.name}")
+    assert first.poll() is None, "the first run ended before the resume was tried"
+    assert second.returncode == 2, second.stderr
+    assert f"process {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert (run_dir / "completed.jsonl").stat().st_ino == inode
+    lines = read_jsonl(run_dir / "completed.jsonl")
+    assert len(lines) == len({line["id"] for line in lines}) == N
+    assert _hydra_files(run_dir) == hydra_before, "a refused resume rewrote .hydra/"
+    assert not list(run_dir.glob(".hydra-pending-*"))
+
+
+def test_run_id_of_an_existing_run_needs_resume(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    _experiment(tmp_path)
+    out = run_cli(tmp_path, llmock_server.url, "experiment=exp", "run_id=r1", "max_queries=6000")
+    assert out.returncode == 0, out.stderr
+    run_dir = tmp_path / "outputs" / "exp" / "r1"
+    before = (run_dir / "completed.jsonl").read_bytes()
+    meta_before = (run_dir / "run.json").read_bytes()
+    hydra_before = _hydra_files(run_dir)
+    again = run_cli(tmp_path, llmock_server.url, "experiment=exp", "run_id=r1")
+    assert again.returncode == 2, again.stderr
+    assert "resume=r1" in again.stderr
+    assert (run_dir / "completed.jsonl").read_bytes() == before
+    assert (run_dir / "run.json").read_bytes() == meta_before
+    assert _hydra_files(run_dir) == hydra_before
+    assert json.loads(meta_before)["status"] == "completed"
+
+
+def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
+    """Unit: a second holder is refused in this process too (flock is per open file)."""
+    first, second = RunLock(tmp_path / ".lock"), RunLock(tmp_path / ".lock")
+    first.acquire("r")
+    with pytest.raises(BadInputError, match=f"process {os.getpid()}"):
+        second.acquire("r")
+    first.release()
+    second.acquire("r")
+    second.release()
