@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import BadInputError
-from runner.output.run_lock import RunLock
 from tests import servers
 from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 
@@ -100,6 +98,9 @@ def test_run_id_of_an_existing_run_needs_resume(
 
 def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
     """Unit: a second holder is refused in this process too (flock is per open file)."""
+    from runner.errors import BadInputError
+    from runner.output.run_lock import RunLock
+
     first, second = RunLock(tmp_path / ".lock"), RunLock(tmp_path / ".lock")
     first.acquire("r")
     with pytest.raises(BadInputError, match=f"process {os.getpid()}"):

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from runner import __version__
-from runner.output.provenance import git_state
 from tests import servers
 from tests.conftest import ROOT, run_cli, runner_env, write_jsonl
 
@@ -89,4 +88,6 @@ def test_run_and_resume_record_their_provenance(
 
 
 def test_no_repository_is_null(tmp_path: Path) -> None:
+    from runner.output.provenance import git_state
+
     assert git_state(tmp_path) == (None, None)

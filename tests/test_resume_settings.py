@@ -14,7 +14,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from runner.config import compose_config
-from runner.config.resumed import resumed_config
 from tests import servers
 from tests.conftest import read_jsonl, run_cli, write_jsonl
 
@@ -77,6 +76,8 @@ def test_resuming_a_complete_run_sends_nothing_and_changes_nothing(
 
 
 def test_overrides_now_win_and_everything_else_is_the_runs() -> None:
+    from runner.config.resumed import resumed_config
+
     first = compose_config(["experiment=demo", "max_queries=5", "csv=true"])
     resolved = OmegaConf.to_container(first, resolve=True)
     assert isinstance(resolved, dict)
