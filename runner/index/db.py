@@ -2,24 +2,45 @@
 
 Every connection is opened inside :func:`runner.index.lock.index_lock`, so a writer waits for
 readers and readers wait for a writer instead of failing on DuckDB's own file lock.
+
+A read connection is sealed: DuckDB's ``enable_external_access`` is off (no file but the index
+can be read or written, no extension installed or loaded) and ``lock_configuration`` is on, so
+no statement run on it can switch that back. A writer is bounded in memory instead: DuckDB
+spills to a temp folder next to the index rather than growing past :data:`WRITER_MEMORY`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 from loguru import logger
 
-from runner.index.errors import IndexBusyError, IndexMissingError, ResultsIndexError
+from runner.index.errors import (
+    IndexBusyError,
+    IndexMissingError,
+    ReadOnlyQueryError,
+    ResultsIndexError,
+)
 from runner.index.lock import index_lock
+from runner.index.schema import literal
 
 DB_NAME = "index.duckdb"
 
 # Seconds to wait for another process's lock before giving up with IndexBusyError.
 DEFAULT_WAIT_S = 10.0
+
+# DuckDB's memory cap for a writer. With Python, pandas and DuckDB's own code (~110 MB) it
+# keeps an index update under 300 MB RSS; DuckDB spills what does not fit to disk.
+WRITER_MEMORY = "160MB"
+
+# Session settings a query may change on its read connection (applied before it is sealed).
+# None of them reaches a file; anything else is refused.
+QUERY_SETTINGS = frozenset(
+    {"timezone", "calendar", "default_order", "default_null_order", "search_path", "schema"}
+)
 
 
 def db_path(outputs_dir: Path) -> Path:
@@ -27,10 +48,25 @@ def db_path(outputs_dir: Path) -> Path:
     return Path(outputs_dir) / DB_NAME
 
 
-def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Connect, turning DuckDB's file-lock and corruption errors into messages with a next step."""
+def temp_dir(outputs_dir: Path) -> Path:
+    """Where a writer's DuckDB spills what does not fit in memory (DuckDB removes it)."""
+    return db_path(outputs_dir).with_name(DB_NAME + ".tmp")
+
+
+def _open(
+    path: Path, *, read_only: bool, settings: Mapping[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Connect, turning DuckDB's file-lock and corruption errors into messages with a next step.
+
+    A read-only connection comes back sealed (see the module's docstring), with ``settings``
+    applied first; a writer comes back with its memory bounded.
+    """
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if read_only:
+        # Given at connect time, before any statement can run on the connection.
+        config = {"enable_external_access": False}
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise IndexBusyError(
@@ -46,11 +82,43 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
             f"cannot open the index {path}: {exc}. Rebuild it with "
             f"`python -m runner.index --outputs-dir {path.parent} --rebuild`."
         ) from None
-    # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
-    con.execute("SET TimeZone = 'UTC'")
-    # DuckDB's progress bar writes to stdout, where it would corrupt a CSV or JSON export.
-    con.execute("SET enable_progress_bar = false")
+    try:
+        # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
+        con.execute("SET TimeZone = 'UTC'")
+        # DuckDB's progress bar writes to stdout, where it would corrupt a CSV or JSON export.
+        con.execute("SET enable_progress_bar = false")
+        if read_only:
+            for name, value in (settings or {}).items():
+                if name.lower() not in QUERY_SETTINGS:
+                    raise ReadOnlyQueryError(
+                        f"refused: SET {name} is not allowed in a query; only "
+                        f"{', '.join(sorted(QUERY_SETTINGS))} can be set."
+                    )
+                con.execute(f"SET {name} = {literal(value)}")
+            con.execute("SET lock_configuration = true")
+        else:
+            _bound_memory(con, path)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Cap a writer's memory: DuckDB spills to disk and keeps no insertion order it need not."""
+    con.execute(f"SET memory_limit = {literal(WRITER_MEMORY)}")
+    con.execute(f"SET temp_directory = {literal(str(temp_dir(path.parent)))}")
+    # Rows need no order on disk (queries sort by line); keeping it costs memory per thread.
+    con.execute("SET preserve_insertion_order = false")
+
+
+def open_writer(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the database file ``path``, memory bounded; no lock taken.
+
+    For a file no other process knows about yet (a rebuild's new index); everything else
+    goes through :func:`write_connection`.
+    """
+    return _open(path, read_only=False)
 
 
 @contextmanager
@@ -87,13 +155,21 @@ def write_connection(
 
 @contextmanager
 def read_connection(
-    outputs_dir: Path, *, wait: float = DEFAULT_WAIT_S
+    outputs_dir: Path,
+    *,
+    wait: float = DEFAULT_WAIT_S,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the index; several readers may hold one at once.
+    """A sealed read-only connection to the index; several readers may hold one at once.
+
+    The connection reads nothing but the index and its settings cannot be changed: ``SET``,
+    ``COPY ... TO``, ``ATTACH``, ``read_csv('/any/file')`` and ``INSTALL``/``LOAD`` all fail
+    on it. ``settings`` (names from :data:`QUERY_SETTINGS`) are applied before it is sealed.
 
     Raises:
         IndexMissingError: there is no index yet.
         IndexBusyError: an update kept the index for more than ``wait`` seconds.
+        ReadOnlyQueryError: a setting is not one a query may change.
     """
     path = db_path(outputs_dir)
     if not path.is_file():
@@ -102,7 +178,7 @@ def read_connection(
             f"`python -m runner.index --outputs-dir {path.parent}`."
         )
     with index_lock(path, exclusive=False, timeout=wait):
-        con = _open(path, read_only=True)
+        con = _open(path, read_only=True, settings=settings)
         try:
             yield con
         finally:

@@ -10,7 +10,8 @@ good lines and reports the bad ones by file and line.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
-from runner.index.lines import line_number_at, line_problem, read_range
+from runner.index.lines import line_number_at, line_problem, longest_line, read_range
 from runner.index.report import SkippedLine
 from runner.index.scan import Slice
 from runner.index.state import forget_rows, mark_files
@@ -29,10 +30,18 @@ _NOT_OBJECT = "\x00"
 # Bad lines logged one by one per file before the rest are only counted.
 _LOG_LINES = 5
 
+# DuckDB's default ``maximum_object_size`` (16 MiB). A file with a longer line fails the read;
+# it is retried alone with the limit raised to fit its longest line, so no line is too big.
+DEFAULT_MAX_OBJECT = 16 * 1024 * 1024
+
+# What DuckDB's message says when a line is longer than ``maximum_object_size``.
+_TOO_BIG = "maximum_object_size"
+
 _DISCOVER = f"""
 WITH src AS (
     SELECT json, json_keys(json) AS ks
-    FROM read_json_objects($files, format = 'newline_delimited')
+    FROM read_json_objects($files, format = 'newline_delimited',
+                           maximum_object_size = $max_object)
 ), keyed AS (
     SELECT json, unnest(CASE WHEN len(ks) = 0 AND json_type(json) <> 'OBJECT'
                              THEN ['{_NOT_OBJECT}'] ELSE ks END) AS key
@@ -51,6 +60,34 @@ class Source:
     slice: Slice
     read_path: str
     cleaned: bool = False
+    # The longest line, once measured (a read failed on it); 0 while unknown.
+    longest: int = 0
+
+
+@contextmanager
+def _room_for(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Lift the memory cap for a batch of huge lines, read by one thread; then restore it.
+
+    DuckDB's JSON reader holds buffers of twice ``maximum_object_size`` per thread, and
+    compressing a 50 MB value allocates 256 MB at once: such a line cannot fit the writer's
+    usual cap, and one such file must not fail the index. DuckDB's default cap applies to it.
+    """
+    row = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchone()
+    assert row is not None
+    con.execute("SET threads = 1")
+    con.execute("RESET memory_limit")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = {schema.literal(str(row[0]))}")
+        con.execute(f"SET threads = {int(row[1])}")
+
+
+def _fits(length: int) -> int:
+    """A ``maximum_object_size`` that fits a line of ``length`` bytes: the next whole MiB."""
+    return ((length >> 20) + 1) << 20
 
 
 @dataclass
@@ -77,6 +114,7 @@ class _Ingest:
         self.tmp = tmp
         self.result = IngestResult()
         self._copies = 0
+        self.max_object = DEFAULT_MAX_OBJECT
 
     def copy(self, data: bytes) -> str:
         """Write bytes to a scratch file DuckDB can read; returns its path."""
@@ -92,6 +130,15 @@ class _Ingest:
         """Index ``sources`` as one batch, splitting it around files DuckDB cannot read."""
         if not sources:
             return
+        self.max_object = max([DEFAULT_MAX_OBJECT] + [_fits(s.longest) for s in sources])
+        if self.max_object == DEFAULT_MAX_OBJECT:
+            self._batch(sources)
+            return
+        with _room_for(self.con):
+            self._batch(sources)
+
+    def _batch(self, sources: list[Source]) -> None:
+        """Discover the keys of ``sources``, then insert them in one transaction."""
         try:
             found = self._discover([s.read_path for s in sources])
         except duckdb.Error as exc:
@@ -128,8 +175,13 @@ class _Ingest:
         if not culprits:
             culprits = sources
         rest = [s for s in sources if s not in culprits]
+        too_big = exc is not None and _TOO_BIG in str(exc)
         for source in culprits:
-            if source.cleaned:
+            if too_big and not source.longest:
+                # A line longer than DuckDB reads by default: measure, and read it alone.
+                source.longest = longest_line(Path(source.read_path))
+                self.run([source])
+            elif source.cleaned:
                 self._give_up(source, exc)
             else:
                 self.run([self._clean(source)])
@@ -139,15 +191,17 @@ class _Ingest:
         """Every key in ``files`` with the JSON types of the values user keys hold."""
         current = schema.response_columns(self.con)
         untyped = sorted(schema.FIXED_KEYS | {k for k, t in current.items() if t == "VARCHAR"})
-        rows = self.con.execute(_DISCOVER, {"files": files, "untyped": untyped}).fetchall()
+        params = {"files": files, "untyped": untyped, "max_object": self.max_object}
+        rows = self.con.execute(_DISCOVER, params).fetchall()
         return {str(k): [str(t) for t in types if t is not None] for k, types in rows}
 
     def _files_with_non_objects(self, sources: list[Source]) -> list[Source]:
         """The sources holding a line that is valid JSON but not an object."""
         rows = self.con.execute(
             "SELECT DISTINCT filename FROM read_json_objects($files, "
-            "format = 'newline_delimited', filename = true) WHERE json_type(json) <> 'OBJECT'",
-            {"files": [s.read_path for s in sources]},
+            "format = 'newline_delimited', filename = true, maximum_object_size = $max_object) "
+            "WHERE json_type(json) <> 'OBJECT'",
+            {"files": [s.read_path for s in sources], "max_object": self.max_object},
         ).fetchall()
         named = {str(r[0]) for r in rows}
         return [s for s in sources if s.read_path in named]
@@ -206,12 +260,14 @@ class _Ingest:
             SELECT {", ".join(exprs)} FROM (
                 SELECT s.json, m.source_file, m.dir_run_id, m.dir_experiment,
                        json_extract_string(s.json, $pointers) AS v
-                FROM read_json_objects($files, format = 'newline_delimited', filename = true) s
+                FROM read_json_objects($files, format = 'newline_delimited', filename = true,
+                                       maximum_object_size = $max_object) s
                 JOIN (SELECT unnest($files) AS read_path, unnest($rels) AS source_file,
                              unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment) m
                   ON s.filename = m.read_path
             )"""
         params = {
+            "max_object": self.max_object,
             "pointers": pointers,
             "files": [s.read_path for s in sources],
             "rels": [s.slice.rel for s in sources],
@@ -239,7 +295,8 @@ class _Ingest:
                 bad.append(SkippedLine(sl.rel, n, reason))
         self._report(bad)
         sl.skipped_lines = bad
-        return Source(sl, self.copy(b"\n".join(good)), cleaned=True)
+        longest = max((len(raw) for raw in good), default=0)
+        return Source(sl, self.copy(b"\n".join(good)), cleaned=True, longest=longest)
 
     def _give_up(self, source: Source, exc: duckdb.Error | None) -> None:
         """Even the cleaned lines failed: skip the range, say so, and move past it."""

@@ -33,6 +33,19 @@ def line_number_at(path: Path, start: int) -> int:
     return count + 1
 
 
+def longest_line(path: Path) -> int:
+    """The length in bytes of the longest line of a file, read 1 MiB at a time."""
+    longest = current = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            parts = chunk.split(b"\n")
+            current += len(parts[0])
+            if len(parts) > 1:
+                longest = max(longest, current, *(len(p) for p in parts[1:-1]))
+                current = len(parts[-1])
+    return max(longest, current)
+
+
 def line_problem(raw: bytes) -> str | None:
     """Why a line cannot be indexed, or None when it is a JSON object DuckDB will accept."""
     try:

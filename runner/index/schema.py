@@ -89,6 +89,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def pointer(key: str) -> str:
     """The JSON pointer (RFC 6901) of a top-level key; unlike JSONPath it escapes anything."""
     return "/" + key.replace("~", "~0").replace("/", "~1")

@@ -6,12 +6,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 from loguru import logger
 
 from runner.index import schema
 from runner.index.db import DEFAULT_WAIT_S, db_path, write_connection
 from runner.index.errors import IndexMissingError
 from runner.index.ingest import ingest
+from runner.index.rebuild import rebuild_index
 from runner.index.report import IndexReport
 from runner.index.runs import update_runs
 from runner.index.scan import COMPLETED, FINAL_STATUSES, RUN_JSON, Slice, plan_slice, scan_runs
@@ -29,7 +31,8 @@ def update_index(
 
     Args:
         outputs_dir: the folder holding ``<experiment>/<run_id>/`` run folders.
-        rebuild: drop what was indexed and read everything again (``evaluations`` is kept).
+        rebuild: read everything again into a new index, swapped in when complete (queries
+            see the old one until then; ``evaluations`` is kept).
         wait: seconds to wait for another process using the index.
 
     Raises:
@@ -44,50 +47,60 @@ def update_index(
             "(--outputs-dir)."
         )
     report = IndexReport(db_path(outputs_dir))
-    with write_connection(outputs_dir, wait=wait, replace_broken=rebuild) as con:
-        version = schema.stored_version(con)
-        if rebuild or (version is not None and version != schema.SCHEMA_VERSION):
-            if not rebuild:
-                logger.info(
-                    "results index: schema changed ({} -> {}), rebuilding",
-                    version,
-                    schema.SCHEMA_VERSION,
-                )
-            con.execute("BEGIN TRANSACTION")
-            schema.drop_managed(con)
-            schema.ensure_schema(con)
-            con.execute("COMMIT")
-            report.rebuilt = True
-        elif version is None:
-            schema.ensure_schema(con)
-        runs = scan_runs(outputs_dir)
-        report.runs_seen = len(runs)
 
-        statuses, bad_runs = update_runs(con, outputs_dir, runs, load_stored(con, "run"))
-        report.runs_updated = len(statuses)
-        report.skipped.extend(bad_runs)
-        known = dict(con.execute("SELECT run_dir, status FROM runs").fetchall())
-        known.update(statuses)
+    def fill(con: duckdb.DuckDBPyConnection) -> None:
+        _fill(con, outputs_dir, report)
 
-        stored = load_stored(con, "completed")
-        slices: list[Slice] = []
-        for run in runs:
-            rel = f"{run.rel}/{COMPLETED}"
-            final = known.get(run.rel) in FINAL_STATUSES
-            sl = plan_slice(outputs_dir, run, stored.get(rel), final)
-            if sl is not None:
-                slices.append(sl)
-        report.files_read = len(slices)
-        if slices:
-            with tempfile.TemporaryDirectory(prefix="runner-index-") as tmp:
-                result = ingest(con, slices, Path(tmp))
-            report.rows_added = result.rows_added
-            report.skipped.extend(result.skipped)
-
-        present = {f"{r.rel}/{COMPLETED}" for r in runs if r.completed is not None}
-        present |= {f"{r.rel}/{RUN_JSON}" for r in runs if r.run_json is not None}
-        report.files_removed = drop_missing(con, present)
+    current = True
+    if not rebuild:
+        with write_connection(outputs_dir, wait=wait) as con:
+            version = schema.stored_version(con)
+            current = version in (None, schema.SCHEMA_VERSION)
+            if current:
+                if version is None:
+                    schema.ensure_schema(con)
+                fill(con)
+        if not current:
+            logger.info(
+                "results index: schema changed ({} -> {}), rebuilding",
+                version,
+                schema.SCHEMA_VERSION,
+            )
+    if rebuild or not current:
+        rebuild_index(outputs_dir, fill, wait=wait)
+        report.rebuilt = True
     report.seconds = time.perf_counter() - began
     if report.changed or report.skipped:
         logger.info("results {}", report.summary())
     return report
+
+
+def _fill(con: duckdb.DuckDBPyConnection, outputs_dir: Path, report: IndexReport) -> None:
+    """Index what is new under ``outputs_dir`` into ``con``'s database; fills ``report``."""
+    runs = scan_runs(outputs_dir)
+    report.runs_seen = len(runs)
+
+    statuses, bad_runs = update_runs(con, outputs_dir, runs, load_stored(con, "run"))
+    report.runs_updated = len(statuses)
+    report.skipped.extend(bad_runs)
+    known = dict(con.execute("SELECT run_dir, status FROM runs").fetchall())
+    known.update(statuses)
+
+    stored = load_stored(con, "completed")
+    slices: list[Slice] = []
+    for run in runs:
+        rel = f"{run.rel}/{COMPLETED}"
+        final = known.get(run.rel) in FINAL_STATUSES
+        sl = plan_slice(outputs_dir, run, stored.get(rel), final)
+        if sl is not None:
+            slices.append(sl)
+    report.files_read = len(slices)
+    if slices:
+        with tempfile.TemporaryDirectory(prefix="runner-index-") as tmp:
+            result = ingest(con, slices, Path(tmp))
+        report.rows_added = result.rows_added
+        report.skipped.extend(result.skipped)
+
+    present = {f"{r.rel}/{COMPLETED}" for r in runs if r.completed is not None}
+    present |= {f"{r.rel}/{RUN_JSON}" for r in runs if r.run_json is not None}
+    report.files_removed = drop_missing(con, present)

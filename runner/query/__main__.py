@@ -11,9 +11,10 @@ from pathlib import Path
 import duckdb
 
 from runner.errors import RunnerError
-from runner.index.db import DEFAULT_WAIT_S, read_connection
+from runner.index.db import DEFAULT_WAIT_S
 from runner.index.errors import QueryError
-from runner.query.api import DEFAULT_OUTPUTS_DIR, execute, first_line, to_frame
+from runner.query.api import DEFAULT_OUTPUTS_DIR, run_sql, to_frame
+from runner.query.check import first_line
 from runner.query.render import FORMATS, export, print_table
 
 # Rows shown in the terminal when no --limit is given; exports take every row.
@@ -83,8 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be 0 or more")
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     try:
-        with read_connection(args.outputs_dir, wait=args.wait) as con:
-            rel = execute(con, sql)
+        with run_sql(args.outputs_dir, sql, wait=args.wait) as (con, rel):
             try:
                 if fmt == "table":
                     shown = DEFAULT_SHOWN if args.limit is None else args.limit

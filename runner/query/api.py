@@ -1,42 +1,77 @@
 """Read-only SQL over the results index, as DataFrames: :func:`query_df`, :func:`run_responses`.
 
-Queries open the database read-only and are checked before they run: only statements that
-read (SELECT and friends, EXPLAIN, PRAGMA, CALL, SET) are let through, so a stray ``DELETE`` is
-refused with a clear message rather than DuckDB's. Read-only mode is the second line of defence
-for anything that slips past the check.
+The first line of defence is the connection (:func:`open_readonly`): opened read-only with
+external access off and its configuration locked, it can reach no file but the index, and no
+``SET`` can change that. The statement check (:mod:`runner.query.check`) is the second: only
+statements that read are let through, so a stray ``DELETE`` or ``COPY`` is refused with a
+clear message rather than DuckDB's.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from runner.index.db import DEFAULT_WAIT_S, read_connection
+from runner.index.db import DB_NAME, DEFAULT_WAIT_S, read_connection
 from runner.index.errors import QueryError, ReadOnlyQueryError
 from runner.index.schema import RESPONSE_COLUMNS
-
-# Statement types that only read; SHOW, DESCRIBE, SUMMARIZE, FROM and VALUES parse as SELECT.
-# SET changes only this session's settings (a time zone, say), never the file.
-_READING = frozenset(
-    {
-        duckdb.StatementType.SELECT,
-        duckdb.StatementType.EXPLAIN,
-        duckdb.StatementType.PRAGMA,
-        duckdb.StatementType.CALL,
-        duckdb.StatementType.SET,
-    }
-)
+from runner.query.check import check_read_only, first_line, parse, split_settings
 
 DEFAULT_OUTPUTS_DIR = Path("outputs")
 
+# What DuckDB says when the sealed connection stops a statement the check let through.
+_SEALED_MARKS = (
+    "read-only mode",
+    "disabled by configuration",
+    "disabled through configuration",
+    "configuration has been locked",
+)
 
-def first_line(exc: BaseException) -> str:
-    """DuckDB's message on one line, without its drawing of where the error is."""
-    text = str(exc).strip().split("\n\nLINE ", 1)[0]
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+@contextmanager
+def open_readonly(
+    path: Path | str,
+    *,
+    wait: float = DEFAULT_WAIT_S,
+    settings: dict[str, str] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A sealed read-only DuckDB connection to the index, for any code that reads it.
+
+    ``path`` is the index file (``.../index.duckdb``) or the outputs folder holding it. The
+    connection holds the shared index lock while open (an update waits for it), so keep it
+    for one request, not for a session. It cannot write, cannot reach any other file
+    (``read_csv``, ``ATTACH``, ``COPY``, ``INSTALL`` fail) and no ``SET`` can undo that.
+    ``settings`` (session settings such as ``TimeZone``) are applied before it is sealed.
+
+    Raises:
+        IndexMissingError: there is no index yet.
+        IndexBusyError: an update kept the index for more than ``wait`` seconds.
+    """
+    path = Path(path)
+    outputs_dir = path.parent if path.name == DB_NAME and not path.is_dir() else path
+    with read_connection(outputs_dir, wait=wait, settings=settings) as con:
+        yield con
+
+
+@contextmanager
+def run_sql(
+    outputs_dir: Path, sql: str, *, wait: float = DEFAULT_WAIT_S
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation]]:
+    """Check ``sql``, open a sealed connection with its settings, yield it and the last result.
+
+    Raises:
+        QueryError: the SQL is wrong (DuckDB's message); ReadOnlyQueryError if it writes.
+        IndexMissingError: there is no index yet.
+        IndexBusyError: the index stayed busy for ``wait`` seconds.
+    """
+    settings, rest = split_settings(check_read_only(sql))
+    with open_readonly(outputs_dir, wait=wait, settings=settings) as con:
+        yield con, execute(con, rest)
 
 
 def to_frame(result: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -49,46 +84,33 @@ def to_frame(result: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection) -> pd.
     return frame
 
 
-def check_read_only(sql: str) -> list[duckdb.Statement]:
-    """Parse ``sql`` and refuse any statement that would change the database.
+def execute(
+    con: duckdb.DuckDBPyConnection, sql: str | list[duckdb.Statement]
+) -> duckdb.DuckDBPyRelation:
+    """Run checked statements (or check ``sql`` first); returns the result of the last one.
 
-    Raises:
-        QueryError: the SQL does not parse (DuckDB's message).
-        ReadOnlyQueryError: a statement would write.
-    """
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(first_line(exc)) from None
-    if not statements:
-        raise QueryError("no SQL statement given; try: SELECT * FROM runs")
-    for statement in statements:
-        if statement.type not in _READING:
-            kind = statement.type.name
-            raise ReadOnlyQueryError(
-                f"refused: {kind} would change the database, and queries are read-only. "
-                "The index is rebuilt from the JSONL files with `python -m runner.index`; "
-                "to save a result use --out FILE instead of COPY."
-            )
-    return statements
-
-
-def execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
-    """Check and run ``sql``; returns the result of its last statement.
+    Several statements run in order and the last one's result is returned. A query made only
+    of SET statements returns one row saying the settings were applied.
 
     Raises:
         QueryError: the SQL is wrong, with DuckDB's message.
-        ReadOnlyQueryError: a statement would write.
+        ReadOnlyQueryError: a statement would write or reach a file.
     """
-    statements = check_read_only(sql)
+    statements = check_read_only(sql) if isinstance(sql, str) else sql
+    if not statements:
+        statements = parse("SELECT 'settings applied' AS result")
     try:
         for statement in statements[:-1]:
+            # Run to its end (its errors are the user's to see); its rows are not wanted.
             con.execute(statement)
+            con.complete()
         rel = con.sql(statements[-1].query)
     except duckdb.Error as exc:
         message = first_line(exc)
-        if "read-only mode" in message:
-            raise ReadOnlyQueryError(f"refused: {message}") from None
+        if any(mark in message.lower() for mark in _SEALED_MARKS):
+            raise ReadOnlyQueryError(
+                f"refused: {message}. Queries read only the index; to save a result use --out FILE."
+            ) from None
         raise QueryError(message) from None
     if rel is None:  # pragma: no cover - every reading statement yields a relation
         raise QueryError("the statement returned no result")
@@ -120,8 +142,7 @@ def query_df(
         from runner.index.update import update_index  # only queries that refresh need it
 
         update_index(outputs_dir, wait=wait)
-    with read_connection(outputs_dir, wait=wait) as con:
-        rel = execute(con, sql)
+    with run_sql(outputs_dir, sql, wait=wait) as (_, rel):
         try:
             frame = to_frame(rel)
         except duckdb.Error as exc:
@@ -148,7 +169,7 @@ def run_responses(
         from runner.index.update import update_index
 
         update_index(outputs_dir, wait=wait)
-    with read_connection(outputs_dir, wait=wait) as con:
+    with open_readonly(outputs_dir, wait=wait) as con:
         frame = to_frame(
             con.execute(
                 "SELECT * FROM responses WHERE run_id = $run ORDER BY line, source_file",

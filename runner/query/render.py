@@ -6,6 +6,8 @@ import math
 import shutil
 import sys
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -14,10 +16,18 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from runner.index.schema import quote
+
 FORMATS = ("table", "csv", "json", "parquet")
 
 # Longest cell shown in the terminal table; exports are never cut.
 MAX_CELL = 60
+
+# Vectors (2,048 rows each) fetched per chunk while exporting.
+CHUNK_VECTORS = 4
+
+# Memory cap of the scratch database that writes an export; past it, DuckDB spills to disk.
+SCRATCH_MEMORY = "128MB"
 
 _COPY_OPTIONS = {
     "csv": "FORMAT csv, HEADER true",
@@ -66,29 +76,66 @@ def export(
 ) -> int:
     """Write every row of ``rel`` (up to ``limit``) to ``out``, or stdout when None.
 
-    Returns the number of rows written. DuckDB writes the file itself, so nested JSON stays
-    nested in JSON exports and types survive in Parquet.
+    Returns the number of rows written. The query's own connection is sealed and cannot write
+    a file, so the rows are fetched from it in chunks and handed to a scratch in-memory DuckDB
+    that never sees the user's SQL; that one writes the file, with every column cast back to
+    its type so nested JSON stays nested in JSON exports and types survive in Parquet.
     """
-    name = "runner_query_result"
-    # Registered rather than made a view: nothing can be created in a read-only database.
-    con.register(name, rel if limit is None else rel.limit(limit))
-    options = _COPY_OPTIONS[fmt]
-    if out is not None:
-        target = out
-        scratch = None
-    else:
-        scratch = tempfile.TemporaryDirectory(prefix="runner-query-")
-        target = Path(scratch.name) / f"result.{fmt}"
-    try:
-        path = str(target).replace("'", "''")
-        row = con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' ({options})").fetchone()
+    source = rel if limit is None else rel.limit(limit)
+    with tempfile.TemporaryDirectory(prefix="runner-query-") as scratch_dir:
+        target = out if out is not None else Path(scratch_dir) / f"result.{fmt}"
+        rows = _write(con, source, fmt, target, Path(scratch_dir))
         if out is None:
             sys.stdout.flush()
             with open(target, "rb") as f:
                 shutil.copyfileobj(f, sys.stdout.buffer)  # streamed: results can be large
             sys.stdout.buffer.flush()
+    return rows
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    rel: duckdb.DuckDBPyRelation,
+    fmt: str,
+    target: Path,
+    spill: Path,
+) -> int:
+    """Copy ``rel``'s rows into a scratch database, then have it write ``target``."""
+    names = [quote(name) for name in rel.columns]
+    types = [str(t) for t in rel.types]
+    scratch = duckdb.connect(
+        ":memory:",
+        config={"memory_limit": SCRATCH_MEMORY, "temp_directory": str(spill / "spill")},
+    )
+    try:
+        scratch.execute("SET enable_progress_bar = false")
+        scratch.execute("SET TimeZone = 'UTC'")
+        columns = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
+        scratch.execute(f"CREATE TABLE result ({columns})")
+        casts = ", ".join(
+            f"CAST(chunk.{quote(c)} AS {t})" for c, t in zip(rel.columns, types, strict=True)
+        )
+        # One pandas frame of a few thousand rows at a time: memory stays flat.
+        for chunk in _chunks(con, rel):
+            scratch.register("chunk", chunk)
+            scratch.execute(f"INSERT INTO result SELECT {casts} FROM chunk")
+            scratch.unregister("chunk")
+        path = str(target).replace("'", "''")
+        row = scratch.execute(f"COPY result TO '{path}' ({_COPY_OPTIONS[fmt]})").fetchone()
     finally:
-        con.unregister(name)
-        if scratch is not None:
-            scratch.cleanup()
+        scratch.close()
     return int(row[0]) if row else 0
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> Iterator[pd.DataFrame]:
+    """``rel``'s rows as DataFrames of a few thousand rows each, streamed from ``con``."""
+    # A relation keeps no result to fetch from in parts; its SQL on a cursor streams.
+    result = con.cursor().execute(rel.sql_query())
+    while True:
+        with warnings.catch_warnings():
+            # DuckDB 2.0 calls DataFrame.drop(inplace=True), which pandas 3.1 warns about.
+            warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.drop")
+            chunk = result.fetch_df_chunk(CHUNK_VECTORS)
+        if chunk.empty:
+            return
+        yield chunk
