@@ -18,6 +18,7 @@ from loguru import logger
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
 from runner.engine.limiter import AllOf, Limiter
+from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
 from runner.errors import ErrorKind, ProviderError, RunnerError
@@ -113,6 +114,8 @@ class Engine:
         # An error that must end the run (a result that could not be written, a limiter
         # that broke): sending stops, and run() raises it once in-flight requests are done.
         self.fatal: BaseException | None = None
+        # Keys (401) and models (403) the APIs refused: their prompts are not sent.
+        self.rejections = Rejections(lambda r: self._providers[r.api].credential(r))
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
@@ -186,9 +189,14 @@ class Engine:
             await self._clock.sleep(delay)
             queue.put_nowait(item)
 
-        def not_sent(item: _Item) -> None:
+        def unsendable(item: _Item) -> ProviderError | None:
+            """Why ``item`` must not be sent: its group hit a hard quota, or its key was refused."""
+            if stopped:
+                return ProviderError(f"not sent: {stopped[0]}", ErrorKind.QUOTA)
+            return self.rejections.blocked(item.record)
+
+        def not_sent(item: _Item, error: ProviderError) -> None:
             stats.not_sent += 1
-            error = ProviderError(f"not sent: {stopped[0]}", ErrorKind.QUOTA)
             finish(
                 Outcome(item.record, group.name, item.attempts, error=error, error_kind="not_sent")
             )
@@ -202,6 +210,10 @@ class Engine:
                 await limiter.acquire()
             if self.stop_requested.is_set():
                 return  # stopped while waiting for a slot: unsent, a resume sends it
+            refused = unsendable(item)
+            if refused is not None:  # refused while this prompt waited for its slot
+                not_sent(item, refused)
+                return
             outcome = await self._attempt(item, group.name, stats)
             if tokens is not None and outcome.completion is not None:
                 used = _used_tokens(outcome.completion)
@@ -212,8 +224,9 @@ class Engine:
         async def worker() -> None:
             while True:
                 item = await queue.get()
-                if stopped:
-                    not_sent(item)
+                refused = unsendable(item)
+                if refused is not None:
+                    not_sent(item, refused)
                     continue
                 if self.stop_requested.is_set():
                     continue  # left unsent and unrecorded: a resume sends it
@@ -267,6 +280,7 @@ class Engine:
             stats.slowdowns = gate.slowdowns
         else:
             gate.on_answer()
+        self.rejections.note(item.record, error)
         if error.kind is ErrorKind.QUOTA and not stopped:
             stopped.append(error)
             logger.error("Group {}: hard quota error, sending stops: {}", outcome.group, error)
