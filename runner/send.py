@@ -11,11 +11,10 @@ import aiohttp
 from runner.config.schema import RunConfig
 from runner.engine.clock import Clock
 from runner.engine.engine import Engine, EngineSettings
-from runner.engine.limits import GroupLimits, group_identity, open_store
+from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import GracefulStop
-from runner.engine.tokens import estimate_tokens
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
 from runner.output.writer import ResultWriter
@@ -56,6 +55,7 @@ async def send_all(
     groups = prepared.plan.engine_groups(
         lambda g: group_identity(g.name, g.credentials),
         lambda api: prepared.providers[api].max_concurrency,
+        accounting_of(settings, {api: p.token_accounting for api, p in prepared.providers.items()}),
     )
     initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
     stats: dict[str, GroupStats] = {}
@@ -72,7 +72,6 @@ async def send_all(
                 limiters=limits.requests,
                 token_limiters=limits.tokens,
                 record_limiters=limits.per_record,
-                estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
             )
             stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
             run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from runner.config.schema import RunConfig
 from runner.engine.clock import FakeClock
 from runner.engine.engine import Engine, EngineSettings
+from runner.engine.quota import Accounting, Metered, TokenEstimate
 from runner.engine.retry import Backoff
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
@@ -269,8 +271,11 @@ async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
         outcomes.append,
         attempts=1,
         concurrency=1,
-        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
-        estimate_tokens=lambda _record: 100.0,
+        token_limiters=lambda group: [
+            Metered(replace(lim, accounting=Accounting.ACTUAL), TokenBucket(lim.amount, clock))
+            for lim in group.token_limits
+        ],
+        estimate_tokens=lambda _record: TokenEstimate(50.0, 50.0),
     )
     group = Group("g", 60000, _records(6), tokens_per_minute=6000)  # 100 tokens a second
     task = await _drive(engine, {"g": group}, clock, step=0.05, until=20)
@@ -294,8 +299,11 @@ async def test_token_limit_without_usage_keeps_the_estimate() -> None:
         lambda _o: None,
         attempts=1,
         concurrency=1,
-        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
-        estimate_tokens=lambda _record: 100.0,
+        token_limiters=lambda group: [
+            Metered(replace(lim, accounting=Accounting.ACTUAL), TokenBucket(lim.amount, clock))
+            for lim in group.token_limits
+        ],
+        estimate_tokens=lambda _record: TokenEstimate(50.0, 50.0),
     )
     group = Group("g", 60000, _records(4), tokens_per_minute=6000)
     task = await _drive(engine, {"g": group}, clock, step=0.05, until=10)

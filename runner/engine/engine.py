@@ -18,6 +18,7 @@ from loguru import logger
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
 from runner.engine.limiter import AllOf, Limiter
+from runner.engine.quota import Metered, TokenEstimate, Usage
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
@@ -28,9 +29,11 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion, Provider
 
 OutcomeSink = Callable[[Outcome], None]
-# Extra limiters of a group beyond its own pace (shared buckets, token buckets).
+# Extra limiters of a group beyond its own pace (shared buckets).
 LimiterFactory = Callable[[Group], list[Limiter]]
-TokenEstimate = Callable[[PromptRecord], float]
+# A group's token limits, each with the limiter enforcing it.
+MeteredFactory = Callable[[Group], list[Metered]]
+Estimator = Callable[[PromptRecord], TokenEstimate]
 
 
 @dataclass
@@ -61,10 +64,10 @@ async def _aiter(
             yield record
 
 
-def _used_tokens(completion: Completion) -> float | None:
-    if completion.input_tokens is None and completion.output_tokens is None:
+def _usage(completion: Completion | None) -> Usage | None:
+    if completion is None:
         return None
-    return float((completion.input_tokens or 0) + (completion.output_tokens or 0))
+    return Usage(completion.input_tokens, completion.output_tokens)
 
 
 class Engine:
@@ -78,8 +81,9 @@ class Engine:
         sink: receives every outcome as soon as it is known (written to disk at once).
         on_change: called after a group's counters changed (for progress displays).
         limiters: extra request limiters of a group (shared with other processes).
-        token_limiters: token limiters of a group; requests then cost their estimate.
-        estimate_tokens: a record's estimated tokens (prompt plus the most it may answer).
+        token_limiters: token limits of a group; requests then cost their estimate, charged
+            as each limit's accounting says (reserved: never refunded; actual: corrected).
+        estimate_tokens: a record's estimated tokens (by default its provider's rule).
         record_limiters: limiters a record's request also waits for (its API key's own
             limit, shared by every group sending with that key).
     """
@@ -93,8 +97,8 @@ class Engine:
         sink: OutcomeSink,
         on_change: Callable[[GroupStats], None] | None = None,
         limiters: LimiterFactory | None = None,
-        token_limiters: LimiterFactory | None = None,
-        estimate_tokens: TokenEstimate | None = None,
+        token_limiters: MeteredFactory | None = None,
+        estimate_tokens: Estimator | None = None,
         record_limiters: Callable[[PromptRecord], list[Limiter]] | None = None,
     ) -> None:
         self._providers = providers
@@ -105,7 +109,9 @@ class Engine:
         self._on_change = on_change or (lambda _stats: None)
         self._limiters = limiters or (lambda _group: [])
         self._token_limiters = token_limiters or (lambda _group: [])
-        self._estimate = estimate_tokens or (lambda _record: 1.0)
+        self._estimate = estimate_tokens or (
+            lambda record: self._providers[record.api].estimate_tokens(record)
+        )
         self._record_limiters = record_limiters or (lambda _record: [])
         self.stop_requested = asyncio.Event()
         self.gates: dict[str, AdaptiveGate] = {}
@@ -144,8 +150,7 @@ class Engine:
         gate = AdaptiveGate(ceiling, group.rate_per_minute, self._clock)
         self.gates[group.name] = gate
         pace = AllOf([gate.pacer, *self._limiters(group)])
-        token_limits = self._token_limiters(group)
-        tokens = AllOf(token_limits) if token_limits else None
+        metered = self._token_limiters(group)
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         room = asyncio.Semaphore(max(self._settings.read_ahead, 2 * self._settings.max_concurrency))
         outstanding = 0
@@ -202,9 +207,10 @@ class Engine:
             )
 
         async def send(item: _Item) -> None:
-            cost = self._estimate(item.record) if tokens is not None else 0.0
-            if tokens is not None:
-                await tokens.acquire(cost)
+            estimate = self._estimate(item.record) if metered else None
+            if estimate is not None:
+                for limit in metered:
+                    await limit.charge(estimate)
             await pace.acquire()
             for limiter in self._record_limiters(item.record):
                 await limiter.acquire()
@@ -215,10 +221,10 @@ class Engine:
                 not_sent(item, refused)
                 return
             outcome = await self._attempt(item, group.name, stats)
-            if tokens is not None and outcome.completion is not None:
-                used = _used_tokens(outcome.completion)
-                if used is not None:
-                    await tokens.adjust(used - cost)
+            if estimate is not None:
+                usage = _usage(outcome.completion)
+                for limit in metered:
+                    await limit.settle(estimate, usage)
             self._decide(item, outcome, gate, stats, stopped, finish, requeue_later, retry_timers)
 
         async def worker() -> None:

@@ -1,12 +1,20 @@
-"""Which limiters each group gets: its own pace, and buckets shared with other runs."""
+"""Which limiters each group gets: its own pace, and buckets shared with other runs.
+
+The one place limits (runner.engine.quota) become limiters: settings are read into typed
+limits here, each provider's token accounting is resolved here, and :class:`GroupLimits`
+builds every group's and every key's limiters.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runner.config.schema import RunConfig
+from runner.config.settings import token_settings
 from runner.engine.clock import Clock
 from runner.engine.limiter import Limiter, TokenBucket
+from runner.engine.quota import Accounting, Counts, Limit, Metered
 from runner.engine.shared_limits import SharedLimits, fingerprint
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -32,6 +40,40 @@ def open_store(settings: RunConfig) -> LimitStore | None:
 
     folder = Path(settings.limits_dir).expanduser() if settings.limits_dir else None
     return SharedLimits(folder)
+
+
+# Each token-limit setting (and its _dict form) and what it counts.
+TOKEN_SETTINGS = {
+    "max_tokens_per_minute": Counts.TOTAL_TOKENS,
+    "max_input_tokens_per_minute": Counts.INPUT_TOKENS,
+    "max_output_tokens_per_minute": Counts.OUTPUT_TOKENS,
+}
+
+
+def token_limit_settings(
+    settings: RunConfig,
+) -> dict[Counts, tuple[float | None, Mapping[str, Any]]]:
+    """The token limits the settings ask for: (default per minute, the ``_dict`` form)."""
+    return {TOKEN_SETTINGS[name]: value for name, value in token_settings(settings).items()}
+
+
+def accounting_of(
+    settings: RunConfig, declared: Mapping[str, Accounting]
+) -> Callable[[set[str]], Accounting]:
+    """How a group's token limits are charged, given the apis it sends to.
+
+    The ``token_accounting`` setting wins; else what the providers declare, ``reserved``
+    when a group mixes apis that disagree (the side that never overruns a quota).
+    """
+    if settings.token_accounting != "provider":
+        fixed = Accounting(settings.token_accounting)
+        return lambda _apis: fixed
+
+    def resolve(apis: set[str]) -> Accounting:
+        kinds = {declared.get(api, Accounting.RESERVED) for api in apis}
+        return Accounting.ACTUAL if kinds == {Accounting.ACTUAL} else Accounting.RESERVED
+
+    return resolve
 
 
 def group_identity(name: str, credentials: set[str]) -> str:
@@ -83,10 +125,13 @@ class GroupLimits:
         bucket: Limiter = self._store.bucket(group.identity, group.rate_per_minute, "q")
         return [bucket]
 
-    def tokens(self, group: Group) -> list[Limiter]:
-        if group.tokens_per_minute is None:
-            return []
+    def tokens(self, group: Group) -> list[Metered]:
+        """A metered bucket for each token limit of ``group`` (shared when it has a store)."""
+        return [Metered(limit, self._token_bucket(group, limit)) for limit in group.token_limits]
+
+    def _token_bucket(self, group: Group, limit: Limit) -> Limiter:
+        rate = limit.rate_per_minute
         if self._store is None or not group.identity:
-            return [TokenBucket(group.tokens_per_minute, self._clock)]
-        bucket: Limiter = self._store.bucket(group.identity, group.tokens_per_minute, "t")
-        return [bucket]
+            return TokenBucket(rate, self._clock)
+        bucket: Limiter = self._store.bucket(group.identity, rate, limit.store_kind)
+        return bucket
