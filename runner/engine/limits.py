@@ -8,13 +8,14 @@ builds every group's and every key's limiters.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runner.config.schema import RunConfig
 from runner.config.settings import token_settings
 from runner.engine.clock import Clock
 from runner.engine.limiter import Limiter, TokenBucket
-from runner.engine.quota import Accounting, Counts, Limit, Metered
+from runner.engine.quota import Accounting, Counts, Limit, Metered, TokenEstimate
 from runner.engine.shared_limits import SharedLimits, fingerprint
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -81,6 +82,36 @@ def group_identity(name: str, credentials: set[str]) -> str:
     return fingerprint(name, *sorted(credentials))
 
 
+# Extra limiters of a group beyond its own pace (shared buckets).
+LimiterFactory = Callable[[Group], list[Limiter]]
+# A group's token limits, each with the limiter enforcing it.
+MeteredFactory = Callable[[Group], list[Metered]]
+Estimator = Callable[[PromptRecord], TokenEstimate]
+
+
+def _none(_key: Any) -> list[Any]:
+    return []
+
+
+@dataclass
+class Limits:
+    """Every limit a request waits for beyond its group's own pace, as one object.
+
+    Args:
+        requests: extra request limiters of a group (shared with other processes).
+        tokens: token limits of a group; requests then cost their estimate, charged as
+            each limit's accounting says (reserved: never refunded; actual: corrected).
+        per_record: limiters a record's request also waits for (its API key's own limit,
+            shared by every group sending with that key).
+        estimator: a record's estimated tokens; None: its provider's rule.
+    """
+
+    requests: LimiterFactory = field(default=_none)
+    tokens: MeteredFactory = field(default=_none)
+    per_record: Callable[[PromptRecord], list[Limiter]] = field(default=_none)
+    estimator: Estimator | None = None
+
+
 class GroupLimits:
     """Builds the limiters of each group for the engine.
 
@@ -102,6 +133,10 @@ class GroupLimits:
         self._credential = credential  # record -> fingerprint of the key it is sent with
         self._key_buckets: dict[str, Limiter] = {}
         self._credentials: dict[tuple[str, str | None], str] = {}
+
+    def as_limits(self) -> Limits:
+        """These limits as the engine takes them."""
+        return Limits(requests=self.requests, tokens=self.tokens, per_record=self.per_record)
 
     def per_record(self, record: PromptRecord) -> list[Limiter]:
         """The limit of the API key ``record`` is sent with, if its api has one."""

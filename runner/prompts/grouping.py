@@ -21,6 +21,17 @@ SINGLE_QUEUE = "all"
 MODEL_SWAPPING_APIS = frozenset({"local", "ollama"})
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A record with the sender's own tag, handed back on its outcome (``Outcome.tag``)."""
+
+    record: PromptRecord
+    tag: Any
+
+
+Records = Iterable[PromptRecord | Tagged] | AsyncIterable[PromptRecord | Tagged]
+
+
 @dataclass
 class Group:
     """Prompts that share one rate limit.
@@ -32,7 +43,7 @@ class Group:
 
     name: str
     rate_per_minute: float
-    records: Iterable[PromptRecord] | AsyncIterable[PromptRecord] = field(default_factory=list)
+    records: Records = field(default_factory=list)
     total: int = -1
     # Shorthand for a total-tokens limit in ``token_limits`` (reserved accounting).
     tokens_per_minute: float | None = None
