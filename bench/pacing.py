@@ -1,4 +1,5 @@
-"""Pacing: runner at a configured limit against llmock's real per-key quota (``--rpm``)."""
+"""Pacing: runner at a configured limit against llmock's real per-key quotas (``--rpm``,
+``--tpm``: see bench/pacing_tokens.py), requests and tokens side by side."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench import pacing_tokens
 from bench.common import (
     BenchConfig,
     Check,
@@ -97,6 +99,11 @@ def run(cfg: BenchConfig) -> Section:
     folder = cfg.folder("pacing")
     points = [(600, 300), (6000, 1000)] if cfg.quick else [(600, 600), (6000, 3000)]
     results = [one(folder, limit, prompts) for limit, prompts in points]
+    token_prompts = 150 if cfg.quick else 400
+    token_results = [
+        pacing_tokens.one(folder, 60000, token_prompts, accounting)
+        for accounting in ("reserved", "actual")
+    ]
     checks: list[Check] = []
     rows = []
     for r in results:
@@ -156,10 +163,24 @@ def run(cfg: BenchConfig) -> Section:
         "(`attempts - 1` summed over `completed.jsonl`). One run per limit: pacing is "
         "deterministic.",
     ]
-    markdown = "\n".join(f"- {n}" for n in notes) + "\n\n" + table
+    token_rows, token_checks = pacing_tokens.rows_and_checks(token_results)
+    checks += token_checks
+    notes.append(
+        "Tokens: `llmock serve --tpm 60000` charges each request its body's characters / 4 "
+        f"plus `max_tokens` ({pacing_tokens.MAX_TOKENS} here) and never refunds; runner runs "
+        "at `max_tokens_per_minute=60000` with OpenAI's `reserved` accounting. The `actual` "
+        "row forces `token_accounting=actual` against llmock without a quota: estimates are "
+        "corrected by the reported usage, so more estimated tokens pass than the limit. "
+        "*Of limit*: llmock's charge per minute between the first and last start / the limit."
+    )
+    token_table = md_table(pacing_tokens.HEADERS, token_rows)
+    markdown = "\n".join(f"- {n}" for n in notes) + "\n\n" + table + "\n\n" + token_table
     return Section(
         "Pacing (configured limit against a real quota)",
         markdown,
         checks,
-        {"runs": [asdict(r) for r in results]},
+        {
+            "runs": [asdict(r) for r in results],
+            "token_runs": [asdict(r) for r in token_results],
+        },
     )

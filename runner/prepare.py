@@ -14,6 +14,7 @@ from loguru import logger
 
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
+from runner.engine.limits import token_limit_settings
 from runner.errors import BadInputError
 from runner.output.resume import line_done
 from runner.prompts.grouping import GroupAssigner
@@ -123,8 +124,7 @@ def prepare_run(
         max_queries=max_queries,
         parallel=settings.parallel,
         max_queries_dict=limits,
-        max_tokens=settings.max_tokens_per_minute,
-        max_tokens_dict=settings.max_tokens_per_minute_dict,
+        token_limits=token_limit_settings(settings),
     )
     m = settings.model
     plan = plan_experiment(

@@ -1,21 +1,16 @@
-"""Sending: one HTTP session, the engine, progress, graceful stop, judges after."""
+"""Sending: the run's engine session, progress, graceful stop, judges alongside."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
-
-import aiohttp
 
 from runner.config.schema import RunConfig
 from runner.engine.clock import Clock
-from runner.engine.engine import Engine, EngineSettings
-from runner.engine.limits import GroupLimits, group_identity, open_store
-from runner.engine.retry import Backoff
+from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
+from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import GracefulStop
-from runner.engine.tokens import estimate_tokens
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
 from runner.output.writer import ResultWriter
@@ -30,9 +25,6 @@ async def send_all(
     run_id: str,
 ) -> tuple[dict[str, GroupStats], bool]:
     """Send every planned prompt; returns the counters and whether a stop cut the run."""
-    engine_settings = EngineSettings(settings.max_attempts, settings.max_concurrency)
-    backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random())
-
     evaluation = prepared.evaluation
 
     def sink(outcome: Outcome) -> None:
@@ -41,11 +33,6 @@ async def send_all(
         if evaluation is not None:
             evaluation.on_result(line)  # scorers now; judge prompts queued
 
-    needs_http = any(p.uses_http for p in prepared.providers.values())
-    # One session for the whole run; groups cap their own concurrency.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0) if needs_http else None
-    session = aiohttp.ClientSession(connector=connector) if needs_http else None
-    prepared.context.session = session
     store = open_store(settings)
     limits = GroupLimits(
         store,
@@ -56,53 +43,47 @@ async def send_all(
     groups = prepared.plan.engine_groups(
         lambda g: group_identity(g.name, g.credentials),
         lambda api: prepared.providers[api].max_concurrency,
+        accounting_of(settings, {api: p.token_accounting for api, p in prepared.providers.items()}),
     )
     initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
     stats: dict[str, GroupStats] = {}
     stopper: GracefulStop | None = None
     try:
         with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
-            engine = Engine(
-                prepared.providers,
-                engine_settings,
-                clock,
-                backoff,
+            async with engine_session(
+                prepared.context,
                 sink,
+                providers=prepared.providers,
+                close_providers=True,
+                clock=clock,
+                limits=limits.as_limits(),
                 on_change=progress.update,
-                limiters=limits.requests,
-                token_limiters=limits.tokens,
-                record_limiters=limits.per_record,
-                estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
-            )
-            stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
-            run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
-            stopper.install(run_task)
-            try:
-                if evaluation is not None and evaluation.has_judges:
-                    from runner.evaluation.live import judge_alongside
+            ) as engine:
+                stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
+                run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
+                stopper.install(run_task)
+                try:
+                    if evaluation is not None and evaluation.has_judges:
+                        from runner.evaluation.live import judge_alongside
 
-                    # Judges have their own groups and limits: generation's are untouched.
-                    stats = await judge_alongside(
-                        evaluation,
-                        run_task,
-                        prepared.context,
-                        prepared.providers,
-                        clock,
-                        stopped=lambda: stopper is not None and stopper.stopped,
-                    )
-                else:
-                    stats = await run_task
-            except asyncio.CancelledError:
-                if not stopper.stopped:
-                    raise
-                stats = engine.stats  # cut short after a stop: the counters so far
-            finally:
-                stopper.uninstall()
+                        # Judges have their own groups and limits: generation's are untouched.
+                        stats = await judge_alongside(
+                            evaluation,
+                            run_task,
+                            prepared.context,
+                            prepared.providers,
+                            clock,
+                            stopped=lambda: stopper is not None and stopper.stopped,
+                        )
+                    else:
+                        stats = await run_task
+                except asyncio.CancelledError:
+                    if not stopper.stopped:
+                        raise
+                    stats = engine.stats  # cut short after a stop: the counters so far
+                finally:
+                    stopper.uninstall()
     finally:
-        for provider in prepared.providers.values():
-            await provider.aclose()
-        if session is not None:
-            await session.close()
         if store is not None:
             store.close()
     return stats, stopper is not None and stopper.stopped

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from runner.config.schema import RunConfig
 from runner.engine.clock import FakeClock
 from runner.engine.engine import Engine, EngineSettings
+from runner.engine.limits import Limits
+from runner.engine.quota import Accounting, Metered, TokenEstimate
 from runner.engine.retry import Backoff
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
@@ -269,8 +272,13 @@ async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
         outcomes.append,
         attempts=1,
         concurrency=1,
-        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
-        estimate_tokens=lambda _record: 100.0,
+        limits=Limits(
+            tokens=lambda group: [
+                Metered(replace(lim, accounting=Accounting.ACTUAL), TokenBucket(lim.amount, clock))
+                for lim in group.token_limits
+            ],
+            estimator=lambda _record: TokenEstimate(50.0, 50.0),
+        ),
     )
     group = Group("g", 60000, _records(6), tokens_per_minute=6000)  # 100 tokens a second
     task = await _drive(engine, {"g": group}, clock, step=0.05, until=20)
@@ -294,8 +302,13 @@ async def test_token_limit_without_usage_keeps_the_estimate() -> None:
         lambda _o: None,
         attempts=1,
         concurrency=1,
-        token_limiters=lambda group: [TokenBucket(group.tokens_per_minute or 1, clock)],
-        estimate_tokens=lambda _record: 100.0,
+        limits=Limits(
+            tokens=lambda group: [
+                Metered(replace(lim, accounting=Accounting.ACTUAL), TokenBucket(lim.amount, clock))
+                for lim in group.token_limits
+            ],
+            estimator=lambda _record: TokenEstimate(50.0, 50.0),
+        ),
     )
     group = Group("g", 60000, _records(4), tokens_per_minute=6000)
     task = await _drive(engine, {"g": group}, clock, step=0.05, until=10)
@@ -319,7 +332,7 @@ async def test_groups_sending_with_one_key_share_its_limit() -> None:
         lambda _o: None,
         attempts=1,
         concurrency=4,
-        record_limiters=limits.per_record,
+        limits=limits.as_limits(),
     )
     a = Group("a", 6000, _records(3))
     b = Group(

@@ -187,6 +187,15 @@ class RunConfig:
     max_tokens_per_minute: float | None = None
     # Like max_queries_dict, for tokens: a group (or api) -> n, or {"default": n, model: n}.
     max_tokens_per_minute_dict: dict[str, Any] = field(default_factory=dict)
+    # Input (prompt) and output (answer) token limits per minute, shaped the same way.
+    max_input_tokens_per_minute: float | None = None
+    max_input_tokens_per_minute_dict: dict[str, Any] = field(default_factory=dict)
+    max_output_tokens_per_minute: float | None = None
+    max_output_tokens_per_minute_dict: dict[str, Any] = field(default_factory=dict)
+    # How token limits are charged: provider (what each provider declares), reserved (the
+    # estimate is charged and never refunded: OpenAI's TPM), or actual (the estimate is
+    # corrected by the usage the API reports). See docs/architecture.md.
+    token_accounting: str = "provider"
     # The answer's size assumed before sending when a prompt gives no max_tokens.
     output_tokens_estimate: int = 256
     # An API key's own limit, per api (queries per minute): every group sending with the key
@@ -222,6 +231,8 @@ def register_configs() -> None:
     # line (a struct node would only accept keys it already has).
     OmegaConf.set_struct(schema.max_queries_dict, False)
     OmegaConf.set_struct(schema.max_tokens_per_minute_dict, False)
+    OmegaConf.set_struct(schema.max_input_tokens_per_minute_dict, False)
+    OmegaConf.set_struct(schema.max_output_tokens_per_minute_dict, False)
     OmegaConf.set_struct(schema.key_max_queries, False)
     cs.store(name="run_schema", node=schema)
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")

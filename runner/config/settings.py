@@ -44,6 +44,21 @@ def _positive(name: str, value: Any, unit: str = "queries per minute") -> float:
     return float(value)
 
 
+def token_settings(run: RunConfig) -> dict[str, tuple[float | None, dict[str, Any]]]:
+    """The token-limit settings by name: (default per minute, the ``_dict`` form)."""
+    return {
+        "max_tokens_per_minute": (run.max_tokens_per_minute, run.max_tokens_per_minute_dict),
+        "max_input_tokens_per_minute": (
+            run.max_input_tokens_per_minute,
+            run.max_input_tokens_per_minute_dict,
+        ),
+        "max_output_tokens_per_minute": (
+            run.max_output_tokens_per_minute,
+            run.max_output_tokens_per_minute_dict,
+        ),
+    }
+
+
 def _check_limits(run: RunConfig) -> None:
     _positive("max_queries", run.max_queries)
     for group, value in run.max_queries_dict.items():
@@ -54,13 +69,18 @@ def _check_limits(run: RunConfig) -> None:
                 _positive(f"max_queries_dict.{group}.{sub}", sub_value)
         else:
             _positive(f"max_queries_dict.{group}", value)
-    if run.max_tokens_per_minute is not None:
-        _positive("max_tokens_per_minute", run.max_tokens_per_minute, "tokens per minute")
-    for group, value in run.max_tokens_per_minute_dict.items():
-        subs = value.items() if isinstance(value, dict) else [("", value)]
-        for sub, sub_value in subs:
-            name = f"max_tokens_per_minute_dict.{group}" + (f".{sub}" if sub else "")
-            _positive(name, sub_value, "tokens per minute")
+    for name, (default, per_group) in token_settings(run).items():
+        if default is not None:
+            _positive(name, default, "tokens per minute")
+        for group, value in per_group.items():
+            subs = value.items() if isinstance(value, dict) else [("", value)]
+            for sub, sub_value in subs:
+                where = f"{name}_dict.{group}" + (f".{sub}" if sub else "")
+                _positive(where, sub_value, "tokens per minute")
+    if run.token_accounting not in ("provider", "reserved", "actual"):
+        raise ConfigError(
+            f"token_accounting must be provider, reserved or actual, got {run.token_accounting!r}"
+        )
     for api, value in run.key_max_queries.items():
         _positive(f"key_max_queries.{api}", value)
     if run.shared_limits not in ("none", "file", "ray"):

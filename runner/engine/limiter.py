@@ -60,6 +60,18 @@ class Gcra:
         start = tat - self.tolerance
         return max(0.0, start - now), tat + cost * self.interval
 
+    def rescale(self, tat: float, now: float, old_rate_per_minute: float) -> float:
+        """A ``tat`` reserved at another rate, as this rate: the units still owed are kept.
+
+        A slot reserved at 1/min by one run must not hold back a run at 6,000/min on the same
+        key for a minute: one unit owed at the old pace is one unit at the new pace. A slower
+        new rate keeps the schedule as it was (it is sooner): it never waits longer either.
+        """
+        if not old_rate_per_minute > 0 or tat <= now:
+            return min(tat, self.initial_tat(now))
+        owed_units = (tat - now) * old_rate_per_minute / 60.0
+        return min(tat, now + owed_units * self.interval)
+
     def adjust(self, tat: float, now: float, delta: float) -> float:
         """Charge (or refund, if negative) ``delta`` units already used; returns the new tat."""
         return (

@@ -10,14 +10,22 @@ time, since they only receive durations. What they cannot avoid is the reply's t
 which delays a send (never advances it) by the network's latency; its jitter can bring two
 sends closer than the interval by that jitter, well inside any provider's tolerance.
 
+The state cannot go stale: a limit reserved at another rate than the caller's is rescaled
+(the units still owed, at the new pace), and a job that ends (or is interrupted) releases
+what it reserved ahead, unless another job has reserved since. Both are logged by the job.
+
 ``ray`` is an optional extra (``pip install 'runner[ray]'``) and is imported only here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from typing import Any
+
+from loguru import logger
 
 from runner.engine.limiter import Gcra, default_burst
 
@@ -32,18 +40,29 @@ class LimitsState:
         self._gcra: dict[str, Gcra] = {}
         self._tat: dict[str, float] = {}
         self._reservations: dict[str, int] = {}
+        self._holder: dict[str, str] = {}  # who reserved last, per limit
+        self._rescaled: dict[str, int] = {}
 
     def _limit(self, name: str, rate_per_minute: float, burst: float) -> Gcra:
         gcra = self._gcra.get(name)
         # The latest caller's view of the limit wins: jobs of one sweep agree, and a changed
-        # limit (a new run with another max_queries) should take effect at once.
+        # limit (a new run with another max_queries) takes effect at once, its schedule
+        # rescaled so a slot reserved at a slow pace does not hold back a faster one.
         if gcra is None or gcra.rate_per_minute != rate_per_minute or gcra.burst != burst:
-            gcra = self._gcra[name] = Gcra(rate_per_minute, burst)
+            new = self._gcra[name] = Gcra(rate_per_minute, burst)
+            tat = self._tat.get(name)
+            if gcra is not None and tat is not None:
+                self._tat[name] = new.rescale(tat, time.time(), gcra.rate_per_minute)
+                self._rescaled[name] = self._rescaled.get(name, 0) + 1
+            gcra = new
         return gcra
 
-    def reserve(self, name: str, rate_per_minute: float, burst: float, cost: float) -> float:
+    def reserve(
+        self, name: str, rate_per_minute: float, burst: float, cost: float, holder: str = ""
+    ) -> float:
         """Take ``cost`` units of ``name``; returns the seconds the caller must wait."""
         gcra = self._limit(name, rate_per_minute, burst)
+        self._holder[name] = holder
         now = time.time()
         tat = self._tat.get(name)
         wait, self._tat[name] = gcra.reserve(
@@ -59,9 +78,26 @@ class LimitsState:
         tat = self._tat.get(name)
         self._tat[name] = gcra.adjust(gcra.initial_tat(now) if tat is None else tat, now, delta)
 
+    def release(self, name: str, holder: str) -> bool:
+        """Give back what ``holder`` reserved ahead, if nobody reserved since; True if done."""
+        gcra, tat = self._gcra.get(name), self._tat.get(name)
+        if gcra is None or tat is None or self._holder.get(name) != holder:
+            return False
+        self._tat[name] = min(tat, gcra.initial_tat(time.time()))
+        return True
+
     def reservations(self) -> dict[str, int]:
         """How many reservations each limit has served (for tests and diagnostics)."""
         return dict(self._reservations)
+
+    def rate_of(self, name: str) -> float | None:
+        """The rate ``name`` was last reserved at (None: never)."""
+        gcra = self._gcra.get(name)
+        return None if gcra is None else gcra.rate_per_minute
+
+    def rescaled(self) -> dict[str, int]:
+        """How many times each limit's schedule was rescaled to a new rate."""
+        return dict(self._rescaled)
 
 
 def _ray() -> Any:
@@ -107,6 +143,8 @@ class RayBucket:
     ) -> None:
         self._actor = actor
         self.name = name
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._checked = False
         # Checked here, so a bad limit fails in the job rather than inside the actor.
         gcra = Gcra(rate_per_minute, burst if burst is not None else default_burst(rate_per_minute))
         self.rate_per_minute = gcra.rate_per_minute
@@ -114,8 +152,18 @@ class RayBucket:
 
     async def reserve(self, cost: float = 1.0) -> float:
         """Take the next shared slot; returns seconds to wait."""
+        if not self._checked:
+            self._checked = True
+            previous = await self._actor.rate_of.remote(self.name)
+            if previous is not None and previous != self.rate_per_minute:
+                logger.info(
+                    "Shared limit {}: reserved at {:g}/min, this job's limit is {:g}/min: rescaled",
+                    self.name,
+                    previous,
+                    self.rate_per_minute,
+                )
         wait: float = await self._actor.reserve.remote(
-            self.name, self.rate_per_minute, self.burst, cost
+            self.name, self.rate_per_minute, self.burst, cost, self.holder
         )
         return wait
 
@@ -176,7 +224,13 @@ class RayLimits:
         return counts
 
     def close(self) -> None:
-        """Forget the buckets; disconnect from Ray if this object connected."""
+        """Release what this job reserved ahead, forget the buckets; disconnect if ours."""
+        for bucket in self._buckets.values():
+            try:
+                if self._ray.get(self._actor.release.remote(bucket.name, bucket.holder)):
+                    logger.debug("Shared limit {}: released this job's reservations", bucket.name)
+            except Exception as exc:  # the cluster went away: nothing left to release
+                logger.debug("Shared limit {}: could not release: {}", bucket.name, exc)
         self._buckets.clear()
         # The actor stays: it is detached and other jobs may be using it.
         if self._owns_connection and self._ray.is_initialized():

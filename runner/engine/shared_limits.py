@@ -7,6 +7,12 @@ Time is the wall clock (``time.time``), the one clock every process agrees on.
 
 The file name is a hash of what identifies the limit (the group and the credentials it
 sends with), so no key is ever written to disk.
+
+The state cannot go stale: beside the schedule it records the rate it was reserved at and
+which process (pid, and a hash of the host name) wrote it last. A process that finds it
+reserved at another rate rescales it (the units still owed, at its own pace); one that
+finds it written by a process of this host that has ended starts afresh. Both are logged.
+Two live runs at the same rate share the schedule as before.
 """
 
 from __future__ import annotations
@@ -15,14 +21,44 @@ import asyncio
 import fcntl
 import hashlib
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from loguru import logger
 
 from runner.engine.limiter import Gcra, default_burst
 
-_STATE = struct.Struct("<d")
+# tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
+_STATE = struct.Struct("<ddq8s")
+_OLD_STATE = struct.Struct("<d")  # before the rate and holder were recorded
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The process that last reserved from a shared limit."""
+
+    pid: int
+    host: bytes
+
+    @staticmethod
+    def this_process() -> Holder:
+        return Holder(os.getpid(), hashlib.sha256(socket.gethostname().encode()).digest()[:8])
+
+    def ended(self, here: Holder) -> bool:
+        """Whether this holder is a process of ``here``'s host that no longer runs."""
+        if self.host != here.host or self.pid == here.pid or self.pid <= 0:
+            return False  # another machine's process cannot be checked: assume it runs
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # it runs, as another user
+        return False
 
 
 def default_limits_dir() -> Path:
@@ -61,20 +97,51 @@ class FileBucket:
         )
         self._now = now
         self._sleep = sleep
+        self.holder = Holder.this_process()
+        self._warned = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _note(self, message: str, *args: object) -> None:
+        """Say once per bucket why the shared state was rescaled or reset."""
+        if not self._warned:
+            self._warned = True
+            logger.info("Shared limit {}: " + message, self.path.name, *args)
+
+    def _current_tat(self, raw: bytes, now: float) -> float:
+        """The schedule in the file, made fit for this process's rate (see the docstring)."""
+        gcra = self._gcra
+        if len(raw) == _OLD_STATE.size:
+            self._note("state of an older runner (no rate recorded): starting afresh")
+            return gcra.initial_tat(now)
+        if len(raw) != _STATE.size:
+            return gcra.initial_tat(now)
+        tat, rate, pid, host = _STATE.unpack(raw)
+        if Holder(pid, host).ended(self.holder) and tat > gcra.initial_tat(now):
+            self._note("reserved by process {} that has ended: starting afresh", pid)
+            return gcra.initial_tat(now)
+        if rate != gcra.rate_per_minute:
+            if tat > now:
+                self._note(
+                    "reserved at {:g}/min, this run's limit is {:g}/min: rescaled",
+                    rate,
+                    gcra.rate_per_minute,
+                )
+            return gcra.rescale(tat, now, rate)
+        return float(tat)
 
     def _update(self, cost: float, adjust_only: bool = False) -> float:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._fd, _STATE.size, 0)
             now = self._now()
-            tat = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else self._gcra.initial_tat(now)
+            tat = self._current_tat(raw, now)
             if adjust_only:
                 wait, tat = 0.0, self._gcra.adjust(tat, now, cost)
             else:
                 wait, tat = self._gcra.reserve(tat, now, cost)
-            os.pwrite(self._fd, _STATE.pack(tat), 0)
+            state = _STATE.pack(tat, self._gcra.rate_per_minute, self.holder.pid, self.holder.host)
+            os.pwrite(self._fd, state, 0)
             return wait
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

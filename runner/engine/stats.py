@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.engine.limiter import default_burst
+
 
 @dataclass
 class GroupStats:
@@ -31,9 +33,17 @@ class GroupStats:
         """Requests started per minute, measured between the first and the last start.
 
         ``n`` requests paced at ``r`` per minute span ``(n - 1) / r`` minutes, so this
-        equals the limit when the group kept pace with it.
+        equals the limit when the group kept pace with it. None (shown ``-``) when there
+        are too few requests to tell a rate: no more than the burst the limiter allows
+        (one second's share of the limit), which may all start at once. Never above the
+        limit: the group's pacer holds it, so a higher figure would only be the burst
+        measured over too short a span.
         """
         if self.requests < 2 or self.first_sent is None or self.last_sent is None:
             return None
+        if self.requests <= default_burst(self.rate_per_minute):
+            return None
         span = self.last_sent - self.first_sent
-        return None if span <= 0 else (self.requests - 1) * 60.0 / span
+        if span <= 0:
+            return None
+        return min((self.requests - 1) * 60.0 / span, self.rate_per_minute)

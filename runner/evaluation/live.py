@@ -9,19 +9,16 @@ finish what is queued (or, after a stop, stop too).
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from runner.engine.clock import Clock
-from runner.engine.engine import Engine, EngineSettings
-from runner.engine.retry import Backoff
+from runner.engine.session import engine_session
 from runner.evaluation import judge as judging
 from runner.evaluation.pipeline import EvaluationRun
 from runner.output.results import Outcome
-from runner.prompts.grouping import Group
-from runner.prompts.records import PromptRecord
-from runner.providers import Provider, ProviderContext, provider_class
+from runner.prompts.grouping import Group, Tagged
+from runner.providers import Provider, ProviderContext
 
 T = TypeVar("T")
 _CLOSED = None
@@ -49,55 +46,36 @@ async def judge_alongside(
     queues: dict[str, asyncio.Queue[judging.JudgeRequest | None]] = {
         name: asyncio.Queue() for name in steps
     }
-    pending: dict[int, judging.JudgeRequest] = {}
 
     def enqueue(request: judging.JudgeRequest) -> None:
-        pending[id(request.record)] = request
         queues[request.step].put_nowait(request)
 
-    async def stream(name: str) -> AsyncIterator[PromptRecord]:
+    async def stream(name: str) -> AsyncIterator[Tagged]:
         while (request := await queues[name].get()) is not _CLOSED:
-            yield request.record
-
-    usable = dict(providers)
-    made: dict[str, Provider] = {}
-    for step in steps.values():
-        assert step.model is not None
-        if step.model.api not in usable:
-            made[step.model.api] = usable[step.model.api] = provider_class(step.model.api)(context)
+            yield Tagged(request.record, request)  # the outcome carries its request back
 
     def sink(outcome: Outcome) -> None:
-        request = pending.pop(id(outcome.record))
+        request: judging.JudgeRequest = outcome.tag
         evaluation.write_verdict(steps[request.step], request, outcome)
 
-    settings = evaluation.settings
-    engine = Engine(
-        usable,
-        EngineSettings(settings.max_attempts, settings.max_concurrency),
-        clock,
-        Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
-        sink,
-    )
+    apis = [step.model.api for step in steps.values() if step.model is not None]
     groups = {
         f"judge:{name}": Group(f"judge:{name}", evaluation.rate_of(step), stream(name), total=-1)
         for name, step in steps.items()
     }
-    evaluation.live_sink = enqueue
-    judges = asyncio.create_task(engine.run(groups))
-    try:
-        result = await generation
-    except BaseException:
-        judges.cancel()
-        raise
-    finally:
-        evaluation.live_sink = None
-        if stopped():
-            engine.request_stop()
-        for queue in queues.values():
-            queue.put_nowait(_CLOSED)
-    try:
+    async with engine_session(context, sink, providers=providers, apis=apis, clock=clock) as engine:
+        evaluation.live_sink = enqueue
+        judges = asyncio.create_task(engine.run(groups))
+        try:
+            result = await generation
+        except BaseException:
+            judges.cancel()
+            raise
+        finally:
+            evaluation.live_sink = None
+            if stopped():
+                engine.request_stop()
+            for queue in queues.values():
+                queue.put_nowait(_CLOSED)
         await judges
-    finally:
-        for provider in made.values():
-            await provider.aclose()
     return result

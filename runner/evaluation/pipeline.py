@@ -11,21 +11,18 @@ The API the run (and ``python -m runner.evaluate``) uses::
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from loguru import logger
 
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
 from runner.config.setup import CONF_DIR
-from runner.engine.clock import Clock, SystemClock
-from runner.engine.engine import Engine, EngineSettings
-from runner.engine.retry import Backoff
+from runner.engine.clock import Clock
+from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
 from runner.errors import BadInputError
 from runner.evaluation import judge as judging
@@ -33,7 +30,7 @@ from runner.evaluation.custom import load_function, signature_problem
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
 from runner.output.results import STATUS_OK, Outcome
-from runner.prompts.grouping import Group
+from runner.prompts.grouping import Group, Tagged
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
 
@@ -172,45 +169,25 @@ class EvaluationRun:
         requests, self.pending = self.pending, []
         if not requests:
             return {}
-        by_record = {id(r.record): r for r in requests}
         steps = {s.name: s for s in self.steps}
-        made: dict[str, Provider] = {}
-        usable = dict(providers or {})
+        per_step: dict[str, list[Tagged]] = {}
         for request in requests:
-            api = request.record.api
-            if api not in usable:
-                made[api] = usable[api] = provider_class(api)(context)
-        own_session = None
-        if context.session is None and any(p.uses_http for p in usable.values()):
-            own_session = context.session = aiohttp.ClientSession()
-        per_step: dict[str, list[PromptRecord]] = {}
-        for request in requests:
-            per_step.setdefault(request.step, []).append(request.record)
+            # Tagged: the outcome carries its request back.
+            per_step.setdefault(request.step, []).append(Tagged(request.record, request))
         groups = {
-            f"judge:{name}": Group(f"judge:{name}", self.rate_of(steps[name]), records)
-            for name, records in per_step.items()
+            f"judge:{name}": Group(f"judge:{name}", self.rate_of(steps[name]), tagged)
+            for name, tagged in per_step.items()
         }
 
         def sink(outcome: Outcome) -> None:
-            request = by_record[id(outcome.record)]
+            request: judging.JudgeRequest = outcome.tag
             self.write_verdict(steps[request.step], request, outcome)
 
-        settings = self.settings
-        engine = Engine(
-            usable,
-            EngineSettings(settings.max_attempts, settings.max_concurrency),
-            clock or SystemClock(),
-            Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
-            sink,
-        )
-        try:
+        apis = {request.record.api for request in requests}
+        async with engine_session(
+            context, sink, providers=providers, apis=sorted(apis), clock=clock
+        ) as engine:
             return dict(await engine.run(groups))
-        finally:
-            for provider in made.values():
-                await provider.aclose()
-            if own_session is not None:
-                await own_session.close()
-                context.session = None
 
     def rate_of(self, step: Step) -> float:
         assert step.model is not None

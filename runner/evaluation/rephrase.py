@@ -12,25 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from loguru import logger
 
 from runner.config.schema import RephraseConfig, RunConfig
 from runner.config.settings import resolve_path
 from runner.config.setup import CONF_DIR
 from runner.engine.clock import Clock, SystemClock
-from runner.engine.engine import Engine, EngineSettings
-from runner.engine.retry import Backoff
+from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import load_model, needed_keys, render
 from runner.output.results import Outcome
-from runner.prompts.grouping import Group
+from runner.prompts.grouping import Group, Tagged
 from runner.prompts.reader import read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import ProviderContext, known_apis, provider_class
@@ -129,7 +126,7 @@ async def _send(
     answers: dict[int, str],
     clock: Clock,
 ) -> int:
-    """Send the paraphrase requests; answers are keyed by ``id()`` of the request record."""
+    """Send the paraphrase requests; answers are keyed by each request's index."""
     failed = 0
 
     def sink(outcome: Outcome) -> None:
@@ -140,27 +137,14 @@ async def _send(
             logger.warning("{}: no paraphrase: {}", outcome.record.data["id"], outcome.error)
             return
         text = completion.text if isinstance(completion.text, str) else completion.text[-1]
-        answers[id(outcome.record)] = text
+        answers[outcome.tag] = text
 
     if not requests:
         return 0
-    api = requests[0][0].api
-    provider = provider_class(api)(context)
-    session = aiohttp.ClientSession() if provider.uses_http else None
-    context.session = session
-    engine = Engine(
-        {api: provider},
-        EngineSettings(settings.max_attempts, settings.max_concurrency),
-        clock,
-        Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
-        sink,
-    )
-    try:
-        await engine.run({"rephrase": Group("rephrase", rate, [r for r, _, _ in requests])})
-    finally:
-        await provider.aclose()
-        if session is not None:
-            await session.close()
+    tagged = [Tagged(request, i) for i, (request, _, _) in enumerate(requests)]
+    apis = [requests[0][0].api]
+    async with engine_session(context, sink, apis=apis, clock=clock) as engine:
+        await engine.run({"rephrase": Group("rephrase", rate, tagged)})
     return failed
 
 
@@ -174,8 +158,8 @@ def _write(
     failed: int,
 ) -> RephraseResult:
     per_original: dict[int, list[dict[str, Any]]] = {}
-    for request, original, name in requests:
-        text = answers.get(id(request))
+    for i, (_request, original, name) in enumerate(requests):
+        text = answers.get(i)
         if text is None:
             continue
         pieces = [t for t in text.splitlines() if t.strip()] if cfg.split_lines else [text]

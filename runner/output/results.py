@@ -27,6 +27,9 @@ class Outcome:
     sent_at: datetime | None = None
     received_at: datetime | None = None
     latency_s: float | None = None
+    # The caller's own tag for the prompt (see runner.engine.group_run.Tagged): matches an
+    # outcome back to what asked for it.
+    tag: Any = None
 
     @property
     def ok(self) -> bool:

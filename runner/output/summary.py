@@ -66,7 +66,7 @@ class Summary:
             f"Run {self.run_id} of experiment '{self.experiment}': {self.total} prompts, "
             f"{self.ok} ok, {self.error} error in {self.wall_time_s:.1f} s"
             + (
-                f" ({self.not_sent} not sent: a hard quota stopped their group)"
+                f" ({self.not_sent} not sent: a hard quota or a rejected key stopped them)"
                 if self.not_sent
                 else ""
             )

@@ -13,11 +13,23 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.engine.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
 SINGLE_QUEUE = "all"
 # Servers that load one model at a time: their prompts are sent model by model.
 MODEL_SWAPPING_APIS = frozenset({"local", "ollama"})
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A record with the sender's own tag, handed back on its outcome (``Outcome.tag``)."""
+
+    record: PromptRecord
+    tag: Any
+
+
+Records = Iterable[PromptRecord | Tagged] | AsyncIterable[PromptRecord | Tagged]
 
 
 @dataclass
@@ -31,9 +43,12 @@ class Group:
 
     name: str
     rate_per_minute: float
-    records: Iterable[PromptRecord] | AsyncIterable[PromptRecord] = field(default_factory=list)
+    records: Records = field(default_factory=list)
     total: int = -1
+    # Shorthand for a total-tokens limit in ``token_limits`` (reserved accounting).
     tokens_per_minute: float | None = None
+    # The group's token limits (input, output, total tokens).
+    token_limits: tuple[Limit, ...] = ()
     # What identifies this limit between processes: the group and the credentials it uses
     # (a fingerprint, never a key). Empty: the limit is this process's alone.
     identity: str = ""
@@ -41,6 +56,10 @@ class Group:
     max_concurrency: int | None = None
 
     def __post_init__(self) -> None:
+        has_total = any(lim.counts is Counts.TOTAL_TOKENS for lim in self.token_limits)
+        if self.tokens_per_minute is not None and not has_total:
+            total = Limit(Counts.TOTAL_TOKENS, self.tokens_per_minute)
+            self.token_limits = (*self.token_limits, total)
         if self.total < 0 and isinstance(self.records, list):
             self.total = len(self.records)
 
@@ -59,8 +78,16 @@ def _split(
     return group_limits, model_limits
 
 
+# Token limits of a group by what they count (per minute); absent kinds have no limit.
+TokenAmounts = dict[Counts, float]
+
+
 class GroupAssigner:
-    """Decides each record's group and limits, one record at a time (for streaming)."""
+    """Decides each record's group and limits, one record at a time (for streaming).
+
+    ``token_limits`` maps what a token limit counts to its default amount per minute (None:
+    none) and its ``_dict`` form, shaped like ``max_queries_dict``.
+    """
 
     def __init__(
         self,
@@ -70,31 +97,46 @@ class GroupAssigner:
         max_queries_dict: Mapping[str, Any],
         max_tokens: float | None = None,
         max_tokens_dict: Mapping[str, Any] | None = None,
+        token_limits: Mapping[Counts, tuple[float | None, Mapping[str, Any]]] | None = None,
     ) -> None:
         self.parallel = parallel
         self.max_queries = float(max_queries)
-        self.max_tokens = max_tokens
         self._queries = _split(self.max_queries, max_queries_dict)
-        self._tokens = _split(max_tokens, max_tokens_dict or {})
+        kinds = dict(token_limits or {})
+        if max_tokens is not None or max_tokens_dict:
+            kinds.setdefault(Counts.TOTAL_TOKENS, (max_tokens, max_tokens_dict or {}))
+        self._defaults = {k: d for k, (d, _) in kinds.items()}
+        self._tokens = {k: _split(d, m) for k, (d, m) in kinds.items()}
 
-    def assign(self, record: PromptRecord) -> tuple[str, float, float | None]:
-        """(group name, queries per minute, tokens per minute or None) for ``record``."""
+    @property
+    def max_tokens(self) -> float | None:
+        return self._defaults.get(Counts.TOTAL_TOKENS)
+
+    def _default_tokens(self) -> TokenAmounts:
+        return {k: v for k, v in self._defaults.items() if v is not None}
+
+    def assign(self, record: PromptRecord) -> tuple[str, float, TokenAmounts]:
+        """(group name, queries per minute, token limits per minute) for ``record``."""
         if not self.parallel:
-            return SINGLE_QUEUE, self.max_queries, self.max_tokens
+            return SINGLE_QUEUE, self.max_queries, self._default_tokens()
         base = record.group or record.api
         q_groups, q_models = self._queries
-        t_groups, t_models = self._tokens
         name = base
         rate = q_groups.get(base, self.max_queries) or self.max_queries
-        tokens = t_groups.get(base, self.max_tokens)
+        tokens: dict[Counts, float | None] = {
+            kind: groups.get(base, self._defaults[kind])
+            for kind, (groups, _models) in self._tokens.items()
+        }
         model = record.model_name
         if model is not None and (
-            model in q_models.get(base, {}) or model in t_models.get(base, {})
+            model in q_models.get(base, {})
+            or any(model in models.get(base, {}) for _g, models in self._tokens.values())
         ):
             name = f"{base}-{model}"
             rate = q_models.get(base, {}).get(model, rate)
-            tokens = t_models.get(base, {}).get(model, tokens)
-        return name, rate, tokens
+            for kind, (_groups, models) in self._tokens.items():
+                tokens[kind] = models.get(base, {}).get(model, tokens[kind])
+        return name, rate, {k: v for k, v in tokens.items() if v is not None}
 
 
 def group_records(
@@ -114,7 +156,8 @@ def group_records(
         name, rate, tokens = assigner.assign(record)
         if name not in groups:
             lists[name] = []
-            groups[name] = Group(name, rate, lists[name], tokens_per_minute=tokens)
+            limits = tuple(Limit(kind, amount) for kind, amount in tokens.items())
+            groups[name] = Group(name, rate, lists[name], token_limits=limits)
         lists[name].append(record)
     for name, group in groups.items():
         group.records = sorted(lists[name], key=_model_order(lists[name]))

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from runner.prompts.grouping import Group, GroupAssigner, apply_model_to, swap_key
+from runner.engine.quota import Accounting, Limit
+from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import PromptRecord
 
@@ -32,7 +33,8 @@ class GroupPlan:
 
     name: str
     rate_per_minute: float
-    tokens_per_minute: float | None
+    # Token limits per minute by what they count (see runner.engine.quota).
+    token_limits: TokenAmounts
     # Offsets per swap key, in first-seen order (see grouping.swap_key).
     offsets: dict[str, array[int]] = field(default_factory=dict)
     credentials: set[str] = field(default_factory=set)
@@ -67,13 +69,19 @@ class Plan:
         self,
         identity: Callable[[GroupPlan], str],
         api_concurrency: Callable[[str], int | None] = lambda _api: None,
+        accounting: Callable[[set[str]], Accounting] = lambda _apis: Accounting.RESERVED,
     ) -> dict[str, Group]:
         """The groups as the engine takes them, each streaming its records.
 
         Args:
             identity: a group's identity between processes (for shared limits).
             api_concurrency: the most requests in flight an api can take, if it has a cap.
+            accounting: how the providers of a group's apis charge its token limits.
         """
+
+        def token_limits(g: GroupPlan) -> tuple[Limit, ...]:
+            how = accounting(g.apis)
+            return tuple(Limit(k, v, accounting=how) for k, v in g.token_limits.items())
 
         def cap(g: GroupPlan) -> int | None:
             caps = [c for c in map(api_concurrency, g.apis) if c is not None]
@@ -85,7 +93,7 @@ class Plan:
                 g.rate_per_minute,
                 self.records(name),
                 total=g.count,
-                tokens_per_minute=g.tokens_per_minute,
+                token_limits=token_limits(g),
                 identity=identity(g),
                 max_concurrency=cap(g),
             )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -136,6 +137,7 @@ class AnthropicProvider(Provider):
     """
 
     api = "anthropic"
+    token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
 
     def _key(self, model_name: str | None) -> str | None:
         cfg = self.context.settings.apis.anthropic

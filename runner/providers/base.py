@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import aiohttp
 
 from runner.config.schema import RunConfig
+from runner.engine.quota import Accounting, TokenEstimate
+from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 
 
@@ -61,6 +63,9 @@ class Provider(ABC):
     uses_http: ClassVar[bool] = True
     # The most requests it can serve at once (None: as many as the group allows).
     max_concurrency: ClassVar[int | None] = None
+    # How the API charges token limits: reserved (the estimate, never refunded) or actual
+    # (corrected by the usage it reports); see runner.engine.quota.
+    token_accounting: ClassVar[Accounting] = Accounting.RESERVED
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
@@ -68,6 +73,10 @@ class Provider(ABC):
     def problems(self, record: PromptRecord) -> list[str]:
         """What stops this record from being sent (a missing key, ...), without sending."""
         return []
+
+    def estimate_tokens(self, record: PromptRecord) -> TokenEstimate:
+        """A request's tokens before sending, by this API's rule (default: chars / 4)."""
+        return estimate_split(record, self.context.settings.output_tokens_estimate)
 
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).

@@ -14,6 +14,7 @@ from typing import Any
 
 from loguru import logger
 
+from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -53,6 +54,7 @@ class LocalProvider(Provider):
     """``api: local``: in-process llama.cpp; ``model_name`` is the default model or a .gguf path."""
 
     api = "local"
+    token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
     uses_http = False
     max_concurrency = 1  # llama.cpp serves one call at a time per model
 

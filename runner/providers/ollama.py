@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -65,6 +66,7 @@ class OllamaProvider(Provider):
     """
 
     api = "ollama"
+    token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
 
     def _endpoint(self, model_name: str | None) -> str | None:
         cfg = self.context.settings.apis.ollama

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.engine.quota import TokenEstimate
+from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, turns
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -125,6 +128,31 @@ async def send_chat_completions(
     return await run_chat(record.prompt, send)
 
 
+def chat_request_estimate(
+    record: PromptRecord, model: str | None, output_estimate: int
+) -> TokenEstimate:
+    """OpenAI's rule: the characters of the request body / 4, plus ``max_tokens``.
+
+    The body is built as sent (images named by path count as their path, not their data).
+    A multi-turn prompt is charged its whole conversation on each of its requests.
+    """
+    prompt = record.prompt
+    if isinstance(prompt, str):
+        messages: Any = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+        messages = [{"role": "user", "content": p} for p in prompt]
+    else:
+        messages = prompt
+    payload: dict[str, Any] = {**record.parameters, "messages": messages}
+    if model is not None:
+        payload["model"] = model
+    if record.parameters.get("stream"):
+        payload.setdefault("stream_options", {"include_usage": True})
+    n = turns(record)
+    chars = len(json.dumps(payload))
+    return TokenEstimate(chars / CHARS_PER_TOKEN * n, answer_tokens(record, output_estimate) * n)
+
+
 @register
 class OpenAIProvider(Provider):
     """``api: openai``: chat completions.
@@ -159,6 +187,10 @@ class OpenAIProvider(Provider):
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
         return found
+
+    def estimate_tokens(self, record: PromptRecord) -> TokenEstimate:
+        output = self.context.settings.output_tokens_estimate
+        return chat_request_estimate(record, record.model_name or "", output)
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""

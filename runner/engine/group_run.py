@@ -1,0 +1,253 @@
+"""One group's sending loop: a feeder, workers, retries, and the decision on each outcome.
+
+Inside a group, workers take prompts from a queue fed lazily from the group's records,
+wait for the group's slot (concurrency cap, pause, request and token limits), and send. A
+retryable failure puts the prompt back on the queue after its backoff while the workers go
+on with the others (no retry rounds); retries take tokens like any request. A stop request
+ends sending: queued prompts stay unsent (a resume sends them), requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from runner.engine.adaptive import AdaptiveGate
+from runner.engine.limiter import AllOf
+from runner.engine.quota import TokenEstimate, Usage
+from runner.engine.stats import GroupStats
+from runner.errors import ErrorKind, ProviderError
+from runner.output.results import Outcome
+from runner.prompts.grouping import Group, Records, Tagged
+from runner.prompts.records import PromptRecord
+
+if TYPE_CHECKING:
+    from runner.engine.engine import Engine
+
+
+@dataclass
+class _Item:
+    record: PromptRecord
+    tag: Any = None
+    attempts: int = 0
+
+
+async def _items(
+    records: Records,
+) -> AsyncIterator[_Item]:
+    """A group's records, whether a list, a lazy file reader, or fed as results arrive."""
+
+    def item(entry: PromptRecord | Tagged) -> _Item:
+        return _Item(entry.record, entry.tag) if isinstance(entry, Tagged) else _Item(entry)
+
+    if isinstance(records, AsyncIterable):
+        async for entry in records:
+            yield item(entry)
+    else:
+        for entry in records:
+            yield item(entry)
+
+
+class GroupRun:
+    """Runs one group to its end (or a stop) for ``engine``; see the module docstring."""
+
+    def __init__(self, engine: Engine, group: Group, stats: GroupStats) -> None:
+        self.engine = engine
+        self.group = group
+        self.stats = stats
+        settings = engine.settings
+        ceiling = min(settings.max_concurrency, group.max_concurrency or 1 << 30)
+        self.gate = AdaptiveGate(ceiling, group.rate_per_minute, engine.clock)
+        self.pace = AllOf([self.gate.pacer, *engine.limits.requests(group)])
+        self.metered = engine.limits.tokens(group)
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.room = asyncio.Semaphore(max(settings.read_ahead, 2 * settings.max_concurrency))
+        self.outstanding = 0
+        self.fed_all = False
+        self.all_done = asyncio.Event()
+        self.retry_timers: set[asyncio.Task[None]] = set()
+        self.quota_error: ProviderError | None = None  # set once a hard quota stops the group
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        engine = self.engine
+        n_workers = max(1, engine.settings.max_concurrency)
+        tasks = [asyncio.create_task(self.worker()) for _ in range(n_workers)]
+        feeder = asyncio.create_task(self.feed())
+        stop_wait = asyncio.create_task(engine.stop_requested.wait())
+        try:
+            await asyncio.wait(
+                [asyncio.create_task(self.all_done.wait()), stop_wait],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not self.all_done.is_set():
+                # Stopping: let the requests on the wire finish (the caller bounds the wait);
+                # workers still waiting for a slot are cancelled below, their prompts unsent.
+                while self.stats.sending > 0:
+                    await engine.clock.sleep(0.05)
+        finally:
+            pending = [feeder, stop_wait, *tasks, *self.retry_timers]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def feed(self) -> None:
+        async for item in _items(self.group.records):
+            await self.room.acquire()
+            if self.engine.stop_requested.is_set():
+                break
+            self.outstanding += 1
+            self.queue.put_nowait(item)
+        self.fed_all = True
+        self.settle()
+
+    async def worker(self) -> None:
+        engine = self.engine
+        while True:
+            item = await self.queue.get()
+            refused = self.unsendable(item)
+            if refused is not None:
+                self.not_sent(item, refused)
+                continue
+            if engine.stop_requested.is_set():
+                continue  # left unsent and unrecorded: a resume sends it
+            await self.gate.enter()
+            try:
+                await self.send(item)
+            except Exception as exc:  # a limiter or the engine itself broke
+                engine.fail(exc, "sending")
+            finally:
+                await self.gate.leave()
+
+    # -- one request ---------------------------------------------------------------------
+
+    def answer_without_sending(self, item: _Item) -> Outcome | None:
+        """THE SEAM for a cache and batch mode: an outcome known without a live request.
+
+        A request goes cache -> budget -> limits -> provider: a cache hit (or a batch
+        result) returned here is recorded as is and takes no limit. Nothing plugs in yet.
+        """
+        return None
+
+    async def send(self, item: _Item) -> None:
+        engine = self.engine
+        known = self.answer_without_sending(item)
+        if known is not None:
+            self.finish(known)
+            return
+        estimator = engine.limits.estimator
+        estimate = estimator(item.record) if self.metered and estimator else None
+        await self.charge(estimate)
+        await self.pace.acquire()
+        for limiter in engine.limits.per_record(item.record):
+            await limiter.acquire()
+        if engine.stop_requested.is_set():
+            return  # stopped while waiting for a slot: unsent, a resume sends it
+        refused = self.unsendable(item)
+        if refused is not None:  # refused while this prompt waited for its slot
+            self.not_sent(item, refused)
+            return
+        item.attempts += 1
+        outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
+        if estimate is not None:
+            usage = (
+                None
+                if outcome.completion is None
+                else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
+            )
+            for limit in self.metered:
+                await limit.settle(estimate, usage)
+        self.decide(item, outcome)
+
+    async def charge(self, estimate: TokenEstimate | None) -> None:
+        """Take the request's estimated tokens from each token limit of the group."""
+        if estimate is not None:
+            for limit in self.metered:
+                await limit.charge(estimate)
+
+    def unsendable(self, item: _Item) -> ProviderError | None:
+        """Why ``item`` must not be sent: its group hit a hard quota, or its key was refused."""
+        if self.quota_error is not None:
+            return ProviderError(f"not sent: {self.quota_error}", ErrorKind.QUOTA)
+        return self.engine.rejections.blocked(item.record)
+
+    def decide(self, item: _Item, outcome: Outcome) -> None:
+        """Record the outcome, or schedule another attempt."""
+        error = outcome.error
+        if error is None:
+            self.gate.on_success()
+            self.finish(outcome)
+            return
+        if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
+            # "Too fast": once 429s dominate, the whole group pauses and slows down.
+            self.gate.on_rate_limited(error.retry_after, error.quota_spent, error.limit_per_minute)
+            self.stats.slowdowns = self.gate.slowdowns
+        else:
+            self.gate.on_answer()
+        self.engine.rejections.note(item.record, error)
+        if error.kind is ErrorKind.QUOTA and self.quota_error is None:
+            self.quota_error = error
+            logger.error("Group {}: hard quota error, sending stops: {}", outcome.group, error)
+        engine = self.engine
+        retry = (
+            error.kind is ErrorKind.RETRYABLE
+            and item.attempts < engine.settings.max_attempts
+            and not engine.stop_requested.is_set()
+        )
+        if not retry:
+            self.finish(outcome)
+            return
+        delay = engine.backoff.delay(item.attempts, error.retry_after)
+        self.stats.retries += 1
+        logger.debug(
+            "{} attempt {} failed ({}); retrying in {:.2f} s",
+            item.record.where,
+            item.attempts,
+            error,
+            delay,
+        )
+        timer = asyncio.create_task(self.requeue_later(item, delay))
+        self.retry_timers.add(timer)
+        timer.add_done_callback(self.retry_timers.discard)
+
+    async def requeue_later(self, item: _Item, delay: float) -> None:
+        await self.engine.clock.sleep(delay)
+        self.queue.put_nowait(item)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def not_sent(self, item: _Item, error: ProviderError) -> None:
+        self.stats.not_sent += 1
+        self.finish(
+            Outcome(
+                item.record,
+                self.group.name,
+                item.attempts,
+                error=error,
+                error_kind="not_sent",
+                tag=item.tag,
+            )
+        )
+
+    def finish(self, outcome: Outcome) -> None:
+        """An outcome is final: count it, hand it to the sink, free its room."""
+        stats = self.stats
+        if outcome.ok:
+            stats.ok += 1
+        else:
+            stats.error += 1
+        self.engine.deliver(outcome)
+        self.outstanding -= 1
+        self.room.release()
+        self.engine.on_change(stats)
+        self.settle()
+
+    def settle(self) -> None:
+        if self.fed_all and self.outstanding == 0:
+            self.stats.finished = self.engine.clock.monotonic()
+            self.all_done.set()

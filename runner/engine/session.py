@@ -1,0 +1,80 @@
+"""One way to send prompts: an engine session owning what a sender needs, and closing it.
+
+``async with engine_session(...) as engine`` opens the HTTP session (when a provider needs
+one and the context has none), makes the providers of the apis asked for, builds the
+engine with the run's backoff and attempts, and on the way out closes what it made (the
+providers it owns, the session it opened). The run, live judges, stored evaluation and
+rephrasing all send through it. A request goes cache -> budget -> limits -> provider; the
+cache and batch seam is ``GroupRun.answer_without_sending``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from runner.engine.clock import Clock, SystemClock
+from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink
+from runner.engine.limits import Limits
+from runner.engine.retry import Backoff
+from runner.engine.stats import GroupStats
+from runner.providers.base import Provider, ProviderContext, provider_class
+
+
+@asynccontextmanager
+async def engine_session(
+    context: ProviderContext,
+    sink: OutcomeSink,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    close_providers: bool = False,
+    apis: Iterable[str] = (),
+    clock: Clock | None = None,
+    limits: Limits | None = None,
+    on_change: Callable[[GroupStats], None] | None = None,
+    observers: Sequence[Observer] = (),
+) -> AsyncIterator[Engine]:
+    """An engine over ``providers`` plus one made for each api of ``apis`` it lacks.
+
+    Args:
+        context: settings, environment and (if already open) the HTTP session.
+        sink: receives every outcome.
+        providers: providers to reuse (a loaded local model); closed here only with
+            ``close_providers``. The ones made for ``apis`` are always closed here.
+        limits: the limits beyond each group's own pace (none by default).
+        on_change: called after a group's counters changed.
+        observers: told of every send and every outcome.
+    """
+    settings = context.settings
+    usable = dict(providers or {})
+    made: list[Provider] = []
+    for api in apis:
+        if api not in usable:
+            usable[api] = provider_class(api)(context)
+            made.append(usable[api])
+    owned = [*(usable.values() if close_providers else made)]
+    own_session: aiohttp.ClientSession | None = None
+    if context.session is None and any(p.uses_http for p in usable.values()):
+        # One session for every group; groups cap their own concurrency.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+        own_session = context.session = aiohttp.ClientSession(connector=connector)
+    try:
+        yield Engine(
+            usable,
+            EngineSettings(settings.max_attempts, settings.max_concurrency),
+            clock or SystemClock(),
+            Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
+            sink,
+            on_change=on_change,
+            limits=limits,
+            observers=observers,
+        )
+    finally:
+        for provider in owned:
+            await provider.aclose()
+        if own_session is not None:
+            await own_session.close()
+            context.session = None
