@@ -1,9 +1,8 @@
-"""A tiny aiohttp server for cases no third-party test server produces.
+"""A tiny aiohttp server for a case no third-party test server produces.
 
-It answers every chat request with one whole JSON body (as servers that ignore ``stream``
-do), or (``echo_key``) with a 401 whose body echoes the key it was sent, as OpenAI's does,
-for every model but those named ``ok-...``. It runs in its
-own thread and event loop, so a synchronous run (``asyncio.run`` inside) can call it.
+It answers every chat request with one whole JSON body, as servers that ignore ``stream``
+do (llmock, aimock and llama.cpp all honour it). It runs in its own thread and event loop,
+so a synchronous run (``asyncio.run`` inside) can call it.
 """
 
 from __future__ import annotations
@@ -54,15 +53,10 @@ def _message(model: str, answer: str) -> dict[str, Any]:
     }
 
 
-def _app(state: PlainServer, echo_key: bool, answer: str) -> web.Application:
+def _app(state: PlainServer, answer: str) -> web.Application:
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
         state.requests.append(body)
-        if echo_key and not str(body.get("model", "")).startswith("ok-"):
-            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            key = key or request.headers.get("x-api-key", "")
-            error = {"message": f"Incorrect API key provided: {key}.", "code": "invalid_api_key"}
-            return web.json_response({"error": error}, status=401)
         if request.path.endswith("/messages"):
             return web.json_response(_message(body.get("model", ""), answer))
         return web.json_response(_chat_completion(body.get("model", ""), answer))
@@ -74,13 +68,11 @@ def _app(state: PlainServer, echo_key: bool, answer: str) -> web.Application:
 
 
 @contextmanager
-def plain_server(
-    *, echo_key: bool = False, answer: str = "a whole answer"
-) -> Iterator[PlainServer]:
+def plain_server(*, answer: str = "a whole answer") -> Iterator[PlainServer]:
     """Serve on a free loopback port until the block ends; every answer is ``answer``."""
     state = PlainServer()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(state, echo_key, answer))
+    runner = web.AppRunner(_app(state, answer))
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())
