@@ -163,3 +163,15 @@ def test_a_refused_line_is_cut_back_and_every_line_before_kept(tmp_path: Path) -
         writer.write({"id": "c"})
     writer.close()
     assert path.read_bytes() == b'{"id": "a"}\n'
+
+
+def test_a_csv_export_that_does_not_fit_leaves_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.output import export
+
+    source = write_jsonl(tmp_path / "completed.jsonl", [{"id": "a", "usage": {"n": 1}}])
+    monkeypatch.setattr(os, "replace", _no_space)
+    with pytest.raises(DiskFullError, match=r"the CSV export .*results\.csv: the disk is full"):
+        export.export_csv(source, tmp_path / "results.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["completed.jsonl"]
