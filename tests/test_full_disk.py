@@ -96,6 +96,9 @@ def test_a_disk_that_fills_with_results_stops_clearly_and_resumes(
         assert raw.endswith(b"\n")
         written = [json.loads(line) for line in raw.splitlines()]  # every line whole
         assert 0 < len(written) < 40
+        still_full = _run(tmp_path, server, small_disk, "resume=r1")
+        _one_clear_line(still_full, "could not write results (repairing them to resume)")
+        assert folder.completed.read_bytes() == raw  # untouched by the refused resume
         subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
         resumed = _run(tmp_path, server, small_disk, "resume=r1")
     assert resumed.returncode == 0, resumed.stderr
