@@ -45,6 +45,15 @@ def test_invalid_utf8_in_csv_names_its_line(tmp_path: Path) -> None:
         read_records(path)
 
 
+def test_a_lone_surrogate_escape_is_refused_and_a_pair_accepted(tmp_path: Path) -> None:
+    # Valid UTF-8 and valid JSON, but half a character: no result line could hold it.
+    lone = b'{"api": "openai", "prompt": "a\\ud800b"}\n'
+    with pytest.raises(BadInputError, match=r"e\.jsonl:2: a \\u escape stands for half"):
+        read_records(_experiment(tmp_path, "e.jsonl", GOOD + lone))
+    pair = b'{"api": "openai", "prompt": "\\ud83d\\ude00"}\n'
+    assert read_records(_experiment(tmp_path, "p.jsonl", pair))[0].data["prompt"] == "\U0001f600"
+
+
 def test_a_bom_is_accepted_in_jsonl_and_csv(tmp_path: Path) -> None:
     bom = b"\xef\xbb\xbf"
     jsonl = read_records(_experiment(tmp_path, "j.jsonl", bom + GOOD))

@@ -72,7 +72,20 @@ def _jsonl_records(path: Path) -> Iterator[PromptRecord]:
             raise BadInputError(
                 f"{path}:{number}: a line must be a JSON object, got {type(data).__name__}"
             )
+        if "\\ud" in line.lower():
+            _check_no_lone_surrogate(path, number, data)
         yield PromptRecord(data, str(path), number)
+
+
+def _check_no_lone_surrogate(path: Path, number: int, data: dict[str, Any]) -> None:
+    """A ``\\ud800``-style escape without its pair is no character: no API, no file takes it."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInputError(
+            f"{path}:{number}: a \\u escape stands for half a character "
+            f"({exc.object[exc.start : exc.end]!r} without its pair); fix or remove it"
+        ) from None
 
 
 def _csv_value(text: str) -> Any:
