@@ -7,6 +7,7 @@ after a closing quote is exit 2 naming the line, not rows merged and sent.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,15 @@ def test_the_check_refuses_an_open_csv_quote(tmp_path: Path) -> None:
     assert check.returncode == 2, check.stdout
     assert "e.csv:3" in check.stdout + check.stderr
     assert "Traceback" not in check.stderr
+
+
+def test_an_answer_with_half_a_character_is_kept_not_a_crash(tmp_path: Path) -> None:
+    from runner.output.writer import ResultWriter
+
+    path = tmp_path / "completed.jsonl"
+    with ResultWriter(path) as writer:
+        writer.write({"id": "a", "response": "ok \ud83d\ude00 half \ud800 end"})
+        writer.write({"id": "b", "response": "next"})
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert lines[0]["response"] == "ok \U0001f600 half \ufffd end"
+    assert lines[1]["id"] == "b"

@@ -43,7 +43,10 @@ class ResultWriter:
         if self._failed is not None:
             raise self._failed
         line = redact(json.dumps(result, ensure_ascii=False, default=str)) + "\n"
-        data = line.encode("utf-8")
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:  # half a character (a lone surrogate) from an API's answer
+            data = _replace_lone_surrogates(line).encode("utf-8")
         try:
             view = memoryview(data)
             while view:
@@ -79,3 +82,8 @@ class ResultWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _replace_lone_surrogates(text: str) -> str:
+    """``text`` with each half character replaced by U+FFFD, so the line stays UTF-8."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
