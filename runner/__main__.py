@@ -125,9 +125,39 @@ def _hydra_main(cfg: DictConfig) -> None:
     _record_exit(_run_job(cfg))
 
 
+def refuse_literal_keys(argv: list[str]) -> None:
+    """Refuse ``apis.X.api_key=VALUE`` on the command line before Hydra saves or prints it.
+
+    Hydra writes the overrides to ``.hydra/*.yaml`` (and ``multirun.yaml``) and prints them
+    in its "Launching" line before any job runs; a reference such as ``${oc.env:VAR}`` is
+    fine, a key is not.
+
+    Raises:
+        ConfigError: an override gives a key literally.
+    """
+    from runner.errors import ConfigError
+
+    for arg in argv:
+        name, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or name.rsplit(".", 1)[-1] != "api_key":
+            continue
+        if value.strip() in ("", "null", "None", "~") or value.lstrip("'\"").startswith("${"):
+            continue
+        raise ConfigError(
+            f"{name}= gives an API key on the command line, where it would be saved with the "
+            f"run and printed; nothing was run. Set it in the environment instead, or "
+            f"reference one: {name}='${{oc.env:MY_KEY_VAR}}'"
+        )
+
+
 def main() -> None:
     """The command line."""
     logs.configure()
+    try:
+        refuse_literal_keys(sys.argv[1:])
+    except RunnerError as exc:
+        logger.error("{}", exc)
+        sys.exit(exc.exit_code)
     sys.argv[1:] = quote_plain_values(sys.argv[1:])
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:

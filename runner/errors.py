@@ -83,3 +83,13 @@ class ProviderError(RunnerError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class DiskFullError(RunnerError):
+    """A file of the run could not be written (the disk is full, or refuses writes).
+
+    Exit status 1: the input was fine; what was written before is intact, and a resume on
+    a disk with room finishes the run.
+    """
+
+    exit_code = 1

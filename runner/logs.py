@@ -1,32 +1,108 @@
-"""Logging, configured in one place: loguru to stderr, and to the run's log file."""
+"""Logging, configured in one place: loguru to stderr, and to the run's log file.
+
+Every sink masks key values (:mod:`runner.redaction`) and none shows local variables
+(``diagnose=False``): a traceback with locals would print the keys it holds.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import traceback
 from pathlib import Path
+from types import TracebackType
+from typing import IO
 
 from loguru import logger
+
+from runner import redaction
 
 _STDERR_FORMAT = "<level>{level: <7}</level> {message}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {name}:{line} | {message}"
 
+_files: dict[int, _RunLogFile] = {}
+
 
 def _to_stderr(message: str) -> None:
     # Looked up per call: a live progress display swaps sys.stderr to keep bars intact.
-    sys.stderr.write(message)
+    sys.stderr.write(redaction.redact(message))
+
+
+class _RunLogFile:
+    """The run's log file; a write the disk refuses (full, gone) is dropped, never raised.
+
+    The log is a record of the run, not the run: a full disk is reported by the writer of
+    results, and loguru must not print its own "Logging error" traceback about it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._handle: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def write(self, message: str) -> None:
+        if self._handle is None:
+            return
+        try:
+            self._handle.write(redaction.redact(message))
+            self._handle.flush()
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            # A tail the disk refused is lost; the lines before it are on disk.
+            with contextlib.suppress(OSError):
+                handle.close()
+
+
+def _redacted_excepthook(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    # An unexpected crash still prints its traceback, with every key masked.
+    text = "".join(traceback.format_exception(kind, exc, tb))
+    sys.stderr.write(redaction.redact(text))
 
 
 def configure(level: str = "INFO") -> None:
     """Send runner's logs to stderr at ``level`` (replacing earlier sinks)."""
+    redaction.remember_process_keys()
+    sys.excepthook = _redacted_excepthook
     logger.remove()
-    logger.add(_to_stderr, level=level.upper(), format=_STDERR_FORMAT, colorize=sys.stderr.isatty())
+    _close_files()
+    logger.add(
+        _to_stderr,
+        level=level.upper(),
+        format=_STDERR_FORMAT,
+        colorize=sys.stderr.isatty(),
+        backtrace=False,
+        diagnose=False,
+    )
 
 
 def add_run_log(path: Path) -> int:
     """Also log everything (DEBUG and up) to ``path``; returns the sink id to remove later."""
-    return logger.add(path, level="DEBUG", format=_FILE_FORMAT, enqueue=False, encoding="utf-8")
+    sink = _RunLogFile(path)
+    sink_id = logger.add(
+        sink.write,
+        level="DEBUG",
+        format=_FILE_FORMAT,
+        enqueue=False,
+        backtrace=False,
+        diagnose=False,
+    )
+    _files[sink_id] = sink
+    return sink_id
 
 
 def remove_sink(sink_id: int) -> None:
     """Stop logging to a sink added with :func:`add_run_log`."""
     logger.remove(sink_id)
+    sink = _files.pop(sink_id, None)
+    if sink is not None:
+        sink.close()
+
+
+def _close_files() -> None:
+    for sink in _files.values():
+        sink.close()
+    _files.clear()

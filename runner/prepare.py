@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from runner import redaction
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
 from runner.engine.limits import token_limit_settings
@@ -93,6 +94,7 @@ def prepare_run(
     Raises:
         BadInputError: the file is unreadable, or some records cannot be sent (all listed).
     """
+    redaction.remember_env(env)  # keys passed in (the Python API) are masked too
     context = ProviderContext(settings, env=env)
     apis = known_apis()
     providers: dict[str, Provider] = {}

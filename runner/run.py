@@ -22,7 +22,7 @@ from runner.config.setup import new_run_id
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
-from runner.errors import BadInputError, RunnerError
+from runner.errors import BadInputError, DiskFullError, RunnerError
 from runner.output.export import export_csv, read_results
 from runner.output.provenance import provenance
 from runner.output.resume import (
@@ -252,7 +252,11 @@ def _execute(
     log_sink = logs.add_run_log(folder.log)
     started_wall, started = clock.wall(), clock.monotonic()
     meta = _start_meta(prepared, folder, invocation, previous, started_wall.isoformat())
-    folder.write_meta(meta)
+    try:
+        folder.write_meta(meta)
+    except DiskFullError:
+        logs.remove_sink(log_sink)
+        raise
     command = resume_command(experiment_name(settings), folder.run_id, invocation.overrides)
 
     def forced_exit() -> None:
@@ -296,7 +300,7 @@ def _execute(
             interrupted=status == "interrupted",
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
-        folder.write_meta(meta)
+        _write_final_meta(folder, meta, failing=status == "failed")
         logger.debug("Summary\n{}", summary.format())
         if status == "interrupted":
             logger.warning("Stopped. Resume with: {}", command)
@@ -310,6 +314,21 @@ def _execute(
     if settings.index:
         _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
     return RunResult(folder, summary, {"scores": scores})
+
+
+def _write_final_meta(folder: RunFolder, meta: dict[str, Any], *, failing: bool) -> None:
+    """Write the final ``run.json``; when the run is already failing, that error comes first.
+
+    A full disk that stopped the run usually refuses ``run.json`` too: the old file is kept
+    (never an empty one), and the user hears about the results first.
+    """
+    try:
+        folder.write_meta(meta)
+    except DiskFullError as exc:
+        if not failing:
+            raise
+        logger.debug("{}", exc)
+        logger.warning("{} could not be updated either: it still says 'running'", folder.meta)
 
 
 def mean_scores(path: Path) -> dict[str, tuple[float, int]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner import redaction
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
 from runner.output.run_folder import check_name
@@ -149,6 +150,9 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     _check_names(run)
     _check_not_negative(run, "")
     _check_limits(run)
+    # A key referenced from config (${oc.env:ANY_NAME}) is masked like the usual variables.
+    apis = [getattr(run.apis, f.name) for f in fields(ApisConfig)]
+    redaction.remember(getattr(api, "api_key", None) for api in apis)
     return run
 
 

@@ -108,13 +108,18 @@ class Engine:
         for group_run in runs:
             self.gates[group_run.group.name] = group_run.gate
         await asyncio.gather(*(group_run.run() for group_run in runs))
+        if isinstance(self.fatal, RunnerError):
+            raise self.fatal  # already says what to do (a full disk, ...)
         if self.fatal is not None:
             raise RunnerError(f"the run stopped: {self.fatal}") from self.fatal
         return stats
 
     def fail(self, exc: BaseException, doing: str) -> None:
         """Stop the run after an error no prompt can be blamed for."""
-        logger.opt(exception=exc).error("Stopping the run: {} failed: {}", doing, exc)
+        if isinstance(exc, RunnerError):  # expected (a full disk): one line, traceback in run.log
+            logger.opt(exception=exc).debug("Stopping the run: {} failed", doing)
+        else:
+            logger.opt(exception=exc).error("Stopping the run: {} failed: {}", doing, exc)
         if self.fatal is None:
             self.fatal = exc
         self.request_stop()

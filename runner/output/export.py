@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from runner.output.disk import write_failed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,15 +46,26 @@ def export_csv(source: Path, target: Path) -> int:
 
     Columns are the union of every line's keys, in first-seen order; dict and list cells
     are written as JSON text.
+
+    Raises:
+        DiskFullError: the CSV could not be written (no partial file is left).
     """
     columns: dict[str, None] = {}
     for row in iter_results(source):
         columns.update(dict.fromkeys(row))
     count = 0
-    with target.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns))
-        writer.writeheader()
-        for row in iter_results(source):
-            writer.writerow({k: _cell(v) for k, v in row.items()})
-            count += 1
+    # Written beside and renamed, so a full disk never leaves a half CSV under the real name.
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
+            writer.writeheader()
+            for row in iter_results(source):
+                writer.writerow({k: _cell(v) for k, v in row.items()})
+                count += 1
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise write_failed(exc, target, "the CSV export") from None
     return count

@@ -8,6 +8,7 @@ new line), and a torn last line (a crash mid-write) is cut off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from loguru import logger
 
 from runner.errors import BadInputError
+from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
 
 LATEST = "latest"
@@ -84,13 +86,34 @@ def repair_and_collect(folder: RunFolder) -> bytearray:
     """Cut a torn last line, drop error lines, and return a bitmap of input lines done.
 
     Bit ``n`` is set when input line ``n`` already has an ok result.
+
+    Raises:
+        DiskFullError: the repaired copy could not be written (the results are untouched).
     """
     path = folder.completed
-    done = bytearray()
     if not path.exists():
-        return done
-    kept_lines = dropped = torn = 0
+        return bytearray()
     tmp = path.with_suffix(".jsonl.repair")
+    try:
+        done, kept_lines, dropped, torn = _repair(path, tmp)
+    except OSError as exc:  # a full disk: the results stay as they were
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise write_failed(exc, path, "results (repairing them to resume)") from None
+    logger.info(
+        "Resuming run {}: {} prompt(s) already ok, {} error line(s) to retry, {} torn line(s) cut",
+        folder.run_id,
+        kept_lines,
+        dropped,
+        torn,
+    )
+    return done
+
+
+def _repair(path: Path, tmp: Path) -> tuple[bytearray, int, int, int]:
+    """Copy the ok lines of ``path`` through ``tmp`` and replace it; the bitmap and counts."""
+    done = bytearray()
+    kept_lines = dropped = torn = 0
     with path.open("rb") as src, tmp.open("wb") as dst:
         for raw in src:
             if not raw.endswith(b"\n"):
@@ -117,14 +140,7 @@ def repair_and_collect(folder: RunFolder) -> bytearray:
         dst.flush()
         os.fsync(dst.fileno())
     os.replace(tmp, path)
-    logger.info(
-        "Resuming run {}: {} prompt(s) already ok, {} error line(s) to retry, {} torn line(s) cut",
-        folder.run_id,
-        kept_lines,
-        dropped,
-        torn,
-    )
-    return done
+    return done, kept_lines, dropped, torn
 
 
 def line_done(done: bytearray, number: int) -> bool:

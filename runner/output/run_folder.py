@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.output.disk import atomic_write_text, copy_file
+from runner.redaction import redact
 
 COMPLETED = "completed.jsonl"
 RUN_META = "run.json"
@@ -84,13 +85,12 @@ class RunFolder:
     def create(self, input_file: Path) -> None:
         """Make the folder and keep a copy of the input (the user's file is left alone)."""
         (self.path / INPUT_DIR).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(input_file, self.path / INPUT_DIR / input_file.name)
+        copy_file(input_file, self.path / INPUT_DIR / input_file.name, "the copy of the input")
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Write ``run.json`` atomically, so a reader never sees half of it."""
-        tmp = self.meta.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.meta)
+        """Write ``run.json`` atomically, so a reader never sees half of it (or an empty one)."""
+        text = redact(json.dumps(meta, indent=2, default=str)) + "\n"
+        atomic_write_text(self.meta, text, "the run's state")
 
     def read_meta(self) -> dict[str, Any]:
         """``run.json`` as a dict (empty when there is none)."""

@@ -2,34 +2,75 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from runner.errors import DiskFullError
+from runner.output.disk import write_failed
+from runner.redaction import redact
 
 
 class ResultWriter:
     """Appends one JSON line per result and hands it to the OS at once.
 
     Each line is written whole and flushed, so a crash or ``kill -9`` loses at most the
-    line being written, never one already written.
+    line being written, never one already written. Key values are masked in every line.
+    When the disk refuses a line, the file is cut back to its last whole line and the
+    writer stops with :class:`~runner.errors.DiskFullError`.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle = path.open("a", encoding="utf-8")
+        try:
+            # Unbuffered: a refused write leaves nothing behind in a buffer to flush later.
+            self._handle = path.open("ab", buffering=0)
+        except OSError as exc:
+            raise write_failed(exc, path, "results") from None
+        self._size = self._handle.tell()
+        self._failed: DiskFullError | None = None
         self.count = 0
 
     def write(self, result: dict[str, Any]) -> None:
-        """Append ``result`` as one line."""
-        line = json.dumps(result, ensure_ascii=False, default=str)
-        self._handle.write(line + "\n")
-        self._handle.flush()
+        """Append ``result`` as one line.
+
+        Raises:
+            DiskFullError: the line could not be written (the file keeps every line before).
+        """
+        if self._failed is not None:
+            raise self._failed
+        line = redact(json.dumps(result, ensure_ascii=False, default=str)) + "\n"
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:  # half a character (a lone surrogate) from an API's answer
+            data = _replace_lone_surrogates(line).encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._handle.write(view) or 0 :]
+        except OSError as exc:
+            self._abandon()
+            self._failed = write_failed(exc, self.path, "results")
+            raise self._failed from None
+        self._size += len(data)
         self.count += 1
+
+    def _abandon(self) -> None:
+        """Drop the line that did not fit, keeping every whole line on disk."""
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, self._size)
+        with contextlib.suppress(OSError):
+            self._handle.close()
 
     def close(self) -> None:
         if not self._handle.closed:
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError as exc:
+                raise write_failed(exc, self.path, "results") from None
 
     def __enter__(self) -> Self:
         return self
@@ -41,3 +82,8 @@ class ResultWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _replace_lone_surrogates(text: str) -> str:
+    """``text`` with each half character replaced by U+FFFD, so the line stays UTF-8."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -29,23 +29,63 @@ def check_experiment_path(path: Path) -> None:
         raise BadInputError(f"{path}: no such experiment file; check experiments_dir and the name")
 
 
-def _jsonl_records(path: Path) -> Iterator[PromptRecord]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+_BOM = b"\xef\xbb\xbf"
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of ``path`` as text, each checked to be UTF-8 (a leading BOM is dropped).
+
+    Lines keep their line ending, as ``open(newline="")`` gives them (what csv expects).
+
+    Raises:
+        BadInputError: a line is not valid UTF-8; the message names the line and byte offset.
+    """
+    offset = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            body = raw.removeprefix(_BOM) if number == 1 else raw
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = offset + (len(raw) - len(body)) + exc.start
                 raise BadInputError(
-                    f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                    "each line must be one JSON object"
+                    f"{path}:{number}: not valid UTF-8 (byte 0x{body[exc.start]:02x} at byte "
+                    f"offset {at} of the file, byte {exc.start + 1} of the line); "
+                    "save the file as UTF-8"
                 ) from None
-            if not isinstance(data, dict):
-                raise BadInputError(
-                    f"{path}:{number}: a line must be a JSON object, got {type(data).__name__}"
-                )
-            yield PromptRecord(data, str(path), number)
+            offset += len(raw)
+            yield number, text
+
+
+def _jsonl_records(path: Path) -> Iterator[PromptRecord]:
+    for number, line in _text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(
+                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "each line must be one JSON object"
+            ) from None
+        if not isinstance(data, dict):
+            raise BadInputError(
+                f"{path}:{number}: a line must be a JSON object, got {type(data).__name__}"
+            )
+        if "\\ud" in line.lower():
+            _check_no_lone_surrogate(path, number, data)
+        yield PromptRecord(data, str(path), number)
+
+
+def _check_no_lone_surrogate(path: Path, number: int, data: dict[str, Any]) -> None:
+    """A ``\\ud800``-style escape without its pair is no character: no API, no file takes it."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInputError(
+            f"{path}:{number}: a \\u escape stands for half a character "
+            f"({exc.object[exc.start : exc.end]!r} without its pair); fix or remove it"
+        ) from None
 
 
 def _csv_value(text: str) -> Any:
@@ -81,20 +121,31 @@ def fold_csv_row(row: dict[str, str]) -> dict[str, Any]:
 
 
 def _csv_records(path: Path) -> Iterator[PromptRecord]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        start = 2
-        try:
-            for row in reader:
-                if None in row:
-                    raise BadInputError(
-                        f"{path}:{start}: this row has more cells than the header has columns"
-                    )
-                if any(v for v in row.values()):
-                    yield PromptRecord(fold_csv_row(row), str(path), start)
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise BadInputError(f"{path}:{reader.line_num}: unreadable CSV ({exc})") from None
+    # strict: a quote left open or standing after a closing quote is an error, not a
+    # cell that silently swallows the rows after it.
+    reader = csv.DictReader((text for _n, text in _text_lines(path)), strict=True)
+    start = 2
+    try:
+        for row in reader:
+            if None in row:
+                raise BadInputError(
+                    f"{path}:{start}: this row has more cells than the header has columns"
+                )
+            if any(v for v in row.values()):
+                yield PromptRecord(fold_csv_row(row), str(path), start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise BadInputError(_csv_problem(path, start, reader.line_num, str(exc))) from None
+
+
+def _csv_problem(path: Path, start: int, end: int, error: str) -> str:
+    where = f"{path}:{start}" if end <= start else f"{path}:{start} (read on to line {end})"
+    if "unexpected end of data" in error or "expected after" in error:
+        return (
+            f"{where}: a quote in this row is never closed, or stands inside a cell "
+            f'({error}); quote a whole cell and double any quote inside it ("")'
+        )
+    return f"{where}: unreadable CSV ({error})"
 
 
 def iter_records(path: Path) -> Iterator[PromptRecord]:

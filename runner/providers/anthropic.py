@@ -17,7 +17,7 @@ from runner.providers.base import (
     register,
     setting_or_env,
 )
-from runner.providers.http import classify_status, post_json, post_stream
+from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -100,7 +100,11 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
     parts: list[str] = []
     result = Completion(text="")
     ended = False
+    whole: dict[str, Any] | None = None
     async for event, data in events:
+        if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
+            whole = data
+            continue
         kind = data.get("type", event) if isinstance(data, dict) else event
         if kind == "message_start":
             message = data.get("message") or {}
@@ -118,6 +122,8 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
             raise ProviderError(
                 f"stream error: {detail.get('message') or detail}", ErrorKind.RETRYABLE
             )
+    if whole is not None:
+        return parse_message(whole)
     if not ended:
         raise ProviderError(
             f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",

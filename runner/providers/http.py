@@ -7,7 +7,7 @@ import contextlib
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -187,6 +187,10 @@ async def post_json(
 
 
 STREAM_DONE = "[DONE]"
+# The event name post_stream gives a whole JSON answer to a streamed request: some servers
+# ignore ``stream`` and answer as if it were not set. The data is that answer, complete.
+PLAIN_JSON = "runner:plain-json"
+_EVENT_STREAM = "text/event-stream"
 
 
 async def post_stream(
@@ -202,26 +206,66 @@ async def post_stream(
 
     ``data`` is the parsed JSON of each ``data:`` line, or :data:`STREAM_DONE`. Whether the
     stream ended properly is for the caller to judge (each API has its own end marker).
+    A server that ignores ``stream`` and answers with one JSON object (not
+    ``text/event-stream``) gives one pair ``(PLAIN_JSON, answer)``: a whole answer, not a
+    stream cut short.
 
     Raises:
         ProviderError: as :func:`post_json`; retryable for a malformed chunk too.
     """
     async with _post(session, url, payload, headers, timeout, classify) as resp:
-        event = ""
-        async for raw_line in resp.content:
-            line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data = line[5:].strip()
-                if data == STREAM_DONE:
-                    yield event, STREAM_DONE
-                    continue
-                try:
-                    parsed = json.loads(data)
-                except json.JSONDecodeError:
-                    raise ProviderError(
-                        f"malformed stream chunk: {data[:200]!r}", ErrorKind.RETRYABLE
-                    ) from None
-                yield event, parsed
-                event = ""
+        if resp.content_type != _EVENT_STREAM:
+            raw = await resp.text(errors="replace")
+            whole = _json_object(raw)
+            if whole is not None:
+                yield PLAIN_JSON, whole
+                return
+            lines: AsyncIterator[str] | Iterator[str] = iter(raw.splitlines())
+        else:
+            lines = _decoded(resp.content)
+        async for pair in _events(lines):
+            yield pair
+
+
+def _json_object(raw: str) -> dict[str, Any] | None:
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _decoded(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+    async for raw_line in content:
+        yield raw_line.decode("utf-8", errors="replace")
+
+
+async def _events(lines: AsyncIterator[str] | Iterator[str]) -> AsyncIterator[tuple[str, Any]]:
+    """The ``(event, data)`` pairs of server-sent event lines."""
+    event = ""
+    async for raw in _as_async(lines):
+        line = raw.rstrip("\r\n")
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data = line[5:].strip()
+            if data == STREAM_DONE:
+                yield event, STREAM_DONE
+                continue
+            try:
+                parsed = json.loads(data)
+            except json.JSONDecodeError:
+                raise ProviderError(
+                    f"malformed stream chunk: {data[:200]!r}", ErrorKind.RETRYABLE
+                ) from None
+            yield event, parsed
+            event = ""
+
+
+async def _as_async(lines: AsyncIterator[str] | Iterator[str]) -> AsyncIterator[str]:
+    if isinstance(lines, Iterator):
+        for line in lines:
+            yield line
+    else:
+        async for line in lines:
+            yield line

@@ -13,7 +13,7 @@ from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import Completion, Provider, register, setting_or_env
-from runner.providers.http import STREAM_DONE, post_json, post_stream
+from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -34,7 +34,11 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
     parts: list[str] = []
     result = Completion(text="")
     ended = False
-    async for _event, chunk in events:
+    whole: dict[str, Any] | None = None
+    async for event, chunk in events:
+        if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
+            whole = chunk
+            continue
         if chunk == STREAM_DONE:
             ended = True
             continue
@@ -49,6 +53,8 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
             parts.append(str((choice.get("delta") or {}).get("content") or ""))
             if choice.get("finish_reason"):
                 result.finish_reason = choice["finish_reason"]
+    if whole is not None:
+        return parse_chat_completion(whole)
     if not ended and result.finish_reason is None:
         raise ProviderError(
             f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",

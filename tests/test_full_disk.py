@@ -1,0 +1,180 @@
+"""Issue 10.5: a full disk is a clear stop.
+
+One line on the console (what, where, how much space), exit 1, ``run.json`` ends
+``failed`` and is never replaced by an empty file, every line already written is whole, and
+a resume once there is room finishes with no duplicates. The disk is a real tmpfs of a few
+hundred KB (the test is skipped where mounting is not permitted); the writers' own
+behaviour on ENOSPC is checked with an injected failure as well.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.errors import DiskFullError
+from runner.output.run_folder import RunFolder
+from runner.output.writer import ResultWriter
+from tests.conftest import ROOT, read_jsonl, runner_env, write_jsonl
+from tests.plain_server import PlainServer, plain_server
+
+ANSWER = "x" * 16_000  # 40 answers of 16 KB cannot fit on a 256 KB disk
+
+
+def _mount(folder: Path, size: str) -> None:
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KB tmpfs, unmounted after the test."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    _mount(folder, "256k")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _run(
+    tmp_path: Path, server: PlainServer, outputs: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "experiment=e", *args,
+         f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={outputs}",
+         f"limits_dir={tmp_path / 'limits'}", "progress=off", "index=false",
+         "max_queries=60000", "max_concurrency=4"],
+        cwd=ROOT, env=runner_env(server.url), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def _records(count: int, pad: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"id": f"p{i}", "api": "openai", "model_name": "m", "prompt": f"q{i}", "pad": "y" * pad}
+        for i in range(count)
+    ]
+
+
+def _one_clear_line(done: subprocess.CompletedProcess[str], what: str) -> None:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 3, done.stderr  # the stop, and at most a word about the run
+    clear = [line for line in lines if what in line and "disk is full" in line]
+    assert clear and "bytes free" in clear[0], done.stderr
+
+
+@pytest.mark.integration
+def test_a_disk_that_fills_with_results_stops_clearly_and_resumes(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(40))
+    with plain_server(answer=ANSWER) as server:
+        full = _run(tmp_path, server, small_disk, "run_id=r1")
+        _one_clear_line(full, "could not write results")
+        folder = RunFolder(small_disk / "e" / "r1")
+        meta = json.loads(folder.meta.read_text())  # never empty, never half written
+        # "failed" when the disk had room for it; else the old one, and the console says so.
+        assert meta["status"] == "failed" or "could not be updated either" in full.stderr
+        assert not list(folder.path.glob("*.tmp"))
+        raw = folder.completed.read_bytes()
+        assert raw.endswith(b"\n")
+        written = [json.loads(line) for line in raw.splitlines()]  # every line whole
+        assert 0 < len(written) < 40
+        still_full = _run(tmp_path, server, small_disk, "resume=r1")
+        _one_clear_line(still_full, "could not write results (repairing them to resume)")
+        assert folder.completed.read_bytes() == raw  # untouched by the refused resume
+        subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+        resumed = _run(tmp_path, server, small_disk, "resume=r1")
+    assert resumed.returncode == 0, resumed.stderr
+    ids = [line["id"] for line in read_jsonl(folder.completed)]
+    assert sorted(ids) == sorted(f"p{i}" for i in range(40))  # each once: no duplicates
+    assert json.loads(folder.meta.read_text())["status"] == "completed"
+
+
+@pytest.mark.integration
+def test_a_disk_that_fills_while_copying_the_input_stops_clearly(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(100, pad=4_000))  # ~400 KB
+    with plain_server() as server:
+        done = _run(tmp_path, server, small_disk, "run_id=r1")
+    _one_clear_line(done, "could not write the copy of the input")
+    assert server.requests == []  # nothing sent
+    copy = small_disk / "e" / "r1" / "input" / "e.jsonl"
+    assert not copy.exists()  # no partial copy left behind
+
+
+def _no_space(*_args: Any, **_kwargs: Any) -> Any:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_run_json_is_never_replaced_by_an_empty_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    folder.write_meta({"status": "running"})
+    monkeypatch.setattr(os, "fsync", _no_space)
+    with pytest.raises(DiskFullError, match=r"run\.json: the disk is full \(.* bytes free"):
+        folder.write_meta({"status": "failed"})
+    assert json.loads(folder.meta.read_text()) == {"status": "running"}  # the old one kept
+    assert not list(folder.path.glob("*.tmp"))
+
+
+class _FillsUp:
+    """A file handle whose disk fills in the middle of the next write."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def write(self, data: Any) -> int:
+        self.real.write(bytes(data)[:5])  # part of the line reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.real.closed)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_refused_line_is_cut_back_and_every_line_before_kept(tmp_path: Path) -> None:
+    path = tmp_path / "completed.jsonl"
+    writer = ResultWriter(path)
+    writer.write({"id": "a"})
+    writer._handle = _FillsUp(writer._handle)  # type: ignore[assignment]
+    with pytest.raises(DiskFullError, match="could not write results"):
+        writer.write({"id": "b"})
+    with pytest.raises(DiskFullError):  # later results are refused the same way
+        writer.write({"id": "c"})
+    writer.close()
+    assert path.read_bytes() == b'{"id": "a"}\n'
+
+
+def test_a_csv_export_that_does_not_fit_leaves_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.output import export
+
+    source = write_jsonl(tmp_path / "completed.jsonl", [{"id": "a", "usage": {"n": 1}}])
+    monkeypatch.setattr(os, "replace", _no_space)
+    with pytest.raises(DiskFullError, match=r"the CSV export .*results\.csv: the disk is full"):
+        export.export_csv(source, tmp_path / "results.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["completed.jsonl"]

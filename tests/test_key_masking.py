@@ -1,0 +1,159 @@
+"""Issue 10.3: keys never reach the disk or the console.
+
+llmock, scripted to reject a canary key with OpenAI's 401 body ("Incorrect API key provided:
+sk-..."), is run through every entry point; then every file under the test's tree and every
+captured output is searched for the canary. A key written literally on the command line is
+refused before Hydra saves or prints anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runner import redaction
+from tests import servers
+from tests.conftest import ROOT, post_json, read_jsonl, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+
+def _files_holding(root: Path, needle: str) -> list[Path]:
+    data = needle.encode()
+    return [p for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
+
+
+class _Cli:
+    """Runs entry points in one tree and keeps everything they printed."""
+
+    def __init__(self, tmp_path: Path, server_url: str, key: str) -> None:
+        self.tmp = tmp_path
+        self.printed: list[str] = []
+        self.env = {k: v for k, v in os.environ.items() if "API_KEY" not in k}
+        self.env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"{server_url}/v1")
+        self.dirs = [
+            f"experiments_dir={tmp_path / 'experiments'}",
+            f"outputs_dir={tmp_path / 'outputs'}",
+        ]
+
+    def run(self, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.printed += [done.stdout, done.stderr]
+        return done
+
+    def runner(self, *args: str) -> subprocess.CompletedProcess[str]:
+        overrides = [*self.dirs, f"limits_dir={self.tmp / 'limits'}", "progress=off"]
+        return self.run("runner", *args, *overrides, "max_attempts=1", "max_queries=6000")
+
+
+def _reject(server: servers.Server, key: str, model: str) -> None:
+    """Every request for ``model`` is a 401 that echoes ``key``, as OpenAI's does."""
+    message = f"Incorrect API key provided: {key}. You can find your API key at ..."
+    behavior = {"type": "fail", "status": 401, "message": message, "code": "invalid_api_key"}
+    behavior.update(times=None, match={"model": model})
+    post_json(f"{server.url}/_llmock/scenario", {"behaviors": [behavior]})
+
+
+def test_a_key_echoed_by_the_api_reaches_no_file_and_no_console(tmp_path: Path) -> None:
+    key = f"sk-canary-{uuid.uuid4().hex}"
+    literal = f"sk-literal-{uuid.uuid4().hex}"
+    # p0-p2 are answered (then judged by a model whose key is rejected); p3-p5 are rejected.
+    records = [
+        {"id": f"p{i}", "api": "openai", "model_name": "ok-m" if i < 3 else "m", "prompt": "q"}
+        for i in range(6)
+    ]
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", records)
+    with servers.llmock() as server:  # its own: the scripted 401s last for the whole test
+        _reject(server, key, "m")
+        _reject(server, key, "gpt-4o-mini")  # the judge of evaluation=judge_helpfulness
+        cli = _Cli(tmp_path, server.url, key)
+        first = cli.runner("experiment=e", "run_id=r1", "index=true", "log_level=DEBUG")
+        assert first.returncode == 1, first.stderr
+        resumed = cli.runner("experiment=e", "resume=r1", "index=true")
+        assert resumed.returncode == 1, resumed.stderr
+        sweep = cli.runner("-m", "experiment=e", "max_concurrency=1,2", "index=true")
+        assert sweep.returncode == 1, sweep.stderr
+        for refused in (
+            cli.runner("experiment=e", f"apis.openai.api_key={literal}"),
+            cli.runner("experiment=e", "resume=r1", f"apis.openai.api_key={literal}"),
+            cli.runner("-m", "experiment=e", f"apis.openai.api_key={literal},x{literal}"),
+            cli.runner("experiment=e", f"+apis.openai.api_key='{literal}'"),
+            cli.run("runner.check", "experiment=e", f"apis.openai.api_key={literal}", *cli.dirs),
+        ):
+            assert refused.returncode == 2, refused.stderr
+            assert "api_key" in refused.stderr and "environment" in refused.stderr
+        checked = cli.run("runner.check", "experiment=e", *cli.dirs)
+        assert checked.returncode == 0, checked.stderr
+        evaluated = cli.run(
+            "runner.evaluate", "run=r1", "experiment=e", "evaluation=judge_helpfulness",
+            *cli.dirs,
+        )  # fmt: skip
+        indexed = cli.run("runner.index", "--outputs-dir", str(tmp_path / "outputs"), "--rebuild")
+        assert indexed.returncode == 0, indexed.stderr
+        queried = cli.run(
+            "runner.query", "--outputs-dir", str(tmp_path / "outputs"), "--format", "json",
+            "SELECT error FROM responses UNION ALL SELECT value FROM evaluations",
+        )  # fmt: skip
+        assert queried.returncode == 0, queried.stderr
+    lines = read_jsonl(tmp_path / "outputs/e/r1/completed.jsonl")
+    errors = [line["error"] for line in lines if line["status"] == "error"]
+    assert len(errors) == 3 and all(f"provided: {redaction.MASK}" in e for e in errors), errors
+    assert redaction.MASK in queried.stdout  # the index holds the masked text
+    assert evaluated.returncode == 1, evaluated.stderr  # the judge's key was rejected
+    evaluations = (tmp_path / "outputs/e/r1/evaluations.jsonl").read_text()
+    assert redaction.MASK in evaluations
+    assert list((tmp_path / "outputs").glob(".sweeps/*/multirun.yaml"))  # the sweep ran
+    for needle in (key, literal):
+        assert _files_holding(tmp_path, needle) == []
+        assert [text for text in cli.printed if needle in text] == []
+
+
+def test_masks_cover_env_dotenv_config_and_json_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text('export MY_SERVICE_TOKEN="tok-from-dotenv-123"\n')
+    redaction.forget_all()
+    try:
+        redaction.remember_process_keys({"OPENAI_API_KEY_gpt_4o": 'sk-with"quote', "PATH": "/bin"})
+        redaction.remember(["cfg-key-0123456789", None, "short"])
+        text = json.dumps({"e": 'x sk-with"quote tok-from-dotenv-123 cfg-key-0123456789 /bin'})
+        masked = redaction.redact(text)
+        assert masked.count(redaction.MASK) == 3 and "/bin" in masked  # PATH is no key
+        assert redaction.redact("short") == "short"  # too short to be a key
+    finally:
+        redaction.forget_all()
+
+
+def test_log_lines_and_crash_tracebacks_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    from loguru import logger
+
+    from runner import logs
+
+    key = f"sk-canary-{uuid.uuid4().hex}"
+    redaction.remember([key])
+    try:
+        logs.configure("INFO")
+        try:
+            raise RuntimeError(f"the API said: bad key {key}")
+        except RuntimeError as exc:
+            logger.opt(exception=exc).error("failed with {}", key)
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        logs.configure("WARNING")
+        redaction.forget_all()
+    err = capsys.readouterr().err
+    assert key not in err and err.count(redaction.MASK) >= 3
