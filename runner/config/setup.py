@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from runner.config.keys import check_override_keys
 from runner.config.schema import register_configs
 from runner.errors import BadInputError
 
@@ -120,7 +121,13 @@ def register_experiment_files(
 
 
 def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Everything Hydra needs before it composes: schemas, resolvers, experiment files."""
+    """Everything Hydra needs before it composes: schemas, resolvers, experiment files.
+
+    Raises:
+        ConfigError: an override's key is not a runner setting.
+        BadInputError: an experiment named on the command line has no file and no YAML.
+    """
+    check_override_keys(overrides)
     register_configs()
     register_resolvers()
     register_experiment_files(overrides, conf_dir)
