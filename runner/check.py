@@ -19,7 +19,9 @@ from pathlib import Path
 from omegaconf import MissingMandatoryValue
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.commands import python_command
 from runner.config import compose_config, resolve_path, to_settings
+from runner.config.help import HELP_FLAGS, command_help
 from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError, RunnerError
 
 
@@ -95,9 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logs.configure("WARNING")
     args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in HELP_FLAGS for a in args):
+        print(command_help("runner.check", "experiment=NAME [key=value ...]", __doc__))
+        return 0
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     if len(overrides) != len(args) or not any(a.startswith("experiment=") for a in args):
-        print("usage: python -m runner.check experiment=NAME [key=value ...]", file=sys.stderr)
+        print(
+            f"usage: {python_command()} -m runner.check experiment=NAME [key=value ...]",
+            file=sys.stderr,
+        )
         return 2
     try:
         report = check_experiment(overrides, os.environ)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner import __version__, logs
+from runner.commands import python_command
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
 from runner.engine.clock import Clock, SystemClock
@@ -219,7 +220,8 @@ def mean_scores(path: Path) -> dict[str, tuple[float, int]]:
 
 def resume_command(settings: RunConfig, folder: RunFolder) -> str:
     """The command that continues this run."""
-    return f"python -m runner experiment={experiment_name(settings)} resume={folder.run_id}"
+    run = f"-m runner experiment={experiment_name(settings)} resume={folder.run_id}"
+    return f"{python_command()} {run}"
 
 
 def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:

@@ -14,6 +14,7 @@ import typing
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from runner.commands import python_command
 from runner.config.schema import RunConfig
 from runner.errors import ConfigError
 
@@ -94,5 +95,5 @@ def check_override_keys(overrides: Sequence[str]) -> None:
         hint = f"; did you mean {close[0]}?" if close else "."
         raise ConfigError(
             f"the configuration is invalid: {key} is not a runner setting (in {override})"
-            f"{hint} python -m runner --help lists every setting."
+            f"{hint} {python_command()} -m runner --help lists every setting."
         )
