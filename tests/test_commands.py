@@ -88,10 +88,18 @@ def test_readme_settings_table_is_the_schemas() -> None:
 
 def test_readme_tables_are_not_split() -> None:
     """A blank line inside a table ends it; the rows after it render as a paragraph."""
-    blocks = re.split(r"\n(?!\|)", README.read_text(encoding="utf-8"))
-    for block in (b for b in blocks if b.startswith("|")):
-        lines = block.splitlines()
-        assert len(lines) >= 2 and re.match(r"^\|[-| :]+\|$", lines[1]), lines[0]
+    tables: list[list[str]] = []
+    previous = ""
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("|"):
+            if previous.startswith("|"):
+                tables[-1].append(line)
+            else:
+                tables.append([line])
+        previous = line
+    assert len(tables) >= 4
+    for rows in tables:
+        assert len(rows) >= 3 and re.match(r"^\|[-| :]+\|$", rows[1]), rows[0]
 
 
 def test_no_tracked_file_is_ignored() -> None:
