@@ -69,6 +69,14 @@ def test_plus_is_no_back_door_around_the_schema(override: str, closest: str) -> 
     assert "To append" not in str(refused.value)
 
 
+def test_a_step_no_evaluation_file_defines_is_refused_without_hydras_hint() -> None:
+    for override in ("evaluation.mtach.scorer=exact_match", "+evaluation.mtach.scorer=x"):
+        with pytest.raises(ConfigError) as refused:
+            compose_config(["experiment=demo", override])
+        assert "'mtach', which no conf/evaluation/*.yaml defines" in str(refused.value)
+        assert "match" in str(refused.value) and "To append" not in str(refused.value)
+
+
 def test_keys_inside_free_form_maps_and_steps_are_accepted() -> None:
     cfg = compose_config(
         [

@@ -12,7 +12,10 @@ import difflib
 import types
 import typing
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from runner.commands import python_command
 from runner.config.schema import RunConfig
@@ -80,8 +83,24 @@ def override_key(override: str) -> str | None:
     return key
 
 
-def check_override_keys(overrides: Sequence[str]) -> None:
+def step_names(conf_dir: Path) -> list[str]:
+    """The step names ``conf/evaluation/*.yaml`` define (the keys ``evaluation.<step>`` takes)."""
+    names: set[str] = set()
+    for path in (conf_dir / "evaluation").glob("*.yaml"):
+        data = OmegaConf.load(path)
+        if isinstance(data, DictConfig):
+            names.update(str(k) for k in data if k != "defaults")
+    return sorted(names)
+
+
+def check_override_keys(overrides: Sequence[str], conf_dir: Path | None = None) -> None:
     """Refuse an override whose key is not a runner setting, naming the closest one.
+
+    Args:
+        overrides: the command-line overrides.
+        conf_dir: the config folder; with it, ``evaluation.<step>.*`` must name a step that
+            some ``conf/evaluation/*.yaml`` defines (Hydra cannot add a step from the
+            command line, with or without ``+``).
 
     Raises:
         ConfigError: an unknown key, with or without Hydra's ``+`` / ``++`` / ``~``.
@@ -89,11 +108,22 @@ def check_override_keys(overrides: Sequence[str]) -> None:
     paths = list(setting_paths())
     for override in overrides:
         key = override_key(override)
-        if key is None or _known(key.split(".")):
+        if key is None:
             continue
-        close = difflib.get_close_matches(key, paths, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else "."
-        raise ConfigError(
-            f"the configuration is invalid: {key} is not a runner setting (in {override})"
-            f"{hint} {python_command()} -m runner --help lists every setting."
-        )
+        if not _known(key.split(".")):
+            close = difflib.get_close_matches(key, paths, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else "."
+            raise ConfigError(
+                f"the configuration is invalid: {key} is not a runner setting (in {override})"
+                f"{hint} {python_command()} -m runner --help lists every setting."
+            )
+        parts = key.split(".")
+        if conf_dir is not None and parts[0] == "evaluation" and len(parts) > 2:
+            steps = step_names(conf_dir)
+            if parts[1] not in steps:
+                raise ConfigError(
+                    f"the configuration is invalid: {override} sets a field of evaluation step "
+                    f"{parts[1]!r}, which no conf/evaluation/*.yaml defines (steps: "
+                    f"{', '.join(steps)}); choose the file with evaluation=NAME, or add a step "
+                    "in a YAML file under conf/evaluation/."
+                )

@@ -139,7 +139,7 @@ def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
         ConfigError: an override's key is not a runner setting.
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
-    check_override_keys(overrides)
+    check_override_keys(overrides, conf_dir)
     register_configs()
     register_help(overrides, conf_dir)
     register_resolvers()
