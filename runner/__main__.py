@@ -20,6 +20,7 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue
 
 from runner import logs
+from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import pending_hydra_override, quote_plain_values
@@ -91,10 +92,8 @@ def _run_job(cfg: DictConfig) -> int:
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
     if settings.index:
-        print(
-            'Query:   python -m runner.query "SELECT id, status, response FROM responses '
-            f"WHERE run_id = '{result.folder.run_id}'\""
-        )
+        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{result.folder.run_id}'"
+        print(f'Query:   {python_command()} -m runner.query "{sql}"')
     return result.exit_code
 
 

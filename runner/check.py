@@ -19,8 +19,10 @@ from pathlib import Path
 from omegaconf import MissingMandatoryValue
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.commands import python_command
 from runner.config import compose_config, resolve_path, to_settings
-from runner.errors import BadInputError, ConfigError, RunnerError
+from runner.config.help import HELP_FLAGS, command_help
+from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError, RunnerError
 
 
 @dataclass
@@ -32,6 +34,8 @@ class CheckReport:
     models: dict[str, int]
     groups: int
     problems: list[str]
+    # Every problem found; only the first SHOWN_PROBLEMS are kept in ``problems``.
+    problem_count: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -40,8 +44,12 @@ class CheckReport:
     def format(self) -> str:
         """The report for the terminal."""
         if self.problems:
-            lines = [f"{self.input_file}: {len(self.problems)} problem(s); fix these and re-run:"]
-            lines += [f"  - {p}" for p in self.problems]
+            total = max(self.problem_count, len(self.problems))
+            shown = self.problems[:SHOWN_PROBLEMS]
+            lines = [f"{self.input_file}: {total} problem(s); fix these and re-run:"]
+            lines += [f"  - {p}" for p in shown]
+            if total > len(shown):
+                lines.append(f"  ... and {total - len(shown)} more problem(s)")
             return "\n".join(lines)
         models = ", ".join(f"{name} ({n})" for name, n in sorted(self.models.items()))
         return (
@@ -74,7 +82,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
         if not exc.problems:
             raise
         file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
-        return CheckReport(str(file), 0, {}, 0, exc.problems)
+        return CheckReport(str(file), 0, {}, 0, exc.problems, exc.total)
     plan = prepared.plan
     models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
     plan.close()
@@ -89,9 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logs.configure("WARNING")
     args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in HELP_FLAGS for a in args):
+        print(command_help("runner.check", "experiment=NAME [key=value ...]", __doc__))
+        return 0
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     if len(overrides) != len(args) or not any(a.startswith("experiment=") for a in args):
-        print("usage: python -m runner.check experiment=NAME [key=value ...]", file=sys.stderr)
+        print(
+            f"usage: {python_command()} -m runner.check experiment=NAME [key=value ...]",
+            file=sys.stderr,
+        )
         return 2
     try:
         report = check_experiment(overrides, os.environ)

@@ -23,6 +23,10 @@ class RunnerError(Exception):
     exit_code: int = 1
 
 
+# Problems an error lists one by one; the rest are counted in one line.
+SHOWN_PROBLEMS = 100
+
+
 class BadInputError(RunnerError):
     """The experiment file or a record in it is invalid; nothing was sent."""
 
@@ -32,9 +36,10 @@ class BadInputError(RunnerError):
         self, message: str, problems: Sequence[str] = (), total: int | None = None
     ) -> None:
         self.problems = list(problems)
+        self.total = max(total or 0, len(self.problems))
         if self.problems:
-            shown = self.problems[:20]
-            more = max(total or 0, len(self.problems)) - len(shown)
+            shown = self.problems[:SHOWN_PROBLEMS]
+            more = self.total - len(shown)
             lines = [message, *(f"  - {p}" for p in shown)]
             if more:
                 lines.append(f"  ... and {more} more problem(s)")

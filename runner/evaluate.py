@@ -19,6 +19,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from runner import logs
 from runner.config import compose_config, to_settings
+from runner.config.help import HELP_FLAGS, command_help
 from runner.config.setup import CONF_DIR
 from runner.errors import ConfigError, RunnerError
 from runner.evaluation.stored import EvaluationReport, evaluate_stored, find_run
@@ -80,9 +81,25 @@ def evaluate(
     return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir)
 
 
+def print_scores(report: EvaluationReport) -> None:
+    """Each step's mean score, as a run prints it (steps without numeric scores have none)."""
+    from runner.run import mean_scores
+
+    scores = mean_scores(report.run_dir / "evaluations.jsonl")
+    for step in report.steps:
+        if step in scores:
+            mean, count = scores[step]
+            print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
+
+
 def main() -> None:
     """The command line."""
     logs.configure()
+    if any(a in HELP_FLAGS for a in sys.argv[1:]):
+        print(
+            command_help("runner.evaluate", "run=RUN_ID evaluation=NAME [key=value ...]", __doc__)
+        )
+        sys.exit(0)
     try:
         report = evaluate(sys.argv[1:])
     except RunnerError as exc:
@@ -98,6 +115,7 @@ def main() -> None:
         f"Scored {report.lines} result(s) of {report.run_dir}: {report.rows} row(s) in "
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
     )
+    print_scores(report)
     sys.exit(report.exit_code)
 
 

@@ -13,7 +13,9 @@ from loguru import logger
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from runner import logs
+from runner.commands import python_command
 from runner.config import compose_config, to_settings
+from runner.config.help import HELP_FLAGS, command_help
 from runner.errors import ConfigError, RunnerError
 from runner.evaluation.rephrase import rephrase_experiment
 
@@ -21,6 +23,13 @@ from runner.evaluation.rephrase import rephrase_experiment
 def main() -> None:
     """The command line."""
     logs.configure()
+    if any(a in HELP_FLAGS for a in sys.argv[1:]):
+        print(
+            command_help(
+                "runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__
+            )
+        )
+        sys.exit(0)
     try:
         try:
             settings = to_settings(compose_config(sys.argv[1:]))
@@ -44,7 +53,7 @@ def main() -> None:
     print(
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "
         f"paraphrase(s), {result.failed} failed request(s). Run it: "
-        f"python -m runner experiment={result.path.stem}"
+        f"{python_command()} -m runner experiment={result.path.stem}"
     )
     sys.exit(1 if result.failed else 0)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,27 @@ import pytest
 
 from runner import logs
 from tests import servers
+
+# The user's cache folder, read (never written) for the model `make model` assembled there.
+_USER_XDG = os.environ.get("XDG_CACHE_HOME")
+USER_CACHE = Path(_USER_XDG or Path.home() / ".cache")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point runner's cache (shared limits, models) at a temporary folder for the session.
+
+    Set in the environment, so runs in subprocesses use it too: tests never write into
+    the user's ~/.cache/runner.
+    """
+    del config
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="runner-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    del config
+    shutil.rmtree(os.environ.pop("XDG_CACHE_HOME"), ignore_errors=True)
+    if _USER_XDG is not None:
+        os.environ["XDG_CACHE_HOME"] = _USER_XDG
 
 
 @pytest.fixture(autouse=True)
@@ -47,11 +71,12 @@ def get_json(url: str) -> Any:
 
 @pytest.fixture(scope="session")
 def gemma_path() -> Path:
-    """The Gemma 3 270M GGUF file (assembled once into the user's cache)."""
+    """The Gemma 3 270M GGUF file: the one in the user's cache, else assembled into the test's."""
     pytest.importorskip("llama_cpp", reason="needs the 'local' extra (make test installs it)")
-    from runner.providers.local import default_model_path
+    from runner.providers.local import GGUF_NAME, default_model_path
 
-    return default_model_path()
+    assembled = USER_CACHE / "runner" / "models" / GGUF_NAME
+    return assembled if assembled.is_file() else default_model_path()
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,9 @@ def test_help_and_cfg_job_work_as_hydras(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (("experiment=exp", "max_queris=3"), "max_queris"),
+        (("experiment=exp", "+max_querys=3"), "max_querys is not a runner setting"),
+        (("experiment=exp", "+max_querys=3"), "did you mean max_queries?"),
+        (("experiment=exp", "max_querys=3"), "did you mean max_queries?"),
         (("experiment=exp", "max_queries=fast"), "max_queries"),
         (("experiment=exp", "max_queries=0"), "max_queries must be a positive"),
         (("experiment=ghost",), "No experiment 'ghost'"),
@@ -73,6 +76,7 @@ def test_bad_config_exits_2(tmp_path: Path, args: tuple[str, ...], message: str)
     out = _cli(tmp_path, *args)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr + out.stdout
+    assert "To append to your config" not in out.stderr + out.stdout
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.jsonl"))
 
 

@@ -44,8 +44,53 @@ def test_model_choice_is_typed() -> None:
 
 
 def test_misspelled_key_fails_at_compose() -> None:
-    with pytest.raises(ConfigCompositionException, match="max_queris"):
+    with pytest.raises(ConfigError, match="max_queris"):
         compose_config(["experiment=demo", "max_queris=3"])
+
+
+@pytest.mark.parametrize(
+    ("override", "closest"),
+    [
+        ("+max_querys=3", "max_queries"),
+        ("++max_querys=3", "max_queries"),
+        ("max_querys=3", "max_queries"),
+        ("+apis.locl.n_ctx=9", "apis.local.n_ctx"),
+        ("+apis.local.n_ctxx=9", "apis.local.n_ctx"),
+        ("~timeout", "timeout_s"),
+    ],
+)
+def test_plus_is_no_back_door_around_the_schema(override: str, closest: str) -> None:
+    """Hydra's ``+`` would add any key; runner refuses it as it refuses a misspelling."""
+    with pytest.raises(ConfigError) as refused:
+        compose_config(["experiment=demo", override])
+    key = override.lstrip("+~").partition("=")[0]
+    assert f"{key} is not a runner setting" in str(refused.value)
+    assert f"did you mean {closest}?" in str(refused.value)
+    assert "To append" not in str(refused.value)
+
+
+def test_a_step_no_evaluation_file_defines_is_refused_without_hydras_hint() -> None:
+    for override in ("evaluation.mtach.scorer=exact_match", "+evaluation.mtach.scorer=x"):
+        with pytest.raises(ConfigError) as refused:
+            compose_config(["experiment=demo", override])
+        assert "'mtach', which no conf/evaluation/*.yaml defines" in str(refused.value)
+        assert "match" in str(refused.value) and "To append" not in str(refused.value)
+
+
+def test_keys_inside_free_form_maps_and_steps_are_accepted() -> None:
+    cfg = compose_config(
+        [
+            "experiment=demo",
+            "+max_queries_dict.openai=30",
+            "evaluation=match",
+            "+evaluation.match.params.case_sensitive=true",
+            "apis.local.n_ctx=512",
+            "hydra.job.chdir=false",
+        ]
+    )
+    settings = to_settings(cfg)
+    assert settings.max_queries_dict == {"openai": 30}
+    assert settings.evaluation["match"].params["case_sensitive"] is True
 
 
 def test_wrong_type_fails_at_compose() -> None:

@@ -18,6 +18,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from runner.config.help import hydra_help_node
+from runner.config.keys import check_override_keys
 from runner.config.schema import register_configs
 from runner.errors import BadInputError, ConfigError
 from runner.output.run_folder import PENDING_HYDRA_PREFIX, check_name, note_new_folders
@@ -159,6 +161,21 @@ def check_run_names(overrides: Sequence[str]) -> None:
             raise ConfigError(f"experiment={value!r} is not an experiment name")
 
 
+def _experiments_dir(overrides: Sequence[str], base: Path | None = None) -> Path:
+    """The experiments folder the overrides name (``experiments`` by default)."""
+    dirs = _override_values(overrides, "experiments_dir") or ["experiments"]
+    experiments_dir = Path(dirs[-1]).expanduser()
+    return (
+        experiments_dir if experiments_dir.is_absolute() else (base or Path.cwd()) / experiments_dir
+    )
+
+
+def register_help(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """Register ``hydra/help=runner``, the page ``--help`` prints (conf/config.yaml picks it)."""
+    node = hydra_help_node(conf_dir, _experiments_dir(overrides))
+    ConfigStore.instance().store(group="hydra/help", name="runner", node=node)
+
+
 def register_experiment_files(
     overrides: Sequence[str], conf_dir: Path = CONF_DIR, base: Path | None = None
 ) -> None:
@@ -172,11 +189,7 @@ def register_experiment_files(
     Raises:
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
-    base = base or Path.cwd()
-    dirs = _override_values(overrides, "experiments_dir") or ["experiments"]
-    experiments_dir = Path(dirs[-1]).expanduser()
-    if not experiments_dir.is_absolute():
-        experiments_dir = base / experiments_dir
+    experiments_dir = _experiments_dir(overrides, base)
     cs = ConfigStore.instance()
     for name in _override_values(overrides, "experiment"):
         if (conf_dir / "experiment" / f"{name}.yaml").exists():
@@ -220,8 +233,15 @@ def pending_hydra_override(overrides: Sequence[str]) -> list[str]:
 
 
 def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Everything Hydra needs before it composes: schemas, resolvers, experiment files."""
+    """Everything Hydra needs before it composes: schemas, resolvers, experiment files.
+
+    Raises:
+        ConfigError: an override's key is not a runner setting.
+        BadInputError: an experiment named on the command line has no file and no YAML.
+    """
+    check_override_keys(overrides, conf_dir)
     register_configs()
+    register_help(overrides, conf_dir)
     register_resolvers()
     check_run_names(overrides)
     register_experiment_files(overrides, conf_dir)

@@ -29,6 +29,7 @@ class EvaluationReport:
     lines: int  # result lines scored (the last line of each prompt)
     rows: int  # rows appended to evaluations.jsonl
     errors: int  # step results that recorded an error
+    steps: tuple[str, ...] = ()  # the steps scored, in order
 
     @property
     def exit_code(self) -> int:
@@ -122,7 +123,9 @@ def evaluate_stored(
         asyncio.run(evaluation.run_judges(context))
     finally:
         evaluation.close()
-    report = EvaluationReport(run_dir, len(lines), evaluation.writer.count, evaluation.errors)
+    report = EvaluationReport(
+        run_dir, len(lines), evaluation.writer.count, evaluation.errors, tuple(settings.evaluation)
+    )
     if settings.index:
         _index(Path(settings.outputs_dir), run_dir)
     return report

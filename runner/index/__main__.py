@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from runner.commands import python_command
 from runner.errors import RunnerError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.update import update_index
@@ -18,7 +19,7 @@ _SHOW_SKIPPED = 20
 def _parser() -> argparse.ArgumentParser:
     """The command line of ``python -m runner.index``."""
     parser = argparse.ArgumentParser(
-        prog="python -m runner.index",
+        prog=f"{python_command()} -m runner.index",
         description="Index every run's completed.jsonl and run.json into "
         "<outputs-dir>/index.duckdb, reading only what is new since last time.",
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from runner.commands import python_command
 from runner.errors import BadInputError
 from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
@@ -173,5 +174,5 @@ def resume_command(settings_experiment: str, run_id: str, overrides: Sequence[st
         if sep and key in _LOCATING:
             given[key] = item
     experiment = given.pop("experiment", f"experiment={_hydra_quoted(settings_experiment)}")
-    args = ["python", "-m", "runner", experiment, f"resume={run_id}", *given.values()]
+    args = [python_command(), "-m", "runner", experiment, f"resume={run_id}", *given.values()]
     return " ".join(shlex.quote(a) for a in args)

@@ -21,7 +21,8 @@ from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_mo
 from runner.prompts.reader import iter_records
 from runner.prompts.records import PromptRecord
 
-MAX_PROBLEMS_KEPT = 500
+# Problems listed one by one; the rest are only counted (a broken file can have millions).
+MAX_PROBLEMS_KEPT = 100
 
 # Checks a record and returns its problems (already prefixed with file:line).
 RecordCheck = Callable[[PromptRecord], list[str]]
@@ -124,7 +125,8 @@ def plan_experiment(
         skip_line: records on these input lines are already done (resume).
 
     Raises:
-        BadInputError: the file is missing, of another kind, or has an unreadable line.
+        BadInputError: the file is missing or of another kind (unreadable lines are
+            problems of the plan, like invalid records).
     """
     # Owned by the returned Plan, which closes it (Plan.close) once the run is over.
     spool = tempfile.TemporaryFile(prefix="runner-spool-")  # noqa: SIM115
@@ -132,13 +134,18 @@ def plan_experiment(
     problems: list[str] = []
     problem_count = total = skipped = changed = 0
     models: dict[tuple[str, str], int] = {}
-    for record in iter_records(input_file):
+
+    def note(found: list[str]) -> None:
+        nonlocal problem_count
+        problem_count += len(found)
+        problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
+
+    for record in iter_records(input_file, lambda problem: note([problem])):
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
         if found:
-            problem_count += len(found)
-            problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
+            note(found)
             continue
         total += 1
         if skip_line(record.line):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,9 @@ from runner.prompts.records import PromptRecord
 
 SUFFIXES = (".jsonl", ".csv")
 _PARAM_PREFIX = "parameters-"
+
+# Receives a problem of the file (already prefixed with file:line).
+ProblemSink = Callable[[str], None]
 
 
 def check_experiment_path(path: Path) -> None:
@@ -57,21 +60,32 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-def _jsonl_records(path: Path) -> Iterator[PromptRecord]:
+def _report(problem: str, on_problem: ProblemSink | None) -> None:
+    """Hand an unreadable line to ``on_problem``, or stop reading when there is none."""
+    if on_problem is None:
+        raise BadInputError(problem)
+    on_problem(problem)
+
+
+def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
     for number, line in _text_lines(path):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadInputError(
+            _report(
                 f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must be one JSON object"
-            ) from None
-        if not isinstance(data, dict):
-            raise BadInputError(
-                f"{path}:{number}: a line must be a JSON object, got {type(data).__name__}"
+                "each line must be one JSON object",
+                on_problem,
             )
+            continue
+        if not isinstance(data, dict):
+            _report(
+                f"{path}:{number}: a line must be a JSON object, got {type(data).__name__}",
+                on_problem,
+            )
+            continue
         if "\\ud" in line.lower():
             _check_no_lone_surrogate(path, number, data)
         yield PromptRecord(data, str(path), number)
@@ -120,7 +134,7 @@ def fold_csv_row(row: dict[str, str]) -> dict[str, Any]:
     return record
 
 
-def _csv_records(path: Path) -> Iterator[PromptRecord]:
+def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
     # strict: a quote left open or standing after a closing quote is an error, not a
     # cell that silently swallows the rows after it.
     reader = csv.DictReader((text for _n, text in _text_lines(path)), strict=True)
@@ -128,10 +142,11 @@ def _csv_records(path: Path) -> Iterator[PromptRecord]:
     try:
         for row in reader:
             if None in row:
-                raise BadInputError(
-                    f"{path}:{start}: this row has more cells than the header has columns"
+                _report(
+                    f"{path}:{start}: this row has more cells than the header has columns",
+                    on_problem,
                 )
-            if any(v for v in row.values()):
+            elif any(v for v in row.values()):
                 yield PromptRecord(fold_csv_row(row), str(path), start)
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -148,17 +163,23 @@ def _csv_problem(path: Path, start: int, end: int, error: str) -> str:
     return f"{where}: unreadable CSV ({error})"
 
 
-def iter_records(path: Path) -> Iterator[PromptRecord]:
+def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[PromptRecord]:
     """Stream the records of an experiment file, each with its line number.
 
+    Args:
+        path: the experiment file.
+        on_problem: gets each unreadable line (prefixed with file:line), which is skipped,
+            so one pass finds them all; without it the first one raises.
+
     Raises:
-        BadInputError: the file is missing, has another extension, or a line is unreadable.
+        BadInputError: the file is missing or has another extension; a line is unreadable
+            and there is no ``on_problem``; the CSV cannot be parsed past a point.
     """
     check_experiment_path(path)
     if path.suffix == ".jsonl":
-        yield from _jsonl_records(path)
+        yield from _jsonl_records(path, on_problem)
     else:
-        yield from _csv_records(path)
+        yield from _csv_records(path, on_problem)
 
 
 def read_records(path: Path) -> list[PromptRecord]:

@@ -14,6 +14,7 @@ from runner.providers import media
 from runner.providers.base import (
     Completion,
     Provider,
+    model_variable,
     register,
     setting_or_env,
 )
@@ -163,8 +164,9 @@ class AnthropicProvider(Provider):
             and self._base_url(record.model_name) == DEFAULT_BASE_URL
         ):
             found.append(
-                "no Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY_"
-                f"{record.model_name or '<model_name>'}), or point ANTHROPIC_BASE_URL at a "
+                "no Anthropic API key: set ANTHROPIC_API_KEY (or "
+                f"{model_variable('ANTHROPIC_API_KEY', record.model_name)}), "
+                "or point ANTHROPIC_BASE_URL at a "
                 "server that needs none"
             )
         found += media.media_problems(

@@ -6,7 +6,13 @@ from urllib.parse import quote
 
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.base import (
+    Completion,
+    Provider,
+    model_variable,
+    register,
+    setting_or_env,
+)
 from runner.providers.openai import send_chat_completions
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
@@ -42,19 +48,19 @@ class AzureOpenAIProvider(Provider):
 
     def problems(self, record: PromptRecord) -> list[str]:
         model = record.model_name
-        suffix = model or "<model_name>"
         found: list[str] = []
         if not model:
             found.append("missing field 'model_name' (the Azure OpenAI deployment to call)")
         if not self._key(model):
             found.append(
                 "no Azure OpenAI API key: set AZURE_OPENAI_API_KEY (or "
-                f"AZURE_OPENAI_API_KEY_{suffix})"
+                f"{model_variable('AZURE_OPENAI_API_KEY', model)})"
             )
         if not self._endpoint(model):
             found.append(
                 "no Azure OpenAI endpoint: set AZURE_OPENAI_API_ENDPOINT (or "
-                f"AZURE_OPENAI_API_ENDPOINT_{suffix}), e.g. https://<resource>.openai.azure.com"
+                f"{model_variable('AZURE_OPENAI_API_ENDPOINT', model)}), "
+                "e.g. https://<resource>.openai.azure.com"
             )
         found += media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api

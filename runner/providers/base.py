@@ -129,6 +129,11 @@ def env_name_for_model(model_name: str) -> str:
     return re.sub(r"\W", "_", model_name)
 
 
+def model_variable(variable: str, model_name: str | None) -> str:
+    """The model-specific variable read for ``model_name``, for messages that name it."""
+    return f"{variable}_{env_name_for_model(model_name) if model_name else '<model_name>'}"
+
+
 def setting_or_env(
     env: Mapping[str, str],
     configured: str | None,

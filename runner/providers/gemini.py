@@ -14,6 +14,7 @@ from runner.providers import media
 from runner.providers.base import (
     Completion,
     Provider,
+    model_variable,
     parameters_without,
     register,
     setting_or_env,
@@ -135,8 +136,9 @@ class GeminiProvider(Provider):
             and self._base_url(record.model_name) == DEFAULT_BASE_URL
         ):
             found.append(
-                "no Gemini API key: set GEMINI_API_KEY (or GEMINI_API_KEY_"
-                f"{record.model_name or '<model_name>'}), or point GEMINI_BASE_URL at a "
+                "no Gemini API key: set GEMINI_API_KEY (or "
+                f"{model_variable('GEMINI_API_KEY', record.model_name)}), "
+                "or point GEMINI_BASE_URL at a "
                 "server that needs none"
             )
         media_dir = media.media_folder(self.context.settings)

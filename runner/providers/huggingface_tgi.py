@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.base import (
+    Completion,
+    Provider,
+    model_variable,
+    register,
+    setting_or_env,
+)
 from runner.providers.openai import send_chat_completions
 
 # TGI serves one model and ignores the name, but its OpenAI route requires the field.
@@ -42,7 +48,7 @@ class HuggingfaceTgiProvider(Provider):
         if not self._endpoint(record.model_name):
             found.append(
                 "no TGI endpoint: set HUGGINGFACE_TGI_API_ENDPOINT (or "
-                f"HUGGINGFACE_TGI_API_ENDPOINT_{record.model_name or '<model_name>'}), "
+                f"{model_variable('HUGGINGFACE_TGI_API_ENDPOINT', record.model_name)}), "
                 "e.g. http://localhost:8080"
             )
         found += media.media_problems(

@@ -20,6 +20,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import Completion, Provider, register
 from runner.providers.messages import Message, run_chat
+from runner.providers.native_log import native_stderr_to_log
 from runner.providers.openai import parse_chat_completion, parse_text_completion
 
 DEFAULT_MODEL = "gemma-3-270m"
@@ -96,14 +97,15 @@ class LocalProvider(Provider):
             cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
             path = default_model_path(cache)
         logger.info("Loading local model {} from {}", model_name or DEFAULT_MODEL, path)
-        return Llama(
-            model_path=str(path),
-            n_ctx=cfg.n_ctx,
-            n_threads=cfg.n_threads,
-            chat_format=cfg.chat_format,
-            seed=cfg.seed,
-            verbose=False,
-        )
+        with native_stderr_to_log("llama.cpp"):
+            return Llama(
+                model_path=str(path),
+                n_ctx=cfg.n_ctx,
+                n_threads=cfg.n_threads,
+                chat_format=cfg.chat_format,
+                seed=cfg.seed,
+                verbose=False,
+            )
 
     async def _model_for(self, model_name: str | None) -> Any:
         if self._model is None or self._loaded_name != model_name:

@@ -10,7 +10,13 @@ from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.base import (
+    Completion,
+    Provider,
+    model_variable,
+    register,
+    setting_or_env,
+)
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
 
@@ -79,8 +85,9 @@ class OllamaProvider(Provider):
             found.append("missing field 'model_name' (the Ollama model to call)")
         if not self._endpoint(record.model_name):
             found.append(
-                "no Ollama endpoint: set OLLAMA_API_ENDPOINT (or OLLAMA_API_ENDPOINT_"
-                f"{record.model_name or '<model_name>'}), e.g. http://localhost:11434"
+                "no Ollama endpoint: set OLLAMA_API_ENDPOINT (or "
+                f"{model_variable('OLLAMA_API_ENDPOINT', record.model_name)}), "
+                "e.g. http://localhost:11434"
             )
         # Ollama takes images as base64 only: a URL would have to be fetched first.
         found += media.media_problems(

@@ -12,7 +12,13 @@ from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, turns
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.base import Completion, Provider, register, setting_or_env
+from runner.providers.base import (
+    Completion,
+    Provider,
+    model_variable,
+    register,
+    setting_or_env,
+)
 from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 
@@ -185,8 +191,9 @@ class OpenAIProvider(Provider):
         base_url = self._base_url(record.model_name)
         if not self._key(record.model_name) and base_url == DEFAULT_BASE_URL:
             found.append(
-                "no OpenAI API key: set OPENAI_API_KEY (or OPENAI_API_KEY_"
-                f"{record.model_name or '<model_name>'}), or point OPENAI_BASE_URL at a "
+                "no OpenAI API key: set OPENAI_API_KEY (or "
+                f"{model_variable('OPENAI_API_KEY', record.model_name)}), "
+                "or point OPENAI_BASE_URL at a "
                 "server that needs none"
             )
         found += media.media_problems(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from runner.commands import python_command
 from runner.errors import RunnerError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.errors import QueryError
@@ -24,7 +25,7 @@ DEFAULT_SHOWN = 100
 def _parser() -> argparse.ArgumentParser:
     """The command line of ``python -m runner.query``."""
     parser = argparse.ArgumentParser(
-        prog="python -m runner.query",
+        prog=f"{python_command()} -m runner.query",
         description="Run a read-only SQL query on <outputs-dir>/index.duckdb (tables: runs, "
         "responses, evaluations, indexed_files, skipped_lines). See docs/index.md.",
     )

@@ -1,0 +1,226 @@
+"""``python -m runner --help`` and the README's settings table, built from the schema.
+
+The settings, their order and their defaults come from the dataclasses in
+:mod:`runner.config.schema`; only the one-line descriptions live here, and a setting without
+one fails the tests, so the help cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+from runner.commands import python_command
+from runner.config.schema import ApisConfig, RunConfig
+
+# Sections chosen as a whole by a config group (``model=NAME``), described under groups.
+GROUP_FIELDS = {
+    "experiment": "required: experiments/NAME.jsonl or .csv, or conf/experiment/NAME.yaml",
+    "model": "conf/model/NAME.yaml: points every prompt at that model",
+    "evaluation": "conf/evaluation/NAME.yaml (or '[A,B]'): scores each result, steps in order",
+    "rephrase": "conf/rephrase/NAME.yaml: paraphrases an experiment (runner.rephrase)",
+}
+
+DESCRIPTIONS = {
+    "experiments_dir": "where experiment files are",
+    "media_dir": "where image files named in prompts are",
+    "outputs_dir": "where run folders and index.duckdb go",
+    "run_id": "the run folder's name; empty: UTC time plus a random suffix",
+    "max_queries": "queries per minute, the default limit of every group (fractions work)",
+    "max_attempts": "attempts per prompt, the first one included",
+    "parallel": "group prompts by `group`, else `api`; each group runs at its own limit",
+    "max_queries_dict": "per group or api: a number, or {default: n, <model_name>: n}",
+    "timeout_s": "seconds per request",
+    "max_concurrency": "requests in flight per group (the ceiling; 429s lower it for a while)",
+    "max_tokens_per_minute": "tokens per minute (prompt + answer), the default of every group",
+    "max_tokens_per_minute_dict": "per group or api, shaped like max_queries_dict",
+    "output_tokens_estimate": "the answer size assumed when a prompt gives no max_tokens",
+    "key_max_queries": "an API key's own limit per api, e.g. {openai: 5000}, shared by all runs",
+    "shared_limits": "share limits with other runs: none, file (this machine), ray (a cluster)",
+    "limits_dir": "where shared_limits=file keeps its state; null: ~/.cache/runner/limits",
+    "ray_address": "the Ray cluster for shared_limits=ray; null: the current one",
+    "resume": "a run id, or latest: continue that run folder (done prompts are skipped)",
+    "stop_timeout_s": "after the first Ctrl-C, how long requests in flight may take",
+    "backoff_base_s": "retry wait: full jitter up to min(backoff_max_s, base * 2^n)",
+    "backoff_max_s": "the longest retry wait (Retry-After is always honoured)",
+    "csv": "also write results.csv in the run folder",
+    "progress": "progress bars per group: auto (only on a terminal), on, off",
+    "index": "bring <outputs_dir>/index.duckdb up to date after the run",
+    "log_level": "the terminal's log level (run.log in the run folder is always DEBUG)",
+    "apis.openai.api_key": "null: $OPENAI_API_KEY; never literal, use a ${oc.env:VAR} reference",
+    "apis.openai.base_url": "null: $OPENAI_BASE_URL, else https://api.openai.com/v1",
+    "apis.local.model_path": "a .gguf file; null: Gemma 3 270M, assembled into the cache",
+    "apis.local.cache_dir": "where the default model is assembled; null: ~/.cache/runner/models",
+    "apis.local.n_ctx": "the context window in tokens",
+    "apis.local.n_threads": "CPU threads; null: llama.cpp's choice",
+    "apis.local.chat_format": "llama.cpp's chat format for chat prompts",
+    "apis.local.default_max_tokens": "sent when a prompt's parameters give no max_tokens",
+    "apis.local.seed": "the sampling seed",
+    "apis.local.string_prompts": "a string prompt as completion (continues it) or chat",
+    "apis.anthropic.api_key": "null: $ANTHROPIC_API_KEY",
+    "apis.anthropic.base_url": "null: $ANTHROPIC_BASE_URL, else https://api.anthropic.com",
+    "apis.anthropic.version": "the anthropic-version header",
+    "apis.anthropic.default_max_tokens": "sent when a prompt's parameters give no max_tokens",
+    "apis.gemini.api_key": "null: $GEMINI_API_KEY",
+    "apis.gemini.base_url": "null: $GEMINI_BASE_URL, else Google AI's v1beta",
+    "apis.ollama.endpoint": "null: $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434",
+    "apis.azure_openai.api_key": "null: $AZURE_OPENAI_API_KEY",
+    "apis.azure_openai.endpoint": "null: $AZURE_OPENAI_API_ENDPOINT",
+    "apis.azure_openai.api_version": "null: $AZURE_OPENAI_API_VERSION, else 2024-10-21",
+    "apis.huggingface_tgi.api_key": "null: $HUGGINGFACE_TGI_API_KEY (optional)",
+    "apis.huggingface_tgi.endpoint": "null: $HUGGINGFACE_TGI_API_ENDPOINT",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: its dotted key, its default as written on the command line, one line."""
+
+    key: str
+    default: str
+    description: str
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return MISSING  # pragma: no cover - every field of the schema has a default
+
+
+def format_value(value: Any) -> str:
+    """A default as it would be written in an override."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value == MISSING:
+        return "(required)"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def _description(key: str) -> str:
+    description = DESCRIPTIONS.get(key)
+    if description is None:
+        raise KeyError(f"setting {key} has no description in runner/config/help.py; add one")
+    return description
+
+
+def _leaves(cls: type, prefix: str) -> Iterator[Setting]:
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from _leaves(typing.cast(type, tp), f"{key}.")
+            continue
+        yield Setting(key, format_value(_default(f)), _description(key))
+
+
+def settings() -> list[Setting]:
+    """Every setting of :class:`RunConfig` but the config-group sections, in schema order."""
+    found: list[Setting] = []
+    for f in dataclasses.fields(RunConfig):
+        if f.name not in GROUP_FIELDS and f.name != "apis":
+            found.append(Setting(f.name, format_value(_default(f)), _description(f.name)))
+    return found + list(_leaves(ApisConfig, "apis."))
+
+
+def group_options(conf_dir: Path, experiments_dir: Path) -> dict[str, list[str]]:
+    """The options of each config group: YAML files in ``conf/``, experiment files too."""
+    options = {
+        group: sorted(p.stem for p in (conf_dir / group).glob("*.yaml")) for group in GROUP_FIELDS
+    }
+    files = [p.stem for s in ("*.jsonl", "*.csv") for p in experiments_dir.glob(s)]
+    options["experiment"] = sorted(set(options["experiment"]) | set(files))
+    launchers = sorted(p.stem for p in (conf_dir / "hydra" / "launcher").glob("*.yaml"))
+    options["hydra/launcher"] = ["basic", *launchers]
+    return options
+
+
+def _table(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
+    width = max(len(left) for left, _ in rows) + 2
+    return [f"{indent}{left.ljust(width)}{right}" for left, right in rows]
+
+
+def help_text(conf_dir: Path, experiments_dir: Path) -> str:
+    """The page ``python -m runner --help`` prints."""
+    py = python_command()
+    lines = [
+        "runner: send a prompt experiment to LLM APIs, each group at its own rate limit,",
+        "every result streamed to outputs/<experiment>/<run_id>/ and indexed in DuckDB.",
+        "",
+        "Usage:",
+        f"  {py} -m runner experiment=NAME [key=value ...]",
+        f"  {py} -m runner -m experiment=NAME key=A,B [...]   (a sweep: one run per value)",
+        "",
+        "experiment=NAME is required. Exit status: 0 all ok, 1 some prompts ended in error,",
+        "2 bad input or settings (nothing sent), 130 stopped (resume=ID continues).",
+        "",
+        "== Settings == (key=value; the default is shown)",
+    ]
+    lines += _table([(f"{s.key}={s.default}", s.description) for s in settings()])
+    lines += ["", "== Configuration groups == (group=option)"]
+    options = group_options(conf_dir, experiments_dir)
+    described = {**GROUP_FIELDS, "hydra/launcher": "where a sweep's jobs run (with -m)"}
+    for group, about in described.items():
+        lines += [f"  {group}=NAME  {about}", f"      {', '.join(options[group]) or '(none)'}"]
+    lines += [
+        "",
+        "== Examples ==",
+        f"  {py} -m runner experiment=demo",
+        f"  {py} -m runner experiment=demo model=gpt_4o_mini max_queries=60 evaluation=includes",
+        f"  {py} -m runner -m experiment=demo model=gpt_4o_mini,gemma_local parallel=true",
+        "",
+        f"Other commands (each with --help): {py} -m runner.check, runner.evaluate,",
+        "runner.rephrase, runner.index, runner.query.",
+        "Hydra's flags work too: --cfg job (the composed config), --hydra-help, -m.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def hydra_help_node(conf_dir: Path, experiments_dir: Path) -> dict[str, str]:
+    """The ``hydra/help`` option whose template is :func:`help_text`."""
+    # OmegaConf resolves ${...} when Hydra reads the template, then Hydra substitutes $NAME:
+    # escape for both, in that order of reading.
+    text = help_text(conf_dir, experiments_dir).replace("$", "$$").replace("$${", "$\\${")
+    return {"app_name": "runner", "header": "", "footer": "", "template": text}
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    cells = [(f"`{s.key}`", f"`{s.default}`", s.description) for s in settings()]
+    cells += [(f"`{name}=NAME`", "none", about) for name, about in GROUP_FIELDS.items()]
+    for key, default, meaning in cells:
+        rows.append(f"| {key} | {default} | {meaning.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def command_help(command: str, usage: str, doc: str | None) -> str:
+    """The ``--help`` page of a subcommand (``runner.check`` ...): usage, then its docstring."""
+    py = python_command()
+    first, _, rest = inspect.cleandoc(doc or "").partition("\n")
+    title = first.rpartition("``:")[2].strip()
+    about = f"{title[:1].upper()}{title[1:]}\n\n{rest.strip()}".strip().replace("``", "")
+    return (
+        f"usage: {py} -m {command} {usage}\n\n{about}\n\n"
+        "Settings are the same key=value overrides as a run's;\n"
+        f"{py} -m runner --help lists every one with its default.\n"
+    )
