@@ -20,6 +20,7 @@ from omegaconf import DictConfig, MissingMandatoryValue
 
 from runner import logs
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.env_file import load_env_file
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
 
@@ -103,6 +104,7 @@ def main() -> None:
     logs.configure()
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:
+        load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
         prepare_hydra(overrides)
     except RunnerError as exc:
         logger.error("{}", exc)

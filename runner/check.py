@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m runner.check experiment=NAME [key=value ...]", file=sys.stderr)
         return 2
     try:
+        from runner.config.env_file import load_env_file
+
+        load_env_file(overrides)
         report = check_experiment(overrides, os.environ)
     except RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)

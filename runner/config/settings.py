@@ -95,6 +95,12 @@ def to_settings(cfg: DictConfig) -> RunConfig:
         raise ConfigError("the configuration is not a runner config; compose it from conf/")
     if not isinstance(run.apis, ApisConfig):  # pragma: no cover - guarded by the schema
         raise ConfigError("apis must follow the ApisConfig schema")
+    if run.max_queries_json:
+        from runner.config.limits_json import merged_limits
+
+        run.max_queries_dict = merged_limits(
+            Path(run.max_queries_json).expanduser(), dict(run.max_queries_dict)
+        )
     _check_limits(run)
     return run
 
