@@ -124,6 +124,10 @@ def _app(server: GoogleServer) -> web.Application:
                 server.files[name]["state"] = "ACTIVE"
         return web.json_response(server.files[name])
 
+    async def delete_file(request: web.Request) -> web.Response:
+        server.files.pop(f"files/{request.match_info['file_id']}", None)
+        return web.json_response({})
+
     async def list_files(request: web.Request) -> web.Response:
         return web.json_response({"files": list(server.files.values())})
 
@@ -139,6 +143,7 @@ def _app(server: GoogleServer) -> web.Application:
     app.router.add_post("/upload-session/{upload_id}", finish_upload)
     app.router.add_get("/v1beta/files", list_files)
     app.router.add_get("/v1beta/files/{file_id}", get_file)
+    app.router.add_delete("/v1beta/files/{file_id}", delete_file)
     return app
 
 
