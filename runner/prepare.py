@@ -143,6 +143,8 @@ def prepare_run(
             plan.problems,
             plan.problem_count,
         )
+    for warning in plan.warnings[:20]:
+        logger.warning("{}", warning)
     if plan.total == 0:
         plan.close()
         raise BadInputError(f"{plan.input_file}: the experiment file holds no records")

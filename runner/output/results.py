@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.errors import ProviderError
-from runner.prompts.records import PromptRecord
+from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 from runner.providers.base import Completion
 
 STATUS_OK = "ok"
@@ -40,13 +40,14 @@ def _iso(moment: datetime | None) -> str | None:
 def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, Any]:
     """The output record: every input key, then the runner's fields.
 
-    Runner's fields come last and win over an input key of the same name, so a column
-    such as ``status`` always means what runner says.
+    Runner's fields come last, so a column such as ``status`` always means what runner
+    says; an input key of the same name is kept as ``input_<key>``.
     """
     completion = outcome.completion
     error = outcome.error
+    data = outcome.record.data
     return {
-        **outcome.record.data,
+        **{(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()},
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
         "error": None if error is None else str(error),

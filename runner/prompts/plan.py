@@ -18,7 +18,7 @@ from typing import IO
 
 from runner.prompts.grouping import Group, GroupAssigner, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
-from runner.prompts.records import PromptRecord
+from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 
 MAX_PROBLEMS_KEPT = 500
 
@@ -53,6 +53,8 @@ class Plan:
     model_counts: dict[tuple[str, str], int]
     model_changed: int
     spool: IO[bytes]
+    # What the check reports without refusing: duplicate ids, renamed input keys.
+    warnings: list[str] = field(default_factory=list)
 
     def records(self, group: str) -> Iterator[PromptRecord]:
         """The records of ``group``, read lazily from the spool."""
@@ -60,8 +62,10 @@ class Plan:
         for offsets in self.groups[group].offsets.values():
             for offset in offsets:
                 self.spool.seek(offset)
-                line, data = json.loads(self.spool.readline())
-                yield PromptRecord(data, source, line)
+                line, data, key = json.loads(self.spool.readline())
+                record = PromptRecord(data, source, line)
+                record.key = key
+                yield record
 
     def engine_groups(
         self,
@@ -124,7 +128,9 @@ def plan_experiment(
     problems: list[str] = []
     problem_count = total = skipped = changed = 0
     models: dict[tuple[str, str], int] = {}
+    notes = _Notes()
     for record in iter_records(input_file):
+        notes.see(record)
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
@@ -141,7 +147,8 @@ def plan_experiment(
         if plan is None:
             plan = groups[name] = GroupPlan(name, rate, tokens)
         offset = spool.tell()
-        spool.write(json.dumps([record.line, record.data], ensure_ascii=False).encode() + b"\n")
+        entry = [record.line, record.data, record.key]
+        spool.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))
@@ -149,4 +156,48 @@ def plan_experiment(
         model_key = (record.api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
     spool.flush()
-    return Plan(input_file, groups, total, skipped, problems, problem_count, models, changed, spool)
+    return Plan(
+        input_file,
+        groups,
+        total,
+        skipped,
+        problems,
+        problem_count,
+        models,
+        changed,
+        spool,
+        notes.warnings(),
+    )
+
+
+class _Notes:
+    """Duplicate ids and input keys named like output fields: warned about, not refused."""
+
+    def __init__(self) -> None:
+        self.first_line: dict[str, int] = {}
+        self.duplicates: dict[str, list[int]] = {}
+        self.renamed: list[str] = []
+        self.source = ""
+
+    def see(self, record: PromptRecord) -> None:
+        self.source = record.source
+        clashing = sorted(OUTPUT_FIELDS.intersection(record.data))
+        if clashing and len(self.renamed) < MAX_PROBLEMS_KEPT:
+            names = ", ".join(f"{k!r} as 'input_{k}'" for k in clashing)
+            self.renamed.append(
+                f"{record.where}: input key(s) named like output fields are kept as {names}"
+            )
+        first = self.first_line.setdefault(record.key, record.line)
+        if first != record.line:
+            if "id" in record.data:
+                self.duplicates.setdefault(record.key, [first]).append(record.line)
+            # Its own result and evaluation row: the key names the line too.
+            record.make_key_unique()
+
+    def warnings(self) -> list[str]:
+        found = [
+            f"{self.source}: id {key!r} is on lines {', '.join(map(str, lines))}; each line "
+            "is sent and scored on its own (later ones keyed <id>@line<N>)"
+            for key, lines in self.duplicates.items()
+        ]
+        return found + self.renamed

@@ -10,6 +10,15 @@ from typing import Any
 from runner.prompts.parts import PartFormError, canonical_prompt
 
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
+# The fields runner adds to each result line; an input key of the same name is kept in the
+# output as ``input_<key>`` (see runner.output.results.result_line).
+OUTPUT_FIELDS = frozenset(
+    {
+        "response", "status", "error", "error_kind", "attempts", "timestamp_sent",
+        "timestamp_received", "latency_s", "usage", "finish_reason", "response_model",
+        "run_id", "experiment", "rate_group", "prompt_key", "line",
+    }
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -29,6 +38,10 @@ class PromptRecord:
 
     def __post_init__(self) -> None:
         self.key = prompt_key(self.data)
+
+    def make_key_unique(self) -> None:
+        """Tell this record from an earlier one with the same ``id``: its key adds its line."""
+        self.key = f"{self.key}@line{self.line}"
 
     @property
     def where(self) -> str:
