@@ -68,6 +68,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
         raise  # pragma: no cover - raise_missing always raises
     except OmegaConfBaseException as exc:
         raise ConfigError(f"the configuration is invalid: {exc}") from None
+    settings.on_invalid = "stop"  # the check lists every invalid line whatever a run does
     try:
         prepared = prepare_run(settings, env)
     except BadInputError as exc:

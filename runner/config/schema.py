@@ -202,6 +202,9 @@ class RunConfig:
     max_queries_json: str | None = None
     # Read at start-up for variables not already set (python-dotenv), as prompto does.
     env_file: str = ".env"
+    # A record the check refuses: stop (exit 2, nothing sent) or skip (send the valid ones;
+    # each invalid line gets an error result line with error_kind "invalid").
+    on_invalid: str = "stop"
     timeout_s: float = 120.0
     max_concurrency: int = 16
     # Tokens per minute (prompt + answer), the default for every group; None: no token limit.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,3 +69,13 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "prompt_key": outcome.record.key,
         "line": outcome.record.line,
     }
+
+
+def invalid_lines(
+    invalid: Iterable[tuple[PromptRecord, list[str]]], *, run_id: str, experiment: str
+) -> Iterator[dict[str, Any]]:
+    """on_invalid=skip: an error line (``error_kind: invalid``) per record the check refused."""
+    for record, messages in invalid:
+        error = ProviderError("; ".join(messages))
+        outcome = Outcome(record, "invalid", 0, error=error, error_kind="invalid")
+        yield result_line(outcome, run_id=run_id, experiment=experiment)

@@ -55,6 +55,8 @@ class Plan:
     spool: IO[bytes]
     # What the check reports without refusing: duplicate ids, renamed input keys.
     warnings: list[str] = field(default_factory=list)
+    # on_invalid=skip: the records the check refused, with its messages (not sent).
+    invalid: list[tuple[PromptRecord, list[str]]] = field(default_factory=list)
 
     def records(self, group: str) -> Iterator[PromptRecord]:
         """The records of ``group``, read lazily from the spool."""
@@ -108,6 +110,7 @@ def plan_experiment(
     *,
     model: tuple[str, str, dict[str, object]] | None = None,
     skip_line: Callable[[int], bool] = lambda _line: False,
+    keep_invalid: bool = False,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -118,6 +121,7 @@ def plan_experiment(
         credential: a fingerprint of the credentials a record is sent with.
         model: (api, model_name, parameters) of a chosen model, applied to every record.
         skip_line: records on these input lines are already done (resume).
+        keep_invalid: keep refused records in ``Plan.invalid`` instead of as problems.
 
     Raises:
         BadInputError: the file is missing, of another kind, or has an unreadable line.
@@ -129,11 +133,15 @@ def plan_experiment(
     problem_count = total = skipped = changed = 0
     models: dict[tuple[str, str], int] = {}
     notes = _Notes()
+    invalid: list[tuple[PromptRecord, list[str]]] = []
     for record in iter_records(input_file):
         notes.see(record)
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
+        if found and keep_invalid:
+            invalid.append((record, found))
+            continue
         if found:
             problem_count += len(found)
             problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
@@ -167,6 +175,7 @@ def plan_experiment(
         changed,
         spool,
         notes.warnings(),
+        invalid,
     )
 
 
