@@ -160,6 +160,10 @@ class EvaluationStepConfig:
     pattern: str | None = None  # a regex; its group "verdict" (else group 1) is the verdict
     parameters: dict[str, Any] = field(default_factory=dict)  # over the judge model's own
     max_queries: float | None = None  # the judge group's limit; default: the model's, else run's
+    # judge: or a prompto judge folder (settings.json + template file) and a judge in it.
+    judge_folder: str | None = None
+    judge: str | None = None
+    template_file: str = "template.txt"
 
 
 @dataclass
