@@ -263,3 +263,29 @@ def test_a_prompto_judge_folder_judges_a_run(
         evaluate(
             ["run=latest", "evaluation=bad_judge", *_overrides(tmp_path)], env=env, conf_dir=conf
         )
+
+
+def test_evaluate_file_scores_a_prompto_completed_file(tmp_path: Path, env: dict[str, str]) -> None:
+    """file=PATH: prompto's completed lines (no status, no prompt_key) scored beside it."""
+    import json
+
+    completed = tmp_path / "prompto" / "18-10-2024-completed-exp.jsonl"
+    completed.parent.mkdir()
+    rows = [
+        {"id": 0, "api": "openai", "model_name": "m", "prompt": "capital?", "response": "Paris",
+         "expected_response": "Paris"},
+        {"id": 1, "api": "openai", "model_name": "m", "prompt": "capital?", "response": "Lyon",
+         "expected_response": "Paris"},
+    ]  # fmt: skip
+    completed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = completed.read_bytes()
+    report = evaluate([f"file={completed}", "evaluation=match", *_overrides(tmp_path)], env=env)
+    assert report.exit_code == 0 and report.lines == 2
+    assert completed.read_bytes() == before
+    out = read_jsonl(
+        tmp_path / "prompto" / "18-10-2024-completed-exp-evaluations" / "evaluations.jsonl"
+    )
+    assert {(r["prompt_key"], r["value"]) for r in out if r["field"] == "score"} == {
+        ("0", True),
+        ("1", False),
+    }
