@@ -289,3 +289,21 @@ def test_evaluate_file_scores_a_prompto_completed_file(tmp_path: Path, env: dict
         ("0", True),
         ("1", False),
     }
+
+
+def test_judge_models_are_found_in_a_conf_beside_the_experiments(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    """A user's conf/model/<name>.yaml beside experiments/ is found, not only the project's."""
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    user_conf = tmp_path / "conf" / "model"
+    user_conf.mkdir(parents=True)
+    (user_conf / "my_judge.yaml").write_text(f"api: openai\nmodel_name: {judge}\n")
+    project_conf = tmp_path / "project-conf"
+    shutil.copytree(CONF_DIR, project_conf)
+    (project_conf / "evaluation" / "mine.yaml").write_text(JUDGE_STEP.format(model="my_judge"))
+    _stored_run(tmp_path, llmock_server, env)
+    _reply(llmock_server, judge, "Score: 5", times=3)
+    argv = ["run=latest", "evaluation=mine", *_overrides(tmp_path)]
+    report = evaluate(argv, env=env, conf_dir=project_conf)
+    assert report.exit_code == 0 and report.lines == 3

@@ -312,7 +312,8 @@ def _check_judge(
     model = folder_model
     if model is None and config.model:
         try:
-            model = judging.load_model(config.model, conf_dir)
+            dirs = judging.model_dirs(conf_dir, settings.experiments_dir)
+            model = judging.load_model(config.model, dirs)
         except (FileNotFoundError, ValueError) as exc:
             problems.append(f"judge model: {exc}")
     if model is not None and config.template:
