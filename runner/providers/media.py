@@ -196,7 +196,8 @@ def media_problems(
         where = f"'prompt'[{i}] part {j}"
         kind = str(part.get("type"))
         if not images:
-            found.append(f"{where} is a {kind}, and api {api!r} takes text only")
+            article = "an" if kind[0] in "aeiou" else "a"
+            found.append(f"{where} is {article} {kind} part, and api {api!r} takes text only")
             continue
         if kind not in kinds:
             found.append(
