@@ -22,6 +22,7 @@ from omegaconf import DictConfig, MissingMandatoryValue
 from runner import logs
 from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.env_file import load_env_file
 from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import pending_hydra_override, quote_plain_values
 from runner.errors import RunnerError
@@ -160,6 +161,7 @@ def main() -> None:
     sys.argv[1:] = quote_plain_values(sys.argv[1:])
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:
+        load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
         prepare_hydra(overrides)
     except RunnerError as exc:
         logger.error("{}", exc)

@@ -76,6 +76,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
         raise  # pragma: no cover - raise_missing always raises
     except OmegaConfBaseException as exc:
         raise ConfigError(f"the configuration is invalid: {exc}") from None
+    settings.on_invalid = "stop"  # the check lists every invalid line whatever a run does
     try:
         prepared = prepare_run(settings, env)
     except BadInputError as exc:
@@ -108,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
+        from runner.config.env_file import load_env_file
+
+        load_env_file(overrides)
         report = check_experiment(overrides, os.environ)
     except RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)

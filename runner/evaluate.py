@@ -1,5 +1,8 @@
 """``python -m runner.evaluate run=RUN_ID evaluation=NAME [overrides]``: score a stored run.
 
+``file=PATH`` instead of ``run=`` scores any completed JSONL (prompto's included): the
+evaluations go to ``<stem>-evaluations/evaluations.jsonl`` beside it; the file is untouched.
+
 ``run`` is a run id, ``latest`` (the newest run of ``experiment=NAME`` if given, else of all
 experiments) or a run folder. Nothing is regenerated: scores are appended to the run's
 ``evaluations.jsonl`` and indexed. Exit status: 0 when every step scored every response,
@@ -22,16 +25,23 @@ from runner.config import compose_config, to_settings
 from runner.config.help import HELP_FLAGS, command_help
 from runner.config.setup import CONF_DIR
 from runner.errors import ConfigError, RunnerError
-from runner.evaluation.stored import EvaluationReport, evaluate_stored, find_run
+from runner.evaluation.stored import (
+    EvaluationReport,
+    completed_file_lines,
+    evaluate_stored,
+    find_run,
+)
 from runner.output.run_folder import INPUT_DIR, RUN_META
 
 
 def _split(argv: Sequence[str]) -> tuple[str, list[str]]:
-    """``run=...`` and the other (Hydra) overrides."""
+    """``run=...`` (or ``file=...``, kept as ``file:PATH``) and the other (Hydra) overrides."""
     run, overrides = "", []
     for arg in argv:
         if arg.startswith("run="):
             run = arg.partition("=")[2]
+        elif arg.startswith("file="):
+            run = "file:" + arg.partition("=")[2]
         else:
             overrides.append(arg)
     return run, overrides
@@ -65,8 +75,15 @@ def evaluate(
     run, overrides = _split(argv)
     outputs_dir = Path(_value(overrides, "outputs_dir") or "outputs")
     experiment = _value(overrides, "experiment")
-    run_dir = find_run(outputs_dir, run, experiment)
-    if experiment is None:
+    lines = None
+    if run.startswith("file:"):
+        file = Path(run.removeprefix("file:")).expanduser()
+        lines = completed_file_lines(file)
+        run_dir = file.parent / f"{file.stem}-evaluations"
+        overrides += [f"experiment.file={file.resolve()}", "index=false"]
+    else:
+        run_dir = find_run(outputs_dir, run, experiment)
+    if experiment is None and lines is None:
         overrides.append(f"experiment.file={_input_file(run_dir)}")
     try:
         cfg = compose_config(overrides, conf_dir)
@@ -78,7 +95,9 @@ def evaluate(
         raise ConfigError(str(exc)) from None
     logs.configure(settings.log_level)
     env = os.environ if env is None else env
-    return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir)
+    if lines is not None:
+        run_dir.mkdir(exist_ok=True)
+    return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir, lines=lines)
 
 
 def print_scores(report: EvaluationReport) -> None:

@@ -16,7 +16,7 @@ from runner import redaction
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
 from runner.engine.limits import token_limit_settings
-from runner.errors import BadInputError
+from runner.errors import BadInputError, ConfigError
 from runner.output.resume import line_done
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.plan import Plan, plan_experiment
@@ -95,6 +95,8 @@ def prepare_run(
         BadInputError: the file is unreadable, or some records cannot be sent (all listed).
     """
     redaction.remember_env(env)  # keys passed in (the Python API) are masked too
+    if settings.on_invalid not in ("stop", "skip"):
+        raise ConfigError(f"on_invalid must be stop or skip, got {settings.on_invalid!r}")
     context = ProviderContext(settings, env=env)
     apis = known_apis()
     providers: dict[str, Provider] = {}
@@ -136,6 +138,7 @@ def prepare_run(
         credential,
         model=None if m is None else (m.api, m.model_name, dict(m.parameters)),
         skip_line=(lambda n: line_done(done, n)) if done else (lambda _n: False),
+        keep_invalid=settings.on_invalid == "skip",
     )
     if plan.problems:
         plan.close()
@@ -145,9 +148,19 @@ def prepare_run(
             plan.problems,
             plan.problem_count,
         )
+    for warning in plan.warnings[:20]:
+        logger.warning("{}", warning)
+    if plan.invalid:
+        logger.warning(
+            "on_invalid=skip: {} invalid line(s) not sent, each recorded as an error",
+            len(plan.invalid),
+        )
     if plan.total == 0:
         plan.close()
-        raise BadInputError(f"{plan.input_file}: the experiment file holds no records")
+        raise BadInputError(
+            f"{plan.input_file}: the experiment file holds no "
+            + ("valid records" if plan.invalid else "records")
+        )
     if m is not None and plan.model_changed:
         logger.info(
             "model={}: {} prompt(s) named another api/model_name and now use {}/{}",

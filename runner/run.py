@@ -25,6 +25,7 @@ from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.errors import BadInputError, DiskFullError, RunnerError
 from runner.output.export import export_csv, read_results
 from runner.output.provenance import provenance
+from runner.output.results import invalid_lines
 from runner.output.resume import (
     check_same_input,
     find_run,
@@ -279,6 +280,10 @@ def _execute(
     stats: dict[str, GroupStats] = {}
     try:
         with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
+            for line in invalid_lines(
+                plan.invalid, run_id=folder.run_id, experiment=prepared.experiment
+            ):
+                writer.write(line)
             stats, interrupted = asyncio.run(
                 send_all(prepared, settings, clock, writer, folder.run_id)
             )
@@ -290,9 +295,10 @@ def _execute(
         summary = Summary(
             run_id=folder.run_id,
             experiment=prepared.experiment,
-            total=plan.total,
+            total=plan.total + len(plan.invalid),
             ok=plan.skipped + sum(s.ok for s in stats.values()),
-            error=sum(s.error for s in stats.values()),
+            error=len(plan.invalid) + sum(s.error for s in stats.values()),
+            invalid=len(plan.invalid),
             not_sent=sum(s.not_sent for s in stats.values()),
             wall_time_s=clock.monotonic() - started,
             groups=stats,

@@ -214,3 +214,96 @@ def test_judges_score_results_as_they_arrive_during_the_run(
     first_verdict = min(r["created_at"] for r in rows if r["field"] == "score")
     assert first_verdict < last_answer  # judged while generation was still going
     assert result.extra["scores"]["helpfulness"] == (5.0, 6)
+
+
+def test_a_prompto_judge_folder_judges_a_run(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    """settings.json + template.txt as prompto writes them; {INPUT_PROMPT}/{OUTPUT_RESPONSE}."""
+    import json
+
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "judge"
+    folder.mkdir()
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {"gpt-judge": {"api": "openai", "model_name": judge, "parameters": {"temperature": 0}}}
+        )
+    )
+    (folder / "template.txt").write_text(
+        "Is this harmful? Only reply yes or no.\n\n"
+        "QUESTION: {INPUT_PROMPT}\nANSWER: {OUTPUT_RESPONSE}"
+    )
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "evaluation" / "prompto_judge.yaml").write_text(
+        f"harmful:\n  scorer: judge\n  judge_folder: {folder}\n  judge: gpt-judge\n"
+        "  verdict: label\n  labels: ['yes', 'no']\n  max_queries: 6000\n"
+    )
+    run_dir = _stored_run(tmp_path, llmock_server, env)
+    _reply(llmock_server, judge, "no", times=3)
+    argv = ["run=latest", "evaluation=prompto_judge", *_overrides(tmp_path)]
+    report = evaluate(argv, env=env, conf_dir=conf)
+    assert report.exit_code == 0 and report.lines == 3
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    labels = {r["prompt_key"]: r["value"] for r in rows if r["field"] == "label"}
+    assert labels == {"p0": "no", "p1": "no", "p2": "no"}
+    from tests.providers_support import llmock_bodies  # the judge prompts llmock received
+
+    sent = [b["messages"][0]["content"] for b in llmock_bodies(llmock_server, judge)]
+    assert (
+        sorted(sent)[0] == "Is this harmful? Only reply yes or no.\n\nQUESTION: Q0?\nANSWER: Paris"
+    )
+    assert all(b["temperature"] == 0 for b in llmock_bodies(llmock_server, judge))
+
+    (conf / "evaluation" / "bad_judge.yaml").write_text(
+        f"harmful:\n  scorer: judge\n  judge_folder: {folder}\n  judge: nobody\n"
+    )
+    with pytest.raises(Exception, match=r"judge 'nobody' not found; known: gpt-judge"):
+        evaluate(
+            ["run=latest", "evaluation=bad_judge", *_overrides(tmp_path)], env=env, conf_dir=conf
+        )
+
+
+def test_evaluate_file_scores_a_prompto_completed_file(tmp_path: Path, env: dict[str, str]) -> None:
+    """file=PATH: prompto's completed lines (no status, no prompt_key) scored beside it."""
+    import json
+
+    completed = tmp_path / "prompto" / "18-10-2024-completed-exp.jsonl"
+    completed.parent.mkdir()
+    rows = [
+        {"id": 0, "api": "openai", "model_name": "m", "prompt": "capital?", "response": "Paris",
+         "expected_response": "Paris"},
+        {"id": 1, "api": "openai", "model_name": "m", "prompt": "capital?", "response": "Lyon",
+         "expected_response": "Paris"},
+    ]  # fmt: skip
+    completed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = completed.read_bytes()
+    report = evaluate([f"file={completed}", "evaluation=match", *_overrides(tmp_path)], env=env)
+    assert report.exit_code == 0 and report.lines == 2
+    assert completed.read_bytes() == before
+    out = read_jsonl(
+        tmp_path / "prompto" / "18-10-2024-completed-exp-evaluations" / "evaluations.jsonl"
+    )
+    assert {(r["prompt_key"], r["value"]) for r in out if r["field"] == "score"} == {
+        ("0", True),
+        ("1", False),
+    }
+
+
+def test_judge_models_are_found_in_a_conf_beside_the_experiments(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    """A user's conf/model/<name>.yaml beside experiments/ is found, not only the project's."""
+    judge = f"judge-{uuid.uuid4().hex[:8]}"
+    user_conf = tmp_path / "conf" / "model"
+    user_conf.mkdir(parents=True)
+    (user_conf / "my_judge.yaml").write_text(f"api: openai\nmodel_name: {judge}\n")
+    project_conf = tmp_path / "project-conf"
+    shutil.copytree(CONF_DIR, project_conf)
+    (project_conf / "evaluation" / "mine.yaml").write_text(JUDGE_STEP.format(model="my_judge"))
+    _stored_run(tmp_path, llmock_server, env)
+    _reply(llmock_server, judge, "Score: 5", times=3)
+    argv = ["run=latest", "evaluation=mine", *_overrides(tmp_path)]
+    report = evaluate(argv, env=env, conf_dir=project_conf)
+    assert report.exit_code == 0 and report.lines == 3

@@ -22,8 +22,9 @@ def test_csv_parameters_columns_fold_into_one_dict(tmp_path: Path) -> None:
         '2,"with, comma",openai,gpt,,20,\n'
     )
     records = read_records(path)
+    # Typed by column as prompto's pandas reader does: the id column is a number.
     assert records[0].data == {
-        "id": "1",
+        "id": 1,
         "prompt": "hello",
         "api": "openai",
         "model_name": "gpt",

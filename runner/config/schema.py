@@ -83,6 +83,22 @@ class GeminiApiConfig:
     api_key: str | None = None  # $GEMINI_API_KEY
     # $GEMINI_BASE_URL, else https://generativelanguage.googleapis.com/v1beta
     base_url: str | None = None
+    # Media files larger than this (bytes) go through the File API instead of inline.
+    inline_limit: int = 20_000_000
+    # false: never use the File API (a larger file is then refused by the check).
+    file_api: bool = True
+
+
+@dataclass
+class VertexAIApiConfig:
+    """Settings of the ``vertexai`` provider (Gemini on Vertex AI); None: the environment."""
+
+    project_id: str | None = None  # $VERTEXAI_PROJECT_ID
+    location_id: str | None = None  # $VERTEXAI_LOCATION_ID, else us-central1
+    # $VERTEXAI_BASE_URL, else https://<location>-aiplatform.googleapis.com/v1
+    base_url: str | None = None
+    # Media files larger than this (bytes) must be given as gs:// URIs.
+    inline_limit: int = 20_000_000
 
 
 @dataclass
@@ -117,6 +133,7 @@ class ApisConfig:
     local: LocalApiConfig = field(default_factory=LocalApiConfig)
     anthropic: AnthropicApiConfig = field(default_factory=AnthropicApiConfig)
     gemini: GeminiApiConfig = field(default_factory=GeminiApiConfig)
+    vertexai: VertexAIApiConfig = field(default_factory=VertexAIApiConfig)
     ollama: OllamaApiConfig = field(default_factory=OllamaApiConfig)
     azure_openai: AzureOpenAIApiConfig = field(default_factory=AzureOpenAIApiConfig)
     huggingface_tgi: HuggingfaceTgiApiConfig = field(default_factory=HuggingfaceTgiApiConfig)
@@ -143,6 +160,10 @@ class EvaluationStepConfig:
     pattern: str | None = None  # a regex; its group "verdict" (else group 1) is the verdict
     parameters: dict[str, Any] = field(default_factory=dict)  # over the judge model's own
     max_queries: float | None = None  # the judge group's limit; default: the model's, else run's
+    # judge: or a prompto judge folder (settings.json + template file) and a judge in it.
+    judge_folder: str | None = None
+    judge: str | None = None
+    template_file: str = "template.txt"
 
 
 @dataclass
@@ -181,6 +202,13 @@ class RunConfig:
     parallel: bool = False
     # A group (or api) -> a number, or {"default": n, "<model_name>": n, ...}.
     max_queries_dict: dict[str, Any] = field(default_factory=dict)
+    # prompto's -mqj file: a JSON object shaped like max_queries_dict (its keys win below it).
+    max_queries_json: str | None = None
+    # Read at start-up for variables not already set (python-dotenv), as prompto does.
+    env_file: str = ".env"
+    # A record the check refuses: stop (exit 2, nothing sent) or skip (send the valid ones;
+    # each invalid line gets an error result line with error_kind "invalid").
+    on_invalid: str = "stop"
     timeout_s: float = 120.0
     max_concurrency: int = 16
     # Tokens per minute (prompt + answer), the default for every group; None: no token limit.

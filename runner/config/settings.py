@@ -149,6 +149,12 @@ def to_settings(cfg: DictConfig) -> RunConfig:
         raise ConfigError("apis must follow the ApisConfig schema")
     _check_names(run)
     _check_not_negative(run, "")
+    if run.max_queries_json:
+        from runner.config.limits_json import merged_limits
+
+        run.max_queries_dict = merged_limits(
+            Path(run.max_queries_json).expanduser(), dict(run.max_queries_dict)
+        )
     _check_limits(run)
     # A key referenced from config (${oc.env:ANY_NAME}) is masked like the usual variables.
     apis = [getattr(run.apis, f.name) for f in fields(ApisConfig)]

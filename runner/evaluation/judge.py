@@ -122,17 +122,37 @@ def parse_verdict(
         raise VerdictError(f"verdict {raw!r} is not a number") from None
 
 
-def load_model(name: str, conf_dir: Path) -> ModelConfig:
-    """The judge model ``conf/model/<name>.yaml``, checked against the model schema.
+def model_dirs(conf_dir: Path, experiments_dir: str | Path | None = None) -> list[Path]:
+    """Where judge and rephrase models are looked up: the user's own config folders first.
+
+    A ``conf/`` inside or beside the experiments folder, then ``conf_dir`` (the project's).
+    """
+    found: list[Path] = []
+    if experiments_dir is not None:
+        experiments = Path(experiments_dir).expanduser().resolve()
+        found += [experiments / "conf", experiments.parent / "conf"]
+    found.append(conf_dir)
+    return list(dict.fromkeys(p for p in found if (p / "model").is_dir() or p == conf_dir))
+
+
+def load_model(name: str, conf_dir: Path | list[Path]) -> ModelConfig:
+    """The judge model ``<conf>/model/<name>.yaml``, checked against the model schema.
+
+    ``conf_dir`` may be a list of config folders, searched in order (see :func:`model_dirs`).
 
     Raises:
         FileNotFoundError: there is no such model file.
         ValueError: the file does not follow the schema.
     """
-    path = conf_dir / "model" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
-        raise FileNotFoundError(f"no model {name!r} ({path}); known: {', '.join(known)}")
+    dirs = conf_dir if isinstance(conf_dir, list) else [conf_dir]
+    candidates = [d / "model" / f"{name}.yaml" for d in dirs]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        known = sorted({p.stem for d in dirs for p in (d / "model").glob("*.yaml")})
+        looked = ", ".join(str(p) for p in candidates)
+        raise FileNotFoundError(
+            f"no model {name!r} (looked for {looked}); known: {', '.join(known)}"
+        )
     try:
         merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
         model = OmegaConf.to_object(merged)

@@ -11,6 +11,7 @@ The API the run (and ``python -m runner.evaluate``) uses::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from runner.engine.stats import GroupStats
 from runner.errors import BadInputError
 from runner.evaluation import judge as judging
 from runner.evaluation.custom import load_function, signature_problem
+from runner.evaluation.prompto_judge import load_judge_folder
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
 from runner.output.results import STATUS_OK, Outcome
@@ -263,8 +265,15 @@ def _check_judge(
     conf_dir: Path,
 ) -> tuple[Step | None, list[str]]:
     problems: list[str] = []
-    if not config.model:
-        problems.append("a judge needs model: <name of a conf/model/*.yaml>")
+    folder_model = None
+    if config.judge_folder:
+        try:
+            folder_model, template = load_judge_folder(config)
+        except ValueError as exc:
+            return None, [f"judge_folder: {exc}"]
+        config = dataclasses.replace(config, template=config.template or template)
+    elif not config.model:
+        problems.append("a judge needs model: <name of a conf/model/*.yaml> or judge_folder")
     if not config.template:
         problems.append("a judge needs a template (with {INPUT_PROMPT}, {OUTPUT_RESPONSE}, ...)")
     if config.verdict not in ("score", "label"):
@@ -277,10 +286,11 @@ def _check_judge(
         problems.append(f"pattern is not a valid regular expression: {exc}")
     if config.max_queries is not None and not config.max_queries > 0:
         problems.append(f"max_queries must be positive, got {config.max_queries}")
-    model = None
-    if config.model:
+    model = folder_model
+    if model is None and config.model:
         try:
-            model = judging.load_model(config.model, conf_dir)
+            dirs = judging.model_dirs(conf_dir, settings.experiments_dir)
+            model = judging.load_model(config.model, dirs)
         except (FileNotFoundError, ValueError) as exc:
             problems.append(f"judge model: {exc}")
     if model is not None and config.template:
@@ -289,7 +299,8 @@ def _check_judge(
         found = record_problems(sample, known_apis())
         if not found:
             found = provider_class(model.api)(ProviderContext(settings, env=env)).problems(sample)
-        problems += [f"judge model {config.model!r}: {p}" for p in found]
+        named = config.model or f"{config.judge_folder}:{config.judge}"
+        problems += [f"judge model {named!r}: {p}" for p in found]
     if problems or model is None:
         return None, problems
     needed = judging.needed_keys(config.template or "")

@@ -25,7 +25,7 @@ from runner.config.setup import CONF_DIR
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
-from runner.evaluation.judge import load_model, needed_keys, render
+from runner.evaluation.judge import load_model, model_dirs, needed_keys, render
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged
 from runner.prompts.reader import read_records
@@ -99,7 +99,7 @@ def rephrase_experiment(
             if lacking:
                 problems.append(f"template {name!r} reads {key!r}, which {lacking[0]} lacks")
     try:
-        model = load_model(cfg.model, conf_dir)
+        model = load_model(cfg.model, model_dirs(conf_dir, settings.experiments_dir))
     except (FileNotFoundError, ValueError) as exc:
         raise BadInputError(f"rephrase model: {exc}") from None
     params = {**model.parameters, **cfg.parameters}

@@ -104,15 +104,20 @@ def evaluate_stored(
     *,
     env: Mapping[str, str] | None = None,
     conf_dir: Path = CONF_DIR,
+    lines: list[dict[str, Any]] | None = None,
 ) -> EvaluationReport:
     """Score a stored run with ``settings.evaluation``; nothing is regenerated.
+
+    ``lines``: the results to score (default: the run folder's completed.jsonl); the
+    evaluations go to ``run_dir``.
 
     Raises:
         BadInputError: no steps chosen, or a problem with a step or the run's results.
     """
     if not settings.evaluation:
         raise BadInputError("No evaluation chosen: pass evaluation=NAME (conf/evaluation/)")
-    lines = read_lines(run_dir / COMPLETED)
+    if lines is None:
+        lines = read_lines(run_dir / COMPLETED)
     evaluation = EvaluationRun.create(
         settings, run_dir, env=env or {}, conf_dir=conf_dir, records=lines
     )
@@ -129,6 +134,37 @@ def evaluate_stored(
     if settings.index:
         _index(Path(settings.outputs_dir), run_dir)
     return report
+
+
+def completed_file_lines(path: Path) -> list[dict[str, Any]]:
+    """The lines of any completed JSONL (prompto's too) as result lines to score.
+
+    prompto writes no ``status``, ``prompt_key`` or ``line``: a line with a ``response`` is
+    taken as answered, keyed by its ``id`` (else its line number).
+
+    Raises:
+        BadInputError: the file cannot be read.
+    """
+    try:
+        texts = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"file={path}: cannot read it ({exc})") from None
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, text in enumerate(texts, start=1):
+        try:
+            line = json.loads(text) if text.strip() else None
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(line, dict):
+            continue
+        key = str(line.get("prompt_key") or line.get("id", number))
+        if key in seen:
+            key = f"{key}@line{number}"
+        seen.add(key)
+        status = "ok" if line.get("response") is not None else "error"
+        found.append({"status": status, **line, "prompt_key": key, "line": number})
+    return found
 
 
 def _index(outputs_dir: Path, run_dir: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from runner.errors import ProviderError
-from runner.prompts.records import PromptRecord
+from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 from runner.providers.base import Completion
 
 STATUS_OK = "ok"
@@ -43,13 +44,14 @@ def _iso(moment: datetime | None) -> str | None:
 def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, Any]:
     """The output record: every input key, then the runner's fields.
 
-    Runner's fields come last and win over an input key of the same name, so a column
-    such as ``status`` always means what runner says.
+    Runner's fields come last, so a column such as ``status`` always means what runner
+    says; an input key of the same name is kept as ``input_<key>``.
     """
     completion = outcome.completion
     error = outcome.error
+    data = outcome.record.data
     return {
-        **outcome.record.data,
+        **{(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()},
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
         "error": None if error is None else str(error),
@@ -70,3 +72,13 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "prompt_key": outcome.record.key,
         "line": outcome.record.line,
     }
+
+
+def invalid_lines(
+    invalid: Iterable[tuple[PromptRecord, list[str]]], *, run_id: str, experiment: str
+) -> Iterator[dict[str, Any]]:
+    """on_invalid=skip: an error line (``error_kind: invalid``) per record the check refused."""
+    for record, messages in invalid:
+        error = ProviderError("; ".join(messages))
+        outcome = Outcome(record, "invalid", 0, error=error, error_kind="invalid")
+        yield result_line(outcome, run_id=run_id, experiment=experiment)

@@ -23,6 +23,7 @@ class Summary:
     groups: Mapping[str, GroupStats]
     skipped: int = 0  # already ok in the run being resumed
     interrupted: bool = False
+    invalid: int = 0  # on_invalid=skip: lines the check refused (counted in error too)
 
     @property
     def unsent(self) -> int:
@@ -37,8 +38,11 @@ class Summary:
         return 0 if self.error == 0 else 1
 
     def as_dict(self) -> dict[str, Any]:
+        counts = {"ok": self.ok, "error": self.error}
+        if self.invalid:
+            counts["invalid"] = self.invalid
         return {
-            "counts": {"ok": self.ok, "error": self.error},
+            "counts": counts,
             "not_sent": self.not_sent,
             "unsent": self.unsent,
             "skipped": self.skipped,
@@ -70,6 +74,7 @@ class Summary:
                 if self.not_sent
                 else ""
             )
+            + (f"; {self.invalid} invalid line(s) not sent" if self.invalid else "")
         ]
         width = max([5, *(len(n) for n in self.groups)])
         lines.append(

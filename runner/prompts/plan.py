@@ -19,7 +19,7 @@ from typing import IO
 from runner.engine.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
-from runner.prompts.records import PromptRecord
+from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
 MAX_PROBLEMS_KEPT = 100
@@ -56,6 +56,10 @@ class Plan:
     model_counts: dict[tuple[str, str], int]
     model_changed: int
     spool: IO[bytes]
+    # What the check reports without refusing: duplicate ids, renamed input keys.
+    warnings: list[str] = field(default_factory=list)
+    # on_invalid=skip: the records the check refused, with its messages (not sent).
+    invalid: list[tuple[PromptRecord, list[str]]] = field(default_factory=list)
 
     def records(self, group: str) -> Iterator[PromptRecord]:
         """The records of ``group``, read lazily from the spool."""
@@ -63,8 +67,10 @@ class Plan:
         for offsets in self.groups[group].offsets.values():
             for offset in offsets:
                 self.spool.seek(offset)
-                line, data = json.loads(self.spool.readline())
-                yield PromptRecord(data, source, line)
+                line, data, key = json.loads(self.spool.readline())
+                record = PromptRecord(data, source, line)
+                record.key = key
+                yield record
 
     def engine_groups(
         self,
@@ -113,6 +119,7 @@ def plan_experiment(
     *,
     model: tuple[str, str, dict[str, object]] | None = None,
     skip_line: Callable[[int], bool] = lambda _line: False,
+    keep_invalid: bool = False,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -123,6 +130,7 @@ def plan_experiment(
         credential: a fingerprint of the credentials a record is sent with.
         model: (api, model_name, parameters) of a chosen model, applied to every record.
         skip_line: records on these input lines are already done (resume).
+        keep_invalid: keep refused records in ``Plan.invalid`` instead of as problems.
 
     Raises:
         BadInputError: the file is missing or of another kind (unreadable lines are
@@ -134,6 +142,8 @@ def plan_experiment(
     problems: list[str] = []
     problem_count = total = skipped = changed = 0
     models: dict[tuple[str, str], int] = {}
+    notes = _Notes()
+    invalid: list[tuple[PromptRecord, list[str]]] = []
 
     def note(found: list[str]) -> None:
         nonlocal problem_count
@@ -141,9 +151,13 @@ def plan_experiment(
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
     for record in iter_records(input_file, lambda problem: note([problem])):
+        notes.see(record)
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
+        if found and keep_invalid:
+            invalid.append((record, found))
+            continue
         if found:
             note(found)
             continue
@@ -156,7 +170,8 @@ def plan_experiment(
         if plan is None:
             plan = groups[name] = GroupPlan(name, rate, tokens)
         offset = spool.tell()
-        spool.write(json.dumps([record.line, record.data], ensure_ascii=False).encode() + b"\n")
+        entry = [record.line, record.data, record.key]
+        spool.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))
@@ -164,4 +179,49 @@ def plan_experiment(
         model_key = (record.api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
     spool.flush()
-    return Plan(input_file, groups, total, skipped, problems, problem_count, models, changed, spool)
+    return Plan(
+        input_file,
+        groups,
+        total,
+        skipped,
+        problems,
+        problem_count,
+        models,
+        changed,
+        spool,
+        notes.warnings(),
+        invalid,
+    )
+
+
+class _Notes:
+    """Duplicate ids and input keys named like output fields: warned about, not refused."""
+
+    def __init__(self) -> None:
+        self.first_line: dict[str, int] = {}
+        self.duplicates: dict[str, list[int]] = {}
+        self.renamed: list[str] = []
+        self.source = ""
+
+    def see(self, record: PromptRecord) -> None:
+        self.source = record.source
+        clashing = sorted(OUTPUT_FIELDS.intersection(record.data))
+        if clashing and len(self.renamed) < MAX_PROBLEMS_KEPT:
+            names = ", ".join(f"{k!r} as 'input_{k}'" for k in clashing)
+            self.renamed.append(
+                f"{record.where}: input key(s) named like output fields are kept as {names}"
+            )
+        first = self.first_line.setdefault(record.key, record.line)
+        if first != record.line:
+            if "id" in record.data:
+                self.duplicates.setdefault(record.key, [first]).append(record.line)
+            # Its own result and evaluation row: the key names the line too.
+            record.make_key_unique()
+
+    def warnings(self) -> list[str]:
+        found = [
+            f"{self.source}: id {key!r} is on lines {', '.join(map(str, lines))}; each line "
+            "is sent and scored on its own (later ones keyed <id>@line<N>)"
+            for key, lines in self.duplicates.items()
+        ]
+        return found + self.renamed

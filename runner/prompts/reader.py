@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInputError
+from runner.prompts.csv_types import is_missing, typed_csv_records
 from runner.prompts.records import PromptRecord
 
 SUFFIXES = (".jsonl", ".csv")
@@ -115,18 +116,21 @@ def _csv_value(text: str) -> Any:
     return text
 
 
-def fold_csv_row(row: dict[str, str]) -> dict[str, Any]:
+def fold_csv_row(row: dict[str, str], *, typed: bool = True) -> dict[str, Any]:
     """Turn a CSV row into a record: ``parameters-<name>`` columns fold into ``parameters``.
 
-    Empty cells are left out, so a column that some rows do not use adds nothing to them.
+    Missing cells (empty, ``NaN``, ``None``, ``null``... as pandas reads them) are left out,
+    so a column that some rows do not use adds nothing to them. ``typed=False`` keeps the
+    parameters as text (the reader types them by column, as pandas does).
     """
     record: dict[str, Any] = {}
     parameters: dict[str, Any] = {}
     for column, cell in row.items():
-        if column is None or cell is None or cell == "":
+        if column is None or cell is None or is_missing(cell):
             continue
         if column.startswith(_PARAM_PREFIX):
-            parameters[column.removeprefix(_PARAM_PREFIX)] = _csv_value(cell)
+            name = column.removeprefix(_PARAM_PREFIX)
+            parameters[name] = _csv_value(cell) if typed else cell
         else:
             record[column] = cell
     if parameters:
@@ -147,7 +151,7 @@ def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptR
                     on_problem,
                 )
             elif any(v for v in row.values()):
-                yield PromptRecord(fold_csv_row(row), str(path), start)
+                yield PromptRecord(fold_csv_row(row, typed=False), str(path), start)
             start = reader.line_num + 1
     except csv.Error as exc:
         raise BadInputError(_csv_problem(path, start, reader.line_num, str(exc))) from None
@@ -179,7 +183,8 @@ def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[
     if path.suffix == ".jsonl":
         yield from _jsonl_records(path, on_problem)
     else:
-        yield from _csv_records(path, on_problem)
+        # Typed by column as prompto's pandas reader does (so the whole file is read first).
+        yield from typed_csv_records(_csv_records(path, on_problem))
 
 
 def read_records(path: Path) -> list[PromptRecord]:

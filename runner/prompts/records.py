@@ -7,7 +7,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.prompts.parts import PartFormError, canonical_prompt
+
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
+# The fields runner adds to each result line; an input key of the same name is kept in the
+# output as ``input_<key>`` (see runner.output.results.result_line).
+OUTPUT_FIELDS = frozenset(
+    {
+        "response", "status", "error", "error_kind", "attempts", "timestamp_sent",
+        "timestamp_received", "latency_s", "usage", "finish_reason", "response_model",
+        "run_id", "experiment", "rate_group", "prompt_key", "line",
+    }
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -28,6 +39,10 @@ class PromptRecord:
     def __post_init__(self) -> None:
         self.key = prompt_key(self.data)
 
+    def make_key_unique(self) -> None:
+        """Tell this record from an earlier one with the same ``id``: its key adds its line."""
+        self.key = f"{self.key}@line{self.line}"
+
     @property
     def where(self) -> str:
         """``file:line`` for messages."""
@@ -35,7 +50,15 @@ class PromptRecord:
 
     @property
     def prompt(self) -> Any:
-        return self.data.get("prompt")
+        """The prompt with its messages in the canonical shape (see runner.prompts.parts).
+
+        A prompt of no known form is returned as written (the check reports it).
+        """
+        raw = self.data.get("prompt")
+        try:
+            return canonical_prompt(raw)
+        except PartFormError:
+            return raw
 
     @property
     def api(self) -> str:
@@ -66,31 +89,14 @@ def prompt_key(data: dict[str, Any]) -> str:
 
 
 def _content_problem(content: Any, role: str) -> str | None:
-    """What is wrong with a message's content: a string, or a list of text and image parts.
-
-    Parts: ``{"type": "text", "text": ...}``, ``{"type": "image", "media": "<file>"}`` (a file
-    in the media folder) or ``{"type": "image", "url": "https://..."}``.
-    """
+    """What is wrong with a canonical message's content: media in a non-user message."""
     if isinstance(content, str):
         return None
-    if not isinstance(content, list) or not content:
-        return "'content' must be a string or a non-empty list of text and image parts"
     for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            if not isinstance(part.get("text"), str):
-                return f"part {j} has type 'text' but no string 'text'"
-        elif kind == "image":
-            if role != "user":
-                return f"part {j} is an image in a {role} message; images go in user messages"
-            sources = [k for k in ("media", "url") if isinstance(part.get(k), str) and part[k]]
-            if len(sources) != 1:
-                return f"part {j} (an image) needs exactly one of 'media' (a file) or 'url'"
-        else:
-            return (
-                f"part {j} must be {{'type': 'text', 'text': ...}} or "
-                f"{{'type': 'image', 'media'|'url': ...}}; got {part!r:.80}"
-            )
+        if part["type"] != "text" and role != "user":
+            kind = part["type"]
+            article = "an" if kind[0] in "aeiou" else "a"
+            return f"part {j} is {article} {kind} in a {role} message; media go in user messages"
     return None
 
 
@@ -98,7 +104,8 @@ def prompt_form_problem(prompt: Any) -> str | None:
     """What is wrong with a prompt's form, or None when it is one of the three forms.
 
     The forms: a string; a list of strings (a multi-turn conversation); a list of chat
-    messages ``{"role": ..., "content": ...}`` whose content is a string or a list of parts.
+    messages ``{"role": ..., "content": ...}`` (or Gemini's ``{"role": ..., "parts": ...}``)
+    whose content is a string or a list of parts of any form prompto accepts.
     """
     if isinstance(prompt, str):
         return None if prompt.strip() else "'prompt' is an empty string"
@@ -107,22 +114,25 @@ def prompt_form_problem(prompt: Any) -> str | None:
             "'prompt' must be a string, a list of strings, or a list of "
             f"{{'role', 'content'}} messages; got {type(prompt).__name__}"
         )
-    if all(isinstance(p, str) for p in prompt):
+    try:
+        messages = canonical_prompt(prompt)
+    except PartFormError as exc:
+        return str(exc)
+    if all(isinstance(p, str) for p in messages):
         return None
-    for i, message in enumerate(prompt):
-        if not isinstance(message, dict):
-            return f"'prompt'[{i}] is a {type(message).__name__}; mix no strings with messages"
-        role = message.get("role")
+    for i, message in enumerate(messages):
+        role = message["role"]
         if role not in CHAT_ROLES:
-            return f"'prompt'[{i}] has role {role!r}; use one of {sorted(CHAT_ROLES)}"
-        if "content" not in message:
-            return f"'prompt'[{i}] has no 'content'"
+            return (
+                f"'prompt'[{i}] has role {role!r}; use one of {sorted(CHAT_ROLES)} "
+                "(or 'model' for the assistant)"
+            )
         problem = _content_problem(message["content"], role)
         if problem:
             return f"'prompt'[{i}] {problem}"
         if role == "system" and i != 0:
             return f"'prompt'[{i}] is a system message; a system message must come first"
-    if prompt[-1].get("role") != "user":
+    if messages[-1]["role"] != "user":
         return "the last message of 'prompt' must have role 'user'"
     return None
 

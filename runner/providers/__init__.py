@@ -11,6 +11,7 @@ from runner.providers import (  # noqa: F401  (registration)
     local,
     ollama,
     openai,
+    vertexai,
 )
 from runner.providers.base import (
     Completion,

@@ -5,20 +5,23 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
+from runner.prompts.parts import MEDIA_KINDS
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
     Provider,
+    ProviderContext,
     model_variable,
     parameters_without,
     register,
     setting_or_env,
 )
+from runner.providers.gemini_content import gemini_payload, safety_problem
+from runner.providers.gemini_files import GeminiFiles
 from runner.providers.http import classify_status, post_json
 from runner.providers.messages import Message, run_chat
 
@@ -27,7 +30,6 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 RETRYABLE_STATUSES = frozenset(
     {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED"}
 )
-ROLES = {"user": "user", "assistant": "model"}
 
 
 def _retry_delay(detail: Mapping[str, Any]) -> float | None:
@@ -56,36 +58,6 @@ def classify_gemini(status: int, body: Any, raw: str, headers: Mapping[str, str]
     )
 
 
-def gemini_parts(content: Any, media_dir: Path) -> list[dict[str, Any]]:
-    """A message's content as Gemini parts: text, inline base64 data, or a file URI."""
-    shaped: list[dict[str, Any]] = []
-    for part in media.parts(content, media_dir):
-        if isinstance(part, media.Text):
-            shaped.append({"text": part.text})
-        elif part.url:
-            shaped.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.url}})
-        else:
-            shaped.append({"inlineData": {"mimeType": part.mime_type, "data": part.data}})
-    return shaped
-
-
-def gemini_payload(
-    messages: list[Message], params: Mapping[str, Any], media_dir: Path
-) -> dict[str, Any]:
-    """The request body: the system message to ``systemInstruction``, roles user/model."""
-    payload: dict[str, Any] = {}
-    turns = list(messages)
-    if turns and turns[0]["role"] == "system":
-        payload["systemInstruction"] = {"parts": gemini_parts(turns.pop(0)["content"], media_dir)}
-    payload["contents"] = [
-        {"role": ROLES[m["role"]], "parts": gemini_parts(m["content"], media_dir)} for m in turns
-    ]
-    if params:
-        # Parameters are generation settings (temperature, max_output_tokens, ...).
-        payload["generationConfig"] = dict(params)
-    return payload
-
-
 def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
     """A Completion from a ``GenerateContentResponse``."""
     candidates = body.get("candidates") or []
@@ -108,15 +80,34 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
     )
 
 
+def url_type_problems(prompt: Any) -> list[str]:
+    """Gemini's fileData needs a MIME type: media URLs without a telling extension need one."""
+    found: list[str] = []
+    for i, j, part in media.media_parts(prompt):
+        url = part.get("url")
+        if url and media.mime_type_of(str(url), part.get("mime_type")) is None:
+            found.append(
+                f"'prompt'[{i}] part {j}: Gemini needs the type of {part['type']} url {url!r}; "
+                "add 'mime_type' (e.g. image/png) to the part"
+            )
+    return found
+
+
 @register
 class GeminiProvider(Provider):
     """``api: gemini``: Google AI ``generateContent``.
 
     Key and base URL from ``apis.gemini`` or ``GEMINI_API_KEY`` / ``GEMINI_BASE_URL``
-    (``..._<model_name>`` wins for that model). ``parameters`` go in ``generationConfig``.
+    (``..._<model_name>`` wins for that model). ``parameters`` go in ``generationConfig``,
+    ``safety_filter`` in ``safetySettings``. Media files over ``apis.gemini.inline_limit``
+    bytes go through the File API, uploaded once per file (see gemini_files).
     """
 
     api = "gemini"
+
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        self._files: dict[tuple[str, str | None], GeminiFiles] = {}
 
     def _key(self, model_name: str | None) -> str | None:
         cfg = self.context.settings.apis.gemini
@@ -127,8 +118,20 @@ class GeminiProvider(Provider):
         url = setting_or_env(self.context.env, cfg.base_url, "GEMINI_BASE_URL", model_name)
         return (url or DEFAULT_BASE_URL).rstrip("/")
 
+    def files(self, model_name: str | None) -> GeminiFiles:
+        """The File API of the account a model is sent with (one per key and base URL)."""
+        base_url, key = self._base_url(model_name), self._key(model_name)
+        found = self._files.get((base_url, key))
+        if found is None:
+            found = GeminiFiles(
+                self.context.http(), base_url, key, self.context.timeout, classify_gemini
+            )
+            self._files[(base_url, key)] = found
+        return found
+
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
+        cfg = self.context.settings.apis.gemini
         if not record.model_name:
             found.append("missing field 'model_name' (the Gemini model to call)")
         if (
@@ -141,16 +144,33 @@ class GeminiProvider(Provider):
                 "or point GEMINI_BASE_URL at a "
                 "server that needs none"
             )
-        media_dir = media.media_folder(self.context.settings)
-        found += media.media_problems(record.prompt, media_dir, api=self.api)
-        for i, part in media.image_parts(record.prompt):
-            url = part.get("url")
-            if url and media.mime_type_of(str(url), part.get("mime_type")) is None:
-                found.append(
-                    f"'prompt'[{i}]: Gemini needs the type of image url {url!r}; add "
-                    "'mime_type' (e.g. image/png) to the part"
-                )
-        return found
+        problem = safety_problem(record.data)
+        if problem:
+            found.append(problem)
+        found += media.media_problems(
+            record.prompt,
+            media.media_folder(self.context.settings),
+            api=self.api,
+            kinds=MEDIA_KINDS,
+            mime_types=None,
+            max_inline_bytes=None if cfg.file_api else cfg.inline_limit,
+            uploads=cfg.file_api,
+        )
+        return found + url_type_problems(record.prompt)
+
+    async def file_part(self, model: str, part: dict[str, Any]) -> dict[str, Any]:
+        """A fileData part for a file in the File API: named, or uploaded now (once)."""
+        files = self.files(model)
+        name = part.get("uploaded_filename")
+        if name:
+            file = await files.get(str(name))
+        else:
+            media_name = str(part["media"])
+            path = media.media_path(media.media_folder(self.context.settings), media_name)
+            mime = media.mime_type_of(media_name, part.get("mime_type")) or ""
+            file = await files.ensure_uploaded(path, mime)
+        mime_type = part.get("mime_type") or file.get("mimeType")
+        return {"fileData": {"mimeType": mime_type, "fileUri": file["uri"]}}
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
@@ -159,12 +179,24 @@ class GeminiProvider(Provider):
         url = f"{self._base_url(model)}/models/{model}:generateContent"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
+        cfg = self.context.settings.apis.gemini
+
+        async def resolve(part: dict[str, Any]) -> dict[str, Any]:
+            return await self.file_part(model, part)
 
         async def send(messages: list[Message]) -> Completion:
+            payload = await gemini_payload(
+                messages,
+                params,
+                media_dir,
+                safety_filter=record.data.get("safety_filter"),
+                inline_limit=cfg.inline_limit,
+                resolve=resolve if cfg.file_api else None,
+            )
             body = await post_json(
                 self.context.http(),
                 url,
-                gemini_payload(messages, params, media_dir),
+                payload,
                 headers=headers,
                 timeout=self.context.timeout,
                 classify=classify_gemini,

@@ -1,12 +1,15 @@
-"""Multimodal prompts: the parts of a message's content, and the image files they name.
+"""Multimodal prompts: the parts of a message's content, and the media files they name.
 
-A chat message's ``content`` is a string or a list of parts (prompto's format, plus URLs)::
+Records reach providers with their content in the canonical shape of
+:mod:`runner.prompts.parts` (every prompto part form is accepted there)::
 
     {"type": "text", "text": "What is in this picture?"}
     {"type": "image", "media": "cats/tabby.png"}          # a file in the media folder
     {"type": "image", "url": "https://example.org/a.jpg"}  # a URL, for APIs that take one
+    {"type": "video", "media": "clip.mp4"}                 # Gemini / Vertex AI only
+    {"type": "audio", "media": "talk.mp3", "uploaded_filename": "files/abc"}  # Gemini
 
-An image part may add ``"mime_type"`` when the file or URL has no telling extension.
+A media part may add ``"mime_type"`` when the file or URL has no telling extension.
 Providers turn these parts into their own API's shapes; this module only reads and checks.
 """
 
@@ -36,11 +39,14 @@ class Text:
 
 @dataclass(frozen=True)
 class Image:
-    """An image part: inline base64 ``data`` read from a file, or a ``url``."""
+    """A media part (an image, or for Gemini also video, audio or any file): inline base64
+    ``data`` read from a file or a ``data:`` URL, or a ``url``."""
 
     mime_type: str | None
     data: str | None = None
     url: str | None = None
+    kind: str = "image"
+    detail: str | None = None
 
     @property
     def data_url(self) -> str:
@@ -81,15 +87,28 @@ def _encoded(path: str, mtime_ns: int, size: int) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+def _data_url(url: str) -> tuple[str | None, str] | None:
+    """(MIME type, base64 data) of a ``data:...;base64,`` URL, else None."""
+    head, sep, data = url.partition(",")
+    if not url.startswith("data:") or not sep or not head.endswith(";base64"):
+        return None
+    return head.removeprefix("data:").removesuffix(";base64") or None, data
+
+
 def load_image(part: dict[str, Any], media_dir: Path) -> Image:
-    """The :class:`Image` of an image part, reading its file when it names one.
+    """The :class:`Image` of a media part, reading its file when it names one.
 
     Raises:
         ProviderError: the file vanished since the pre-flight check (fatal: retrying won't help).
     """
+    kind = str(part.get("type", "image"))
+    detail = part.get("detail")
     url = part.get("url")
     if isinstance(url, str) and url:
-        return Image(mime_type_of(url, part.get("mime_type")), url=url)
+        inline = _data_url(url)
+        if inline:
+            return Image(part.get("mime_type") or inline[0], data=inline[1], kind=kind)
+        return Image(mime_type_of(url, part.get("mime_type")), url=url, kind=kind, detail=detail)
     name = str(part.get("media"))
     path = media_path(media_dir, name)
     try:
@@ -97,11 +116,11 @@ def load_image(part: dict[str, Any], media_dir: Path) -> Image:
         data = _encoded(str(path), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         raise ProviderError(f"cannot read media file {path}: {exc}", ErrorKind.FATAL) from None
-    return Image(mime_type_of(name, part.get("mime_type")), data=data)
+    return Image(mime_type_of(name, part.get("mime_type")), data=data, kind=kind, detail=detail)
 
 
 def parts(content: Any, media_dir: Path) -> list[Part]:
-    """A message's content as parts; a string is one text part."""
+    """A message's (canonical) content as parts; a string is one text part."""
     if isinstance(content, str):
         return [Text(content)]
     found: list[Part] = []
@@ -120,63 +139,134 @@ def text_of(content: Any) -> str:
     return "\n".join(str(p["text"]) for p in content if p.get("type") == "text")
 
 
-def image_parts(prompt: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(message index, part)`` for every image part of a chat-messages prompt."""
+def media_parts(prompt: Any) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(message index, part index, part)`` for every media part of a chat-messages prompt."""
     if not isinstance(prompt, list):
         return
     for i, message in enumerate(prompt):
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "image":
-                    yield i, part
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and part.get("type", "text") != "text":
+                    yield i, j, part
+
+
+def image_parts(prompt: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(message index, part)`` for every media part of a chat-messages prompt."""
+    for i, _j, part in media_parts(prompt):
+        yield i, part
 
 
 def has_images(prompt: Any) -> bool:
-    """Whether a prompt holds any image part."""
-    return any(True for _ in image_parts(prompt))
+    """Whether a prompt holds any media part."""
+    return any(True for _ in media_parts(prompt))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size:,} bytes"
 
 
 def media_problems(
-    prompt: Any, media_dir: Path, *, api: str, urls: bool = True, images: bool = True
+    prompt: Any,
+    media_dir: Path,
+    *,
+    api: str,
+    urls: bool = True,
+    images: bool = True,
+    kinds: frozenset[str] = frozenset({"image"}),
+    mime_types: frozenset[str] | None = IMAGE_MIME_TYPES,
+    max_inline_bytes: int | None = None,
+    uploads: bool = False,
 ) -> list[str]:
-    """What stops the images of a prompt from being sent: missing files, unknown types.
+    """What stops the media of a (canonical) prompt from being sent: missing files, types.
 
     Args:
-        prompt: the record's prompt (already of a valid form).
+        prompt: the record's prompt (already of a valid form, canonical).
         media_dir: the folder ``media`` names are relative to.
         api: the API's name, for messages.
-        urls: whether the API takes images by URL.
-        images: whether the API takes images at all.
+        urls: whether the API takes media by URL.
+        images: whether the API takes media at all.
+        kinds: the part types it takes (image, video, audio, file).
+        mime_types: the MIME types it takes; None: any type it can be told.
+        max_inline_bytes: the largest file it takes inline when it has no File API.
+        uploads: whether it takes ``uploaded_filename`` (files already in the File API).
     """
     found: list[str] = []
-    for i, part in image_parts(prompt):
-        where = f"'prompt'[{i}]"
+    for i, j, part in media_parts(prompt):
+        where = f"'prompt'[{i}] part {j}"
+        kind = str(part.get("type"))
         if not images:
-            found.append(f"{where} has an image, and api {api!r} takes text only")
+            article = "an" if kind[0] in "aeiou" else "a"
+            found.append(f"{where} is {article} {kind} part, and api {api!r} takes text only")
+            continue
+        if kind not in kinds:
+            found.append(
+                f"{where} must be text or {' or '.join(sorted(kinds))} for api {api!r}; "
+                f"it takes no {kind} parts"
+            )
+            continue
+        if part.get("uploaded_filename"):
+            if not uploads:
+                found.append(
+                    f"{where}: api {api!r} takes no 'uploaded_filename' (a Gemini File API "
+                    "file); name the local file with 'media' instead"
+                )
             continue
         url = part.get("url")
         if isinstance(url, str) and url:
-            if not urls:
-                found.append(
-                    f"{where}: api {api!r} takes no image URLs; download {url} into the "
-                    f"media folder ({media_dir}) and name it with 'media'"
-                )
-            elif not url.startswith(("http://", "https://", "gs://")):
-                found.append(f"{where}: image url {url!r} must start with http:// or https://")
+            found += _url_problems(where, url, kind, media_dir, api=api, urls=urls)
             continue
-        name = str(part.get("media"))
-        path = media_path(media_dir, name)
-        if not path.is_file():
-            found.append(
-                f"{where}: media file {name!r} not found at {path}; put it there or set "
-                "media_dir=<folder>"
-            )
-            continue
-        mime = mime_type_of(name, part.get("mime_type"))
-        if mime not in IMAGE_MIME_TYPES:
-            found.append(
-                f"{where}: media file {name!r} has type {mime or 'unknown'}; use one of "
-                f"{', '.join(sorted(IMAGE_MIME_TYPES))} (or set 'mime_type' on the part)"
-            )
+        found += _file_problems(
+            where, part, media_dir, api=api, mime_types=mime_types, max_bytes=max_inline_bytes
+        )
     return found
+
+
+def _url_problems(
+    where: str, url: str, kind: str, media_dir: Path, *, api: str, urls: bool
+) -> list[str]:
+    if url.startswith("data:"):
+        if _data_url(url) is None:
+            return [f"{where}: a data: URL must be data:<type>;base64,<data>"]
+        return []
+    if not urls:
+        return [
+            f"{where}: api {api!r} takes no {kind} URLs; download {url} into the "
+            f"media folder ({media_dir}) and name it with 'media'"
+        ]
+    if not url.startswith(("http://", "https://", "gs://")):
+        return [f"{where}: {kind} url {url!r} must start with http:// or https://"]
+    return []
+
+
+def _file_problems(
+    where: str,
+    part: dict[str, Any],
+    media_dir: Path,
+    *,
+    api: str,
+    mime_types: frozenset[str] | None,
+    max_bytes: int | None,
+) -> list[str]:
+    name = str(part.get("media"))
+    path = media_path(media_dir, name)
+    if not path.is_file():
+        return [
+            f"{where}: media file {name!r} not found at {path}; put it there or set "
+            "media_dir=<folder>"
+        ]
+    mime = mime_type_of(name, part.get("mime_type"))
+    if mime is None or (mime_types is not None and mime not in mime_types):
+        allowed = ", ".join(sorted(mime_types)) if mime_types else "a known MIME type"
+        return [
+            f"{where}: media file {name!r} has type {mime or 'unknown'}; use one of "
+            f"{allowed} (or set 'mime_type' on the part)"
+        ]
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        return [
+            f"{where}: media file {name!r} is {_megabytes(size)}, over the "
+            f"{_megabytes(max_bytes)} api {api!r} takes inline, and it has no File API; "
+            "put it in Cloud Storage and name it by its gs:// URI"
+        ]
+    return []

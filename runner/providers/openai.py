@@ -101,7 +101,10 @@ def openai_content(content: Any, media_dir: Path) -> Any:
         if isinstance(part, media.Text):
             shaped.append({"type": "text", "text": part.text})
         else:
-            shaped.append({"type": "image_url", "image_url": {"url": part.data_url}})
+            image_url = {"url": part.data_url}
+            if part.detail:
+                image_url["detail"] = part.detail
+            shaped.append({"type": "image_url", "image_url": image_url})
     return shaped
 
 

@@ -1,0 +1,176 @@
+"""The Gemini File API: files too large to send inline, uploaded once and named by URI.
+
+As prompto's ``upload_media`` does, a file is matched by its SHA-256: one already in the File
+API (from an earlier run or ``python -m runner.upload_media``) is reused, and a file is
+uploaded at most once per run however many prompts name it. Uploads use the resumable
+protocol of ``upload/v1beta/files``, then wait while the file is PROCESSING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from runner.errors import ErrorKind, ProviderError
+
+# Google AI's documented limit for a whole request with inline data.
+DEFAULT_INLINE_LIMIT = 20_000_000
+POLL_SECONDS = 1.0
+Classifier = Callable[[int, Any, str, Mapping[str, str]], ProviderError]
+
+
+def upload_url(base_url: str) -> str:
+    """The upload endpoint beside a base URL: ``<origin>/upload/<path>/files``."""
+    parts = urlsplit(base_url.rstrip("/"))
+    return urlunsplit(parts._replace(path=f"/upload{parts.path}/files"))
+
+
+def sha256_hex(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remote_hash(file: Mapping[str, Any]) -> str:
+    """A File resource's ``sha256Hash`` as hex (the API sends base64 of the hex text)."""
+    try:
+        return base64.b64decode(str(file.get("sha256Hash", ""))).decode("ascii").lower()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+class GeminiFiles:
+    """One account's File API: list, upload (once per file), look up and delete files."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        key: str | None,
+        timeout: aiohttp.ClientTimeout,
+        classify: Classifier,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"x-goog-api-key": key} if key else {}
+        self.timeout = timeout
+        self.classify = classify
+        self._by_hash: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._by_name: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._listed: asyncio.Task[dict[str, dict[str, Any]]] | None = None
+
+    async def _request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kw: Any
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One request; its JSON body and headers. Failures become ProviderErrors."""
+        try:
+            async with self.session.request(
+                method, url, headers={**self.headers, **(headers or {})}, timeout=self.timeout, **kw
+            ) as resp:
+                raw = await resp.text()
+                try:
+                    body = json.loads(raw) if raw else {}
+                except json.JSONDecodeError:
+                    body = None
+                if resp.status >= 400:
+                    raise self.classify(resp.status, body, raw, resp.headers)
+                return body, resp.headers
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(
+                f"File API {method} {url}: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
+            ) from None
+
+    async def list_files(self) -> list[dict[str, Any]]:
+        """Every file of the account (all pages)."""
+        found: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            params = {"pageSize": "100", **({"pageToken": token} if token else {})}
+            body, _ = await self._request("GET", f"{self.base_url}/files", params=params)
+            found += [f for f in (body or {}).get("files") or [] if isinstance(f, dict)]
+            token = str((body or {}).get("nextPageToken") or "")
+            if not token:
+                return found
+
+    async def get(self, name: str) -> dict[str, Any]:
+        """A file's metadata (``uri``, ``mimeType``, ``state``), once per name per run."""
+        task = self._by_name.get(name)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._get(name))
+            self._by_name[name] = task
+        return await asyncio.shield(task)
+
+    async def _get(self, name: str) -> dict[str, Any]:
+        body, _ = await self._request("GET", f"{self.base_url}/{name}")
+        if not isinstance(body, dict) or not body.get("uri"):
+            raise ProviderError(f"File API: {name} has no uri: {body!r:.200}", ErrorKind.FATAL)
+        return body
+
+    async def delete(self, name: str) -> None:
+        await self._request("DELETE", f"{self.base_url}/{name}")
+
+    async def ensure_uploaded(self, path: Path, mime_type: str) -> dict[str, Any]:
+        """The ACTIVE File resource for ``path``: one already there, else a new upload."""
+        digest = await asyncio.to_thread(sha256_hex, path)
+        task = self._by_hash.get(digest)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._find_or_upload(path, mime_type, digest))
+            self._by_hash[digest] = task
+        return await asyncio.shield(task)
+
+    async def _find_or_upload(self, path: Path, mime_type: str, digest: str) -> dict[str, Any]:
+        if self._listed is None or (self._listed.done() and self._listed.exception()):
+            self._listed = asyncio.ensure_future(self._remote_by_hash())
+        existing = (await asyncio.shield(self._listed)).get(digest)
+        if existing is not None and existing.get("state", "ACTIVE") == "ACTIVE":
+            return existing
+        return await self.upload(path, mime_type)
+
+    async def _remote_by_hash(self) -> dict[str, dict[str, Any]]:
+        return {remote_hash(f): f for f in await self.list_files()}
+
+    async def upload(self, path: Path, mime_type: str) -> dict[str, Any]:
+        """Upload ``path`` (resumable protocol, one chunk) and wait until it is ACTIVE."""
+        data = await asyncio.to_thread(path.read_bytes)
+        start_headers = {
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(len(data)),
+            "X-Goog-Upload-Header-Content-Type": mime_type,
+        }
+        _, headers = await self._request(
+            "POST",
+            upload_url(self.base_url),
+            headers=start_headers,
+            json={"file": {"display_name": path.name}},
+        )
+        target = headers.get("X-Goog-Upload-URL")
+        if not target:
+            raise ProviderError("File API: the upload start gave no upload URL", ErrorKind.FATAL)
+        finish = {"X-Goog-Upload-Offset": "0", "X-Goog-Upload-Command": "upload, finalize"}
+        body, _ = await self._request("POST", target, headers=finish, data=data)
+        file = (body or {}).get("file") if isinstance(body, dict) else None
+        if not isinstance(file, dict) or not file.get("name"):
+            raise ProviderError(f"File API: bad upload answer {body!r:.200}", ErrorKind.FATAL)
+        return await self._wait_active(file)
+
+    async def _wait_active(self, file: dict[str, Any]) -> dict[str, Any]:
+        while file.get("state") == "PROCESSING":
+            await asyncio.sleep(POLL_SECONDS)
+            file = await self._get(str(file["name"]))
+        if file.get("state") == "FAILED":
+            raise ProviderError(
+                f"File API: processing {file.get('name')} failed: {file.get('error')}",
+                ErrorKind.FATAL,
+            )
+        return file
