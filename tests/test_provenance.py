@@ -70,8 +70,8 @@ def test_run_and_resume_record_their_provenance(
     assert resume["host"] == meta["host"] and resume["versions"] == versions
 
     query = (
-        "SELECT r.id, runs.record->>'input_sha256', runs.record->>'git_commit' "
-        "FROM responses r JOIN runs USING (run_id) ORDER BY r.id"
+        "SELECT r.id, runs.input_sha256, runs.git_commit, runs.git_dirty, runs.host, "
+        "runs.versions->>'duckdb' FROM responses r JOIN runs USING (run_id) ORDER BY r.id"
     )
     outputs = ["--outputs-dir", str(tmp_path / "outputs")]
     for argv in (["runner.index", *outputs], ["runner.query", query, "--format", "csv", *outputs]):
@@ -85,6 +85,7 @@ def test_run_and_resume_record_their_provenance(
         )
     assert rows.returncode == 0, rows.stderr
     assert meta["input_sha256"] in rows.stdout and head in rows.stdout
+    assert f",{head},false,{meta['host']},{versions['duckdb']}" in rows.stdout
 
 
 def test_no_repository_is_null(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ SELECT coalesce(j->>'run_id', dir_run_id), coalesce(j->>'experiment', dir_experi
        json_extract_string(j, '$.models[*].api'),
        j->>'input_file', nullif(j->'groups', 'null'::JSON),
        nullif(j->'config', 'null'::JSON), nullif(j->'overrides', 'null'::JSON),
-       j->>'version', run_dir, j, now()
+       j->>'version', run_dir, j, now(),
+       j->>'input_sha256', j->>'git_commit', TRY_CAST(j->>'git_dirty' AS BOOLEAN),
+       j->>'host', nullif(j->'versions', 'null'::JSON)
 FROM (SELECT unnest($dirs) AS run_dir, unnest($texts)::JSON AS j,
              unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment)
 """

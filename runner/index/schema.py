@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: runs has provenance columns
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -131,7 +131,9 @@ _DDL = (
         total BIGINT, n_ok BIGINT, n_error BIGINT, counts JSON,
         models JSON, model_names VARCHAR[], apis VARCHAR[],
         input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
-        run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ)""",
+        run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ,
+        input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
+        versions JSON)""",
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
