@@ -66,6 +66,8 @@ class Provider(ABC):
     # How the API charges token limits: reserved (the estimate, never refunded) or actual
     # (corrected by the usage it reports); see runner.engine.quota.
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
+    # Servers that load one model at a time: their prompts are sent model by model.
+    sends_model_by_model: ClassVar[bool] = False
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context

@@ -67,6 +67,7 @@ class OllamaProvider(Provider):
 
     api = "ollama"
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
+    sends_model_by_model = True  # it loads one model at a time
 
     def _endpoint(self, model_name: str | None) -> str | None:
         cfg = self.context.settings.apis.ollama
