@@ -47,3 +47,25 @@ def test_built_in_providers_declare_it() -> None:
     assert not provider_class("openai").sends_model_by_model
     assert provider_class("openai").token_accounting is Accounting.RESERVED
     assert provider_class("anthropic").token_accounting is Accounting.ACTUAL
+
+
+def test_credentials_are_declared_once_and_make_the_shared_limit_identity() -> None:
+    from runner.config.schema import RunConfig
+    from runner.providers.base import HttpProvider, ProviderContext
+
+    openai = provider_class("openai")
+    assert issubclass(openai, HttpProvider)
+    assert (openai.key_env, openai.url_env) == ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+    for api in ("anthropic", "gemini", "ollama", "azure-openai", "huggingface-tgi"):
+        assert issubclass(provider_class(api), HttpProvider), api
+
+    def credential(env: dict[str, str]) -> str:
+        provider = openai(ProviderContext(RunConfig(), env=env))
+        record = PromptRecord({"api": "openai", "model_name": "m", "prompt": "x"})
+        return provider.credential(record)
+
+    one = credential({"OPENAI_API_KEY": "k1"})
+    assert one == credential({"OPENAI_API_KEY": "k1"})
+    assert one != credential({"OPENAI_API_KEY": "k2"})  # another key, another limit
+    assert one != credential({"OPENAI_API_KEY": "k1", "OPENAI_BASE_URL": "http://x"})
+    assert "k1" not in one  # a fingerprint, never the key

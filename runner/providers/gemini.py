@@ -13,10 +13,9 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     parameters_without,
     register,
-    setting_or_env,
 )
 from runner.providers.http import classify_status, post_json
 from runner.providers.messages import Message, run_chat
@@ -108,7 +107,7 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
 
 
 @register
-class GeminiProvider(Provider):
+class GeminiProvider(HttpProvider):
     """``api: gemini``: Google AI ``generateContent``.
 
     Key and base URL from ``apis.gemini`` or ``GEMINI_API_KEY`` / ``GEMINI_BASE_URL``
@@ -116,15 +115,13 @@ class GeminiProvider(Provider):
     """
 
     api = "gemini"
-
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.gemini
-        return setting_or_env(self.context.env, cfg.api_key, "GEMINI_API_KEY", model_name)
+    settings_block = "gemini"
+    key_env = "GEMINI_API_KEY"
+    url_env = "GEMINI_BASE_URL"
+    default_url = DEFAULT_BASE_URL
 
     def _base_url(self, model_name: str | None) -> str:
-        cfg = self.context.settings.apis.gemini
-        url = setting_or_env(self.context.env, cfg.base_url, "GEMINI_BASE_URL", model_name)
-        return (url or DEFAULT_BASE_URL).rstrip("/")
+        return self._url(model_name) or DEFAULT_BASE_URL
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
