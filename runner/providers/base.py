@@ -120,20 +120,33 @@ class HttpProvider(Provider):
     url_setting: ClassVar[str] = "base_url"
     default_url: ClassVar[str | None] = None
 
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        # Resolved once per model: the environment and settings do not change in a run,
+        # and every request needs them (os.environ lookups are not free).
+        self._keys: dict[str | None, str | None] = {}
+        self._urls: dict[str | None, str | None] = {}
+
     def _settings(self) -> Any:
         return getattr(self.context.settings.apis, self.settings_block)
 
     def _key(self, model_name: str | None) -> str | None:
         if self.key_env is None:
             return None
-        configured = getattr(self._settings(), "api_key", None)
-        return setting_or_env(self.context.env, configured, self.key_env, model_name)
+        if model_name not in self._keys:
+            configured = getattr(self._settings(), "api_key", None)
+            self._keys[model_name] = setting_or_env(
+                self.context.env, configured, self.key_env, model_name
+            )
+        return self._keys[model_name]
 
     def _url(self, model_name: str | None) -> str | None:
-        configured = getattr(self._settings(), self.url_setting, None)
-        url = setting_or_env(self.context.env, configured, self.url_env, model_name)
-        url = url or self.default_url
-        return url.rstrip("/") if url else None
+        if model_name not in self._urls:
+            configured = getattr(self._settings(), self.url_setting, None)
+            url = setting_or_env(self.context.env, configured, self.url_env, model_name)
+            url = url or self.default_url
+            self._urls[model_name] = url.rstrip("/") if url else None
+        return self._urls[model_name]
 
     def credential_parts(self, model_name: str | None) -> list[str]:
         return [self._url(model_name) or "", self._key(model_name) or ""]
