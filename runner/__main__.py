@@ -19,6 +19,7 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue
 
 from runner import logs
+from runner.cli import raise_missing
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
@@ -79,18 +80,6 @@ def _run_job(cfg: DictConfig) -> int:
             f"WHERE run_id = '{result.folder.run_id}'\""
         )
     return result.exit_code
-
-
-def raise_missing(message: str) -> None:
-    """Turn OmegaConf's missing-value error into a message for the user."""
-    from runner.errors import ConfigError
-
-    if "experiment.file" in message:
-        raise ConfigError(
-            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
-            ".csv, or conf/experiment/NAME.yaml)"
-        )
-    raise ConfigError(f"A required setting has no value: {message}")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
