@@ -20,6 +20,7 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue
 
 from runner import logs
+from runner.cli import raise_missing
 from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
@@ -106,18 +107,6 @@ def _log_changes(changed: dict[str, list[object]]) -> None:
         "Resuming with the run's own settings, except: {}",
         "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()),
     )
-
-
-def raise_missing(message: str) -> None:
-    """Turn OmegaConf's missing-value error into a message for the user."""
-    from runner.errors import ConfigError
-
-    if "experiment.file" in message:
-        raise ConfigError(
-            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
-            ".csv, or conf/experiment/NAME.yaml)"
-        )
-    raise ConfigError(f"A required setting has no value: {message}")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -19,6 +19,7 @@ from pathlib import Path
 from omegaconf import MissingMandatoryValue
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.cli import raise_missing
 from runner.commands import python_command
 from runner.config import compose_config, resolve_path, to_settings
 from runner.config.help import HELP_FLAGS, command_help
@@ -70,10 +71,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
     try:
         settings = to_settings(compose_config(overrides))
     except MissingMandatoryValue as exc:
-        from runner.__main__ import raise_missing
-
         raise_missing(str(exc))
-        raise  # pragma: no cover - raise_missing always raises
     except OmegaConfBaseException as exc:
         raise ConfigError(f"the configuration is invalid: {exc}") from None
     settings.on_invalid = "stop"  # the check lists every invalid line whatever a run does

@@ -21,6 +21,7 @@ from loguru import logger
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from runner import logs
+from runner.cli import config_problem
 from runner.config import compose_config, to_settings
 from runner.config.help import HELP_FLAGS, command_help
 from runner.config.setup import CONF_DIR
@@ -125,11 +126,11 @@ def main() -> None:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # Hydra's MissingConfigException and friends
-        if type(exc).__module__.startswith("hydra"):
-            cause = f": {exc.__cause__}" if exc.__cause__ else ""
-            logger.error("{}{}", exc, cause)
-            sys.exit(2)
-        raise
+        problem = config_problem(exc)
+        if problem is None:
+            raise
+        logger.error("{}", problem)
+        sys.exit(problem.exit_code)
     print(
         f"Scored {report.lines} result(s) of {report.run_dir}: {report.rows} row(s) in "
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"

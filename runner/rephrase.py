@@ -13,6 +13,7 @@ from loguru import logger
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from runner import logs
+from runner.cli import config_problem
 from runner.commands import python_command
 from runner.config import compose_config, to_settings
 from runner.config.help import HELP_FLAGS, command_help
@@ -44,12 +45,12 @@ def main() -> None:
     except RunnerError as exc:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
-    except Exception as exc:
-        if type(exc).__module__.startswith("hydra"):  # an unknown config option: bad input
-            cause = f": {exc.__cause__}" if exc.__cause__ else ""
-            logger.error("{}{}", exc, cause)
-            sys.exit(2)
-        raise
+    except Exception as exc:  # Hydra's MissingConfigException and friends
+        problem = config_problem(exc)
+        if problem is None:
+            raise
+        logger.error("{}", problem)
+        sys.exit(problem.exit_code)
     print(
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "
         f"paraphrase(s), {result.failed} failed request(s). Run it: "

@@ -9,6 +9,7 @@ Token limits (``max_tokens_dict``) follow the same shape and the same sub-groups
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,6 @@ from runner.engine.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
 SINGLE_QUEUE = "all"
-# Servers that load one model at a time: their prompts are sent model by model.
-MODEL_SWAPPING_APIS = frozenset({"local", "ollama"})
 
 
 @dataclass(frozen=True)
@@ -173,9 +172,17 @@ def _model_order(records: list[PromptRecord]) -> Any:
     return lambda r: order[swap_key(r)]
 
 
+@functools.cache
+def _sends_model_by_model(api: str) -> bool:
+    """Whether ``api``'s provider declares it loads one model at a time."""
+    from runner.providers import known_apis, provider_class  # the registry, filled on import
+
+    return api in known_apis() and provider_class(api).sends_model_by_model
+
+
 def swap_key(record: PromptRecord) -> str:
     """Records with the same key are sent together: one key per model of a local server."""
-    if record.api in MODEL_SWAPPING_APIS:
+    if _sends_model_by_model(record.api):
         return f"{record.api}\x1f{record.model_name}"
     return ""
 

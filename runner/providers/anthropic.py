@@ -13,10 +13,9 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     model_variable,
     register,
-    setting_or_env,
 )
 from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
@@ -135,7 +134,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
 
 
 @register
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     """``api: anthropic``: the Messages API.
 
     Key and base URL from ``apis.anthropic`` or ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``
@@ -144,16 +143,14 @@ class AnthropicProvider(Provider):
     """
 
     api = "anthropic"
+    settings_block = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    url_env = "ANTHROPIC_BASE_URL"
+    default_url = DEFAULT_BASE_URL
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
 
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.anthropic
-        return setting_or_env(self.context.env, cfg.api_key, "ANTHROPIC_API_KEY", model_name)
-
     def _base_url(self, model_name: str | None) -> str:
-        cfg = self.context.settings.apis.anthropic
-        url = setting_or_env(self.context.env, cfg.base_url, "ANTHROPIC_BASE_URL", model_name)
-        return (url or DEFAULT_BASE_URL).rstrip("/")
+        return self._url(model_name) or DEFAULT_BASE_URL
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

@@ -8,7 +8,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     model_variable,
     register,
     setting_or_env,
@@ -19,7 +19,7 @@ DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when writ
 
 
 @register
-class AzureOpenAIProvider(Provider):
+class AzureOpenAIProvider(HttpProvider):
     """``api: azure-openai``: ``POST {endpoint}/openai/deployments/{model_name}/chat/completions``.
 
     Key, endpoint and API version from ``apis.azure_openai`` or ``AZURE_OPENAI_API_KEY``,
@@ -28,18 +28,16 @@ class AzureOpenAIProvider(Provider):
     """
 
     api = "azure-openai"
+    settings_block = "azure_openai"
+    key_env = "AZURE_OPENAI_API_KEY"
+    url_env = "AZURE_OPENAI_API_ENDPOINT"
+    url_setting = "endpoint"
 
     def _setting(self, configured: str | None, variable: str, model_name: str | None) -> str | None:
         return setting_or_env(self.context.env, configured, variable, model_name)
 
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.azure_openai
-        return self._setting(cfg.api_key, "AZURE_OPENAI_API_KEY", model_name)
-
     def _endpoint(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.azure_openai
-        url = self._setting(cfg.endpoint, "AZURE_OPENAI_API_ENDPOINT", model_name)
-        return url.rstrip("/") if url else None
+        return self._url(model_name)
 
     def _api_version(self, model_name: str | None) -> str:
         cfg = self.context.settings.apis.azure_openai

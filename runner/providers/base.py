@@ -66,6 +66,8 @@ class Provider(ABC):
     # How the API charges token limits: reserved (the estimate, never refunded) or actual
     # (corrected by the usage it reports); see runner.engine.quota.
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
+    # Servers that load one model at a time: their prompts are sent model by model.
+    sends_model_by_model: ClassVar[bool] = False
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
@@ -78,18 +80,17 @@ class Provider(ABC):
         """A request's tokens before sending, by this API's rule (default: chars / 4)."""
         return estimate_split(record, self.context.settings.output_tokens_estimate)
 
+    def credential_parts(self, model_name: str | None) -> list[str]:
+        """What the account of ``model_name``'s requests is (where to, with which key)."""
+        return []
+
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).
 
-        Runs whose groups send with the same credentials share those groups' limits. By
-        default: the api, and whatever of endpoint and key the provider resolves for the
-        record's model (``_base_url``, ``_endpoint``, ``_key``), hashed at once.
+        Runs whose groups send with the same credentials share those groups' limits: the
+        api and its :meth:`credential_parts` for the record's model, hashed at once.
         """
-        parts = [self.api]
-        for name in ("_base_url", "_endpoint", "_key"):
-            resolve = getattr(self, name, None)
-            if callable(resolve):
-                parts.append(str(resolve(record.model_name) or ""))
+        parts = [self.api, *self.credential_parts(record.model_name)]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
     @abstractmethod
@@ -102,6 +103,53 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release what the provider holds (models, files); the session is not its own."""
+
+
+class HttpProvider(Provider):
+    """A provider of an HTTP API whose key and URL come from settings or the environment.
+
+    Subclasses declare where those are: ``settings_block`` (the field of ``apis``),
+    ``key_env`` and ``url_env`` (variables; ``<VAR>_<model_name>`` wins, as in prompto),
+    ``url_setting`` (``base_url`` or ``endpoint``) and ``default_url``. The shared-limit
+    identity (:meth:`credential_parts`) is built from these, never from a key on disk.
+    """
+
+    settings_block: ClassVar[str]
+    key_env: ClassVar[str | None] = None
+    url_env: ClassVar[str]
+    url_setting: ClassVar[str] = "base_url"
+    default_url: ClassVar[str | None] = None
+
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        # Resolved once per model: the environment and settings do not change in a run,
+        # and every request needs them (os.environ lookups are not free).
+        self._keys: dict[str | None, str | None] = {}
+        self._urls: dict[str | None, str | None] = {}
+
+    def _settings(self) -> Any:
+        return getattr(self.context.settings.apis, self.settings_block)
+
+    def _key(self, model_name: str | None) -> str | None:
+        if self.key_env is None:
+            return None
+        if model_name not in self._keys:
+            configured = getattr(self._settings(), "api_key", None)
+            self._keys[model_name] = setting_or_env(
+                self.context.env, configured, self.key_env, model_name
+            )
+        return self._keys[model_name]
+
+    def _url(self, model_name: str | None) -> str | None:
+        if model_name not in self._urls:
+            configured = getattr(self._settings(), self.url_setting, None)
+            url = setting_or_env(self.context.env, configured, self.url_env, model_name)
+            url = url or self.default_url
+            self._urls[model_name] = url.rstrip("/") if url else None
+        return self._urls[model_name]
+
+    def credential_parts(self, model_name: str | None) -> list[str]:
+        return [self._url(model_name) or "", self._key(model_name) or ""]
 
 
 ProviderFactory = Callable[[ProviderContext], Provider]

@@ -13,12 +13,11 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     ProviderContext,
     model_variable,
     parameters_without,
     register,
-    setting_or_env,
 )
 from runner.providers.gemini_content import gemini_payload, safety_problem
 from runner.providers.gemini_files import GeminiFiles
@@ -94,7 +93,7 @@ def url_type_problems(prompt: Any) -> list[str]:
 
 
 @register
-class GeminiProvider(Provider):
+class GeminiProvider(HttpProvider):
     """``api: gemini``: Google AI ``generateContent``.
 
     Key and base URL from ``apis.gemini`` or ``GEMINI_API_KEY`` / ``GEMINI_BASE_URL``
@@ -104,19 +103,17 @@ class GeminiProvider(Provider):
     """
 
     api = "gemini"
+    settings_block = "gemini"
+    key_env = "GEMINI_API_KEY"
+    url_env = "GEMINI_BASE_URL"
+    default_url = DEFAULT_BASE_URL
 
     def __init__(self, context: ProviderContext) -> None:
         super().__init__(context)
         self._files: dict[tuple[str, str | None], GeminiFiles] = {}
 
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.gemini
-        return setting_or_env(self.context.env, cfg.api_key, "GEMINI_API_KEY", model_name)
-
     def _base_url(self, model_name: str | None) -> str:
-        cfg = self.context.settings.apis.gemini
-        url = setting_or_env(self.context.env, cfg.base_url, "GEMINI_BASE_URL", model_name)
-        return (url or DEFAULT_BASE_URL).rstrip("/")
+        return self._url(model_name) or DEFAULT_BASE_URL
 
     def files(self, model_name: str | None) -> GeminiFiles:
         """The File API of the account a model is sent with (one per key and base URL)."""

@@ -6,10 +6,9 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     model_variable,
     register,
-    setting_or_env,
 )
 from runner.providers.openai import send_chat_completions
 
@@ -18,7 +17,7 @@ DEFAULT_MODEL = "tgi"
 
 
 @register
-class HuggingfaceTgiProvider(Provider):
+class HuggingfaceTgiProvider(HttpProvider):
     """``api: huggingface-tgi``: ``POST {endpoint}/v1/chat/completions``.
 
     Endpoint and optional key from ``apis.huggingface_tgi`` or ``HUGGINGFACE_TGI_API_ENDPOINT``
@@ -27,21 +26,15 @@ class HuggingfaceTgiProvider(Provider):
     """
 
     api = "huggingface-tgi"
-
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.huggingface_tgi
-        return setting_or_env(self.context.env, cfg.api_key, "HUGGINGFACE_TGI_API_KEY", model_name)
+    settings_block = "huggingface_tgi"
+    key_env = "HUGGINGFACE_TGI_API_KEY"
+    url_env = "HUGGINGFACE_TGI_API_ENDPOINT"
+    url_setting = "endpoint"
 
     def _endpoint(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.huggingface_tgi
-        url = setting_or_env(
-            self.context.env, cfg.endpoint, "HUGGINGFACE_TGI_API_ENDPOINT", model_name
-        )
-        if not url:
-            return None
+        url = self._url(model_name)
         # Accept the endpoint with or without the /v1 suffix the OpenAI SDKs use.
-        url = url.rstrip("/")
-        return url.removesuffix("/v1")
+        return url.removesuffix("/v1") if url else None
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

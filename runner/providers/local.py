@@ -56,6 +56,7 @@ class LocalProvider(Provider):
 
     api = "local"
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
+    sends_model_by_model = True  # it loads one model at a time
     uses_http = False
     max_concurrency = 1  # llama.cpp serves one call at a time per model
 

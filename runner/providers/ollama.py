@@ -12,10 +12,9 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpProvider,
     model_variable,
     register,
-    setting_or_env,
 )
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
@@ -64,7 +63,7 @@ def parse_ollama(body: dict[str, Any], model: str) -> Completion:
 
 
 @register
-class OllamaProvider(Provider):
+class OllamaProvider(HttpProvider):
     """``api: ollama``: the native API of an Ollama server.
 
     The server is ``apis.ollama.endpoint`` or ``OLLAMA_API_ENDPOINT``
@@ -72,12 +71,14 @@ class OllamaProvider(Provider):
     """
 
     api = "ollama"
+    settings_block = "ollama"
+    url_env = "OLLAMA_API_ENDPOINT"
+    url_setting = "endpoint"
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
+    sends_model_by_model = True  # it loads one model at a time
 
     def _endpoint(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.ollama
-        url = setting_or_env(self.context.env, cfg.endpoint, "OLLAMA_API_ENDPOINT", model_name)
-        return url.rstrip("/") if url else None
+        return self._url(model_name)
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

@@ -14,10 +14,10 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
+    HttpProvider,
     Provider,
     model_variable,
     register,
-    setting_or_env,
 )
 from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
@@ -169,7 +169,7 @@ def chat_request_estimate(
 
 
 @register
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     """``api: openai``: chat completions.
 
     Key and base URL come from ``apis.openai`` or the environment: ``OPENAI_API_KEY`` /
@@ -177,15 +177,13 @@ class OpenAIProvider(Provider):
     """
 
     api = "openai"
-
-    def _key(self, model_name: str | None) -> str | None:
-        cfg = self.context.settings.apis.openai
-        return setting_or_env(self.context.env, cfg.api_key, "OPENAI_API_KEY", model_name)
+    settings_block = "openai"
+    key_env = "OPENAI_API_KEY"
+    url_env = "OPENAI_BASE_URL"
+    default_url = DEFAULT_BASE_URL
 
     def _base_url(self, model_name: str | None) -> str:
-        cfg = self.context.settings.apis.openai
-        url = setting_or_env(self.context.env, cfg.base_url, "OPENAI_BASE_URL", model_name)
-        return (url or DEFAULT_BASE_URL).rstrip("/")
+        return self._url(model_name) or DEFAULT_BASE_URL
 
     def problems(self, record: PromptRecord) -> list[str]:
         found = []
