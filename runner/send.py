@@ -9,12 +9,14 @@ from typing import Any
 import aiohttp
 
 from runner.config.schema import RunConfig
+from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
 from runner.engine.engine import Engine, EngineSettings
 from runner.engine.limits import GroupLimits, group_identity, open_store
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import GracefulStop
+from runner.engine.timeline import Timeline
 from runner.engine.tokens import estimate_tokens
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
@@ -28,8 +30,12 @@ async def send_all(
     clock: Clock,
     writer: ResultWriter,
     run_id: str,
+    timeline: Timeline | None = None,
 ) -> tuple[dict[str, GroupStats], bool]:
-    """Send every planned prompt; returns the counters and whether a stop cut the run."""
+    """Send every planned prompt; returns the counters and whether a stop cut the run.
+
+    ``timeline``, when given, records how each group went over time (for the report).
+    """
     engine_settings = EngineSettings(settings.max_attempts, settings.max_concurrency)
     backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random())
 
@@ -60,20 +66,27 @@ async def send_all(
     initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
     stats: dict[str, GroupStats] = {}
     stopper: GracefulStop | None = None
+    engine = Engine(
+        prepared.providers,
+        engine_settings,
+        clock,
+        backoff,
+        sink,
+        on_change=lambda group_stats: progress.update(group_stats),
+        limiters=limits.requests,
+        token_limiters=limits.tokens,
+        record_limiters=limits.per_record,
+        estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
+        timeline=timeline,
+    )
+    progress = GroupProgress(
+        initial,
+        progress_enabled(settings.progress),
+        paused=lambda name: _paused(engine.gates.get(name), clock),
+        current=lambda name: engine.stats.get(name),
+    )
     try:
-        with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
-            engine = Engine(
-                prepared.providers,
-                engine_settings,
-                clock,
-                backoff,
-                sink,
-                on_change=progress.update,
-                limiters=limits.requests,
-                token_limiters=limits.tokens,
-                record_limiters=limits.per_record,
-                estimate_tokens=lambda r: estimate_tokens(r, settings.output_tokens_estimate),
-            )
+        with progress:
             stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
             run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
             stopper.install(run_task)
@@ -106,3 +119,8 @@ async def send_all(
         if store is not None:
             store.close()
     return stats, stopper is not None and stopper.stopped
+
+
+def _paused(gate: AdaptiveGate | None, clock: Clock) -> bool:
+    """Whether a group waits out a ``Retry-After`` now (shown on its progress bar)."""
+    return gate is not None and gate.paused_until > clock.monotonic()

@@ -20,6 +20,7 @@ from runner.engine.clock import Clock
 from runner.engine.limiter import AllOf, Limiter
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
+from runner.engine.timeline import Timeline, attempt_kind
 from runner.errors import ErrorKind, ProviderError, RunnerError
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
@@ -81,6 +82,7 @@ class Engine:
         estimate_tokens: a record's estimated tokens (prompt plus the most it may answer).
         record_limiters: limiters a record's request also waits for (its API key's own
             limit, shared by every group sending with that key).
+        timeline: records each attempt and slowdown per interval (for the run's report).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class Engine:
         token_limiters: LimiterFactory | None = None,
         estimate_tokens: TokenEstimate | None = None,
         record_limiters: Callable[[PromptRecord], list[Limiter]] | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self._providers = providers
         self._settings = settings
@@ -106,6 +109,7 @@ class Engine:
         self._token_limiters = token_limiters or (lambda _group: [])
         self._estimate = estimate_tokens or (lambda _record: 1.0)
         self._record_limiters = record_limiters or (lambda _record: [])
+        self.timeline = timeline or Timeline()
         self.stop_requested = asyncio.Event()
         self.gates: dict[str, AdaptiveGate] = {}
         # Live counters: complete even when a run is cut short.
@@ -124,6 +128,8 @@ class Engine:
             name: GroupStats(name, g.rate_per_minute, total=g.total) for name, g in groups.items()
         }
         self.stats = stats
+        for name, g in groups.items():
+            self.timeline.limits(name, g.rate_per_minute, g.tokens_per_minute)
         await asyncio.gather(*(self._run_group(g, stats[name]) for name, g in groups.items()))
         if self.fatal is not None:
             raise RunnerError(f"the run stopped: {self.fatal}") from self.fatal
@@ -264,6 +270,9 @@ class Engine:
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
             # "Too fast": once 429s dominate, the whole group pauses and slows down.
             gate.on_rate_limited(error.retry_after, error.quota_spent, error.limit_per_minute)
+            self.timeline.gate(
+                outcome.group, self._clock.monotonic(), gate.slowdowns, gate.paused_until
+            )
             stats.slowdowns = gate.slowdowns
         else:
             gate.on_answer()
@@ -303,6 +312,7 @@ class Engine:
         stats.last_sent = started
         outcome = Outcome(record, group, item.attempts, sent_at=self._clock.wall())
         stats.sending += 1
+        self.timeline.sent(group, started)
         try:
             outcome.completion = await provider.complete(record)
         except ProviderError as exc:
@@ -316,4 +326,6 @@ class Engine:
             stats.sending -= 1
         outcome.received_at = self._clock.wall()
         outcome.latency_s = self._clock.monotonic() - started
+        used = None if outcome.completion is None else _used_tokens(outcome.completion)
+        self.timeline.finished(group, self._clock.monotonic(), attempt_kind(outcome.error), used)
         return outcome
