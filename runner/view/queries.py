@@ -65,7 +65,8 @@ def runs(
     with read_connection(outputs_dir) as con:
         return _records(
             con,
-            "SELECT run_id, experiment, status, started_at, total, n_ok, n_error, "
+            "SELECT run_id, experiment, status, CAST(started_at AS VARCHAR) AS started_at, "
+            "total, n_ok, n_error, "
             "array_to_string(model_names, ', ') AS models, wall_time_s FROM runs "
             f"WHERE {' AND '.join(where)} "
             "ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT 500",
@@ -175,7 +176,7 @@ def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str
             con,
             f"WITH {_SCORES} SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
             "r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, r.output_tokens, "
-            "r.timestamp_sent, s.score FROM responses r "
+            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM responses r "
             "LEFT JOIN scores s USING (run_id, prompt_key) "
             "WHERE r.experiment = $experiment AND r.prompt = (SELECT any_value(prompt) "
             "FROM responses WHERE experiment = $experiment AND prompt_key = $key) "
