@@ -1,8 +1,9 @@
-"""The report's time and size at scale: ``python bench/report.py [--prompts N]``.
+"""Report and viewer at scale: ``python bench/report.py [--prompts N] [--viewer-rows N]``.
 
 Writes a synthetic run folder (two models, 3% errors, retries, a 429 storm, scores) the way a
 run does, then measures: writing ``report.html`` (``runner.report.report_run``), the file's
 size, and the time headless Chromium takes to open it from disk offline and draw every chart.
+Then it fills an index with ``--viewer-rows`` responses and times the viewer's page queries.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,9 +117,58 @@ def open_time(report: Path) -> float:
     return elapsed
 
 
+def make_index(outputs: Path, rows: int) -> None:
+    """An index holding one experiment of ``rows`` responses over two models (a sweep)."""
+    from runner.index.db import write_connection
+    from runner.index.schema import ensure_schema
+
+    outputs.mkdir(parents=True, exist_ok=True)
+    with write_connection(outputs) as con:
+        ensure_schema(con)
+        con.execute(
+            "INSERT INTO responses (run_id, experiment, prompt_key, line, prompt, model_name, "
+            "response, status, error_kind, attempts, latency_s) SELECT "
+            "'run-' || (i % 2), 'big', 'p' || (i // 2), i // 2, 'question ' || (i // 2), "
+            "CASE WHEN i % 2 = 0 THEN 'model-a' ELSE 'model-b' END, 'answer ' || i, "
+            "CASE WHEN i % 50 = 0 THEN 'error' ELSE 'ok' END, "
+            "CASE WHEN i % 50 = 0 THEN 'retryable' END, 1, 0.5 FROM range(?) t(i)",
+            [rows],
+        )
+        con.execute(
+            "INSERT INTO runs (run_id, experiment, model_names) VALUES "
+            "('run-0', 'big', ['model-a']), ('run-1', 'big', ['model-b'])"
+        )
+
+
+def viewer_times(rows: int) -> list[tuple[str, float]]:
+    """Seconds the viewer's queries take over an index of ``rows`` responses."""
+    from runner.view import queries
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs = Path(tmp)
+        make_index(outputs, rows)
+        cases: dict[str, Callable[[], object]] = {
+            "results, page 1": lambda: queries.results(outputs, {}, "", 1, 50),
+            "results, last page": lambda: queries.results(outputs, {}, "", rows // 50, 50),
+            "results, text search": lambda: queries.results(outputs, {}, "question 4242", 1, 50),
+            "results, status=error": lambda: queries.results(
+                outputs, {"status": "error"}, "", 3, 50
+            ),
+            "matrix, page 1": lambda: queries.matrix(outputs, "big", 1, 25),
+            "matrix, page 1000": lambda: queries.matrix(outputs, "big", 1000, 25),
+        }
+        times = []
+        for name, call in cases.items():
+            started = time.perf_counter()
+            call()
+            times.append((name, time.perf_counter() - started))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--viewer-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     from runner.report import report_run
     from runner.report.render import embed_script
@@ -138,6 +189,9 @@ def main() -> None:
         f"| {args.prompts:,} | {jsonl_mb:.1f} MB | {build:.2f} s | {size_kb:.0f} kB "
         f"| {opened:.2f} s |"
     )
+    print(f"\n| viewer query over {args.viewer_rows:,} responses | seconds |\n|---|---|")
+    for name, seconds in viewer_times(args.viewer_rows):
+        print(f"| {name} | {seconds:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """The viewer's web app (aiohttp + jinja2): runs, a run's report, results, matrix, a prompt.
 
-Read only: pages run fixed, parameterised queries (:mod:`runner.view.queries`); the only
-files served are run reports, found through the index and checked to lie inside the
-outputs folder.
+Queries run in a worker thread, so one slow page never stalls the others. Read only: pages
+run fixed, parameterised queries (:mod:`runner.view.queries`); the only files served are run
+reports, found through the index and checked to lie inside the outputs folder.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,20 @@ def _outputs(request: web.Request) -> Path:
 async def runs_page(request: web.Request) -> dict[str, Any]:
     q = request.query
     experiment, model, since = q.get("experiment", ""), q.get("model", ""), q.get("since", "")
-    rows = queries.runs(_outputs(request), experiment, model, since)
+    rows = await asyncio.to_thread(queries.runs, _outputs(request), experiment, model, since)
+    experiments = await asyncio.to_thread(queries.experiments, _outputs(request))
     return {
         "runs": rows,
         "experiment": experiment,
         "model": model,
         "since": since,
-        "experiments": queries.experiments(_outputs(request)),
+        "experiments": experiments,
     }
 
 
 async def report_page(request: web.Request) -> web.StreamResponse:
     run_id = request.match_info["run_id"]
-    folder = queries.run_dir(_outputs(request), run_id)
+    folder = await asyncio.to_thread(queries.run_dir, _outputs(request), run_id)
     if folder is None:
         raise web.HTTPNotFound(text=f"No run {run_id} in the index.")
     report = folder / REPORT_FILE
@@ -68,7 +70,8 @@ async def results_page(request: web.Request) -> dict[str, Any]:
     q = request.query
     filters = {k: q.get(k, "") for k in queries.RESULT_FILTERS}
     text = q.get("q", "")
-    page = queries.results(
+    page = await asyncio.to_thread(
+        queries.results,
         _outputs(request),
         filters,
         text,
@@ -80,9 +83,10 @@ async def results_page(request: web.Request) -> dict[str, Any]:
 
 @aiohttp_jinja2.template("matrix.html.j2")
 async def matrix_page(request: web.Request) -> dict[str, Any]:
-    experiments = queries.experiments(_outputs(request))
+    experiments = await asyncio.to_thread(queries.experiments, _outputs(request))
     experiment = request.query.get("experiment") or (experiments[0] if experiments else "")
-    models, page = queries.matrix(
+    models, page = await asyncio.to_thread(
+        queries.matrix,
         _outputs(request),
         experiment,
         _int(request, "page", 1),
@@ -94,7 +98,7 @@ async def matrix_page(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("prompt.html.j2")
 async def prompt_page(request: web.Request) -> dict[str, Any]:
     experiment, key = request.query.get("experiment", ""), request.query.get("key", "")
-    answers = queries.prompt_detail(_outputs(request), experiment, key)
+    answers = await asyncio.to_thread(queries.prompt_detail, _outputs(request), experiment, key)
     if not answers:
         raise web.HTTPNotFound(text=f"No prompt {key!r} in experiment {experiment!r}.")
     return {"experiment": experiment, "key": key, "answers": answers}
