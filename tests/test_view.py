@@ -194,3 +194,8 @@ def test_sweep_report_compares_the_models(outputs: Path) -> None:
         table = page.inner_text("[data-table=comparison]")
         assert all(model in table for model in MODELS)
         assert page.locator("section.run").count() == 2
+        # Each model's mean score with its bootstrap interval (every ok answer passed).
+        scores = _texts(page, "[data-table=scores]")
+        assert len(scores) == 2
+        assert all("length_words" in s and "1.000" in s for s in scores)
+        assert "score:length_words" in table

@@ -34,7 +34,10 @@ def load_scores(
             # Evaluating again appends: the last line of a prompt and step wins.
             " e AS (SELECT * FROM raw WHERE field = 'score' QUALIFY row_number() OVER "
             "(PARTITION BY prompt_key, step ORDER BY seq DESC) = 1), "
-            "s AS (SELECT step, r.model, TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) AS value "
+            # A pass/fail score counts as 1/0.
+            "s AS (SELECT step, r.model, CASE json_type(value) WHEN 'BOOLEAN' THEN "
+            "CAST(CAST(value AS VARCHAR) = 'true' AS DOUBLE) "
+            "ELSE TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) END AS value "
             "FROM e JOIN r USING (prompt_key)) "
             "SELECT step, model, round(value, 6) AS value, count(*) AS n FROM s "
             "WHERE value IS NOT NULL GROUP BY ALL ORDER BY ALL"
