@@ -140,6 +140,12 @@ def test_report_opens_offline_and_every_chart_draws(run_dir: Path) -> None:
             {line["rate_group"] for line in lines}
         )
         assert "600" in page.inner_text("[data-table=groups]")
+        # The achieved rate per group is the run's own figure.
+        meta = json.loads((run_dir / "run.json").read_text())
+        for name, group in meta["groups"].items():
+            shown = page.inner_text(f"[data-achieved='{name}']").replace(",", "")
+            achieved = group["achieved_per_minute"]
+            assert float(shown) == pytest.approx(achieved, abs=0.001 if achieved < 100 else 0.5)
         # Each error kind lists example prompts with their messages.
         (failed,) = [line for line in lines if line["status"] == "error"]
         page.click("summary:has([data-error-kind=fatal])")
@@ -187,3 +193,17 @@ def test_report_of_a_run_without_results_exits_2(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "has no results yet" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_several_runs_leave_out_one_without_results(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(run_dir, tmp_path / "outputs" / "rep" / run_dir.name)
+    empty = tmp_path / "outputs" / "rep" / "29990101-000000-000000"
+    empty.mkdir()
+    (empty / "run.json").write_text(json.dumps({"run_id": empty.name, "experiment": "rep"}))
+    out = _report_cli(f"outputs_dir={tmp_path / 'outputs'}", "experiment=rep")
+    assert out.returncode == 0, out.stderr
+    assert "Left out of the report" in out.stderr and empty.name in out.stderr
+    html = Path(out.stdout.strip()).read_text()
+    assert f'data-run="{run_dir.name}"' in html and f'data-run="{empty.name}"' not in html

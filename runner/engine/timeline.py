@@ -1,9 +1,10 @@
 """How a run went over time, per rate-limit group: a bounded per-interval timeline.
 
 The engine tells a :class:`Timeline` when each attempt starts and ends and when a group slows
-down or pauses; the timeline counts them in fixed-width buckets (10 s to start with). When a
-group would pass ``max_buckets`` the width doubles and neighbouring buckets merge, so the
-file stays a few hundred rows whatever the run's length or number of prompts. The report
+down or pauses; the timeline counts them in fixed-width buckets (2 s to start with, so a short
+run shows its shape too). When a group would pass ``max_buckets`` the width doubles and
+neighbouring buckets merge, so the file stays a few hundred rows whatever the run's length or
+number of prompts. The report
 draws requests per minute against the limit, 429s, 5xx, timeouts and in-flight counts from it.
 """
 
@@ -75,7 +76,7 @@ class Timeline:
         max_buckets: the most intervals a group keeps; past it the width doubles.
     """
 
-    def __init__(self, bucket_s: float = 10.0, max_buckets: int = 500) -> None:
+    def __init__(self, bucket_s: float = 2.0, max_buckets: int = 500) -> None:
         self.bucket_s = bucket_s
         self.max_buckets = max_buckets
         self.start: float | None = None  # monotonic time of the first event
