@@ -73,14 +73,16 @@ def _run_job(cfg: DictConfig) -> int:
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
-    if result.extra.get("report"):
-        print(f"Report:  {result.extra['report']}")
-        print(f"View:    python -m runner.view --outputs-dir {settings.outputs_dir}")
     if settings.index:
         print(
             'Query:   python -m runner.query "SELECT id, status, response FROM responses '
             f"WHERE run_id = '{result.folder.run_id}'\""
         )
+    # Last, so a run (and `make demo`) ends by saying where to look.
+    if result.extra.get("report"):
+        print(f"Report:  {result.extra['report']}")
+        if settings.index:
+            print(f"View:    python -m runner.view --outputs-dir {settings.outputs_dir}")
     return result.exit_code
 
 

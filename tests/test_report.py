@@ -207,3 +207,30 @@ def test_several_runs_leave_out_one_without_results(run_dir: Path, tmp_path: Pat
     assert "Left out of the report" in out.stderr and empty.name in out.stderr
     html = Path(out.stdout.strip()).read_text()
     assert f'data-run="{run_dir.name}"' in html and f'data-run="{empty.name}"' not in html
+
+
+def test_a_run_ends_by_printing_the_report_and_the_viewer_command(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    from tests.conftest import runner_argv, runner_env
+
+    write_jsonl(
+        tmp_path / "experiments" / "one.jsonl",
+        [{"id": 1, "prompt": "hi", "api": "openai", "model_name": "report-one"}],
+    )
+    argv = [
+        "index=true" if a == "index=false" else a for a in runner_argv(tmp_path, "experiment=one")
+    ]
+    out = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    *_, report, view = out.stdout.strip().splitlines()
+    (folder,) = (tmp_path / "outputs" / "one").iterdir()
+    assert report == f"Report:  {folder / 'report.html'}"
+    assert view == f"View:    python -m runner.view --outputs-dir {tmp_path / 'outputs'}"
