@@ -48,6 +48,18 @@ def test_timeline_counts_per_interval_and_stays_bounded() -> None:
     assert data["groups"]["g"]["rate_per_minute"] == 60.0
 
 
+def test_requests_on_the_wire_count_in_quiet_intervals() -> None:
+    from runner.report.charts import timeline_frame
+
+    timeline = Timeline(bucket_s=2.0)
+    timeline.sent("g", 0.0)
+    timeline.finished("g", 25.0, "ok")  # one slow answer: nothing happens in between
+    frame = timeline_frame(timeline.as_dict(), "g")
+    assert len(frame) == 13  # every 2 s from 0 to 24, the quiet ones too
+    assert list(frame["in_flight"]) == [1] * 13
+    assert list(frame["sent"]) == [1] + [0] * 12
+
+
 def test_attempt_kinds() -> None:
     assert attempt_kind(None) == "ok"
     assert attempt_kind(ProviderError("x", ErrorKind.RETRYABLE, 429)) == "429"

@@ -48,6 +48,7 @@ def attempt_kind(error: ProviderError | None) -> str:
 class _Bucket:
     counts: dict[str, float] = field(default_factory=dict)
     max_in_flight: int = 0
+    end_in_flight: int = 0  # in flight after the interval's last event (until the next one)
 
     def add(self, key: str, amount: float = 1.0) -> None:
         self.counts[key] = self.counts.get(key, 0.0) + amount
@@ -56,6 +57,7 @@ class _Bucket:
         for key, value in other.counts.items():
             self.add(key, value)
         self.max_in_flight = max(self.max_in_flight, other.max_in_flight)
+        self.end_in_flight = other.end_in_flight  # merged in time order: the later one
 
 
 @dataclass
@@ -99,18 +101,19 @@ class Timeline:
         bucket = self._bucket(line, now)
         bucket.add("sent")
         bucket.max_in_flight = max(bucket.max_in_flight, line.in_flight)
+        bucket.end_in_flight = line.in_flight
 
     def finished(self, group: str, now: float, kind: str, tokens: float | None = None) -> None:
         """An attempt of ``group`` ended (``kind`` from :func:`attempt_kind`)."""
         line = self._line(group)
+        bucket = self._bucket(line, now)  # first: it opens with this request still on the wire
         line.in_flight = max(0, line.in_flight - 1)
-        bucket = self._bucket(line, now)
         bucket.add(kind)
         if kind != "ok":
             bucket.add("error")
         if tokens:
             bucket.add("tokens", tokens)
-        bucket.max_in_flight = max(bucket.max_in_flight, line.in_flight)
+        bucket.end_in_flight = line.in_flight
 
     def gate(self, group: str, now: float, slowdowns: int, paused_until: float) -> None:
         """After a 429: marks a new slowdown and a new or longer pause of ``group``."""
@@ -137,6 +140,7 @@ class Timeline:
                 row: dict[str, Any] = {"t": round(index * self.bucket_s, 3)}
                 row.update({k: round(v, 3) for k, v in bucket.counts.items()})
                 row["in_flight"] = bucket.max_in_flight
+                row["in_flight_end"] = bucket.end_in_flight
                 rows.append(row)
             groups[name] = {
                 "rate_per_minute": line.rate_per_minute,
@@ -170,7 +174,10 @@ class Timeline:
             index //= 2
         bucket = line.buckets.get(index)
         if bucket is None:
-            bucket = line.buckets[index] = _Bucket()
+            # Requests still on the wire from before count in this interval too.
+            bucket = line.buckets[index] = _Bucket(
+                max_in_flight=line.in_flight, end_in_flight=line.in_flight
+            )
         return bucket
 
     def _coarsen(self) -> None:
@@ -178,7 +185,7 @@ class Timeline:
         self.bucket_s *= 2
         for line in self._groups.values():
             merged: dict[int, _Bucket] = {}
-            for index, bucket in line.buckets.items():
+            for index, bucket in sorted(line.buckets.items()):
                 target = merged.get(index // 2)
                 if target is None:
                     merged[index // 2] = bucket

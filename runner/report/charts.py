@@ -24,7 +24,16 @@ def timeline_frame(timeline: dict[str, Any], group: str) -> pd.DataFrame:
     """One row per interval of ``group``: per-minute rates, in flight, failures by kind."""
     rows = timeline["groups"][group]["buckets"]
     bucket_s = float(timeline["bucket_s"])
-    frame = pd.DataFrame(rows).fillna(0.0)
+    frame = pd.DataFrame(rows)
+    # The file keeps non-empty intervals only; an interval without requests is a zero, not a
+    # line drawn across the gap.
+    steps = round(float(frame["t"].max()) / bucket_s) + 1
+    every = pd.DataFrame({"t": [round(i * bucket_s, 3) for i in range(steps)]})
+    frame = every.merge(frame, on="t", how="left")
+    if "in_flight_end" in frame:
+        # A quiet interval still has the requests that were on the wire at its start.
+        frame["in_flight"] = frame["in_flight"].fillna(frame["in_flight_end"].ffill())
+    frame = frame.fillna(0.0)
     for column in ("sent", "ok", "tokens", "in_flight", "slowdowns", "pauses", *TROUBLE):
         if column not in frame:
             frame[column] = 0.0
