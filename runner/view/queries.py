@@ -141,23 +141,29 @@ def matrix(outputs_dir: Path, experiment: str, page: int, size: int) -> tuple[li
                 {"experiment": experiment},
             ).fetchall()
         ]
+        # Only the page's prompts are joined with their answers and scores.
         base = (
-            f"WITH {_LATEST}, {_SCORES}, cells AS (SELECT r.prompt, r.prompt_key, r.line, "
-            "r.model_name, coalesce(r.response, '[' || r.status || '] ' || r.error) AS answer, "
-            "s.score FROM responses r JOIN latest USING (model_name, run_id) "
-            "LEFT JOIN scores s USING (run_id, prompt_key) WHERE r.experiment = $experiment)"
+            f"WITH {_LATEST}, answers AS (SELECT r.prompt, r.prompt_key, r.line, r.run_id, "
+            "r.model_name, r.response, r.status, r.error FROM responses r "
+            "JOIN latest USING (model_name, run_id) WHERE r.experiment = $experiment)"
         )
         count = con.execute(
-            f"{base} SELECT count(DISTINCT prompt) FROM cells", {"experiment": experiment}
+            f"{base} SELECT count(DISTINCT prompt) FROM answers", {"experiment": experiment}
         ).fetchone()
         rows = _records(
             con,
             f"{base}, prompts AS (SELECT prompt, min(line) AS line, min(prompt_key) AS prompt_key "
-            "FROM cells GROUP BY prompt ORDER BY line, prompt LIMIT $size OFFSET $offset) "
+            "FROM answers GROUP BY prompt ORDER BY line, prompt LIMIT $size OFFSET $offset), "
+            "cells AS (SELECT a.* FROM answers a SEMI JOIN prompts USING (prompt)), "
+            "scores AS (SELECT run_id, prompt_key, "
+            "string_agg(step || '=' || value, ' ' ORDER BY step) AS score FROM evaluations "
+            "SEMI JOIN cells USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
             "SELECT p.prompt, p.prompt_key, list(struct_pack(model := c.model_name, "
-            "answer := left(c.answer, 400), score := c.score)) AS cells "
-            "FROM prompts p JOIN cells c USING (prompt) GROUP BY p.prompt, p.prompt_key, p.line "
-            "ORDER BY p.line, p.prompt",
+            "answer := left(coalesce(c.response, '[' || c.status || '] ' || c.error), 400), "
+            "score := s.score)) AS cells "
+            "FROM prompts p JOIN cells c USING (prompt) "
+            "LEFT JOIN scores s ON s.run_id = c.run_id AND s.prompt_key = c.prompt_key "
+            "GROUP BY p.prompt, p.prompt_key, p.line ORDER BY p.line, p.prompt",
             {"experiment": experiment, "size": size, "offset": (page - 1) * size},
         )
     for row in rows:
