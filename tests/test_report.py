@@ -246,3 +246,15 @@ def test_a_run_ends_by_printing_the_report_and_the_viewer_command(
     (folder,) = (tmp_path / "outputs" / "one").iterdir()
     assert report == f"Report:  {folder / 'report.html'}"
     assert view == f"View:    python -m runner.view --outputs-dir {tmp_path / 'outputs'}"
+
+
+def test_report_size_does_not_grow_with_the_number_of_prompts(tmp_path: Path) -> None:
+    from bench.report import make_run
+    from runner.report import report_run
+
+    sizes = {}
+    for n in (1_000, 20_000):
+        folder = tmp_path / "bench" / f"20260101-000000-{n:06d}"
+        make_run(folder, n)
+        sizes[n] = report_run(folder).stat().st_size
+    assert sizes[20_000] < 1.1 * sizes[1_000] and sizes[20_000] < 1_500_000, sizes
