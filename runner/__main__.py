@@ -8,6 +8,7 @@ worst status of its jobs, whichever launcher ran them on this machine.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 import uuid
@@ -96,6 +97,12 @@ def _run_job(cfg: DictConfig) -> int:
     if settings.index:
         sql = f"SELECT id, status, response FROM responses WHERE run_id = '{result.folder.run_id}'"
         print(f'Query:   {python_command()} -m runner.query "{sql}"')
+    # Last, so a run (and `make demo`) ends by saying where to look.
+    if result.extra.get("report"):
+        print(f"Report:  {result.extra['report']}")
+        if settings.index:
+            view = shlex.quote(settings.outputs_dir)
+            print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
     return result.exit_code
 
 

@@ -22,6 +22,7 @@ from runner.config.setup import new_run_id
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
+from runner.engine.timeline import Timeline
 from runner.errors import BadInputError, DiskFullError, RunnerError
 from runner.output.export import export_csv, read_results
 from runner.output.provenance import provenance
@@ -278,6 +279,7 @@ def _execute(
     )
     status = "failed"
     stats: dict[str, GroupStats] = {}
+    timeline = Timeline()
     try:
         with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
             for line in invalid_lines(
@@ -285,7 +287,7 @@ def _execute(
             ):
                 writer.write(line)
             stats, interrupted = asyncio.run(
-                send_all(prepared, settings, clock, writer, folder.run_id)
+                send_all(prepared, settings, clock, writer, folder.run_id, timeline)
             )
         status = "interrupted" if interrupted else "completed"
     except KeyboardInterrupt:
@@ -307,6 +309,7 @@ def _execute(
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
         _write_final_meta(folder, meta, failing=status == "failed")
+        _write_timeline(timeline, folder)
         logger.debug("Summary\n{}", summary.format())
         if status == "interrupted":
             logger.warning("Stopped. Resume with: {}", command)
@@ -319,7 +322,31 @@ def _execute(
         scores = mean_scores(folder.path / "evaluations.jsonl")
     if settings.index:
         _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
-    return RunResult(folder, summary, {"scores": scores})
+    report = write_run_report(folder)
+    return RunResult(folder, summary, {"scores": scores, "report": report})
+
+
+def _write_timeline(timeline: Timeline, folder: RunFolder) -> None:
+    try:
+        timeline.write(folder.path)
+    except OSError as exc:  # the results are safe; only the report's health charts suffer
+        logger.warning("The run's timeline was not written: {}", exc)
+
+
+def write_run_report(folder: RunFolder) -> Path | None:
+    """Write the run's ``report.html``; a report that fails never fails the run."""
+    from runner.report import report_run
+
+    try:
+        return report_run(folder.path)
+    except Exception as exc:  # the results are written; the report can be made again
+        logger.warning(
+            "The report was not written: {} (try: python -m runner.report run={} experiment={})",
+            exc,
+            folder.run_id,
+            folder.path.parent.name,
+        )
+        return None
 
 
 def _write_final_meta(folder: RunFolder, meta: dict[str, Any], *, failing: bool) -> None:

@@ -6,11 +6,14 @@ import asyncio
 from typing import Any
 
 from runner.config.schema import RunConfig
+from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
+from runner.engine.engine import Engine
 from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
 from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import GracefulStop
+from runner.engine.timeline import Timeline, TimelineObserver
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
 from runner.output.writer import ResultWriter
@@ -23,8 +26,12 @@ async def send_all(
     clock: Clock,
     writer: ResultWriter,
     run_id: str,
+    timeline: Timeline | None = None,
 ) -> tuple[dict[str, GroupStats], bool]:
-    """Send every planned prompt; returns the counters and whether a stop cut the run."""
+    """Send every planned prompt; returns the counters and whether a stop cut the run.
+
+    ``timeline``, when given, records how each group went over time (for the report).
+    """
     evaluation = prepared.evaluation
 
     def sink(outcome: Outcome) -> None:
@@ -48,8 +55,17 @@ async def send_all(
     initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
     stats: dict[str, GroupStats] = {}
     stopper: GracefulStop | None = None
+    # The bars read the engine's live state (pauses, retries) at every redraw.
+    live: dict[str, Engine] = {}
+    progress = GroupProgress(
+        initial,
+        progress_enabled(settings.progress),
+        paused=lambda name: "e" in live and _paused(live["e"].gates.get(name), clock),
+        current=lambda name: live["e"].stats.get(name) if "e" in live else None,
+    )
+    observers = [TimelineObserver(timeline, clock)] if timeline is not None else []
     try:
-        with GroupProgress(initial, progress_enabled(settings.progress)) as progress:
+        with progress:
             async with engine_session(
                 prepared.context,
                 sink,
@@ -58,7 +74,9 @@ async def send_all(
                 clock=clock,
                 limits=limits.as_limits(),
                 on_change=progress.update,
+                observers=observers,
             ) as engine:
+                live["e"] = engine
                 stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
                 run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
                 stopper.install(run_task)
@@ -87,3 +105,8 @@ async def send_all(
         if store is not None:
             store.close()
     return stats, stopper is not None and stopper.stopped
+
+
+def _paused(gate: AdaptiveGate | None, clock: Clock) -> bool:
+    """Whether a group waits out a ``Retry-After`` now (shown on its progress bar)."""
+    return gate is not None and gate.paused_until > clock.monotonic()

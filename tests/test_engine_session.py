@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runner.config.schema import RunConfig
+from runner.engine.engine import Observer
 from runner.engine.session import engine_session
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged
@@ -16,7 +17,7 @@ from tests import servers
 pytestmark = pytest.mark.integration
 
 
-class Seen:
+class Seen(Observer):
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.outcomes: list[Outcome] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
@@ -41,12 +41,26 @@ class EngineSettings:
     read_ahead: int = 1000
 
 
-class Observer(Protocol):
-    """Told of every attempt sent and every final outcome (a timeline, a progress view)."""
+class Observer:
+    """Told what the engine does (a timeline, a progress view); every hook is optional.
 
-    def on_send(self, record: PromptRecord, group: str) -> None: ...
+    Hooks run on the event loop: they must be quick and must not raise.
+    """
 
-    def on_outcome(self, outcome: Outcome) -> None: ...
+    def on_start(self, group: Group) -> None:
+        """A group begins (its limits are known)."""
+
+    def on_send(self, record: PromptRecord, group: str) -> None:
+        """An attempt is about to be sent."""
+
+    def on_attempt(self, outcome: Outcome) -> None:
+        """An attempt ended (answered or failed; it may still be retried)."""
+
+    def on_slowdown(self, group: str, gate: AdaptiveGate) -> None:
+        """A group's adaptive gate slowed down or paused after a rate-limit answer."""
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """A prompt's final outcome was delivered."""
 
 
 class Engine:
@@ -107,6 +121,8 @@ class Engine:
         runs = [GroupRun(self, g, stats[name]) for name, g in groups.items()]
         for group_run in runs:
             self.gates[group_run.group.name] = group_run.gate
+            for observer in self.observers:
+                observer.on_start(group_run.group)
         await asyncio.gather(*(group_run.run() for group_run in runs))
         if isinstance(self.fatal, RunnerError):
             raise self.fatal  # already says what to do (a full disk, ...)
@@ -160,4 +176,11 @@ class Engine:
             stats.sending -= 1
         outcome.received_at = self.clock.wall()
         outcome.latency_s = self.clock.monotonic() - started
+        for observer in self.observers:
+            observer.on_attempt(outcome)
         return outcome
+
+    def slowed(self, group: str, gate: AdaptiveGate) -> None:
+        """Tell the observers a group's gate slowed down or paused."""
+        for observer in self.observers:
+            observer.on_slowdown(group, gate)

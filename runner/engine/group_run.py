@@ -187,6 +187,7 @@ class GroupRun:
             # "Too fast": once 429s dominate, the whole group pauses and slows down.
             self.gate.on_rate_limited(error.retry_after, error.quota_spent, error.limit_per_minute)
             self.stats.slowdowns = self.gate.slowdowns
+            self.engine.slowed(self.group.name, self.gate)
         else:
             self.gate.on_answer()
         self.engine.rejections.note(item.record, error)

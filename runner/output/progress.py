@@ -1,9 +1,15 @@
-"""A live progress display per group: done/total, rate, errors, ETA. Quiet off a terminal."""
+"""A live progress display per group: done/total, rate, trouble, ETA. Quiet off a terminal.
+
+Trouble shows while the run goes: errors so far, retries, and ``paused`` while a group
+waits out a rate limit's ``Retry-After`` (read at each redraw, so a pause shows even when
+no prompt finishes during it).
+"""
 
 from __future__ import annotations
 
+import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -12,13 +18,20 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from runner.engine.stats import GroupStats
+
+PausedCheck = Callable[[str], bool]
+# A group's live counters by name (None before the engine started it).
+CurrentStats = Callable[[str], GroupStats | None]
 
 
 def progress_enabled(mode: str) -> bool:
@@ -30,10 +43,52 @@ def progress_enabled(mode: str) -> bool:
     return sys.stderr.isatty()
 
 
-class GroupProgress:
-    """One bar per group, updated from the engine's counters."""
+def trouble_text(stats: GroupStats, paused: bool) -> str:
+    """What is going wrong in a group right now: errors, retries, a pause."""
+    parts = []
+    if stats.error:
+        parts.append(f"{stats.error} err")
+    if stats.retries:
+        parts.append(f"{stats.retries} retries")
+    if stats.slowdowns:
+        parts.append(f"{stats.slowdowns} slowdowns")
+    if paused:
+        parts.append("PAUSED")
+    return " · ".join(parts)
 
-    def __init__(self, groups: Iterable[GroupStats], enabled: bool) -> None:
+
+class _TroubleColumn(ProgressColumn):
+    """Errors, retries and a pause of the task's group, computed at every redraw."""
+
+    def __init__(self, paused: PausedCheck, current: CurrentStats) -> None:
+        super().__init__()
+        self._paused = paused
+        self._current = current
+
+    def render(self, task: Task) -> Text:
+        stats = self._current(str(task.description)) or task.fields.get("stats")
+        if not isinstance(stats, GroupStats):
+            return Text("")
+        return Text(trouble_text(stats, self._paused(stats.name)), style="red")
+
+
+class GroupProgress:
+    """One bar per group, updated from the engine's counters.
+
+    Args:
+        groups: each group's counters at the start.
+        enabled: draw at all.
+        paused: whether a group is paused now (its gate waits out a ``Retry-After``).
+        current: a group's live counters, so retries show before any prompt finishes.
+    """
+
+    def __init__(
+        self,
+        groups: Iterable[GroupStats],
+        enabled: bool,
+        paused: PausedCheck | None = None,
+        current: CurrentStats | None = None,
+    ) -> None:
         self.enabled = enabled
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
@@ -41,7 +96,7 @@ class GroupProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
-            TextColumn("[red]{task.fields[errors]}"),
+            _TroubleColumn(paused or (lambda _name: False), current or (lambda _name: None)),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
@@ -51,7 +106,7 @@ class GroupProgress:
         )
         for stats in groups:
             self._tasks[stats.name] = self._progress.add_task(
-                stats.name, total=stats.total, rate="", errors=""
+                stats.name, total=stats.total, rate="", stats=stats
             )
 
     def update(self, stats: GroupStats) -> None:
@@ -61,10 +116,14 @@ class GroupProgress:
         task = self._progress.tasks[self._tasks[stats.name]]
         elapsed = task.elapsed or 0.0
         rate = f"{stats.done / elapsed * 60:,.0f}/min" if elapsed > 0 else ""
-        errors = f"{stats.error} err" if stats.error else ""
-        self._progress.update(
-            self._tasks[stats.name], completed=stats.done, rate=rate, errors=errors
-        )
+        self._progress.update(self._tasks[stats.name], completed=stats.done, rate=rate, stats=stats)
+
+    def render_line(self, name: str) -> str:
+        """The bar of group ``name`` as plain text (what a terminal shows now)."""
+        console = Console(width=200, record=True, color_system=None, file=io.StringIO())
+        task = self._progress.tasks[self._tasks[name]]
+        console.print(self._progress.make_tasks_table([task]))
+        return console.export_text()
 
     def __enter__(self) -> Self:
         self._progress.start()

@@ -1,0 +1,72 @@
+"""``python -m runner.report [run=ID[,ID]|latest] [experiment=NAME] [outputs_dir=DIR] [out=FILE]``.
+
+Writes a self-contained ``report.html`` and prints its path. One run: into its folder (unless
+``out=``). Several runs (``run=A,B`` or ``experiment=NAME`` alone, e.g. a sweep over models):
+side by side, into ``<outputs_dir>/<experiment>/report.html``. Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loguru import logger
+
+from runner import logs
+from runner.errors import BadInputError, RunnerError
+from runner.report import REPORT_FILE, report_run, report_runs
+from runner.report.runs import find_runs
+
+_KEYS = ("run", "experiment", "outputs_dir", "out")
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, str]:
+    """``key=value`` arguments, checked against the keys this command knows.
+
+    Raises:
+        BadInputError: an argument is not ``key=value`` or its key is unknown.
+    """
+    args: dict[str, str] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in _KEYS:
+            raise BadInputError(
+                f"unknown argument {arg!r}: use {' '.join(k + '=...' for k in _KEYS)}"
+            )
+        args[key] = value
+    return args
+
+
+def make_report(argv: Sequence[str]) -> Path:
+    """Write the report the arguments ask for; returns its path."""
+    args = parse_args(argv)
+    outputs_dir = Path(args.get("outputs_dir", "outputs"))
+    experiment = args.get("experiment") or None
+    runs = find_runs(outputs_dir, args.get("run") or None, experiment)
+    out = Path(args["out"]) if args.get("out") else None
+    if len(runs) == 1:
+        if out is None:
+            return report_run(runs[0])
+        return report_runs(runs, out, f"run {runs[0].name}")
+    experiments = sorted({p.parent.name for p in runs})
+    if out is None:
+        out = (outputs_dir / experiments[0] if len(experiments) == 1 else outputs_dir) / REPORT_FILE
+    title = f"{', '.join(experiments)} · {len(runs)} runs side by side"
+    return report_runs(runs, out, title)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    logs.configure()
+    try:
+        path = make_report(sys.argv[1:] if argv is None else argv)
+    except RunnerError as exc:
+        logger.error("{}", exc)
+        return exc.exit_code
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

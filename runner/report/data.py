@@ -1,0 +1,195 @@
+"""A run's aggregates for its report, read with DuckDB from the run folder's own files.
+
+The report reads ``completed.jsonl`` (the source of truth) through an in-memory DuckDB, so it
+works whether or not the index is on or up to date, and only aggregates leave DuckDB: a
+100,000-prompt run yields a few hundred rows. ``timeline.json`` (written by the engine) and
+``evaluations.jsonl`` (the scores) are read when present.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from runner.engine.timeline import TIMELINE_FILE
+from runner.errors import BadInputError
+from runner.output.run_folder import COMPLETED, RUN_META
+from runner.query.api import to_frame
+
+EVALUATIONS = "evaluations.jsonl"
+# Example failures shown per error kind.
+EXAMPLES_PER_KIND = 3
+LATENCY_BINS = 30
+
+_COLUMNS = {
+    "api": "VARCHAR",
+    "model_name": "VARCHAR",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "error_kind": "VARCHAR",
+    "attempts": "BIGINT",
+    "latency_s": "DOUBLE",
+    "usage": "STRUCT(input_tokens BIGINT, output_tokens BIGINT)",
+    "rate_group": "VARCHAR",
+    "prompt_key": "VARCHAR",
+    "prompt": "JSON",
+    "line": "BIGINT",
+}
+
+
+@dataclass
+class RunData:
+    """What the report of one run shows, all of it aggregated."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    status: pd.DataFrame  # model, status, n
+    latency: pd.DataFrame  # rate_group, model, n, p50, p90, p99, mean
+    latency_hist: pd.DataFrame  # model, start, end, n
+    attempts: pd.DataFrame  # model, attempts, n
+    errors: pd.DataFrame  # error_kind, n
+    tokens: pd.DataFrame  # model, input_tokens, output_tokens
+    # A few failed prompts per error kind: model, prompt_key, prompt, error.
+    error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    timeline: dict[str, Any] = field(default_factory=dict)
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, n, mean, lo, hi
+    score_hist: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, value, n
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("run_id") or self.run_dir.name)
+
+    @property
+    def total(self) -> int:
+        return int(self.status["n"].sum()) if not self.status.empty else 0
+
+    def count(self, status: str) -> int:
+        rows = self.status[self.status["status"] == status]
+        return int(rows["n"].sum())
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _open(completed: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _COLUMNS.items()) + "}"
+    con.execute(
+        f"CREATE VIEW raw AS SELECT * FROM read_json({_literal(completed)}, "
+        f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
+    )
+    # The last line of a prompt wins (a resumed run may have retried it).
+    con.execute(
+        "CREATE TABLE r AS SELECT *, coalesce(model_name, api, '?') AS model FROM raw "
+        "QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
+        "OR prompt_key IS NULL"
+    )
+    return con
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    return to_frame(con.execute(sql))
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read the aggregates of the run in ``run_dir``.
+
+    Raises:
+        BadInputError: the folder is not a run, or has no results yet.
+    """
+    meta_path, completed = run_dir / RUN_META, run_dir / COMPLETED
+    if not meta_path.exists():
+        raise BadInputError(f"{run_dir} is not a run folder (no {RUN_META}); pick one with run=ID")
+    if not completed.exists() or completed.stat().st_size == 0:
+        raise BadInputError(
+            f"{run_dir} has no results yet ({COMPLETED} is missing or empty): nothing to report"
+        )
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    with _open(completed) as con:
+        data = RunData(
+            run_dir=run_dir,
+            meta=meta,
+            status=_frame(
+                con, "SELECT model, status, count(*) AS n FROM r GROUP BY ALL ORDER BY ALL"
+            ),
+            latency=_latency(con),
+            latency_hist=_latency_hist(con),
+            attempts=_frame(
+                con, "SELECT model, attempts, count(*) AS n FROM r GROUP BY ALL ORDER BY ALL"
+            ),
+            errors=_frame(
+                con,
+                "SELECT coalesce(error_kind, 'error') AS error_kind, count(*) AS n FROM r "
+                "WHERE status <> 'ok' GROUP BY 1 ORDER BY n DESC, 1",
+            ),
+            error_examples=_error_examples(con),
+            tokens=_frame(
+                con,
+                "SELECT model, "
+                "CAST(coalesce(sum(usage.input_tokens), 0) AS BIGINT) AS input_tokens, "
+                "CAST(coalesce(sum(usage.output_tokens), 0) AS BIGINT) AS output_tokens "
+                "FROM r GROUP BY model ORDER BY model",
+            ),
+            timeline=_timeline(run_dir),
+        )
+        evaluations = run_dir / EVALUATIONS
+        if evaluations.exists() and evaluations.stat().st_size:
+            from runner.report.scores import load_scores
+
+            data.scores, data.score_hist = load_scores(con, evaluations)
+    return data
+
+
+def _latency(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return _frame(
+        con,
+        "SELECT rate_group, model, count(latency_s) AS n, "
+        "quantile_cont(latency_s, 0.5) AS p50, quantile_cont(latency_s, 0.9) AS p90, "
+        "quantile_cont(latency_s, 0.99) AS p99, avg(latency_s) AS mean "
+        "FROM r WHERE latency_s IS NOT NULL GROUP BY ALL ORDER BY ALL",
+    )
+
+
+def _latency_hist(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    row = con.execute("SELECT max(latency_s) FROM r").fetchone()
+    top = float(row[0]) if row and row[0] is not None else 0.0
+    width = max(top, 1e-3) / LATENCY_BINS
+    return _frame(
+        con,
+        f"SELECT model, least(floor(latency_s / {width!r}), {LATENCY_BINS - 1}) * {width!r} "
+        f"AS start, count(*) AS n FROM r WHERE latency_s IS NOT NULL "
+        "GROUP BY ALL ORDER BY ALL",
+    ).assign(end=lambda f: f["start"] + width)
+
+
+def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    examples = _frame(
+        con,
+        "SELECT coalesce(error_kind, 'error') AS error_kind, model, prompt_key, "
+        "left(CAST(prompt AS VARCHAR), 200) AS prompt, left(error, 300) AS error FROM r "
+        "WHERE status <> 'ok' QUALIFY row_number() OVER "
+        f"(PARTITION BY coalesce(error_kind, 'error') ORDER BY line) <= {EXAMPLES_PER_KIND}",
+    )
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in examples.to_dict("records"):
+        grouped.setdefault(str(row.pop("error_kind")), []).append(
+            {str(k): v for k, v in row.items()}
+        )
+    return grouped
+
+
+def _timeline(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / TIMELINE_FILE
+    if not path.exists():
+        return {}
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    return data

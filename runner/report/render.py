@@ -1,0 +1,191 @@
+"""Writes ``report.html``: jinja2 page, altair charts, and Vega's code inlined (works offline)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from runner import __version__
+from runner.output.run_folder import INPUT_DIR
+from runner.report import charts
+from runner.report.compare import comparison_table
+from runner.report.data import RunData
+
+REPORT_FILE = "report.html"
+
+# Draws every chart of the page from the specs in #chart-specs, then marks the body so a
+# reader (or a test) knows the drawing is over: data-charts="drawn N" or "failed ...".
+_EMBED = """
+const specs = JSON.parse(document.getElementById("chart-specs").textContent);
+const jobs = Object.entries(specs).map(([id, spec]) =>
+  vegaEmbed("#" + id, spec, {renderer: "svg", actions: false}));
+Promise.all(jobs).then(
+  () => { document.body.dataset.charts = "drawn " + jobs.length; },
+  (err) => { document.body.dataset.charts = "failed " + err; console.error(err); });
+"""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runner"
+
+
+@functools.cache
+def embed_script() -> str:
+    """Vega, Vega-Lite and vega-embed bundled with the drawing code, as one inline module.
+
+    Bundling takes a second or two, so the result is kept in the user's cache, keyed by the
+    bundler's version and the drawing code: every later report reuses it.
+    """
+    import vl_convert
+
+    key = hashlib.sha256(
+        f"{getattr(vl_convert, '__version__', '')}\n{_EMBED}".encode()
+    ).hexdigest()[:16]
+    cached = _cache_dir() / f"vega-bundle-{key}.js"
+    if cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    bundle: str = vl_convert.javascript_bundle(_EMBED)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text(bundle, encoding="utf-8")
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # no cache: the next report bundles again
+    return bundle
+
+
+@dataclass
+class _GroupRow:
+    name: str
+    limit: float | None
+    achieved: float | None
+    requests: int
+    retries: int
+    slowdowns: int
+
+
+@dataclass
+class _RunView:
+    data: RunData
+    charts: dict[str, str] = field(default_factory=dict)
+    health: list[str] = field(default_factory=list)
+    groups: list[_GroupRow] = field(default_factory=list)
+    config: str = ""
+    input_hash: str | None = None
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def _input_hash(run_dir: Path) -> str | None:
+    copies = sorted((run_dir / INPUT_DIR).glob("*")) if (run_dir / INPUT_DIR).is_dir() else []
+    if not copies:
+        return None
+    digest = hashlib.sha256()
+    with copies[0].open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _groups(meta: dict[str, Any]) -> list[_GroupRow]:
+    rows = []
+    for name, g in (meta.get("groups") or {}).items():
+        if not isinstance(g, dict):
+            continue
+        rows.append(
+            _GroupRow(
+                name,
+                g.get("limit_per_minute"),
+                g.get("achieved_per_minute"),
+                int(g.get("requests") or 0),
+                int(g.get("retries") or 0),
+                int(g.get("slowdowns") or 0),
+            )
+        )
+    return rows
+
+
+def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:
+    view = _RunView(data, groups=_groups(data.meta), input_hash=_input_hash(data.run_dir))
+    view.config = json.dumps(data.meta.get("config") or {}, indent=2, default=str)
+
+    def add(name: str, spec: charts.Spec) -> str:
+        chart_id = f"chart-{index}-{name}"
+        specs[chart_id] = spec
+        return chart_id
+
+    for number, group in enumerate(sorted(data.timeline.get("groups") or {})):
+        if data.timeline["groups"][group]["buckets"]:
+            view.health.append(add(f"health-{number}", charts.health_chart(data.timeline, group)))
+    if not data.latency_hist.empty:
+        view.charts["latency"] = add("latency", charts.latency_chart(data))
+    view.charts["attempts"] = add("attempts", charts.attempts_chart(data))
+    if not data.errors.empty:
+        view.charts["errors"] = add("errors", charts.errors_chart(data))
+    view.charts["tokens"] = add("tokens", charts.tokens_chart(data))
+    if not data.scores.empty:
+        view.charts["scores"] = add("scores", charts.scores_chart(data.scores))
+        view.charts["score_hist"] = add("score-hist", charts.score_hist_chart(data.score_hist))
+    return view
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("runner.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(runs: list[RunData], title: str) -> str:
+    """The whole report page for ``runs`` (one run, or several side by side)."""
+    specs: dict[str, charts.Spec] = {}
+    comparison = None
+    if len(runs) > 1:
+        comparison = comparison_table(runs)
+        specs["chart-comparison"] = charts.comparison_chart(comparison)
+    views = [_view(i, data, specs) for i, data in enumerate(runs)]
+    # "</" inside JSON would end the script element early.
+    specs_json = json.dumps(specs, separators=(",", ":"), default=str).replace("</", "<\\/")
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            runs=views,
+            comparison=comparison,
+            fmt=_fmt,
+            version=__version__,
+            generated=datetime.now(UTC).isoformat(timespec="seconds"),
+            specs_json=Markup(specs_json),
+            script=Markup(embed_script().replace("</script", "<\\/script")),
+        )
+    )
+
+
+def write_report(runs: list[RunData], out: Path, title: str) -> Path:
+    """Write the report of ``runs`` to ``out`` atomically; returns ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(render_html(runs, title), encoding="utf-8")
+    os.replace(tmp, out)
+    return out

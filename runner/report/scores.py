@@ -1,0 +1,66 @@
+"""Evaluation scores per step and model: the mean with a bootstrap 95% interval, and counts.
+
+The bootstrap resamples the scores of a step and model ``RESAMPLES`` times. Scores take few
+distinct values (0/1, a 1-5 scale), so a resample is drawn as multinomial counts over the
+distinct values: the same distribution as drawing every score, at a cost that does not grow
+with the number of prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from runner.query.api import to_frame
+
+RESAMPLES = 2000
+# Past this many distinct values a step's scores are binned for the distribution chart.
+MAX_DISTINCT = 50
+
+
+def load_scores(
+    con: duckdb.DuckDBPyConnection, evaluations: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(step, model, n, mean, lo, hi) and (step, model, value, n) for the run in ``con``."""
+    path = "'" + str(evaluations).replace("'", "''") + "'"
+    counts = to_frame(
+        con.execute(
+            "WITH raw AS (SELECT *, row_number() OVER () AS seq FROM read_json("
+            f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "
+            "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})),"
+            # Evaluating again appends: the last line of a prompt and step wins.
+            " e AS (SELECT * FROM raw WHERE field = 'score' QUALIFY row_number() OVER "
+            "(PARTITION BY prompt_key, step ORDER BY seq DESC) = 1), "
+            # A pass/fail score counts as 1/0.
+            "s AS (SELECT step, r.model, CASE json_type(value) WHEN 'BOOLEAN' THEN "
+            "CAST(CAST(value AS VARCHAR) = 'true' AS DOUBLE) "
+            "ELSE TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) END AS value "
+            "FROM e JOIN r USING (prompt_key)) "
+            "SELECT step, model, round(value, 6) AS value, count(*) AS n FROM s "
+            "WHERE value IS NOT NULL GROUP BY ALL ORDER BY ALL"
+        )
+    )
+    if counts.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    rng = np.random.default_rng(0)  # the same report from the same scores
+    rows = [
+        _interval(str(step), str(model), g, rng)
+        for (step, model), g in counts.groupby(["step", "model"])
+    ]
+    return pd.DataFrame(rows), counts
+
+
+def _interval(
+    step: str, model: str, group: pd.DataFrame, rng: np.random.Generator
+) -> dict[str, object]:
+    values = group["value"].to_numpy(dtype=float)
+    weights = group["n"].to_numpy(dtype=float)
+    n = int(weights.sum())
+    mean = float((values * weights).sum() / n)
+    draws = rng.multinomial(n, weights / n, size=RESAMPLES)
+    means = draws @ values / n
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return {"step": step, "model": model, "n": n, "mean": mean, "lo": float(lo), "hi": float(hi)}

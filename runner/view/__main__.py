@@ -1,0 +1,86 @@
+"""``python -m runner.view [--outputs-dir DIR] [--port N]``: a local web viewer over the index.
+
+Binds 127.0.0.1 only (a free port unless ``--port``) and prints its URL as the first line.
+Exit status 2 when the outputs folder is missing or the port is taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+from loguru import logger
+
+from runner import logs
+from runner.errors import BadInputError, RunnerError
+from runner.view.app import make_app
+
+HOST = "127.0.0.1"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.view",
+        description="Browse runs, results and a prompt x model matrix from "
+        "<outputs-dir>/index.duckdb.",
+    )
+    parser.add_argument(
+        "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
+    )
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    return parser
+
+
+async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
+    """Start the viewer; returns its runner and URL.
+
+    Raises:
+        BadInputError: the outputs folder is missing, or the port cannot be bound.
+    """
+    if not outputs_dir.is_dir():  # noqa: ASYNC240 - once, before serving
+        raise BadInputError(f"--outputs-dir {outputs_dir}: no such folder; run an experiment first")
+    runner = web.AppRunner(make_app(outputs_dir), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise BadInputError(
+            f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror or exc}); "
+            "pick another port or leave --port out for a free one"
+        ) from None
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, f"http://{HOST}:{bound}/"
+
+
+async def _serve(outputs_dir: Path, port: int) -> None:
+    runner, url = await start(outputs_dir, port)
+    print(url, flush=True)
+    logger.info("Serving {} read-only; Ctrl-C stops", outputs_dir)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    logs.configure()
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args.outputs_dir, args.port))
+    except RunnerError as exc:
+        logger.error("{}", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
