@@ -245,7 +245,10 @@ def test_a_run_ends_by_printing_the_report_and_the_viewer_command(
     *_, report, view = out.stdout.strip().splitlines()
     (folder,) = (tmp_path / "outputs" / "one").iterdir()
     assert report == f"Report:  {folder / 'report.html'}"
-    assert view == f"View:    python -m runner.view --outputs-dir {tmp_path / 'outputs'}"
+    from runner.commands import python_command
+
+    expected = f"{python_command()} -m runner.view --outputs-dir {tmp_path / 'outputs'}"
+    assert view == f"View:    {expected}"
 
 
 def test_report_size_does_not_grow_with_the_number_of_prompts(tmp_path: Path) -> None:
