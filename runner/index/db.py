@@ -21,6 +21,7 @@ from loguru import logger
 from runner.index.errors import (
     IndexBusyError,
     IndexMissingError,
+    QueryError,
     ReadOnlyQueryError,
     ResultsIndexError,
 )
@@ -96,7 +97,10 @@ def _open(
                         f"refused: SET {name} is not allowed in a query; only "
                         f"{', '.join(sorted(QUERY_SETTINGS))} can be set."
                     )
-                con.execute(f"SET {name} = {literal(value)}")
+                try:
+                    con.execute(f"SET {name} = {literal(value)}")
+                except duckdb.Error as exc:
+                    raise QueryError(f"SET {name}: {str(exc).splitlines()[0]}") from None
             con.execute("SET lock_configuration = true")
         else:
             _bound_memory(con, path)
