@@ -31,6 +31,9 @@ from bench.common import (
 
 INDEX_SCRIPT = ROOT / "bench" / "bench_index.py"
 INDEX_TABLE = RESULTS / "index.md"
+INDEX_FIGURES = RESULTS / "index.json"
+# Quick mode: 100,000 lines in 20 runs, and a 20,000-prompt run with the index on.
+INDEX_QUICK = ["--lines", "100000", "--runs", "20", "--run-prompts", "20000"]
 
 SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "overhead": overhead.run,
@@ -45,16 +48,16 @@ def index_section(cfg: BenchConfig) -> Section:
     title = "Results index (bench/bench_index.py)"
     if not INDEX_SCRIPT.exists():
         return Section(title, "`bench/bench_index.py` is missing: not measured.")
-    argv = [PYTHON, str(INDEX_SCRIPT)] + (
-        ["--lines", "100000", "--runs", "20"] if cfg.quick else []
-    )
+    argv = [PYTHON, str(INDEX_SCRIPT)] + (INDEX_QUICK if cfg.quick else [])
     say("index: " + " ".join(argv[1:]))
     started = time.time()
     try:
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     except subprocess.TimeoutExpired:
         return Section(title, "`bench/bench_index.py` timed out after 30 minutes.")
-    command = "`python bench/bench_index.py" + (" --lines 100000 --runs 20`" if cfg.quick else "`")
+    command = "`python bench/bench_index.py" + (
+        " " + " ".join(INDEX_QUICK) + "`" if cfg.quick else "`"
+    )
     if done.returncode != 0:
         text = f"{command} failed (exit {done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```"
         return Section(title, text, [Check("bench_index.py ran", "exit 0", "failed", False)])
@@ -62,11 +65,50 @@ def index_section(cfg: BenchConfig) -> Section:
     body = INDEX_TABLE.read_text().strip() if fresh else done.stdout.strip()
     # Its headings sit below this section's.
     body = "\n".join("##" + line if line.startswith("#") else line for line in body.splitlines())
+    figures = json.loads(INDEX_FIGURES.read_text()) if fresh and INDEX_FIGURES.exists() else {}
     return Section(
         title,
         f"Output of {command}, headings moved one level down:\n\n{body}",
-        raw={"stdout": done.stdout},
+        index_checks(figures),
+        raw={"stdout": done.stdout, "figures": figures},
     )
+
+
+def index_checks(figures: dict[str, object]) -> list[Check]:
+    """Issue 12's bounds on the index: full-index time and RSS, a run's RSS with the index on."""
+    checks: list[Check] = []
+
+    def number(key: str) -> float | None:
+        value = figures.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    lines = number("lines") or 0
+    full_s, full_mb, run_mb = number("full_index_s"), number("full_index_rss_mb"), None
+    run_mb = number("run_rss_mb")
+    if full_s is not None:
+        checks.append(
+            Check(f"full index of {lines:,.0f} lines", "<= 30 s", f"{full_s:.1f} s", full_s <= 30)
+        )
+    if full_mb is not None:
+        checks.append(
+            Check(
+                f"peak RSS, full index of {lines:,.0f} lines",
+                "<= 300 MB",
+                f"{full_mb:,.0f} MB",
+                full_mb <= 300,
+            )
+        )
+    if run_mb is not None:
+        prompts = number("run_prompts") or 0
+        checks.append(
+            Check(
+                f"peak RSS, {prompts:,.0f}-prompt run with the index on",
+                "<= 300 MB",
+                f"{run_mb:,.0f} MB",
+                run_mb <= 300,
+            )
+        )
+    return checks
 
 
 def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConfig) -> Section:

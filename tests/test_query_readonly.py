@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from runner.index import ReadOnlyQueryError, update_index
+from runner.index import QueryError, ReadOnlyQueryError, update_index
 from runner.query import open_readonly, query_df
 from runner.query.__main__ import main
 from tests.test_index_ingest import lines, make_run, record
@@ -130,6 +130,8 @@ def test_several_statements_return_the_last(outputs: Path) -> None:
     assert frame["tz"][0] == "Asia/Tokyo"
     with pytest.raises(ReadOnlyQueryError, match="SET threads is not allowed"):
         query_df("SET threads = 1; SELECT 1", outputs)
+    with pytest.raises(QueryError, match="SET TimeZone"):
+        query_df("SET TimeZone = 'Nowhere/Nope'; SELECT 1", outputs)
 
 
 def test_reading_pragmas_and_explain_still_run(outputs: Path) -> None:

@@ -21,6 +21,7 @@ from loguru import logger
 from runner.index.errors import (
     IndexBusyError,
     IndexMissingError,
+    QueryError,
     ReadOnlyQueryError,
     ResultsIndexError,
 )
@@ -32,9 +33,11 @@ DB_NAME = "index.duckdb"
 # Seconds to wait for another process's lock before giving up with IndexBusyError.
 DEFAULT_WAIT_S = 10.0
 
-# DuckDB's memory cap for a writer. With Python, pandas and DuckDB's own code (~110 MB) it
-# keeps an index update under 300 MB RSS; DuckDB spills what does not fit to disk.
+# DuckDB's memory cap for a writer. With Python, pandas and DuckDB's own code (~60 MB) it
+# keeps an index update under 300 MB RSS (215 MB for 1,000,000 lines in
+# bench/bench_index.py); DuckDB spills what does not fit to the temp folder.
 WRITER_MEMORY = "160MB"
+WRITER_THREADS = 1
 
 # Session settings a query may change on its read connection (applied before it is sealed).
 # None of them reaches a file; anything else is refused.
@@ -94,7 +97,10 @@ def _open(
                         f"refused: SET {name} is not allowed in a query; only "
                         f"{', '.join(sorted(QUERY_SETTINGS))} can be set."
                     )
-                con.execute(f"SET {name} = {literal(value)}")
+                try:
+                    con.execute(f"SET {name} = {literal(value)}")
+                except duckdb.Error as exc:
+                    raise QueryError(f"SET {name}: {str(exc).splitlines()[0]}") from None
             con.execute("SET lock_configuration = true")
         else:
             _bound_memory(con, path)
@@ -107,6 +113,9 @@ def _open(
 def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Cap a writer's memory: DuckDB spills to disk and keeps no insertion order it need not."""
     con.execute(f"SET memory_limit = {literal(WRITER_MEMORY)}")
+    # One thread: two threads under this cap evict and spill each other's buffers, which took
+    # 2.5 times the CPU (and 20% more memory) in bench/bench_index.py for no gain in time.
+    con.execute(f"SET threads = {WRITER_THREADS}")
     con.execute(f"SET temp_directory = {literal(str(temp_dir(path.parent)))}")
     # Rows need no order on disk (queries sort by line); keeping it costs memory per thread.
     con.execute("SET preserve_insertion_order = false")
