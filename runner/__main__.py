@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from loguru import logger
-from omegaconf import DictConfig, MissingMandatoryValue
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import logs
 from runner.cli import raise_missing
@@ -26,7 +26,7 @@ from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
 from runner.config.resumed import original_config, resumed_config
-from runner.config.setup import pending_hydra_override, quote_plain_values
+from runner.config.setup import quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
 
@@ -53,7 +53,7 @@ def _collected_exits(folder: Path) -> list[int]:
 def _run_job(cfg: DictConfig) -> int:
     """One job (one run, or one job of a sweep); returns its exit status."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hydra_subdir = HydraConfig.get().output_subdir
+    hydra_files = _hydra_files(cfg)
     folder = RunFolder(run_dir)
     overrides = list(HydraConfig.get().overrides.task)
     try:
@@ -78,18 +78,16 @@ def _run_job(cfg: DictConfig) -> int:
             run_dir,
             overrides=overrides,
             config=redacted_container(cfg),
-            on_start=lambda: folder.accept_pending_hydra(str(hydra_subdir), when),
+            on_start=lambda: folder.save_hydra(hydra_files, when),
             changed=changed,
         )
     except RunnerError as exc:
-        folder.remove_if_unused(str(hydra_subdir))
+        folder.remove_if_unused()
         logger.error("{}", exc)
         return exc.exit_code
     except KeyboardInterrupt:
         logger.warning("Interrupted: results written so far are in {}", run_dir)
         return 130
-    finally:
-        folder.drop_pending_hydra(str(hydra_subdir))  # not accepted: a refused invocation
     print(result.summary.format())
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
@@ -104,6 +102,16 @@ def _run_job(cfg: DictConfig) -> int:
             view = shlex.quote(settings.outputs_dir)
             print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
     return result.exit_code
+
+
+def _hydra_files(cfg: DictConfig) -> dict[str, str]:
+    """What Hydra would keep in ``.hydra/``: the job's config, Hydra's own, the overrides."""
+    hydra_cfg = HydraConfig.get()
+    return {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
+        "overrides.yaml": OmegaConf.to_yaml(list(hydra_cfg.overrides.task)),
+    }
 
 
 def _log_changes(changed: dict[str, list[object]]) -> None:
@@ -162,7 +170,6 @@ def main() -> None:
     except RunnerError as exc:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
-    sys.argv.extend(pending_hydra_override(overrides))
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:

@@ -22,7 +22,7 @@ from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
 from runner.config.schema import register_configs
 from runner.errors import BadInputError, ConfigError
-from runner.output.run_folder import PENDING_HYDRA_PREFIX, check_name, note_new_folders
+from runner.output.run_folder import check_name, note_new_folders
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -218,18 +218,6 @@ def register_experiment_files(
             node={"experiment": {"file": existing[0].name, "name": name}},
             package="_global_",
         )
-
-
-def pending_hydra_override(overrides: Sequence[str]) -> list[str]:
-    """Where Hydra writes this invocation's config, when the run folder may exist already.
-
-    A resume (or ``run_id=``) may be refused; Hydra writes ``.hydra/`` before runner can
-    check, so it writes into a folder of its own, kept only once the run is accepted.
-    """
-    keys = {o.lstrip("+~").partition("=")[0] for o in overrides}
-    if not keys & {"resume", "run_id"} or "hydra.output_subdir" in keys:
-        return []
-    return [f"hydra.output_subdir={PENDING_HYDRA_PREFIX}{secrets.token_hex(4)}"]
 
 
 def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:

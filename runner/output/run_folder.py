@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,9 @@ INPUT_DIR = "input"
 CSV_FILE = "results.csv"
 LOCK_FILE = ".lock"
 HYDRA_DIR = ".hydra"
-# Hydra writes a resuming (or run_id=) invocation's config here; it becomes .hydra (a new
-# run) or .hydra/resumes/<when> (a resume) only once the run is accepted.
-PENDING_HYDRA_PREFIX = ".hydra-pending-"
-_HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+# What runner keeps of each invocation's Hydra config (Hydra itself writes none:
+# hydra.output_subdir is null), in .hydra (a new run) or .hydra/resumes/<when> (a resume).
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 
 # Folders that did not exist when this process worked out its run folder: the only ones
 # clean-up may ever remove.
@@ -99,7 +99,7 @@ class RunFolder:
         data = json.loads(self.meta.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
 
-    def remove_if_unused(self, pending: str | None = None) -> None:
+    def remove_if_unused(self) -> None:
         """Undo a run that never started: only what this process made, file by file.
 
         The folder goes only if this process created it and it holds nothing but files a run
@@ -109,8 +109,6 @@ class RunFolder:
         """
         path = Path(os.path.abspath(self.path))
         if path not in _created or not path.is_dir() or not self._only_own_files():
-            if pending:
-                self.drop_pending_hydra(pending)
             return
         for file in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
@@ -130,36 +128,27 @@ class RunFolder:
             if item.is_symlink():
                 return False
             if item.is_dir():
-                ok = rel in ((INPUT_DIR,), (HYDRA_DIR,)) or (
-                    len(rel) == 1 and rel[0].startswith(PENDING_HYDRA_PREFIX)
-                )
+                ok = rel in ((INPUT_DIR,), (HYDRA_DIR,))
             elif len(rel) == 1:
                 ok = rel[0] in (RUN_META, LOG_FILE, LOCK_FILE, RUN_META + ".tmp")
             else:
-                hydra = rel[0] == HYDRA_DIR or rel[0].startswith(PENDING_HYDRA_PREFIX)
-                ok = len(rel) == 2 and (rel[0] == INPUT_DIR or (hydra and rel[1] in _HYDRA_FILES))
+                hydra = rel[0] == HYDRA_DIR and rel[1].removesuffix(".tmp") in HYDRA_FILES
+                ok = len(rel) == 2 and (rel[0] == INPUT_DIR or hydra)
             if not ok:
                 return False
         return True
 
-    def accept_pending_hydra(self, subdir: str, resumed_at: str | None) -> None:
-        """Keep this invocation's Hydra config: ``.hydra`` (new) or ``.hydra/resumes/<when>``."""
-        pending = self.path / subdir
-        if not subdir.startswith(PENDING_HYDRA_PREFIX) or not pending.is_dir():
-            return
+    def save_hydra(self, files: Mapping[str, str], resumed_at: str | None) -> None:
+        """Keep this invocation's config: in ``.hydra`` (a new run) or ``.hydra/resumes/<when>``.
+
+        Called only once the run is accepted, so a refused resume never touches ``.hydra``.
+
+        Raises:
+            DiskFullError: a file could not be written (the disk is full).
+        """
         target = self.path / HYDRA_DIR
         if resumed_at is not None or target.exists():
             target = target / "resumes" / (resumed_at or "now").replace(":", "-")
-            target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(pending, target)
-
-    def drop_pending_hydra(self, subdir: str) -> None:
-        """Remove the config Hydra wrote for a refused invocation (its files only)."""
-        folder = self.path / subdir
-        if not subdir.startswith(PENDING_HYDRA_PREFIX) or "/" in subdir:
-            return
-        for name in _HYDRA_FILES:
-            with contextlib.suppress(OSError):
-                (folder / name).unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            atomic_write_text(target / name, redact(text), "the run's Hydra config")
