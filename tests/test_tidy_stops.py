@@ -82,9 +82,13 @@ def test_double_ctrl_c_records_interrupted_and_the_printed_command_resumes(
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     printed = stderr.split("Resume with: ")[1].splitlines()[0]
     command = shlex.split(printed)
-    assert command[:3] == ["python", "-m", "runner"]
+    assert command[1:3] == ["-m", "runner"]
+    assert command[0] == "python" or Path(command[0]).samefile(sys.executable)
+    # Exactly as printed (python_command names this interpreter when `python` is not it).
+    if command[0] == "python":
+        command[0] = sys.executable
     out = subprocess.run(
-        [sys.executable, *command[1:]],
+        command,
         cwd=tmp_path,
         env=_env(slow_llmock),
         capture_output=True,
