@@ -110,7 +110,11 @@ def test_a_key_echoed_by_the_api_reaches_no_file_and_no_console(tmp_path: Path) 
         assert queried.returncode == 0, queried.stderr
     lines = read_jsonl(tmp_path / "outputs/e/r1/completed.jsonl")
     errors = [line["error"] for line in lines if line["status"] == "error"]
-    assert len(errors) == 3 and all(f"provided: {redaction.MASK}" in e for e in errors), errors
+    # The first 401 is recorded as the API said it (masked); the key's other prompts are
+    # then not sent at all (issue 10.8), so a resume after fixing the key sends them.
+    echoed = [e for e in errors if f"provided: {redaction.MASK}" in e]
+    assert len(errors) == 3 and echoed, errors
+    assert all(e in echoed or "rejected the API key" in e for e in errors), errors
     assert redaction.MASK in queried.stdout  # the index holds the masked text
     assert evaluated.returncode == 1, evaluated.stderr  # the judge's key was rejected
     evaluations = (tmp_path / "outputs/e/r1/evaluations.jsonl").read_text()
