@@ -13,7 +13,6 @@ left resumable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from loguru import logger
 
 from runner import logs
 from runner.config.setup import EXPERIMENT_SUFFIXES
+from runner.hashing import file_sha256
 
 STATE = Path(".pipeline") / "state.json"
 INTERRUPTED = 130
@@ -36,10 +36,6 @@ INTERRUPTED = 130
 def _value(overrides: Sequence[str], key: str, default: str) -> str:
     found = [o.partition("=")[2] for o in overrides if o.lstrip("+~").partition("=")[0] == key]
     return found[-1] if found else default
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -76,7 +72,7 @@ class Pipeline:
         ]
         found: list[tuple[float, Path, str]] = []
         for path in files:
-            digest = _digest(path)
+            digest = file_sha256(path)
             seen = state.get(path.name) or {}
             if seen.get("sha256") != digest or seen.get("exit") == INTERRUPTED:
                 found.append((path.stat().st_mtime, path, digest))

@@ -7,7 +7,6 @@ of the packages that shape results.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import socket
 import subprocess
@@ -15,18 +14,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from runner.hashing import file_sha256
+
 # Packages that shape what a run sends and stores; llama-cpp-python only when used.
 _PACKAGES = ("hydra-core", "aiohttp", "duckdb")
 _LOCAL_PACKAGE = "llama-cpp-python"
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _git(folder: Path, *args: str) -> str | None:

@@ -9,7 +9,6 @@ new line), and a torn last line (a crash mid-write) is cut off.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from loguru import logger
 
 from runner.commands import python_command
 from runner.errors import BadInputError
+from runner.hashing import file_sha256
 from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
 
@@ -55,14 +55,6 @@ def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
     return folder / resume
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_same_input(folder: RunFolder, input_file: Path) -> None:
     """Refuse to resume a run made from a different input file.
 
@@ -76,7 +68,7 @@ def check_same_input(folder: RunFolder, input_file: Path) -> None:
             f"resume: run {folder.run_id} was not made from {input_file.name} "
             f"(its input/ folder holds {held})"
         )
-    if _digest(kept) != _digest(input_file):
+    if file_sha256(kept) != file_sha256(input_file):
         raise BadInputError(
             f"resume: {input_file} has changed since run {folder.run_id} started; "
             "resume only continues a run of the same input. Start a new run instead."

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from runner.errors import ErrorKind, ProviderError
+from runner.hashing import file_sha256
 
 # Google AI's documented limit for a whole request with inline data.
 DEFAULT_INLINE_LIMIT = 20_000_000
@@ -31,14 +31,6 @@ def upload_url(base_url: str) -> str:
     """The upload endpoint beside a base URL: ``<origin>/upload/<path>/files``."""
     parts = urlsplit(base_url.rstrip("/"))
     return urlunsplit(parts._replace(path=f"/upload{parts.path}/files"))
-
-
-def sha256_hex(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def remote_hash(file: Mapping[str, Any]) -> str:
@@ -121,7 +113,7 @@ class GeminiFiles:
 
     async def ensure_uploaded(self, path: Path, mime_type: str) -> dict[str, Any]:
         """The ACTIVE File resource for ``path``: one already there, else a new upload."""
-        digest = await asyncio.to_thread(sha256_hex, path)
+        digest = await asyncio.to_thread(file_sha256, path)
         task = self._by_hash.get(digest)
         if task is None or (task.done() and task.exception() is not None):
             task = asyncio.ensure_future(self._find_or_upload(path, mime_type, digest))
