@@ -27,6 +27,7 @@ from runner.cli import raise_missing
 from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
+from runner.config.models import resolve_models
 from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import pending_hydra_override, quote_plain_values
 from runner.errors import RunnerError
@@ -82,12 +83,12 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
     overrides = list(HydraConfig.get().overrides.task)
     logs.configure(str(cfg.get("log_level", "INFO")))
     try:
-        settings = to_settings(cfg)
+        settings = to_settings(resolve_models(cfg, CONF_DIR))
         changed: dict[str, list[object]] = {}
         original = original_config(run_dir) if settings.resume else None
         if original is not None:
             cfg, changed = resumed_config(cfg, overrides, original)
-            settings = to_settings(cfg)
+            settings = to_settings(resolve_models(cfg, CONF_DIR))
             _log_changes(changed)
     except MissingMandatoryValue as exc:
         raise_missing(str(exc))

@@ -85,7 +85,7 @@ def evaluate(
     env = os.environ if env is None else env
     if lines is not None:
         run_dir.mkdir(exist_ok=True)
-    return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir, lines=lines)
+    return evaluate_stored(settings, run_dir, env=env, lines=lines)
 
 
 def print_scores(report: EvaluationReport) -> None:

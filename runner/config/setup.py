@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
+from runner.config.models import resolve_models
 from runner.config.schema import register_configs
 from runner.errors import BadInputError, ConfigError
 from runner.output.run_folder import PENDING_HYDRA_PREFIX, check_name, note_new_folders
@@ -253,4 +254,5 @@ def compose_config(
     """Compose the configuration in-process, as the command line would."""
     prepare_hydra(overrides, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
+        cfg = compose(config_name=config_name, overrides=list(overrides))
+    return resolve_models(cfg, conf_dir)

@@ -12,7 +12,6 @@ from typing import Any
 from loguru import logger
 
 from runner.config.schema import RunConfig
-from runner.config.setup import CONF_DIR
 from runner.errors import BadInputError, RunnerError
 from runner.evaluation.pipeline import EvaluationRun
 from runner.output.run_folder import COMPLETED
@@ -88,7 +87,6 @@ def evaluate_stored(
     run_dir: Path,
     *,
     env: Mapping[str, str] | None = None,
-    conf_dir: Path = CONF_DIR,
     lines: list[dict[str, Any]] | None = None,
 ) -> EvaluationReport:
     """Score a stored run with ``settings.evaluation``; nothing is regenerated.
@@ -103,9 +101,7 @@ def evaluate_stored(
         raise BadInputError("No evaluation chosen: pass evaluation=NAME (conf/evaluation/)")
     if lines is None:
         lines = read_lines(run_dir / COMPLETED)
-    evaluation = EvaluationRun.create(
-        settings, run_dir, env=env or {}, conf_dir=conf_dir, records=lines
-    )
+    evaluation = EvaluationRun.create(settings, run_dir, env=env or {}, records=lines)
     try:
         for line in lines:
             evaluation.on_result(line)
