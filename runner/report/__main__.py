@@ -1,8 +1,9 @@
-"""``python -m runner.report [run=ID[,ID]|latest] [experiment=NAME] [outputs_dir=DIR] [out=FILE]``.
+"""``python -m runner.report [run=ID[,ID]|latest] [experiment=NAME]``: write report.html.
 
-Writes a self-contained ``report.html`` and prints its path. One run: into its folder (unless
-``out=``). Several runs (``run=A,B`` or ``experiment=NAME`` alone, e.g. a sweep over models):
-side by side, into ``<outputs_dir>/<experiment>/report.html``. Exit status 2 on bad input.
+Also ``outputs_dir=DIR`` and ``out=FILE``. Writes a self-contained ``report.html`` and
+prints its path. One run: into its folder (unless ``out=``). Several runs (``run=A,B`` or
+``experiment=NAME`` alone, e.g. a sweep over models): side by side, into
+``<outputs_dir>/<experiment>/report.html``. Exit status 2 on bad input.
 """
 
 from __future__ import annotations
