@@ -12,23 +12,30 @@ import shlex
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
-from runner import logs
+from runner import cli, logs
 from runner.cli import raise_missing
 from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
+from runner.config.models import resolve_models
 from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from runner.config.schema import RunConfig
+    from runner.run import RunResult
 
 _exit_codes: list[int] = []
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
@@ -55,39 +62,52 @@ def _run_job(cfg: DictConfig) -> int:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     hydra_files = _hydra_files(cfg)
     folder = RunFolder(run_dir)
-    overrides = list(HydraConfig.get().overrides.task)
-    try:
-        logs.configure(str(cfg.get("log_level", "INFO")))
-        try:
-            settings = to_settings(cfg)
-            changed: dict[str, list[object]] = {}
-            original = original_config(run_dir) if settings.resume else None
-            if original is not None:
-                cfg, changed = resumed_config(cfg, overrides, original)
-                settings = to_settings(cfg)
-                _log_changes(changed)
-        except MissingMandatoryValue as exc:
-            raise_missing(str(exc))
-        from runner.run import execute_run
 
-        if not settings.run_id:
-            settings.run_id = run_dir.name
-        when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") if settings.resume else None
-        result = execute_run(
-            settings,
-            run_dir,
-            overrides=overrides,
-            config=redacted_container(cfg),
-            on_start=lambda: folder.save_hydra(hydra_files, when),
-            changed=changed,
-        )
-    except RunnerError as exc:
-        folder.remove_if_unused()
-        logger.error("{}", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        logger.warning("Interrupted: results written so far are in {}", run_dir)
-        return 130
+    def accept(when: str | None) -> None:
+        folder.save_hydra(hydra_files, when)
+
+    def job() -> int:
+        try:
+            return _execute(cfg, run_dir, accept)
+        except RunnerError:
+            folder.remove_if_unused()
+            raise
+
+    interrupted = f"Interrupted: results written so far are in {run_dir}"
+    return cli.guarded(job, COMMAND.name, interrupted=interrupted)
+
+
+def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None]) -> int:
+    overrides = list(HydraConfig.get().overrides.task)
+    logs.configure(str(cfg.get("log_level", "INFO")))
+    try:
+        settings = to_settings(resolve_models(cfg, CONF_DIR))
+        changed: dict[str, list[object]] = {}
+        original = original_config(run_dir) if settings.resume else None
+        if original is not None:
+            cfg, changed = resumed_config(cfg, overrides, original)
+            settings = to_settings(resolve_models(cfg, CONF_DIR))
+            _log_changes(changed)
+    except MissingMandatoryValue as exc:
+        raise_missing(str(exc))
+    from runner.run import execute_run
+
+    if not settings.run_id:
+        settings.run_id = run_dir.name
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") if settings.resume else None
+    result = execute_run(
+        settings,
+        run_dir,
+        overrides=overrides,
+        config=redacted_container(cfg),
+        on_start=lambda: accept(when),
+        changed=changed,
+    )
+    _print_result(result, settings)
+    return result.exit_code
+
+
+def _print_result(result: RunResult, settings: RunConfig) -> None:
     print(result.summary.format())
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
@@ -101,7 +121,6 @@ def _run_job(cfg: DictConfig) -> int:
         if settings.index:
             view = shlex.quote(settings.outputs_dir)
             print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
-    return result.exit_code
 
 
 def _hydra_files(cfg: DictConfig) -> dict[str, str]:
@@ -154,37 +173,35 @@ def refuse_literal_keys(argv: list[str]) -> None:
         )
 
 
-def main() -> None:
-    """The command line."""
-    logs.configure()
-    try:
-        refuse_literal_keys(sys.argv[1:])
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        sys.exit(exc.exit_code)
-    sys.argv[1:] = quote_plain_values(sys.argv[1:])
-    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-    try:
-        load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
-        prepare_hydra(overrides)
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        sys.exit(exc.exit_code)
+COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
+
+
+def _main(args: list[str]) -> int:
+    refuse_literal_keys(args)
+    args = quote_plain_values(args)
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
+    prepare_hydra(overrides)
+    sys.argv[1:] = args  # what Hydra reads
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:
         _hydra_main()
     except SystemExit as exc:
         codes = _collected_exits(exit_dir)
+        failed = exc.code not in (0, None)
         # Hydra exits 1 when it cannot compose the config (a misspelled key, a wrong
         # type) before any job ran: that is bad input, so exit 2 as for any other.
-        if exc.code not in (0, None) and not codes:
-            sys.exit(2)
-        if exc.code not in (0, None):
-            raise
-        sys.exit(max(codes, default=0))
-    sys.exit(max(_collected_exits(exit_dir), default=0))
+        if failed and not codes:
+            return 2
+        return max([*codes, exc.code if isinstance(exc.code, int) else 1 if failed else 0])
+    return max(_collected_exits(exit_dir), default=0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status (the ``runner`` script exits with it)."""
+    return cli.main(COMMAND, _main, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

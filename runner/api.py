@@ -59,6 +59,5 @@ def run_experiment(
         config=redacted_container(cfg),
         clock=clock,
         env=env,
-        conf_dir=conf_dir,
         changed=changed,
     )

@@ -16,14 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import MissingMandatoryValue
-from omegaconf.errors import OmegaConfBaseException
-
-from runner.cli import raise_missing
+from runner import cli
+from runner.cli import Command, compose_settings
 from runner.commands import python_command
-from runner.config import compose_config, resolve_path, to_settings
-from runner.config.help import HELP_FLAGS, command_help
-from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError, RunnerError
+from runner.config import resolve_path
+from runner.errors import SHOWN_PROBLEMS, BadInputError
 
 
 @dataclass
@@ -68,12 +65,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
     """
     from runner.prepare import prepare_run  # the run machinery, loaded only once config is fine
 
-    try:
-        settings = to_settings(compose_config(overrides))
-    except MissingMandatoryValue as exc:
-        raise_missing(str(exc))
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"the configuration is invalid: {exc}") from None
+    settings = compose_settings(overrides)
     settings.on_invalid = "stop"  # the check lists every invalid line whatever a run does
     try:
         prepared = prepare_run(settings, env)
@@ -88,17 +80,10 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
     return CheckReport(str(plan.input_file), plan.total, models, len(plan.groups), [])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit status."""
-    from hydra.errors import HydraException
+COMMAND = Command("runner.check", "experiment=NAME [key=value ...]", __doc__, "WARNING")
 
-    from runner import logs
 
-    logs.configure("WARNING")
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in HELP_FLAGS for a in args):
-        print(command_help("runner.check", "experiment=NAME [key=value ...]", __doc__))
-        return 0
+def _check(args: list[str]) -> int:
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     if len(overrides) != len(args) or not any(a.startswith("experiment=") for a in args):
         print(
@@ -106,19 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        from runner.config.env_file import load_env_file
+    from runner.config.env_file import load_env_file
 
-        load_env_file(overrides)
-        report = check_experiment(overrides, os.environ)
-    except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except HydraException as exc:  # a misspelled key or an unknown config option
-        print(f"error: the configuration is invalid: {exc}", file=sys.stderr)
-        return 2
+    load_env_file(overrides)
+    report = check_experiment(overrides, os.environ)
     print(report.format())
     return report.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _check, argv)
 
 
 if __name__ == "__main__":

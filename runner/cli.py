@@ -1,13 +1,138 @@
-"""What every command line shares: turning config and error failures into messages.
+"""What every command line shares: ``--help``, composing settings, and exit statuses.
 
-Entry points import from here, never from one another's ``__main__``.
+Every entry point (``runner``, ``runner.check``, ``runner.evaluate`` ...) runs its work
+through :func:`main` (a Hydra job through :func:`guarded`), so each maps a failure to its
+exit status the same way: a :class:`RunnerError` to its own status with one line saying
+what to do, a config Hydra or OmegaConf cannot compose to 2, Ctrl-C to 130, and anything
+unexpected to 1 with one line on the terminal and the traceback in a log file. Entry points
+import from here, never from one another's ``__main__``.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from runner.errors import ConfigError
+from loguru import logger
+
+from runner import logs, redaction
+from runner.errors import ConfigError, RunnerError
+
+if TYPE_CHECKING:
+    from runner.config.schema import RunConfig
+
+INTERRUPTED = 130
+UNEXPECTED = 1
+
+
+@dataclass(frozen=True)
+class Command:
+    """An entry point as its ``--help`` shows it.
+
+    ``usage`` empty: the command parses its own flags (argparse prints its ``--help``).
+    """
+
+    name: str  # "runner.check"
+    usage: str = ""  # "experiment=NAME [key=value ...]"
+    doc: str | None = None  # the module's docstring: the help page's body
+    log_level: str = "INFO"
+
+
+def main(
+    command: Command, entry: Callable[[list[str]], int], argv: Sequence[str] | None = None
+) -> int:
+    """Run ``entry`` on the command line's arguments; its exit status, or the failure's.
+
+    Args:
+        command: the entry point's name, usage and help page.
+        entry: the work, given the arguments (``sys.argv[1:]`` unless ``argv``).
+        argv: the arguments, for tests.
+    """
+    logs.configure(command.log_level)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if command.usage and any(a in ("-h", "--help") for a in args):
+        from runner.config.help import command_help
+
+        print(command_help(command.name, command.usage, command.doc))
+        return 0
+    return guarded(lambda: entry(args), command.name)
+
+
+def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int:
+    """``call()``'s exit status, or the status of what it raised (said in one line)."""
+    try:
+        return call()
+    except RunnerError as exc:
+        say_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        logger.warning("{}", interrupted or "Interrupted")
+        return INTERRUPTED
+    except Exception as exc:
+        problem = config_problem(exc)
+        if problem is not None:
+            say_error(problem)
+            return problem.exit_code
+        return _unexpected(exc, name)
+
+
+def say_error(exc: BaseException | str) -> None:
+    """The one line the user sees for a failure (key values masked)."""
+    sys.stderr.write(redaction.redact(f"error: {exc}") + "\n")
+    sys.stderr.flush()
+
+
+def _crash_log(name: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return Path(base) / "runner" / "errors" / f"{name}-{when}-{os.getpid()}.log"
+
+
+def _unexpected(exc: Exception, name: str) -> int:
+    """A bug, not bad input: one line here, the (masked) traceback in a log file."""
+    text = redaction.redact("".join(traceback.format_exception(exc)))
+    logger.debug("{}", text)  # into the run's log file, when one is open
+    path = _crash_log(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        where = f"the traceback is in {path}"
+    except OSError:
+        where = "no traceback could be written"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    say_error(f"unexpected {type(exc).__name__}: {first} ({where}; please report it)")
+    return UNEXPECTED
+
+
+def compose_settings(overrides: Sequence[str], conf_dir: Path | None = None) -> RunConfig:
+    """The typed settings these overrides compose to, as a run would have them.
+
+    Raises:
+        ConfigError: a missing required value, a misspelled key, an unknown option.
+        BadInputError: an experiment named has no file.
+    """
+    from omegaconf.errors import MissingMandatoryValue
+
+    from runner.config import compose_config, to_settings
+    from runner.config.setup import CONF_DIR
+
+    try:
+        return to_settings(compose_config(overrides, conf_dir or CONF_DIR))
+    except MissingMandatoryValue as exc:
+        raise_missing(str(exc))
+    except ValueError as exc:  # a value OmegaConf cannot convert to its field's type
+        raise ConfigError(f"the configuration is invalid: {exc}") from None
+    except Exception as exc:
+        problem = config_problem(exc)
+        if problem is None:
+            raise
+        raise problem from None
 
 
 def raise_missing(message: str) -> NoReturn:
@@ -32,4 +157,4 @@ def config_problem(exc: BaseException) -> ConfigError | None:
     if not isinstance(exc, HydraException | OmegaConfBaseException):
         return None
     cause = f": {exc.__cause__}" if exc.__cause__ else ""
-    return ConfigError(f"{exc}{cause}")
+    return ConfigError(f"the configuration is invalid: {exc}{cause}")

@@ -17,15 +17,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from loguru import logger
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-
-from runner import logs
-from runner.cli import config_problem
-from runner.config import compose_config, to_settings
-from runner.config.help import HELP_FLAGS, command_help
+from runner import cli, logs
+from runner.cli import Command, compose_settings
 from runner.config.setup import CONF_DIR
-from runner.errors import ConfigError, RunnerError
 from runner.evaluation.stored import (
     EvaluationReport,
     completed_file_lines,
@@ -86,19 +80,12 @@ def evaluate(
         run_dir = find_run(outputs_dir, run, experiment)
     if experiment is None and lines is None:
         overrides.append(f"experiment.file={_input_file(run_dir)}")
-    try:
-        cfg = compose_config(overrides, conf_dir)
-        settings = to_settings(cfg)
-    except MissingMandatoryValue as exc:
-        raise ConfigError(f"A required setting has no value: {exc}") from None
-    except (OmegaConfBaseException, ValueError) as exc:
-        # Hydra's own errors (an unknown config group option, a bad override) are bad input.
-        raise ConfigError(str(exc)) from None
+    settings = compose_settings(overrides, conf_dir)
     logs.configure(settings.log_level)
     env = os.environ if env is None else env
     if lines is not None:
         run_dir.mkdir(exist_ok=True)
-    return evaluate_stored(settings, run_dir, env=env, conf_dir=conf_dir, lines=lines)
+    return evaluate_stored(settings, run_dir, env=env, lines=lines)
 
 
 def print_scores(report: EvaluationReport) -> None:
@@ -112,32 +99,23 @@ def print_scores(report: EvaluationReport) -> None:
             print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
 
 
-def main() -> None:
-    """The command line."""
-    logs.configure()
-    if any(a in HELP_FLAGS for a in sys.argv[1:]):
-        print(
-            command_help("runner.evaluate", "run=RUN_ID evaluation=NAME [key=value ...]", __doc__)
-        )
-        sys.exit(0)
-    try:
-        report = evaluate(sys.argv[1:])
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # Hydra's MissingConfigException and friends
-        problem = config_problem(exc)
-        if problem is None:
-            raise
-        logger.error("{}", problem)
-        sys.exit(problem.exit_code)
+COMMAND = Command("runner.evaluate", "run=RUN_ID evaluation=NAME [key=value ...]", __doc__)
+
+
+def _evaluate(args: list[str]) -> int:
+    report = evaluate(args)
     print(
         f"Scored {report.lines} result(s) of {report.run_dir}: {report.rows} row(s) in "
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
     )
     print_scores(report)
-    sys.exit(report.exit_code)
+    return report.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _evaluate, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

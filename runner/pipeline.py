@@ -25,7 +25,8 @@ from typing import Any
 
 from loguru import logger
 
-from runner import logs
+from runner import cli
+from runner.commands import python_command
 from runner.config.setup import EXPERIMENT_SUFFIXES
 from runner.hashing import file_sha256
 
@@ -134,12 +135,13 @@ def pipeline_from(overrides: Sequence[str]) -> Pipeline:
     return Pipeline(experiments.resolve(), outputs.resolve(), kept)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    logs.configure("INFO")
-    args = list(sys.argv[1:] if argv is None else argv)
+COMMAND = cli.Command("runner.pipeline", "[key=value ...]", __doc__)
+
+
+def _pipeline(args: list[str]) -> int:
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     if len(overrides) != len(args):
-        print("usage: python -m runner.pipeline [key=value ...]", file=sys.stderr)
+        print(f"usage: {python_command()} -m runner.pipeline [key=value ...]", file=sys.stderr)
         return 2
     pipeline = pipeline_from(overrides)
     try:
@@ -147,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.warning("Pipeline stopped; what ran is in {}", pipeline.state_path)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _pipeline, argv)
 
 
 if __name__ == "__main__":

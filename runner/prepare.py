@@ -80,7 +80,6 @@ def prepare_run(
     env: Mapping[str, str],
     done: bytearray | None = None,
     run_dir: Path | None = None,
-    conf_dir: Path | None = None,
 ) -> PreparedRun:
     """Read and check an experiment, and plan its groups; nothing is sent.
 
@@ -89,7 +88,6 @@ def prepare_run(
         env: environment variables (keys and endpoints).
         done: a bitmap of input lines already done (resume); they are skipped.
         run_dir: where evaluation results go (when ``settings.evaluation`` has steps).
-        conf_dir: the config folder judge models are looked up in (the project's by default).
 
     Raises:
         BadInputError: the file is unreadable, or some records cannot be sent (all listed).
@@ -102,12 +100,9 @@ def prepare_run(
     providers: dict[str, Provider] = {}
     evaluation = None
     if settings.evaluation:
-        from runner.config.setup import CONF_DIR
         from runner.evaluation import EvaluationRun  # only runs that evaluate pay for it
 
-        evaluation = EvaluationRun.create(
-            settings, run_dir or Path("."), env=env, conf_dir=conf_dir or CONF_DIR
-        )
+        evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
 
     def check(record: PromptRecord) -> list[str]:
         found = record_problems(record, apis)

@@ -8,56 +8,32 @@ some paraphrase requests failed (their prompts keep only the original), 2 for ba
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from loguru import logger
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-
-from runner import logs
-from runner.cli import config_problem
+from runner import cli, logs
+from runner.cli import Command, compose_settings
 from runner.commands import python_command
-from runner.config import compose_config, to_settings
-from runner.config.help import HELP_FLAGS, command_help
-from runner.errors import ConfigError, RunnerError
 from runner.evaluation.rephrase import rephrase_experiment
 
+COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__)
 
-def main() -> None:
-    """The command line."""
-    logs.configure()
-    if any(a in HELP_FLAGS for a in sys.argv[1:]):
-        print(
-            command_help(
-                "runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__
-            )
-        )
-        sys.exit(0)
-    try:
-        try:
-            settings = to_settings(compose_config(sys.argv[1:]))
-        except MissingMandatoryValue as exc:
-            raise ConfigError(
-                f"A required setting has no value (experiment=NAME?): {exc}"
-            ) from None
-        except OmegaConfBaseException as exc:
-            raise ConfigError(str(exc)) from None
-        logs.configure(settings.log_level)
-        result = rephrase_experiment(settings)
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # Hydra's MissingConfigException and friends
-        problem = config_problem(exc)
-        if problem is None:
-            raise
-        logger.error("{}", problem)
-        sys.exit(problem.exit_code)
+
+def _rephrase(args: list[str]) -> int:
+    settings = compose_settings(args)
+    logs.configure(settings.log_level)
+    result = rephrase_experiment(settings)
     print(
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "
         f"paraphrase(s), {result.failed} failed request(s). Run it: "
         f"{python_command()} -m runner experiment={result.path.stem}"
     )
-    sys.exit(1 if result.failed else 0)
+    return 1 if result.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _rephrase, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

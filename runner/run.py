@@ -96,7 +96,6 @@ def execute_run(
     config: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
-    conf_dir: Path | None = None,
     on_start: Callable[[], None] | None = None,
     changed: Mapping[str, Any] | None = None,
 ) -> RunResult:
@@ -109,7 +108,6 @@ def execute_run(
         config: the resolved config (secrets redacted), recorded in ``run.json``.
         clock: time source; the system clock by default.
         env: environment variables for keys and endpoints; ``os.environ`` by default.
-        conf_dir: the config folder (judge models of evaluation steps are found there).
         on_start: called once the run is accepted (locked, checked), before anything is sent.
         changed: on resume, the settings that differ from the run's own (recorded).
 
@@ -134,7 +132,7 @@ def execute_run(
             previous = _check_resumable(settings, folder)
             done = repair_and_collect(folder)
         env = os.environ if env is None else env
-        prepared = prepare_run(settings, env, done, run_dir, conf_dir)
+        prepared = prepare_run(settings, env, done, run_dir)
         try:
             if not settings.resume:
                 lock.acquire(folder.run_id)

@@ -25,8 +25,8 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from runner import logs
-from runner.errors import BadInputError, RunnerError
+from runner import cli
+from runner.errors import BadInputError
 from runner.prompts.parts import PartFormError, canonical_prompt
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -145,22 +145,25 @@ async def _main(args: argparse.Namespace, paths: list[Path]) -> dict[Path, str]:
     return {}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    logs.configure("INFO")
-    args = _parser().parse_args(argv)
-    try:
-        from runner.config.env_file import load_env_file
+COMMAND = cli.Command("runner.upload_media")  # argparse prints its --help
 
-        load_env_file([f"env_file={args.env_file}"] if args.env_file != ".env" else [])
-        if args.command == "upload":
-            records, paths, target = _plan_upload(args)
-            _write(records, asyncio.run(_main(args, paths)), target)
-        else:
-            asyncio.run(_main(args, []))
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        return exc.exit_code
+
+def _upload_media(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    from runner.config.env_file import load_env_file
+
+    load_env_file([f"env_file={args.env_file}"] if args.env_file != ".env" else [])
+    if args.command == "upload":
+        records, paths, target = _plan_upload(args)
+        _write(records, asyncio.run(_main(args, paths)), target)
+    else:
+        asyncio.run(_main(args, []))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _upload_media, argv)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def test_rephrase_writes_tagged_experiment(
     settings = to_settings(
         compose_config(["experiment=exp", "rephrase=mock", *_overrides(tmp_path)], conf)
     )
-    result = rephrase_experiment(settings, env=env, conf_dir=conf)
+    result = rephrase_experiment(settings, env=env)
     assert result.path == tmp_path / "experiments" / "exp-rephrased.jsonl"
     lines = read_jsonl(result.path)
     assert [(r["id"], r["rephrase_of"], r["rephrase_template"]) for r in lines] == [

@@ -154,6 +154,8 @@ class EvaluationStepConfig:
     params: dict[str, Any] = field(default_factory=dict)
     # judge: a conf/model/<name>.yaml, the prompt template, and how to read the verdict.
     model: str | None = None
+    # The model ``model`` names, filled in when the config is composed (or given inline).
+    model_config: ModelConfig | None = None
     template: str | None = None
     verdict: str = "score"  # score (a number) | label (one of labels)
     labels: list[str] = field(default_factory=list)
@@ -171,6 +173,8 @@ class RephraseConfig:
     """Paraphrasing an experiment before it runs (``conf/rephrase/*.yaml``)."""
 
     model: str = MISSING  # a conf/model/<name>.yaml that writes the paraphrases
+    # The model ``model`` names, filled in when the config is composed (or given inline).
+    model_config: ModelConfig | None = None
     # Template name -> template with {INPUT_PROMPT}; the name tags each paraphrase.
     templates: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from runner import redaction
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
 from runner.output.run_folder import check_name
+from runner.output.runs import LATEST
 
 _SECRET_FIELDS = ("api_key",)
 
@@ -129,7 +130,7 @@ def _check_not_negative(node: object, where: str) -> None:
 def _check_names(run: RunConfig) -> None:
     if run.run_id:
         check_name("run_id", run.run_id)
-    if run.resume and run.resume != "latest":
+    if run.resume and run.resume != LATEST:
         check_name("resume", run.resume)
     if run.experiment.name:
         check_name("experiment.name", run.experiment.name)

@@ -20,9 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
+from runner.config.models import resolve_models
 from runner.config.schema import register_configs
 from runner.errors import BadInputError, ConfigError
 from runner.output.run_folder import check_name, note_new_folders
+from runner.output.runs import LATEST, latest_run
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -52,11 +54,10 @@ def _run_path(outputs_dir: str, name: str, file: str, run_id: str, resume: str) 
     """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new."""
     experiment = _experiment_name(str(name), str(file))
     check_name("experiment", experiment)  # the command line checked already: a second line
-    if resume == "latest":
-        folder = Path(outputs_dir) / experiment
-        runs = sorted(p.name for p in folder.glob("*") if (p / "run.json").exists())
+    if resume == LATEST:
+        found = latest_run(Path(outputs_dir), experiment)
         # No run yet: the run itself reports it, naming the folder it looked in.
-        run = runs[-1] if runs else "latest"
+        run = found.name if found else LATEST
     else:
         run = str(resume or run_id or new_run_id())
         check_name("resume" if resume else "run_id", run)
@@ -153,7 +154,7 @@ def check_run_names(overrides: Sequence[str]) -> None:
     """
     for key in ("run_id", "resume", "experiment.name"):
         for value in _override_values(overrides, key):
-            if key == "resume" and value == "latest":
+            if key == "resume" and value == LATEST:
                 continue
             check_name(key, value)
     for value in _override_values(overrides, "experiment"):
@@ -241,4 +242,5 @@ def compose_config(
     """Compose the configuration in-process, as the command line would."""
     prepare_hydra(overrides, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
+        cfg = compose(config_name=config_name, overrides=list(overrides))
+    return resolve_models(cfg, conf_dir)

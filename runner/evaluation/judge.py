@@ -6,10 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from runner.config.schema import EvaluationStepConfig, ModelConfig
 from runner.evaluation.scorers import response_text
@@ -120,46 +117,6 @@ def parse_verdict(
         return {"score": float(raw)}
     except ValueError:
         raise VerdictError(f"verdict {raw!r} is not a number") from None
-
-
-def model_dirs(conf_dir: Path, experiments_dir: str | Path | None = None) -> list[Path]:
-    """Where judge and rephrase models are looked up: the user's own config folders first.
-
-    A ``conf/`` inside or beside the experiments folder, then ``conf_dir`` (the project's).
-    """
-    found: list[Path] = []
-    if experiments_dir is not None:
-        experiments = Path(experiments_dir).expanduser().resolve()
-        found += [experiments / "conf", experiments.parent / "conf"]
-    found.append(conf_dir)
-    return list(dict.fromkeys(p for p in found if (p / "model").is_dir() or p == conf_dir))
-
-
-def load_model(name: str, conf_dir: Path | list[Path]) -> ModelConfig:
-    """The judge model ``<conf>/model/<name>.yaml``, checked against the model schema.
-
-    ``conf_dir`` may be a list of config folders, searched in order (see :func:`model_dirs`).
-
-    Raises:
-        FileNotFoundError: there is no such model file.
-        ValueError: the file does not follow the schema.
-    """
-    dirs = conf_dir if isinstance(conf_dir, list) else [conf_dir]
-    candidates = [d / "model" / f"{name}.yaml" for d in dirs]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        known = sorted({p.stem for d in dirs for p in (d / "model").glob("*.yaml")})
-        looked = ", ".join(str(p) for p in candidates)
-        raise FileNotFoundError(
-            f"no model {name!r} (looked for {looked}); known: {', '.join(known)}"
-        )
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
-        model = OmegaConf.to_object(merged)
-    except Exception as exc:  # OmegaConf raises several unrelated types for a bad file
-        raise ValueError(f"model {name!r} ({path}) is not a valid model config: {exc}") from None
-    assert isinstance(model, ModelConfig)
-    return model
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 from loguru import logger
 
+from runner.config.models import chosen_model
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
-from runner.config.setup import CONF_DIR
 from runner.engine.clock import Clock
 from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
@@ -80,7 +80,6 @@ class EvaluationRun:
         run_dir: Path,
         *,
         env: Mapping[str, str] | None = None,
-        conf_dir: Path = CONF_DIR,
         records: Sequence[PromptRecord | Mapping[str, Any]] | None = None,
     ) -> EvaluationRun:
         """Check ``settings.evaluation`` (and ``records`` when given) before anything is sent.
@@ -92,7 +91,7 @@ class EvaluationRun:
         steps: list[Step] = []
         problems: list[str] = []
         for name, config in settings.evaluation.items():
-            step, found = _check_step(name, config, settings, env or {}, conf_dir)
+            step, found = _check_step(name, config, settings, env or {})
             problems += [f"evaluation step {name!r}: {p}" for p in found]
             if step is not None:
                 steps.append(step)
@@ -232,13 +231,12 @@ def _check_step(
     config: EvaluationStepConfig,
     settings: RunConfig,
     env: Mapping[str, str],
-    conf_dir: Path,
 ) -> tuple[Step | None, list[str]]:
     """The checked step, or the problems that stop it (None when there are any)."""
     if config.scorer not in SCORERS:
         return None, [f"unknown scorer {config.scorer!r}; use one of {', '.join(SCORERS)}"]
     if config.scorer == JUDGE:
-        return _check_judge(name, config, settings, env, conf_dir)
+        return _check_judge(name, config, settings, env)
     if config.scorer == CUSTOM:
         if not config.function:
             return None, ["scorer 'custom' needs function: package.module.function"]
@@ -262,7 +260,6 @@ def _check_judge(
     config: EvaluationStepConfig,
     settings: RunConfig,
     env: Mapping[str, str],
-    conf_dir: Path,
 ) -> tuple[Step | None, list[str]]:
     problems: list[str] = []
     folder_model = None
@@ -272,7 +269,7 @@ def _check_judge(
         except ValueError as exc:
             return None, [f"judge_folder: {exc}"]
         config = dataclasses.replace(config, template=config.template or template)
-    elif not config.model:
+    elif not config.model and config.model_config is None:
         problems.append("a judge needs model: <name of a conf/model/*.yaml> or judge_folder")
     if not config.template:
         problems.append("a judge needs a template (with {INPUT_PROMPT}, {OUTPUT_RESPONSE}, ...)")
@@ -287,10 +284,9 @@ def _check_judge(
     if config.max_queries is not None and not config.max_queries > 0:
         problems.append(f"max_queries must be positive, got {config.max_queries}")
     model = folder_model
-    if model is None and config.model:
+    if model is None and (config.model or config.model_config):
         try:
-            dirs = judging.model_dirs(conf_dir, settings.experiments_dir)
-            model = judging.load_model(config.model, dirs)
+            model = chosen_model(config.model or "", config.model_config, settings.experiments_dir)
         except (FileNotFoundError, ValueError) as exc:
             problems.append(f"judge model: {exc}")
     if model is not None and config.template:

@@ -19,13 +19,13 @@ from typing import Any
 
 from loguru import logger
 
+from runner.config.models import chosen_model
 from runner.config.schema import RephraseConfig, RunConfig
 from runner.config.settings import resolve_path
-from runner.config.setup import CONF_DIR
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
-from runner.evaluation.judge import load_model, model_dirs, needed_keys, render
+from runner.evaluation.judge import needed_keys, render
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged
 from runner.prompts.reader import read_records
@@ -76,7 +76,6 @@ def rephrase_experiment(
     settings: RunConfig,
     *,
     env: Mapping[str, str] | None = None,
-    conf_dir: Path = CONF_DIR,
     clock: Clock | None = None,
 ) -> RephraseResult:
     """Write ``<experiments_dir>/<name><suffix>.jsonl``: originals plus their paraphrases.
@@ -99,7 +98,7 @@ def rephrase_experiment(
             if lacking:
                 problems.append(f"template {name!r} reads {key!r}, which {lacking[0]} lacks")
     try:
-        model = load_model(cfg.model, model_dirs(conf_dir, settings.experiments_dir))
+        model = chosen_model(cfg.model, cfg.model_config, settings.experiments_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise BadInputError(f"rephrase model: {exc}") from None
     params = {**model.parameters, **cfg.parameters}

@@ -12,13 +12,11 @@ from typing import Any
 from loguru import logger
 
 from runner.config.schema import RunConfig
-from runner.config.setup import CONF_DIR
 from runner.errors import BadInputError, RunnerError
 from runner.evaluation.pipeline import EvaluationRun
-from runner.output.run_folder import COMPLETED, RUN_META
+from runner.output.run_folder import COMPLETED
+from runner.output.runs import LATEST, run_folders
 from runner.providers import ProviderContext
-
-LATEST = "latest"
 
 
 @dataclass
@@ -36,18 +34,6 @@ class EvaluationReport:
         return 1 if self.errors else 0
 
 
-def _started(run_dir: Path) -> str:
-    """When a run started (from run.json), for ordering; the file's mtime as a fallback."""
-    try:
-        meta = json.loads((run_dir / RUN_META).read_text(encoding="utf-8"))
-        return str(meta["started_at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        from datetime import UTC, datetime
-
-        mtime = (run_dir / COMPLETED).stat().st_mtime
-        return datetime.fromtimestamp(mtime, UTC).isoformat()
-
-
 def find_run(outputs_dir: Path, run: str, experiment: str | None = None) -> Path:
     """The run folder ``run`` names: a path, a run id, or ``latest``.
 
@@ -63,14 +49,12 @@ def find_run(outputs_dir: Path, run: str, experiment: str | None = None) -> Path
     if (as_path / COMPLETED).is_file():
         return as_path
     parent = outputs_dir / experiment if experiment else outputs_dir
-    pattern = "*" if experiment else "*/*"
-    runs = [p.parent for p in parent.glob(f"{pattern}/{COMPLETED}")]
-    runs = [r for r in runs if not r.parent.name.startswith(".")]
+    runs = run_folders(outputs_dir, experiment, marker=COMPLETED)
     where = f"{parent} (experiment {experiment})" if experiment else str(outputs_dir)
     if run == LATEST:
         if not runs:
             raise BadInputError(f"No runs with a {COMPLETED} under {where}")
-        return max(runs, key=lambda r: (_started(r), r.name))
+        return runs[-1]
     found = [r for r in runs if r.name == run]
     if not found:
         raise BadInputError(f"No run {run!r} with a {COMPLETED} under {where}")
@@ -103,7 +87,6 @@ def evaluate_stored(
     run_dir: Path,
     *,
     env: Mapping[str, str] | None = None,
-    conf_dir: Path = CONF_DIR,
     lines: list[dict[str, Any]] | None = None,
 ) -> EvaluationReport:
     """Score a stored run with ``settings.evaluation``; nothing is regenerated.
@@ -118,9 +101,7 @@ def evaluate_stored(
         raise BadInputError("No evaluation chosen: pass evaluation=NAME (conf/evaluation/)")
     if lines is None:
         lines = read_lines(run_dir / COMPLETED)
-    evaluation = EvaluationRun.create(
-        settings, run_dir, env=env or {}, conf_dir=conf_dir, records=lines
-    )
+    evaluation = EvaluationRun.create(settings, run_dir, env=env or {}, records=lines)
     try:
         for line in lines:
             evaluation.on_result(line)

@@ -7,11 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from runner import cli
 from runner.commands import python_command
-from runner.errors import RunnerError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.update import update_index
 
+COMMAND = cli.Command("runner.index", log_level="WARNING")  # argparse prints its --help
 # Bad lines printed one by one before the rest are only counted.
 _SHOW_SKIPPED = 20
 
@@ -44,17 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def _index(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from runner import logs
-
-    logs.configure("WARNING")
-    try:
-        report = update_index(args.outputs_dir, rebuild=args.rebuild, wait=args.wait)
-    except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    report = update_index(args.outputs_dir, rebuild=args.rebuild, wait=args.wait)
     for item in report.skipped[:_SHOW_SKIPPED]:
         print(f"skipped {item}", file=sys.stderr)
     if len(report.skipped) > _SHOW_SKIPPED:
@@ -62,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"... and {more} more skipped line(s): see the skipped_lines table", file=sys.stderr)
     print(report.summary())
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    return cli.main(COMMAND, _index, argv)
 
 
 if __name__ == "__main__":

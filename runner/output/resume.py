@@ -23,8 +23,7 @@ from runner.errors import BadInputError
 from runner.hashing import file_sha256
 from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
-
-LATEST = "latest"
+from runner.output.runs import LATEST, latest_run, run_folders
 
 
 def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
@@ -34,15 +33,12 @@ def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
         BadInputError: no such run for this experiment.
     """
     folder = outputs_dir / experiment
-    runs = (
-        sorted(p.name for p in folder.iterdir() if (p / "run.json").exists())
-        if folder.is_dir()
-        else []
-    )
     if resume == LATEST:
-        if not runs:
+        found = latest_run(outputs_dir, experiment)
+        if found is None:
             raise BadInputError(f"resume=latest: experiment '{experiment}' has no runs in {folder}")
-        return folder / runs[-1]
+        return found
+    runs = [p.name for p in run_folders(outputs_dir, experiment)]
     if resume not in runs:
         elsewhere = sorted(
             p.parent.name for p in outputs_dir.glob(f"*/{resume}") if (p / "run.json").exists()

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import duckdb
 
+from runner import cli
 from runner.commands import python_command
-from runner.errors import RunnerError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.errors import QueryError
 from runner.query.api import DEFAULT_OUTPUTS_DIR, run_sql, to_frame
 from runner.query.check import first_line
 from runner.query.render import FORMATS, export, print_table
 
+COMMAND = cli.Command("runner.query", log_level="WARNING")  # argparse prints its --help
 # Rows shown in the terminal when no --limit is given; exports take every row.
 DEFAULT_SHOWN = 100
 
@@ -76,8 +77,7 @@ def _format(parser: argparse.ArgumentParser, fmt: str | None, out: Path | None) 
     return fmt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def _query(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     fmt = _format(parser, args.format, args.out)
@@ -98,18 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             except duckdb.Error as exc:
                 # Errors that only show once rows are produced (a bad cast, say).
                 raise QueryError(first_line(exc)) from None
-    except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except BrokenPipeError:
         # The reader (``| head``) left: not an error. Point stdout at nothing so the
         # interpreter's final flush does not complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # writing --out: a full disk, a folder that is not there
+        cli.say_error(exc)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    return cli.main(COMMAND, _query, argv)
 
 
 if __name__ == "__main__":

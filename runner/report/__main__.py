@@ -1,8 +1,9 @@
-"""``python -m runner.report [run=ID[,ID]|latest] [experiment=NAME] [outputs_dir=DIR] [out=FILE]``.
+"""``python -m runner.report [run=ID[,ID]|latest] [experiment=NAME]``: write report.html.
 
-Writes a self-contained ``report.html`` and prints its path. One run: into its folder (unless
-``out=``). Several runs (``run=A,B`` or ``experiment=NAME`` alone, e.g. a sweep over models):
-side by side, into ``<outputs_dir>/<experiment>/report.html``. Exit status 2 on bad input.
+Also ``outputs_dir=DIR`` and ``out=FILE``. Writes a self-contained ``report.html`` and
+prints its path. One run: into its folder (unless ``out=``). Several runs (``run=A,B`` or
+``experiment=NAME`` alone, e.g. a sweep over models): side by side, into
+``<outputs_dir>/<experiment>/report.html``. Exit status 2 on bad input.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loguru import logger
-
-from runner import logs
-from runner.errors import BadInputError, RunnerError
+from runner import cli
+from runner.errors import BadInputError
 from runner.report import REPORT_FILE, report_run, report_runs
 from runner.report.runs import find_runs
 
@@ -56,16 +55,19 @@ def make_report(argv: Sequence[str]) -> Path:
     return report_runs(runs, out, title)
 
 
+COMMAND = cli.Command(
+    "runner.report", "[run=ID[,ID]|latest] [experiment=NAME] [outputs_dir=DIR] [out=FILE]", __doc__
+)
+
+
+def _report(argv: list[str]) -> int:
+    print(make_report(argv))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status."""
-    logs.configure()
-    try:
-        path = make_report(sys.argv[1:] if argv is None else argv)
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        return exc.exit_code
-    print(path)
-    return 0
+    return cli.main(COMMAND, _report, argv)
 
 
 if __name__ == "__main__":

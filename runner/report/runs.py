@@ -5,18 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import BadInputError
-from runner.output.run_folder import RUN_META
-
-LATEST = "latest"
-
-
-def _runs_of(outputs_dir: Path, experiment: str | None) -> list[Path]:
-    """Run folders (oldest first: run ids sort by time) of one experiment, or of all."""
-    pattern = f"{experiment}/*/{RUN_META}" if experiment else f"*/*/{RUN_META}"
-    found = [
-        p.parent for p in outputs_dir.glob(pattern) if not p.parent.parent.name.startswith(".")
-    ]
-    return sorted(found, key=lambda p: (p.name, p.parent.name))
+from runner.output.runs import LATEST, run_folders
 
 
 def find_runs(outputs_dir: Path, run: str | None, experiment: str | None) -> list[Path]:
@@ -30,7 +19,7 @@ def find_runs(outputs_dir: Path, run: str | None, experiment: str | None) -> lis
     """
     if not outputs_dir.is_dir():
         raise BadInputError(f"outputs_dir={outputs_dir}: no such folder; run an experiment first")
-    known = _runs_of(outputs_dir, experiment)
+    known = run_folders(outputs_dir, experiment)
     where = f"experiment '{experiment}'" if experiment else str(outputs_dir)
     if not known:
         raise BadInputError(f"no runs of {where} in {outputs_dir}; run an experiment first")

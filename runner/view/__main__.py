@@ -15,8 +15,8 @@ from pathlib import Path
 from aiohttp import web
 from loguru import logger
 
-from runner import logs
-from runner.errors import BadInputError, RunnerError
+from runner import cli
+from runner.errors import BadInputError
 from runner.view.app import make_app
 
 HOST = "127.0.0.1"
@@ -68,18 +68,21 @@ async def _serve(outputs_dir: Path, port: int) -> None:
         await runner.cleanup()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit status."""
-    logs.configure()
+COMMAND = cli.Command("runner.view")  # argparse prints its --help
+
+
+def _view(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         asyncio.run(_serve(args.outputs_dir, args.port))
-    except RunnerError as exc:
-        logger.error("{}", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # how a viewer is meant to stop
         return 0
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return cli.main(COMMAND, _view, argv)
 
 
 if __name__ == "__main__":
