@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from runner.engine.timeline import TIMELINE_FILE
 from runner.errors import BadInputError
 from runner.output.run_folder import COMPLETED, RUN_META
-from runner.query.api import to_frame
+from runner.report.table import Table
 
 EVALUATIONS = "evaluations.jsonl"
 # Example failures shown per error kind.
@@ -48,17 +47,17 @@ class RunData:
 
     run_dir: Path
     meta: dict[str, Any]
-    status: pd.DataFrame  # model, status, n
-    latency: pd.DataFrame  # rate_group, model, n, p50, p90, p99, mean
-    latency_hist: pd.DataFrame  # model, start, end, n
-    attempts: pd.DataFrame  # model, attempts, n
-    errors: pd.DataFrame  # error_kind, n
-    tokens: pd.DataFrame  # model, input_tokens, output_tokens
+    status: Table  # model, status, n
+    latency: Table  # rate_group, model, n, p50, p90, p99, mean
+    latency_hist: Table  # model, start, end, n
+    attempts: Table  # model, attempts, n
+    errors: Table  # error_kind, n
+    tokens: Table  # model, input_tokens, output_tokens
     # A few failed prompts per error kind: model, prompt_key, prompt, error.
     error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
-    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, n, mean, lo, hi
-    score_hist: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, value, n
+    scores: Table = field(default_factory=Table)  # step, model, n, mean, lo, hi
+    score_hist: Table = field(default_factory=Table)  # step, model, value, n
 
     @property
     def run_id(self) -> str:
@@ -66,11 +65,10 @@ class RunData:
 
     @property
     def total(self) -> int:
-        return int(self.status["n"].sum()) if not self.status.empty else 0
+        return int(sum(self.status["n"]))
 
     def count(self, status: str) -> int:
-        rows = self.status[self.status["status"] == status]
-        return int(rows["n"].sum())
+        return int(sum(self.status.where("status", status)["n"]))
 
 
 def _literal(path: Path) -> str:
@@ -93,8 +91,8 @@ def _open(completed: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    return to_frame(con.execute(sql))
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
+    return Table.of(con.execute(sql))
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -146,7 +144,7 @@ def load_run(run_dir: Path) -> RunData:
     return data
 
 
-def _latency(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _latency(con: duckdb.DuckDBPyConnection) -> Table:
     return _frame(
         con,
         "SELECT rate_group, model, count(latency_s) AS n, "
@@ -156,16 +154,16 @@ def _latency(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     )
 
 
-def _latency_hist(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _latency_hist(con: duckdb.DuckDBPyConnection) -> Table:
     row = con.execute("SELECT max(latency_s) FROM r").fetchone()
     top = float(row[0]) if row and row[0] is not None else 0.0
     width = max(top, 1e-3) / LATENCY_BINS
     return _frame(
         con,
         f"SELECT model, least(floor(latency_s / {width!r}), {LATENCY_BINS - 1}) * {width!r} "
-        f"AS start, count(*) AS n FROM r WHERE latency_s IS NOT NULL "
-        "GROUP BY ALL ORDER BY ALL",
-    ).assign(end=lambda f: f["start"] + width)
+        f'AS start, count(*) AS n, start + {width!r} AS "end" FROM r '
+        "WHERE latency_s IS NOT NULL GROUP BY ALL ORDER BY ALL",
+    )
 
 
 def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
@@ -177,7 +175,7 @@ def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
         f"(PARTITION BY coalesce(error_kind, 'error') ORDER BY line) <= {EXAMPLES_PER_KIND}",
     )
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in examples.to_dict("records"):
+    for row in examples.records():
         grouped.setdefault(str(row.pop("error_kind")), []).append(
             {str(k): v for k, v in row.items()}
         )
