@@ -26,6 +26,7 @@ from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
 from runner.config.resumed import original_config, resumed_config
+from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import pending_hydra_override, quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
@@ -163,6 +164,7 @@ def main() -> None:
         logger.error("{}", exc)
         sys.exit(exc.exit_code)
     sys.argv.extend(pending_hydra_override(overrides))
+    skip_mode_composition(sys.argv[1:])
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:
