@@ -209,7 +209,7 @@ def render(
         "",
         md_table(["", ""], list(versions(prompto_peer.version()).items()), numeric=False),
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4, 12, 13, 14)",
         "",
     ]
     rows = [
