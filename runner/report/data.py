@@ -9,6 +9,7 @@ works whether or not the index is on or up to date, and only aggregates leave Du
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ EVALUATIONS = "evaluations.jsonl"
 # Example failures shown per error kind.
 EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
+# DuckDB's memory cap while the report reads a run's results (it spills past it).
+REPORT_MEMORY = "64MB"
 
 _COLUMNS = {
     "api": "VARCHAR",
@@ -75,16 +78,31 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _open(completed: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _open(completed: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    # Bounded whatever the run's size: a 1,000,000-prompt run's report spills to ``spill``
+    # rather than holding every line in memory at the end of the run.
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": REPORT_MEMORY,
+            "threads": 1,
+            "preserve_insertion_order": False,
+            "temp_directory": str(spill),
+        },
+    )
+    con.execute("SET enable_progress_bar = false")
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _COLUMNS.items()) + "}"
     con.execute(
         f"CREATE VIEW raw AS SELECT * FROM read_json({_literal(completed)}, "
         f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
     )
-    # The last line of a prompt wins (a resumed run may have retried it).
+    # The last line of a prompt wins (a resumed run may have retried it). Prompt and error
+    # text are kept (shortened) for failed prompts only: the examples are all that shows them.
     con.execute(
-        "CREATE TABLE r AS SELECT *, coalesce(model_name, api, '?') AS model FROM raw "
+        "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
+        "usage, rate_group, prompt_key, line, coalesce(model_name, api, '?') AS model, "
+        "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
+        "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw "
         "QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
         "OR prompt_key IS NULL"
     )
@@ -109,7 +127,10 @@ def load_run(run_dir: Path) -> RunData:
             f"{run_dir} has no results yet ({COMPLETED} is missing or empty): nothing to report"
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    with _open(completed) as con:
+    with (
+        tempfile.TemporaryDirectory(prefix="runner-report-") as spill,
+        _open(completed, Path(spill)) as con,
+    ):
         data = RunData(
             run_dir=run_dir,
             meta=meta,
@@ -170,7 +191,7 @@ def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
     examples = _frame(
         con,
         "SELECT coalesce(error_kind, 'error') AS error_kind, model, prompt_key, "
-        "left(CAST(prompt AS VARCHAR), 200) AS prompt, left(error, 300) AS error FROM r "
+        "prompt, error FROM r "
         "WHERE status <> 'ok' QUALIFY row_number() OVER "
         f"(PARTITION BY coalesce(error_kind, 'error') ORDER BY line) <= {EXAMPLES_PER_KIND}",
     )
