@@ -34,6 +34,11 @@ INDEX_TABLE = RESULTS / "index.md"
 INDEX_FIGURES = RESULTS / "index.json"
 # Quick mode: 100,000 lines in 20 runs, and a 20,000-prompt run with the index on.
 INDEX_QUICK = ["--lines", "100000", "--runs", "20", "--run-prompts", "20000"]
+REPORT_SCRIPT = ROOT / "bench" / "report.py"
+REPORT_FIGURES = RESULTS / "report.json"
+REPORT_QUICK = ["--prompts", "20000", "--viewer-rows", "100000"]
+# Issue 14: the report of a 100,000-prompt run opens (and draws) in under 2 s.
+REPORT_OPEN_S = 2.0
 
 SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "overhead": overhead.run,
@@ -111,6 +116,47 @@ def index_checks(figures: dict[str, object]) -> list[Check]:
     return checks
 
 
+def report_section(cfg: BenchConfig) -> Section:
+    """The run report and the viewer at scale, from ``bench/report.py``."""
+    title = "Report and viewer (bench/report.py)"
+    args = (REPORT_QUICK if cfg.quick else []) + ["--json", str(REPORT_FIGURES)]
+    say("report: " + " ".join(args))
+    REPORT_FIGURES.unlink(missing_ok=True)
+    done = subprocess.run(
+        [PYTHON, str(REPORT_SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
+    command = "`python bench/report.py" + (" " + " ".join(REPORT_QUICK) if cfg.quick else "") + "`"
+    if done.returncode != 0 or not REPORT_FIGURES.exists():
+        text = f"{command} failed (exit {done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```"
+        return Section(title, text, [Check("report.py ran", "exit 0", "failed", False)])
+    figures = json.loads(REPORT_FIGURES.read_text())
+    prompts = f"{figures['prompts']:,}"
+    checks = [
+        Check(
+            f"report.html of {prompts} prompts: open and draw (Chromium)",
+            f"< {REPORT_OPEN_S:g} s",
+            f"{figures['open_s']:.2f} s",
+            figures["open_s"] < REPORT_OPEN_S,
+        ),
+        Check(
+            f"report.html of {prompts} prompts: build",
+            "report",
+            f"{figures['build_s']:.2f} s",
+            None,
+        ),
+        Check(
+            f"report.html of {prompts} prompts: size", "report", f"{figures['size_kb']:,} kB", None
+        ),
+    ]
+    text = (
+        f"Output of {command}: a synthetic {prompts}-prompt run folder (two models, errors, "
+        "retries, a 429 storm, scores), its `report.html` built with `runner.report.report_run` "
+        "and opened from disk offline by headless Chromium until every chart drew; then the "
+        "viewer's page queries over an index of that many responses.\n\n" + done.stdout.strip()
+    )
+    return Section(title, text, checks, raw={"figures": figures})
+
+
 def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConfig) -> Section:
     """Run one section; a section that breaks is reported as such, and the others still run."""
     started = time.monotonic()
@@ -128,12 +174,19 @@ def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConf
     return section
 
 
+# Sections run from scripts of their own, after the others.
+EXTRA: dict[str, Callable[[BenchConfig], Section]] = {
+    "index": index_section,
+    "report": report_section,
+}
+
+
 def render(
     sections: list[Section], cfg: BenchConfig, elapsed_s: float, chosen: list[str], load: str
 ) -> str:
     """The whole BENCHMARKS.md."""
     command = "python -m bench" + (" --quick" if cfg.quick else "")
-    if set(chosen) != {*SECTIONS, "index"}:
+    if set(chosen) != {*SECTIONS, *EXTRA}:
         command += " --only " + ",".join(chosen)
     head = [
         "# Benchmarks",
@@ -142,7 +195,7 @@ def render(
         f"{elapsed_s / 60:.1f} minutes. Every server is a real third-party program on "
         "127.0.0.1, started and stopped by the bench (`tests/servers.py`). Regenerate with "
         "`make bench`; `--quick` skips the 1M-prompt run and repeats less, `--only "
-        "overhead,pacing,faults,memory,index` picks sections.",
+        f"{','.join([*SECTIONS, *EXTRA])}` picks sections.",
         "",
         "## Machine",
         "",
@@ -156,7 +209,7 @@ def render(
         "",
         md_table(["", ""], list(versions(prompto_peer.version()).items()), numeric=False),
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4, 12, 13, 14)",
         "",
     ]
     rows = [
@@ -178,14 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip 1M prompts, fewer repeats")
     parser.add_argument(
         "--only",
-        default=",".join([*SECTIONS, "index"]),
-        help="comma-separated sections: overhead,pacing,faults,memory,index",
+        default=",".join([*SECTIONS, *EXTRA]),
+        help="comma-separated sections: " + ",".join([*SECTIONS, *EXTRA]),
     )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in SECTIONS and s != "index"]
+    unknown = [s for s in chosen if s not in SECTIONS and s not in EXTRA]
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
     cfg = BenchConfig(quick=args.quick, work=RESULTS / "work")
@@ -193,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     started, load = time.monotonic(), load_average()
     sections = []
     for name in chosen:
-        job = index_section if name == "index" else SECTIONS[name]
+        job = EXTRA.get(name) or SECTIONS[name]
         sections.append(run_section(name, job, cfg))
     elapsed = time.monotonic() - started
     text = render(sections, cfg, elapsed, chosen, load)

@@ -169,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--viewer-rows", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     from runner.report import report_run
     from runner.report.render import embed_script
@@ -190,8 +191,20 @@ def main() -> None:
         f"| {opened:.2f} s |"
     )
     print(f"\n| viewer query over {args.viewer_rows:,} responses | seconds |\n|---|---|")
-    for name, seconds in viewer_times(args.viewer_rows):
+    queries = viewer_times(args.viewer_rows)
+    for name, seconds in queries:
         print(f"| {name} | {seconds:.3f} |")
+    if args.json is not None:
+        figures = {
+            "prompts": args.prompts,
+            "jsonl_mb": round(jsonl_mb, 1),
+            "build_s": round(build, 3),
+            "size_kb": round(size_kb),
+            "open_s": round(opened, 3),
+            "viewer_rows": args.viewer_rows,
+            "viewer_max_s": round(max(s for _, s in queries), 3),
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

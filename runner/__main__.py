@@ -29,6 +29,7 @@ from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settin
 from runner.config.env_file import load_env_file
 from runner.config.models import resolve_models
 from runner.config.resumed import original_config, resumed_config
+from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
@@ -183,6 +184,7 @@ def _main(args: list[str]) -> int:
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)
     sys.argv[1:] = args  # what Hydra reads
+    skip_mode_composition(args)
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     try:

@@ -69,7 +69,13 @@ def mime_type_of(name: str, declared: Any = None) -> str | None:
 
 def media_folder(settings: RunConfig) -> Path:
     """The run's media folder (``media_dir``, relative to the current folder)."""
-    return Path(settings.media_dir).expanduser()
+    return _folder(settings.media_dir)
+
+
+# Asked for every request and every check: a Path made once per setting, not per prompt.
+@functools.lru_cache(maxsize=8)
+def _folder(media_dir: str) -> Path:
+    return Path(media_dir).expanduser()
 
 
 def media_path(media_dir: Path, name: str) -> Path:

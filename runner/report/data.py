@@ -9,22 +9,24 @@ works whether or not the index is on or up to date, and only aggregates leave Du
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from runner.engine.timeline import TIMELINE_FILE
 from runner.errors import BadInputError
 from runner.output.run_folder import COMPLETED, RUN_META
-from runner.query.api import to_frame
+from runner.report.table import Table
 
 EVALUATIONS = "evaluations.jsonl"
 # Example failures shown per error kind.
 EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
+# DuckDB's memory cap while the report reads a run's results (it spills past it).
+REPORT_MEMORY = "64MB"
 
 _COLUMNS = {
     "api": "VARCHAR",
@@ -48,17 +50,17 @@ class RunData:
 
     run_dir: Path
     meta: dict[str, Any]
-    status: pd.DataFrame  # model, status, n
-    latency: pd.DataFrame  # rate_group, model, n, p50, p90, p99, mean
-    latency_hist: pd.DataFrame  # model, start, end, n
-    attempts: pd.DataFrame  # model, attempts, n
-    errors: pd.DataFrame  # error_kind, n
-    tokens: pd.DataFrame  # model, input_tokens, output_tokens
+    status: Table  # model, status, n
+    latency: Table  # rate_group, model, n, p50, p90, p99, mean
+    latency_hist: Table  # model, start, end, n
+    attempts: Table  # model, attempts, n
+    errors: Table  # error_kind, n
+    tokens: Table  # model, input_tokens, output_tokens
     # A few failed prompts per error kind: model, prompt_key, prompt, error.
     error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
-    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, n, mean, lo, hi
-    score_hist: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, model, value, n
+    scores: Table = field(default_factory=Table)  # step, model, n, mean, lo, hi
+    score_hist: Table = field(default_factory=Table)  # step, model, value, n
 
     @property
     def run_id(self) -> str:
@@ -66,35 +68,49 @@ class RunData:
 
     @property
     def total(self) -> int:
-        return int(self.status["n"].sum()) if not self.status.empty else 0
+        return int(sum(self.status["n"]))
 
     def count(self, status: str) -> int:
-        rows = self.status[self.status["status"] == status]
-        return int(rows["n"].sum())
+        return int(sum(self.status.where("status", status)["n"]))
 
 
 def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _open(completed: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _open(completed: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    # Bounded whatever the run's size: a 1,000,000-prompt run's report spills to ``spill``
+    # rather than holding every line in memory at the end of the run.
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": REPORT_MEMORY,
+            "threads": 1,
+            "preserve_insertion_order": False,
+            "temp_directory": str(spill),
+        },
+    )
+    con.execute("SET enable_progress_bar = false")
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _COLUMNS.items()) + "}"
     con.execute(
         f"CREATE VIEW raw AS SELECT * FROM read_json({_literal(completed)}, "
         f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
     )
-    # The last line of a prompt wins (a resumed run may have retried it).
+    # The last line of a prompt wins (a resumed run may have retried it). Prompt and error
+    # text are kept (shortened) for failed prompts only: the examples are all that shows them.
     con.execute(
-        "CREATE TABLE r AS SELECT *, coalesce(model_name, api, '?') AS model FROM raw "
+        "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
+        "usage, rate_group, prompt_key, line, coalesce(model_name, api, '?') AS model, "
+        "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
+        "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw "
         "QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
         "OR prompt_key IS NULL"
     )
     return con
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    return to_frame(con.execute(sql))
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
+    return Table.of(con.execute(sql))
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -111,7 +127,10 @@ def load_run(run_dir: Path) -> RunData:
             f"{run_dir} has no results yet ({COMPLETED} is missing or empty): nothing to report"
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    with _open(completed) as con:
+    with (
+        tempfile.TemporaryDirectory(prefix="runner-report-") as spill,
+        _open(completed, Path(spill)) as con,
+    ):
         data = RunData(
             run_dir=run_dir,
             meta=meta,
@@ -146,7 +165,7 @@ def load_run(run_dir: Path) -> RunData:
     return data
 
 
-def _latency(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _latency(con: duckdb.DuckDBPyConnection) -> Table:
     return _frame(
         con,
         "SELECT rate_group, model, count(latency_s) AS n, "
@@ -156,28 +175,28 @@ def _latency(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     )
 
 
-def _latency_hist(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _latency_hist(con: duckdb.DuckDBPyConnection) -> Table:
     row = con.execute("SELECT max(latency_s) FROM r").fetchone()
     top = float(row[0]) if row and row[0] is not None else 0.0
     width = max(top, 1e-3) / LATENCY_BINS
     return _frame(
         con,
         f"SELECT model, least(floor(latency_s / {width!r}), {LATENCY_BINS - 1}) * {width!r} "
-        f"AS start, count(*) AS n FROM r WHERE latency_s IS NOT NULL "
-        "GROUP BY ALL ORDER BY ALL",
-    ).assign(end=lambda f: f["start"] + width)
+        f'AS start, count(*) AS n, start + {width!r} AS "end" FROM r '
+        "WHERE latency_s IS NOT NULL GROUP BY ALL ORDER BY ALL",
+    )
 
 
 def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
     examples = _frame(
         con,
         "SELECT coalesce(error_kind, 'error') AS error_kind, model, prompt_key, "
-        "left(CAST(prompt AS VARCHAR), 200) AS prompt, left(error, 300) AS error FROM r "
+        "prompt, error FROM r "
         "WHERE status <> 'ok' QUALIFY row_number() OVER "
         f"(PARTITION BY coalesce(error_kind, 'error') ORDER BY line) <= {EXAMPLES_PER_KIND}",
     )
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in examples.to_dict("records"):
+    for row in examples.records():
         grouped.setdefault(str(row.pop("error_kind")), []).append(
             {str(k): v for k, v in row.items()}
         )

@@ -1,4 +1,4 @@
-"""Writes ``report.html``: jinja2 page, altair charts, and Vega's code inlined (works offline)."""
+"""Writes ``report.html``: jinja2 page, Vega-Lite specs, and Vega's code inlined (works offline)."""
 
 from __future__ import annotations
 

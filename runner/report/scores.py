@@ -9,24 +9,24 @@ with the number of prompts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import numpy as np
-import pandas as pd
 
-from runner.query.api import to_frame
+from runner.report.table import Table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RESAMPLES = 2000
 # Past this many distinct values a step's scores are binned for the distribution chart.
 MAX_DISTINCT = 50
 
 
-def load_scores(
-    con: duckdb.DuckDBPyConnection, evaluations: Path
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_scores(con: duckdb.DuckDBPyConnection, evaluations: Path) -> tuple[Table, Table]:
     """(step, model, n, mean, lo, hi) and (step, model, value, n) for the run in ``con``."""
     path = "'" + str(evaluations).replace("'", "''") + "'"
-    counts = to_frame(
+    counts = Table.of(
         con.execute(
             "WITH raw AS (SELECT *, row_number() OVER () AS seq FROM read_json("
             f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "
@@ -44,20 +44,24 @@ def load_scores(
         )
     )
     if counts.empty:
-        return pd.DataFrame(), pd.DataFrame()
+        return Table(), Table()
+    import numpy as np  # only for a run with scores
+
     rng = np.random.default_rng(0)  # the same report from the same scores
-    rows = [
-        _interval(str(step), str(model), g, rng)
-        for (step, model), g in counts.groupby(["step", "model"])
-    ]
-    return pd.DataFrame(rows), counts
+    groups: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for step, model, value, n in counts.rows:  # ordered by step, model
+        groups.setdefault((str(step), str(model)), []).append((float(value), float(n)))
+    rows = [_interval(step, model, pairs, rng) for (step, model), pairs in groups.items()]
+    return Table.from_records(rows), counts
 
 
 def _interval(
-    step: str, model: str, group: pd.DataFrame, rng: np.random.Generator
+    step: str, model: str, pairs: list[tuple[float, float]], rng: np.random.Generator
 ) -> dict[str, object]:
-    values = group["value"].to_numpy(dtype=float)
-    weights = group["n"].to_numpy(dtype=float)
+    import numpy as np
+
+    values = np.array([v for v, _ in pairs], dtype=float)
+    weights = np.array([w for _, w in pairs], dtype=float)
     n = int(weights.sum())
     mean = float((values * weights).sum() / n)
     draws = rng.multinomial(n, weights / n, size=RESAMPLES)
