@@ -14,6 +14,7 @@ from runner.providers import media
 from runner.providers.base import (
     Completion,
     HttpProvider,
+    Provider,
     ProviderContext,
     model_variable,
     parameters_without,
@@ -79,6 +80,26 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
     )
 
 
+def content_problems(
+    provider: Provider, record: PromptRecord, max_inline_bytes: int | None, *, uploads: bool = False
+) -> list[str]:
+    """What Gemini and Vertex AI refuse in a record's content: safety filter, media, URLs."""
+    found: list[str] = []
+    problem = safety_problem(record.data)
+    if problem:
+        found.append(problem)
+    found += media.media_problems(
+        record.prompt,
+        media.media_folder(provider.context.settings),
+        api=provider.api,
+        kinds=MEDIA_KINDS,
+        mime_types=None,
+        max_inline_bytes=max_inline_bytes,
+        uploads=uploads,
+    )
+    return found + url_type_problems(record.prompt)
+
+
 def url_type_problems(prompt: Any) -> list[str]:
     """Gemini's fileData needs a MIME type: media URLs without a telling extension need one."""
     found: list[str] = []
@@ -141,19 +162,8 @@ class GeminiProvider(HttpProvider):
                 "or point GEMINI_BASE_URL at a "
                 "server that needs none"
             )
-        problem = safety_problem(record.data)
-        if problem:
-            found.append(problem)
-        found += media.media_problems(
-            record.prompt,
-            media.media_folder(self.context.settings),
-            api=self.api,
-            kinds=MEDIA_KINDS,
-            mime_types=None,
-            max_inline_bytes=None if cfg.file_api else cfg.inline_limit,
-            uploads=cfg.file_api,
-        )
-        return found + url_type_problems(record.prompt)
+        limit = None if cfg.file_api else cfg.inline_limit
+        return found + content_problems(self, record, limit, uploads=cfg.file_api)
 
     async def file_part(self, model: str, part: dict[str, Any]) -> dict[str, Any]:
         """A fileData part for a file in the File API: named, or uploaded now (once)."""

@@ -15,7 +15,6 @@ import importlib.util
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
-from runner.prompts.parts import MEDIA_KINDS
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
@@ -26,8 +25,8 @@ from runner.providers.base import (
     register,
     setting_or_env,
 )
-from runner.providers.gemini import classify_gemini, parse_generate_content, url_type_problems
-from runner.providers.gemini_content import gemini_payload, safety_problem
+from runner.providers.gemini import classify_gemini, content_problems, parse_generate_content
+from runner.providers.gemini_content import gemini_payload
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
 
@@ -129,18 +128,8 @@ class VertexAIProvider(Provider):
                 "no Vertex AI credentials: install the extra (pip install 'runner[vertexai]') "
                 "for application default credentials, or set VERTEXAI_ACCESS_TOKEN"
             )
-        problem = safety_problem(record.data)
-        if problem:
-            found.append(problem)
-        found += media.media_problems(
-            record.prompt,
-            media.media_folder(self.context.settings),
-            api=self.api,
-            kinds=MEDIA_KINDS,
-            mime_types=None,
-            max_inline_bytes=self.context.settings.apis.vertexai.inline_limit,
-        )
-        return found + url_type_problems(record.prompt)
+        limit = self.context.settings.apis.vertexai.inline_limit
+        return found + content_problems(self, record, limit)
 
     async def _headers(self, model: str) -> dict[str, str]:
         token = self._token_env(model) or await self._adc.token()
