@@ -95,3 +95,28 @@ def run_records(
 def by_id(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Result lines keyed by their record's ``id``."""
     return {str(line["id"]): line for line in lines}
+
+
+def run_one_streamed(
+    tmp_path: Path, base_url: str, model: str, *overrides: str, api: str = "openai"
+) -> dict[str, Any]:
+    """One streamed prompt through ``api`` (openai or anthropic) at ``base_url``; its line."""
+    write_jsonl(
+        tmp_path / "experiments" / "s.jsonl",
+        [{"id": "a", "api": api, "model_name": model, "prompt": "hello there",
+          "parameters": {"stream": True, "max_tokens": 30}}],
+    )  # fmt: skip
+    env = {
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": f"{base_url}/v1",
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": f"{base_url}/anthropic",
+    }
+    result = run_experiment(
+        "s",
+        [f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'outputs'}",
+         "max_queries=6000", "backoff_base_s=0.05", "index=false", *overrides],
+        env=env,
+    )  # fmt: skip
+    (line,) = read_jsonl(result.folder.completed)
+    return line
