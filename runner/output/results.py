@@ -31,6 +31,12 @@ class Outcome:
     # The caller's own tag for the prompt (see runner.engine.group_run.Tagged): matches an
     # outcome back to what asked for it.
     tag: Any = None
+    # Answered from the response cache (nothing sent; latency and usage as first recorded).
+    cached: bool = False
+    # The provider batch that answered it (None: sent online).
+    batch_id: str | None = None
+    # What the answer cost, priced from the usage the API reported (None: no known price).
+    cost_usd: float | None = None
 
     @property
     def ok(self) -> bool:
