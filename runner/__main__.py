@@ -27,7 +27,7 @@ from runner.cli import raise_missing
 from runner.commands import python_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
-from runner.config.models import resolve_models
+from runner.config.models import as_choices, name_models
 from runner.config.resumed import original_config, resumed_config
 from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
@@ -82,12 +82,12 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
     overrides = list(HydraConfig.get().overrides.task)
     logs.configure(str(cfg.get("log_level", "INFO")))
     try:
-        settings = to_settings(resolve_models(cfg, CONF_DIR))
+        settings = to_settings(name_models(cfg, HydraConfig.get().runtime.choices))
         changed: dict[str, list[object]] = {}
         original = original_config(run_dir) if settings.resume else None
-        if original is not None:
+        if original is not None:  # the run's own models too, unless chosen anew now
             cfg, changed = resumed_config(cfg, overrides, original)
-            settings = to_settings(resolve_models(cfg, CONF_DIR))
+            settings = to_settings(cfg)
             _log_changes(changed)
     except MissingMandatoryValue as exc:
         raise_missing(str(exc))
@@ -179,7 +179,7 @@ COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
 
 def _main(args: list[str]) -> int:
     refuse_literal_keys(args)
-    args = quote_plain_values(args)
+    args = as_choices(quote_plain_values(args))
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)

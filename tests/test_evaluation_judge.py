@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -22,9 +23,10 @@ from tests.conftest import post_json, read_jsonl, write_jsonl
 pytestmark = pytest.mark.integration
 
 JUDGE_STEP = """\
+defaults:
+  - /model@helpfulness.model_config: {model}
 helpfulness:
   scorer: judge
-  model: {model}
   template: "Rate 1-5. Question: {{INPUT_PROMPT}} Answer: {{OUTPUT_RESPONSE}} Topic: {{topic}}"
   max_queries: 6000
 """
@@ -126,7 +128,8 @@ def test_label_verdicts_in_order(
     judge = f"judge-{uuid.uuid4().hex[:8]}"
     conf = _conf(tmp_path, judge)
     (conf / "evaluation" / "label.yaml").write_text(
-        "verdict_step:\n  scorer: judge\n  model: mock_judge\n  verdict: label\n"
+        "defaults: [/model@verdict_step.model_config: mock_judge]\n"
+        "verdict_step:\n  scorer: judge\n  verdict: label\n"
         "  labels: [CORRECT, INCORRECT]\n  template: 'Is {OUTPUT_RESPONSE} right?'\n"
     )
     run_dir = _stored_run(tmp_path, llmock_server, env)
@@ -166,7 +169,8 @@ def test_rephrase_writes_tagged_experiment(
     conf = _conf(tmp_path, "unused")
     (conf / "model" / "mock_rephraser.yaml").write_text(f"api: openai\nmodel_name: {writer}\n")
     (conf / "rephrase" / "mock.yaml").write_text(
-        "model: mock_rephraser\ntemplates:\n  formal: 'Formally: {INPUT_PROMPT}'\n"
+        "defaults: [/model@model_config: mock_rephraser]\n"
+        "templates:\n  formal: 'Formally: {INPUT_PROMPT}'\n"
         "  short: 'Shorter: {INPUT_PROMPT}'\n"
     )
     records: list[dict[str, Any]] = [
@@ -307,3 +311,51 @@ def test_judge_models_are_found_in_a_conf_beside_the_experiments(
     argv = ["run=latest", "evaluation=mine", *_overrides(tmp_path)]
     report = evaluate(argv, env=env, conf_dir=project_conf)
     assert report.exit_code == 0 and report.lines == 3
+
+
+def test_a_judge_chosen_on_the_command_line_is_the_one_a_resume_rebuilds(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """``python -m runner ... evaluation.helpfulness.model=NAME`` end to end, then resume=ID.
+
+    The judge is a model of the user's conf/ beside the experiments (on Hydra's search path);
+    the resume judges the prompt retried with the run's own judge, though its YAML changed.
+    """
+    from tests.conftest import run_cli
+    from tests.providers_support import llmock_bodies
+
+    judge, other = (f"judge-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    model_file = tmp_path / "conf" / "model" / "my_judge.yaml"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_text(f"api: openai\nmodel_name: {judge}\n")
+    flaky = f"gen-{uuid.uuid4().hex[:8]}"
+    records = [
+        {"id": f"p{i}", "api": "openai", "model_name": flaky if i == 1 else "gen", "prompt": "Q?"}
+        for i in range(3)
+    ]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    post_json(
+        f"{llmock_server.url}/_llmock/scenario",
+        {
+            "behaviors": [
+                {"type": "fail", "status": 400, "times": 1, "match": {"model": flaky}},
+                {"type": "reply", "text": "Score: 4", "match": {"model": judge}},
+            ]
+        },
+    )
+    args = ["experiment=exp", "max_queries=6000", "evaluation=judge_helpfulness"]
+    first = run_cli(
+        tmp_path, llmock_server.url, *args, "evaluation.helpfulness.model=my_judge", timeout=60
+    )
+    assert first.returncode == 1, first.stderr  # p1 got a 400, and was not judged
+    (run_dir,) = (tmp_path / "outputs" / "exp").iterdir()
+    assert len(llmock_bodies(llmock_server, judge)) == 2
+    model_file.write_text(f"api: openai\nmodel_name: {other}\n")  # the YAML changes since
+    again = run_cli(tmp_path, llmock_server.url, "experiment=exp", f"resume={run_dir.name}")
+    assert again.returncode == 0, again.stderr
+    assert len(llmock_bodies(llmock_server, judge)) == 3 and not llmock_bodies(llmock_server, other)
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    judged = {r["prompt_key"]: r["value"] for r in rows if r["field"] == "judge"}
+    assert judged == {f"p{i}": f"openai/{judge}" for i in range(3)}
+    saved = json.loads((run_dir / "run.json").read_text())["config"]["evaluation"]["helpfulness"]
+    assert (saved["model"], saved["model_config"]["model_name"]) == ("my_judge", judge)

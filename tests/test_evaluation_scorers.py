@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runner.config import compose_config, to_settings
-from runner.config.schema import EvaluationStepConfig, RunConfig
+from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
 from runner.errors import BadInputError
 from runner.evaluation import EvaluationRun, scorers
 from runner.evaluation import judge as judging
@@ -157,7 +157,10 @@ def test_keys_the_records_lack_are_named(tmp_path: Path) -> None:
     steps = {
         "match": EvaluationStepConfig(scorer="exact_match"),
         "judge": EvaluationStepConfig(
-            scorer="judge", model="gemma_local", template="{OUTPUT_RESPONSE} about {topic}"
+            scorer="judge",
+            model="gemma_local",
+            model_config=ModelConfig("local", "gemma-3-270m"),
+            template="{OUTPUT_RESPONSE} about {topic}",
         ),
     }
     settings = _settings(tmp_path, steps)

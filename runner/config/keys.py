@@ -83,22 +83,22 @@ def override_key(override: str) -> str | None:
     return key
 
 
-def step_names(conf_dir: Path) -> list[str]:
+def step_names(conf_dirs: Sequence[Path]) -> list[str]:
     """The step names ``conf/evaluation/*.yaml`` define (the keys ``evaluation.<step>`` takes)."""
     names: set[str] = set()
-    for path in (conf_dir / "evaluation").glob("*.yaml"):
+    for path in (p for d in conf_dirs for p in (d / "evaluation").glob("*.yaml")):
         data = OmegaConf.load(path)
         if isinstance(data, DictConfig):
             names.update(str(k) for k in data if k != "defaults")
     return sorted(names)
 
 
-def check_override_keys(overrides: Sequence[str], conf_dir: Path | None = None) -> None:
+def check_override_keys(overrides: Sequence[str], conf_dirs: Sequence[Path] | None = None) -> None:
     """Refuse an override whose key is not a runner setting, naming the closest one.
 
     Args:
         overrides: the command-line overrides.
-        conf_dir: the config folder; with it, ``evaluation.<step>.*`` must name a step that
+        conf_dirs: the config folders; with them, ``evaluation.<step>.*`` must name a step that
             some ``conf/evaluation/*.yaml`` defines (Hydra cannot add a step from the
             command line, with or without ``+``).
 
@@ -118,8 +118,8 @@ def check_override_keys(overrides: Sequence[str], conf_dir: Path | None = None) 
                 f"{hint} {python_command()} -m runner --help lists every setting."
             )
         parts = key.split(".")
-        if conf_dir is not None and parts[0] == "evaluation" and len(parts) > 2:
-            steps = step_names(conf_dir)
+        if conf_dirs is not None and parts[0] == "evaluation" and len(parts) > 2:
+            steps = step_names(conf_dirs)
             if parts[1] not in steps:
                 raise ConfigError(
                     f"the configuration is invalid: {override} sets a field of evaluation step "

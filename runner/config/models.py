@@ -1,96 +1,123 @@
-"""Judge and rephrase models chosen by name, resolved when the config is composed.
+"""Judge and rephrase models: choices of Hydra's ``model`` group, used under the step.
 
-A judge step (``evaluation.<step>.model: NAME``) and a rephrasing (``rephrase.model: NAME``)
-choose a model the way a run does with ``model=NAME``: ``conf/model/NAME.yaml``, looked up
-in the user's own ``conf/`` (inside or beside the experiments folder) before the project's.
-Composing puts the typed model under ``model_config``, so nothing below the command line
-looks for config folders.
+A judge step's file chooses its model in its defaults list, and Hydra composes
+``conf/model/NAME.yaml`` under the step as a typed :class:`ModelConfig`::
+
+    # conf/evaluation/judge_correctness.yaml
+    defaults:
+      - /model@correctness.model_config: gpt_4o_mini   # -> evaluation.correctness.model_config
+
+A rephrasing does the same (``- /model@model_config: gemma_local``). On the command line a
+user types ``evaluation.<step>.model=NAME`` or ``rephrase.model=NAME``: :func:`as_choices`
+spells it as Hydra's own group override (``model@evaluation.<step>.model_config=NAME``,
+which works too). After composing, each step's ``model`` holds the name Hydra chose, for
+messages and the run's record. Nothing below the command line looks for config folders.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from runner.config.schema import ModelConfig
+from runner.config.overrides import override_values
 from runner.errors import ConfigError
 
-
-def model_dirs(conf_dir: Path, experiments_dir: str | Path | None = None) -> list[Path]:
-    """Where models are looked up: the user's own config folders first.
-
-    A ``conf/`` inside or beside the experiments folder, then ``conf_dir`` (the project's).
-    """
-    found: list[Path] = []
-    if experiments_dir is not None:
-        experiments = Path(experiments_dir).expanduser().resolve()
-        found += [experiments / "conf", experiments.parent / "conf"]
-    found.append(conf_dir)
-    return list(dict.fromkeys(p for p in found if (p / "model").is_dir() or p == conf_dir))
+GROUP = "model"
 
 
-def load_model(name: str, dirs: list[Path]) -> ModelConfig:
-    """The model ``<conf>/model/<name>.yaml`` of the first folder that has it, checked.
-
-    Raises:
-        FileNotFoundError: there is no such model file.
-        ValueError: the file does not follow the schema.
-    """
-    candidates = [d / "model" / f"{name}.yaml" for d in dirs]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        known = sorted({p.stem for d in dirs for p in (d / "model").glob("*.yaml")})
-        looked = ", ".join(str(p) for p in candidates)
-        raise FileNotFoundError(
-            f"no model {name!r} (looked for {looked}); known: {', '.join(known)}"
-        )
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
-        model = OmegaConf.to_object(merged)
-    except Exception as exc:  # OmegaConf raises several unrelated types for a bad file
-        raise ValueError(f"model {name!r} ({path}) is not a valid model config: {exc}") from None
-    assert isinstance(model, ModelConfig)
-    return model
+def _step_path(key: str) -> str | None:
+    """``evaluation.<step>`` or ``rephrase`` for a key that names its model, else None."""
+    parts = key.split(".")
+    if parts == ["rephrase", "model"]:
+        return "rephrase"
+    if len(parts) == 3 and parts[0] == "evaluation" and parts[2] == "model":
+        return ".".join(parts[:2])
+    return None
 
 
-def _resolve(node: DictConfig, where: str, dirs: list[Path]) -> None:
-    # A name wins over a model_config kept from before (a resumed run's own config):
-    # model_config is given inline only without a name.
-    if OmegaConf.is_missing(node, "model") or not node.get("model"):
-        return
-    try:
-        node.model_config = OmegaConf.structured(load_model(str(node.model), dirs))
-    except (FileNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{where}.model: {exc}") from None
+def choice_key(step_path: str) -> str:
+    """Hydra's key for the model chosen under a step (``model@rephrase.model_config``)."""
+    return f"{GROUP}@{step_path}.model_config"
 
 
-def resolve_models(cfg: DictConfig, conf_dir: Path) -> DictConfig:
-    """``cfg`` with each judge's and the rephraser's ``model_config`` filled in.
+def as_choices(overrides: Sequence[str]) -> list[str]:
+    """The overrides with ``<step>.model=NAME`` as Hydra's group override of that step."""
+    spelled = []
+    for item in overrides:
+        prefix = item[: len(item) - len(item.lstrip("+~"))]
+        key, sep, value = item[len(prefix) :].partition("=")
+        step = _step_path(key.strip())
+        if step is not None and (sep or prefix == "~"):
+            item = f"{prefix}{choice_key(step)}{sep}{value}"
+        spelled.append(item)
+    return spelled
+
+
+def model_options(dirs: Sequence[Path]) -> list[str]:
+    """The model names the config folders offer (``conf/model/*.yaml``)."""
+    return sorted({p.stem for d in dirs for p in (d / GROUP).glob("*.yaml")})
+
+
+def _where(key: str) -> str:
+    """The key as the user types it: ``evaluation.correctness.model`` for Hydra's spelling."""
+    path = key.partition("@")[2]
+    return path.removesuffix(".model_config") + ".model" if path else key
+
+
+def check_model_choices(overrides: Sequence[str], dirs: Sequence[Path]) -> None:
+    """Refuse a model named on the command line that no config folder has.
+
+    Hydra would refuse it too, in several lines that list its search path; this says it in
+    one, naming the choices, before anything is composed.
 
     Raises:
-        ConfigError: a model named that no config folder has, or one that is not valid.
+        ConfigError: ``model=``, ``<step>.model=`` (or Hydra's spelling) naming no model.
     """
-    if not OmegaConf.is_missing(cfg, "experiments_dir"):
-        dirs = model_dirs(conf_dir, str(cfg.experiments_dir))
-    else:  # pragma: no cover - the schema gives a default
-        dirs = [conf_dir]
-    for name, step in (cfg.get("evaluation") or {}).items():
-        _resolve(step, f"evaluation.{name}", dirs)
+    spelled = as_choices(overrides)
+    keys = {item.lstrip("+~").partition("=")[0].strip() for item in spelled if "=" in item}
+    options = model_options(dirs)
+    for key in sorted(k for k in keys if k == GROUP or k.startswith(f"{GROUP}@")):
+        for name in override_values(spelled, key):
+            if name in options or name in ("null", "None", ""):
+                continue
+            looked = ", ".join(str(d / GROUP) for d in dirs)
+            raise ConfigError(
+                f"{_where(key)}: no model {name!r}; choices: {', '.join(options)} "
+                f"(conf/model/*.yaml in {looked})"
+            )
+
+
+def name_models(cfg: DictConfig, choices: Mapping[str, object]) -> DictConfig:
+    """``cfg`` with each judge's and the rephraser's ``model`` set to the model Hydra chose.
+
+    Raises:
+        ConfigError: a step that names a model in its own keys (``model: NAME``) instead of
+            choosing it in its file's defaults list.
+    """
+    steps = [(f"evaluation.{name}", step) for name, step in (cfg.get("evaluation") or {}).items()]
     if cfg.get("rephrase") is not None:
-        _resolve(cfg.rephrase, "rephrase", dirs)
+        steps.append(("rephrase", cfg.rephrase))
+    for path, step in steps:
+        chosen = choices.get(choice_key(path))
+        if chosen is not None:
+            step.model = str(chosen)
+        elif step.get("model") and step.get("model_config") is None:
+            under = path.removeprefix("evaluation.").removeprefix("rephrase")
+            entry = f"/{GROUP}@{under + '.' if under else ''}model_config"
+            raise ConfigError(
+                f"{path}.model: {step.model} names a model its file does not choose; choose "
+                f"it in the file's defaults list ('defaults: [{entry}: {step.model}]') and "
+                "drop its model key (see docs/evaluation.md)"
+            )
     return cfg
 
 
-def chosen_model(name: str, given: ModelConfig | None, experiments_dir: str) -> ModelConfig:
-    """The model a step holds; for settings built in Python (not composed), looked up by name.
-
-    Raises:
-        FileNotFoundError: there is no such model file.
-        ValueError: the file does not follow the schema.
-    """
-    if given is not None:
-        return given
-    from runner.config.setup import CONF_DIR
-
-    return load_model(name, model_dirs(CONF_DIR, experiments_dir))
+def not_composed(name: str | None, path: str) -> str:
+    """Why a step built without composing (in Python) has no model, and what to do."""
+    named = f"no model {name!r} composed" if name else "no model chosen"
+    return (
+        f"{named} for {path}: choose one with {path}.model=NAME (conf/model/NAME.yaml) when "
+        "composing, or give the step a model_config"
+    )

@@ -21,6 +21,9 @@ from runner.errors import ConfigError
 # Always this invocation's: which run to continue, and secrets (stored only as ***).
 _ALWAYS_NOW = ("resume", "run_id", "hydra")
 _SECRETS = ("api_key",)
+# Under these sections a step's model is its name (model) and what Hydra composed for it.
+_STEPS = ("evaluation", "rephrase")
+_MODEL_KEYS = ("model", "model_config")
 
 
 def _override_keys(overrides: Sequence[str]) -> list[list[str]]:
@@ -33,6 +36,9 @@ def _override_keys(overrides: Sequence[str]) -> list[list[str]]:
         key = key.split("@", 1)[1] if "@" in key else key
         if key and not key.startswith("hydra."):
             keys.append(key.split("."))
+            # A step's model is chosen anew with its name: drop the run's name and config.
+            if key.split(".")[0] in _STEPS and key.split(".")[-1] in _MODEL_KEYS:
+                keys += [[*key.split(".")[:-1], other] for other in _MODEL_KEYS]
     return keys
 
 
@@ -95,8 +101,13 @@ def resumed_config(
         kept.pop(key, None)
     for path in _override_keys(overrides):
         _drop(kept, path)
+    base = copy.deepcopy(cfg)
+    # The run's own evaluation steps come back though this composition chose none: the
+    # step map takes their names (each step still checked against its schema).
+    OmegaConf.set_struct(base.evaluation, False)
     try:
-        merged = OmegaConf.merge(cfg, kept)
+        merged = OmegaConf.merge(base, kept)
+        OmegaConf.set_struct(merged.evaluation, True)
     except OmegaConfBaseException as exc:
         raise ConfigError(
             f"resume: the run's saved settings no longer fit this version of runner ({exc}); "

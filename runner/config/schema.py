@@ -152,9 +152,10 @@ class EvaluationStepConfig:
     function: str | None = None
     # The scorer's parameters (for custom, keyword arguments of the function).
     params: dict[str, Any] = field(default_factory=dict)
-    # judge: a conf/model/<name>.yaml, the prompt template, and how to read the verdict.
+    # judge: its model, the prompt template, and how to read the verdict. The step's file
+    # chooses the model in its defaults list (``- /model@<step>.model_config: NAME``), so
+    # Hydra composes conf/model/NAME.yaml here; ``model`` is then set to NAME.
     model: str | None = None
-    # The model ``model`` names, filled in when the config is composed (or given inline).
     model_config: ModelConfig | None = None
     template: str | None = None
     verdict: str = "score"  # score (a number) | label (one of labels)
@@ -172,8 +173,9 @@ class EvaluationStepConfig:
 class RephraseConfig:
     """Paraphrasing an experiment before it runs (``conf/rephrase/*.yaml``)."""
 
-    model: str = MISSING  # a conf/model/<name>.yaml that writes the paraphrases
-    # The model ``model`` names, filled in when the config is composed (or given inline).
+    # The model that writes the paraphrases, chosen in the file's defaults list
+    # (``- /model@model_config: NAME``); ``model`` is then set to NAME.
+    model: str | None = None
     model_config: ModelConfig | None = None
     # Template name -> template with {INPUT_PROMPT}; the name tags each paraphrase.
     templates: dict[str, str] = field(default_factory=dict)

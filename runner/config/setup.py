@@ -16,12 +16,14 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
-from runner.config.models import resolve_models
+from runner.config.models import as_choices, check_model_choices, name_models
+from runner.config.overrides import override_values
 from runner.config.schema import register_configs
+from runner.config.search_path import config_dirs, use_config_dirs, user_config_dirs
 from runner.errors import BadInputError, ConfigError
 from runner.output.run_folder import check_name, note_new_folders
 from runner.output.runs import LATEST, latest_run
@@ -73,46 +75,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("runner.run_path", _run_path, use_cache=True)
 
 
-def _as_name(value: object, raw: str) -> str:
-    """A parsed override value as the name it stands for (``401`` stays ``"401"``)."""
-    from hydra.core.override_parser.types import QuotedString
-
-    if isinstance(value, QuotedString):
-        return value.text
-    return value if isinstance(value, str) else raw.strip()
-
-
-def _override_values(overrides: Sequence[str], key: str) -> list[str]:
-    """Values given to ``key`` on the command line, as Hydra reads them (sweeps expanded).
-
-    Hydra's own parser takes the quotes off (``experiment='exp ünï 日本'``) and reads
-    ``experiment=401`` as a name, as it will when it composes.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep
-    from hydra.errors import HydraException
-
-    values: list[str] = []
-    parser = OverridesParser.create()
-    for item in overrides:
-        name, sep, raw = item.lstrip("+~").partition("=")
-        if not sep or name != key:
-            continue
-        try:
-            (override,) = parser.parse_overrides([item])
-        except HydraException:  # Hydra reports a malformed override itself, in its words
-            values.extend(v.strip() for v in raw.split(",") if v.strip())
-            continue
-        value = override.value()
-        if isinstance(value, ChoiceSweep):
-            values.extend(_as_name(v, str(v)) for v in value.list)
-        elif override.is_sweep_override():
-            values.extend(str(v) for v in override.sweep_string_iterator())
-        else:
-            values.append(_as_name(value, raw))
-    return values
-
-
 def quote_plain_values(args: Sequence[str]) -> list[str]:
     """Command-line overrides with a value Hydra cannot read unquoted put in quotes.
 
@@ -153,18 +115,18 @@ def check_run_names(overrides: Sequence[str]) -> None:
         ConfigError: a value that is a path (``..``, ``/x``), ``.`` or empty.
     """
     for key in ("run_id", "resume", "experiment.name"):
-        for value in _override_values(overrides, key):
+        for value in override_values(overrides, key):
             if key == "resume" and value == LATEST:
                 continue
             check_name(key, value)
-    for value in _override_values(overrides, "experiment"):
+    for value in override_values(overrides, "experiment"):
         if value in ("", ".", "..") or value.startswith("/") or ".." in Path(value).parts:
             raise ConfigError(f"experiment={value!r} is not an experiment name")
 
 
 def _experiments_dir(overrides: Sequence[str], base: Path | None = None) -> Path:
     """The experiments folder the overrides name (``experiments`` by default)."""
-    dirs = _override_values(overrides, "experiments_dir") or ["experiments"]
+    dirs = override_values(overrides, "experiments_dir") or ["experiments"]
     experiments_dir = Path(dirs[-1]).expanduser()
     return (
         experiments_dir if experiments_dir.is_absolute() else (base or Path.cwd()) / experiments_dir
@@ -178,13 +140,13 @@ def register_help(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
 
 
 def register_experiment_files(
-    overrides: Sequence[str], conf_dir: Path = CONF_DIR, base: Path | None = None
+    overrides: Sequence[str], conf_dirs: Sequence[Path] = (CONF_DIR,), base: Path | None = None
 ) -> None:
     """Make ``experiment=NAME`` work for files in the experiments folder.
 
     Args:
         overrides: the command-line overrides (read for ``experiments_dir`` and ``experiment``).
-        conf_dir: the config folder, whose ``experiment/NAME.yaml`` files take precedence.
+        conf_dirs: the config folders, whose ``experiment/NAME.yaml`` files take precedence.
         base: the folder relative paths are taken from (the current one by default).
 
     Raises:
@@ -192,8 +154,9 @@ def register_experiment_files(
     """
     experiments_dir = _experiments_dir(overrides, base)
     cs = ConfigStore.instance()
-    for name in _override_values(overrides, "experiment"):
-        if (conf_dir / "experiment" / f"{name}.yaml").exists():
+    for name in override_values(overrides, "experiment"):
+        yamls = [d / "experiment" / f"{name}.yaml" for d in conf_dirs]
+        if any(p.exists() for p in yamls):
             continue
         found = [experiments_dir / f"{name}{s}" for s in EXPERIMENT_SUFFIXES]
         existing = [p for p in found if p.exists()]
@@ -206,7 +169,7 @@ def register_experiment_files(
             )
             raise BadInputError(
                 f"No experiment '{name}': looked for {found[0]}, {found[1]} and "
-                f"{conf_dir / 'experiment' / (name + '.yaml')}.{hint}"
+                f"{' and '.join(str(p) for p in yamls)}.{hint}"
             )
         if len(existing) > 1:
             raise BadInputError(
@@ -222,25 +185,35 @@ def register_experiment_files(
 
 
 def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Everything Hydra needs before it composes: schemas, resolvers, experiment files.
+    """Everything Hydra needs before it composes: search path, schemas, resolvers, files.
+
+    ``overrides`` are spelled for Hydra already (:func:`runner.config.models.as_choices`).
 
     Raises:
-        ConfigError: an override's key is not a runner setting.
+        ConfigError: an override's key is not a runner setting, or names no model.
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
-    check_override_keys(overrides, conf_dir)
+    user_dirs = user_config_dirs(_experiments_dir(overrides), conf_dir)
+    use_config_dirs(user_dirs)
+    dirs = config_dirs(user_dirs, conf_dir)
+    check_override_keys(overrides, dirs)
+    check_model_choices(overrides, dirs)
     register_configs()
     register_help(overrides, conf_dir)
     register_resolvers()
     check_run_names(overrides)
-    register_experiment_files(overrides, conf_dir)
+    register_experiment_files(overrides, dirs)
 
 
 def compose_config(
     overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR, config_name: str = "config"
 ) -> DictConfig:
     """Compose the configuration in-process, as the command line would."""
+    overrides = as_choices(overrides)
     prepare_hydra(overrides, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides))
-    return resolve_models(cfg, conf_dir)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return name_models(cfg, choices)

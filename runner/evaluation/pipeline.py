@@ -20,7 +20,7 @@ from typing import Any
 
 from loguru import logger
 
-from runner.config.models import chosen_model
+from runner.config.models import not_composed
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
 from runner.engine.clock import Clock
 from runner.engine.session import engine_session
@@ -270,7 +270,10 @@ def _check_judge(
             return None, [f"judge_folder: {exc}"]
         config = dataclasses.replace(config, template=config.template or template)
     elif not config.model and config.model_config is None:
-        problems.append("a judge needs model: <name of a conf/model/*.yaml> or judge_folder")
+        problems.append(
+            f"a judge needs a model (evaluation.{name}.model=NAME, or in its file's defaults "
+            f"list: '- /model@{name}.model_config: NAME') or a judge_folder"
+        )
     if not config.template:
         problems.append("a judge needs a template (with {INPUT_PROMPT}, {OUTPUT_RESPONSE}, ...)")
     if config.verdict not in ("score", "label"):
@@ -283,19 +286,20 @@ def _check_judge(
         problems.append(f"pattern is not a valid regular expression: {exc}")
     if config.max_queries is not None and not config.max_queries > 0:
         problems.append(f"max_queries must be positive, got {config.max_queries}")
-    model = folder_model
-    if model is None and (config.model or config.model_config):
-        try:
-            model = chosen_model(config.model or "", config.model_config, settings.experiments_dir)
-        except (FileNotFoundError, ValueError) as exc:
-            problems.append(f"judge model: {exc}")
+    model = folder_model or config.model_config
+    if model is None and config.model:
+        problems.append(f"judge model: {not_composed(config.model, f'evaluation.{name}')}")
     if model is not None and config.template:
         # A sample judge prompt, checked as the run checks its own records (api, key, model).
         sample = judging.judge_record(name, config, model, {"prompt": "x", "response": "x"})
         found = record_problems(sample, known_apis())
         if not found:
             found = provider_class(model.api)(ProviderContext(settings, env=env)).problems(sample)
-        named = config.model or f"{config.judge_folder}:{config.judge}"
+        named = config.model or (
+            f"{config.judge_folder}:{config.judge}"
+            if config.judge_folder
+            else f"{model.api}/{model.model_name}"
+        )
         problems += [f"judge model {named!r}: {p}" for p in found]
     if problems or model is None:
         return None, problems

@@ -19,7 +19,7 @@ from typing import Any
 
 from loguru import logger
 
-from runner.config.models import chosen_model
+from runner.config.models import not_composed
 from runner.config.schema import RephraseConfig, RunConfig
 from runner.config.settings import resolve_path
 from runner.engine.clock import Clock, SystemClock
@@ -97,10 +97,9 @@ def rephrase_experiment(
             lacking = [r.where for r in records if key not in r.data]
             if lacking:
                 problems.append(f"template {name!r} reads {key!r}, which {lacking[0]} lacks")
-    try:
-        model = chosen_model(cfg.model, cfg.model_config, settings.experiments_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise BadInputError(f"rephrase model: {exc}") from None
+    model = cfg.model_config
+    if model is None:
+        raise BadInputError(f"rephrase model: {not_composed(cfg.model, 'rephrase')}")
     params = {**model.parameters, **cfg.parameters}
     requests = _requests(cfg, records, model.api, model.model_name, params)
     context = ProviderContext(settings, env=env)

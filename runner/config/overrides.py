@@ -1,0 +1,45 @@
+"""Reading command-line overrides as Hydra will, before it composes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def _as_name(value: object, raw: str) -> str:
+    """A parsed override value as the name it stands for (``401`` stays ``"401"``)."""
+    from hydra.core.override_parser.types import QuotedString
+
+    if isinstance(value, QuotedString):
+        return value.text
+    return value if isinstance(value, str) else raw.strip()
+
+
+def override_values(overrides: Sequence[str], key: str) -> list[str]:
+    """Values given to ``key`` on the command line, as Hydra reads them (sweeps expanded).
+
+    Hydra's own parser takes the quotes off (``experiment='exp ünï 日本'``) and reads
+    ``experiment=401`` as a name, as it will when it composes.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import HydraException
+
+    values: list[str] = []
+    parser = OverridesParser.create()
+    for item in overrides:
+        name, sep, raw = item.lstrip("+~").partition("=")
+        if not sep or name != key:
+            continue
+        try:
+            (override,) = parser.parse_overrides([item])
+        except HydraException:  # Hydra reports a malformed override itself, in its words
+            values.extend(v.strip() for v in raw.split(",") if v.strip())
+            continue
+        value = override.value()
+        if isinstance(value, ChoiceSweep):
+            values.extend(_as_name(v, str(v)) for v in value.list)
+        elif override.is_sweep_override():
+            values.extend(str(v) for v in override.sweep_string_iterator())
+        else:
+            values.append(_as_name(value, raw))
+    return values
