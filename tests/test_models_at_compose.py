@@ -234,3 +234,25 @@ def _cfg_overrides(cfg: DictConfig) -> list[str]:
         "evaluation=judge_correctness",
         "rephrase=paraphrase",
     ]
+
+
+def test_help_and_the_run_mode_look_in_the_users_conf_too(tmp_path: Path) -> None:
+    from runner.config import prepare_hydra
+    from runner.config.help import group_options
+    from runner.config.run_mode import mode_may_be_set
+    from runner.config.search_path import config_dirs, user_config_dirs
+
+    overrides = _experiments(tmp_path)
+    prepare_hydra(overrides)
+    assert not mode_may_be_set(overrides)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "mine.yaml").write_text("api: openai\nmodel_name: m\n")
+    (tmp_path / "conf" / "experiment").mkdir()
+    (tmp_path / "conf" / "experiment" / "swept.yaml").write_text(
+        "# @package _global_\nexperiment: {file: exp.jsonl}\nhydra: {mode: MULTIRUN}\n"
+    )
+    dirs = config_dirs(user_config_dirs(tmp_path / "experiments", CONF_DIR), CONF_DIR)
+    assert "mine" in group_options(dirs, tmp_path / "experiments")["model"]
+    overrides = [*overrides[1:], "experiment=swept"]
+    prepare_hydra(overrides)
+    assert mode_may_be_set(overrides)

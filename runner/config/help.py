@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 import json
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +151,16 @@ def settings() -> list[Setting]:
     return found + list(_leaves(ApisConfig, "apis."))
 
 
-def group_options(conf_dir: Path, experiments_dir: Path) -> dict[str, list[str]]:
-    """The options of each config group: YAML files in ``conf/``, experiment files too."""
-    options = {
-        group: sorted(p.stem for p in (conf_dir / group).glob("*.yaml")) for group in GROUP_FIELDS
-    }
+def _stems(conf_dirs: Sequence[Path], group: str) -> list[str]:
+    return sorted({p.stem for d in conf_dirs for p in (d / group).glob("*.yaml")})
+
+
+def group_options(conf_dirs: Sequence[Path], experiments_dir: Path) -> dict[str, list[str]]:
+    """The options of each config group: YAML files in the ``conf/`` folders, experiments."""
+    options = {group: _stems(conf_dirs, group) for group in GROUP_FIELDS}
     files = [p.stem for s in ("*.jsonl", "*.csv") for p in experiments_dir.glob(s)]
     options["experiment"] = sorted(set(options["experiment"]) | set(files))
-    launchers = sorted(p.stem for p in (conf_dir / "hydra" / "launcher").glob("*.yaml"))
+    launchers = _stems(conf_dirs, "hydra/launcher")
     options["hydra/launcher"] = ["basic", *launchers]
     return options
 
@@ -168,7 +170,7 @@ def _table(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
     return [f"{indent}{left.ljust(width)}{right}" for left, right in rows]
 
 
-def help_text(conf_dir: Path, experiments_dir: Path) -> str:
+def help_text(conf_dirs: Sequence[Path], experiments_dir: Path) -> str:
     """The page ``python -m runner --help`` prints."""
     py = python_command()
     lines = [
@@ -186,7 +188,7 @@ def help_text(conf_dir: Path, experiments_dir: Path) -> str:
     ]
     lines += _table([(f"{s.key}={s.default}", s.description) for s in settings()])
     lines += ["", "== Configuration groups == (group=option)"]
-    options = group_options(conf_dir, experiments_dir)
+    options = group_options(conf_dirs, experiments_dir)
     described = {**GROUP_FIELDS, "hydra/launcher": "where a sweep's jobs run (with -m)"}
     for group, about in described.items():
         lines += [f"  {group}=NAME  {about}", f"      {', '.join(options[group]) or '(none)'}"]
@@ -204,11 +206,11 @@ def help_text(conf_dir: Path, experiments_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hydra_help_node(conf_dir: Path, experiments_dir: Path) -> dict[str, str]:
+def hydra_help_node(conf_dirs: Sequence[Path], experiments_dir: Path) -> dict[str, str]:
     """The ``hydra/help`` option whose template is :func:`help_text`."""
     # OmegaConf resolves ${...} when Hydra reads the template, then Hydra substitutes $NAME:
     # escape for both, in that order of reading.
-    text = help_text(conf_dir, experiments_dir).replace("$", "$$").replace("$${", "$\\${")
+    text = help_text(conf_dirs, experiments_dir).replace("$", "$$").replace("$${", "$\\${")
     return {"app_name": "runner", "header": "", "footer": "", "template": text}
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.config.search_path import UserConfigs
 from runner.config.setup import CONF_DIR
 
 # Flags Hydra reads that leave the config as it is; any other flag takes the long way.
@@ -34,8 +35,10 @@ def mode_may_be_set(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> bool:
             continue
         if key.startswith("hydra"):
             return True
-        group = conf_dir / key
-        if group.is_dir() and any(_writes_globals(group, v) for v in value.strip("[]").split(",")):
+        # The user's conf/ folders are searched too (runner.config.search_path).
+        groups = [d / key for d in (*UserConfigs.dirs, conf_dir) if (d / key).is_dir()]
+        values = value.strip("[]").split(",")
+        if any(_writes_globals(group, v) for group in groups for v in values):
             return True
     return _writes_globals_dir(conf_dir)
 

@@ -133,9 +133,9 @@ def _experiments_dir(overrides: Sequence[str], base: Path | None = None) -> Path
     )
 
 
-def register_help(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+def register_help(overrides: Sequence[str], conf_dirs: Sequence[Path] = (CONF_DIR,)) -> None:
     """Register ``hydra/help=runner``, the page ``--help`` prints (conf/config.yaml picks it)."""
-    node = hydra_help_node(conf_dir, _experiments_dir(overrides))
+    node = hydra_help_node(conf_dirs, _experiments_dir(overrides))
     ConfigStore.instance().store(group="hydra/help", name="runner", node=node)
 
 
@@ -199,7 +199,7 @@ def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     check_override_keys(overrides, dirs)
     check_model_choices(overrides, dirs)
     register_configs()
-    register_help(overrides, conf_dir)
+    register_help(overrides, dirs)
     register_resolvers()
     check_run_names(overrides)
     register_experiment_files(overrides, dirs)
