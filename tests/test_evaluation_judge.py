@@ -359,3 +359,38 @@ def test_a_judge_chosen_on_the_command_line_is_the_one_a_resume_rebuilds(
     assert judged == {f"p{i}": f"openai/{judge}" for i in range(3)}
     saved = json.loads((run_dir / "run.json").read_text())["config"]["evaluation"]["helpfulness"]
     assert (saved["model"], saved["model_config"]["model_name"]) == ("my_judge", judge)
+
+
+def test_a_sweep_over_judge_models_from_the_users_conf(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """``-m evaluation.helpfulness.model=a,b``: one run per judge, each job composing it.
+
+    With joblib each job composes in a process of its own, on the search path made here.
+    """
+    from tests.conftest import run_cli
+
+    judges = {name: f"judge-{uuid.uuid4().hex[:8]}" for name in ("judge_a", "judge_b")}
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    for name, served in judges.items():
+        (tmp_path / "conf" / "model" / f"{name}.yaml").write_text(
+            f"api: openai\nmodel_name: {served}\n"
+        )
+    behaviors = [{"type": "reply", "text": "Score: 3", "match": {"model": served}}
+                 for served in judges.values()]  # fmt: skip
+    post_json(f"{llmock_server.url}/_llmock/scenario", {"behaviors": behaviors})
+    record = {"api": "openai", "model_name": "gen", "prompt": "Q?"}
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", [record])
+    out = run_cli(
+        tmp_path, llmock_server.url, "-m", "experiment=exp", "max_queries=6000",
+        "hydra/launcher=joblib", "evaluation=judge_helpfulness",
+        "evaluation.helpfulness.model=judge_a,judge_b",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    judged = sorted(
+        r["value"]
+        for run in (tmp_path / "outputs" / "exp").iterdir()
+        for r in read_jsonl(run / "evaluations.jsonl")
+        if r["field"] == "judge"
+    )
+    assert judged == sorted(f"openai/{served}" for served in judges.values())
