@@ -179,7 +179,7 @@ COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
 
 def _main(args: list[str]) -> int:
     refuse_literal_keys(args)
-    args = as_choices(quote_plain_values(args))
+    args = quote_plain_values(as_choices(args))
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)

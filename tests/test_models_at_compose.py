@@ -17,6 +17,7 @@ from runner.config.models import as_choices
 from runner.config.resumed import resumed_config
 from runner.config.schema import ModelConfig
 from runner.config.settings import redacted_container
+from runner.config.setup import quote_plain_values
 from runner.errors import ConfigError
 from tests.conftest import write_jsonl
 
@@ -146,6 +147,10 @@ def test_a_sweep_over_judge_models_is_a_sweep_over_the_group() -> None:
     ]
     assert as_choices(["evaluation.correctness.model_config.parameters.seed=1"]) == [
         "evaluation.correctness.model_config.parameters.seed=1"
+    ]
+    # A model named 401 is the file 401.yaml, as experiment=401 is 401.jsonl.
+    assert quote_plain_values(as_choices(["rephrase.model=401"])) == [
+        "model@rephrase.model_config='401'"
     ]
 
 

@@ -94,7 +94,7 @@ def quote_plain_values(args: Sequence[str]) -> list[str]:
                 (override,) = parser.parse_overrides([arg])
                 # A group option is a name: experiment=401 is the file 401.jsonl.
                 plain = (
-                    key.lstrip("+~") not in _GROUPS
+                    key.lstrip("+~").partition("@")[0] not in _GROUPS
                     or override.is_sweep_override()
                     or isinstance(override.value(), str | list)
                 )
