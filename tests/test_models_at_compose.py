@@ -213,13 +213,17 @@ def test_a_step_that_names_its_model_as_a_key_is_told_how_to_choose_it(tmp_path:
 
 def test_a_resume_keeps_the_runs_judge_unless_chosen_anew(cfg_judge: DictConfig) -> None:
     original = redacted_container(cfg_judge)
-    original["evaluation"]["correctness"]["model_config"]["model_name"] = "the-runs-own"
+    runs_own = ModelConfig("openai", "the-runs-own", {"seed": 1})
+    saved = {"api": "openai", "model_name": "the-runs-own", "parameters": {"seed": 1}}
+    original["evaluation"]["correctness"]["model_config"] = saved
+    original["rephrase"]["model_config"] = saved
     kept, changed = resumed_config(cfg_judge, [], original)
-    step = to_settings(kept).evaluation["correctness"]
-    assert (step.model, step.model_config.model_name if step.model_config else None) == (
-        "gpt_4o_mini",
-        "the-runs-own",
-    )
+    settings = to_settings(kept)
+    step = settings.evaluation["correctness"]
+    # Exactly the run's own model: no parameter today's conf/model/ YAML adds.
+    assert (step.model, step.model_config) == ("gpt_4o_mini", runs_own)
+    assert settings.rephrase is not None
+    assert settings.rephrase.model_config == runs_own
     assert changed == {}  # the run's own judge, though conf/model/ says otherwise now
     for override in (
         as_choices(["evaluation.correctness.model=gemma_local"]),

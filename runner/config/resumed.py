@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.config.schema import ModelConfig
 from runner.errors import ConfigError
 
 # Always this invocation's: which run to continue, and secrets (stored only as ***).
@@ -84,6 +85,21 @@ def original_config(run_dir: Path) -> dict[str, Any] | None:
     return config if isinstance(config, dict) and config else None
 
 
+def _models_as_kept(base: DictConfig, kept: Mapping[str, Any]) -> None:
+    """Put the run's own models in whole: merged, today's YAML could add parameters to them."""
+    nodes: list[tuple[DictConfig, str, Any]] = [(base, "model", kept.get("model"))]
+    steps = kept.get("evaluation")
+    for name, step in (steps if isinstance(steps, dict) else {}).items():
+        if isinstance(step, dict) and name in base.evaluation:
+            nodes.append((base.evaluation[name], "model_config", step.get("model_config")))
+    rephrase = kept.get("rephrase")
+    if isinstance(rephrase, dict) and base.get("rephrase") is not None:
+        nodes.append((base.rephrase, "model_config", rephrase.get("model_config")))
+    for node, key, model in nodes:
+        if isinstance(model, dict):  # checked against the schema as a whole
+            node[key] = OmegaConf.merge(OmegaConf.structured(ModelConfig), model)
+
+
 def resumed_config(
     cfg: DictConfig, overrides: Sequence[str], original: Mapping[str, Any]
 ) -> tuple[DictConfig, dict[str, list[Any]]]:
@@ -106,6 +122,7 @@ def resumed_config(
     # step map takes their names (each step still checked against its schema).
     OmegaConf.set_struct(base.evaluation, False)
     try:
+        _models_as_kept(base, kept)
         merged = OmegaConf.merge(base, kept)
         OmegaConf.set_struct(merged.evaluation, True)
     except OmegaConfBaseException as exc:
