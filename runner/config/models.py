@@ -85,7 +85,7 @@ def check_model_choices(overrides: Sequence[str], dirs: Sequence[Path]) -> None:
             looked = ", ".join(str(d / GROUP) for d in dirs)
             raise ConfigError(
                 f"{_where(key)}: no model {name!r}; choices: {', '.join(options)} "
-                f"(conf/model/*.yaml in {looked})"
+                f"(the *.yaml files in {looked})"
             )
 
 
