@@ -70,6 +70,9 @@ def run(experiment: Path, folder: Path, base_url: str) -> PromptoRun:
     target = data / "input" / experiment.name
     shutil.copyfile(experiment, target)
     argv = [
+        # Through the venv's own interpreter: a venv made in another checkout keeps that
+        # checkout's path in its scripts' #! lines, and the script alone would not start.
+        str(VENV / "bin" / "python"),
         str(_RUN),
         "--file",
         f"data/input/{experiment.name}",

@@ -96,6 +96,7 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
     if not settings.run_id:
         settings.run_id = run_dir.name
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") if settings.resume else None
+    cli.started_up()
     result = execute_run(
         settings,
         run_dir,

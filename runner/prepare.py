@@ -115,8 +115,15 @@ def prepare_run(
             found = [f"{record.where}: {p}" for p in evaluation.validate([record])]
         return found
 
+    # A record's credentials depend on its api and model only: hashed once per pair.
+    credentials: dict[tuple[str, str | None], str] = {}
+
     def credential(record: PromptRecord) -> str:
-        return providers[record.api].credential(record)
+        pair = (record.api, record.model_name)
+        found = credentials.get(pair)
+        if found is None:
+            found = credentials[pair] = providers[record.api].credential(record)
+        return found
 
     max_queries, limits = _limits(settings)
     assigner = GroupAssigner(

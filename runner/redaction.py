@@ -30,7 +30,9 @@ _MIN_LENGTH = 8
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+# The values, longest first, and their pattern: set together and read once, so no thread
+# sees one without the other (see redact).
+_known: tuple[tuple[str, ...], re.Pattern[str]] | None = None
 
 
 def is_secret_name(name: str) -> bool:
@@ -40,7 +42,7 @@ def is_secret_name(name: str) -> bool:
 
 def remember(values: Iterable[str | None]) -> None:
     """Mask these values from now on (each also as it appears escaped inside JSON)."""
-    global _pattern
+    global _known
     added = False
     with _lock:
         for value in values:
@@ -53,7 +55,8 @@ def remember(values: Iterable[str | None]) -> None:
         if added:
             # Longest first, so a key that contains another is masked whole.
             ordered = sorted(_secrets, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            _known = (tuple(ordered), pattern)
 
 
 def remember_env(env: Mapping[str, str]) -> None:
@@ -83,8 +86,13 @@ def remember_process_keys(env: Mapping[str, str] | None = None) -> None:
 
 def redact(text: str) -> str:
     """``text`` with every known key value replaced by :data:`MASK`."""
-    pattern = _pattern
-    if pattern is None or not text:
+    known = _known
+    if known is None or not text:
+        return text
+    forms, pattern = known
+    # Almost no text holds a key: a substring search per value finds that out ~7x faster
+    # than the pattern does (every result line passes here).
+    if not any(form in text for form in forms):
         return text
     return pattern.sub(MASK, text)
 
@@ -102,7 +110,7 @@ def redact_data(value: Any) -> Any:
 
 def forget_all() -> None:
     """Forget every remembered key (for tests)."""
-    global _pattern
+    global _known
     with _lock:
         _secrets.clear()
-        _pattern = None
+        _known = None

@@ -16,7 +16,7 @@ from runner.config.settings import token_settings
 from runner.engine.clock import Clock
 from runner.engine.limiter import Limiter, TokenBucket
 from runner.engine.quota import Accounting, Counts, Limit, Metered, TokenEstimate
-from runner.engine.shared_limits import SharedLimits, fingerprint
+from runner.engine.shared_limits import SharedLimits, fingerprint, never_binds
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 
@@ -148,14 +148,15 @@ class GroupLimits:
             self._credentials[cache_key] = fingerprint("key", self._credential(record))
         identity = self._credentials[cache_key]
         if identity not in self._key_buckets:
-            if self._store is None:
+            if self._store is None or never_binds(rate):
                 self._key_buckets[identity] = TokenBucket(rate, self._clock)
             else:
                 self._key_buckets[identity] = self._store.bucket(identity, rate, "k")
         return [self._key_buckets[identity]]
 
     def requests(self, group: Group) -> list[Limiter]:
-        if self._store is None or not group.identity:
+        """The group's shared request bucket (none when its limit can never bind)."""
+        if self._store is None or not group.identity or never_binds(group.rate_per_minute):
             return []
         bucket: Limiter = self._store.bucket(group.identity, group.rate_per_minute, "q")
         return [bucket]

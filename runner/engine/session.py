@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from runner import wire_json
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink
 from runner.engine.limits import Limits
@@ -60,7 +61,9 @@ async def engine_session(
     if context.session is None and any(p.uses_http for p in usable.values()):
         # One session for every group; groups cap their own concurrency.
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-        own_session = context.session = aiohttp.ClientSession(connector=connector)
+        own_session = context.session = aiohttp.ClientSession(
+            connector=connector, json_serialize=wire_json.dumps
+        )
     try:
         yield Engine(
             usable,

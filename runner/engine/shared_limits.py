@@ -61,6 +61,20 @@ class Holder:
         return False
 
 
+# A request limit at this rate or above cannot bind through a shared store: its bucket lets
+# a second's share (a million requests) go back to back, and no store takes a million
+# reservations a second (a file's lock is four system calls a take; a Ray actor, a round
+# trip), so no process ever waits for it. Such a limit stays in-process: sharing it would
+# cost a locked read and write of the file per request (about a tenth of runner's own time
+# per prompt at max_queries=1e9, the usual way to say "no limit").
+NEVER_BINDS_PER_MINUTE = 60.0 * 1_000_000
+
+
+def never_binds(rate_per_minute: float) -> bool:
+    """Whether a request limit is too high for any run sharing it to ever wait for it."""
+    return rate_per_minute >= NEVER_BINDS_PER_MINUTE
+
+
 def default_limits_dir() -> Path:
     """The machine-wide folder for shared limit state."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

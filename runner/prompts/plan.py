@@ -24,6 +24,9 @@ from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
 MAX_PROBLEMS_KEPT = 100
 
+# json.dumps with an option builds a new encoder per call; one made once is a third faster.
+_SPOOL_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
 # Checks a record and returns its problems (already prefixed with file:line).
 RecordCheck = Callable[[PromptRecord], list[str]]
 
@@ -171,7 +174,7 @@ def plan_experiment(
             plan = groups[name] = GroupPlan(name, rate, tokens)
         offset = spool.tell()
         entry = [record.line, record.data, record.key]
-        spool.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        spool.write(_SPOOL_ENCODER.encode(entry).encode() + b"\n")
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from runner import wire_json
 from runner.errors import ErrorKind, ProviderError
 
 # 408 request timeout, 409 conflict (some APIs use it for "try again"), 429 too many
@@ -176,7 +177,7 @@ async def post_json(
         # to text first cost a charset lookup and a copy per answer.
         raw = await resp.read()
         try:
-            body: Any = json.loads(raw) if raw else None
+            body: Any = wire_json.loads(raw) if raw else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):

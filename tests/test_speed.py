@@ -1,0 +1,109 @@
+"""Issue 13 item 9: runner's own costs per prompt and per command, kept off the hot path."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import cli
+from tests import servers
+
+
+def test_a_limit_that_can_never_bind_is_not_shared(tmp_path: Path) -> None:
+    """max_queries=1e9 (no limit) takes no locked file per request; a real limit still does."""
+    from runner.engine.clock import FakeClock
+    from runner.engine.limiter import TokenBucket
+    from runner.engine.limits import GroupLimits
+    from runner.engine.shared_limits import FileBucket, SharedLimits
+    from runner.prompts.grouping import Group
+    from runner.prompts.records import PromptRecord
+
+    store = SharedLimits(tmp_path / "limits")
+    limits = GroupLimits(store, FakeClock(), key_limits={"openai": 1e9}, credential=lambda _r: "k")
+    record = PromptRecord({"id": 1, "api": "openai", "model_name": "m", "prompt": "x"})
+    try:
+        assert limits.requests(Group("all", 1e9, [], identity="id")) == []
+        (key_bucket,) = limits.per_record(record)
+        assert isinstance(key_bucket, TokenBucket)
+        (shared,) = limits.requests(Group("all", 6000, [], identity="id"))
+        assert isinstance(shared, FileBucket)
+        assert sorted(p.name for p in (tmp_path / "limits").iterdir()) == ["id.q"]
+    finally:
+        store.close()
+
+
+def test_a_command_of_its_own_freezes_its_start_up_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once started, a command's objects leave the collector (a fast exit); a caller's stay."""
+    seen: list[int] = []
+
+    def entry(_args: list[str]) -> int:
+        cli.started_up()
+        seen.append(gc.get_freeze_count())
+        cli.started_up()  # once only: a sweep's later jobs free their objects
+        return 0
+
+    monkeypatch.setattr(sys, "argv", ["runner"])
+    gc.unfreeze()
+    try:
+        assert cli.main(cli.Command("runner.test"), entry, ["x=1"]) == 0
+        assert seen == [0]  # called with arguments (a test, a notebook): nothing frozen
+        assert cli.main(cli.Command("runner.test"), entry) == 0
+        assert seen[1] > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_wire_json_takes_what_the_standard_library_takes() -> None:
+    """orjson on the wire; what it refuses goes to the standard library, never an error."""
+    import json
+
+    from runner import wire_json
+
+    for value in [{"a": 1, "é": ["x", 2.5, None]}, {1: "int key"}, {"n": 2**70}, {"s": "\ud800"}]:
+        assert json.loads(wire_json.dumps(value)) == json.loads(json.dumps(value))
+    assert wire_json.loads(b'{"usage": {"prompt_tokens": 7}}') == {"usage": {"prompt_tokens": 7}}
+    assert wire_json.loads(b'{"x": NaN}')["x"] != 0  # the standard library reads NaN
+    with pytest.raises(json.JSONDecodeError):
+        wire_json.loads(b"<html>busy</html>")
+
+
+async def test_request_bodies_and_answers_go_through_wire_json(
+    monkeypatch: pytest.MonkeyPatch, llmock_server: servers.Server
+) -> None:
+    """The engine session's HTTP session encodes bodies with it; post_json parses with it."""
+    from runner import wire_json
+    from runner.config.schema import RunConfig
+    from runner.engine.session import engine_session
+    from runner.providers.base import ProviderContext
+    from runner.providers.http import post_json
+
+    calls: list[str] = []
+    dumps, loads = wire_json.dumps, wire_json.loads
+
+    def counted_dumps(value: Any) -> str:
+        calls.append("dumps")
+        return dumps(value)
+
+    def counted_loads(raw: bytes | str) -> Any:
+        calls.append("loads")
+        return loads(raw)
+
+    monkeypatch.setattr(wire_json, "dumps", counted_dumps)
+    monkeypatch.setattr(wire_json, "loads", counted_loads)
+    context = ProviderContext(RunConfig())
+    async with engine_session(context, lambda _o: None, apis=["openai"]) as _engine:
+        assert context.session is not None
+        body = await post_json(
+            context.session,
+            f"{llmock_server.url}/v1/chat/completions",
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": "Bearer test-key"},
+            timeout=context.timeout,
+        )
+    assert body["choices"] and calls == ["dumps", "loads"]
