@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runner import run_experiment
+from runner.cache.__main__ import main as cache_main
+from runner.config.schema import RunConfig
+from runner.engine.clock import Clock, SystemClock
+from runner.engine.session import engine_session
+from runner.output.results import Outcome
+from runner.prompts.grouping import Group
+from runner.prompts.records import PromptRecord
+from runner.providers.base import ProviderContext
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
-from tests.providers_support import llmock_bodies, unique_model
+from tests.conftest import read_jsonl, run_cli, write_jsonl
+from tests.providers_support import llmock_bodies, scenario, unique_model
+
+pytestmark = pytest.mark.integration
 
 CANARY_KEY = "sk-canary-0123456789abcdef"
 
@@ -23,7 +37,11 @@ def _records(model: str, n: int = 3) -> list[dict[str, Any]]:
 
 
 def _run(
-    tmp_path: Path, server: servers.Server, records: list[dict[str, Any]], *overrides: str
+    tmp_path: Path,
+    server: servers.Server,
+    records: list[dict[str, Any]],
+    *overrides: str,
+    clock: Clock | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
     result = run_experiment(
@@ -39,6 +57,7 @@ def _run(
             *overrides,
         ],
         env={"OPENAI_API_KEY": CANARY_KEY, "OPENAI_BASE_URL": f"{server.url}/v1"},
+        clock=clock,
     )
     lines = sorted(read_jsonl(result.folder.completed), key=lambda line: str(line["id"]))
     return lines, result.exit_code
@@ -103,8 +122,6 @@ def test_refresh_sends_and_overwrites_only_sends_nothing(
 
 
 def test_errors_are_never_cached(tmp_path: Path, llmock_server: servers.Server) -> None:
-    from tests.providers_support import scenario
-
     model = unique_model("cache-errors")
     scenario(llmock_server, {"type": "fail", "status": 400, "times": 1, "match": {"model": model}})
     lines, code = _run(tmp_path, llmock_server, _records(model, 1))
@@ -113,3 +130,94 @@ def test_errors_are_never_cached(tmp_path: Path, llmock_server: servers.Server) 
     assert again[0]["status"] == "ok" and again[0]["cached"] is False and code == 0
     with sqlite3.connect(tmp_path / "cache" / "responses.sqlite") as db:
         assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 1
+
+
+class _LaterClock(SystemClock):
+    """The real clock, its wall time moved ``ahead`` seconds (TTL without waiting)."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def wall(self) -> datetime:
+        return super().wall() + timedelta(seconds=self.ahead)
+
+
+def test_ttl_expiry_sends_again(tmp_path: Path, llmock_server: servers.Server) -> None:
+    model = unique_model("cache-ttl")
+    records = _records(model, 1)
+    _run(tmp_path, llmock_server, records, "cache_ttl=1h")
+    soon, _ = _run(tmp_path, llmock_server, records, "cache_ttl=1h", clock=_LaterClock(1800))
+    assert soon[0]["cached"] is True and len(llmock_bodies(llmock_server, model)) == 1
+    late, _ = _run(tmp_path, llmock_server, records, "cache_ttl=3600", clock=_LaterClock(7200))
+    assert late[0]["cached"] is False and len(llmock_bodies(llmock_server, model)) == 2
+    # The answer sent again replaced the old one: it is fresh for another hour.
+    again, _ = _run(tmp_path, llmock_server, records, "cache_ttl=1h", clock=_LaterClock(7300))
+    assert again[0]["cached"] is True and len(llmock_bodies(llmock_server, model)) == 2
+    # Forever (the default): the oldest entry still answers a year on.
+    year, _ = _run(tmp_path, llmock_server, records, clock=_LaterClock(365 * 86400))
+    assert year[0]["cached"] is True
+
+
+async def test_identical_requests_in_flight_are_sent_once(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """Two sessions of one process ask for the same request at once: one request is sent."""
+    model = unique_model("cache-inflight")
+    scenario(
+        llmock_server, {"type": "delay", "seconds": 1.0, "times": 1, "match": {"model": model}}
+    )
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{llmock_server.url}/v1"}
+    settings = RunConfig(max_queries=6000, cache_dir=str(tmp_path / "cache"))
+    outcomes: list[Outcome] = []
+
+    async def one(name: str) -> None:
+        context = ProviderContext(settings, env=env)
+        record = PromptRecord(_records(model, 1)[0])
+        async with engine_session(context, outcomes.append, apis=["openai"]) as engine:
+            await engine.run({name: Group(name, 6000, [record])})
+
+    await asyncio.gather(one("a"), one("b"))
+    assert len(llmock_bodies(llmock_server, model)) == 1
+    assert all(o.ok for o in outcomes) and sorted(o.cached for o in outcomes) == [False, True]
+    assert outcomes[0].completion == outcomes[1].completion
+
+
+def test_bad_cache_settings_exit_2_and_send_nothing(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    model = unique_model("cache-bad")
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", _records(model, 1))
+    for bad, named in (("cache=maybe", "cache must be on, off, refresh or only"),
+                       ("cache_ttl=soon", "cache_ttl must be")):  # fmt: skip
+        out = run_cli(tmp_path, llmock_server.url, "experiment=exp", bad)
+        assert out.returncode == 2, out.stderr
+        assert named in out.stderr and "Traceback" not in out.stderr
+    assert llmock_bodies(llmock_server, model) == []
+
+
+def test_explain_stats_and_clear(
+    tmp_path: Path, llmock_server: servers.Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = unique_model("cache-explain")
+    _run(tmp_path, llmock_server, _records(model, 2))
+    warmer = [
+        {**r, "parameters": {"max_tokens": 8, "temperature": 0.9}} for r in _records(model, 2)
+    ]
+    lines, _ = _run(tmp_path, llmock_server, warmer)
+    cache_dir = ["--cache-dir", str(tmp_path / "cache")]
+    assert cache_main([*cache_dir, "explain", lines[0]["run_id"], "p0"]) == 0
+    said = capsys.readouterr().out
+    assert "missed the cache" in said and "nearest cached request" in said
+    assert "parameters.temperature: this 0.9 | cached 0.5" in said
+    assert "same: api, model, parameters.max_tokens, prompt, url" in said
+    first = _run(tmp_path, llmock_server, _records(model, 2))[0]
+    assert cache_main([*cache_dir, "explain", first[1]["run_id"], "p1"]) == 0
+    assert "answered from the cache" in capsys.readouterr().out
+    assert cache_main([*cache_dir, "explain", "no-such-run", "p1"]) == 2
+    assert cache_main([*cache_dir, "stats"]) == 0
+    stats = capsys.readouterr().out
+    assert "entries: 4 answers of 4 requests" in stats and model in stats
+    assert cache_main([*cache_dir, "clear"]) == 0
+    assert "cleared 4 cached answer(s)" in capsys.readouterr().out
+    again, _ = _run(tmp_path, llmock_server, _records(model, 2))
+    assert [line["cached"] for line in again] == [False, False]

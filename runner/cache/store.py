@@ -121,19 +121,24 @@ class CacheStore:
         row = self._db.execute("SELECT parts FROM requests WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
-    def answered(self, api: str, model: str, *, limit: int = 5000) -> Iterator[tuple[str, Any]]:
-        """(digest, parts) of the newest requests of ``api`` + ``model`` that have an answer."""
+    def answered(
+        self, api: str, model: str, before: float, *, limit: int = 5000
+    ) -> Iterator[tuple[str, Any]]:
+        """(digest, parts) of the newest requests of ``api`` + ``model`` answered ``before``."""
         rows = self._db.execute(
             "SELECT r.digest, r.parts FROM requests r WHERE r.api = ? AND r.model = ? "
-            "AND EXISTS (SELECT 1 FROM entries e WHERE e.digest = r.digest) "
+            "AND EXISTS (SELECT 1 FROM entries e WHERE e.digest = r.digest AND e.created < ?) "
             "ORDER BY r.created DESC LIMIT ?",
-            (api, model, limit),
+            (api, model, before, limit),
         )
         for digest, parts in rows:
             yield digest, json.loads(parts)
 
-    def count(self, digest: str) -> int:
-        row = self._db.execute("SELECT count(*) FROM entries WHERE digest = ?", (digest,))
+    def count(self, digest: str, before: float) -> int:
+        """How many answers of ``digest`` were stored ``before`` (a time in seconds)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM entries WHERE digest = ? AND created < ?", (digest, before)
+        )
         return int(row.fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
