@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 import sqlite3
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,8 @@ import pytest
 
 from runner import run_experiment
 from runner.cache.__main__ import main as cache_main
+from runner.cache.key import RequestKey
+from runner.cache.store import CacheStore
 from runner.config.schema import RunConfig
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
@@ -20,7 +26,7 @@ from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext
 from tests import servers
-from tests.conftest import read_jsonl, run_cli, write_jsonl
+from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, scenario, unique_model
 
 pytestmark = pytest.mark.integration
@@ -221,3 +227,80 @@ def test_explain_stats_and_clear(
     assert "cleared 4 cached answer(s)" in capsys.readouterr().out
     again, _ = _run(tmp_path, llmock_server, _records(model, 2))
     assert [line["cached"] for line in again] == [False, False]
+
+
+def test_two_runs_at_once_share_the_cache(tmp_path: Path, llmock_server: servers.Server) -> None:
+    """Two processes write one cache at the same moment: both finish, nothing is lost."""
+    model = unique_model("cache-two")
+    cache = tmp_path / "cache"
+    procs = []
+    for side in ("a", "b"):
+        folder = tmp_path / side
+        records = [{**r, "prompt": f"{side} {r['prompt']}"} for r in _records(model, 150)]
+        write_jsonl(folder / "experiments" / "exp.jsonl", records)
+        argv = runner_argv(folder, "experiment=exp", f"cache_dir={cache}", "max_queries=60000")
+        env = runner_env(llmock_server.url)
+        pipe = subprocess.PIPE
+        procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=pipe, stderr=pipe, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with sqlite3.connect(cache / "responses.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (300,)
+    assert len(llmock_bodies(llmock_server, model)) == 300
+
+
+def _hammer(folder: str, side: str) -> None:
+    """One process storing 3,000 answers, committing every 100 (a writer fighting another)."""
+    store = CacheStore(Path(folder))
+    for i in range(3000):
+        key = RequestKey({"api": "openai", "model": side, "prompt": str(i)}, f"{side}{i:030d}")
+        store.put(key, {"text": str(i)}, side, float(i))
+        if i % 100 == 99:
+            store.flush()
+    store.close()
+
+
+def test_two_processes_writing_at_once(tmp_path: Path) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    writers = [spawn.Process(target=_hammer, args=(str(tmp_path), s)) for s in ("a", "b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    store = CacheStore(tmp_path)
+    assert store.stats()["entries"] == 6000
+    entry = store.get("b" + "0" * 26 + "2999", 0)
+    assert entry is not None and entry.answer == {"text": "2999"}
+    store.close()
+
+
+def _killed_mid_write(folder: str) -> None:
+    """Store 1,000 answers and wait for them; hand 1,000 more to the writer; die at once."""
+    store = CacheStore(Path(folder))
+    for i in range(2000):
+        key = RequestKey({"api": "openai", "model": "m", "prompt": str(i)}, f"{i:032d}")
+        store.put(key, {"text": str(i)}, "r", float(i))
+        if i == 999:
+            store.flush(wait=True)
+    store.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_writer_loses_only_unsaved_answers(tmp_path: Path) -> None:
+    killed = multiprocessing.get_context("spawn").Process(
+        target=_killed_mid_write, args=(str(tmp_path),)
+    )
+    killed.start()
+    killed.join(60)
+    assert killed.exitcode == -signal.SIGKILL
+    with sqlite3.connect(tmp_path / "responses.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        (saved,) = db.execute("SELECT count(*) FROM entries").fetchone()
+    assert 1000 <= saved <= 2000
+    store = CacheStore(tmp_path)  # and the file goes on being used
+    entry = store.get(f"{999:032d}", 0)
+    assert entry is not None and entry.answer == {"text": "999"}
+    store.close()

@@ -3,9 +3,10 @@
 WAL lets readers go on while one process writes, and a writer waits (``busy_timeout``) for
 another instead of failing, so concurrent runs share the file safely. Writes are batched:
 answers wait in memory and are committed together (every ``FLUSH_EVERY`` entries or
-``FLUSH_AFTER_S`` seconds, and on close), so there is no fsync per result; a crash loses
-at most those unsaved entries (a later run sends them again), and SQLite's journal means
-it never corrupts the file. No size cap: entries stay until ``clear``.
+``FLUSH_AFTER_S`` seconds, and on close) by a thread of their own (``writer.py``), so there
+is no fsync per result and the event loop never waits on the disk; a crash loses at most
+those unsaved entries (a later run sends them again), and SQLite's journal means it never
+corrupts the file. No size cap: entries stay until ``clear``.
 
 Tables: ``requests`` (a request's key parts, once per digest: what ``explain`` diffs),
 ``entries`` (an answer per digest and occurrence), ``lookups`` (per run and prompt, which
@@ -15,7 +16,6 @@ request it was and whether it hit: what ``explain`` starts from).
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.cache.key import RequestKey, canonical_json
+from runner.cache.writer import Batch, BatchWriter, connect
 
 FLUSH_EVERY = 500
 FLUSH_AFTER_S = 1.0
-BUSY_TIMEOUT_MS = 60_000
 FILE_NAME = "responses.sqlite"
 
 _SCHEMA = """
@@ -74,24 +74,26 @@ class CacheStore:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FILE_NAME
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL: a commit is durable once the WAL is synced at checkpoint; a power
-        # cut may lose the last commits, never corrupt the file.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+        self._db = connect(self.path)  # reads, on the caller's thread
+        self._db.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+        self._db.execute("COMMIT")
+        self._writer = BatchWriter(self.path)
         self._requests: dict[str, tuple[Any, ...]] = {}
         self._entries: list[tuple[Any, ...]] = []
         self._lookups: list[tuple[Any, ...]] = []
+        # Answers handed to the writer and not yet committed: still found by get().
+        self._unsaved: dict[tuple[str, int], Entry] = {}
         self._last_flush = time.monotonic()
 
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, digest: str, occurrence: int) -> Entry | None:
+        unsaved = self._unsaved.get((digest, occurrence))
+        if unsaved is not None:
+            return unsaved
         row = self._db.execute(
             "SELECT answer, created, run_id FROM entries WHERE digest = ? AND occurrence = ?",
             (digest, occurrence),
@@ -109,7 +111,7 @@ class CacheStore:
         return int(row[0])
 
     def lookup(self, run_id: str, prompt_key: str) -> Lookup | None:
-        self.flush()
+        self.flush(wait=True)
         row = self._db.execute(
             "SELECT digest, occurrence, result, at FROM lookups "
             "WHERE run_id = ? AND prompt_key = ?",
@@ -142,7 +144,7 @@ class CacheStore:
         return int(row.fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
-        self.flush()
+        self.flush(wait=True)
         one = self._db.execute
         entries, oldest, newest = one(
             "SELECT count(*), min(created), max(created) FROM entries"
@@ -183,6 +185,7 @@ class CacheStore:
         """Store (or replace) the answer of ``key``; committed with the next batch."""
         self.note_request(key, at)
         self._entries.append((key.digest, key.occurrence, canonical_json(answer), at, run_id))
+        self._unsaved[(key.digest, key.occurrence)] = Entry(answer, at, run_id)
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
@@ -190,47 +193,41 @@ class CacheStore:
         if pending >= FLUSH_EVERY or time.monotonic() - self._last_flush >= FLUSH_AFTER_S:
             self.flush()
 
-    def flush(self) -> None:
-        """Commit what waits in memory, in one transaction."""
+    def flush(self, *, wait: bool = False) -> None:
+        """Hand what waits in memory to the writer (one transaction); ``wait``: until saved."""
         self._last_flush = time.monotonic()
-        if not (self._entries or self._lookups or self._requests):
-            return
-        requests, entries, lookups = list(self._requests.values()), self._entries, self._lookups
-        self._requests, self._entries, self._lookups = {}, [], []
-        with self._transaction():
-            run = self._db.executemany
-            run("INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?)", requests)
-            run("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", entries)
-            run("INSERT OR REPLACE INTO lookups VALUES (?, ?, ?, ?, ?, ?)", lookups)
+        if self._entries or self._lookups or self._requests:
+            requests, entries = list(self._requests.values()), self._entries
+            batch = Batch(requests, entries, self._lookups)
+            self._requests, self._entries, self._lookups = {}, [], []
+            unsaved = self._unsaved
+            keys = [(digest, occurrence) for digest, occurrence, *_ in entries]
+
+            def committed() -> None:  # on the writer's thread: the rows are readable now
+                for key in keys:
+                    unsaved.pop(key, None)
+
+            batch.committed = committed
+            self._writer.submit(batch)
+        if wait:
+            self._writer.wait()
 
     def clear(self) -> int:
         """Delete every entry (and what explain keeps); returns how many answers went."""
-        self.flush()
+        self.flush(wait=True)
+        self._unsaved.clear()
         count = int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
-        with self._transaction():
-            for table in ("entries", "requests", "lookups"):
-                self._db.execute(f"DELETE FROM {table}")  # fixed names, not input
+        self._db.execute("BEGIN IMMEDIATE")
+        for table in ("entries", "requests", "lookups"):
+            self._db.execute(f"DELETE FROM {table}")  # fixed names, not input
+        self._db.execute("COMMIT")
         self._db.execute("VACUUM")
         return count
 
     def close(self) -> None:
+        """Commit everything, then close both connections."""
         try:
-            self.flush()
+            self.flush(wait=True)
+            self._writer.close()
         finally:
             self._db.close()
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
-
-        def __enter__(self) -> None:
-            # IMMEDIATE: take the write lock now (waiting busy_timeout), not mid-transaction.
-            self.db.execute("BEGIN IMMEDIATE")
-
-        def __exit__(self, kind: object, *_: object) -> None:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-    def _transaction(self) -> CacheStore._Tx:
-        return CacheStore._Tx(self._db)
