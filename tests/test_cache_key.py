@@ -66,3 +66,23 @@ def test_a_media_file_is_keyed_by_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "p.png").write_bytes(PNG_1X1 + b"\0")
     after = request_key(_record(prompt=prompt), provider)
     assert before.digest != after.digest
+
+
+def test_expected_hits_reads_without_writing(tmp_path: Path) -> None:
+    from runner.cache.expect import expected_hits
+    from runner.cache.store import CacheStore
+
+    settings = RunConfig(cache_dir=str(tmp_path / "c"))
+    providers = {"openai": _openai()}
+    records = [_record(), _record(id="b"), _record(id="c", prompt="other")]
+    assert expected_hits(settings, records, providers) == {}  # no cache file yet
+    assert not (tmp_path / "c").exists()
+    store = CacheStore(tmp_path / "c")
+    store.put(request_key(_record(), _openai()), {"text": "x"}, "r", 100.0)
+    store.close()
+    # One answer for the repeated request: its first occurrence hits, its second would not.
+    assert expected_hits(settings, records, providers) == {("openai", "m"): 1}
+    stale = RunConfig(cache_dir=str(tmp_path / "c"), cache_ttl="60")
+    assert expected_hits(stale, records, providers, now=200.0) == {}
+    off = RunConfig(cache_dir=str(tmp_path / "c"), cache="refresh")
+    assert expected_hits(off, records, providers) == {}
