@@ -1,4 +1,4 @@
-"""The cache key: what would be sent, volatile fields dropped, never the API key."""
+"""The cache key (what would be sent, never the API key), its occurrences, expected hits."""
 
 from __future__ import annotations
 
@@ -86,3 +86,29 @@ def test_expected_hits_reads_without_writing(tmp_path: Path) -> None:
     assert expected_hits(stale, records, providers, now=200.0) == {}
     off = RunConfig(cache_dir=str(tmp_path / "c"), cache="refresh")
     assert expected_hits(off, records, providers) == {}
+
+
+async def test_a_resume_goes_on_counting_occurrences(tmp_path: Path) -> None:
+    """A resumed run never takes an answer its first process already used."""
+    from runner.cache.cache import ResponseCache
+    from runner.output.results import Outcome
+    from runner.providers.base import Completion
+
+    def cache(resuming: bool) -> ResponseCache:
+        return ResponseCache(tmp_path, "on", None, "run-1", lambda: 100.0, resuming=resuming)
+
+    first = cache(False)
+    for _ in range(2):
+        claim = first.claim(_record(), _openai())
+        assert await first.answer(claim, _record(), "g", None) is None  # a miss: send it
+        first.remember(claim, Outcome(_record(), "g", 1, completion=Completion("x")))
+    first.close()
+    resumed = cache(True)
+    assert resumed.claim(_record(), _openai()).key.occurrence == 2
+    resumed.close()
+    rerun = ResponseCache(tmp_path, "on", None, "run-2", lambda: 100.0)
+    claims = [rerun.claim(_record(), _openai()) for _ in range(3)]
+    assert [c.key.occurrence for c in claims] == [0, 1, 2]
+    hits = [await rerun.answer(c, _record(), "g", None) for c in claims]
+    assert [h is not None and h.cached for h in hits] == [True, True, False]
+    rerun.close()
