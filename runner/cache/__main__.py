@@ -12,6 +12,7 @@ from runner.cache.explain import explain
 from runner.cache.settings import cache_folder
 from runner.cache.store import FILE_NAME, CacheStore
 from runner.commands import python_command
+from runner.errors import BadInputError
 
 COMMAND = cli.Command("runner.cache", log_level="WARNING")  # argparse prints its --help
 
@@ -44,6 +45,10 @@ def _cache(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     folder = args.cache_dir.expanduser() if args.cache_dir else cache_folder(None)
     if args.command != "clear" and not (folder / FILE_NAME).exists():
+        if args.command == "explain":
+            raise BadInputError(
+                f"no response cache at {folder / FILE_NAME}: give the run's --cache-dir"
+            )
         print(f"no response cache at {folder / FILE_NAME}")
         return 0
     store = CacheStore(folder)
