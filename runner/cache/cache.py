@@ -163,7 +163,7 @@ class ResponseCache:
         shared = self._shared
         shared.users -= 1
         if self.hits or self.misses:
-            logger.info(
+            logger.debug(
                 "Response cache: {} hit(s), {} miss(es) (cache={})",
                 self.hits,
                 self.misses,
