@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench import faults, memory, overhead, pacing, prompto_peer
+from bench import cache, faults, memory, overhead, pacing, prompto_peer
 from bench.common import (
     PYTHON,
     RESULTS,
@@ -45,6 +45,7 @@ SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "pacing": pacing.run,
     "faults": faults.run,
     "memory": memory.run,
+    "cache": cache.run,
 }
 
 
@@ -209,7 +210,7 @@ def render(
         "",
         md_table(["", ""], list(versions(prompto_peer.version()).items()), numeric=False),
         "",
-        "## Targets (issues 4, 12, 13, 14)",
+        "## Targets (issues 4, 12, 13, 14, 15)",
         "",
     ]
     rows = [

@@ -189,7 +189,7 @@ def run_with_index(root: Path, prompts: int) -> Measured:
     with servers.aimock(aimock_fixtures(root / "fixtures")) as server:
         argv = [
             PYTHON, "-m", "runner", f"experiment={exp.stem}", f"experiments_dir={exp.parent}",
-            f"outputs_dir={outputs}", "run_id=bench-index", "progress=off",
+            f"outputs_dir={outputs}", "run_id=bench-index", "progress=off", "cache=off",
             "max_queries=1e9", "max_concurrency=64",
         ]  # fmt: skip
         measured = run_measured(argv, log=log, env=openai_env(server.url + "/v1"), cwd=ROOT)

@@ -246,6 +246,7 @@ def run_runner(
         f"run_id={run_id}",
         "index=false",
         "progress=off",
+        "cache=off",  # the sections measure sending; the cache section turns it on
         *overrides,
     ]
     run_dir = outputs_dir / experiment_file.stem / run_id

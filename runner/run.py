@@ -133,6 +133,7 @@ def execute_run(
             done = repair_and_collect(folder)
         env = os.environ if env is None else env
         prepared = prepare_run(settings, env, done, run_dir)
+        prepared.context.run_id = folder.run_id  # the response cache keeps its lookups by run
         try:
             if not settings.resume:
                 lock.acquire(folder.run_id)

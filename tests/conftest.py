@@ -44,6 +44,13 @@ def _quiet_logs() -> None:
     logs.configure("WARNING")
 
 
+@pytest.fixture(autouse=True)
+def _own_response_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A response cache per test (runs in subprocesses inherit it): no test answers another's
+    prompts from the cache unless it means to (the cache tests share one on purpose)."""
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "response-cache"))
+
+
 @pytest.fixture(scope="session")
 def llmock_server() -> Iterator[servers.Server]:
     """One llmock (PyPI) process for the session; isolate tests by model name."""

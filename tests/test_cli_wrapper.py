@@ -81,6 +81,12 @@ def _entry_points(tmp: Path) -> list[tuple[str, list[str], list[str], str]]:
         ("runner.report.__main__", ["colour=red"], [f"outputs_dir={tmp}"], "make_report"),
         ("runner.view.__main__", ["--outputs-dir", missing], ["--outputs-dir", str(tmp)], "_serve"),
         (
+            "runner.cache.__main__",
+            ["--cache-dir", missing, "explain", "run", "p1"],
+            ["--cache-dir", str(tmp / "response-cache"), "clear"],
+            "CacheStore",
+        ),
+        (
             "runner.upload_media",
             ["upload", "--file", missing, "--media-folder", str(tmp)],
             ["upload", "--file", str(tmp / "experiments" / "exp.jsonl"), "--media-folder", missing],

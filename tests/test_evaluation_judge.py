@@ -110,9 +110,10 @@ def test_judge_and_scorers_over_a_stored_run(
         assert n_rows == (len(rows),)
 
     # Again: new lines are appended; the index keeps the latest value of each field.
+    # cache=refresh: the judge is asked again, not answered from the response cache.
     _reply(llmock_server, judge, "no idea")
-    report = evaluate(["run=" + run_dir.name, "evaluation=mock_judge", *_overrides(tmp_path)],
-                      env=env, conf_dir=conf)  # fmt: skip
+    report = evaluate(["run=" + run_dir.name, "evaluation=mock_judge", "cache=refresh",
+                       *_overrides(tmp_path)], env=env, conf_dir=conf)  # fmt: skip
     assert report.exit_code == 1 and report.errors == 3
     with read_connection(tmp_path / "outputs") as con:
         scores = con.execute(

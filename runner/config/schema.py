@@ -242,6 +242,12 @@ class RunConfig:
     limits_dir: str | None = None  # for shared_limits=file; default ~/.cache/runner/limits
     ray_address: str | None = None  # for shared_limits=ray; default: the current cluster
 
+    # The response cache (docs/cache.md): on (answer what was answered before, send the
+    # rest), off, refresh (send everything, overwrite), only (send nothing; misses are errors).
+    cache: str = "on"
+    cache_ttl: str = "none"  # seconds or 90s/30m/12h/7d/2w; 0 or none: entries never expire
+    cache_dir: str | None = None  # default $RUNNER_CACHE_DIR, else ~/.cache/runner
+
     # Continue a run folder: a run id, or "latest". Done prompts are skipped.
     resume: str = ""
     # After the first Ctrl-C / SIGTERM, how long requests in flight may take to finish.

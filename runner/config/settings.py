@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import redaction
+from runner.cache.settings import check_mode, ttl_seconds
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
 from runner.output.run_folder import check_name
@@ -104,6 +105,8 @@ def _check_limits(run: RunConfig) -> None:
         )
     if run.progress not in ("auto", "on", "off"):
         raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
+    check_mode(run.cache)
+    ttl_seconds(run.cache_ttl)
 
 
 # Free-form maps of values passed to APIs or scorers as they are (a negative may be meant).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -27,6 +27,9 @@ from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
+
+if TYPE_CHECKING:
+    from runner.cache.cache import ResponseCache
 
 OutcomeSink = Callable[[Outcome], None]
 
@@ -75,6 +78,7 @@ class Engine:
         on_change: called after a group's counters changed (for progress displays).
         limits: the limits beyond each group's own pace.
         observers: told of every send and every outcome.
+        cache: the response cache, asked first on the request path (None: no cache).
     """
 
     def __init__(
@@ -87,8 +91,10 @@ class Engine:
         on_change: Callable[[GroupStats], None] | None = None,
         limits: Limits | None = None,
         observers: Sequence[Observer] = (),
+        cache: ResponseCache | None = None,
     ) -> None:
         self.providers = providers
+        self.cache = cache
         self.settings = settings
         self.clock = clock
         self.backoff = backoff

@@ -26,6 +26,7 @@ from runner.prompts.grouping import Group, Records, Tagged
 from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:
+    from runner.cache.cache import Claim
     from runner.engine.engine import Engine
 
 
@@ -34,6 +35,7 @@ class _Item:
     record: PromptRecord
     tag: Any = None
     attempts: int = 0
+    cache_claim: Claim | None = None  # set at its first send when the cache is on
 
 
 async def _items(
@@ -122,21 +124,47 @@ class GroupRun:
             except Exception as exc:  # a limiter or the engine itself broke
                 engine.fail(exc, "sending")
             finally:
+                self.release_cache(item)
                 await self.gate.leave()
 
     # -- one request ---------------------------------------------------------------------
 
+    async def answer_from_cache(self, item: _Item) -> Outcome | None:
+        """The response cache, asked once per prompt before anything else (no limit taken).
+
+        A hit (or, with ``cache=only``, a miss) is the outcome; None: send it. An identical
+        request already in flight in this process is waited for, not sent again.
+        """
+        cache = self.engine.cache
+        if cache is None or item.cache_claim is not None:  # off, or a retry
+            return None
+        item.cache_claim = cache.claim(item.record, self.engine.providers[item.record.api])
+        return await cache.answer(item.cache_claim, item.record, self.group.name, item.tag)
+
+    def remember_in_cache(self, item: _Item, outcome: Outcome) -> None:
+        """After an attempt: a success goes into the cache; waiters for it are told."""
+        if self.engine.cache is not None and item.cache_claim is not None:
+            self.engine.cache.remember(item.cache_claim, outcome)
+
+    def release_cache(self, item: _Item) -> None:
+        """The prompt was not answered (stopped, refused): waiters for it send their own."""
+        if self.engine.cache is not None and item.cache_claim is not None:
+            self.engine.cache.release(item.cache_claim)
+
     def answer_without_sending(self, item: _Item) -> Outcome | None:
         """THE SEAM for a cache and batch mode: an outcome known without a live request.
 
-        A request goes cache -> budget -> limits -> provider: a cache hit (or a batch
-        result) returned here is recorded as is and takes no limit. Nothing plugs in yet.
+        A request goes cache -> budget -> limits -> provider: a batch result returned here
+        is recorded as is and takes no limit (the cache is asked before, in
+        :meth:`answer_from_cache`). Nothing plugs in yet.
         """
         return None
 
     async def send(self, item: _Item) -> None:
         engine = self.engine
-        known = self.answer_without_sending(item)
+        known = await self.answer_from_cache(item)
+        if known is None:
+            known = self.answer_without_sending(item)
         if known is not None:
             self.finish(known)
             return
@@ -154,6 +182,7 @@ class GroupRun:
             return
         item.attempts += 1
         outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
+        self.remember_in_cache(item, outcome)
         if estimate is not None:
             usage = (
                 None

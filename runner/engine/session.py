@@ -4,8 +4,9 @@
 one and the context has none), makes the providers of the apis asked for, builds the
 engine with the run's backoff and attempts, and on the way out closes what it made (the
 providers it owns, the session it opened). The run, live judges, stored evaluation and
-rephrasing all send through it. A request goes cache -> budget -> limits -> provider; the
-cache and batch seam is ``GroupRun.answer_without_sending``.
+rephrasing all send through it, so all of them use the response cache (``cache=``). A
+request goes cache -> budget -> limits -> provider: the cache is asked first
+(``GroupRun.answer_from_cache``), then the batch seam ``GroupRun.answer_without_sending``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from runner import wire_json
+from runner.cache.cache import ResponseCache, open_cache
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink
 from runner.engine.limits import Limits
@@ -64,18 +66,25 @@ async def engine_session(
         own_session = context.session = aiohttp.ClientSession(
             connector=connector, json_serialize=wire_json.dumps
         )
+    clock = clock or SystemClock()
+    now = clock.wall
+    cache: ResponseCache | None = None
     try:
+        cache = open_cache(settings, context.run_id, lambda: now().timestamp())
         yield Engine(
             usable,
             EngineSettings(settings.max_attempts, settings.max_concurrency),
-            clock or SystemClock(),
+            clock,
             Backoff(settings.backoff_base_s, settings.backoff_max_s, random.Random()),
             sink,
             on_change=on_change,
             limits=limits,
             observers=observers,
+            cache=cache,
         )
     finally:
+        if cache is not None:
+            cache.close()
         for provider in owned:
             await provider.aclose()
         if own_session is not None:

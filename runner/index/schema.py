@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "2"  # 2: runs has provenance columns
+SCHEMA_VERSION = "3"  # 2: runs has provenance columns; 3: responses.cached
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -53,6 +53,7 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("output_tokens", "BIGINT", "/usage/output_tokens"),
     Column("finish_reason", "VARCHAR", "/finish_reason"),
     Column("response_model", "VARCHAR", "/response_model"),
+    Column("cached", "BOOLEAN", "/cached"),
     Column("rate_group", "VARCHAR", "/rate_group"),
 )
 

@@ -43,6 +43,8 @@ class ProviderContext:
     settings: RunConfig
     session: aiohttp.ClientSession | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # The run sending (its response-cache lookups are kept for ``explain``); "" for none.
+    run_id: str = ""
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -92,6 +94,13 @@ class Provider(ABC):
         """
         parts = [self.api, *self.credential_parts(record.model_name)]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        """What, beside the record, decides the answer (part of the response cache's key).
+
+        Never a key or a secret: the cache file must hold none. Default: nothing more.
+        """
+        return {}
 
     @abstractmethod
     async def complete(self, record: PromptRecord) -> Completion:
@@ -151,6 +160,19 @@ class HttpProvider(Provider):
     def credential_parts(self, model_name: str | None) -> list[str]:
         return [self._url(model_name) or "", self._key(model_name) or ""]
 
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        """The endpoint and the block's settings that shape the request (never the key)."""
+        block = self._settings()
+        shaping = {
+            name: value
+            for name, value in vars(block).items()
+            if name not in _NOT_SHAPING and isinstance(value, str | int | float | bool)
+        }
+        return {"url": self._url(model_name) or "", **shaping}
+
+
+# Settings of an api block that never change what is sent (or are secrets).
+_NOT_SHAPING = frozenset({"api_key", "base_url", "endpoint", "project_id"})
 
 ProviderFactory = Callable[[ProviderContext], Provider]
 _REGISTRY: dict[str, type[Provider]] = {}

@@ -72,6 +72,18 @@ class LocalProvider(Provider):
             return Path(cfg.model_path).expanduser() if cfg.model_path else None
         return Path(str(model_name)).expanduser()
 
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        """The model file and the settings that shape the answer (seed, format, defaults)."""
+        cfg = self.context.settings.apis.local
+        path = self._path_for(model_name)
+        return {
+            "model_path": str(path) if path else DEFAULT_MODEL,
+            "seed": cfg.seed,
+            "chat_format": cfg.chat_format,
+            "string_prompts": cfg.string_prompts,
+            "default_max_tokens": cfg.default_max_tokens,
+        }
+
     def problems(self, record: PromptRecord) -> list[str]:
         folder = media.media_folder(self.context.settings)
         found = media.media_problems(record.prompt, folder, api=self.api, images=False)
