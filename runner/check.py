@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import cli
@@ -34,6 +34,8 @@ class CheckReport:
     problems: list[str]
     # Every problem found; only the first SHOWN_PROBLEMS are kept in ``problems``.
     problem_count: int = 0
+    # Per model: tokens, cost online and in batch, cache hits, time (runner.cost.estimate).
+    estimate: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -50,10 +52,11 @@ class CheckReport:
                 lines.append(f"  ... and {total - len(shown)} more problem(s)")
             return "\n".join(lines)
         models = ", ".join(f"{name} ({n})" for name, n in sorted(self.models.items()))
-        return (
+        ok = (
             f"OK: {self.input_file}: {self.prompts} prompt(s) in {self.groups} group(s) "
             f"can be sent: {models}. Nothing was sent."
         )
+        return "\n".join([ok, *self.estimate])
 
 
 def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckReport:
@@ -74,10 +77,17 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
             raise
         file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
         return CheckReport(str(file), 0, {}, 0, exc.problems, exc.total)
+    from runner.cost.estimate import estimate_run, format_estimate
+
     plan = prepared.plan
     models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
-    plan.close()
-    return CheckReport(str(plan.input_file), plan.total, models, len(plan.groups), [])
+    try:
+        estimate = format_estimate(estimate_run(prepared, settings))
+    finally:
+        plan.close()
+    return CheckReport(
+        str(plan.input_file), plan.total, models, len(plan.groups), [], estimate=estimate
+    )
 
 
 COMMAND = Command("runner.check", "experiment=NAME [key=value ...]", __doc__, "WARNING")
