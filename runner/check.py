@@ -2,7 +2,10 @@
 
 It reads the experiment with the same overrides as a run and checks every record against
 its API's rules, the keys and endpoints it needs and the media files it names, then lists
-every problem with its file and line. Nothing is sent and no run folder is made.
+every problem with its file and line. When the experiment can be sent, it prints the
+estimate per model (runner.cost.estimate): prompts, input and output tokens, the cost online
+and in batch mode, the prompts the cache would answer, and the time the limits imply.
+Nothing is sent and no run folder is made.
 
 Exit status: 0 when the experiment can be sent as it is, 2 when it cannot (or the
 configuration is wrong).
@@ -82,7 +85,7 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
     plan = prepared.plan
     models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
     try:
-        estimate = format_estimate(estimate_run(prepared, settings))
+        estimate = format_estimate(estimate_run(prepared, settings), settings.max_cost_usd)
     finally:
         plan.close()
     return CheckReport(

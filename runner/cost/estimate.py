@@ -126,8 +126,8 @@ def _minutes(value: float) -> str:
     return f"{value / 60:.1f} h"
 
 
-def format_estimate(estimates: Iterable[ModelEstimate]) -> list[str]:
-    """The estimate's lines for the terminal."""
+def format_estimate(estimates: Iterable[ModelEstimate], cap: float | None = None) -> list[str]:
+    """The estimate's lines for the terminal; ``cap``: the run's ``max_cost_usd``."""
     rows = list(estimates)
     if not rows:
         return []
@@ -150,6 +150,13 @@ def format_estimate(estimates: Iterable[ModelEstimate]) -> list[str]:
         f"  The limits imply about {_minutes(total)} in all "
         "(groups run at once: the slowest sets the time)."
     )
+    if cap is not None:
+        online = sum(m.online_usd or 0.0 for m in rows)
+        verdict = "fits in" if online <= cap else "is over"
+        lines.append(
+            f"  Online, the estimate {dollars(online)} {verdict} max_cost_usd={dollars(cap)}"
+            " (judges not included); the run stops sending before it spends more."
+        )
     return lines
 
 
