@@ -307,7 +307,7 @@ def _execute(
             groups=stats,
             skipped=plan.skipped,
             interrupted=status == "interrupted",
-            cost=spending.as_dict((previous.get("cost") or {}) if previous else None),
+            cost=spending.as_dict(previous.get("cost")),
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
         _write_final_meta(folder, meta, failing=status == "failed")

@@ -208,3 +208,19 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
         version = con.execute("SELECT value FROM index_meta WHERE key='schema_version'")
         assert version.fetchone() == ("3",)
+
+
+def test_resumed_totals_add_up_and_the_estimate_says_if_it_fits() -> None:
+    from runner.cost.estimate import ModelEstimate, format_estimate
+    from runner.cost.spending import Spending
+
+    spending = Spending()
+    spending.tally.on_outcome(_outcome(1000, 100, cost_usd=0.00021))
+    earlier = {"models": {"openai/gpt-4o-mini": {"results": 2, "cost_usd": 1.0, "unpriced": 0}}}
+    models = spending.as_dict(earlier)["models"]
+    assert models["openai/gpt-4o-mini"]["results"] == 3
+    assert models["openai/gpt-4o-mini"]["cost_usd"] == pytest.approx(1.0 + 0.00021)
+    assert spending.as_dict("not a dict")["models"]["openai/gpt-4o-mini"]["results"] == 1
+    row = ModelEstimate("openai/m", prompts=2, online_usd=0.5, batch_usd=0.25)
+    assert "$0.5000 is over max_cost_usd=$0.1000" in "\n".join(format_estimate([row], 0.1))
+    assert "fits in" in "\n".join(format_estimate([row], 1.0))

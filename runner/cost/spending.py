@@ -26,9 +26,10 @@ class Spending:
     def for_run(cls, settings: RunConfig) -> Spending:
         return cls(PriceBook.from_settings(settings), Budget(settings.max_cost_usd))
 
-    def as_dict(self, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def as_dict(self, before: object = None) -> dict[str, Any]:
         """``run.json``'s ``cost``: totals per model (with a resumed run's) and the budget."""
-        models = self.tally.as_dict((before or {}).get("models"))
+        earlier = before.get("models") if isinstance(before, Mapping) else None
+        models = self.tally.as_dict(earlier if isinstance(earlier, Mapping) else None)
         known = [m["cost_usd"] for m in models.values() if m["cost_usd"] is not None]
         return {
             "total_usd": round(sum(known), 6) if known or not models else None,

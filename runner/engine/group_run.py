@@ -158,34 +158,32 @@ class GroupRun:
         if reserved is _REFUSED:
             self.not_sent(item, _over_budget(engine.budget.limit_usd))
             return
-        actual: float | None = 0.0  # released unspent unless an answer says otherwise
-        try:
-            estimator = engine.limits.estimator
-            estimate = estimator(item.record) if self.metered and estimator else None
-            await self.charge(estimate)
-            await self.pace.acquire()
-            for limiter in engine.limits.per_record(item.record):
-                await limiter.acquire()
-            if engine.stop_requested.is_set():
-                return  # stopped while waiting for a slot: unsent, a resume sends it
-            refused = self.unsendable(item)
-            if refused is not None:  # refused while this prompt waited for its slot
-                self.not_sent(item, refused)
-                return
-            item.attempts += 1
-            outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
-            if estimate is not None:
-                usage = (
-                    None
-                    if outcome.completion is None
-                    else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
-                )
-                for limit in self.metered:
-                    await limit.settle(estimate, usage)
-            actual = engine.prices.outcome_cost(outcome)
-        finally:
-            # Before deciding: a retry's own reservation must see this answer's real cost.
-            engine.budget.settle(reserved, actual, self.budget_line)
+        estimator = engine.limits.estimator
+        estimate = estimator(item.record) if self.metered and estimator else None
+        await self.charge(estimate)
+        await self.pace.acquire()
+        for limiter in engine.limits.per_record(item.record):
+            await limiter.acquire()
+        if engine.stop_requested.is_set():
+            engine.budget.settle(reserved, 0.0, self.budget_line)  # nothing was spent
+            return  # stopped while waiting for a slot: unsent, a resume sends it
+        refused = self.unsendable(item)
+        if refused is not None:  # refused while this prompt waited for its slot
+            engine.budget.settle(reserved, 0.0, self.budget_line)
+            self.not_sent(item, refused)
+            return
+        item.attempts += 1
+        outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
+        if estimate is not None:
+            usage = (
+                None
+                if outcome.completion is None
+                else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
+            )
+            for limit in self.metered:
+                await limit.settle(estimate, usage)
+        # Before deciding: a retry's own reservation must see this answer's real cost.
+        engine.budget.settle(reserved, engine.prices.outcome_cost(outcome), self.budget_line)
         self.decide(item, outcome)
 
     def reserve(self, item: _Item) -> float | None:
