@@ -44,6 +44,15 @@ def test_bundled_prices_online_batch_and_unknown() -> None:
     assert online is not None
     batch = cost_of("anthropic", "claude-3-5-haiku-latest", 1e6, 0, batch=True)
     assert batch == pytest.approx(online / 2)
+    # The rates read once agree with genai-prices' own calculation, tiers included.
+    from genai_prices import Usage, calc_price
+
+    for model, provider, api in [("gpt-4o-mini", "openai", "openai"),
+                                 ("gemini-2.5-pro", "google", "gemini")]:  # fmt: skip
+        for tokens in [(123, 456), (300_000, 1_000)]:  # 2.5 Pro's tier starts at 200k
+            usage = Usage(input_tokens=tokens[0], output_tokens=tokens[1])
+            want = calc_price(usage, model, provider_id=provider).total_price
+            assert cost_of(api, model, *tokens, batch=False) == pytest.approx(float(want))
     assert cost_of("local", "gemma-3-270m", 1e6, 1e6, batch=False) == 0.0
     assert cost_of("ollama", "llama3", 1e6, 1e6, batch=False) == 0.0
 

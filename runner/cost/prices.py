@@ -17,7 +17,7 @@ half the online price, as OpenAI, Azure, Anthropic and Google document for their
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -77,11 +77,29 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else float(value)
 
 
-def _bundled(
-    api: str, model_name: str, tokens_in: int, tokens_out: int, batch: bool
-) -> float | None:
-    """genai-prices' price from its bundled data; None when it does not know the model."""
+@dataclass(frozen=True)
+class _Bundled:
+    """A model's genai-prices price: linear rates when it has no tiers, else its calculator."""
+
+    base: float  # per request
+    per_input: float
+    per_output: float
+    tiered: Callable[[int, int], float] | None = None
+
+    def cost(self, tokens_in: float, tokens_out: float) -> float:
+        if self.tiered is not None:
+            return self.tiered(round(tokens_in), round(tokens_out))
+        return self.base + tokens_in * self.per_input + tokens_out * self.per_output
+
+
+def _bundled(api: str, model_name: str, batch: bool) -> _Bundled | None:
+    """genai-prices' price from its bundled data; None when it does not know the model.
+
+    genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
+    (from genai-prices' own results) and applied here, unless the price has tiers.
+    """
     from genai_prices import Usage, data_snapshot
+    from genai_prices.types import TieredPrices
 
     provider_id = API_PROVIDERS.get(api)
     if provider_id is None or not model_name:
@@ -92,15 +110,27 @@ def _bundled(
     except LookupError:
         return None
     now = datetime.now(tz=UTC)
-    usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
     has_batch = batch and any(
         v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
         for v in model.price_variants or ()
     )
     context = _BATCH_CONTEXT if has_batch else None
-    price = model.calc_price(usage, provider, genai_request_timestamp=now, price_context=context)
-    total = float(price.total_price)
-    return total * BATCH_DISCOUNT if batch and not has_batch else total
+    scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
+
+    def calc(tokens_in: int, tokens_out: int) -> float:
+        usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+        found = model.calc_price(
+            usage, provider, genai_request_timestamp=now, price_context=context
+        )
+        return float(found.total_price) * scale
+
+    prices = model.get_prices(now, context)
+    if any(isinstance(v, TieredPrices) for v in vars(prices).values()):
+        return _Bundled(0.0, 0.0, 0.0, tiered=calc)
+    base = calc(0, 0)
+    return _Bundled(
+        base, (calc(_MILLION, 0) - base) / _MILLION, (calc(0, _MILLION) - base) / _MILLION
+    )
 
 
 class PriceBook:
@@ -117,6 +147,7 @@ class PriceBook:
         self.overrides = dict(overrides or {})
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
+        self._bundled: dict[tuple[str, str, bool], _Bundled | None] = {}
 
     @classmethod
     def from_settings(cls, settings: RunConfig) -> PriceBook:
@@ -158,7 +189,11 @@ class PriceBook:
             return own.cost(tokens_in, tokens_out, batch=batch)
         if api in FREE_APIS:
             return 0.0
-        return _bundled(api, model_name, round(tokens_in), round(tokens_out), batch)
+        key = (api, model_name, batch)
+        if key not in self._bundled:
+            self._bundled[key] = _bundled(api, model_name, batch)
+        bundled = self._bundled[key]
+        return None if bundled is None else bundled.cost(tokens_in, tokens_out)
 
     def _warn(self, api: str, model_name: str) -> None:
         name = f"{api}/{model_name}"
