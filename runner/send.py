@@ -37,6 +37,7 @@ async def send_all(
     """
     evaluation = prepared.evaluation
     spending = spending or Spending.for_run(settings)
+    spending.prices.warm(prepared.plan.model_counts)
 
     def sink(outcome: Outcome) -> None:
         line = result_line(outcome, run_id=run_id, experiment=prepared.experiment)

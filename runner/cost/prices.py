@@ -17,7 +17,7 @@ half the online price, as OpenAI, Azure, Anthropic and Google document for their
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -164,6 +164,15 @@ class PriceBook:
 
     def override(self, api: str, model_name: str) -> Price | None:
         return self.overrides.get(f"{api}/{model_name}") or self.overrides.get(model_name)
+
+    def warm(self, models: Iterable[tuple[str, str]]) -> None:
+        """Look each (api, model_name) up before sending.
+
+        genai-prices loads (~0.2 s) before the event loop is busy, and a model without a
+        price is named (once) at the start rather than at its first answer.
+        """
+        for api, model_name in models:
+            self.cost_of(api, model_name or "", 0, 0, batch=False)
 
     def cost_of(
         self,
