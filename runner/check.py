@@ -2,7 +2,10 @@
 
 It reads the experiment with the same overrides as a run and checks every record against
 its API's rules, the keys and endpoints it needs and the media files it names, then lists
-every problem with its file and line. Nothing is sent and no run folder is made.
+every problem with its file and line. When the experiment can be sent, it prints the
+estimate per model (runner.cost.estimate): prompts, input and output tokens, the cost online
+and in batch mode, the prompts the cache would answer, and the time the limits imply.
+Nothing is sent and no run folder is made.
 
 Exit status: 0 when the experiment can be sent as it is, 2 when it cannot (or the
 configuration is wrong).
@@ -13,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import cli
@@ -34,6 +37,8 @@ class CheckReport:
     problems: list[str]
     # Every problem found; only the first SHOWN_PROBLEMS are kept in ``problems``.
     problem_count: int = 0
+    # Per model: tokens, cost online and in batch, cache hits, time (runner.cost.estimate).
+    estimate: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -50,10 +55,11 @@ class CheckReport:
                 lines.append(f"  ... and {total - len(shown)} more problem(s)")
             return "\n".join(lines)
         models = ", ".join(f"{name} ({n})" for name, n in sorted(self.models.items()))
-        return (
+        ok = (
             f"OK: {self.input_file}: {self.prompts} prompt(s) in {self.groups} group(s) "
             f"can be sent: {models}. Nothing was sent."
         )
+        return "\n".join([ok, *self.estimate])
 
 
 def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckReport:
@@ -74,10 +80,17 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
             raise
         file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
         return CheckReport(str(file), 0, {}, 0, exc.problems, exc.total)
+    from runner.cost.estimate import estimate_run, format_estimate
+
     plan = prepared.plan
     models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
-    plan.close()
-    return CheckReport(str(plan.input_file), plan.total, models, len(plan.groups), [])
+    try:
+        estimate = format_estimate(estimate_run(prepared, settings), settings.max_cost_usd)
+    finally:
+        plan.close()
+    return CheckReport(
+        str(plan.input_file), plan.total, models, len(plan.groups), [], estimate=estimate
+    )
 
 
 COMMAND = Command("runner.check", "experiment=NAME [key=value ...]", __doc__, "WARNING")

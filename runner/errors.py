@@ -59,6 +59,7 @@ class ErrorKind(StrEnum):
     RETRYABLE = "retryable"  # timeouts, dropped connections, 408, 429, 5xx
     FATAL = "fatal"  # malformed request, 400, 401, 404: retrying cannot fix it
     QUOTA = "quota"  # a hard quota: no more requests will succeed on this key
+    BUDGET = "budget"  # not sent: it could take the run over max_cost_usd (a resume sends it)
 
 
 @dataclass

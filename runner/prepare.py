@@ -15,6 +15,7 @@ from loguru import logger
 from runner import redaction
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
+from runner.cost.estimate import check_budget_priced
 from runner.engine.limits import token_limit_settings
 from runner.errors import BadInputError, ConfigError
 from runner.output.resume import line_done
@@ -163,6 +164,11 @@ def prepare_run(
             f"{plan.input_file}: the experiment file holds no "
             + ("valid records" if plan.invalid else "records")
         )
+    try:
+        check_budget_priced(settings, plan.model_counts)
+    except ConfigError:
+        plan.close()
+        raise
     if m is not None and plan.model_changed:
         logger.info(
             "model={}: {} prompt(s) named another api/model_name and now use {}/{}",

@@ -19,6 +19,8 @@ from loguru import logger
 from runner import __version__, logs
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
+from runner.cost.budget import dollars
+from runner.cost.spending import Spending
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
@@ -279,6 +281,7 @@ def _execute(
     status = "failed"
     stats: dict[str, GroupStats] = {}
     timeline = Timeline()
+    spending = Spending.for_run(settings)
     try:
         with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
             for line in invalid_lines(
@@ -286,7 +289,7 @@ def _execute(
             ):
                 writer.write(line)
             stats, interrupted = asyncio.run(
-                send_all(prepared, settings, clock, writer, folder.run_id, timeline)
+                send_all(prepared, settings, clock, writer, folder.run_id, timeline, spending)
             )
         status = "interrupted" if interrupted else "completed"
     except KeyboardInterrupt:
@@ -305,6 +308,7 @@ def _execute(
             groups=stats,
             skipped=plan.skipped,
             interrupted=status == "interrupted",
+            cost=spending.as_dict(previous.get("cost")),
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
         _write_final_meta(folder, meta, failing=status == "failed")
@@ -312,6 +316,8 @@ def _execute(
         logger.debug("Summary\n{}", summary.format())
         if status == "interrupted":
             logger.warning("Stopped. Resume with: {}", command)
+        if spending.budget.exhausted:
+            _say_budget_reached(spending, command)
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
@@ -323,6 +329,18 @@ def _execute(
         _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
     report = write_run_report(folder)
     return RunResult(folder, summary, {"scores": scores, "report": report})
+
+
+def _say_budget_reached(spending: Spending, command: str) -> None:
+    budget = spending.budget
+    logger.warning(
+        "Budget reached: this run spent {} of max_cost_usd={}; {} prompt(s) were not sent "
+        "(error_kind budget). Continue with a new budget: {} max_cost_usd=<USD>",
+        dollars(budget.spent_usd),
+        dollars(budget.limit_usd),
+        sum(budget.refused.values()),
+        command,
+    )
 
 
 def _write_timeline(timeline: Timeline, folder: RunFolder) -> None:

@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 from runner.config.schema import RunConfig
+from runner.cost.spending import Spending
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
-from runner.engine.engine import Engine
+from runner.engine.engine import Engine, Observer
 from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
 from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
@@ -27,12 +28,16 @@ async def send_all(
     writer: ResultWriter,
     run_id: str,
     timeline: Timeline | None = None,
+    spending: Spending | None = None,
 ) -> tuple[dict[str, GroupStats], bool]:
     """Send every planned prompt; returns the counters and whether a stop cut the run.
 
-    ``timeline``, when given, records how each group went over time (for the report).
+    ``timeline``, when given, records how each group went over time (for the report);
+    ``spending`` prices, caps and counts what generation and the judges spend.
     """
     evaluation = prepared.evaluation
+    spending = spending or Spending.for_run(settings)
+    spending.prices.warm(prepared.plan.model_counts)
 
     def sink(outcome: Outcome) -> None:
         line = result_line(outcome, run_id=run_id, experiment=prepared.experiment)
@@ -63,7 +68,9 @@ async def send_all(
         paused=lambda name: "e" in live and _paused(live["e"].gates.get(name), clock),
         current=lambda name: live["e"].stats.get(name) if "e" in live else None,
     )
-    observers = [TimelineObserver(timeline, clock)] if timeline is not None else []
+    observers: list[Observer] = [spending.tally]
+    if timeline is not None:
+        observers.append(TimelineObserver(timeline, clock))
     try:
         with progress:
             async with engine_session(
@@ -75,6 +82,8 @@ async def send_all(
                 limits=limits.as_limits(),
                 on_change=progress.update,
                 observers=observers,
+                budget=spending.budget,
+                prices=spending.prices,
             ) as engine:
                 live["e"] = engine
                 stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
@@ -92,6 +101,7 @@ async def send_all(
                             prepared.providers,
                             clock,
                             stopped=lambda: stopper is not None and stopper.stopped,
+                            spending=spending,
                         )
                     else:
                         stats = await run_task

@@ -53,6 +53,8 @@ DESCRIPTIONS = {
     "stop_timeout_s": "after the first Ctrl-C, how long requests in flight may take",
     "backoff_base_s": "retry wait: full jitter up to min(backoff_max_s, base * 2^n)",
     "backoff_max_s": "the longest retry wait (Retry-After is always honoured)",
+    "max_cost_usd": "the most this invocation may spend (USD, judges included); null: no cap",
+    "prices": "USD per 1M tokens by model_name or api/model_name: {input_per_mtok, ...}",
     "csv": "also write results.csv in the run folder",
     "progress": "progress bars per group: auto (only on a terminal), on, off",
     "index": "bring <outputs_dir>/index.duckdb up to date after the run",

@@ -28,6 +28,17 @@ class ExperimentConfig:
 
 
 @dataclass
+class PriceConfig:
+    """A model's price in USD per million tokens (over genai-prices' data; see docs/cost.md)."""
+
+    input_per_mtok: float | None = None
+    output_per_mtok: float | None = None
+    # Batch mode; None: half the online price (what the providers' batch APIs charge).
+    batch_input_per_mtok: float | None = None
+    batch_output_per_mtok: float | None = None
+
+
+@dataclass
 class ModelConfig:
     """One model: choosing it fills ``api`` and ``model_name`` for every prompt."""
 
@@ -36,6 +47,8 @@ class ModelConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     # Queries per minute for this model; None means the group's limit applies.
     max_queries: float | None = None
+    # Its price, over genai-prices' own; None: genai-prices' price (or unknown).
+    price: PriceConfig | None = None
 
 
 @dataclass
@@ -257,6 +270,12 @@ class RunConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
 
+    # Cost: the most this invocation may spend, in USD (judges included); None: no cap.
+    max_cost_usd: float | None = None
+    # Prices of models named by the prompts themselves ("model_name" or "api/model_name"
+    # -> price); a chosen model's own price goes in its conf/model/*.yaml (price:).
+    prices: dict[str, PriceConfig] = field(default_factory=dict)
+
     csv: bool = False  # also write results.csv in the run folder
     progress: str = "auto"  # auto (only on a terminal) | on | off
     index: bool = True  # bring <outputs_dir>/index.duckdb up to date after the run
@@ -274,6 +293,7 @@ def register_configs() -> None:
     OmegaConf.set_struct(schema.max_input_tokens_per_minute_dict, False)
     OmegaConf.set_struct(schema.max_output_tokens_per_minute_dict, False)
     OmegaConf.set_struct(schema.key_max_queries, False)
+    OmegaConf.set_struct(schema.prices, False)
     cs.store(name="run_schema", node=schema)
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")
     cs.store(group="rephrase", name="rephrase_schema", node=RephraseConfig, package="rephrase")

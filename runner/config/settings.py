@@ -103,10 +103,29 @@ def _check_limits(run: RunConfig) -> None:
             f"apis.local.string_prompts must be completion or chat, got "
             f"{run.apis.local.string_prompts!r}"
         )
+    _check_prices(run)
     if run.progress not in ("auto", "on", "off"):
         raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
     check_mode(run.cache)
     ttl_seconds(run.cache_ttl)
+
+
+def _check_prices(run: RunConfig) -> None:
+    """A budget must be positive; a price must say both its input and output rates."""
+    if run.max_cost_usd is not None:
+        _positive("max_cost_usd", run.max_cost_usd, "US dollars")
+    priced = [(f"prices.{name}", price) for name, price in run.prices.items()]
+    models = [("model", run.model)]
+    models += [(f"evaluation.{n}.model", s.model_config) for n, s in run.evaluation.items()]
+    if run.rephrase is not None:
+        models.append(("rephrase.model", run.rephrase.model_config))
+    priced += [(f"{where}.price", m.price) for where, m in models if m is not None and m.price]
+    for where, price in priced:
+        if price is None or price.input_per_mtok is None or price.output_per_mtok is None:
+            raise ConfigError(
+                f"{where} needs both input_per_mtok and output_per_mtok (USD per million "
+                "tokens), e.g. {input_per_mtok: 0.15, output_per_mtok: 0.6}"
+            )
 
 
 # Free-form maps of values passed to APIs or scorers as they are (a negative may be meant).

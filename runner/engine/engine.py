@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from runner.cost.budget import Budget
+from runner.cost.prices import PriceBook
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
 from runner.engine.group_run import GroupRun
@@ -79,6 +81,8 @@ class Engine:
         limits: the limits beyond each group's own pace.
         observers: told of every send and every outcome.
         cache: the response cache, asked first on the request path (None: no cache).
+        budget: the spending cap shared with other engines of the run (unlimited by default).
+        prices: what each outcome cost (``cost_usd``); genai-prices' data by default.
     """
 
     def __init__(
@@ -92,6 +96,8 @@ class Engine:
         limits: Limits | None = None,
         observers: Sequence[Observer] = (),
         cache: ResponseCache | None = None,
+        budget: Budget | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
         self.providers = providers
         self.cache = cache
@@ -104,6 +110,8 @@ class Engine:
         if self.limits.estimator is None:
             self.limits.estimator = lambda r: self.providers[r.api].estimate_tokens(r)
         self.observers = list(observers)
+        self.budget = budget or Budget()
+        self.prices = prices or PriceBook()
         self.stop_requested = asyncio.Event()
         self.gates: dict[str, AdaptiveGate] = {}
         # Live counters: complete even when a run is cut short.
@@ -147,7 +155,8 @@ class Engine:
         self.request_stop()
 
     def deliver(self, outcome: Outcome) -> None:
-        """Hand a final outcome to the sink and the observers."""
+        """Price a final outcome, hand it to the sink and the observers."""
+        outcome.cost_usd = self.prices.outcome_cost(outcome)
         try:
             self._sink(outcome)
         except Exception as exc:  # e.g. the disk is full: sending more would lose results

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from runner.cost.budget import budget_line, dollars
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
 from runner.engine.quota import TokenEstimate, Usage
@@ -28,6 +29,18 @@ from runner.prompts.records import PromptRecord
 if TYPE_CHECKING:
     from runner.cache.cache import Claim
     from runner.engine.engine import Engine
+
+
+# What GroupRun.reserve returns when the budget refuses a request.
+_REFUSED = -1.0
+
+
+def _over_budget(limit: float | None) -> ProviderError:
+    return ProviderError(
+        f"not sent: it could take the run over max_cost_usd={dollars(limit)}; "
+        "resume with a larger max_cost_usd to send it",
+        ErrorKind.BUDGET,
+    )
 
 
 @dataclass
@@ -73,6 +86,7 @@ class GroupRun:
         self.all_done = asyncio.Event()
         self.retry_timers: set[asyncio.Task[None]] = set()
         self.quota_error: ProviderError | None = None  # set once a hard quota stops the group
+        self.budget_line = budget_line(group.name)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -168,6 +182,10 @@ class GroupRun:
         if known is not None:
             self.finish(known)
             return
+        reserved = self.reserve(item)
+        if reserved is _REFUSED:
+            self.not_sent(item, _over_budget(engine.budget.limit_usd))
+            return
         estimator = engine.limits.estimator
         estimate = estimator(item.record) if self.metered and estimator else None
         await self.charge(estimate)
@@ -175,9 +193,11 @@ class GroupRun:
         for limiter in engine.limits.per_record(item.record):
             await limiter.acquire()
         if engine.stop_requested.is_set():
+            engine.budget.settle(reserved, 0.0, self.budget_line)  # nothing was spent
             return  # stopped while waiting for a slot: unsent, a resume sends it
         refused = self.unsendable(item)
         if refused is not None:  # refused while this prompt waited for its slot
+            engine.budget.settle(reserved, 0.0, self.budget_line)
             self.not_sent(item, refused)
             return
         item.attempts += 1
@@ -191,7 +211,22 @@ class GroupRun:
             )
             for limit in self.metered:
                 await limit.settle(estimate, usage)
+        # Before deciding: a retry's own reservation must see this answer's real cost.
+        engine.budget.settle(reserved, engine.prices.outcome_cost(outcome), self.budget_line)
         self.decide(item, outcome)
+
+    def reserve(self, item: _Item) -> float | None:
+        """Budget, after the cache and before the limits: hold the request's estimated cost.
+
+        Returns the amount held (None: an unknown cost, under no cap), or ``_REFUSED``.
+        """
+        engine = self.engine
+        if engine.budget.limit_usd is None:
+            return None
+        provider = engine.providers[item.record.api]
+        tokens = provider.estimate_tokens(item.record)
+        usd = engine.prices.estimate_cost(item.record, batch=False, tokens=tokens)
+        return usd if engine.budget.reserve(usd, self.budget_line) else _REFUSED
 
     async def charge(self, estimate: TokenEstimate | None) -> None:
         """Take the request's estimated tokens from each token limit of the group."""
@@ -200,7 +235,9 @@ class GroupRun:
                 await limit.charge(estimate)
 
     def unsendable(self, item: _Item) -> ProviderError | None:
-        """Why ``item`` must not be sent: its group hit a hard quota, or its key was refused."""
+        """Why ``item`` must not be sent: a hard quota, a refused key, the budget reached."""
+        if self.engine.budget.exhausted:
+            return _over_budget(self.engine.budget.limit_usd)
         if self.quota_error is not None:
             return ProviderError(f"not sent: {self.quota_error}", ErrorKind.QUOTA)
         return self.engine.rejections.blocked(item.record)
@@ -253,13 +290,17 @@ class GroupRun:
 
     def not_sent(self, item: _Item, error: ProviderError) -> None:
         self.stats.not_sent += 1
+        kind = "not_sent"
+        if error.kind is ErrorKind.BUDGET:
+            kind = ErrorKind.BUDGET.value
+            self.engine.budget.refuse(self.budget_line)
         self.finish(
             Outcome(
                 item.record,
                 self.group.name,
                 item.attempts,
                 error=error,
-                error_kind="not_sent",
+                error_kind=kind,
                 tag=item.tag,
             )
         )

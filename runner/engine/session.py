@@ -19,6 +19,8 @@ import aiohttp
 
 from runner import wire_json
 from runner.cache.cache import ResponseCache, open_cache
+from runner.cost.budget import Budget
+from runner.cost.prices import PriceBook
 from runner.engine.clock import Clock, SystemClock
 from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink
 from runner.engine.limits import Limits
@@ -39,6 +41,8 @@ async def engine_session(
     limits: Limits | None = None,
     on_change: Callable[[GroupStats], None] | None = None,
     observers: Sequence[Observer] = (),
+    budget: Budget | None = None,
+    prices: PriceBook | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine over ``providers`` plus one made for each api of ``apis`` it lacks.
 
@@ -50,6 +54,8 @@ async def engine_session(
         limits: the limits beyond each group's own pace (none by default).
         on_change: called after a group's counters changed.
         observers: told of every send and every outcome.
+        budget: the run's spending cap, shared by its engines (none: unlimited).
+        prices: what outcomes cost; by default the settings' prices over genai-prices'.
     """
     settings = context.settings
     usable = dict(providers or {})
@@ -81,6 +87,8 @@ async def engine_session(
             limits=limits,
             observers=observers,
             cache=cache,
+            budget=budget,
+            prices=prices or PriceBook.from_settings(settings),
         )
     finally:
         if cache is not None:

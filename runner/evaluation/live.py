@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
+from runner.cost.spending import Spending
 from runner.engine.clock import Clock
 from runner.engine.session import engine_session
 from runner.evaluation import judge as judging
@@ -31,6 +32,7 @@ async def judge_alongside(
     providers: Mapping[str, Provider],
     clock: Clock,
     stopped: Callable[[], bool] = lambda: False,
+    spending: Spending | None = None,
 ) -> T:
     """Await ``generation`` while judging its results as they arrive; returns its result.
 
@@ -41,6 +43,7 @@ async def judge_alongside(
         providers: the run's providers, reused (a loaded local model); others are made.
         clock: time source.
         stopped: whether the run was asked to stop (then queued judge prompts are dropped).
+        spending: the run's prices, budget and cost totals (judges have their own line).
     """
     steps = {s.name: s for s in evaluation.steps if s.model is not None}
     queues: dict[str, asyncio.Queue[judging.JudgeRequest | None]] = {
@@ -63,7 +66,17 @@ async def judge_alongside(
         f"judge:{name}": Group(f"judge:{name}", evaluation.rate_of(step), stream(name), total=-1)
         for name, step in steps.items()
     }
-    async with engine_session(context, sink, providers=providers, apis=apis, clock=clock) as engine:
+    spent = spending or Spending.for_run(context.settings)
+    async with engine_session(
+        context,
+        sink,
+        providers=providers,
+        apis=apis,
+        clock=clock,
+        observers=[spent.tally],
+        budget=spent.budget,
+        prices=spent.prices,
+    ) as engine:
         evaluation.live_sink = enqueue
         judges = asyncio.create_task(engine.run(groups))
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "3"  # 2: runs has provenance columns; 3: responses.cached
+SCHEMA_VERSION = "3"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -53,8 +53,9 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("output_tokens", "BIGINT", "/usage/output_tokens"),
     Column("finish_reason", "VARCHAR", "/finish_reason"),
     Column("response_model", "VARCHAR", "/response_model"),
-    Column("cached", "BOOLEAN", "/cached"),
     Column("rate_group", "VARCHAR", "/rate_group"),
+    Column("cost_usd", "DOUBLE", "/cost_usd"),
+    Column("cached", "BOOLEAN", "/cached"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -134,7 +135,7 @@ _DDL = (
         input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
         run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ,
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
-        versions JSON)""",
+        versions JSON, cost_usd DOUBLE, cost JSON)""",
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -157,6 +158,45 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> str | None:
         return None
     row = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'").fetchone()
     return str(row[0]) if row else None
+
+
+# In-place migrations: from a version to the next, statements that keep every row (and the
+# evaluations table, which a rebuild would lose). New columns go last, as ALTER puts them.
+MIGRATIONS = {
+    "2": (
+        "ALTER TABLE responses ADD COLUMN cost_usd DOUBLE",
+        "UPDATE responses SET cost_usd = TRY_CAST(record->>'cost_usd' AS DOUBLE)",
+        "ALTER TABLE responses ADD COLUMN cached BOOLEAN",
+        "UPDATE responses SET cached = TRY_CAST(record->>'cached' AS BOOLEAN)",
+        "ALTER TABLE runs ADD COLUMN cost_usd DOUBLE",
+        "ALTER TABLE runs ADD COLUMN cost JSON",
+        "UPDATE runs SET cost_usd = TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE), "
+        "cost = nullif(record->'cost', 'null'::JSON)",
+    ),
+}
+
+
+def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
+    """Bring an index of an older ``version`` to this one in place; False: it needs a rebuild.
+
+    A user key that already took a new column's name (``cost_usd`` in an old experiment)
+    cannot be migrated: that index is rebuilt from the JSONL instead.
+    """
+    taken = {c.lower() for c in response_columns(con)}
+    while version in MIGRATIONS:
+        if version == "2" and taken & {"cost_usd", "cached"}:
+            return False
+        con.execute("BEGIN")
+        try:
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+            version = str(int(version) + 1)
+            con.execute("UPDATE index_meta SET value = ? WHERE key = 'schema_version'", [version])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")  # untouched: the caller rebuilds it from the JSONL
+            return False
+    return version == SCHEMA_VERSION
 
 
 def drop_managed(con: duckdb.DuckDBPyConnection) -> None:

@@ -55,7 +55,7 @@ def update_index(
     if not rebuild:
         with write_connection(outputs_dir, wait=wait) as con:
             version = schema.stored_version(con)
-            current = version in (None, schema.SCHEMA_VERSION)
+            current = version in (None, schema.SCHEMA_VERSION) or schema.migrate(con, version)
             if current:
                 if version is None:
                     schema.ensure_schema(con)

@@ -73,6 +73,8 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "finish_reason": None if completion is None else completion.finish_reason,
         "response_model": None if completion is None else completion.model,
         "cached": outcome.cached,
+        # USD from the reported usage (0: cached or nothing answered; null: no known price).
+        "cost_usd": None if outcome.cost_usd is None else round(outcome.cost_usd, 10),
         "run_id": run_id,
         "experiment": experiment,
         "rate_group": outcome.group,

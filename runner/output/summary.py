@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from runner.cost.budget import dollars
+from runner.cost.tally import format_costs
 from runner.engine.stats import GroupStats
 
 
@@ -24,6 +26,8 @@ class Summary:
     skipped: int = 0  # already ok in the run being resumed
     interrupted: bool = False
     invalid: int = 0  # on_invalid=skip: lines the check refused (counted in error too)
+    # run.json's "cost": totals per model and the budget (see runner.cost.spending).
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unsent(self) -> int:
@@ -48,6 +52,7 @@ class Summary:
             "skipped": self.skipped,
             "total": self.total,
             "wall_time_s": round(self.wall_time_s, 3),
+            **({"cost": self.cost} if self.cost else {}),
             "groups": {
                 name: {
                     "total": g.total,
@@ -66,14 +71,17 @@ class Summary:
 
     def format(self) -> str:
         """A few lines for the terminal."""
+        over_budget = sum((self.cost.get("budget") or {}).get("not_sent", {}).values())
+        stopped = self.not_sent - over_budget
         lines = [
             f"Run {self.run_id} of experiment '{self.experiment}': {self.total} prompts, "
             f"{self.ok} ok, {self.error} error in {self.wall_time_s:.1f} s"
             + (
-                f" ({self.not_sent} not sent: a hard quota or a rejected key stopped them)"
-                if self.not_sent
+                f" ({stopped} not sent: a hard quota or a rejected key stopped them)"
+                if stopped
                 else ""
             )
+            + (f" ({over_budget} not sent: the budget was reached)" if over_budget else "")
             + (f"; {self.invalid} invalid line(s) not sent" if self.invalid else "")
         ]
         width = max([5, *(len(n) for n in self.groups)])
@@ -88,7 +96,20 @@ class Summary:
                 f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7}"
                 f" {g.rate_per_minute:>10,.1f} {shown:>12}"
             )
+        lines += self._cost_lines()
         return "\n".join(lines)
+
+    def _cost_lines(self) -> list[str]:
+        if not self.cost:
+            return []
+        budget = self.cost.get("budget") or {}
+        spent = ", ".join(f"{k} {dollars(v)}" for k, v in (budget.get("lines") or {}).items())
+        cap = budget.get("max_cost_usd")
+        head = f"Cost {dollars(self.cost.get('total_usd'))}" + (f" ({spent})" if spent else "")
+        if cap is not None:
+            head += f"; this invocation spent {dollars(budget.get('spent_usd'))} of "
+            head += f"max_cost_usd={dollars(cap)}"
+        return [head, *format_costs(self.cost.get("models") or {})]
 
 
 def _round(value: float | None) -> float | None:

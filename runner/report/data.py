@@ -41,6 +41,7 @@ _COLUMNS = {
     "prompt_key": "VARCHAR",
     "prompt": "JSON",
     "line": "BIGINT",
+    "cost_usd": "DOUBLE",
 }
 
 
@@ -55,7 +56,7 @@ class RunData:
     latency_hist: Table  # model, start, end, n
     attempts: Table  # model, attempts, n
     errors: Table  # error_kind, n
-    tokens: Table  # model, input_tokens, output_tokens
+    tokens: Table  # model, input_tokens, output_tokens, cost_usd, unpriced
     # A few failed prompts per error kind: model, prompt_key, prompt, error.
     error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
@@ -100,7 +101,7 @@ def _open(completed: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     # text are kept (shortened) for failed prompts only: the examples are all that shows them.
     con.execute(
         "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
-        "usage, rate_group, prompt_key, line, coalesce(model_name, api, '?') AS model, "
+        "usage, rate_group, prompt_key, line, cost_usd, coalesce(model_name, api, '?') AS model, "
         "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
         "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw "
         "QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
@@ -152,7 +153,10 @@ def load_run(run_dir: Path) -> RunData:
                 con,
                 "SELECT model, "
                 "CAST(coalesce(sum(usage.input_tokens), 0) AS BIGINT) AS input_tokens, "
-                "CAST(coalesce(sum(usage.output_tokens), 0) AS BIGINT) AS output_tokens "
+                "CAST(coalesce(sum(usage.output_tokens), 0) AS BIGINT) AS output_tokens, "
+                # null when no result of the model had a known price (never a silent 0)
+                "sum(cost_usd) AS cost_usd, "
+                "count(*) FILTER (WHERE status = 'ok' AND cost_usd IS NULL) AS unpriced "
                 "FROM r GROUP BY model ORDER BY model",
             ),
             timeline=_timeline(run_dir),

@@ -16,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from runner import __version__
+from runner.cost.budget import dollars
 from runner.output.run_folder import INPUT_DIR
 from runner.report import charts
 from runner.report.compare import comparison_table
@@ -148,12 +149,14 @@ def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("runner.report", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["dollars"] = dollars  # $0.0123, as the console prints it
+    return env
 
 
 def render_html(runs: list[RunData], title: str) -> str:

@@ -1,0 +1,81 @@
+"""Cost totals per model, counted as outcomes are delivered (an engine observer)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.cost.budget import dollars
+from runner.engine.engine import Observer
+from runner.output.results import Outcome
+
+
+@dataclass
+class ModelCost:
+    """One model's results and what they cost."""
+
+    results: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0  # answered, but no price known: their cost is not in cost_usd
+    cached: int = 0
+    batch: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.results += 1
+        self.cached += outcome.cached
+        self.batch += outcome.batch_id is not None
+        if outcome.cost_usd is None:
+            self.unpriced += 1
+        else:
+            self.cost_usd += outcome.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "results": self.results,
+            # null when nothing had a known price: an unknown total is never shown as 0.
+            "cost_usd": None if self.unpriced == self.results else round(self.cost_usd, 6),
+            "unpriced": self.unpriced,
+            "cached": self.cached,
+            "batch": self.batch,
+        }
+
+
+class CostTally(Observer):
+    """Totals per ``api/model_name`` of every outcome delivered (generation and judges)."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, ModelCost] = {}
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        record = outcome.record
+        name = f"{record.api}/{record.model_name or '-'}"
+        self.models.setdefault(name, ModelCost()).add(outcome)
+
+    def as_dict(self, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Per model, added to ``before`` (a resumed run's earlier totals)."""
+        totals = {name: dict(v) for name, v in (before or {}).items() if isinstance(v, dict)}
+        for name, cost in self.models.items():
+            now = cost.as_dict()
+            old = totals.get(name)
+            if old is None:
+                totals[name] = now
+                continue
+            for key in ("results", "unpriced", "cached", "batch"):
+                now[key] += int(old.get(key) or 0)
+            if old.get("cost_usd") is not None:
+                now["cost_usd"] = round((now["cost_usd"] or 0.0) + float(old["cost_usd"]), 6)
+            totals[name] = now
+        return dict(sorted(totals.items()))
+
+
+def format_costs(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Console lines: each model's results and cost (``-`` when no price is known)."""
+    if not models:
+        return []
+    width = max([5, *(len(n) for n in models)])
+    lines = [f"  {'model':<{width}}  {'results':>7} {'cost':>12}"]
+    for name, m in models.items():
+        note = f"  ({m['unpriced']} without a known price)" if m.get("unpriced") else ""
+        lines.append(f"  {name:<{width}}  {m['results']:>7} {dollars(m['cost_usd']):>12}{note}")
+    return lines
