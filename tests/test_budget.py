@@ -107,7 +107,8 @@ def test_judges_have_their_own_line_within_the_same_cap(
         "price: {input_per_mtok: 1000, output_per_mtok: 1000}\n"
     )
     (conf / "evaluation" / "dear.yaml").write_text(
-        "grade:\n  scorer: judge\n  model: dear_judge\n"
+        "defaults:\n  - /model@grade.model_config: dear_judge\n"
+        "grade:\n  scorer: judge\n"
         '  template: "Rate 1-5: {OUTPUT_RESPONSE}"\n  max_queries: 60000\n'
     )
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", _records("dear-model", 30))

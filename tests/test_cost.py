@@ -202,6 +202,7 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
     outputs = tmp_path / "outputs"
     with write_connection(outputs) as con:  # make it a version-2 index, with an evaluation
         con.execute("ALTER TABLE responses DROP COLUMN cost_usd")
+        con.execute("ALTER TABLE responses DROP COLUMN cached")
         con.execute("ALTER TABLE runs DROP COLUMN cost_usd")
         con.execute("ALTER TABLE runs DROP COLUMN cost")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")
