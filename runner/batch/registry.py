@@ -29,9 +29,8 @@ def register_batch(cls: type[BatchAdapter]) -> type[BatchAdapter]:
 
 
 def _load() -> None:
-    if not _REGISTRY:
-        for module in ADAPTER_MODULES:
-            importlib.import_module(module)
+    for module in ADAPTER_MODULES:
+        importlib.import_module(module)  # once: then a lookup in sys.modules
 
 
 def batch_apis() -> frozenset[str]:
