@@ -21,7 +21,7 @@ import asyncio
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,8 @@ class BatchServer:
     files: dict[str, str] = field(default_factory=dict)
     chat_requests: int = 0
     azure_calls: list[str] = field(default_factory=list)
+    # Called (with "upload" or "create") as each such request arrives, before it is served.
+    hooks: list[Callable[[str], None]] = field(default_factory=list)
     lines_per_batch: list[int] = field(default_factory=list)
 
 
@@ -99,6 +101,8 @@ def _finish(state: BatchServer, batch: dict[str, Any], status: str) -> None:
 
 def _app(state: BatchServer) -> web.Application:
     async def upload(request: web.Request) -> web.Response:
+        for hook in state.hooks:
+            hook("upload")
         form = await request.post()
         file = form["file"]
         assert form["purpose"] == "batch" and isinstance(file, web.FileField)
@@ -107,6 +111,8 @@ def _app(state: BatchServer) -> web.Application:
         return web.json_response({"id": file_id, "object": "file"})
 
     async def create(request: web.Request) -> web.Response:
+        for hook in state.hooks:
+            hook("create")
         body = await request.json()
         script = state.scripts.pop(0) if state.scripts else "ok"
         lines = [x for x in state.files[body["input_file_id"]].splitlines() if x]

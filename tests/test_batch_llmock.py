@@ -105,6 +105,7 @@ def test_kill_9_after_submit_then_resume_reattaches(
     assert out.returncode == 0, out.stderr
     (batch,) = _batches_of(llmock_server, run_dir.name)  # the resume submitted nothing new
     _assert_answered_once(run_dir, {batch["id"]})
+    assert {line["attempts"] for line in read_jsonl(run_dir / "completed.jsonl")} == {1}
     assert "reattached to batch" in out.stderr
 
 

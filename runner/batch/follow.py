@@ -143,6 +143,8 @@ class Follower:
         for cid in chunk.custom_ids:
             run.attached[cid] = live
         self._began(live, batch_id)
+        if chunk.submitted_at:  # the deadline counts from the first submit, not the resume
+            live.submitted_wall = chunk.submitted_at
         logger.info("batch mode: reattached to batch {} ({} prompts)", batch_id, len(live.ids))
         run.spawn(self.follow(live))
 
