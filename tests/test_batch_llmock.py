@@ -78,7 +78,9 @@ def _start(tmp_path: Path, server: servers.Server) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _kill_after_submit(tmp_path: Path, server: servers.Server) -> Path:
+def _kill_after_submit(
+    tmp_path: Path, server: servers.Server, how: signal.Signals = signal.SIGKILL
+) -> Path:
     proc = _start(tmp_path, server)
     deadline = time.monotonic() + 60
     while True:
@@ -88,9 +90,11 @@ def _kill_after_submit(tmp_path: Path, server: servers.Server) -> Path:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no batch was submitted"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.communicate()
+    proc.send_signal(how)
+    _, stderr = proc.communicate(timeout=30)
+    if how is signal.SIGINT:  # a graceful stop: it says the batch runs on
+        assert proc.returncode == 130, stderr
+        assert "1 batch(es) still running at the provider" in stderr
     run_dir = _run_dir(tmp_path)
     assert read_jsonl(run_dir / "completed.jsonl") == []  # killed before any result
     return run_dir
@@ -106,7 +110,18 @@ def test_kill_9_after_submit_then_resume_reattaches(
     (batch,) = _batches_of(llmock_server, run_dir.name)  # the resume submitted nothing new
     _assert_answered_once(run_dir, {batch["id"]})
     assert {line["attempts"] for line in read_jsonl(run_dir / "completed.jsonl")} == {1}
-    assert "reattached to batch" in out.stderr
+    assert f"batch {batch['id']} reattached, 30 prompts" in out.stderr
+
+
+def test_ctrl_c_leaves_the_batch_running_and_resume_collects_it(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    _experiment(tmp_path, "batch-ctrl-c")
+    run_dir = _kill_after_submit(tmp_path, llmock_server, signal.SIGINT)
+    out = run_cli(tmp_path, llmock_server.url, "experiment=exp", "resume=latest", *FAST)
+    assert out.returncode == 0, out.stderr
+    (batch,) = _batches_of(llmock_server, run_dir.name)
+    _assert_answered_once(run_dir, {batch["id"]})
 
 
 def test_kill_between_submit_and_its_record_finds_the_batch_by_tag(

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 from runner.batch.adapter import BatchAdapter, ItemResult
 from runner.batch.follow import Follower, Live
 from runner.batch.manifest import Manifest
@@ -160,6 +162,11 @@ class BatchRun:
         for open_ in self.open.values():
             if open_.timer is not None:
                 open_.timer.cancel()
+        if self.progress.in_progress:
+            logger.warning(
+                "{} batch(es) still running at the provider: resume the run to collect them",
+                self.progress.in_progress,
+            )
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
