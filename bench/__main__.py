@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench import cache, faults, memory, overhead, pacing, prompto_peer
+from bench import batch, cache, faults, memory, overhead, pacing, prompto_peer
 from bench.common import (
     PYTHON,
     RESULTS,
@@ -46,6 +46,7 @@ SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "faults": faults.run,
     "memory": memory.run,
     "cache": cache.run,
+    "batch": batch.run,
 }
 
 

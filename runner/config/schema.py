@@ -49,6 +49,8 @@ class ModelConfig:
     max_queries: float | None = None
     # Its price, over genai-prices' own; None: genai-prices' price (or unknown).
     price: PriceConfig | None = None
+    # online | batch for this model's prompts; None means the run's ``mode``.
+    mode: str | None = None
 
 
 @dataclass
@@ -275,6 +277,14 @@ class RunConfig:
     # Prices of models named by the prompts themselves ("model_name" or "api/model_name"
     # -> price); a chosen model's own price goes in its conf/model/*.yaml (price:).
     prices: dict[str, PriceConfig] = field(default_factory=dict)
+    # Batch mode: online (one request per prompt) or batch (the providers' batch APIs: half
+    # price, answers within a day; see docs/batch.md). A model's own ``mode`` wins.
+    mode: str = "online"
+    batch_poll_s: float = 30.0  # seconds between two polls of a batch
+    # Cancel a batch not ended this many seconds after its submit (0: the provider's window).
+    batch_deadline_s: float = 0.0
+    # What prompts a batch did not answer do: batch (go in the next batch) or online.
+    batch_fallback: str = "batch"
 
     csv: bool = False  # also write results.csv in the run folder
     progress: str = "auto"  # auto (only on a terminal) | on | off

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.errors import ErrorKind, ProviderError
+
 GENERATION = "generation"
 
 
@@ -90,6 +92,15 @@ class Budget:
         if self.exhausted:
             text += f": budget reached, {sum(self.refused.values())} prompt(s) not sent"
         return text
+
+
+def over_budget(limit: float | None) -> ProviderError:
+    """The error of a prompt not sent because it could take the run over ``limit``."""
+    return ProviderError(
+        f"not sent: it could take the run over max_cost_usd={dollars(limit)}; "
+        "resume with a larger max_cost_usd to send it",
+        ErrorKind.BUDGET,
+    )
 
 
 def dollars(usd: float | None) -> str:

@@ -16,25 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runner.cache.expect import expected_hits
 from runner.cost.budget import dollars
 from runner.cost.prices import PriceBook
 from runner.engine.quota import Counts
 from runner.errors import ConfigError
-from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.prepare import PreparedRun
-
-
-def expected_cache_hit(record: PromptRecord, settings: RunConfig) -> bool:
-    """Whether the response cache would answer ``record`` without sending it.
-
-    Always False until the cache lands: the lead wires this to the cache's lookup (the
-    same key a run computes in ``GroupRun.answer_without_sending``), reading only.
-    """
-    del record, settings
-    return False
 
 
 @dataclass
@@ -90,13 +80,18 @@ def estimate_run(prepared: PreparedRun, settings: RunConfig) -> list[ModelEstima
             load.prompts += 1
             load.input_tokens += tokens.input
             load.output_tokens += tokens.output
-            if expected_cache_hit(record, settings):
-                model.cache_hits += 1
-                continue
             model.input_tokens += tokens.input
             model.output_tokens += tokens.output
         minutes[name] = group_minutes(load, group.rate_per_minute, group.token_limits)
+    every = (record for name in plan.groups for record in plan.records(name))
+    hits = expected_hits(settings, every, prepared.providers)
     for model in models.values():
+        api, _, name = model.name.partition("/")
+        model.cache_hits = hits.get((api, "" if name == "-" else name), 0)
+        # Only what is sent is paid: the model's tokens less its hits' share.
+        sent_share = (model.prompts - model.cache_hits) / model.prompts
+        model.input_tokens *= sent_share
+        model.output_tokens *= sent_share
         model.minutes = max((minutes[g] for g in model.groups), default=0.0)
         _price(model, prices)
     return sorted(models.values(), key=lambda m: m.name)

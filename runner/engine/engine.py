@@ -31,6 +31,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
 
 if TYPE_CHECKING:
+    from runner.batch.run import BatchRun
     from runner.cache.cache import ResponseCache
 
 OutcomeSink = Callable[[Outcome], None]
@@ -121,6 +122,8 @@ class Engine:
         self.fatal: BaseException | None = None
         # Keys (401) and models (403) the APIs refused: their prompts are not sent.
         self.rejections = Rejections(lambda r: self.providers[r.api].credential(r))
+        # Batch mode (mode=batch): prompts go to provider batches instead of one by one.
+        self.batches: BatchRun | None = None
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from runner.cost.budget import budget_line, dollars
+from runner.cost.budget import budget_line, over_budget
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
 from runner.engine.quota import TokenEstimate, Usage
@@ -35,20 +35,13 @@ if TYPE_CHECKING:
 _REFUSED = -1.0
 
 
-def _over_budget(limit: float | None) -> ProviderError:
-    return ProviderError(
-        f"not sent: it could take the run over max_cost_usd={dollars(limit)}; "
-        "resume with a larger max_cost_usd to send it",
-        ErrorKind.BUDGET,
-    )
-
-
 @dataclass
 class _Item:
     record: PromptRecord
     tag: Any = None
     attempts: int = 0
     cache_claim: Claim | None = None  # set at its first send when the cache is on
+    online: bool = False  # batch mode: send this one online (batch_fallback=online)
 
 
 async def _items(
@@ -165,26 +158,26 @@ class GroupRun:
         if self.engine.cache is not None and item.cache_claim is not None:
             self.engine.cache.release(item.cache_claim)
 
-    def answer_without_sending(self, item: _Item) -> Outcome | None:
-        """THE SEAM for a cache and batch mode: an outcome known without a live request.
+    def send_in_batch(self, item: _Item) -> bool:
+        """Batch mode: hand ``item`` to the engine's batch run, which decides it later.
 
-        A request goes cache -> budget -> limits -> provider: a batch result returned here
-        is recorded as is and takes no limit (the cache is asked before, in
-        :meth:`answer_from_cache`). Nothing plugs in yet.
+        Batch prompts take no request or token limit (a provider's batch quota is its own);
+        the batch run calls :meth:`decide` with each result, as an online attempt would.
         """
-        return None
+        batches = self.engine.batches
+        return batches is not None and batches.take(self, item)
 
     async def send(self, item: _Item) -> None:
         engine = self.engine
         known = await self.answer_from_cache(item)
-        if known is None:
-            known = self.answer_without_sending(item)
         if known is not None:
             self.finish(known)
             return
+        if self.send_in_batch(item):  # its budget is held at batch price by the batch run
+            return
         reserved = self.reserve(item)
         if reserved is _REFUSED:
-            self.not_sent(item, _over_budget(engine.budget.limit_usd))
+            self.not_sent(item, over_budget(engine.budget.limit_usd))
             return
         estimator = engine.limits.estimator
         estimate = estimator(item.record) if self.metered and estimator else None
@@ -237,7 +230,7 @@ class GroupRun:
     def unsendable(self, item: _Item) -> ProviderError | None:
         """Why ``item`` must not be sent: a hard quota, a refused key, the budget reached."""
         if self.engine.budget.exhausted:
-            return _over_budget(self.engine.budget.limit_usd)
+            return over_budget(self.engine.budget.limit_usd)
         if self.quota_error is not None:
             return ProviderError(f"not sent: {self.quota_error}", ErrorKind.QUOTA)
         return self.engine.rejections.blocked(item.record)

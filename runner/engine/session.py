@@ -6,7 +6,8 @@ engine with the run's backoff and attempts, and on the way out closes what it ma
 providers it owns, the session it opened). The run, live judges, stored evaluation and
 rephrasing all send through it, so all of them use the response cache (``cache=``). A
 request goes cache -> budget -> limits -> provider: the cache is asked first
-(``GroupRun.answer_from_cache``), then the batch seam ``GroupRun.answer_without_sending``.
+(``GroupRun.answer_from_cache``), then batch mode (``GroupRun.send_in_batch``), then the
+budget (``GroupRun.reserve``); see docs/architecture.md.
 """
 
 from __future__ import annotations

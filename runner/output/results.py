@@ -56,7 +56,7 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     completion = outcome.completion
     error = outcome.error
     data = outcome.record.data
-    return {
+    line = {
         **{(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()},
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
@@ -81,6 +81,9 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "prompt_key": outcome.record.key,
         "line": outcome.record.line,
     }
+    if outcome.batch_id is not None:  # batch mode only: online lines stay as they were
+        line["batch_id"] = outcome.batch_id
+    return line
 
 
 def invalid_lines(
