@@ -10,9 +10,11 @@ Responses are tied to prompts by each request's ``metadata.key`` when the respon
 it back; otherwise by position, which the API documents as the order of the requests.
 
 Servers that emulate the API with a flatter body (``{"requests": [{"custom_id", "request"}]}``,
-as llmock does) answer the documented body with a 400 that is not a google.rpc error; the
-adapter then sends that form for the server's base URL, with the tag in the first request's
-metadata (such servers keep no ``displayName``). Google's API never takes that path.
+as llmock does) refuse the documented body with a 400. For a base URL other than Google's,
+such a refusal is answered by one try of that form (with the tag in the first request's
+metadata: those servers keep no ``displayName``); when it works the server gets that form
+from then on, when it is refused too the first refusal is the error. Google's own URL never
+takes that path.
 """
 
 from __future__ import annotations
@@ -113,29 +115,42 @@ class GeminiBatches(BatchAdapter):
         if root not in self._flat:
             try:
                 body = await self._post(model_name, _documented(lines, tag))
-            except _EmulatorShape:
-                self._flat.add(root)
-        if body is None:
+            except ProviderError as exc:
+                if not self._emulator_refused(root, exc):
+                    raise
+                body = await self._flat_or(model_name, lines, tag, exc)
+        else:
             body = await self._post(model_name, _flat(lines, tag))
         name = str(body["name"])
         self._keys[name] = [str(line["metadata"]["key"]) for line in lines]
         return name
 
-    async def _post(self, model_name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        def classify(status: int, body: Any, raw: str, headers: Any) -> ProviderError:
-            error = classify_gemini(status, body, raw, headers)
-            detail = body.get("error") if isinstance(body, dict) else None
-            if status == 400 and not (isinstance(detail, dict) and "status" in detail):
-                return _EmulatorShape(error.message, error.kind, status)
-            return error
+    @staticmethod
+    def _emulator_refused(root: str, exc: ProviderError) -> bool:
+        """Whether a refusal of the documented body may be an emulator's (never Google's)."""
+        return exc.status == 400 and root != DEFAULT_BASE_URL
 
+    async def _flat_or(
+        self, model_name: str, lines: list[dict[str, Any]], tag: str, refusal: ProviderError
+    ) -> dict[str, Any]:
+        """Submit in the emulators' form; when that is refused too, the first refusal stands."""
+        try:
+            body = await self._post(model_name, _flat(lines, tag))
+        except ProviderError as exc:
+            if exc.status == 400:
+                raise refusal from None
+            raise
+        self._flat.add(self._root(model_name))
+        return body
+
+    async def _post(self, model_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await post_json(
             self.provider.context.http(),
             f"{self._root(model_name)}/models/{model_name}:batchGenerateContent",
             payload,
             headers=self._headers(model_name),
             timeout=self.provider.context.timeout,
-            classify=classify,
+            classify=classify_gemini,
         )
 
     async def _get(self, model_name: str, url: str, **params: str) -> dict[str, Any]:
@@ -193,10 +208,6 @@ class GeminiBatches(BatchAdapter):
             if not token:
                 break
         return None
-
-
-class _EmulatorShape(ProviderError):
-    """A 400 to the documented body from a server that is not Google's (no google.rpc error)."""
 
 
 def _documented(lines: list[dict[str, Any]], tag: str) -> dict[str, Any]:
