@@ -186,19 +186,21 @@ class AnthropicBatches(BatchAdapter):
     async def _recent(self, model_name: str) -> list[dict[str, Any]]:
         """The key's batches of the last 29 days, newest first (at most FIND_PAGES pages)."""
         since = datetime.now(UTC) - FIND_WINDOW
-        found: list[dict[str, Any]] = []
+        found: dict[str, dict[str, Any]] = {}
         after: str | None = None
         for _ in range(FIND_PAGES):
             params = {"limit": "100", **({"after_id": after} if after else {})}
             page = await self._get(model_name, self._base(model_name), **params)
-            for batch in page.get("data") or []:
+            fresh = [b for b in page.get("data") or [] if str(b.get("id")) not in found]
+            for batch in fresh:
                 if _created(batch) < since:
-                    return found
-                found.append(batch)
+                    return list(found.values())
+                found[str(batch["id"])] = batch
             after = page.get("last_id")
-            if not page.get("has_more") or not after:
+            # A server that ignores after_id sends the same page again: nothing new, stop.
+            if not fresh or not page.get("has_more") or not after:
                 break
-        return found
+        return list(found.values())
 
     async def _first_id_marked(self, model_name: str, batch_id: str, marker: str) -> bool:
         lines = self._result_lines(model_name, batch_id)
