@@ -84,11 +84,13 @@ async def test_cancel_ends_the_batch_and_a_late_cancel_is_harmless(
         assert await all_results(adapter, model, batch_id) == {}
 
 
-def test_a_conversation_or_an_unfit_custom_id_cannot_go_in_a_batch() -> None:
+def test_a_conversation_or_an_unfit_custom_id_cannot_go_in_a_batch_one_turn_can() -> None:
     adapter = AnthropicBatches(AnthropicProvider(ProviderContext(RunConfig())))
     with pytest.raises(ProviderError, match="multi-turn") as turns:
         adapter.request_line(record("anthropic", "m", 0, ["one", "two"]), "c0")
     assert turns.value.kind is ErrorKind.FATAL
+    solo = adapter.request_line(record("anthropic", "m", 0, ["solo"]), "c0")
+    assert solo["params"]["messages"] == [{"role": "user", "content": "solo"}]
     with pytest.raises(ProviderError, match="custom_id"):
         adapter.request_line(record("anthropic", "m", 0, "hi"), "has:colon")
 

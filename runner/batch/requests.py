@@ -12,7 +12,8 @@ from runner.providers.messages import Message, is_turn_list
 
 
 def single_request(record: PromptRecord) -> list[Message]:
-    """The messages of a prompt that is one request: a string, or a list of chat messages.
+    """The messages of a prompt that is one request: a string (or a one-turn list), or chat
+    messages.
 
     Raises:
         ProviderError: (fatal) a multi-turn prompt: each turn needs the model's previous
@@ -21,6 +22,8 @@ def single_request(record: PromptRecord) -> list[Message]:
     prompt = record.prompt
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
+    if is_turn_list(prompt) and len(prompt) == 1:  # one turn: one request
+        return [{"role": "user", "content": prompt[0]}]
     if is_turn_list(prompt):
         raise ProviderError(
             f"prompt {record.key!r} ({record.where}) is a multi-turn conversation: each turn "
