@@ -113,6 +113,10 @@ async def test_item_errors_are_classified_like_online_ones_and_unrun_items_come_
     sent: list[dict[str, Any]] = []
     outcomes = {
         "ok": {"type": "succeeded", "message": _message("fine")},
+        "long": {
+            "type": "succeeded",
+            "message": _message("x" * 600_000),
+        },  # over aiohttp readline cap (512 KiB)
         "bad": _error("invalid_request_error"),
         "busy": _error("overloaded_error"),
         "broke": _error("api_error"),
@@ -127,7 +131,7 @@ async def test_item_errors_are_classified_like_online_ones_and_unrun_items_come_
         return web.json_response({"id": "msgbatch_1", "processing_status": "in_progress"})
 
     async def status(request: web.Request) -> web.Response:
-        counts = {"processing": 0, "succeeded": 2, "errored": 4, "canceled": 1, "expired": 1}
+        counts = {"processing": 0, "succeeded": 3, "errored": 4, "canceled": 1, "expired": 1}
         return web.json_response(
             {"id": "msgbatch_1", "processing_status": "ended", "request_counts": counts}
         )
@@ -155,8 +159,9 @@ async def test_item_errors_are_classified_like_online_ones_and_unrun_items_come_
         state = await adapter.poll("m", batch_id)
         got = await all_results(adapter, "m", batch_id)
     assert all(s["custom_id"].startswith(tag_marker("t")) for s in sent)
-    assert state.status is BatchStatus.EXPIRED and state.done == state.total == 8
+    assert state.status is BatchStatus.EXPIRED and state.done == state.total == 9
     assert got["ok"].completion is not None and got["ok"].completion.text == "fine"
+    assert got["long"].completion is not None and len(got["long"].completion.text) == 600_000
     kinds = {k: v.error.kind for k, v in got.items() if v.error is not None}
     assert kinds == {
         "bad": ErrorKind.FATAL,

@@ -84,13 +84,17 @@ async def get_json_lines(
 
 
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The non-empty lines of a body, however long (aiohttp's readline caps a line's size)."""
-    pending = b""
+    """The non-empty lines of a body, however long (aiohttp's readline refuses one over 512 KiB)."""
+    pending = bytearray()
     async for chunk in content.iter_any():
+        scanned = len(pending)  # the part before holds no newline: not searched again
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            if line.strip():
-                yield line.strip()
-    if pending.strip():
-        yield pending.strip()
+        start = 0
+        while (end := pending.find(b"\n", max(start, scanned))) != -1:
+            line = bytes(pending[start:end]).strip()
+            if line:
+                yield line
+            start = end + 1
+        del pending[:start]
+    if bytes(pending).strip():
+        yield bytes(pending).strip()
