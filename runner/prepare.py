@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner import redaction
+from runner.batch.registry import batch_mode, batch_problem
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
 from runner.engine.limits import token_limit_settings
@@ -104,10 +105,15 @@ def prepare_run(
 
         evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
 
+    batch = batch_mode(settings)
+
     def check(record: PromptRecord) -> list[str]:
         found = record_problems(record, apis)
         if found:
             return found
+        problem = batch_problem(record) if batch else None
+        if problem:
+            return [f"{record.where}: {problem}"]
         if record.api not in providers:
             providers[record.api] = provider_class(record.api)(context)
         found = [f"{record.where}: {p}" for p in providers[record.api].problems(record)]

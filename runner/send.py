@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runner.batch.registry import batch_mode
 from runner.config.schema import RunConfig
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.clock import Clock
@@ -19,6 +20,9 @@ from runner.output.results import Outcome, result_line
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun
 
+if TYPE_CHECKING:
+    from runner.batch.run import BatchRun
+
 
 async def send_all(
     prepared: PreparedRun,
@@ -31,6 +35,8 @@ async def send_all(
     """Send every planned prompt; returns the counters and whether a stop cut the run.
 
     ``timeline``, when given, records how each group went over time (for the report).
+    With ``mode=batch`` the prompts go through the providers' batch APIs (runner.batch);
+    the batch manifest sits beside ``completed.jsonl``.
     """
     evaluation = prepared.evaluation
 
@@ -77,6 +83,7 @@ async def send_all(
                 observers=observers,
             ) as engine:
                 live["e"] = engine
+                batches = await _start_batches(engine, prepared, settings, clock, writer, run_id)
                 stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
                 run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
                 stopper.install(run_task)
@@ -101,6 +108,8 @@ async def send_all(
                     stats = engine.stats  # cut short after a stop: the counters so far
                 finally:
                     stopper.uninstall()
+                    if batches is not None:
+                        await batches.close()
     finally:
         if store is not None:
             store.close()
@@ -110,3 +119,30 @@ async def send_all(
 def _paused(gate: AdaptiveGate | None, clock: Clock) -> bool:
     """Whether a group waits out a ``Retry-After`` now (shown on its progress bar)."""
     return gate is not None and gate.paused_until > clock.monotonic()
+
+
+async def _start_batches(
+    engine: Engine,
+    prepared: PreparedRun,
+    settings: RunConfig,
+    clock: Clock,
+    writer: ResultWriter,
+    run_id: str,
+) -> BatchRun | None:
+    """Batch mode: a batch run on ``engine``, reattached to what a resumed run submitted."""
+    if not batch_mode(settings):
+        return None
+    from runner.batch.manifest import Manifest
+    from runner.batch.run import BatchRun
+
+    manifest = Manifest(writer.path.parent, run_id, prepared.experiment)
+    batches = BatchRun(prepared.providers, settings, manifest, clock, run_id)
+    # A group holds a whole batch's prompts unanswered (they answer together).
+    engine.settings.read_ahead = batches.read_ahead(engine.settings.read_ahead)
+    engine.batches = batches
+    try:
+        await batches.start()
+    except BaseException:
+        await batches.close()
+        raise
+    return batches

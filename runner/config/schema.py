@@ -36,6 +36,8 @@ class ModelConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     # Queries per minute for this model; None means the group's limit applies.
     max_queries: float | None = None
+    # online | batch for this model's prompts; None means the run's ``mode``.
+    mode: str | None = None
 
 
 @dataclass
@@ -248,6 +250,15 @@ class RunConfig:
     # Backoff between attempts: full jitter up to min(backoff_max_s, backoff_base_s * 2**n).
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
+
+    # Batch mode: online (one request per prompt) or batch (the providers' batch APIs: half
+    # price, answers within a day; see docs/batch.md). A model's own ``mode`` wins.
+    mode: str = "online"
+    batch_poll_s: float = 30.0  # seconds between two polls of a batch
+    # Cancel a batch not ended this many seconds after its submit (0: the provider's window).
+    batch_deadline_s: float = 0.0
+    # What prompts a batch did not answer do: batch (go in the next batch) or online.
+    batch_fallback: str = "batch"
 
     csv: bool = False  # also write results.csv in the run folder
     progress: str = "auto"  # auto (only on a terminal) | on | off

@@ -104,6 +104,20 @@ def _check_limits(run: RunConfig) -> None:
         )
     if run.progress not in ("auto", "on", "off"):
         raise ConfigError(f"progress must be auto, on or off, got {run.progress!r}")
+    _check_batch(run)
+
+
+def _check_batch(run: RunConfig) -> None:
+    if run.mode not in ("online", "batch"):
+        raise ConfigError(f"mode must be online or batch, got {run.mode!r}")
+    if run.model is not None and run.model.mode not in (None, "online", "batch"):
+        raise ConfigError(
+            f"model.mode (conf/model/*.yaml) must be online or batch, got {run.model.mode!r}"
+        )
+    if run.batch_fallback not in ("batch", "online"):
+        raise ConfigError(f"batch_fallback must be batch or online, got {run.batch_fallback!r}")
+    if not run.batch_poll_s > 0:
+        raise ConfigError(f"batch_poll_s must be positive (seconds), got {run.batch_poll_s}")
 
 
 # Free-form maps of values passed to APIs or scorers as they are (a negative may be meant).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -27,6 +27,9 @@ from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
+
+if TYPE_CHECKING:
+    from runner.batch.run import BatchRun
 
 OutcomeSink = Callable[[Outcome], None]
 
@@ -107,6 +110,8 @@ class Engine:
         self.fatal: BaseException | None = None
         # Keys (401) and models (403) the APIs refused: their prompts are not sent.
         self.rejections = Rejections(lambda r: self.providers[r.api].credential(r))
+        # Batch mode (mode=batch): prompts go to provider batches instead of one by one.
+        self.batches: BatchRun | None = None
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""

@@ -34,6 +34,7 @@ class _Item:
     record: PromptRecord
     tag: Any = None
     attempts: int = 0
+    online: bool = False  # batch mode: send this one online (batch_fallback=online)
 
 
 async def _items(
@@ -134,11 +135,22 @@ class GroupRun:
         """
         return None
 
+    def send_in_batch(self, item: _Item) -> bool:
+        """Batch mode: hand ``item`` to the engine's batch run, which decides it later.
+
+        Batch prompts take no request or token limit (a provider's batch quota is its own);
+        the batch run calls :meth:`decide` with each result, as an online attempt would.
+        """
+        batches = self.engine.batches
+        return batches is not None and batches.take(self, item)
+
     async def send(self, item: _Item) -> None:
         engine = self.engine
         known = self.answer_without_sending(item)
         if known is not None:
             self.finish(known)
+            return
+        if self.send_in_batch(item):
             return
         estimator = engine.limits.estimator
         estimate = estimator(item.record) if self.metered and estimator else None

@@ -77,6 +77,7 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "rate_group": outcome.group,
         "prompt_key": outcome.record.key,
         "line": outcome.record.line,
+        "batch_id": outcome.batch_id,
     }
 
 

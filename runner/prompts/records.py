@@ -16,7 +16,7 @@ OUTPUT_FIELDS = frozenset(
     {
         "response", "status", "error", "error_kind", "attempts", "timestamp_sent",
         "timestamp_received", "latency_s", "usage", "finish_reason", "response_model",
-        "run_id", "experiment", "rate_group", "prompt_key", "line",
+        "run_id", "experiment", "rate_group", "prompt_key", "line", "batch_id",
     }
 )  # fmt: skip
 

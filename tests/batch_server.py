@@ -1,0 +1,183 @@
+"""A small OpenAI-batch server for the cases llmock cannot produce.
+
+llmock's batches always end with every line answered; real batches expire, end with some
+lines in an error file, leave ids out, or never end before a deadline. Each batch created
+here follows the next script of ``scripts`` (then ``"ok"``):
+
+* ``ok``: every line answered (output file).
+* ``expire``: status ``expired``; the first half answered, the next quarter in the error
+  file with ``batch_expired``, the rest absent.
+* ``errors``: line 1 in the error file as a 400 (fatal), line 2 as a 500 (retryable),
+  line 3 absent, the rest answered; status ``completed``.
+* ``never``: in progress until cancelled; then ``cancelled`` with the first line answered.
+
+``poll_failures`` polls answer 500 first (a poll error is tolerated). Chat completions
+are answered too (``batch_fallback=online``). It runs in its own thread and loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class BatchServer:
+    """Where it listens, what it was asked, and the scripts still to play."""
+
+    scripts: list[str] = field(default_factory=list)
+    poll_failures: int = 0
+    url: str = ""
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    chat_requests: int = 0
+
+
+def _completion(body: dict[str, Any]) -> dict[str, Any]:
+    prompt = body["messages"][-1]["content"]
+    return {
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": f"re: {prompt}"},
+             "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 3},
+    }  # fmt: skip
+
+
+def _ok(line: dict[str, Any]) -> str:
+    response = {"status_code": 200, "body": _completion(line["body"])}
+    return json.dumps({"custom_id": line["custom_id"], "response": response, "error": None})
+
+
+def _failed(line: dict[str, Any], status: int) -> str:
+    body = {"error": {"message": f"status {status} for this line", "type": "server_error"}}
+    response = {"status_code": status, "body": body}
+    return json.dumps({"custom_id": line["custom_id"], "response": response, "error": None})
+
+
+def _expired(line: dict[str, Any]) -> str:
+    error = {"code": "batch_expired", "message": "This request could not be executed"}
+    return json.dumps({"custom_id": line["custom_id"], "response": None, "error": error})
+
+
+def _finish(state: BatchServer, batch: dict[str, Any], status: str) -> None:
+    lines = [json.loads(x) for x in state.files[batch["input_file_id"]].splitlines() if x]
+    script = batch["script"]
+    out: list[str] = []
+    err: list[str] = []
+    if script == "expire":
+        half, quarter = len(lines) // 2, len(lines) // 4
+        out = [_ok(x) for x in lines[:half]]
+        err = [_expired(x) for x in lines[half : half + quarter]]
+    elif script == "errors":
+        err = [_failed(lines[0], 400), _failed(lines[1], 500)]
+        out = [_ok(x) for x in lines[3:]]
+    elif script == "never":
+        out = [_ok(lines[0])]
+    else:
+        out = [_ok(x) for x in lines]
+    for key, content in (("output_file_id", out), ("error_file_id", err)):
+        if content:
+            file_id = f"file-{uuid.uuid4().hex[:12]}"
+            state.files[file_id] = "\n".join(content) + "\n"
+            batch[key] = file_id
+    batch["status"] = status
+
+
+def _app(state: BatchServer) -> web.Application:
+    async def upload(request: web.Request) -> web.Response:
+        form = await request.post()
+        file = form["file"]
+        assert form["purpose"] == "batch" and isinstance(file, web.FileField)
+        file_id = f"file-{uuid.uuid4().hex[:12]}"
+        state.files[file_id] = file.file.read().decode()
+        return web.json_response({"id": file_id, "object": "file"})
+
+    async def create(request: web.Request) -> web.Response:
+        body = await request.json()
+        script = state.scripts.pop(0) if state.scripts else "ok"
+        batch = {
+            "id": f"batch_{uuid.uuid4().hex[:12]}",
+            "status": "in_progress",
+            "input_file_id": body["input_file_id"],
+            "metadata": body.get("metadata"),
+            "script": script,
+            "output_file_id": None,
+            "error_file_id": None,
+        }
+        state.batches.append(batch)
+        return web.json_response(_public(batch))
+
+    def find(batch_id: str) -> dict[str, Any]:
+        return next(b for b in state.batches if b["id"] == batch_id)
+
+    async def poll(request: web.Request) -> web.Response:
+        if state.poll_failures > 0:
+            state.poll_failures -= 1
+            return web.json_response({"error": {"message": "try later"}}, status=500)
+        batch = find(request.match_info["id"])
+        if batch["status"] == "in_progress" and batch["script"] != "never":
+            _finish(state, batch, "expired" if batch["script"] == "expire" else "completed")
+        return web.json_response(_public(batch))
+
+    async def cancel(request: web.Request) -> web.Response:
+        batch = find(request.match_info["id"])
+        if batch["status"] == "in_progress":
+            _finish(state, batch, "cancelled")
+        return web.json_response(_public(batch))
+
+    async def listing(request: web.Request) -> web.Response:
+        data = [_public(b) for b in reversed(state.batches)]
+        return web.json_response({"data": data, "has_more": False, "last_id": None})
+
+    async def content(request: web.Request) -> web.Response:
+        return web.Response(text=state.files[request.match_info["id"]])
+
+    async def chat(request: web.Request) -> web.Response:
+        state.chat_requests += 1
+        return web.json_response(_completion(await request.json()))
+
+    app = web.Application()
+    app.router.add_post("/v1/files", upload)
+    app.router.add_post("/v1/batches", create)
+    app.router.add_get("/v1/batches", listing)
+    app.router.add_get("/v1/batches/{id}", poll)
+    app.router.add_post("/v1/batches/{id}/cancel", cancel)
+    app.router.add_get("/v1/files/{id}/content", content)
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in batch.items() if k != "script"} | {"object": "batch"}
+
+
+@contextmanager
+def batch_server(scripts: list[str], poll_failures: int = 0) -> Iterator[BatchServer]:
+    """Serve on a free loopback port until the block ends."""
+    state = BatchServer(list(scripts), poll_failures)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(_app(state))
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
