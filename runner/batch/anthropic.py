@@ -26,6 +26,7 @@ from typing import Any
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.registry import register_batch
 from runner.batch.requests import classified, retry_later, single_request
 from runner.batch.transport import get_json, get_json_lines
 from runner.errors import ErrorKind, ProviderError
@@ -70,6 +71,7 @@ def engine_id(sent: str) -> str:
     return sent[9:] if MARKED.match(sent) else sent
 
 
+@register_batch
 class AnthropicBatches(BatchAdapter):
     """``api: anthropic`` in batch mode (Message Batches, half price)."""
 

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.registry import register_batch
 from runner.batch.requests import classified, single_request
 from runner.batch.transport import get_json
 from runner.errors import ErrorKind, ProviderError
@@ -60,6 +61,7 @@ def _run_now(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("the Gemini payload builder waited on I/O with no resolver")
 
 
+@register_batch
 class GeminiBatches(BatchAdapter):
     """``api: gemini`` in batch mode (inline requests, half price)."""
 
