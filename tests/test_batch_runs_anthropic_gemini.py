@@ -15,7 +15,7 @@ import pytest
 
 from runner.api import run_experiment
 from tests import servers
-from tests.conftest import ROOT, get_json, read_jsonl, runner_argv, write_jsonl
+from tests.conftest import ROOT, get_json, post_json, read_jsonl, runner_argv, write_jsonl
 from tests.providers_support import PROVIDER_ENV_PREFIXES
 
 pytestmark = pytest.mark.integration
@@ -173,3 +173,39 @@ def test_kill_9_then_resume_reattaches_and_never_submits_twice(
     assert _created(batch_llmock, api, model) == 1  # reattached: no second batch
     assert len({line["batch_id"] for line in lines}) == 1
     assert _online(batch_llmock, api, model) == 0
+
+
+@pytest.mark.parametrize("api", sorted(APIS))
+def test_a_create_refused_with_429_waits_retry_after_and_makes_one_batch(
+    tmp_path: Path, batch_llmock: servers.Server, api: str
+) -> None:
+    model = f"{api}-quota"
+    _experiment(tmp_path, api, model)
+    fault = {"type": "fail", "status": 429, "retry_after": 1, "times": 1}
+    post_json(
+        f"{batch_llmock.url}/_llmock/scenario",
+        {"behaviors": [{**fault, "match": {"provider": api}}]},
+    )
+    started = time.monotonic()
+    result = run_experiment(
+        "exp",
+        [
+            f"experiments_dir={tmp_path / 'experiments'}",
+            f"outputs_dir={tmp_path / 'outputs'}",
+            "shared_limits=none",
+            "progress=off",
+            "index=false",
+            *BATCH_SETTINGS,
+        ],
+        env=_env(api, batch_llmock),
+    )
+    _assert_all_once(result.run_dir)
+    assert _created(batch_llmock, api, model) == 1
+    assert time.monotonic() - started >= 1.0  # the retry waited for retry-after
+    journal = get_json(f"{batch_llmock.url}/_llmock/requests")["requests"]
+    refused = [
+        r
+        for r in journal
+        if r["status"] == 429 and r["method"] == "POST" and str(r["path"]).endswith(APIS[api][1])
+    ]
+    assert refused, "the scripted 429 never reached the batch create"
