@@ -26,6 +26,7 @@ from typing import Any
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.http import transfer_timeout
 from runner.batch.registry import register_batch
 from runner.batch.requests import classified, retry_later, single_request
 from runner.batch.transport import get_json, get_json_lines
@@ -120,7 +121,8 @@ class AnthropicBatches(BatchAdapter):
             self._base(model_name),
             {"requests": requests},
             headers=self._headers(model_name),
-            timeout=self.provider.context.timeout,
+            # Up to 256 MB go up: no cap on the whole, timeout_s between two reads.
+            timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,
         )
         return str(body["id"])

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.http import transfer_timeout
 from runner.batch.registry import register_batch
 from runner.batch.requests import classified, single_request
 from runner.batch.transport import get_json
@@ -151,25 +152,35 @@ class GeminiBatches(BatchAdapter):
             f"{self._root(model_name)}/models/{model_name}:batchGenerateContent",
             payload,
             headers=self._headers(model_name),
-            timeout=self.provider.context.timeout,
+            # Up to 20 MB go up: no cap on the whole, timeout_s between two reads.
+            timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_gemini,
         )
 
-    async def _get(self, model_name: str, url: str, **params: str) -> dict[str, Any]:
+    async def _get(
+        self,
+        model_name: str,
+        url: str,
+        *,
+        large: bool = False,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        context = self.provider.context
         return await get_json(
-            self.provider.context.http(),
+            context.http(),
             url,
             headers=self._headers(model_name),
-            timeout=self.provider.context.timeout,
+            # An ended batch holds every answer: no cap on the whole download.
+            timeout=transfer_timeout(context.settings.timeout_s) if large else context.timeout,
             classify=classify_gemini,
-            params=params or None,
+            params=params,
         )
 
     async def poll(self, model_name: str, batch_id: str) -> BatchState:
         return batch_state(await self._get(model_name, f"{self._root(model_name)}/{batch_id}"))
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
-        operation = await self._get(model_name, f"{self._root(model_name)}/{batch_id}")
+        operation = await self._get(model_name, f"{self._root(model_name)}/{batch_id}", large=True)
         keys = _request_keys(operation) or self._keys.get(batch_id) or []
         for i, response in enumerate(_inlined_responses(operation)):
             key = _response_key(response, keys, i)
@@ -202,7 +213,7 @@ class GeminiBatches(BatchAdapter):
         token: str | None = None
         for _ in range(FIND_PAGES):
             params = {"pageSize": "100", **({"pageToken": token} if token else {})}
-            page = await self._get(model_name, f"{self._root(model_name)}/batches", **params)
+            page = await self._get(model_name, f"{self._root(model_name)}/batches", params=params)
             for operation in page.get("operations") or page.get("batches") or []:
                 if _tag_of(operation) == tag:
                     return str(operation["name"])

@@ -24,6 +24,7 @@ ADAPTER_MODULES = (
     "runner.batch.gemini",
 )
 _REGISTRY: dict[str, type[BatchAdapter]] = {}
+_loaded = False
 MODES = ("online", "batch")
 
 
@@ -34,9 +35,13 @@ def register_batch(cls: type[BatchAdapter]) -> type[BatchAdapter]:
 
 
 def _load() -> None:
-    if not _REGISTRY:
+    # Every module once, by a flag of its own: one adapter imported directly (a test, a tool)
+    # must not make the registry look loaded while the others were never imported.
+    global _loaded
+    if not _loaded:
         for module in ADAPTER_MODULES:
             importlib.import_module(module)
+        _loaded = True
 
 
 def batch_apis() -> frozenset[str]:
