@@ -191,6 +191,7 @@ class GeminiBatches(BatchAdapter):
                     ErrorKind.RETRYABLE,
                 )
             yield item_result(key, response, model_name)
+        self._keys.pop(batch_id, None)  # read whole: a run of many batches holds no key lists
 
     async def cancel(self, model_name: str, batch_id: str) -> None:
         try:
