@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench import faults, memory, overhead, pacing, prompto_peer
+from bench import batch, faults, memory, overhead, pacing, prompto_peer
 from bench.common import (
     PYTHON,
     RESULTS,
@@ -45,6 +45,7 @@ SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "pacing": pacing.run,
     "faults": faults.run,
     "memory": memory.run,
+    "batch": batch.run,
 }
 
 

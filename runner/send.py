@@ -136,7 +136,7 @@ async def _start_batches(
     from runner.batch.run import BatchRun
 
     manifest = Manifest(writer.path.parent, run_id, prepared.experiment)
-    batches = BatchRun(prepared.providers, settings, manifest, clock, run_id)
+    batches = BatchRun(prepared.providers, settings, manifest, clock, run_id, engine.fail)
     # A group holds a whole batch's prompts unanswered (they answer together).
     engine.settings.read_ahead = batches.read_ahead(engine.settings.read_ahead)
     engine.batches = batches

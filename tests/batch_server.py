@@ -21,12 +21,13 @@ import asyncio
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 
 @dataclass
@@ -39,6 +40,10 @@ class BatchServer:
     batches: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     chat_requests: int = 0
+    azure_calls: list[str] = field(default_factory=list)
+    # Called (with "upload" or "create") as each such request arrives, before it is served.
+    hooks: list[Callable[[str], None]] = field(default_factory=list)
+    lines_per_batch: list[int] = field(default_factory=list)
 
 
 def _completion(body: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +101,8 @@ def _finish(state: BatchServer, batch: dict[str, Any], status: str) -> None:
 
 def _app(state: BatchServer) -> web.Application:
     async def upload(request: web.Request) -> web.Response:
+        for hook in state.hooks:
+            hook("upload")
         form = await request.post()
         file = form["file"]
         assert form["purpose"] == "batch" and isinstance(file, web.FileField)
@@ -104,8 +111,12 @@ def _app(state: BatchServer) -> web.Application:
         return web.json_response({"id": file_id, "object": "file"})
 
     async def create(request: web.Request) -> web.Response:
+        for hook in state.hooks:
+            hook("create")
         body = await request.json()
         script = state.scripts.pop(0) if state.scripts else "ok"
+        lines = [x for x in state.files[body["input_file_id"]].splitlines() if x]
+        state.lines_per_batch.append(len(lines))
         batch = {
             "id": f"batch_{uuid.uuid4().hex[:12]}",
             "status": "in_progress",
@@ -147,13 +158,25 @@ def _app(state: BatchServer) -> web.Application:
         state.chat_requests += 1
         return web.json_response(_completion(await request.json()))
 
-    app = web.Application()
-    app.router.add_post("/v1/files", upload)
-    app.router.add_post("/v1/batches", create)
-    app.router.add_get("/v1/batches", listing)
-    app.router.add_get("/v1/batches/{id}", poll)
-    app.router.add_post("/v1/batches/{id}/cancel", cancel)
-    app.router.add_get("/v1/files/{id}/content", content)
+    @web.middleware
+    async def azure_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Azure's shape: /openai/... with an api-version and the key in api-key.
+        if request.path.startswith("/openai/"):
+            state.azure_calls.append(f"{request.method} {request.path_qs}")
+            if request.headers.get("api-key") != "azure-key" or not request.query.get(
+                "api-version"
+            ):
+                return web.json_response({"error": {"message": "no key"}}, status=401)
+        return await handler(request)
+
+    app = web.Application(middlewares=[azure_key])
+    for prefix in ("/v1", "/openai"):
+        app.router.add_post(f"{prefix}/files", upload)
+        app.router.add_post(f"{prefix}/batches", create)
+        app.router.add_get(f"{prefix}/batches", listing)
+        app.router.add_get(f"{prefix}/batches/{{id}}", poll)
+        app.router.add_post(f"{prefix}/batches/{{id}}/cancel", cancel)
+        app.router.add_get(f"{prefix}/files/{{id}}/content", content)
     app.router.add_post("/v1/chat/completions", chat)
     return app
 

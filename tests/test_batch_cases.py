@@ -7,6 +7,7 @@ in-test server of tests/batch_server.py, which speaks the same OpenAI endpoints.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import pytest
 
 from runner.api import run_experiment
+from runner.batch.adapter import BatchLimits
+from runner.batch.openai import OpenAIBatches
+from runner.config import CONF_DIR
 from runner.errors import BadInputError, ConfigError
 from tests.batch_server import BatchServer, batch_server
 from tests.conftest import read_jsonl, write_jsonl
@@ -26,7 +30,13 @@ def _experiment(tmp_path: Path, n: int, *, extra: Sequence[dict[str, Any]] = ())
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", [*records, *extra])
 
 
-def _run(tmp_path: Path, server: BatchServer, *overrides: str) -> list[dict[str, Any]]:
+def _run(
+    tmp_path: Path,
+    server: BatchServer,
+    *overrides: str,
+    env: dict[str, str] | None = None,
+    conf_dir: Path = CONF_DIR,
+) -> list[dict[str, Any]]:
     result = run_experiment(
         "exp",
         [
@@ -41,7 +51,8 @@ def _run(tmp_path: Path, server: BatchServer, *overrides: str) -> list[dict[str,
             "max_queries=6000",
             *overrides,
         ],
-        env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"},
+        env=env or {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"},
+        conf_dir=conf_dir,
     )
     return read_jsonl(result.run_dir / "completed.jsonl")
 
@@ -145,3 +156,47 @@ def test_a_manifest_from_another_run_exits_2(tmp_path: Path) -> None:
         with pytest.raises(BadInputError, match="belongs to run '20260101-000000-aaaaaa'"):
             _run(tmp_path, server, f"resume={run_dir.name}")
     assert len(first) == 2 and len(server.batches) == 1
+
+
+def test_chunks_are_cut_by_the_adapters_count_and_byte_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _experiment(tmp_path, 7)
+    with batch_server([]) as server:
+        monkeypatch.setattr(OpenAIBatches, "limits", BatchLimits(max_requests=3, max_bytes=10**6))
+        lines = _by_id(_run(tmp_path, server))
+        assert server.lines_per_batch == [3, 3, 1]
+        # Room for two request lines (as the engine counts them: JSON plus a newline).
+        one = next(x for x in server.files.values() if '"method": "POST"' in x and "q6" in x)
+        two = 2 * len(one.splitlines()[0].encode()) + 2
+        monkeypatch.setattr(OpenAIBatches, "limits", BatchLimits(max_requests=100, max_bytes=two))
+        _run(tmp_path, server, "run_id=bytes")
+        assert server.lines_per_batch[3:] == [2, 2, 2, 1]
+    assert {v["status"] for v in lines.values()} == {"ok"} and len(lines) == 7
+
+
+def test_a_models_own_mode_sends_its_prompts_in_batches(tmp_path: Path) -> None:
+    _experiment(tmp_path, 2)
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "model" / "batched.yaml").write_text("api: openai\nmodel_name: m2\nmode: batch\n")
+    with batch_server([]) as server:
+        lines = _by_id(_run(tmp_path, server, "model=batched", "mode=online", conf_dir=conf))
+    assert {v["batch_id"] for v in lines.values()} == {server.batches[0]["id"]}
+    assert server.chat_requests == 0
+
+
+def test_azure_openai_batches_use_its_urls_version_and_key(tmp_path: Path) -> None:
+    records = [{"id": f"a{i}", "api": "azure-openai", "model_name": "dep", "prompt": f"q{i}"}
+               for i in range(3)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with batch_server([]) as server:
+        env = {"AZURE_OPENAI_API_KEY": "azure-key", "AZURE_OPENAI_API_ENDPOINT": server.url}
+        lines = _by_id(_run(tmp_path, server, env=env))
+    assert {v["status"] for v in lines.values()} == {"ok"}
+    assert {v["batch_id"] for v in lines.values()} == {server.batches[0]["id"]}
+    assert server.azure_calls[0] == "POST /openai/files?api-version=2024-10-21"
+    assert server.azure_calls[1] == "POST /openai/batches?api-version=2024-10-21"
+    (uploaded,) = [f for f in server.files.values() if '"method": "POST"' in f]
+    first = json.loads(uploaded.splitlines()[0])
+    assert first["url"] == "/chat/completions" and first["body"]["model"] == "dep"

@@ -116,7 +116,7 @@ class Follower:
                 await self.run.clock.sleep(self.pause(attempt, exc))
         raise AssertionError("unreachable")
 
-    def _began(self, live: Live, batch_id: str) -> None:
+    def _began(self, live: Live, batch_id: str, how: str = "submitted") -> None:
         run = self.run
         live.batch_id = batch_id
         live.sent_at = run.clock.wall()
@@ -124,7 +124,7 @@ class Follower:
         live.submitted_wall = live.sent_at.timestamp()
         run.progress.submitted += 1
         run.progress.in_progress += 1
-        run.progress.changed(f"{live.api}/{live.model_name} batch {batch_id} submitted")
+        run.progress.changed(f"{live.api}/{live.model_name} batch {batch_id} {how}")
 
     # -- a batch from before (resume) -----------------------------------------------------
 
@@ -142,8 +142,9 @@ class Follower:
         live = Live(chunk.tag, chunk.api, chunk.model_name, ids=frozenset(chunk.custom_ids))
         for cid in chunk.custom_ids:
             run.attached[cid] = live
-        self._began(live, batch_id)
-        logger.info("batch mode: reattached to batch {} ({} prompts)", batch_id, len(live.ids))
+        self._began(live, batch_id, f"reattached, {len(live.ids):,} prompts")
+        if chunk.submitted_at:  # the deadline counts from the first submit, not the resume
+            live.submitted_wall = chunk.submitted_at
         run.spawn(self.follow(live))
 
     # -- following ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class ChunkState:
     input_ref: str | None = None
     submitting: bool = False
     batch_id: str | None = None
+    submitted_at: float | None = None  # epoch seconds of the submitted line
     finished: bool = False  # done or abandoned: nothing left to collect
 
     @property
@@ -63,16 +64,18 @@ class Manifest:
             self.append({"event": "manifest", "run_id": run_id, "experiment": experiment})
 
     def _read(self, run_id: str, experiment: str) -> None:
-        lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        raw = self.path.read_bytes()
+        whole = raw[: raw.rfind(b"\n") + 1]
+        if len(whole) < len(raw):
+            # A line torn by a kill mid-write: its step never happened. Cut it, so the next
+            # line starts on a line of its own.
+            os.truncate(self.path, len(whole))
         entries: list[dict[str, Any]] = []
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(whole.decode("utf-8", errors="replace").splitlines(), 1):
             try:
-                entry = json.loads(line)
+                entries.append(json.loads(line))
             except json.JSONDecodeError:
-                if number == len(lines):
-                    break  # a line torn by a kill mid-write: its step never happened
                 raise BadInputError(f"{self.path}:{number}: not a JSON line") from None
-            entries.append(entry)
         head = entries[0] if entries else {}
         if head.get("event") != "manifest" or (head.get("run_id"), head.get("experiment")) != (
             run_id,
@@ -102,6 +105,7 @@ class Manifest:
             chunk.submitting = True
         elif event == "submitted":
             chunk.batch_id = str(entry["batch_id"])
+            chunk.submitted_at = entry.get("at")
         elif event in ("done", "abandoned"):
             chunk.finished = True
 

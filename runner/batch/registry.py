@@ -24,7 +24,6 @@ ADAPTER_MODULES = (
     "runner.batch.gemini",
 )
 _REGISTRY: dict[str, type[BatchAdapter]] = {}
-_loaded = False
 MODES = ("online", "batch")
 
 
@@ -35,13 +34,8 @@ def register_batch(cls: type[BatchAdapter]) -> type[BatchAdapter]:
 
 
 def _load() -> None:
-    # Every module once, by a flag of its own: one adapter imported directly (a test, a tool)
-    # must not make the registry look loaded while the others were never imported.
-    global _loaded
-    if not _loaded:
-        for module in ADAPTER_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    for module in ADAPTER_MODULES:
+        importlib.import_module(module)  # once: then a lookup in sys.modules
 
 
 def batch_apis() -> frozenset[str]:

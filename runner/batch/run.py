@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ class BatchRun:
         manifest: the run folder's ``batches.jsonl``.
         clock: time source.
         run_id: names each chunk's tag.
+        fail: stops the run after an error no prompt can be blamed for (``Engine.fail``).
     """
 
     def __init__(
@@ -86,12 +87,14 @@ class BatchRun:
         manifest: Manifest,
         clock: Clock,
         run_id: str,
+        fail: Callable[[BaseException, str], None],
     ) -> None:
         self.providers = providers
         self.settings = settings
         self.manifest = manifest
         self.clock = clock
         self.run_id = run_id
+        self.fail = fail
         self.progress = BatchProgress()
         self.adapters: dict[str, BatchAdapter] = {}
         self.open: dict[tuple[str, str], _Open] = {}
@@ -133,14 +136,17 @@ class BatchRun:
         record = item.record
         if item.online or is_multi_turn(record):
             return False  # a fallback, or a conversation: each turn needs the one before
+        if item.attempts == 0:  # counted once, however often it is sent again
+            self.progress.prompts += 1
         cid = custom_id(record)
         waiting = Waiting(group_run, item)
-        if cid in self.settled:  # its reattached batch already answered
-            self.follower.deliver(waiting, self.settled.pop(cid), None)
-            return True
         live = self.attached.get(cid)
-        if live is not None and not live.finished:
-            live.waiting[cid] = waiting
+        if live is not None and (cid in self.settled or not live.finished):
+            item.attempts = max(item.attempts, 1)  # it went in that batch, before the resume
+            if cid in self.settled:  # its reattached batch already answered
+                self.follower.deliver(waiting, self.settled.pop(cid), live)
+            else:
+                live.waiting[cid] = waiting
             return True
         try:
             waiting.line = self.adapter(record.api).request_line(record, cid)
@@ -156,6 +162,11 @@ class BatchRun:
         for open_ in self.open.values():
             if open_.timer is not None:
                 open_.timer.cancel()
+        if self.progress.in_progress:
+            logger.warning(
+                "{} batch(es) still running at the provider: resume the run to collect them",
+                self.progress.in_progress,
+            )
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
@@ -176,8 +187,6 @@ class BatchRun:
         open_.entries[cid] = waiting
         open_.size += waiting.size
         open_.last_add = self.clock.monotonic()
-        if waiting.item.attempts == 0:  # counted once, however often it is sent again
-            self.progress.prompts += 1
         if open_.timer is None:
             open_.timer = asyncio.create_task(self._linger(key, open_))
 
@@ -210,9 +219,9 @@ class BatchRun:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            logger.opt(exception=exc).error("batch mode: a batch's follower failed: {}", exc)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:  # its prompts would wait for ever (a full disk, a bug): stop
+            self.fail(exc, "following a batch")
 
     def outcome(self, waiting: Waiting, live: Live | None) -> Outcome:
         """A fresh outcome of ``waiting``'s prompt, from batch ``live``."""

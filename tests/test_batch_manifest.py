@@ -1,0 +1,69 @@
+"""The batch manifest: written before each step, torn lines tolerated, foreign ones refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.api import run_experiment
+from runner.batch.manifest import MANIFEST, Manifest
+from runner.errors import BadInputError
+from tests.batch_server import batch_server
+from tests.conftest import write_jsonl
+
+
+def test_each_step_is_on_disk_before_the_request_that_takes_it(tmp_path: Path) -> None:
+    records = [{"id": f"p{i}", "api": "openai", "model_name": "m", "prompt": "q"} for i in range(3)]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    seen: list[tuple[str, str]] = []
+
+    def last_event(step: str) -> None:
+        (manifest,) = (tmp_path / "outputs").rglob(MANIFEST)
+        lines = manifest.read_text().splitlines()
+        seen.append((step, json.loads(lines[-1])["event"]))
+
+    with batch_server([]) as server:
+        server.hooks.append(last_event)
+        run_experiment(
+            "exp",
+            [
+                f"experiments_dir={tmp_path / 'experiments'}",
+                f"outputs_dir={tmp_path / 'outputs'}",
+                "shared_limits=none",
+                "progress=off",
+                "index=false",
+                "mode=batch",
+                "batch_poll_s=0.05",
+            ],
+            env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"},
+        )
+    assert seen == [("upload", "chunk"), ("create", "submitting")]
+
+
+def _manifest(tmp_path: Path, *lines: str) -> Path:
+    head = json.dumps({"event": "manifest", "run_id": "r1", "experiment": "e"})
+    (tmp_path / MANIFEST).write_text("\n".join([head, *lines]))  # the last one torn
+    return tmp_path
+
+
+def test_a_torn_last_line_is_a_step_never_taken(tmp_path: Path) -> None:
+    chunk = {"event": "chunk", "tag": "t", "api": "openai", "model_name": "m", "custom_ids": ["a"]}
+    folder = _manifest(tmp_path, json.dumps(chunk), json.dumps({"event": "submitting", "tag": "t"}),
+                       '{"event": "submitted", "tag": "t", "batch_')  # fmt: skip
+    manifest = Manifest(folder, "r1", "e")
+    (state,) = manifest.open_chunks()
+    assert state.submitting and state.batch_id is None and state.custom_ids == ["a"]
+    manifest.append({"event": "done", "tag": "t"})
+    manifest.close()
+    assert Manifest(folder, "r1", "e").open_chunks() == []
+
+
+def test_garbage_inside_or_another_runs_manifest_is_refused(tmp_path: Path) -> None:
+    folder = _manifest(tmp_path, "not json", "{}", "")
+    with pytest.raises(BadInputError, match=r"batches.jsonl:2: not a JSON line"):
+        Manifest(folder, "r1", "e")
+    folder = _manifest(tmp_path, "")
+    with pytest.raises(BadInputError, match="belongs to run 'r1' of experiment 'e'"):
+        Manifest(folder, "r2", "e")
