@@ -23,29 +23,28 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.gemini_shapes import (
+    batch_state,
+    documented,
+    flat,
+    inlined_responses,
+    item_result,
+    request_keys,
+    response_key,
+    tag_of,
+)
 from runner.batch.http import transfer_timeout
 from runner.batch.registry import register_batch
-from runner.batch.requests import classified, single_request
+from runner.batch.requests import single_request
 from runner.batch.transport import get_json
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.gemini import DEFAULT_BASE_URL, classify_gemini, parse_generate_content
+from runner.providers.gemini import DEFAULT_BASE_URL, classify_gemini
 from runner.providers.gemini_content import gemini_payload, needs_file_api
 from runner.providers.http import post_json
 
-# The batch state's last word (BATCH_STATE_SUCCEEDED; emulators say JOB_STATE_SUCCEEDED).
-STATES = {
-    "SUCCEEDED": BatchStatus.ENDED,
-    "FAILED": BatchStatus.FAILED,
-    "CANCELLED": BatchStatus.CANCELLED,
-    "EXPIRED": BatchStatus.EXPIRED,
-}
 FIND_PAGES = 20  # of 100 batches each
-# google.rpc codes of per-item errors and the HTTP status Google maps each to, so that an
-# item's error is classified as the same error on an online request.
-RPC_HTTP = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409}
-RPC_HTTP |= {11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
 T = TypeVar("T")
 
 
@@ -117,13 +116,13 @@ class GeminiBatches(BatchAdapter):
         body: dict[str, Any] | None = None
         if root not in self._flat:
             try:
-                body = await self._post(model_name, _documented(lines, tag))
+                body = await self._post(model_name, documented(lines, tag))
             except ProviderError as exc:
                 if not self._emulator_refused(root, exc):
                     raise
                 body = await self._flat_or(model_name, lines, tag, exc)
         else:
-            body = await self._post(model_name, _flat(lines, tag))
+            body = await self._post(model_name, flat(lines, tag))
         name = str(body["name"])
         self._keys[name] = [str(line["metadata"]["key"]) for line in lines]
         return name
@@ -138,7 +137,7 @@ class GeminiBatches(BatchAdapter):
     ) -> dict[str, Any]:
         """Submit in the emulators' form; when that is refused too, the first refusal stands."""
         try:
-            body = await self._post(model_name, _flat(lines, tag))
+            body = await self._post(model_name, flat(lines, tag))
         except ProviderError as exc:
             if exc.status == 400:
                 raise refusal from None
@@ -181,9 +180,9 @@ class GeminiBatches(BatchAdapter):
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
         operation = await self._get(model_name, f"{self._root(model_name)}/{batch_id}", large=True)
-        keys = _request_keys(operation) or self._keys.get(batch_id) or []
-        for i, response in enumerate(_inlined_responses(operation)):
-            key = _response_key(response, keys, i)
+        keys = request_keys(operation) or self._keys.get(batch_id) or []
+        for i, response in enumerate(inlined_responses(operation)):
+            key = response_key(response, keys, i)
             if key is None:
                 raise ProviderError(
                     f"batch {batch_id}: response {i} names no request and the batch's "
@@ -216,106 +215,9 @@ class GeminiBatches(BatchAdapter):
             params = {"pageSize": "100", **({"pageToken": token} if token else {})}
             page = await self._get(model_name, f"{self._root(model_name)}/batches", params=params)
             for operation in page.get("operations") or page.get("batches") or []:
-                if _tag_of(operation) == tag:
+                if tag_of(operation) == tag:
                     return str(operation["name"])
             token = page.get("nextPageToken")
             if not token:
                 break
         return None
-
-
-def _documented(lines: list[dict[str, Any]], tag: str) -> dict[str, Any]:
-    return {"batch": {"displayName": tag, "inputConfig": {"requests": {"requests": lines}}}}
-
-
-def _flat(lines: list[dict[str, Any]], tag: str) -> dict[str, Any]:
-    requests = [{"custom_id": line["metadata"]["key"], **line} for line in lines]
-    if requests:
-        first = requests[0]
-        requests[0] = {**first, "metadata": {**first["metadata"], "tag": tag}}
-    return {"displayName": tag, "requests": requests}
-
-
-def _batch(operation: dict[str, Any]) -> dict[str, Any]:
-    """The GenerateContentBatch of an operation (Google: ``metadata``; emulators: the top)."""
-    metadata = operation.get("metadata")
-    return metadata if isinstance(metadata, dict) else operation
-
-
-def _tag_of(operation: dict[str, Any]) -> str | None:
-    name = _batch(operation).get("displayName") or operation.get("displayName")
-    if name:
-        return str(name)
-    inline = _input_requests(operation)
-    first = (inline[0].get("metadata") or {}) if inline else {}
-    tag = first.get("tag") if isinstance(first, dict) else None
-    return None if tag is None else str(tag)
-
-
-def _input_requests(operation: dict[str, Any]) -> list[dict[str, Any]]:
-    """The inline requests as the server echoes them back, if it does."""
-    config = _batch(operation).get("inputConfig") or {}
-    found = (config.get("requests") or {}).get("requests") if isinstance(config, dict) else None
-    if found is None:
-        found = (operation.get("src") or {}).get("inlinedRequests")
-    return [r for r in found or [] if isinstance(r, dict)]
-
-
-def _request_keys(operation: dict[str, Any]) -> list[str]:
-    keys = [(r.get("metadata") or {}).get("key") for r in _input_requests(operation)]
-    return [str(k) for k in keys] if keys and all(k is not None for k in keys) else []
-
-
-def _inlined_responses(operation: dict[str, Any]) -> list[dict[str, Any]]:
-    """The responses: ``response`` or ``metadata.output`` (Google), ``dest`` (emulators)."""
-    for holder in (
-        operation.get("response"),
-        _batch(operation).get("output"),
-        operation.get("dest"),
-    ):
-        found = holder.get("inlinedResponses") if isinstance(holder, dict) else None
-        if isinstance(found, dict):  # Google nests the list: inlinedResponses.inlinedResponses
-            found = found.get("inlinedResponses")
-        if isinstance(found, list) and found:
-            return [r for r in found if isinstance(r, dict)]
-    return []
-
-
-def _response_key(response: dict[str, Any], keys: list[str], index: int) -> str | None:
-    metadata = response.get("metadata")
-    if isinstance(metadata, dict) and metadata.get("key") is not None:
-        return str(metadata["key"])
-    custom_id = response.get("custom_id")
-    if custom_id is not None and str(custom_id) in keys:
-        return str(custom_id)
-    return keys[index] if index < len(keys) else None
-
-
-def batch_state(operation: dict[str, Any]) -> BatchState:
-    """A batch operation in the engine's terms."""
-    batch = _batch(operation)
-    word = str(batch.get("state") or operation.get("state") or "")
-    status = STATES.get(word.rsplit("_", 1)[-1], BatchStatus.IN_PROGRESS)
-    error = operation.get("error")
-    if status is BatchStatus.IN_PROGRESS and operation.get("done") and isinstance(error, dict):
-        status = BatchStatus.CANCELLED if error.get("code") == 1 else BatchStatus.FAILED
-    stats = batch.get("batchStats") or {}
-    total = int(stats.get("requestCount") or 0)
-    done = int(stats.get("successfulRequestCount") or 0) + int(stats.get("failedRequestCount") or 0)
-    if not stats:  # emulators count only the completed requests
-        done = int(batch.get("completedRequestCount") or 0)
-        total = len(_input_requests(operation)) or done
-    return BatchState(status, done=done, total=total, detail=word)
-
-
-def item_result(key: str, response: dict[str, Any], model_name: str) -> ItemResult:
-    """One inlined response: a GenerateContentResponse, or its google.rpc error."""
-    error = response.get("error")
-    if isinstance(error, dict):
-        status = RPC_HTTP.get(int(error.get("code") or 2), 500)
-        return ItemResult(key, error=classified(classify_gemini, status, {"error": error}, ""))
-    try:
-        body = response.get("response") or {}
-        return ItemResult(key, completion=parse_generate_content(body, model_name))
-    except ProviderError as exc:
-        return ItemResult(key, error=exc)
