@@ -307,7 +307,7 @@ def _execute(
         )
         meta.update(summary.as_dict(), status=status, finished_at=clock.wall().isoformat())
         _write_final_meta(folder, meta, failing=status == "failed")
-        _write_timeline(timeline, folder)
+        _write_timeline(timeline, folder, failing=status == "failed")
         logger.debug("Summary\n{}", summary.format())
         if status == "interrupted":
             logger.warning("Stopped. Resume with: {}", command)
@@ -324,11 +324,13 @@ def _execute(
     return RunResult(folder, summary, {"scores": scores, "report": report})
 
 
-def _write_timeline(timeline: Timeline, folder: RunFolder) -> None:
+def _write_timeline(timeline: Timeline, folder: RunFolder, *, failing: bool) -> None:
     try:
         timeline.write(folder.path)
-    except OSError as exc:  # the results are safe; only the report's health charts suffer
-        logger.warning("The run's timeline was not written: {}", exc)
+    except (OSError, DiskFullError) as exc:  # the results are safe; only the charts suffer
+        # A run already failing (a full disk) has told the user what matters: run.log only.
+        level = "DEBUG" if failing else "WARNING"
+        logger.log(level, "The run's timeline was not written: {}", exc)
 
 
 def write_run_report(folder: RunFolder) -> Path | None:

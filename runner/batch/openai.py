@@ -124,6 +124,9 @@ class OpenAIShapedBatches(BatchAdapter):
         counts = body.get("request_counts") or {}
         done = int(counts.get("completed") or 0) + int(counts.get("failed") or 0)
         status = _STATUS.get(word, BatchStatus.IN_PROGRESS)
+        errors = (body.get("errors") or {}).get("data") or []
+        if status is BatchStatus.FAILED and errors:  # a rejected input file says why
+            word = f"failed: {errors[0].get('message') or errors[0].get('code')}"
         return BatchState(status, done, int(counts.get("total") or 0), word)
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:

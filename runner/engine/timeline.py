@@ -11,7 +11,6 @@ draws requests per minute against the limit, 429s, 5xx, timeouts and in-flight c
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from runner.engine.clock import Clock
 from runner.engine.engine import Observer
 from runner.engine.quota import Counts
 from runner.errors import ProviderError
+from runner.output.disk import atomic_write_text
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -159,9 +159,8 @@ class Timeline:
     def write(self, folder: Path) -> Path:
         """Write ``timeline.json`` into ``folder`` atomically; returns its path."""
         path = folder / TIMELINE_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.as_dict(), separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        # Its temporary file goes too when the disk refuses it (never a stray .tmp).
+        atomic_write_text(path, json.dumps(self.as_dict(), separators=(",", ":")), "the timeline")
         return path
 
     # --- inside ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     completion = outcome.completion
     error = outcome.error
     data = outcome.record.data
-    return {
+    line = {
         **{(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()},
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
@@ -77,8 +77,10 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "rate_group": outcome.group,
         "prompt_key": outcome.record.key,
         "line": outcome.record.line,
-        "batch_id": outcome.batch_id,
     }
+    if outcome.batch_id is not None:  # batch mode only: online lines stay as they were
+        line["batch_id"] = outcome.batch_id
+    return line
 
 
 def invalid_lines(
