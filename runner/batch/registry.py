@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from runner.prompts.records import PromptRecord
     from runner.providers.base import Provider
 
-ADAPTER_MODULES = ("runner.batch.openai", "runner.batch.azure_openai")
+ADAPTER_MODULES = (
+    "runner.batch.openai",
+    "runner.batch.azure_openai",
+    "runner.batch.anthropic",
+    "runner.batch.gemini",
+)
 _REGISTRY: dict[str, type[BatchAdapter]] = {}
 MODES = ("online", "batch")
 

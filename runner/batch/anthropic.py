@@ -1,0 +1,280 @@
+"""Anthropic's Message Batches: ``POST /v1/messages/batches``, polled, results as JSONL.
+
+Each request's ``params`` is built by the online provider's :func:`anthropic_payload`, so a
+batch sends what ``complete`` would (``stream`` dropped: a batch cannot stream), and each
+result is parsed and its errors classified by the online code.
+
+Finding a batch by its tag: Anthropic stores nothing of ours on a batch but the requests'
+``custom_id``s, readable only once it has ended. So every ``custom_id`` sent starts with a
+marker of the tag (``<8 hex>-``, stripped again from results), and :meth:`find` looks at the
+key's batches, newest first: an ended one is ours when its first result carries the marker;
+one still in progress cannot tell, so find waits for it to end (Anthropic ends every batch
+within 24 h; usually minutes). The engine's ``custom_id`` must therefore be at most 55
+characters of ``[A-Za-z0-9_-]`` (Anthropic's pattern, less the marker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loguru import logger
+
+from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.http import transfer_timeout
+from runner.batch.registry import register_batch
+from runner.batch.requests import classified, retry_later, single_request
+from runner.batch.transport import get_json, get_json_lines
+from runner.errors import ErrorKind, ProviderError
+from runner.prompts.records import PromptRecord
+from runner.providers import media
+from runner.providers.anthropic import (
+    DEFAULT_BASE_URL,
+    anthropic_payload,
+    classify_anthropic,
+    parse_message,
+)
+from runner.providers.http import post_json
+
+# Anthropic's error types and the HTTP status each comes with (its errors page), so that an
+# errored item is classified exactly as the same error on an online request.
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,55}")
+MARKED = re.compile(r"[0-9a-f]{8}-")
+# How far back find looks: results stay readable for 29 days after a batch is created.
+FIND_WINDOW = timedelta(days=29)
+FIND_PAGES = 20  # of 100 batches each: a resume does not page through a key's whole history
+WAIT_POLL_S = (2.0, 60.0)  # find's wait for a batch in progress: first and longest pause
+
+
+def tag_marker(tag: str) -> str:
+    """The prefix that ties a batch's custom_ids to the chunk's tag."""
+    return hashlib.sha256(tag.encode()).hexdigest()[:8] + "-"
+
+
+def engine_id(sent: str) -> str:
+    """The engine's custom_id, from the one sent (its tag marker removed)."""
+    return sent[9:] if MARKED.match(sent) else sent
+
+
+@register_batch
+class AnthropicBatches(BatchAdapter):
+    """``api: anthropic`` in batch mode (Message Batches, half price)."""
+
+    api = "anthropic"
+    # The documented cap: 100,000 requests or 256 MB, whichever comes first.
+    limits = BatchLimits(max_requests=100_000, max_bytes=256_000_000)
+
+    def _base(self, model_name: str) -> str:
+        return f"{self.provider._url(model_name) or DEFAULT_BASE_URL}/v1/messages/batches"
+
+    def _headers(self, model_name: str) -> dict[str, str]:
+        headers = {"anthropic-version": self.provider.context.settings.apis.anthropic.version}
+        key = self.provider._key(model_name)
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    def request_line(self, record: PromptRecord, custom_id: str) -> dict[str, Any]:
+        if not CUSTOM_ID.fullmatch(custom_id):
+            raise ProviderError(
+                f"custom_id {custom_id!r} does not fit Anthropic's batches (at most 55 of "
+                "A-Z a-z 0-9 _ -, 9 more are taken by the tag marker)",
+                ErrorKind.FATAL,
+            )
+        settings = self.provider.context.settings
+        params = {k: v for k, v in record.parameters.items() if k != "stream"}
+        payload = anthropic_payload(
+            single_request(record),
+            record.model_name or "",
+            params,
+            settings.apis.anthropic.default_max_tokens,
+            media.media_folder(settings),
+        )
+        return {"custom_id": custom_id, "params": payload}
+
+    async def upload(self, model_name: str, lines: list[dict[str, Any]]) -> str | None:
+        return None  # the requests go inline in the create call
+
+    async def submit(
+        self, model_name: str, lines: list[dict[str, Any]], input_ref: str | None, tag: str
+    ) -> str:
+        marker = tag_marker(tag)
+        requests = [{**line, "custom_id": marker + line["custom_id"]} for line in lines]
+        body = await post_json(
+            self.provider.context.http(),
+            self._base(model_name),
+            {"requests": requests},
+            headers=self._headers(model_name),
+            # Up to 256 MB go up: no cap on the whole, timeout_s between two reads.
+            timeout=transfer_timeout(self.provider.context.settings.timeout_s),
+            classify=classify_anthropic,
+        )
+        return str(body["id"])
+
+    async def _get(self, model_name: str, url: str, **params: str) -> dict[str, Any]:
+        return await get_json(
+            self.provider.context.http(),
+            url,
+            headers=self._headers(model_name),
+            timeout=self.provider.context.timeout,
+            classify=classify_anthropic,
+            params=params or None,
+        )
+
+    async def poll(self, model_name: str, batch_id: str) -> BatchState:
+        return batch_state(await self._get(model_name, f"{self._base(model_name)}/{batch_id}"))
+
+    async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
+        async for line in self._result_lines(model_name, batch_id):
+            yield item_result(line)
+
+    def _result_lines(self, model_name: str, batch_id: str) -> AsyncGenerator[dict[str, Any]]:
+        # The documented results endpoint (what results_url names), on the configured host:
+        # the key never goes to a host the settings did not name.
+        return get_json_lines(
+            self.provider.context.http(),
+            f"{self._base(model_name)}/{batch_id}/results",
+            headers=self._headers(model_name),
+            timeout=self.provider.context.timeout,
+            classify=classify_anthropic,
+        )
+
+    async def cancel(self, model_name: str, batch_id: str) -> None:
+        try:
+            await post_json(
+                self.provider.context.http(),
+                f"{self._base(model_name)}/{batch_id}/cancel",
+                {},
+                headers=self._headers(model_name),
+                timeout=self.provider.context.timeout,
+                classify=classify_anthropic,
+            )
+        except ProviderError as exc:
+            # Cancelling a batch that has just ended is refused; nothing is left to cancel.
+            if exc.kind is ErrorKind.RETRYABLE:
+                raise
+            if (await self.poll(model_name, batch_id)).status is BatchStatus.IN_PROGRESS:
+                raise
+
+    async def find(self, model_name: str, tag: str) -> str | None:
+        marker = tag_marker(tag)
+        waiting: list[str] = []
+        for batch in await self._recent(model_name):
+            if batch.get("processing_status") == "ended":
+                if await self._first_id_marked(model_name, str(batch["id"]), marker):
+                    return str(batch["id"])
+            else:
+                waiting.append(str(batch["id"]))
+        for batch_id in waiting:
+            await self._wait_ended(model_name, batch_id)
+            if await self._first_id_marked(model_name, batch_id, marker):
+                return batch_id
+        return None
+
+    async def _recent(self, model_name: str) -> list[dict[str, Any]]:
+        """The key's batches of the last 29 days, newest first (at most FIND_PAGES pages)."""
+        since = datetime.now(UTC) - FIND_WINDOW
+        found: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        for _ in range(FIND_PAGES):
+            params = {"limit": "100", **({"after_id": after} if after else {})}
+            page = await self._get(model_name, self._base(model_name), **params)
+            fresh = [b for b in page.get("data") or [] if str(b.get("id")) not in found]
+            for batch in fresh:
+                if _created(batch) < since:
+                    return list(found.values())
+                found[str(batch["id"])] = batch
+            after = page.get("last_id")
+            # A server that ignores after_id sends the same page again: nothing new, stop.
+            if not fresh or not page.get("has_more") or not after:
+                break
+        return list(found.values())
+
+    async def _first_id_marked(self, model_name: str, batch_id: str, marker: str) -> bool:
+        lines = self._result_lines(model_name, batch_id)
+        try:
+            async for line in lines:
+                return str(line.get("custom_id", "")).startswith(marker)
+        finally:
+            await lines.aclose()  # the rest of the file is not needed: drop the connection
+        return False  # no results: cancelled before any request ran, nothing to take back
+
+    async def _wait_ended(self, model_name: str, batch_id: str) -> None:
+        logger.warning(
+            "Anthropic batch {} is in progress and Anthropic batches carry no tag: waiting for "
+            "it to end to tell whether this run submitted it (it ends within 24 h)",
+            batch_id,
+        )
+        pause, started = WAIT_POLL_S[0], time.monotonic()
+        while (await self.poll(model_name, batch_id)).status is BatchStatus.IN_PROGRESS:
+            await asyncio.sleep(pause)
+            pause = min(WAIT_POLL_S[1], pause * 2)
+        waited = time.monotonic() - started
+        logger.info("batch {} ended after {:.0f} s of waiting", batch_id, waited)
+
+
+def _created(batch: dict[str, Any]) -> datetime:
+    raw = str(batch.get("created_at") or "")
+    try:
+        created = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)  # unknown: keep it in view rather than skip it
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
+def batch_state(batch: dict[str, Any]) -> BatchState:
+    """A MessageBatch object in the engine's terms."""
+    counts = batch.get("request_counts") or {}
+    done = sum(int(counts.get(k) or 0) for k in ("succeeded", "errored", "canceled", "expired"))
+    total = done + int(counts.get("processing") or 0)
+    word = str(batch.get("processing_status") or "")
+    if word != "ended":
+        status = BatchStatus.IN_PROGRESS
+    elif batch.get("cancel_initiated_at"):
+        status = BatchStatus.CANCELLED
+    elif int(counts.get("expired") or 0):
+        status = BatchStatus.EXPIRED
+    else:
+        status = BatchStatus.ENDED
+    return BatchState(status, done=done, total=total, detail=word)
+
+
+def item_result(line: dict[str, Any]) -> ItemResult:
+    """One results line: succeeded, errored (classified as online), canceled or expired."""
+    custom_id = engine_id(str(line.get("custom_id", "")))
+    result = line.get("result") or {}
+    kind = result.get("type")
+    if kind == "succeeded":
+        try:
+            return ItemResult(custom_id, completion=parse_message(result.get("message") or {}))
+        except ProviderError as exc:
+            return ItemResult(custom_id, error=exc)
+    if kind == "errored":
+        body = result.get("error") or {}
+        detail = body.get("error") if isinstance(body, dict) else None
+        error_type = detail.get("type") if isinstance(detail, dict) else None
+        status = ERROR_STATUS.get(str(error_type), 500)
+        return ItemResult(custom_id, error=classified(classify_anthropic, status, body, ""))
+    if kind == "canceled":
+        return ItemResult(custom_id, error=retry_later("its batch was cancelled before it ran"))
+    if kind == "expired":
+        return ItemResult(custom_id, error=retry_later("its batch expired (24 h) before it ran"))
+    return ItemResult(
+        custom_id, error=ProviderError(f"unknown batch result type {kind!r}", ErrorKind.FATAL)
+    )

@@ -1,0 +1,124 @@
+"""The Gemini batch API's JSON shapes: the create body, the operation, its responses.
+
+Google's operation keeps the GenerateContentBatch in ``metadata`` and the output in
+``response`` (``inlinedResponses.inlinedResponses``); emulators such as llmock put the
+batch's fields at the top and the responses in ``dest.inlinedResponses``. Both are read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.batch.adapter import BatchState, BatchStatus, ItemResult
+from runner.batch.requests import classified
+from runner.errors import ProviderError
+from runner.providers.gemini import classify_gemini, parse_generate_content
+
+# The batch state's last word (BATCH_STATE_SUCCEEDED; emulators say JOB_STATE_SUCCEEDED).
+STATES = {
+    "SUCCEEDED": BatchStatus.ENDED,
+    "FAILED": BatchStatus.FAILED,
+    "CANCELLED": BatchStatus.CANCELLED,
+    "EXPIRED": BatchStatus.EXPIRED,
+}
+# google.rpc codes of per-item errors and the HTTP status Google maps each to, so that an
+# item's error is classified as the same error on an online request.
+RPC_HTTP = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409}
+RPC_HTTP |= {11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+
+
+def documented(lines: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    return {"batch": {"displayName": tag, "inputConfig": {"requests": {"requests": lines}}}}
+
+
+def flat(lines: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    requests = [{"custom_id": line["metadata"]["key"], **line} for line in lines]
+    if requests:
+        first = requests[0]
+        requests[0] = {**first, "metadata": {**first["metadata"], "tag": tag}}
+    return {"displayName": tag, "requests": requests}
+
+
+def batch_of(operation: dict[str, Any]) -> dict[str, Any]:
+    """The GenerateContentBatch of an operation (Google: ``metadata``; emulators: the top)."""
+    metadata = operation.get("metadata")
+    return metadata if isinstance(metadata, dict) else operation
+
+
+def tag_of(operation: dict[str, Any]) -> str | None:
+    name = batch_of(operation).get("displayName") or operation.get("displayName")
+    if name:
+        return str(name)
+    inline = input_requests(operation)
+    first = (inline[0].get("metadata") or {}) if inline else {}
+    tag = first.get("tag") if isinstance(first, dict) else None
+    return None if tag is None else str(tag)
+
+
+def input_requests(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inline requests as the server echoes them back, if it does."""
+    config = batch_of(operation).get("inputConfig") or {}
+    found = (config.get("requests") or {}).get("requests") if isinstance(config, dict) else None
+    if found is None:
+        found = (operation.get("src") or {}).get("inlinedRequests")
+    return [r for r in found or [] if isinstance(r, dict)]
+
+
+def request_keys(operation: dict[str, Any]) -> list[str]:
+    keys = [(r.get("metadata") or {}).get("key") for r in input_requests(operation)]
+    return [str(k) for k in keys] if keys and all(k is not None for k in keys) else []
+
+
+def inlined_responses(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The responses: ``response`` or ``metadata.output`` (Google), ``dest`` (emulators)."""
+    for holder in (
+        operation.get("response"),
+        batch_of(operation).get("output"),
+        operation.get("dest"),
+    ):
+        found = holder.get("inlinedResponses") if isinstance(holder, dict) else None
+        if isinstance(found, dict):  # Google nests the list: inlinedResponses.inlinedResponses
+            found = found.get("inlinedResponses")
+        if isinstance(found, list) and found:
+            return [r for r in found if isinstance(r, dict)]
+    return []
+
+
+def response_key(response: dict[str, Any], keys: list[str], index: int) -> str | None:
+    metadata = response.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("key") is not None:
+        return str(metadata["key"])
+    custom_id = response.get("custom_id")
+    if custom_id is not None and str(custom_id) in keys:
+        return str(custom_id)
+    return keys[index] if index < len(keys) else None
+
+
+def batch_state(operation: dict[str, Any]) -> BatchState:
+    """A batch operation in the engine's terms."""
+    batch = batch_of(operation)
+    word = str(batch.get("state") or operation.get("state") or "")
+    status = STATES.get(word.rsplit("_", 1)[-1], BatchStatus.IN_PROGRESS)
+    error = operation.get("error")
+    if status is BatchStatus.IN_PROGRESS and operation.get("done") and isinstance(error, dict):
+        status = BatchStatus.CANCELLED if error.get("code") == 1 else BatchStatus.FAILED
+    stats = batch.get("batchStats") or {}
+    total = int(stats.get("requestCount") or 0)
+    done = int(stats.get("successfulRequestCount") or 0) + int(stats.get("failedRequestCount") or 0)
+    if not stats:  # emulators count only the completed requests
+        done = int(batch.get("completedRequestCount") or 0)
+        total = len(input_requests(operation)) or done
+    return BatchState(status, done=done, total=total, detail=word)
+
+
+def item_result(key: str, response: dict[str, Any], model_name: str) -> ItemResult:
+    """One inlined response: a GenerateContentResponse, or its google.rpc error."""
+    error = response.get("error")
+    if isinstance(error, dict):
+        status = RPC_HTTP.get(int(error.get("code") or 2), 500)
+        return ItemResult(key, error=classified(classify_gemini, status, {"error": error}, ""))
+    try:
+        body = response.get("response") or {}
+        return ItemResult(key, completion=parse_generate_content(body, model_name))
+    except ProviderError as exc:
+        return ItemResult(key, error=exc)
