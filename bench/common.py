@@ -246,13 +246,17 @@ def run_runner(
         f"run_id={run_id}",
         "index=false",
         "progress=off",
-        "cache=off",  # the sections measure sending; the cache section turns it on
         *overrides,
     ]
     run_dir = outputs_dir / experiment_file.stem / run_id
     log = outputs_dir / f"{experiment_file.stem}-{run_id}.log"
     outputs_dir.mkdir(parents=True, exist_ok=True)
-    measured = run_measured(argv, log=log, env=openai_env(base_url), cwd=ROOT, timeout=timeout)
+    env = openai_env(base_url)
+    # Default settings (the cache on), but an empty cache of its own: a first run, which
+    # sends every prompt, not a rerun answered from an earlier round's cache. A section
+    # that measures the cache itself passes its own cache_dir.
+    env["RUNNER_CACHE_DIR"] = str(outputs_dir / f"cache-{run_id}")
+    measured = run_measured(argv, log=log, env=env, cwd=ROOT, timeout=timeout)
     meta = run_dir / "run.json"
     if not meta.exists():
         raise RuntimeError(f"runner left no run.json (exit {measured.returncode}): {tail(log)}")
