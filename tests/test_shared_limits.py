@@ -38,9 +38,11 @@ def _two_runs_at_once(tmp_path: Path, server: servers.Server, shared: str) -> li
             for i in range(30)
         ],
     )
+    args = ("experiment=exp", "max_queries=600")
     procs = [
         subprocess.Popen(
-            runner_argv(tmp_path, "experiment=exp", "max_queries=600", f"shared_limits={shared}"),
+            # cache=off: both pairs of runs send every prompt (the second pair asks the same).
+            runner_argv(tmp_path, *args, f"shared_limits={shared}", "cache=off"),
             cwd=ROOT,
             env=runner_env(server.url),
             stdout=subprocess.PIPE,
