@@ -200,3 +200,27 @@ def test_azure_openai_batches_use_its_urls_version_and_key(tmp_path: Path) -> No
     (uploaded,) = [f for f in server.files.values() if '"method": "POST"' in f]
     first = json.loads(uploaded.splitlines()[0])
     assert first["url"] == "/chat/completions" and first["body"]["model"] == "dep"
+
+
+def test_a_result_line_over_512_kib_is_read(tmp_path: Path) -> None:
+    # aiohttp's readline refuses a line over 512 KiB: one long answer must not send a
+    # whole batch again.
+    long = "x" * 700_000
+    _experiment(tmp_path, 2, extra=[{"id": "big", "api": "openai", "model_name": "m",
+                                     "prompt": long}])  # fmt: skip
+    with batch_server(["ok"]) as server:
+        lines = _by_id(_run(tmp_path, server))
+    assert len(server.batches) == 1 and server.chat_requests == 0
+    assert lines["big"]["status"] == "ok" and lines["big"]["response"] == f"re: {long}"
+    assert lines["big"]["attempts"] == 1
+
+
+def test_batch_answers_go_into_the_response_cache(tmp_path: Path) -> None:
+    _experiment(tmp_path, 3)
+    cache = ["cache=on", f"cache_dir={tmp_path / 'cache'}"]
+    with batch_server(["ok", "ok"]) as server:
+        first = _by_id(_run(tmp_path, server, *cache))
+        again = _by_id(_run(tmp_path, server, *cache))
+    assert all(not v["cached"] and v["batch_id"] for v in first.values())
+    assert len(server.batches) == 1 and server.chat_requests == 0  # the rerun sent nothing
+    assert all(v["cached"] and v["response"] == first[k]["response"] for k, v in again.items())

@@ -60,6 +60,8 @@ def _run(
             "backoff_base_s=0.05",
             "index=false",
             "progress=off",
+            # The cache is off by default: these runs turn it on unless they say otherwise.
+            *([] if any(o.startswith("cache=") for o in overrides) else ["cache=on"]),
             *overrides,
         ],
         env={"OPENAI_API_KEY": CANARY_KEY, "OPENAI_BASE_URL": f"{server.url}/v1"},

@@ -251,6 +251,7 @@ class Follower:
             run.progress.prompts_done += 1
         if run.prices is not None:  # before deciding: a retry's reservation sees this cost
             run.settle(waiting, run.prices.outcome_cost(outcome))
+        waiting.group_run.remember_in_cache(waiting.item, outcome)  # a success, for later runs
         waiting.group_run.decide(waiting.item, outcome)
 
     # -- calls ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from runner.batch.transport import body_lines
 from runner.errors import ErrorKind, ProviderError
 from runner.providers.http import _raise_for_status, _transport_errors
 
@@ -66,10 +67,9 @@ async def lines_of(
         session.get(url, headers=headers, timeout=timeout) as resp,
     ):
         await _raise_for_status(resp, None)
-        async for raw in resp.content:
-            line = raw.decode("utf-8", errors="replace").strip()
-            if line:
-                yield line
+        # Not aiohttp's readline: it refuses a line over 512 KiB (one long answer).
+        async for raw in body_lines(resp.content):
+            yield raw.decode("utf-8", errors="replace")
 
 
 def jsonl_bytes(lines: list[dict[str, Any]]) -> bytes:

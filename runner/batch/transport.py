@@ -72,7 +72,7 @@ async def get_json_lines(
         session.get(url, headers=headers, timeout=stream_timeout) as resp,
     ):
         await _raise_for_status(resp, classify)
-        async for line in _lines(resp.content):
+        async for line in body_lines(resp.content):
             try:
                 item = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -83,7 +83,7 @@ async def get_json_lines(
                 yield item
 
 
-async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def body_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The non-empty lines of a body, however long (aiohttp's readline refuses one over 512 KiB)."""
     pending = bytearray()
     async for chunk in content.iter_any():

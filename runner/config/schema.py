@@ -259,7 +259,7 @@ class RunConfig:
 
     # The response cache (docs/cache.md): on (answer what was answered before, send the
     # rest), off, refresh (send everything, overwrite), only (send nothing; misses are errors).
-    cache: str = "on"
+    cache: str = "off"
     cache_ttl: str = "none"  # seconds or 90s/30m/12h/7d/2w; 0 or none: entries never expire
     cache_dir: str | None = None  # default $RUNNER_CACHE_DIR, else ~/.cache/runner
 
