@@ -175,7 +175,7 @@ async def test_identical_requests_in_flight_are_sent_once(
         llmock_server, {"type": "delay", "seconds": 1.0, "times": 1, "match": {"model": model}}
     )
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{llmock_server.url}/v1"}
-    settings = RunConfig(max_queries=6000, cache_dir=str(tmp_path / "cache"))
+    settings = RunConfig(max_queries=6000, cache="on", cache_dir=str(tmp_path / "cache"))
     outcomes: list[Outcome] = []
 
     async def one(name: str) -> None:
@@ -240,7 +240,9 @@ def test_two_runs_at_once_share_the_cache(tmp_path: Path, llmock_server: servers
         folder = tmp_path / side
         records = [{**r, "prompt": f"{side} {r['prompt']}"} for r in _records(model, 150)]
         write_jsonl(folder / "experiments" / "exp.jsonl", records)
-        argv = runner_argv(folder, "experiment=exp", f"cache_dir={cache}", "max_queries=60000")
+        argv = runner_argv(
+            folder, "experiment=exp", "cache=on", f"cache_dir={cache}", "max_queries=60000"
+        )
         env = runner_env(llmock_server.url)
         pipe = subprocess.PIPE
         procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=pipe, stderr=pipe, text=True))

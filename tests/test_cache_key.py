@@ -72,7 +72,7 @@ def test_expected_hits_reads_without_writing(tmp_path: Path) -> None:
     from runner.cache.expect import expected_hits
     from runner.cache.store import CacheStore
 
-    settings = RunConfig(cache_dir=str(tmp_path / "c"))
+    settings = RunConfig(cache="on", cache_dir=str(tmp_path / "c"))
     providers = {"openai": _openai()}
     records = [_record(), _record(id="b"), _record(id="c", prompt="other")]
     assert expected_hits(settings, records, providers) == {}  # no cache file yet
