@@ -26,10 +26,9 @@ from typing import Any
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
-from runner.batch.http import transfer_timeout
+from runner.batch.http import get_json, get_json_lines, transfer_timeout
 from runner.batch.registry import register_batch
 from runner.batch.requests import classified, retry_later, single_request
-from runner.batch.transport import get_json, get_json_lines
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media

@@ -33,10 +33,9 @@ from runner.batch.gemini_shapes import (
     response_key,
     tag_of,
 )
-from runner.batch.http import transfer_timeout
+from runner.batch.http import get_json, transfer_timeout
 from runner.batch.registry import register_batch
 from runner.batch.requests import single_request
-from runner.batch.transport import get_json
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media

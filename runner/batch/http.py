@@ -1,21 +1,24 @@
-"""HTTP for the batch endpoints: GET and POST of JSON, multipart uploads, file downloads.
+"""HTTP for the batch endpoints: JSON requests, multipart uploads, JSONL downloads.
 
-Failures are classified as online ones are (runner.providers.http): a transport error or a
-429/5xx is retryable, another 4xx is fatal. Downloads stream line by line, so a results
-file of hundreds of megabytes is never held whole.
+Failures are classified exactly as the online requests' are (runner.providers.http; the
+provider's own classifier where one is given): a transport error or a 429/5xx is
+retryable, another 4xx is fatal, so a poll that fails is a retryable ProviderError the
+batch engine waits out. Downloads stream line by line, whatever a line's length, so a
+results file of hundreds of megabytes is never held whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 
-from runner.batch.transport import body_lines
 from runner.errors import ErrorKind, ProviderError
-from runner.providers.http import _raise_for_status, _transport_errors
+
+# The online helpers' error handling, shared so that a batch request fails the same way.
+from runner.providers.http import Classifier, _raise_for_status, _transport_errors
 
 
 def transfer_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
@@ -32,26 +35,51 @@ async def request_json(
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
     payload: Mapping[str, Any] | None = None,
     form: aiohttp.FormData | None = None,
+    params: Mapping[str, str] | None = None,
+    classify: Classifier | None = None,
 ) -> dict[str, Any]:
-    """Send ``payload`` (JSON) or ``form`` (multipart) with ``method``; the JSON answer."""
+    """Send ``payload`` (JSON) or ``form`` (multipart) with ``method``; the JSON answer.
+
+    Raises:
+        ProviderError: classified as online; retryable for an answer that is not a JSON
+            object (a proxy's error page, a body cut short).
+    """
     async with (
         _transport_errors(timeout),
         session.request(
-            method, url, json=payload, data=form, headers=headers, timeout=timeout
+            method, url, json=payload, data=form, headers=headers, timeout=timeout, params=params
         ) as resp,
     ):
-        await _raise_for_status(resp, None)
-        try:
-            body = await resp.json(content_type=None)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise ProviderError(
-                f"HTTP {resp.status} from {method} {url.split('?')[0]}: not a JSON object",
-                ErrorKind.RETRYABLE,
-                resp.status,
-            )
-        return body
+        await _raise_for_status(resp, classify)
+        raw = await resp.read()
+    try:
+        body: Any = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        text = raw[:200].decode("utf-8", errors="replace")
+        raise ProviderError(
+            f"HTTP {resp.status} from {method} {url.split('?')[0]}: the answer is not a JSON "
+            f"object: {text!r}",
+            ErrorKind.RETRYABLE,
+            resp.status,
+        )
+    return body
+
+
+async def get_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None = None,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """GET ``url`` and return its JSON object (see :func:`request_json`)."""
+    return await request_json(
+        session, "GET", url, headers=headers, timeout=timeout, params=params, classify=classify
+    )
 
 
 async def lines_of(
@@ -60,16 +88,60 @@ async def lines_of(
     *,
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None = None,
 ) -> AsyncIterator[str]:
     """The non-empty lines of the file at ``url`` (a JSONL download), as they arrive."""
     async with (
         _transport_errors(timeout),
         session.get(url, headers=headers, timeout=timeout) as resp,
     ):
-        await _raise_for_status(resp, None)
-        # Not aiohttp's readline: it refuses a line over 512 KiB (one long answer).
+        await _raise_for_status(resp, classify)
         async for raw in body_lines(resp.content):
             yield raw.decode("utf-8", errors="replace")
+
+
+async def get_json_lines(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
+    classify: Classifier | None = None,
+) -> AsyncGenerator[dict[str, Any]]:
+    """GET a JSONL document and yield its objects one by one, never the whole file at once.
+
+    Raises:
+        ProviderError: as :func:`request_json`; retryable for a line that is not JSON (a
+            file cut short), so the batch's results are read again rather than half taken.
+    """
+    if timeout.total is not None:  # a whole-download cap would cut a large results file
+        timeout = transfer_timeout(timeout.total)
+    async for line in lines_of(session, url, headers=headers, timeout=timeout, classify=classify):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise ProviderError(
+                f"a results line is not JSON: {line[:200]!r}", ErrorKind.RETRYABLE
+            ) from None
+        if isinstance(item, dict):
+            yield item
+
+
+async def body_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The non-empty lines of a body, however long (aiohttp's readline refuses one over 512 KiB)."""
+    pending = bytearray()
+    async for chunk in content.iter_any():
+        scanned = len(pending)  # the part before holds no newline: not searched again
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", max(start, scanned))) != -1:
+            line = bytes(pending[start:end]).strip()
+            if line:
+                yield line
+            start = end + 1
+        del pending[:start]
+    if bytes(pending).strip():
+        yield bytes(pending).strip()
 
 
 def jsonl_bytes(lines: list[dict[str, Any]]) -> bytes:
