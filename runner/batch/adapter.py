@@ -13,12 +13,12 @@ up when a kill came between the submit and the manifest line that records the ba
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from runner.errors import ProviderError
+from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion, HttpProvider
 
@@ -106,3 +106,15 @@ class BatchAdapter(ABC):
     @abstractmethod
     async def cancel(self, model_name: str, batch_id: str) -> None:
         """Ask the API to cancel the batch (finished items stay readable)."""
+
+    async def cancel_unless_ended(
+        self, model_name: str, batch_id: str, send: Callable[[], Awaitable[object]]
+    ) -> None:
+        """``send()`` the cancel; a refusal because the batch has just ended is no error."""
+        try:
+            await send()
+        except ProviderError as exc:
+            if exc.kind is ErrorKind.RETRYABLE:
+                raise
+            if (await self.poll(model_name, batch_id)).status is BatchStatus.IN_PROGRESS:
+                raise

@@ -155,21 +155,18 @@ class AnthropicBatches(BatchAdapter):
         )
 
     async def cancel(self, model_name: str, batch_id: str) -> None:
-        try:
-            await post_json(
+        await self.cancel_unless_ended(
+            model_name,
+            batch_id,
+            lambda: post_json(
                 self.provider.context.http(),
                 f"{self._base(model_name)}/{batch_id}/cancel",
                 {},
                 headers=self._headers(model_name),
                 timeout=self.provider.context.timeout,
                 classify=classify_anthropic,
-            )
-        except ProviderError as exc:
-            # Cancelling a batch that has just ended is refused; nothing is left to cancel.
-            if exc.kind is ErrorKind.RETRYABLE:
-                raise
-            if (await self.poll(model_name, batch_id)).status is BatchStatus.IN_PROGRESS:
-                raise
+            ),
+        )
 
     async def find(self, model_name: str, tag: str) -> str | None:
         marker = tag_marker(tag)

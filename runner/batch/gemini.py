@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
-from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
+from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, ItemResult
 from runner.batch.gemini_shapes import (
     batch_state,
     documented,
@@ -192,21 +192,18 @@ class GeminiBatches(BatchAdapter):
         self._keys.pop(batch_id, None)  # read whole: a run of many batches holds no key lists
 
     async def cancel(self, model_name: str, batch_id: str) -> None:
-        try:
-            await post_json(
+        await self.cancel_unless_ended(
+            model_name,
+            batch_id,
+            lambda: post_json(
                 self.provider.context.http(),
                 f"{self._root(model_name)}/{batch_id}:cancel",
                 {},
                 headers=self._headers(model_name),
                 timeout=self.provider.context.timeout,
                 classify=classify_gemini,
-            )
-        except ProviderError as exc:
-            # Cancelling a batch that has just ended is refused; nothing is left to cancel.
-            if exc.kind is ErrorKind.RETRYABLE:
-                raise
-            if (await self.poll(model_name, batch_id)).status is BatchStatus.IN_PROGRESS:
-                raise
+            ),
+        )
 
     async def find(self, model_name: str, tag: str) -> str | None:
         token: str | None = None
