@@ -200,6 +200,14 @@ def test_bad_cache_settings_exit_2_and_send_nothing(
         out = run_cli(tmp_path, llmock_server.url, "experiment=exp", bad)
         assert out.returncode == 2, out.stderr
         assert named in out.stderr and "Traceback" not in out.stderr
+    # A cache file that is not a cache (garbage, another program's) is named, not a crash.
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "responses.sqlite").write_text("not a database")
+    out = run_cli(tmp_path, llmock_server.url, "experiment=exp", "cache=on", f"cache_dir={garbage}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "responses.sqlite cannot be used" in out.stderr and "cache=off" in out.stderr
+    assert (garbage / "responses.sqlite").read_text() == "not a database"  # left as it was
     assert llmock_bodies(llmock_server, model) == []
 
 

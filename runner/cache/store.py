@@ -16,6 +16,7 @@ request it was and whether it hit: what ``explain`` starts from).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 from runner.cache.key import RequestKey, canonical_json
 from runner.cache.writer import Batch, BatchWriter, connect
+from runner.errors import ConfigError
 
 FLUSH_EVERY = 500
 FLUSH_AFTER_S = 1.0
@@ -73,14 +75,20 @@ class CacheStore:
     """The SQLite file at ``folder / FILE_NAME`` (made on first use)."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FILE_NAME
-        self._db = connect(self.path)  # reads, on the caller's thread
-        self._db.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
-        self._db.execute("COMMIT")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db = connect(self.path)  # reads, on the caller's thread
+            self._db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise ConfigError(
+                f"the response cache {self.path} cannot be used ({exc}); move that file "
+                "away, choose another cache_dir=, or run with cache=off"
+            ) from None
         self._writer = BatchWriter(self.path)
         self._requests: dict[str, tuple[Any, ...]] = {}
         self._entries: list[tuple[Any, ...]] = []
