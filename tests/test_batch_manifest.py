@@ -67,3 +67,18 @@ def test_garbage_inside_or_another_runs_manifest_is_refused(tmp_path: Path) -> N
     folder = _manifest(tmp_path, "")
     with pytest.raises(BadInputError, match="belongs to run 'r1' of experiment 'e'"):
         Manifest(folder, "r2", "e")
+
+
+def test_an_echoed_key_is_masked_in_the_manifest(tmp_path: Path) -> None:
+    # A create refused with "Incorrect API key provided: sk-..." goes into an abandoned line.
+    from runner import redaction
+
+    key = "sk-manifest-canary-0123456789"
+    redaction.remember([key])
+    manifest = Manifest(tmp_path, "r1", "e")
+    manifest.append({"event": "chunk", "tag": "t1", "api": "openai", "model_name": "m",
+                     "custom_ids": ["a"]})  # fmt: skip
+    manifest.append({"event": "abandoned", "tag": "t1", "error": f"HTTP 401: bad key {key}"})
+    manifest.close()
+    text = (tmp_path / MANIFEST).read_text()
+    assert key not in text and redaction.MASK in text

@@ -27,6 +27,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext
 from tests import servers
 from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+from tests.plain_server import plain_server
 from tests.providers_support import llmock_bodies, scenario, unique_model
 
 pytestmark = pytest.mark.integration
@@ -87,6 +88,19 @@ def test_second_run_sends_nothing_and_says_cached(
         assert b["usage"] == a["usage"] and b["latency_s"] == a["latency_s"]
         assert b["run_id"] != a["run_id"]
     # The key is never written: not in the store, nor in its WAL.
+    for path in (tmp_path / "cache").iterdir():
+        assert CANARY_KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_key_the_server_echoes_is_not_cached(tmp_path: Path) -> None:
+    """A server that echoes the key in its answer: the cache holds the masked answer."""
+    model = unique_model("cache-echo")
+    with plain_server(answer=f"you sent {CANARY_KEY}") as server:
+        lines, code = _run(tmp_path, server, _records(model, 2))  # type: ignore[arg-type]
+        again, _ = _run(tmp_path, server, _records(model, 2))  # type: ignore[arg-type]
+    assert code == 0 and len(server.requests) == 2  # the rerun came from the cache
+    assert all(line["cached"] for line in again)
+    assert all(CANARY_KEY not in str(line["response"]) for line in [*lines, *again])
     for path in (tmp_path / "cache").iterdir():
         assert CANARY_KEY.encode() not in path.read_bytes(), path
 

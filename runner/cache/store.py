@@ -26,6 +26,7 @@ from typing import Any
 from runner.cache.key import RequestKey, canonical_json
 from runner.cache.writer import Batch, BatchWriter, connect
 from runner.errors import ConfigError
+from runner.redaction import redact
 
 FLUSH_EVERY = 500
 FLUSH_AFTER_S = 1.0
@@ -178,7 +179,7 @@ class CacheStore:
     def note_request(self, key: RequestKey, at: float) -> None:
         """Keep the key's parts (once per digest), for ``explain``."""
         if key.digest not in self._requests:
-            parts = canonical_json(key.parts)
+            parts = redact(canonical_json(key.parts))
             self._requests[key.digest] = (key.digest, key.api, key.model, parts, at)
 
     def note_lookup(
@@ -193,7 +194,10 @@ class CacheStore:
     def put(self, key: RequestKey, answer: dict[str, Any], run_id: str, at: float) -> None:
         """Store (or replace) the answer of ``key``; committed with the next batch."""
         self.note_request(key, at)
-        self._entries.append((key.digest, key.occurrence, canonical_json(answer), at, run_id))
+        # Keys never leave the process: an answer that echoes one is stored masked, as the
+        # results file has it.
+        stored = redact(canonical_json(answer))
+        self._entries.append((key.digest, key.occurrence, stored, at, run_id))
         self._unsaved[(key.digest, key.occurrence)] = Entry(answer, at, run_id)
         self._maybe_flush()
 
