@@ -120,3 +120,17 @@ def run_one_streamed(
     )  # fmt: skip
     (line,) = read_jsonl(result.folder.completed)
     return line
+
+
+def openai_env(server: servers.Server) -> dict[str, str]:
+    """A run's environment pointed at ``server``'s OpenAI endpoint, with a test key."""
+    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": f"{server.url}/v1"}
+
+
+def openai_records(model: str, n: int, **params: Any) -> list[dict[str, Any]]:
+    """``n`` OpenAI prompts ``p0``.. for ``model``; ``params`` (default max_tokens 64)."""
+    return [
+        {"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"hello {i}",
+         "parameters": params or {"max_tokens": 64}}
+        for i in range(n)
+    ]  # fmt: skip

@@ -18,6 +18,7 @@ from runner.config.setup import CONF_DIR
 from runner.errors import ConfigError
 from tests import servers
 from tests.conftest import ROOT, get_json, read_jsonl, runner_env, write_jsonl
+from tests.providers_support import llmock_bodies, openai_env, openai_records
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +34,7 @@ def own_llmock() -> Iterator[servers.Server]:
 
 
 def _requests(server: servers.Server, model: str) -> int:
-    journal = get_json(f"{server.url}/_llmock/requests")
-    return sum(1 for r in journal["requests"] if r.get("model") == model)
-
-
-def _env(server: servers.Server) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": f"{server.url}/v1"}
+    return len(llmock_bodies(server, model))
 
 
 def _overrides(tmp_path: Path, *more: str) -> list[str]:
@@ -54,11 +50,7 @@ def _overrides(tmp_path: Path, *more: str) -> list[str]:
 
 
 def _records(model: str, n: int) -> list[dict[str, Any]]:
-    return [
-        {"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"hello {i}",
-         "parameters": {"max_tokens": 40}}
-        for i in range(n)
-    ]  # fmt: skip
+    return openai_records(model, n, max_tokens=40)
 
 
 def test_spending_never_exceeds_the_cap_and_a_resume_continues(
@@ -69,7 +61,7 @@ def test_spending_never_exceeds_the_cap_and_a_resume_continues(
     result = run_experiment(
         "exp",
         _overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "max_concurrency=8"),
-        env=_env(own_llmock),
+        env=openai_env(own_llmock),
     )
     assert result.exit_code == 1
     lines = read_jsonl(result.folder.completed)
@@ -89,7 +81,7 @@ def test_spending_never_exceeds_the_cap_and_a_resume_continues(
     again = run_experiment(
         "exp",
         _overrides(tmp_path, f"resume={result.folder.run_id}", "max_cost_usd=100"),
-        env=_env(own_llmock),
+        env=openai_env(own_llmock),
     )
     assert again.exit_code == 0
     lines = read_jsonl(again.folder.completed)
@@ -116,7 +108,7 @@ def test_judges_have_their_own_line_within_the_same_cap(
     result = run_experiment(
         "exp",
         _overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "evaluation=dear", "max_concurrency=4"),
-        env=_env(own_llmock),
+        env=openai_env(own_llmock),
         conf_dir=conf,
     )
     assert result.exit_code == 1

@@ -22,6 +22,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
 from tests import servers
 from tests.conftest import read_jsonl, write_jsonl
+from tests.providers_support import openai_env, openai_records
 
 # Bundled genai-prices 0.2.3: gpt-4o-mini is $0.15 / $0.60 per million, batch $0.075 / $0.30.
 MINI_IN, MINI_OUT = 0.15, 0.60
@@ -99,10 +100,6 @@ def test_budget_reserves_settles_and_stops() -> None:
     assert dollars(0.0123) == "$0.0123" and dollars(None) == "-"
 
 
-def _env(server: servers.Server) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": f"{server.url}/v1"}
-
-
 def _overrides(tmp_path: Path, *more: str) -> list[str]:
     return [
         f"experiments_dir={tmp_path / 'experiments'}",
@@ -114,24 +111,16 @@ def _overrides(tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
-def _records(model: str, n: int, **params: Any) -> list[dict[str, Any]]:
-    return [
-        {"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"hello {i}",
-         "parameters": params or {"max_tokens": 64}}
-        for i in range(n)
-    ]  # fmt: skip
-
-
 @pytest.mark.integration
 def test_every_line_has_cost_usd_and_totals_reach_run_json_index_report(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
     records = [
-        *_records("gpt-4o-mini", 4),
+        *openai_records("gpt-4o-mini", 4),
         {"id": "u", "api": "openai", "model_name": "unpriced-model", "prompt": "hi"},
     ]
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
-    result = run_experiment("exp", _overrides(tmp_path), env=_env(llmock_server))
+    result = run_experiment("exp", _overrides(tmp_path), env=openai_env(llmock_server))
     assert result.exit_code == 0
     log = (result.folder.path / "run.log").read_text()
     lines = read_jsonl(result.folder.completed)
@@ -174,20 +163,20 @@ def test_price_override_in_model_yaml_and_run_prices(
         "api: openai\nmodel_name: house-model\nparameters: {max_tokens: 32}\n"
         "price: {input_per_mtok: 1000, output_per_mtok: 2000}\n"
     )
-    write_jsonl(tmp_path / "experiments" / "exp.jsonl", _records("any", 2))
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", openai_records("any", 2))
     result = run_experiment(
-        "exp", _overrides(tmp_path, "model=priced"), env=_env(llmock_server), conf_dir=conf
+        "exp", _overrides(tmp_path, "model=priced"), env=openai_env(llmock_server), conf_dir=conf
     )
     for line in read_jsonl(result.folder.completed):
         usage = line["usage"]
         want = (usage["input_tokens"] * 1000 + usage["output_tokens"] * 2000) / 1e6
         assert line["cost_usd"] == pytest.approx(want)
     # Prompts naming their own model: the run-level prices setting.
-    write_jsonl(tmp_path / "experiments" / "own.jsonl", _records("own-model", 2))
+    write_jsonl(tmp_path / "experiments" / "own.jsonl", openai_records("own-model", 2))
     result = run_experiment(
         "own",
         _overrides(tmp_path, "prices={own-model:{input_per_mtok:10,output_per_mtok:20}}"),
-        env=_env(llmock_server),
+        env=openai_env(llmock_server),
     )
     for line in read_jsonl(result.folder.completed):
         usage = line["usage"]
@@ -197,8 +186,8 @@ def test_price_override_in_model_yaml_and_run_prices(
 
 @pytest.mark.integration
 def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: servers.Server) -> None:
-    write_jsonl(tmp_path / "experiments" / "exp.jsonl", _records("gpt-4o-mini", 3))
-    result = run_experiment("exp", _overrides(tmp_path), env=_env(llmock_server))
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", openai_records("gpt-4o-mini", 3))
+    result = run_experiment("exp", _overrides(tmp_path), env=openai_env(llmock_server))
     outputs = tmp_path / "outputs"
     with write_connection(outputs) as con:  # make it a version-2 index, with an evaluation
         con.execute("ALTER TABLE responses DROP COLUMN cost_usd")
