@@ -24,6 +24,7 @@ from loguru import logger
 
 from runner import logs, redaction
 from runner.errors import ConfigError, RunnerError
+from runner.paths import runner_cache_home
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
@@ -92,9 +93,8 @@ def say_error(exc: BaseException | str) -> None:
 
 
 def _crash_log(name: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return Path(base) / "runner" / "errors" / f"{name}-{when}-{os.getpid()}.log"
+    return runner_cache_home() / "errors" / f"{name}-{when}-{os.getpid()}.log"
 
 
 def _unexpected(exc: Exception, name: str) -> int:

@@ -170,7 +170,7 @@ def test_a_refused_line_is_cut_back_and_every_line_before_kept(tmp_path: Path) -
     with pytest.raises(DiskFullError):  # later results are refused the same way
         writer.write({"id": "c"})
     writer.close()
-    assert path.read_bytes() == b'{"id": "a"}\n'
+    assert path.read_bytes() == b'{"id":"a"}\n'
 
 
 def test_a_csv_export_that_does_not_fit_leaves_no_half_file(

@@ -73,6 +73,49 @@ def test_wire_json_takes_what_the_standard_library_takes() -> None:
         wire_json.loads(b"<html>busy</html>")
 
 
+def test_records_and_result_lines_read_and_write_what_the_standard_library_does() -> None:
+    """orjson for records, spool and result lines, exact where it and the stdlib differ."""
+    import json
+    from datetime import UTC, datetime
+
+    from runner import wire_json
+
+    for text in [
+        '{"n": 123456789012345678901234}',
+        '{"x": NaN}',
+        '{"s": "\\ud83d\\ude00"}',
+        "[1e400]",
+    ]:
+        got, want = wire_json.loads_exact(text), json.loads(text)
+        assert repr(got) == repr(want) and repr(wire_json.loads_exact(text.encode())) == repr(want)
+    with pytest.raises(json.JSONDecodeError, match="Expecting"):  # the stdlib's own message
+        wire_json.loads_exact('{"a": }')
+    when = datetime(2026, 12, 2, tzinfo=UTC)
+    line = wire_json.json_line({"n": 2**70, "t": when, "x": float("nan"), "é": "ü"})
+    assert line.endswith(b"\n") and json.loads(line) == {
+        "n": 2**70,
+        "t": str(when),
+        "x": None,
+        "é": "ü",
+    }
+    assert json.loads(wire_json.json_line({"x": float("inf"), "ok": 1})) == {"x": None, "ok": 1}
+    assert json.loads(wire_json.json_line({"s": "half \ud800"})) == {"s": "half \ufffd"}
+
+
+def test_a_key_is_masked_in_a_result_line_however_it_was_escaped() -> None:
+    from runner import redaction, wire_json
+
+    key = 'sk-"quoted"\\key-0123456789'
+    redaction.remember([key])
+    try:
+        for value in [key, f"echo: {key}", {"nested": [key]}]:
+            line = redaction.redact_utf8(wire_json.json_line({"v": value}))
+            assert b"quoted" not in line and redaction.MASK.encode() in line
+        assert redaction.redact_utf8(b'{"v":"clean"}\n') == b'{"v":"clean"}\n'
+    finally:
+        redaction.forget_all()
+
+
 async def test_request_bodies_and_answers_go_through_wire_json(
     monkeypatch: pytest.MonkeyPatch, llmock_server: servers.Server
 ) -> None:

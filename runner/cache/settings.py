@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from runner.errors import ConfigError
+from runner.paths import runner_cache_home
 
 MODES = ("on", "off", "refresh", "only")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -49,5 +50,4 @@ def cache_folder(cache_dir: str | None) -> Path:
     chosen = cache_dir or os.environ.get("RUNNER_CACHE_DIR")
     if chosen:
         return Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "runner"
+    return runner_cache_home()

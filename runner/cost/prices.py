@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from runner.cost.price_memo import PriceMemo
 from runner.engine.quota import TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
@@ -92,7 +93,25 @@ class _Bundled:
         return self.base + tokens_in * self.per_input + tokens_out * self.per_output
 
 
-def _bundled(api: str, model_name: str, batch: bool) -> _Bundled | None:
+def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo | None) -> _Bundled | None:
+    """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
+    provider_id = API_PROVIDERS.get(api)
+    if provider_id is None or not model_name:
+        return None
+    key = PriceMemo.key(api, model_name, batch)
+    if memo is not None:
+        found, rates = memo.get(key)
+        if found:
+            return None if rates is None else _Bundled(*rates)
+    bundled = _ask_genai_prices(provider_id, model_name, batch)
+    if memo is not None and (bundled is None or bundled.tiered is None):
+        memo.put(
+            key, None if bundled is None else [bundled.base, bundled.per_input, bundled.per_output]
+        )
+    return bundled
+
+
+def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundled | None:
     """genai-prices' price from its bundled data; None when it does not know the model.
 
     genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
@@ -101,9 +120,6 @@ def _bundled(api: str, model_name: str, batch: bool) -> _Bundled | None:
     from genai_prices import Usage, data_snapshot
     from genai_prices.types import TieredPrices
 
-    provider_id = API_PROVIDERS.get(api)
-    if provider_id is None or not model_name:
-        return None
     snapshot = data_snapshot.get_snapshot()
     try:
         provider, model = snapshot.find_provider_model(model_name, None, provider_id, None)
@@ -133,6 +149,20 @@ def _bundled(api: str, model_name: str, batch: bool) -> _Bundled | None:
     )
 
 
+@dataclass(frozen=True)
+class _Own:
+    """The user's price, online or in batch mode."""
+
+    price: Price
+    batch: bool
+
+    def cost(self, tokens_in: float, tokens_out: float) -> float:
+        return self.price.cost(tokens_in, tokens_out, batch=self.batch)
+
+
+_Pricer = _Own | _Bundled
+
+
 class PriceBook:
     """Prices for a run: the user's own (per api/model or per model name), then genai-prices.
 
@@ -142,12 +172,19 @@ class PriceBook:
     """
 
     def __init__(
-        self, overrides: Mapping[str, Price] | None = None, output_tokens_estimate: int = 256
+        self,
+        overrides: Mapping[str, Price] | None = None,
+        output_tokens_estimate: int = 256,
+        memo: PriceMemo | None = None,
     ) -> None:
         self.overrides = dict(overrides or {})
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
-        self._bundled: dict[tuple[str, str, bool], _Bundled | None] = {}
+        self._warned_models: set[tuple[str, str]] = set()
+        self.memo = memo if memo is not None else PriceMemo()
+        # (api, model_name, batch) -> what prices it: the user's price, genai-prices' (None:
+        # no known price); resolved once, as every answer of a run is priced.
+        self._pricers: dict[tuple[str, str, bool], _Pricer | None] = {}
 
     @classmethod
     def from_settings(cls, settings: RunConfig) -> PriceBook:
@@ -193,18 +230,25 @@ class PriceBook:
         self, api: str, model_name: str, tokens_in: float, tokens_out: float, *, batch: bool
     ) -> float | None:
         """Like :meth:`cost_of`, without the warning (None: no known price)."""
+        key = (api, model_name, batch)
+        try:
+            pricer = self._pricers[key]
+        except KeyError:
+            pricer = self._pricers[key] = self._resolve(api, model_name, batch)
+        return None if pricer is None else pricer.cost(tokens_in, tokens_out)
+
+    def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
         own = self.override(api, model_name)
         if own is not None:
-            return own.cost(tokens_in, tokens_out, batch=batch)
+            return _Own(own, batch)
         if api in FREE_APIS:
-            return 0.0
-        key = (api, model_name, batch)
-        if key not in self._bundled:
-            self._bundled[key] = _bundled(api, model_name, batch)
-        bundled = self._bundled[key]
-        return None if bundled is None else bundled.cost(tokens_in, tokens_out)
+            return _Bundled(0.0, 0.0, 0.0)
+        return _bundled(api, model_name, batch, self.memo)
 
     def _warn(self, api: str, model_name: str) -> None:
+        if (api, model_name) in self._warned_models:  # every answer of such a model comes here
+            return
+        self._warned_models.add((api, model_name))
         name = f"{api}/{model_name}"
         if name in self.warned:
             return

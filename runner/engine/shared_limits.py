@@ -31,6 +31,7 @@ from pathlib import Path
 from loguru import logger
 
 from runner.engine.limiter import Gcra, default_burst
+from runner.paths import runner_cache_home
 
 # tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
 _STATE = struct.Struct("<ddq8s")
@@ -77,8 +78,7 @@ def never_binds(rate_per_minute: float) -> bool:
 
 def default_limits_dir() -> Path:
     """The machine-wide folder for shared limit state."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "runner" / "limits"
+    return runner_cache_home() / "limits"
 
 
 def fingerprint(*parts: str) -> str:

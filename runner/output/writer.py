@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -11,10 +10,8 @@ from typing import Any, Self
 
 from runner.errors import DiskFullError
 from runner.output.disk import write_failed
-from runner.redaction import redact
-
-# json.dumps with any option builds a new encoder per call: a third of its time per line.
-_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+from runner.redaction import redact_utf8
+from runner.wire_json import json_line
 
 
 class ResultWriter:
@@ -45,11 +42,7 @@ class ResultWriter:
         """
         if self._failed is not None:
             raise self._failed
-        line = redact(_LINE_ENCODER.encode(result)) + "\n"
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError:  # half a character (a lone surrogate) from an API's answer
-            data = _replace_lone_surrogates(line).encode("utf-8")
+        data = redact_utf8(json_line(result))
         try:
             view = memoryview(data)
             while view:
@@ -85,8 +78,3 @@ class ResultWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _replace_lone_surrogates(text: str) -> str:
-    """``text`` with each half character replaced by U+FFFD, so the line stays UTF-8."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

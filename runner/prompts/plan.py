@@ -8,7 +8,6 @@ memory grows with the requests in flight, not with the size of the experiment.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
@@ -20,12 +19,10 @@ from runner.engine.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.wire_json import json_line, loads_exact
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
 MAX_PROBLEMS_KEPT = 100
-
-# json.dumps with an option builds a new encoder per call; one made once is a third faster.
-_SPOOL_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 # Checks a record and returns its problems (already prefixed with file:line).
 RecordCheck = Callable[[PromptRecord], list[str]]
@@ -70,7 +67,7 @@ class Plan:
         for offsets in self.groups[group].offsets.values():
             for offset in offsets:
                 self.spool.seek(offset)
-                line, data, key = json.loads(self.spool.readline())
+                line, data, key = loads_exact(self.spool.readline())
                 record = PromptRecord(data, source, line)
                 record.key = key
                 yield record
@@ -174,7 +171,7 @@ def plan_experiment(
             plan = groups[name] = GroupPlan(name, rate, tokens)
         offset = spool.tell()
         entry = [record.line, record.data, record.key]
-        spool.write(_SPOOL_ENCODER.encode(entry).encode() + b"\n")
+        spool.write(json_line(entry))
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))

@@ -11,6 +11,7 @@ from typing import Any
 from runner.errors import BadInputError
 from runner.prompts.csv_types import is_missing, typed_csv_records
 from runner.prompts.records import PromptRecord
+from runner.wire_json import loads_exact
 
 SUFFIXES = (".jsonl", ".csv")
 _PARAM_PREFIX = "parameters-"
@@ -73,7 +74,7 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = loads_exact(line)
         except json.JSONDecodeError as exc:
             _report(
                 f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "

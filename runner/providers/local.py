@@ -8,7 +8,6 @@ sent model by model (see grouping), so a model is loaded once per run.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from loguru import logger
 
 from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.paths import runner_cache_home
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import Completion, Provider, register
@@ -29,8 +29,7 @@ GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 
 def default_cache_dir() -> Path:
     """Where the assembled model file is kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "runner" / "models"
+    return runner_cache_home() / "models"
 
 
 def default_model_path(cache_dir: Path | None = None) -> Path:

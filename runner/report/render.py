@@ -18,6 +18,7 @@ from markupsafe import Markup
 from runner import __version__
 from runner.cost.budget import dollars
 from runner.output.run_folder import INPUT_DIR
+from runner.paths import runner_cache_home
 from runner.report import charts
 from runner.report.compare import comparison_table
 from runner.report.data import RunData
@@ -37,8 +38,7 @@ Promise.all(jobs).then(
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "runner"
+    return runner_cache_home()
 
 
 @functools.cache

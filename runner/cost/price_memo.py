@@ -1,0 +1,108 @@
+"""genai-prices' answers, remembered on this machine: a run asks genai-prices only once.
+
+Loading genai-prices (pydantic and its whole price table) takes ~0.15 s, more than the
+rest of runner's start-up; a run needs a handful of its answers (a rate per model). Those
+are kept in ``~/.cache/runner/genai-prices.json`` (``$XDG_CACHE_HOME``), valid for one UTC
+day (a price may have a start date) and for one installed copy of genai-prices (the size
+and time of its data file): another version, or another day, asks genai-prices again.
+
+Only linear prices are kept (a base per request and a rate per input and output token) and
+"no known price"; tiered prices are not (genai-prices computes each of those itself). A
+file that cannot be read or written is no error: genai-prices is asked, as without a memo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner.paths import runner_cache_home
+
+MEMO_FILE = "genai-prices.json"
+# A key's entry: [base, per input token, per output token], or None (no known price).
+Rates = list[float] | None
+
+
+def memo_path() -> Path:
+    return runner_cache_home() / MEMO_FILE
+
+
+def _source() -> str | None:
+    """The installed genai-prices' data file, as size and time (None: not installed)."""
+    spec = importlib.util.find_spec("genai_prices")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        stat = (Path(spec.origin).parent / "data.py").stat()
+    except OSError:
+        return None
+    return f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+class PriceMemo:
+    """The remembered rates for today and this genai-prices, read once, saved when added to.
+
+    Args:
+        path: the memo file (default: :func:`memo_path`).
+        today: the UTC day the rates are for (default: now).
+    """
+
+    def __init__(self, path: Path | None = None, today: str | None = None) -> None:
+        self.path = path or memo_path()
+        self.stamp = {"source": _source(), "day": today or datetime.now(UTC).date().isoformat()}
+        self._rates: dict[str, Rates] | None = None
+
+    @staticmethod
+    def key(api: str, model_name: str, batch: bool) -> str:
+        return f"{api}|{model_name}|{'batch' if batch else 'online'}"
+
+    def get(self, key: str) -> tuple[bool, Rates]:
+        """(found, rates): whether ``key`` is remembered, and its rates (None: no price)."""
+        rates = self._load()
+        return (key in rates, rates.get(key))
+
+    def put(self, key: str, value: Rates) -> None:
+        """Remember ``value`` for ``key`` and save the memo (a failed save is ignored)."""
+        rates = self._load()
+        rates[key] = value
+        if self.stamp["source"] is None:
+            return
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({**self.stamp, "rates": rates}), encoding="utf-8")
+            os.replace(tmp, self.path)  # whole or not at all: two runs may save at once
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+    def _load(self) -> dict[str, Rates]:
+        if self._rates is None:
+            self._rates = self._read()
+        return self._rates
+
+    def _read(self) -> dict[str, Rates]:
+        try:
+            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or any(data.get(k) != v for k, v in self.stamp.items()):
+            return {}  # another day or another genai-prices: ask it again
+        rates = data.get("rates")
+        if not isinstance(rates, dict):
+            return {}
+        return {str(k): v for k, v in rates.items() if _valid(v)}
+
+
+def _valid(value: Any) -> bool:
+    if value is None:
+        return True
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )

@@ -1,0 +1,80 @@
+"""genai-prices is asked once per model and day on a machine; a later run does not load it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.cost.price_memo import PriceMemo
+from runner.cost.prices import PriceBook
+
+_PRICE_TWICE = """
+import sys
+from runner.cost.prices import PriceBook
+book = PriceBook()
+cost = book.cost_of("openai", "gpt-4o-mini", 1_000_000, 1_000_000, batch=False)
+unknown = book.cost_of("openai", "no-such-model-xyz", 10, 10, batch=False)
+print(repr(cost), repr(unknown), "genai_prices" in sys.modules)
+"""
+
+
+def _price_in_new_process(cache_home: Path) -> list[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    done = subprocess.run(
+        [sys.executable, "-c", _PRICE_TWICE], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_a_second_process_prices_without_loading_genai_prices(tmp_path: Path) -> None:
+    first = _price_in_new_process(tmp_path)
+    second = _price_in_new_process(tmp_path)
+    assert first[2] == "True" and second[2] == "False"  # the second run never imported it
+    assert first[:2] == second[:2] and first[1] == "None"  # same price; unknown stays unknown
+    assert float(first[0]) > 0
+    memo = json.loads((tmp_path / "runner" / "genai-prices.json").read_text())
+    assert set(memo["rates"]) == {"openai|gpt-4o-mini|online", "openai|no-such-model-xyz|online"}
+
+
+def test_the_memo_holds_for_one_day_and_one_genai_prices(tmp_path: Path) -> None:
+    path = tmp_path / "memo.json"
+    PriceMemo(path, today="2026-12-01").put("openai|m|online", [0.0, 1e-6, 2e-6])
+    assert PriceMemo(path, today="2026-12-01").get("openai|m|online") == (True, [0.0, 1e-6, 2e-6])
+    assert PriceMemo(path, today="2026-12-02").get("openai|m|online") == (False, None)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "source": "another genai-prices"}))
+    assert PriceMemo(path, today="2026-12-01").get("openai|m|online") == (False, None)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "not json", "[1, 2]", '{"rates": 3}', '{"rates": {"k": "oops"}}', "\x00\xff"]
+)
+def test_a_broken_memo_is_ignored_and_rewritten(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "memo.json"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    book = PriceBook(memo=PriceMemo(path))
+    assert book.cost_of("openai", "gpt-4o-mini", 1_000_000, 0, batch=False)
+    assert "openai|gpt-4o-mini|online" in json.loads(path.read_text())["rates"]
+
+
+def test_an_unwritable_memo_only_costs_time(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    book = PriceBook(memo=PriceMemo(blocked / "memo.json"))
+    assert book.cost_of("openai", "gpt-4o-mini", 1_000_000, 0, batch=False)
+    assert blocked.read_text() == "x" and not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_the_users_price_wins_over_the_memo(tmp_path: Path) -> None:
+    from runner.cost.prices import Price
+
+    memo = PriceMemo(tmp_path / "memo.json")
+    memo.put(PriceMemo.key("openai", "gpt-4o-mini", False), [0.0, 1.0, 1.0])
+    book = PriceBook({"gpt-4o-mini": Price(2.0, 4.0)}, memo=memo)
+    assert book.cost_of("openai", "gpt-4o-mini", 1_000_000, 1_000_000, batch=False) == 6.0
+    assert PriceBook(memo=memo).cost_of("openai", "gpt-4o-mini", 1, 1, batch=False) == 2.0
