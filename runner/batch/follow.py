@@ -250,7 +250,7 @@ class Follower:
         if outcome.ok:
             run.progress.prompts_done += 1
         if run.prices is not None:  # before deciding: a retry's reservation sees this cost
-            outcome.cost_usd = run.prices.outcome_cost(outcome)
+            outcome.cost_usd, outcome.priced = run.prices.outcome_cost(outcome), True
             run.settle(waiting, outcome.cost_usd)
         waiting.group_run.remember_in_cache(waiting.item, outcome)  # a success, for later runs
         waiting.group_run.decide(waiting.item, outcome)

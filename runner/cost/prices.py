@@ -102,7 +102,7 @@ def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo | None) -> 
     if memo is not None:
         found, rates = memo.get(key)
         if found:
-            return None if rates is None else _Bundled(*rates)
+            return None if rates is None else _Bundled(rates[0], rates[1], rates[2])
     bundled = _ask_genai_prices(provider_id, model_name, batch)
     if memo is not None and (bundled is None or bundled.tiered is None):
         memo.put(

@@ -159,8 +159,8 @@ class Engine:
 
     def deliver(self, outcome: Outcome) -> None:
         """Price a final outcome, hand it to the sink and the observers."""
-        if outcome.cost_usd is None:  # not priced on the way (a cache hit, a refusal, ...)
-            outcome.cost_usd = self.prices.outcome_cost(outcome)
+        if not outcome.priced:  # not priced on the way (a cache hit, a refusal, ...)
+            outcome.cost_usd, outcome.priced = self.prices.outcome_cost(outcome), True
         try:
             self._sink(outcome)
         except Exception as exc:  # e.g. the disk is full: sending more would lose results

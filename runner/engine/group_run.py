@@ -205,7 +205,8 @@ class GroupRun:
             for limit in self.metered:
                 await limit.settle(estimate, usage)
         # Before deciding: a retry's own reservation must see this answer's real cost.
-        outcome.cost_usd = engine.prices.outcome_cost(outcome)  # priced once (deliver reuses it)
+        # Priced once (deliver reuses it).
+        outcome.cost_usd, outcome.priced = engine.prices.outcome_cost(outcome), True
         engine.budget.settle(reserved, outcome.cost_usd, self.budget_line)
         self.decide(item, outcome)
 

@@ -11,23 +11,12 @@ import io
 import sys
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Self
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING, Self
 
 from runner.engine.stats import GroupStats
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 PausedCheck = Callable[[str], bool]
 # A group's live counters by name (None before the engine started it).
@@ -57,21 +46,6 @@ def trouble_text(stats: GroupStats, paused: bool) -> str:
     return " · ".join(parts)
 
 
-class _TroubleColumn(ProgressColumn):
-    """Errors, retries and a pause of the task's group, computed at every redraw."""
-
-    def __init__(self, paused: PausedCheck, current: CurrentStats) -> None:
-        super().__init__()
-        self._paused = paused
-        self._current = current
-
-    def render(self, task: Task) -> Text:
-        stats = self._current(str(task.description)) or task.fields.get("stats")
-        if not isinstance(stats, GroupStats):
-            return Text("")
-        return Text(trouble_text(stats, self._paused(stats.name)), style="red")
-
-
 class GroupProgress:
     """One bar per group, updated from the engine's counters.
 
@@ -91,18 +65,13 @@ class GroupProgress:
     ) -> None:
         self.enabled = enabled
         self._tasks: dict[str, TaskID] = {}
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            _TroubleColumn(paused or (lambda _name: False), current or (lambda _name: None)),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-            refresh_per_second=4,
+        if not enabled:  # off a terminal: rich is not even loaded (~45 ms of start-up)
+            self._progress: Progress | None = None
+            return
+        from runner.output.bars import group_bars
+
+        self._progress = group_bars(
+            paused or (lambda _name: False), current or (lambda _name: None)
         )
         for stats in groups:
             self._tasks[stats.name] = self._progress.add_task(
@@ -111,7 +80,7 @@ class GroupProgress:
 
     def update(self, stats: GroupStats) -> None:
         """Show ``stats`` on its group's bar."""
-        if not self.enabled:
+        if self._progress is None:
             return
         task = self._progress.tasks[self._tasks[stats.name]]
         elapsed = task.elapsed or 0.0
@@ -120,13 +89,18 @@ class GroupProgress:
 
     def render_line(self, name: str) -> str:
         """The bar of group ``name`` as plain text (what a terminal shows now)."""
+        from rich.console import Console
+
+        if self._progress is None:
+            return ""
         console = Console(width=200, record=True, color_system=None, file=io.StringIO())
         task = self._progress.tasks[self._tasks[name]]
         console.print(self._progress.make_tasks_table([task]))
         return console.export_text()
 
     def __enter__(self) -> Self:
-        self._progress.start()
+        if self._progress is not None:
+            self._progress.start()
         return self
 
     def __exit__(
@@ -135,4 +109,5 @@ class GroupProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()

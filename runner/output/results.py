@@ -37,6 +37,8 @@ class Outcome:
     batch_id: str | None = None
     # What the answer cost, priced from the usage the API reported (None: no known price).
     cost_usd: float | None = None
+    # Whether cost_usd is settled (priced once: None may be the price, "unknown").
+    priced: bool = False
 
     @property
     def ok(self) -> bool:

@@ -101,6 +101,24 @@ def classify_status(status: int, body: Any, raw: str, headers: Mapping[str, str]
     return ProviderError(text, ErrorKind.FATAL, status, retry_after)
 
 
+_TRANSPORT_ERRORS = (
+    TimeoutError,
+    aiohttp.ClientResponseError,
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    asyncio.IncompleteReadError,
+)
+
+
+def _transport_error(exc: BaseException, timeout: aiohttp.ClientTimeout) -> ProviderError:
+    """aiohttp's failure (one of ``_TRANSPORT_ERRORS``) as a retryable ProviderError."""
+    if isinstance(exc, TimeoutError):
+        return ProviderError(f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ProviderError(f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status)
+    return ProviderError(f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE)
+
+
 @contextlib.asynccontextmanager
 async def _transport_errors(
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - only named in messages
@@ -108,22 +126,8 @@ async def _transport_errors(
     """Turn aiohttp's failures into retryable ProviderErrors."""
     try:
         yield
-    except TimeoutError:
-        raise ProviderError(
-            f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE
-        ) from None
-    except aiohttp.ClientResponseError as exc:
-        raise ProviderError(
-            f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status
-        ) from None
-    except (
-        aiohttp.ClientConnectionError,
-        aiohttp.ClientPayloadError,
-        asyncio.IncompleteReadError,
-    ) as exc:
-        raise ProviderError(
-            f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE
-        ) from None
+    except _TRANSPORT_ERRORS as exc:
+        raise _transport_error(exc, timeout) from None
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier | None) -> None:
@@ -172,22 +176,27 @@ async def post_json(
         ProviderError: retryable for timeouts, dropped connections, 408/429/5xx; fatal for
             other statuses and answers that are not JSON objects.
     """
-    async with _post(session, url, payload, headers, timeout, classify) as resp:
-        # The bytes go to the JSON parser as they are (it reads UTF-8 itself): decoding them
-        # to text first cost a charset lookup and a copy per answer.
-        raw = await resp.read()
-        try:
-            body: Any = wire_json.loads(raw) if raw else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            text = raw[:200].decode("utf-8", errors="replace")
-            raise ProviderError(
-                f"HTTP {resp.status}: the answer is not a JSON object: {text!r}",
-                ErrorKind.RETRYABLE,
-                resp.status,
-            )
-        return body
+    # Not through _post: two context managers less on every prompt's path (~3 us).
+    try:
+        async with session.post(url, json=payload, headers=headers, timeout=timeout) as resp:
+            await _raise_for_status(resp, classify)
+            # The bytes go to the JSON parser as they are (it reads UTF-8 itself): decoding
+            # them to text first cost a charset lookup and a copy per answer.
+            raw = await resp.read()
+    except _TRANSPORT_ERRORS as exc:
+        raise _transport_error(exc, timeout) from None
+    try:
+        body: Any = wire_json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        text = raw[:200].decode("utf-8", errors="replace")
+        raise ProviderError(
+            f"HTTP {resp.status}: the answer is not a JSON object: {text!r}",
+            ErrorKind.RETRYABLE,
+            resp.status,
+        )
+    return body
 
 
 STREAM_DONE = "[DONE]"
