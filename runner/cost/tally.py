@@ -46,11 +46,17 @@ class CostTally(Observer):
 
     def __init__(self) -> None:
         self.models: dict[str, ModelCost] = {}
+        self._by_key: dict[tuple[str, str], ModelCost] = {}  # (api, model_name) as written
 
     def on_outcome(self, outcome: Outcome) -> None:
-        record = outcome.record
-        name = f"{record.api}/{record.model_name or '-'}"
-        self.models.setdefault(name, ModelCost()).add(outcome)
+        data = outcome.record.data  # read as PromptRecord.api and .model_name do, once each
+        key = (str(data.get("api")), str(data.get("model_name")))
+        cost = self._by_key.get(key)
+        if cost is None:
+            record = outcome.record
+            name = f"{record.api}/{record.model_name or '-'}"
+            cost = self._by_key[key] = self.models.setdefault(name, ModelCost())
+        cost.add(outcome)
 
     def as_dict(self, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Per model, added to ``before`` (a resumed run's earlier totals)."""

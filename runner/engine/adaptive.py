@@ -55,6 +55,7 @@ class AdaptiveGate:
         self._clock = clock
         self._last_decrease = -1e18
         self._changed = asyncio.Condition()
+        self._waiting = 0  # callers of enter() waiting for a slot
         self._recent: deque[bool] = deque(maxlen=window)  # True: answered 429
         self._quota_count = max(1, round(quota_ratio * window))
         # Paces this process's share: only bites when slowed below the configured limit.
@@ -70,14 +71,19 @@ class AdaptiveGate:
             if self.in_flight < max(1, int(self.limit)):
                 self.in_flight += 1
                 return
-            async with self._changed:
-                await self._changed.wait()
+            self._waiting += 1
+            try:
+                async with self._changed:
+                    await self._changed.wait()
+            finally:
+                self._waiting -= 1
 
     async def leave(self) -> None:
         """Free this caller's slot."""
         self.in_flight -= 1
-        async with self._changed:
-            self._changed.notify_all()
+        if self._waiting:  # most runs never wait here: no lock taken per request then
+            async with self._changed:
+                self._changed.notify_all()
 
     def on_answer(self) -> None:
         """A request was answered with anything but a 429 (success or another error)."""

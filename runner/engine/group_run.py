@@ -60,6 +60,33 @@ async def _items(
             yield item(entry)
 
 
+class _Room:
+    """Read-ahead: how many prompts may be read from the records before their outcomes.
+
+    The feeder waits for room only when none is left, and is woken once a quarter of the
+    room is free again, not at each outcome: a task switch per prompt saved.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._refill = max(1, size // 4)
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def take(self) -> None:
+        while self.free <= 0:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        self.free -= 1
+
+    def give_back(self) -> None:
+        self.free += 1
+        waiter = self._waiter
+        if waiter is not None and self.free >= self._refill:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class GroupRun:
     """Runs one group to its end (or a stop) for ``engine``; see the module docstring."""
 
@@ -73,7 +100,7 @@ class GroupRun:
         self.pace = AllOf([self.gate.pacer, *engine.limits.requests(group)])
         self.metered = engine.limits.tokens(group)
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.room = asyncio.Semaphore(max(settings.read_ahead, 2 * settings.max_concurrency))
+        self.room = _Room(max(settings.read_ahead, 2 * settings.max_concurrency))
         self.outstanding = 0
         self.fed_all = False
         self.all_done = asyncio.Event()
@@ -107,7 +134,7 @@ class GroupRun:
 
     async def feed(self) -> None:
         async for item in _items(self.group.records):
-            await self.room.acquire()
+            await self.room.take()
             if self.engine.stop_requested.is_set():
                 break
             self.outstanding += 1
@@ -309,7 +336,7 @@ class GroupRun:
             stats.error += 1
         self.engine.deliver(outcome)
         self.outstanding -= 1
-        self.room.release()
+        self.room.give_back()
         self.engine.on_change(stats)
         self.settle()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from runner.engine.clock import Clock
@@ -34,21 +34,17 @@ class Gcra:
 
     rate_per_minute: float
     burst: float
+    # Seconds per unit, and how far ahead of now the schedule may run ((burst - 1) units):
+    # fixed with the rate, read at every request.
+    interval: float = field(init=False)
+    tolerance: float = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.rate_per_minute > 0 or not math.isfinite(self.rate_per_minute):
             raise ValueError(f"rate_per_minute must be positive, got {self.rate_per_minute}")
         self.burst = max(1.0, self.burst)
-
-    @property
-    def interval(self) -> float:
-        """Seconds per unit."""
-        return 60.0 / self.rate_per_minute
-
-    @property
-    def tolerance(self) -> float:
-        """How far ahead of now the schedule may run: (burst - 1) units."""
-        return (self.burst - 1.0) * self.interval
+        self.interval = 60.0 / self.rate_per_minute
+        self.tolerance = (self.burst - 1.0) * self.interval
 
     def initial_tat(self, now: float) -> float:
         # now + tolerance: exactly one unit available at first, so no initial burst.
@@ -56,9 +52,10 @@ class Gcra:
 
     def reserve(self, tat: float, now: float, cost: float = 1.0) -> tuple[float, float]:
         """Take ``cost`` units; returns (seconds to wait, the new tat)."""
-        tat = max(tat, now)
-        start = tat - self.tolerance
-        return max(0.0, start - now), tat + cost * self.interval
+        if tat < now:
+            tat = now
+        wait = tat - self.tolerance - now
+        return (wait if wait > 0.0 else 0.0), tat + cost * self.interval
 
     def rescale(self, tat: float, now: float, old_rate_per_minute: float) -> float:
         """A ``tat`` reserved at another rate, as this rate: the units still owed are kept.
