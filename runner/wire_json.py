@@ -85,6 +85,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def spool_line(value: Any) -> bytes:
+    """``value`` as a line :func:`spool_value` reads back exactly (tagged by its writer).
+
+    orjson reads its own output back exactly: only a line the standard library wrote (an
+    integer beyond 64 bits) needs the standard library again, and no line needs a search.
+    """
+    try:
+        return b"o" + orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return b"j" + json_line(value)
+
+
+def spool_value(line: bytes) -> Any:
+    """The value of a line :func:`spool_line` wrote."""
+    return orjson.loads(line[1:]) if line[:1] == b"o" else json.loads(line[1:])
+
+
 def json_line(value: Any) -> bytes:
     """``value`` as one UTF-8 line of JSON, ending in a newline.
 

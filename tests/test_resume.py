@@ -159,7 +159,7 @@ def test_torn_line_is_repaired_and_errors_are_retried(
     completed = run_dir / "completed.jsonl"
     lines = completed.read_text().splitlines(keepends=True)
     # Simulate a crash mid-write: drop p5's line and leave half of it.
-    p5 = next(line for line in lines if '"id": "p5"' in line)
+    p5 = next(line for line in lines if json.loads(line)["id"] == "p5")
     completed.write_text("".join(line for line in lines if line is not p5) + p5[: len(p5) // 2])
     out = run_cli(
         tmp_path,

@@ -58,8 +58,13 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     completion = outcome.completion
     error = outcome.error
     data = outcome.record.data
+    inputs = (
+        data
+        if OUTPUT_FIELDS.isdisjoint(data)  # the usual case: no key to rename
+        else {(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()}
+    )
     line = {
-        **{(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in data.items()},
+        **inputs,
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
         "error": None if error is None else str(error),

@@ -19,7 +19,7 @@ from runner.engine.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
-from runner.wire_json import json_line, loads_exact
+from runner.wire_json import spool_line, spool_value
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
 MAX_PROBLEMS_KEPT = 100
@@ -67,7 +67,7 @@ class Plan:
         for offsets in self.groups[group].offsets.values():
             for offset in offsets:
                 self.spool.seek(offset)
-                line, data, key = loads_exact(self.spool.readline())
+                line, data, key = spool_value(self.spool.readline())
                 record = PromptRecord(data, source, line)
                 record.key = key
                 yield record
@@ -171,7 +171,7 @@ def plan_experiment(
             plan = groups[name] = GroupPlan(name, rate, tokens)
         offset = spool.tell()
         entry = [record.line, record.data, record.key]
-        spool.write(json_line(entry))
+        spool.write(spool_line(entry))
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))
@@ -205,7 +205,11 @@ class _Notes:
 
     def see(self, record: PromptRecord) -> None:
         self.source = record.source
-        clashing = sorted(OUTPUT_FIELDS.intersection(record.data))
+        clashing = (
+            ()
+            if OUTPUT_FIELDS.isdisjoint(record.data)
+            else sorted(OUTPUT_FIELDS.intersection(record.data))
+        )
         if clashing and len(self.renamed) < MAX_PROBLEMS_KEPT:
             names = ", ".join(f"{k!r} as 'input_{k}'" for k in clashing)
             self.renamed.append(
