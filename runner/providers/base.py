@@ -7,6 +7,7 @@ engine, never the provider, decides whether and when to retry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
@@ -36,6 +37,11 @@ class Completion:
     model: str | None = None
 
 
+@functools.lru_cache(maxsize=8)
+def _timeout(total_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total_s)
+
+
 @dataclass
 class ProviderContext:
     """What providers get from the run: one HTTP session, the settings, the environment."""
@@ -48,7 +54,8 @@ class ProviderContext:
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.settings.timeout_s)
+        """Each request's timeout (``timeout_s``); one object, asked for by every request."""
+        return _timeout(self.settings.timeout_s)
 
     def http(self) -> aiohttp.ClientSession:
         """The run's one HTTP session."""
