@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 
 # 19 digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
-_LONG_DIGITS = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
 # Result lines: values orjson has no type for are written as their str(), as the standard
 # library's ``default=str`` did; datetimes and dataclasses too (orjson has its own forms).
 _LINE_OPTIONS = (

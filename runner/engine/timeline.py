@@ -75,6 +75,10 @@ class _GroupLine:
     slowdowns: int = 0
     paused_until: float = 0.0
     buckets: dict[int, _Bucket] = field(default_factory=dict)
+    # The interval events land in now, and its [start, end) in monotonic time: most events
+    # fall in the same one as the last (every request asks twice).
+    current: _Bucket | None = None
+    current_span: tuple[float, float] = (0.0, 0.0)
 
 
 class Timeline:
@@ -172,6 +176,18 @@ class Timeline:
         return line
 
     def _bucket(self, line: _GroupLine, now: float) -> _Bucket:
+        current = line.current
+        if current is not None:
+            begin, end = line.current_span
+            if begin <= now < end:
+                return current
+        bucket, index = self._find_bucket(line, now)
+        assert self.start is not None
+        begin = self.start + index * self.bucket_s
+        line.current, line.current_span = bucket, (begin, begin + self.bucket_s)
+        return bucket
+
+    def _find_bucket(self, line: _GroupLine, now: float) -> tuple[_Bucket, int]:
         if self.start is None:
             self.start = now
         index = int(max(0.0, now - self.start) // self.bucket_s)
@@ -184,12 +200,13 @@ class Timeline:
             bucket = line.buckets[index] = _Bucket(
                 max_in_flight=line.in_flight, end_in_flight=line.in_flight
             )
-        return bucket
+        return bucket, index
 
     def _coarsen(self) -> None:
         """Double the interval width: buckets 2k and 2k+1 become bucket k, in every group."""
         self.bucket_s *= 2
         for line in self._groups.values():
+            line.current = None  # its interval is merged into a wider one
             merged: dict[int, _Bucket] = {}
             for index, bucket in sorted(line.buckets.items()):
                 target = merged.get(index // 2)
