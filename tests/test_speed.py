@@ -150,3 +150,20 @@ async def test_request_bodies_and_answers_go_through_wire_json(
             timeout=context.timeout,
         )
     assert body["choices"] and calls == ["dumps", "loads"]
+
+
+def test_the_timelines_kept_interval_is_the_one_a_lookup_finds() -> None:
+    """Events mostly land in the interval of the last one: kept, never stale (coarsening too)."""
+    import random
+
+    from runner.engine.timeline import Timeline
+
+    timeline, rnd, now = Timeline(bucket_s=0.5, max_buckets=4), random.Random(7), 0.0
+    for _ in range(2_000):
+        now += rnd.expovariate(20.0)
+        timeline.sent("g", now) if rnd.random() < 0.5 else timeline.finished("g", now, "ok", 2.0)
+        line = timeline._groups["g"]
+        assert timeline._bucket(line, now) is timeline._find_bucket(line, now)[0]
+    assert timeline.bucket_s > 0.5  # it coarsened on the way
+    rows = timeline.as_dict()["groups"]["g"]["buckets"]
+    assert sum(r.get("sent", 0) + r.get("ok", 0) for r in rows) == 2_000
