@@ -115,9 +115,11 @@ def prepare_run(
         problem = batch_problem(record) if batch else None
         if problem:
             return [f"{record.where}: {problem}"]
-        if record.api not in providers:
-            providers[record.api] = provider_class(record.api)(context)
-        found = [f"{record.where}: {p}" for p in providers[record.api].problems(record)]
+        api = record.api
+        provider = providers.get(api)
+        if provider is None:
+            provider = providers[api] = provider_class(api)(context)
+        found = [f"{record.where}: {p}" for p in provider.problems(record)]
         if evaluation is not None and not found:
             found = [f"{record.where}: {p}" for p in evaluation.validate([record])]
         return found

@@ -175,8 +175,9 @@ def plan_experiment(
         plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
         plan.count += 1
         plan.credentials.add(credential(record))
-        plan.apis.add(record.api)
-        model_key = (record.api, record.model_name or "")
+        api = record.api
+        plan.apis.add(api)
+        model_key = (api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
     spool.flush()
     return Plan(

@@ -79,7 +79,7 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _open(completed: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+def _open(completed: Path, spill: Path, *, resumed: bool = True) -> duckdb.DuckDBPyConnection:
     # Bounded whatever the run's size: a 1,000,000-prompt run's report spills to ``spill``
     # rather than holding every line in memory at the end of the run.
     con = duckdb.connect(
@@ -97,15 +97,19 @@ def _open(completed: Path, spill: Path) -> duckdb.DuckDBPyConnection:
         f"CREATE VIEW raw AS SELECT * FROM read_json({_literal(completed)}, "
         f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
     )
-    # The last line of a prompt wins (a resumed run may have retried it). Prompt and error
-    # text are kept (shortened) for failed prompts only: the examples are all that shows them.
+    # The last line of a prompt wins (a resumed run may have retried it; a run never resumed
+    # has one line a prompt, and skips the window). Prompt and error text are kept
+    # (shortened) for failed prompts only: the examples are all that shows them.
+    last_wins = (
+        " QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
+        "OR prompt_key IS NULL"
+    )
     con.execute(
         "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
         "usage, rate_group, prompt_key, line, cost_usd, coalesce(model_name, api, '?') AS model, "
         "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
-        "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw "
-        "QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
-        "OR prompt_key IS NULL"
+        "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw"
+        + (last_wins if resumed else "")
     )
     return con
 
@@ -130,7 +134,7 @@ def load_run(run_dir: Path) -> RunData:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     with (
         tempfile.TemporaryDirectory(prefix="runner-report-") as spill,
-        _open(completed, Path(spill)) as con,
+        _open(completed, Path(spill), resumed=bool(meta.get("resumes"))) as con,
     ):
         data = RunData(
             run_dir=run_dir,
