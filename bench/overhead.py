@@ -215,6 +215,10 @@ def _report(
         "The bare loop (`bench/bare.py`): one `aiohttp.ClientSession`, a semaphore of "
         f"{CONCURRENCY}, the same JSON bodies as runner, each answer parsed and written as a "
         "JSON line to a file (record + reply), as runner does; no pacing, retries or checks.",
+        "runner as a user has it after a first run on the machine: its bytecode compiled "
+        "(`make install` does it), genai-prices' rates and the report's compiled templates in "
+        "`~/.cache/runner`; the response cache off (its default), with an empty folder of its "
+        "own per run.",
         "The server and the client share the machine's cores, so *client CPU ms/prompt* "
         "(user + system time of the client process) is the cleanest measure of overhead.",
         "prompto gets fewer prompts (it is two orders of magnitude slower); rates are per "
