@@ -88,7 +88,7 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
                 on_problem,
             )
             continue
-        if "\\ud" in line.lower():
+        if "\\ud" in line or "\\uD" in line:  # no lowered copy of every line
             _check_no_lone_surrogate(path, number, data)
         yield PromptRecord(data, str(path), number)
 
