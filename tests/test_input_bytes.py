@@ -51,6 +51,9 @@ def test_a_lone_surrogate_escape_is_refused_and_a_pair_accepted(tmp_path: Path) 
     lone = b'{"api": "openai", "prompt": "a\\ud800b"}\n'
     with pytest.raises(BadInputError, match=r"e\.jsonl:2: a \\u escape stands for half"):
         read_records(_experiment(tmp_path, "e.jsonl", GOOD + lone))
+    upper = b'{"api": "openai", "prompt": "a\\uDC00b"}\n'  # hex digits in capitals too
+    with pytest.raises(BadInputError, match=r"u\.jsonl:2: a \\u escape stands for half"):
+        read_records(_experiment(tmp_path, "u.jsonl", GOOD + upper))
     pair = b'{"api": "openai", "prompt": "\\ud83d\\ude00"}\n'
     assert read_records(_experiment(tmp_path, "p.jsonl", pair))[0].data["prompt"] == "\U0001f600"
 
