@@ -197,6 +197,8 @@ def media_problems(
         max_inline_bytes: the largest file it takes inline when it has no File API.
         uploads: whether it takes ``uploaded_filename`` (files already in the File API).
     """
+    if not isinstance(prompt, list):  # a plain string prompt (most prompts) has no media
+        return []
     found: list[str] = []
     for i, j, part in media_parts(prompt):
         where = f"'prompt'[{i}] part {j}"

@@ -187,13 +187,14 @@ class OpenAIProvider(HttpProvider):
 
     def problems(self, record: PromptRecord) -> list[str]:
         found = []
-        if not record.model_name:
+        model = record.model_name
+        if not model:
             found.append("missing field 'model_name' (the OpenAI model to call)")
-        base_url = self._base_url(record.model_name)
-        if not self._key(record.model_name) and base_url == DEFAULT_BASE_URL:
+        base_url = self._base_url(model)
+        if not self._key(model) and base_url == DEFAULT_BASE_URL:
             found.append(
                 "no OpenAI API key: set OPENAI_API_KEY (or "
-                f"{model_variable('OPENAI_API_KEY', record.model_name)}), "
+                f"{model_variable('OPENAI_API_KEY', model)}), "
                 "or point OPENAI_BASE_URL at a "
                 "server that needs none"
             )
