@@ -78,3 +78,13 @@ def test_the_users_price_wins_over_the_memo(tmp_path: Path) -> None:
     book = PriceBook({"gpt-4o-mini": Price(2.0, 4.0)}, memo=memo)
     assert book.cost_of("openai", "gpt-4o-mini", 1_000_000, 1_000_000, batch=False) == 6.0
     assert PriceBook(memo=memo).cost_of("openai", "gpt-4o-mini", 1, 1, batch=False) == 2.0
+
+
+def test_two_runs_pricing_other_models_both_stay_in_the_memo(tmp_path: Path) -> None:
+    path = tmp_path / "memo.json"
+    first, second = PriceMemo(path, today="2026-12-01"), PriceMemo(path, today="2026-12-01")
+    first.get("x")  # both read the memo before either saves
+    second.get("x")
+    first.put("openai|a|online", [0.0, 1e-6, 1e-6])
+    second.put("openai|b|online", None)
+    assert set(json.loads(path.read_text())["rates"]) == {"openai|a|online", "openai|b|online"}

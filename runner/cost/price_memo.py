@@ -72,6 +72,8 @@ class PriceMemo:
         rates[key] = value
         if self.stamp["source"] is None:
             return
+        # What other runs saved meanwhile is kept: two runs pricing other models both stay.
+        rates.update({k: v for k, v in self._read().items() if k not in rates})
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
