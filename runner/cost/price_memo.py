@@ -14,13 +14,15 @@ file that cannot be read or written is no error: genai-prices is asked, as witho
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runner.errors import DiskFullError
+from runner.output.disk import atomic_write_text
 from runner.paths import runner_cache_home
 
 MEMO_FILE = "genai-prices.json"
@@ -54,8 +56,13 @@ class PriceMemo:
 
     def __init__(self, path: Path | None = None, today: str | None = None) -> None:
         self.path = path or memo_path()
-        self.stamp = {"source": _source(), "day": today or datetime.now(UTC).date().isoformat()}
+        self._today = today
         self._rates: dict[str, Rates] | None = None
+
+    @functools.cached_property
+    def stamp(self) -> dict[str, str | None]:
+        """What the rates hold for: this genai-prices and this UTC day (asked at first use)."""
+        return {"source": _source(), "day": self._today or datetime.now(UTC).date().isoformat()}
 
     @staticmethod
     def key(api: str, model_name: str, batch: bool) -> str:
@@ -74,13 +81,9 @@ class PriceMemo:
             return
         # What other runs saved meanwhile is kept: two runs pricing other models both stay.
         rates.update({k: v for k, v in self._read().items() if k not in rates})
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, DiskFullError):  # whole or not at all
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({**self.stamp, "rates": rates}), encoding="utf-8")
-            os.replace(tmp, self.path)  # whole or not at all: two runs may save at once
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            atomic_write_text(self.path, json.dumps({**self.stamp, "rates": rates}), "prices")
 
     def _load(self) -> dict[str, Rates]:
         if self._rates is None:

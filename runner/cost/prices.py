@@ -93,18 +93,17 @@ class _Bundled:
         return self.base + tokens_in * self.per_input + tokens_out * self.per_output
 
 
-def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo | None) -> _Bundled | None:
+def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundled | None:
     """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
     provider_id = API_PROVIDERS.get(api)
     if provider_id is None or not model_name:
         return None
     key = PriceMemo.key(api, model_name, batch)
-    if memo is not None:
-        found, rates = memo.get(key)
-        if found:
-            return None if rates is None else _Bundled(rates[0], rates[1], rates[2])
+    found, rates = memo.get(key)
+    if found:
+        return None if rates is None else _Bundled(rates[0], rates[1], rates[2])
     bundled = _ask_genai_prices(provider_id, model_name, batch)
-    if memo is not None and (bundled is None or bundled.tiered is None):
+    if bundled is None or bundled.tiered is None:
         memo.put(
             key, None if bundled is None else [bundled.base, bundled.per_input, bundled.per_output]
         )

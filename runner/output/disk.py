@@ -47,7 +47,7 @@ def atomic_write_text(path: Path, text: str, what: str) -> None:
     Raises:
         DiskFullError: the file could not be written.
     """
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two processes never share one
     try:
         with tmp.open("w", encoding="utf-8") as handle:
             handle.write(text)

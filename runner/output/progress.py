@@ -63,7 +63,6 @@ class GroupProgress:
         paused: PausedCheck | None = None,
         current: CurrentStats | None = None,
     ) -> None:
-        self.enabled = enabled
         self._tasks: dict[str, TaskID] = {}
         if not enabled:  # off a terminal: rich is not even loaded (~45 ms of start-up)
             self._progress: Progress | None = None
@@ -89,10 +88,10 @@ class GroupProgress:
 
     def render_line(self, name: str) -> str:
         """The bar of group ``name`` as plain text (what a terminal shows now)."""
-        from rich.console import Console
-
         if self._progress is None:
             return ""
+        from rich.console import Console
+
         console = Console(width=200, record=True, color_system=None, file=io.StringIO())
         task = self._progress.tasks[self._tasks[name]]
         console.print(self._progress.make_tasks_table([task]))

@@ -39,10 +39,6 @@ Promise.all(jobs).then(
 """
 
 
-def _cache_dir() -> Path:
-    return runner_cache_home()
-
-
 @functools.cache
 def embed_script() -> str:
     """Vega, Vega-Lite and vega-embed bundled with the drawing code, as one inline module.
@@ -55,7 +51,7 @@ def embed_script() -> str:
     key = hashlib.sha256(
         f"{getattr(vl_convert, '__version__', '')}\n{_EMBED}".encode()
     ).hexdigest()[:16]
-    cached = _cache_dir() / f"vega-bundle-{key}.js"
+    cached = runner_cache_home() / f"vega-bundle-{key}.js"
     if cached.is_file():
         return cached.read_text(encoding="utf-8")
     bundle: str = vl_convert.javascript_bundle(_EMBED)
@@ -174,7 +170,7 @@ def _environment() -> jinja2.Environment:
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_TemplateCache(str(_cache_dir() / "templates")),
+        bytecode_cache=_TemplateCache(str(runner_cache_home() / "templates")),
     )
     env.filters["dollars"] = dollars  # $0.0123, as the console prints it
     return env
