@@ -11,8 +11,10 @@ cache is an optimisation, and every result is already in ``completed.jsonl``.
 from __future__ import annotations
 
 import queue
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +29,32 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection to the cache file: WAL, waiting for other writers, no implicit BEGIN."""
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA journal_mode=WAL")
+    _enter_wal(db)
     # NORMAL in WAL: no fsync per commit; a power cut may lose the last commits, never
     # corrupt the file.
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA cache_size=-65536")  # 64 MiB: a big cache's B-tree pages stay in memory
     return db
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting while another process does the same.
+
+    Changing the journal mode of a new file takes an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when two connections try it
+    together (runs starting side by side on a new cache): so wait and try again here.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.25)
 
 
 @dataclass
