@@ -138,3 +138,10 @@ def test_a_negative_on_the_command_line_exits_2(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "stop_timeout_s must not be negative" in out.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("key", ["stop_timeout_s", "max_cost_usd"])
+def test_nan_is_refused_as_not_a_number(key: str) -> None:
+    cfg = compose_config(["experiment=demo", f"{key}=nan"])
+    with pytest.raises(ConfigError, match=f"{key} must be a (positive )?number"):
+        to_settings(cfg)

@@ -151,7 +151,9 @@ def _check_not_negative(node: object, where: str) -> None:
     if isinstance(node, bool):
         return
     if isinstance(node, int | float):
-        if math.isnan(node) or node < 0:
+        if math.isnan(node):
+            raise ConfigError(f"{where} must be a number, got nan")
+        if node < 0:
             raise ConfigError(f"{where} must not be negative, got {node!r}")
         return
     if is_dataclass(node) and not isinstance(node, type):
