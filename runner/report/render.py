@@ -7,7 +7,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,8 @@ from markupsafe import Markup
 
 from runner import __version__
 from runner.cost.budget import dollars
+from runner.errors import DiskFullError
+from runner.output.disk import atomic_write_text
 from runner.output.run_folder import INPUT_DIR
 from runner.paths import runner_cache_home
 from runner.report import charts
@@ -57,10 +58,8 @@ def embed_script() -> str:
     bundle: str = vl_convert.javascript_bundle(_EMBED)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        tmp.write_text(bundle, encoding="utf-8")
-        os.replace(tmp, cached)
-    except OSError:
+        atomic_write_text(cached, bundle, "the drawing code's cache")
+    except (OSError, DiskFullError):
         pass  # no cache: the next report bundles again
     return bundle
 
@@ -205,7 +204,5 @@ def render_html(runs: list[RunData], title: str) -> str:
 def write_report(runs: list[RunData], out: Path, title: str) -> Path:
     """Write the report of ``runs`` to ``out`` atomically; returns ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_html(runs, title), encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, render_html(runs, title), "the report")
     return out
