@@ -190,7 +190,7 @@ def batch_server(scripts: list[str], poll_failures: int = 0) -> Iterator[BatchSe
     """Serve on a free loopback port until the block ends."""
     state = BatchServer(list(scripts), poll_failures)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(state))
+    runner = web.AppRunner(_app(state), access_log=None)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())

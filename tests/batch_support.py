@@ -57,7 +57,7 @@ async def tiny_server(routes: Sequence[tuple[str, str, Handler]]) -> AsyncIterat
     app = web.Application()
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

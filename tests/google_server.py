@@ -153,7 +153,7 @@ def google_server() -> Iterator[GoogleServer]:
     port = free_port()
     server = GoogleServer(f"http://127.0.0.1:{port}")
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(server))
+    runner = web.AppRunner(_app(server), access_log=None)
     ready = threading.Event()
 
     def serve() -> None:

@@ -72,7 +72,7 @@ def plain_server(*, answer: str = "a whole answer") -> Iterator[PlainServer]:
     """Serve on a free loopback port until the block ends; every answer is ``answer``."""
     state = PlainServer()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(state, answer))
+    runner = web.AppRunner(_app(state, answer), access_log=None)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())
