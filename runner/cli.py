@@ -10,6 +10,7 @@ import from here, never from one another's ``__main__``.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
@@ -31,6 +32,28 @@ if TYPE_CHECKING:
 
 INTERRUPTED = 130
 UNEXPECTED = 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for the commands that take flags, saying which flag a ``key=value`` meant.
+
+    A run takes ``outputs_dir=X``; ``runner.query`` takes ``--outputs-dir X``. Typed the
+    run's way, argparse would only say "unrecognized arguments": this names the flag.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            hints = [self._flag_for(word) for word in message[len(prefix) :].split()]
+            message += "".join(f" ({hint})" for hint in hints if hint)
+        super().error(message)
+
+    def _flag_for(self, word: str) -> str | None:
+        key, equals, value = word.lstrip("+~").partition("=")
+        flag = "--" + key.replace("_", "-")
+        if equals and flag in self._option_string_actions:
+            return f"this command takes {flag} {value or 'VALUE'}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runner.upload_media")
+    parser = cli.ArgumentParser(prog="python -m runner.upload_media")
     commands = parser.add_subparsers(dest="command", required=True)
     upload = commands.add_parser("upload", help="upload an experiment's media files")
     upload.add_argument("--file", "-f", required=True, help="the experiment file (.jsonl)")

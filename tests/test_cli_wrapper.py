@@ -200,3 +200,30 @@ def test_latest_is_compared_in_one_module_only() -> None:
             ):
                 found.append(str(path.relative_to(RUNNER)))
     assert found == []  # they compare with runner.output.runs.LATEST
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "hint"),
+    [
+        ("runner.cache.__main__", ["stats", "cache_dir=/tmp/c"], "--cache-dir /tmp/c"),
+        ("runner.index.__main__", ["outputs_dir=out"], "--outputs-dir out"),
+        ("runner.query.__main__", ["SELECT 1", "outputs_dir=out"], "--outputs-dir out"),
+    ],
+)
+def test_a_run_style_setting_given_to_a_flag_command_names_the_flag(
+    module: str, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main: Callable[[list[str]], int] = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert f"(this command takes {hint})" in capsys.readouterr().err
+
+
+def test_an_unknown_word_gets_no_made_up_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.ArgumentParser(prog="p")
+    parser.add_argument("--outputs-dir")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["colour=red", "outputs-dir"])
+    err = capsys.readouterr().err.rstrip()
+    assert err.endswith("unrecognized arguments: colour=red outputs-dir")

@@ -18,7 +18,7 @@ COMMAND = cli.Command("runner.cache", log_level="WARNING")  # argparse prints it
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog=f"{python_command()} -m runner.cache",
         description="The response cache: what it holds, emptying it, why a prompt missed it.",
     )

@@ -19,7 +19,7 @@ _SHOW_SKIPPED = 20
 
 def _parser() -> argparse.ArgumentParser:
     """The command line of ``python -m runner.index``."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog=f"{python_command()} -m runner.index",
         description="Index every run's completed.jsonl and run.json into "
         "<outputs-dir>/index.duckdb, reading only what is new since last time.",

@@ -25,7 +25,7 @@ DEFAULT_SHOWN = 100
 
 def _parser() -> argparse.ArgumentParser:
     """The command line of ``python -m runner.query``."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog=f"{python_command()} -m runner.query",
         description="Run a read-only SQL query on <outputs-dir>/index.duckdb (tables: runs, "
         "responses, evaluations, indexed_files, skipped_lines). See docs/index.md.",

@@ -23,7 +23,7 @@ HOST = "127.0.0.1"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m runner.view",
         description="Browse runs, results and a prompt x model matrix from "
         "<outputs-dir>/index.duckdb.",
