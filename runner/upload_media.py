@@ -26,6 +26,7 @@ import aiohttp
 from loguru import logger
 
 from runner import cli
+from runner.commands import python_command
 from runner.errors import BadInputError
 from runner.prompts.parts import PartFormError, canonical_prompt
 
@@ -33,7 +34,7 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(prog="python -m runner.upload_media")
+    parser = cli.ArgumentParser(prog=f"{python_command()} -m runner.upload_media")
     commands = parser.add_subparsers(dest="command", required=True)
     upload = commands.add_parser("upload", help="upload an experiment's media files")
     upload.add_argument("--file", "-f", required=True, help="the experiment file (.jsonl)")
