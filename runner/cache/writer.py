@@ -11,7 +11,6 @@ cache is an optimisation, and every result is already in ``completed.jsonl``.
 from __future__ import annotations
 
 import queue
-import random
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from loguru import logger
 
 BUSY_TIMEOUT_MS = 60_000
+_WAL_POLL_S = 0.01  # the switch itself takes microseconds: one of the racers wins each poll
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -41,20 +41,18 @@ def _enter_wal(db: sqlite3.Connection) -> None:
     """Switch to WAL, waiting while another process does the same.
 
     Changing the journal mode of a new file takes an exclusive lock, and SQLite answers
-    "database is locked" at once, without its busy handler, when two connections try it
-    together (runs starting side by side on a new cache): so wait and try again here.
+    SQLITE_BUSY at once, without its busy handler, when two connections try it together
+    (runs starting side by side on a new cache): so poll here, as long as the busy timeout.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    pause = 0.005
     while True:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+            if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() > deadline:
                 raise
-        time.sleep(pause * (0.5 + random.random()))
-        pause = min(pause * 2, 0.25)
+        time.sleep(_WAL_POLL_S)
 
 
 @dataclass
