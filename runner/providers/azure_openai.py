@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from runner.prompts.records import PromptRecord
-from runner.providers import media
+from runner.providers import media, reasoning
 from runner.providers.base import (
     Completion,
     HttpProvider,
@@ -14,6 +15,7 @@ from runner.providers.base import (
     setting_or_env,
 )
 from runner.providers.openai import send_chat_completions
+from runner.providers.openai_responses import endpoint_for, send_responses
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
 
@@ -44,9 +46,22 @@ class AzureOpenAIProvider(HttpProvider):
         version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
         return version or DEFAULT_API_VERSION
 
+    def route(self, model_name: str | None) -> str:
+        """chat or responses: the model yaml's ``endpoint``, else ``apis.azure_openai.route``."""
+        settings = self.context.settings
+        return endpoint_for(settings, self.api, model_name, settings.apis.azure_openai.route)
+
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        identity = super().cache_identity(model_name)
+        identity.pop("route", None)  # chat answers keep the keys they had before it existed
+        if self.route(model_name) == "responses":
+            identity["endpoint"] = "responses"
+        return identity
+
     def problems(self, record: PromptRecord) -> list[str]:
         model = record.model_name
-        found: list[str] = []
+        # The deployment's name is all runner knows of its model: checked as a model name.
+        found = reasoning.openai_problems(model, record.parameters, self.route(model))
         if not model:
             found.append("missing field 'model_name' (the Azure OpenAI deployment to call)")
         if not self._key(model):
@@ -67,9 +82,13 @@ class AzureOpenAIProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
+        headers = {"api-key": self._key(model) or ""}
+        if self.route(model) == "responses":
+            # The v1 surface: no deployment in the URL, the deployment is the body's model.
+            url = f"{self._endpoint(model)}/openai/v1/responses"
+            return await send_responses(self, record, url, headers, model)
         url = (
             f"{self._endpoint(model)}/openai/deployments/{quote(model, safe='')}"
             f"/chat/completions?api-version={quote(self._api_version(model))}"
         )
-        headers = {"api-key": self._key(model) or ""}
         return await send_chat_completions(self, record, url, headers, None)
