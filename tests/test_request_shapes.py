@@ -241,3 +241,19 @@ def test_the_check_refuses_reasoning_settings_the_apis_refuse(
     assert bad.returncode == 2
     assert "apis.openai.endpoint must be chat or responses" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_chat_reasoning_settings_pass_through_and_the_cache_keeps_tool_calls(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    model = unique_model("o4-mini")
+    params = {"reasoning_effort": "low", "max_completion_tokens": 64, "tools": CHAT_TOOLS}
+    records = [_record("c", "openai", model, "weather in Paris?", **params)]
+    first, _ = run_records(tmp_path / "1", records, _env(llmock_server), "cache=on")
+    again, _ = run_records(tmp_path / "2", records, _env(llmock_server), "cache=on")
+    ((path, body),) = _journal(llmock_server, model)  # the second run sent nothing
+    assert path == "/v1/chat/completions"
+    assert body["reasoning_effort"] == "low" and body["max_completion_tokens"] == 64
+    assert "max_tokens" not in body
+    assert first[0]["tool_calls"][0]["name"] == "get_weather" and not first[0]["cached"]
+    assert again[0]["cached"] and again[0]["tool_calls"] == first[0]["tool_calls"]

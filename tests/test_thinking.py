@@ -236,3 +236,21 @@ def test_streamed_thinking_is_kept_apart(tmp_path: Path) -> None:
     )
     assert line["response"] == "27 * 453 = 12,231"
     assert line["usage"]["output_tokens"] == 90
+
+
+def test_azure_openai_reaches_the_responses_api(tmp_path: Path) -> None:
+    """route=responses: ``{endpoint}/openai/v1/responses``, the deployment as ``model``
+    (https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/responses)."""
+    routes = {"/openai/v1/responses": RESPONSES_REASONING}
+    records = [_record("z", "azure-openai", "my-o4-mini", "capital of France?",
+                       max_completion_tokens=300)]  # fmt: skip
+    with documented_server(routes) as server:
+        env = {"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_API_ENDPOINT": server.url}
+        lines, result = run_records(tmp_path, records, env, "apis.azure_openai.route=responses")
+        ((path, body),) = server.requests
+    assert result.exit_code == 0
+    assert path == "/openai/v1/responses" and body["model"] == "my-o4-mini"
+    assert body["max_output_tokens"] == 300 and body["input"][0]["content"] == "capital of France?"
+    assert lines[0]["response"] == "Paris." and lines[0]["thinking"].startswith("**Answering")
+    usage = lines[0]["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"]) == (13, 100)
