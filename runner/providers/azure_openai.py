@@ -10,6 +10,7 @@ from runner.providers import media, reasoning
 from runner.providers.base import (
     Completion,
     HttpProvider,
+    ProviderContext,
     model_variable,
     register,
     setting_or_env,
@@ -35,6 +36,10 @@ class AzureOpenAIProvider(HttpProvider):
     url_env = "AZURE_OPENAI_API_ENDPOINT"
     url_setting = "endpoint"
 
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        self._routes: dict[str | None, str] = {}
+
     def _setting(self, configured: str | None, variable: str, model_name: str | None) -> str | None:
         return setting_or_env(self.context.env, configured, variable, model_name)
 
@@ -48,8 +53,14 @@ class AzureOpenAIProvider(HttpProvider):
 
     def route(self, model_name: str | None) -> str:
         """chat or responses: the model yaml's ``endpoint``, else ``apis.azure_openai.route``."""
-        settings = self.context.settings
-        return endpoint_for(settings, self.api, model_name, settings.apis.azure_openai.route)
+        found = self._routes.get(model_name)
+        if found is None:  # settings do not change in a run: looked up once per model
+            settings = self.context.settings
+            configured = settings.apis.azure_openai.route
+            found = self._routes[model_name] = endpoint_for(
+                settings, self.api, model_name, configured
+            )
+        return found
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         identity = super().cache_identity(model_name)

@@ -17,6 +17,7 @@ from runner.providers.base import (
     Completion,
     HttpProvider,
     Provider,
+    ProviderContext,
     model_variable,
     register,
 )
@@ -229,13 +230,23 @@ class OpenAIProvider(HttpProvider):
     url_env = "OPENAI_BASE_URL"
     default_url = DEFAULT_BASE_URL
 
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        self._routes: dict[str | None, str] = {}
+
     def _base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
 
     def route(self, model_name: str | None) -> str:
         """chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``."""
-        settings = self.context.settings
-        return endpoint_for(settings, self.api, model_name, settings.apis.openai.endpoint)
+        found = self._routes.get(model_name)
+        if found is None:  # settings do not change in a run: looked up once per model
+            settings = self.context.settings
+            configured = settings.apis.openai.endpoint
+            found = self._routes[model_name] = endpoint_for(
+                settings, self.api, model_name, configured
+            )
+        return found
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         identity = super().cache_identity(model_name)
