@@ -20,7 +20,14 @@ from runner.providers import ProviderContext
 from runner.providers.openai import OpenAIProvider
 from tests import servers
 from tests.conftest import ROOT, get_json, write_jsonl
-from tests.providers_support import PROVIDER_ENV_PREFIXES, by_id, run_records, unique_model
+from tests.providers_support import (
+    PNG_B64,
+    PROVIDER_ENV_PREFIXES,
+    by_id,
+    run_records,
+    unique_model,
+    write_media,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +87,11 @@ def test_responses_api_sends_history_instructions_schema_and_reasoning(
                 reasoning_effort="low", max_completion_tokens=200),
         _record("m", "openai", model, ["first turn", "second turn"], max_completion_tokens=99),
         _record("t", "openai", model, "stream me", stream=True, max_completion_tokens=98),
+        _record("i", "openai", model, [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image", "media": "pixel.png"}]}], max_completion_tokens=97),
     ]  # fmt: skip
+    write_media(tmp_path)
     lines, result = run_records(
         tmp_path, records, _env(llmock_server), "apis.openai.endpoint=responses"
     )
@@ -108,6 +119,11 @@ def test_responses_api_sends_history_instructions_schema_and_reasoning(
     assert second["input"][1]["content"] == out["m"]["response"][0]
     (streamed,) = [b for b in bodies if b.get("stream")]
     assert streamed["max_output_tokens"] == 98
+    (image,) = [b for b in bodies if b["max_output_tokens"] == 97]
+    assert image["input"][0]["content"] == [
+        {"type": "input_text", "text": "what is this?"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG_B64}", "detail": "auto"},
+    ]
 
 
 def test_a_model_yaml_chooses_the_responses_endpoint(

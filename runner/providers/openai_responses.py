@@ -83,10 +83,9 @@ def responses_content(content: Any, role: str, media_dir: Path) -> Any:
         if isinstance(part, media.Text):
             shaped.append({"type": "input_text", "text": part.text})
         else:
-            image: dict[str, Any] = {"type": "input_image", "image_url": part.data_url}
-            if part.detail:
-                image["detail"] = part.detail
-            shaped.append(image)
+            # Responses takes the URL as a string and requires detail (auto unless given).
+            detail = part.detail or "auto"
+            shaped.append({"type": "input_image", "image_url": part.data_url, "detail": detail})
     return shaped
 
 
