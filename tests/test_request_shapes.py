@@ -257,6 +257,9 @@ def test_the_check_refuses_reasoning_settings_the_apis_refuse(
     assert bad.returncode == 2
     assert "apis.openai.endpoint must be chat or responses" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+    odd = _check(tmp_path, llmock_server, "model=gemma_local", "model.endpoint=responses")
+    assert odd.returncode == 2 and "Traceback" not in odd.stderr
+    assert "model.endpoint chooses the OpenAI endpoint" in odd.stdout + odd.stderr
 
 
 def test_chat_reasoning_settings_pass_through_and_the_cache_keeps_tool_calls(

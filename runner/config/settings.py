@@ -154,6 +154,12 @@ def _check_endpoints(run: RunConfig) -> None:
     if run.rephrase is not None:
         models.append(("rephrase.model", run.rephrase.model_config))
     named += [(f"{where}.endpoint", m.endpoint) for where, m in models if m and m.endpoint]
+    for where, m in models:
+        if m and m.endpoint and m.api not in ("openai", "azure-openai"):
+            raise ConfigError(
+                f"{where}.endpoint chooses the OpenAI endpoint (chat or responses) of an "
+                f"openai or azure-openai model; this model's api is {m.api!r}: remove it"
+            )
     for where, value in named:
         if value not in ("chat", "responses"):
             raise ConfigError(
