@@ -254,3 +254,38 @@ def test_azure_openai_reaches_the_responses_api(tmp_path: Path) -> None:
     assert lines[0]["response"] == "Paris." and lines[0]["thinking"].startswith("**Answering")
     usage = lines[0]["usage"]
     assert (usage["input_tokens"], usage["output_tokens"]) == (13, 100)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return "data: " + json.dumps({"object": "chat.completion.chunk", "model": "r1",
+                                  "choices": [choice]}) + "\n\n"  # fmt: skip
+
+
+def test_reasoning_content_of_openai_compatible_servers_is_thinking(tmp_path: Path) -> None:
+    """vLLM's reasoning outputs: ``reasoning_content`` beside ``content``, whole or streamed
+    (https://docs.vllm.ai/en/latest/features/reasoning_outputs.html)."""
+    whole = {"object": "chat.completion", "model": "r1", "choices": [{"index": 0,
+             "message": {"role": "assistant", "reasoning_content": "9.11 < 9.8 since 0.11 < 0.8",
+                         "content": "9.8 is greater."}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 9, "completion_tokens": 30}}  # fmt: skip
+    streamed = (
+        _chunk({"role": "assistant", "reasoning_content": "9.11 < 9.8"})
+        + _chunk({"reasoning_content": " since 0.11 < 0.8"})
+        + _chunk({"content": "9.8 is greater."})
+        + _chunk({}, "stop")
+        + "data: [DONE]\n\n"
+    )
+    records = [_record("w", "openai", "r1", "which is greater, 9.11 or 9.8?"),
+               _record("s", "openai", "r1-stream", "which is greater?", stream=True)]  # fmt: skip
+    with documented_server(
+        {"/v1/chat/completions": whole, "/s/v1/chat/completions": streamed}
+    ) as server:
+        env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1",
+               "OPENAI_BASE_URL_r1_stream": f"{server.url}/s/v1"}  # fmt: skip
+        lines, result = run_records(tmp_path, records, env)
+    assert result.exit_code == 0
+    out = by_id(lines)
+    for i in "sw":
+        assert out[i]["thinking"] == "9.11 < 9.8 since 0.11 < 0.8"
+        assert out[i]["response"] == "9.8 is greater."

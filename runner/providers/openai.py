@@ -35,8 +35,9 @@ def parse_chat_completion(body: dict[str, Any]) -> Completion:
     calls = message.get("tool_calls")
     if isinstance(calls, list) and calls:
         completion.tool_calls = [_chat_tool_call(c) for c in calls if isinstance(c, dict)]
-    # OpenAI-compatible servers of reasoning models (vLLM, llama.cpp, DeepSeek) name it so.
-    reasoning = message.get("reasoning_content")
+    # OpenAI-compatible servers of reasoning models (vLLM, llama.cpp, DeepSeek, OpenRouter)
+    # return the thinking beside the content, named one of these ways.
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         completion.thinking = reasoning
     return completion
@@ -99,8 +100,9 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             parts.append(str(delta.get("content") or ""))
-            if delta.get("reasoning_content"):
-                thoughts.append(str(delta["reasoning_content"]))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str):
+                thoughts.append(reasoning)
             if delta.get("tool_calls"):
                 calls.add(delta["tool_calls"])
             if choice.get("finish_reason"):
