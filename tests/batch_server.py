@@ -59,8 +59,31 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _response(body: dict[str, Any]) -> dict[str, Any]:
+    """A Responses API ``response`` object, shaped as the API reference documents it
+    (https://platform.openai.com/docs/api-reference/responses/object)."""
+    prompt = body["input"][-1]["content"]
+    message = {
+        "type": "message",
+        "id": "msg_1",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": f"re: {prompt}", "annotations": []}],
+    }
+    usage = {
+        "input_tokens": 2,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 3,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 5,
+    }
+    return {"id": "resp_1", "object": "response", "status": "completed",
+            "model": body.get("model"), "output": [message], "usage": usage}  # fmt: skip
+
+
 def _ok(line: dict[str, Any]) -> str:
-    response = {"status_code": 200, "body": _completion(line["body"])}
+    answer = _response if line["url"].endswith("/responses") else _completion
+    response = {"status_code": 200, "body": answer(line["body"])}
     return json.dumps({"custom_id": line["custom_id"], "response": response, "error": None})
 
 
@@ -122,6 +145,7 @@ def _app(state: BatchServer) -> web.Application:
             "status": "in_progress",
             "input_file_id": body["input_file_id"],
             "metadata": body.get("metadata"),
+            "endpoint": body.get("endpoint"),
             "script": script,
             "output_file_id": None,
             "error_file_id": None,

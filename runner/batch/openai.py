@@ -20,6 +20,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.http import classify_status
 from runner.providers.openai import DEFAULT_BASE_URL, openai_content, parse_chat_completion
+from runner.providers.openai_responses import parse_response, responses_payload
 
 TAG_KEY = "runner_tag"
 _STATUS = {
@@ -43,6 +44,7 @@ class OpenAIShapedBatches(BatchAdapter):
     """The files + batches protocol; subclasses say where its URLs are and how to sign."""
 
     endpoint = "/v1/chat/completions"
+    responses_endpoint = "/v1/responses"
 
     def url(self, model_name: str, path: str) -> str:
         raise NotImplementedError
@@ -53,6 +55,12 @@ class OpenAIShapedBatches(BatchAdapter):
     def body_model(self, model_name: str) -> str:
         """The ``model`` of each request line (the deployment, for Azure)."""
         return model_name
+
+    def batch_endpoint(self, model_name: str) -> str:
+        """The batch's endpoint for a model: chat completions, or the Responses API."""
+        uses = getattr(self.provider, "route", None)
+        responses = callable(uses) and uses(model_name) == "responses"
+        return self.responses_endpoint if responses else self.endpoint
 
     def tagged(self, tag: str) -> dict[str, Any]:
         """What goes in the create request to find the batch by ``tag`` later."""
@@ -74,11 +82,16 @@ class OpenAIShapedBatches(BatchAdapter):
             else [dict(m) for m in prompt]
         )
         media_dir = media.media_folder(self.provider.context.settings)
-        shaped = [{**m, "content": openai_content(m["content"], media_dir)} for m in messages]
         # A batch answers whole: streaming has no meaning there.
         params = {k: v for k, v in record.parameters.items() if k not in _STREAM_KEYS}
-        body = {**params, "model": self.body_model(record.model_name or ""), "messages": shaped}
-        return {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
+        model = self.body_model(record.model_name or "")
+        url = self.batch_endpoint(record.model_name or "")
+        if url == self.responses_endpoint:
+            body = responses_payload(messages, params, model, media_dir)
+            return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
+        shaped = [{**m, "content": openai_content(m["content"], media_dir)} for m in messages]
+        body = {**params, "model": model, "messages": shaped}
+        return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
 
     async def upload(self, model_name: str, lines: list[dict[str, Any]]) -> str | None:
         context = self.provider.context
@@ -98,7 +111,7 @@ class OpenAIShapedBatches(BatchAdapter):
     ) -> str:
         payload = {
             "input_file_id": input_ref,
-            "endpoint": self.endpoint,
+            "endpoint": self.batch_endpoint(model_name),
             "completion_window": "24h",
             **self.tagged(tag),
         }
@@ -187,7 +200,9 @@ def item_result(line: str) -> ItemResult | None:
             custom_id, error=classify_status(status or 500, body, json.dumps(body)[:500], {})
         )
     try:
-        return ItemResult(custom_id, completion=parse_chat_completion(body))
+        # A line of a Responses batch answers with a ``response`` object.
+        parse = parse_response if body.get("object") == "response" else parse_chat_completion
+        return ItemResult(custom_id, completion=parse(body))
     except ProviderError as exc:
         return ItemResult(custom_id, error=exc)
 

@@ -192,6 +192,8 @@ class ResponseCache:
             output_tokens=answer.get("output_tokens"),
             finish_reason=answer.get("finish_reason"),
             model=answer.get("model"),
+            thinking=answer.get("thinking"),
+            tool_calls=answer.get("tool_calls"),
         )
         return Outcome(
             record,
@@ -222,6 +224,8 @@ def _answer(outcome: Outcome) -> dict[str, Any]:
         "output_tokens": completion.output_tokens,
         "finish_reason": completion.finish_reason,
         "model": completion.model,
+        "thinking": completion.thinking,
+        "tool_calls": completion.tool_calls,
         "latency_s": outcome.latency_s,
         "sent_at": None if outcome.sent_at is None else outcome.sent_at.isoformat(),
         "received_at": None if outcome.received_at is None else outcome.received_at.isoformat(),

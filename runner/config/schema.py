@@ -51,6 +51,8 @@ class ModelConfig:
     price: PriceConfig | None = None
     # online | batch for this model's prompts; None means the run's ``mode``.
     mode: str | None = None
+    # openai / azure-openai: chat | responses (the Responses API); None: the api block's.
+    endpoint: str | None = None
 
 
 @dataclass
@@ -60,6 +62,8 @@ class OpenAIApiConfig:
     # Keys are never written literally in a config: use ${oc.env:VAR} (see README).
     api_key: str | None = None
     base_url: str | None = None
+    # chat (/chat/completions) | responses (/responses, the Responses API).
+    endpoint: str = "chat"
 
 
 @dataclass
@@ -130,6 +134,9 @@ class AzureOpenAIApiConfig:
     api_key: str | None = None  # $AZURE_OPENAI_API_KEY
     endpoint: str | None = None  # $AZURE_OPENAI_API_ENDPOINT, https://<resource>.openai.azure.com
     api_version: str | None = None  # $AZURE_OPENAI_API_VERSION, else 2024-10-21
+    # chat (deployments/{model_name}/chat/completions) | responses (/openai/v1/responses);
+    # named route here because ``endpoint`` is the resource URL.
+    route: str = "chat"
 
 
 @dataclass

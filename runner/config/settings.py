@@ -136,10 +136,35 @@ def _check_batch(run: RunConfig) -> None:
         raise ConfigError(
             f"model.mode (conf/model/*.yaml) must be online or batch, got {run.model.mode!r}"
         )
+    _check_endpoints(run)
     if run.batch_fallback not in ("batch", "online"):
         raise ConfigError(f"batch_fallback must be batch or online, got {run.batch_fallback!r}")
     if not run.batch_poll_s > 0:
         raise ConfigError(f"batch_poll_s must be positive (seconds), got {run.batch_poll_s}")
+
+
+def _check_endpoints(run: RunConfig) -> None:
+    """chat or responses: the OpenAI endpoint of the api blocks and of each model."""
+    named = [
+        ("apis.openai.endpoint", run.apis.openai.endpoint),
+        ("apis.azure_openai.route", run.apis.azure_openai.route),
+    ]
+    models = [("model", run.model)]
+    models += [(f"evaluation.{n}.model", s.model_config) for n, s in run.evaluation.items()]
+    if run.rephrase is not None:
+        models.append(("rephrase.model", run.rephrase.model_config))
+    named += [(f"{where}.endpoint", m.endpoint) for where, m in models if m and m.endpoint]
+    for where, m in models:
+        if m and m.endpoint and m.api not in ("openai", "azure-openai"):
+            raise ConfigError(
+                f"{where}.endpoint chooses the OpenAI endpoint (chat or responses) of an "
+                f"openai or azure-openai model; this model's api is {m.api!r}: remove it"
+            )
+    for where, value in named:
+        if value not in ("chat", "responses"):
+            raise ConfigError(
+                f"{where} must be chat or responses (the Responses API), got {value!r}"
+            )
 
 
 # Free-form maps of values passed to APIs or scorers as they are (a negative may be meant).

@@ -90,6 +90,11 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     }
     if outcome.batch_id is not None:  # batch mode only: online lines stay as they were
         line["batch_id"] = outcome.batch_id
+    if completion is not None:  # only where the API returned them: other lines stay as they were
+        if completion.thinking is not None:
+            line["thinking"] = completion.thinking
+        if completion.tool_calls is not None:
+            line["tool_calls"] = completion.tool_calls
     return line
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
-from runner.providers import media
+from runner.providers import media, reasoning
+from runner.providers.answer_parts import joined, tool_call
 from runner.providers.base import (
     Completion,
     HttpProvider,
@@ -81,13 +82,53 @@ def parse_message(body: dict[str, Any]) -> Completion:
         raise ProviderError(f"the answer has no content: {str(body)[:200]}", ErrorKind.FATAL)
     text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
     usage = body.get("usage") or {}
+    thoughts = [str(b.get("thinking") or "") for b in blocks if b.get("type") == "thinking"]
+    calls = [
+        tool_call(b.get("name"), b.get("input")) for b in blocks if b.get("type") == "tool_use"
+    ]
     return Completion(
         text=text,
         input_tokens=usage.get("input_tokens"),
         output_tokens=usage.get("output_tokens"),
         finish_reason=body.get("stop_reason"),
         model=body.get("model"),
+        thinking=joined(thoughts),
+        tool_calls=calls or None,
     )
+
+
+class _Blocks:
+    """A streamed message's content blocks: text, thinking and tool_use, by index."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.thinking: dict[int, list[str]] = {}
+        self.tools: dict[int, tuple[str, list[str]]] = {}
+
+    def start(self, data: dict[str, Any]) -> None:
+        block = data.get("content_block") or {}
+        index = int(data.get("index") or 0)
+        if block.get("type") == "tool_use":
+            self.tools[index] = (str(block.get("name") or ""), [])
+        elif block.get("type") == "thinking":
+            self.thinking[index] = [str(block.get("thinking") or "")]
+
+    def delta(self, data: dict[str, Any]) -> None:
+        delta = data.get("delta") or {}
+        index = int(data.get("index") or 0)
+        kind = delta.get("type")
+        if kind == "thinking_delta":
+            self.thinking.setdefault(index, []).append(str(delta.get("thinking") or ""))
+        elif kind == "input_json_delta" and index in self.tools:
+            self.tools[index][1].append(str(delta.get("partial_json") or ""))
+        else:
+            self.text.append(str(delta.get("text") or ""))
+
+    def fill(self, result: Completion) -> None:
+        result.text = "".join(self.text)
+        result.thinking = joined(["".join(self.thinking[i]) for i in sorted(self.thinking)])
+        calls = [tool_call(name, "".join(parts)) for name, parts in self.tools.values()]
+        result.tool_calls = calls or None
 
 
 async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
@@ -97,7 +138,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         ProviderError: retryable when the stream stops before ``message_stop`` (a connection
             dropped mid-stream) or carries an ``error`` event (e.g. overloaded).
     """
-    parts: list[str] = []
+    blocks = _Blocks()
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
@@ -110,8 +151,10 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
             message = data.get("message") or {}
             result.model = message.get("model")
             result.input_tokens = (message.get("usage") or {}).get("input_tokens")
+        elif kind == "content_block_start":
+            blocks.start(data)
         elif kind == "content_block_delta":
-            parts.append(str((data.get("delta") or {}).get("text") or ""))
+            blocks.delta(data)
         elif kind == "message_delta":
             result.finish_reason = (data.get("delta") or {}).get("stop_reason")
             result.output_tokens = (data.get("usage") or {}).get("output_tokens")
@@ -126,10 +169,10 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         return parse_message(whole)
     if not ended:
         raise ProviderError(
-            f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",
+            f"the stream ended mid-answer after {len(blocks.text)} chunk(s) (connection dropped)",
             ErrorKind.RETRYABLE,
         )
-    result.text = "".join(parts)
+    blocks.fill(result)
     return result
 
 
@@ -169,7 +212,8 @@ class AnthropicProvider(HttpProvider):
         found += media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
-        return found
+        cfg = self.context.settings.apis.anthropic
+        return found + reasoning.anthropic_problems(record.parameters, cfg.default_max_tokens)
 
     async def complete(self, record: PromptRecord) -> Completion:
         cfg = self.context.settings.apis.anthropic

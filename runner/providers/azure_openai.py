@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from runner.prompts.records import PromptRecord
-from runner.providers import media
+from runner.providers import media, reasoning
 from runner.providers.base import (
     Completion,
     HttpProvider,
+    ProviderContext,
     model_variable,
     register,
     setting_or_env,
 )
 from runner.providers.openai import send_chat_completions
+from runner.providers.openai_responses import endpoint_for, send_responses
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
 
@@ -33,6 +36,10 @@ class AzureOpenAIProvider(HttpProvider):
     url_env = "AZURE_OPENAI_API_ENDPOINT"
     url_setting = "endpoint"
 
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        self._routes: dict[str | None, str] = {}
+
     def _setting(self, configured: str | None, variable: str, model_name: str | None) -> str | None:
         return setting_or_env(self.context.env, configured, variable, model_name)
 
@@ -44,9 +51,28 @@ class AzureOpenAIProvider(HttpProvider):
         version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
         return version or DEFAULT_API_VERSION
 
+    def route(self, model_name: str | None) -> str:
+        """chat or responses: the model yaml's ``endpoint``, else ``apis.azure_openai.route``."""
+        found = self._routes.get(model_name)
+        if found is None:  # settings do not change in a run: looked up once per model
+            settings = self.context.settings
+            configured = settings.apis.azure_openai.route
+            found = self._routes[model_name] = endpoint_for(
+                settings, self.api, model_name, configured
+            )
+        return found
+
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        identity = super().cache_identity(model_name)
+        identity.pop("route", None)  # chat answers keep the keys they had before it existed
+        if self.route(model_name) == "responses":
+            identity["endpoint"] = "responses"
+        return identity
+
     def problems(self, record: PromptRecord) -> list[str]:
         model = record.model_name
-        found: list[str] = []
+        # The deployment's name is all runner knows of its model: checked as a model name.
+        found = reasoning.openai_problems(model, record.parameters, self.route(model))
         if not model:
             found.append("missing field 'model_name' (the Azure OpenAI deployment to call)")
         if not self._key(model):
@@ -67,9 +93,13 @@ class AzureOpenAIProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
+        headers = {"api-key": self._key(model) or ""}
+        if self.route(model) == "responses":
+            # The v1 surface: no deployment in the URL, the deployment is the body's model.
+            url = f"{self._endpoint(model)}/openai/v1/responses"
+            return await send_responses(self, record, url, headers, model)
         url = (
             f"{self._endpoint(model)}/openai/deployments/{quote(model, safe='')}"
             f"/chat/completions?api-version={quote(self._api_version(model))}"
         )
-        headers = {"api-key": self._key(model) or ""}
         return await send_chat_completions(self, record, url, headers, None)

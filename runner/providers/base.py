@@ -35,6 +35,11 @@ class Completion:
     output_tokens: int | None = None
     finish_reason: str | None = None
     model: str | None = None
+    # The model's reasoning text where the API returns it (Anthropic thinking blocks, Gemini
+    # thought parts, Responses reasoning summaries): never part of ``text``.
+    thinking: str | list[str] | None = None
+    # The tools the answer called: ``{"name": ..., "arguments": {...}}`` each (no agent loop).
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @functools.lru_cache(maxsize=8)

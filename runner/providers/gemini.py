@@ -11,6 +11,7 @@ from runner.errors import ErrorKind, ProviderError
 from runner.prompts.parts import MEDIA_KINDS
 from runner.prompts.records import PromptRecord
 from runner.providers import media
+from runner.providers.answer_parts import joined, tool_call
 from runner.providers.base import (
     Completion,
     HttpProvider,
@@ -69,14 +70,23 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
             ErrorKind.FATAL,
         )
     candidate = candidates[0]
-    parts = (candidate.get("content") or {}).get("parts") or []
+    parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
     usage = body.get("usageMetadata") or {}
+    # Thought summaries (thinkingConfig.includeThoughts) are parts marked thought: true.
+    thoughts = [str(p.get("text", "")) for p in parts if p.get("thought")]
+    calls = [
+        tool_call(p["functionCall"].get("name"), p["functionCall"].get("args"))
+        for p in parts
+        if isinstance(p.get("functionCall"), dict)
+    ]
     return Completion(
-        text="".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)),
+        text="".join(str(p.get("text", "")) for p in parts if not p.get("thought")),
         input_tokens=usage.get("promptTokenCount"),
         output_tokens=usage.get("candidatesTokenCount"),
         finish_reason=candidate.get("finishReason"),
         model=body.get("modelVersion") or model,
+        thinking=joined(thoughts),
+        tool_calls=calls or None,
     )
 
 

@@ -29,6 +29,8 @@ SAFETY_THRESHOLDS = {
     "default": "BLOCK_MEDIUM_AND_ABOVE",
     "most": "BLOCK_LOW_AND_ABOVE",
 }
+# Request fields of generateContent that are not generation settings.
+TOP_LEVEL_PARAMETERS = frozenset({"tools", "toolConfig", "tool_config"})
 # Turns a media part too large to go inline (or an uploaded_filename) into a fileData part.
 FileResolver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -108,7 +110,10 @@ async def gemini_payload(
         for m in turns
     ]
     payload["safetySettings"] = safety_settings(safety_filter)
-    if params:
-        # Parameters are generation settings (temperature, max_output_tokens, ...).
-        payload["generationConfig"] = dict(params)
+    # Tools sit beside generationConfig in the request; every other parameter is a
+    # generation setting (temperature, maxOutputTokens, thinkingConfig, ...).
+    payload.update({k: v for k, v in params.items() if k in TOP_LEVEL_PARAMETERS})
+    generation = {k: v for k, v in params.items() if k not in TOP_LEVEL_PARAMETERS}
+    if generation:
+        payload["generationConfig"] = generation
     return payload

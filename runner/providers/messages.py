@@ -37,6 +37,7 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
         return await send([dict(m) for m in prompt])
     history: list[Message] = []
     replies: list[str] = []
+    thoughts: list[str] = []
     total = Completion(text=replies)
     for turn in prompt:
         history.append({"role": "user", "content": turn})
@@ -48,4 +49,9 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
         total.output_tokens = _add(total.output_tokens, reply.output_tokens)
         total.finish_reason = reply.finish_reason
         total.model = reply.model
+        # One thinking text per turn (like the replies); tool calls of every turn together.
+        thoughts.append(reply.thinking if isinstance(reply.thinking, str) else "")
+        if reply.tool_calls:
+            total.tool_calls = [*(total.tool_calls or []), *reply.tool_calls]
+    total.thinking = thoughts if any(thoughts) else None
     return total

@@ -10,6 +10,7 @@ from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
+from runner.providers.answer_parts import tool_call
 from runner.providers.base import (
     Completion,
     HttpProvider,
@@ -21,7 +22,7 @@ from runner.providers.messages import Message, run_chat
 
 # Request fields that sit beside ``options`` rather than in it; every other parameter is
 # a model option (temperature, num_predict, seed, ...), as prompto sends them.
-TOP_LEVEL_PARAMETERS = frozenset({"format", "keep_alive", "think"})
+TOP_LEVEL_PARAMETERS = frozenset({"format", "keep_alive", "think", "tools"})
 
 
 def ollama_message(message: Message, media_dir: Path) -> dict[str, Any]:
@@ -47,18 +48,26 @@ def request_body(model: str, params: Mapping[str, Any], **fields: Any) -> dict[s
 
 def parse_ollama(body: dict[str, Any], model: str) -> Completion:
     """A Completion from an ``/api/generate`` or ``/api/chat`` answer."""
+    message = body.get("message") if isinstance(body.get("message"), dict) else None
     if "response" in body:
-        text = body["response"]
-    elif isinstance(body.get("message"), dict):
-        text = body["message"].get("content")
+        text, thinking = body["response"], body.get("thinking")
+    elif message is not None:
+        text, thinking = message.get("content"), message.get("thinking")
     else:
         raise ProviderError(f"the answer has no text: {str(body)[:200]}", ErrorKind.FATAL)
+    calls = [
+        tool_call((c.get("function") or {}).get("name"), (c.get("function") or {}).get("arguments"))
+        for c in (message or {}).get("tool_calls") or []
+        if isinstance(c, dict)
+    ]
     return Completion(
         text=str(text or ""),
         input_tokens=body.get("prompt_eval_count"),
         output_tokens=body.get("eval_count"),
         finish_reason=body.get("done_reason"),
         model=body.get("model") or model,
+        thinking=str(thinking) if thinking else None,
+        tool_calls=calls or None,
     )
 
 
@@ -112,7 +121,7 @@ class OllamaProvider(HttpProvider):
             )
             return parse_ollama(answer, model)
 
-        if isinstance(record.prompt, str):
+        if isinstance(record.prompt, str) and "tools" not in params:  # generate takes no tools
             return await post("/api/generate", request_body(model, params, prompt=record.prompt))
 
         async def send(messages: list[Message]) -> Completion:

@@ -11,23 +11,63 @@ from runner.engine.quota import TokenEstimate
 from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, turns
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
-from runner.providers import media
+from runner.providers import media, reasoning
+from runner.providers.answer_parts import tool_call
 from runner.providers.base import (
     Completion,
     HttpProvider,
     Provider,
+    ProviderContext,
     model_variable,
     register,
 )
 from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
+from runner.providers.openai_responses import endpoint_for, send_responses
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 def parse_chat_completion(body: dict[str, Any]) -> Completion:
     """A Completion from an OpenAI-style ``chat.completion`` object."""
-    return _parse_choice(body, lambda choice: (choice.get("message") or {}).get("content"))
+    completion = _parse_choice(body, lambda choice: (choice.get("message") or {}).get("content"))
+    message = (body["choices"][0] or {}).get("message") or {}
+    calls = message.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        completion.tool_calls = [_chat_tool_call(c) for c in calls if isinstance(c, dict)]
+    # OpenAI-compatible servers of reasoning models (vLLM, llama.cpp, DeepSeek, OpenRouter)
+    # return the thinking beside the content, named one of these ways.
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        completion.thinking = reasoning
+    return completion
+
+
+def _chat_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    return tool_call(function.get("name"), function.get("arguments"))
+
+
+class _StreamedCalls:
+    """Tool calls streamed in pieces: the name first, the arguments' text in fragments."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.arguments: dict[int, list[str]] = {}
+
+    def add(self, deltas: Any) -> None:
+        for delta in deltas if isinstance(deltas, list) else []:
+            index = int(delta.get("index") or 0)
+            function = delta.get("function") or {}
+            if function.get("name"):
+                self.names[index] = str(function["name"])
+            self.arguments.setdefault(index, []).append(str(function.get("arguments") or ""))
+
+    def calls(self) -> list[dict[str, Any]] | None:
+        if not self.names:
+            return None
+        arguments = {i: "".join(pieces) for i, pieces in self.arguments.items()}
+        return [tool_call(self.names[i], arguments.get(i, "")) for i in sorted(self.names)]
 
 
 async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
@@ -38,6 +78,8 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
             dropped mid-stream): the partial text is never taken for an answer.
     """
     parts: list[str] = []
+    thoughts: list[str] = []
+    calls = _StreamedCalls()
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
@@ -56,7 +98,13 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
             result.input_tokens = usage.get("prompt_tokens")
             result.output_tokens = usage.get("completion_tokens")
         for choice in chunk.get("choices") or []:
-            parts.append(str((choice.get("delta") or {}).get("content") or ""))
+            delta = choice.get("delta") or {}
+            parts.append(str(delta.get("content") or ""))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str):
+                thoughts.append(reasoning)
+            if delta.get("tool_calls"):
+                calls.add(delta["tool_calls"])
             if choice.get("finish_reason"):
                 result.finish_reason = choice["finish_reason"]
     if whole is not None:
@@ -67,6 +115,8 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
             ErrorKind.RETRYABLE,
         )
     result.text = "".join(parts)
+    result.thinking = "".join(thoughts) or None
+    result.tool_calls = calls.calls()
     return result
 
 
@@ -182,12 +232,33 @@ class OpenAIProvider(HttpProvider):
     url_env = "OPENAI_BASE_URL"
     default_url = DEFAULT_BASE_URL
 
+    def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context)
+        self._routes: dict[str | None, str] = {}
+
     def _base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
 
+    def route(self, model_name: str | None) -> str:
+        """chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``."""
+        found = self._routes.get(model_name)
+        if found is None:  # settings do not change in a run: looked up once per model
+            settings = self.context.settings
+            configured = settings.apis.openai.endpoint
+            found = self._routes[model_name] = endpoint_for(
+                settings, self.api, model_name, configured
+            )
+        return found
+
+    def cache_identity(self, model_name: str | None) -> dict[str, Any]:
+        identity = super().cache_identity(model_name)
+        if self.route(model_name) == "responses":  # chat answers keep their old keys
+            identity["endpoint"] = "responses"
+        return identity
+
     def problems(self, record: PromptRecord) -> list[str]:
-        found = []
         model = record.model_name
+        found = reasoning.openai_problems(model, record.parameters, self.route(model))
         if not model:
             found.append("missing field 'model_name' (the OpenAI model to call)")
         base_url = self._base_url(model)
@@ -211,5 +282,8 @@ class OpenAIProvider(HttpProvider):
         model = record.model_name or ""
         key = self._key(model)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if self.route(model) == "responses":
+            url = f"{self._base_url(model)}/responses"
+            return await send_responses(self, record, url, headers, model)
         url = f"{self._base_url(model)}/chat/completions"
         return await send_chat_completions(self, record, url, headers, model)

@@ -1,0 +1,25 @@
+"""What an answer carries beside its text: tool calls and thinking, in one shape for all APIs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+
+def tool_call(name: Any, arguments: Any) -> dict[str, Any]:
+    """A tool call as result lines keep it: ``{"name", "arguments"}``, arguments as an object.
+
+    OpenAI sends the arguments as a JSON string; Anthropic, Gemini and Ollama as an object.
+    A string that is not JSON (a model may write broken arguments) is kept as it came.
+    """
+    if isinstance(arguments, str):
+        with contextlib.suppress(json.JSONDecodeError):
+            arguments = json.loads(arguments) if arguments.strip() else {}
+    return {"name": str(name or ""), "arguments": {} if arguments is None else arguments}
+
+
+def joined(pieces: list[str]) -> str | None:
+    """Text pieces (thinking blocks, summary parts) as one text; None when there are none."""
+    kept = [p for p in pieces if p]
+    return "\n\n".join(kept) if kept else None
