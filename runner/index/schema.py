@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "3"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
+SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
+# 4: parsed (structured output, JSON; migrated in place)
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -56,6 +57,8 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("rate_group", "VARCHAR", "/rate_group"),
     Column("cost_usd", "DOUBLE", "/cost_usd"),
     Column("cached", "BOOLEAN", "/cached"),
+    # output_schema: the answer as parsed JSON (query it: parsed->>'$.name').
+    Column("parsed", "JSON", "/parsed"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -173,6 +176,10 @@ MIGRATIONS = {
         "UPDATE runs SET cost_usd = TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE), "
         "cost = nullif(record->'cost', 'null'::JSON)",
     ),
+    "3": (
+        "ALTER TABLE responses ADD COLUMN parsed JSON",
+        "UPDATE responses SET parsed = nullif(record->'parsed', 'null'::JSON)",
+    ),
 }
 
 
@@ -185,6 +192,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
     taken = {c.lower() for c in response_columns(con)}
     while version in MIGRATIONS:
         if version == "2" and taken & {"cost_usd", "cached"}:
+            return False
+        if version == "3" and "parsed" in taken:
             return False
         con.execute("BEGIN")
         try:
