@@ -250,6 +250,30 @@ def _get_text(url: str) -> str:
         return str(resp.read().decode())
 
 
+# -- the local model: llama.cpp's JSON-schema grammar (chat and plain completion) ------------
+
+
+def test_the_local_model_answers_within_the_schema(tmp_path: Path, gemma_path: Path) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    chat = [{"role": "user", "content": "Is water wet? Answer in JSON."}]
+    records = [
+        {"id": "chat", "api": "local", "model_name": "gemma-3-270m", "prompt": chat},
+        {"id": "text", "api": "local", "model_name": "gemma-3-270m", "prompt": "Water is wet:"},
+    ]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    more = (
+        f"apis.local.model_path={gemma_path}",
+        "apis.local.default_max_tokens=48",
+        f"output_schema='{json.dumps(schema).replace(' ', '')}'",
+        "index=false",
+    )
+    result = run_experiment("exp", _overrides(tmp_path, *more))
+    for line in read_jsonl(result.folder.completed):
+        assert line["status"] == "ok", line["error"]
+        assert isinstance(line["parsed"]["ok"], bool)
+        assert line["parameters"]["response_format"] == {"type": "json_object", "schema": schema}
+
+
 # -- bad schemas: one line naming where, exit 2, nothing sent ---------------------------------
 
 
