@@ -17,13 +17,14 @@ from runner.cost.prices import cost_of
 from runner.errors import BadInputError, ConfigError
 from runner.index import read_connection
 from runner.prompts.output_check import check_answer, sent_schema
-from runner.prompts.output_schema import native_parameters
+from runner.prompts.output_schema import fits_strict, native_parameters
 from runner.prompts.records import PromptRecord
+from runner.providers.ollama import request_body
 from tests import servers
 from tests.batch_server import batch_server
 from tests.conftest import ROOT, get_json, read_jsonl, runner_argv, write_jsonl
 from tests.plain_server import plain_server
-from tests.providers_support import PROVIDER_ENV_PREFIXES
+from tests.providers_support import PROVIDER_ENV_PREFIXES, aimock_journal
 
 PERSON = {
     "type": "object",
@@ -140,7 +141,33 @@ def test_a_model_yaml_schema_applies_to_every_prompt(
     result = run_experiment("exp", _overrides(tmp_path, *more), env=_env(llmock_server.url))
     (line,) = read_jsonl(result.folder.completed)
     assert line["status"] == "ok" and set(line["parsed"]) == {"name", "age"}
-    assert line["parameters"]["response_format"]["json_schema"]["name"] == "Person"
+    spec = line["parameters"]["response_format"]["json_schema"]
+    assert spec["name"] == "Person"
+    # pydantic's schema leaves additionalProperties open: OpenAI's strict mode would refuse it.
+    assert spec["strict"] is False
+
+
+@pytest.mark.integration
+def test_ollama_gets_format_and_its_answer_is_parsed(tmp_path: Path) -> None:
+    """Ollama's native /api/chat on aimock (npm), answering the JSON of its fixture."""
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    answer = {"match": {}, "response": {"content": VALID}}
+    (fixtures / "all.json").write_text(json.dumps({"fixtures": [answer]}))
+    chat = [{"role": "user", "content": "a person"}]
+    records = [{"id": "p0", "api": "ollama", "model_name": "llama3", "prompt": chat}]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with servers.aimock(fixtures) as server:
+        more = ("output_schema=tests.structured_models:Person",)
+        env = {**_env(server.url), "OLLAMA_API_ENDPOINT": server.url}
+        result = run_experiment("exp", _overrides(tmp_path, *more), env=env)
+        (entry,) = aimock_journal(server)  # its journal keeps a normalised body
+    (line,) = read_jsonl(result.folder.completed)
+    assert line["status"] == "ok" and line["parsed"] == {"name": "Ann", "age": 3}
+    assert entry["path"] == "/api/chat" and int(entry["headers"]["content-length"]) > 250
+    # What went: format beside options, as Ollama's /api/chat takes it.
+    body = request_body("llama3", line["parameters"], messages=chat)
+    assert body["format"]["required"] == ["name", "age"] and "format" not in body.get("options", {})
 
 
 # -- re-asking: an in-test server (OpenAI chat bodies as documented at
@@ -256,7 +283,7 @@ def _get_text(url: str) -> str:
 def test_the_local_model_answers_within_the_schema(tmp_path: Path, gemma_path: Path) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     chat = [{"role": "user", "content": "Is water wet? Answer in JSON."}]
-    records = [
+    records: list[dict[str, Any]] = [
         {"id": "chat", "api": "local", "model_name": "gemma-3-270m", "prompt": chat},
         {"id": "text", "api": "local", "model_name": "gemma-3-270m", "prompt": "Water is wet:"},
     ]
@@ -331,6 +358,9 @@ def test_native_forms_round_trip_to_the_checked_schema() -> None:
         record = PromptRecord({"api": api, "prompt": "p", "parameters": params})
         assert sent_schema(record) == PERSON, api
     assert native_parameters("ollama", PERSON) == {"format": PERSON}
+    assert fits_strict(PERSON) and fits_strict({"type": "array", "items": PERSON})
+    assert not fits_strict({"type": "array", "items": {**PERSON, "required": ["name"]}})
+    assert not fits_strict({"$defs": {"P": {"type": "object", "properties": {}}}})
     assert native_parameters("local", PERSON)["response_format"]["type"] == "json_object"
     plain = PromptRecord({"api": "ollama", "prompt": "p", "parameters": {"format": "json"}})
     assert sent_schema(plain) is None

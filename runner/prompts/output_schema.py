@@ -109,10 +109,36 @@ def schema_name(schema: Mapping[str, Any]) -> str:
     return title or "output"
 
 
+def fits_strict(schema: Any) -> bool:
+    """Whether OpenAI's strict mode takes ``schema``: every object lists all its properties
+    as ``required`` and sets ``additionalProperties: false`` (a pydantic model's schema does
+    not by default). Strict mode refuses other schemas with a 400; they are sent with
+    ``strict: false`` and the answers checked here all the same."""
+    if isinstance(schema, list):
+        return all(fits_strict(s) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(properties, dict):
+        props = properties if isinstance(properties, dict) else {}
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or ()) != set(props):
+            return False
+    nested = [v for k, v in schema.items() if k in _SUBSCHEMAS]
+    nested += [*(schema.get("properties") or {}).values(), *(schema.get("$defs") or {}).values()]
+    return all(fits_strict(s) for s in nested)
+
+
+# Keywords whose value is a schema or a list of schemas (properties and $defs are maps).
+_SUBSCHEMAS = frozenset({"items", "anyOf", "allOf", "oneOf", "prefixItems", "not"})
+
+
 def native_parameters(api: str, schema: dict[str, Any]) -> dict[str, Any]:
     """The request parameters that ask ``api`` for an answer following ``schema``.
 
-    Sources: OpenAI chat ``response_format`` (platform.openai.com/docs/guides/structured-outputs),
+    Sources: OpenAI chat ``response_format``, strict where the schema allows
+    (platform.openai.com/docs/guides/structured-outputs),
     Anthropic ``output_format`` (docs.claude.com/en/docs/build-with-claude/structured-outputs;
     the API now also names it ``output_config.format``), Gemini ``responseJsonSchema``
     (ai.google.dev/gemini-api/docs/structured-output), Ollama ``format``
@@ -120,7 +146,7 @@ def native_parameters(api: str, schema: dict[str, Any]) -> dict[str, Any]:
     with ``schema`` (a JSON-schema grammar).
     """
     if api in CHAT_APIS:
-        spec = {"name": schema_name(schema), "schema": schema, "strict": True}
+        spec = {"name": schema_name(schema), "schema": schema, "strict": fits_strict(schema)}
         return {"response_format": {"type": "json_schema", "json_schema": spec}}
     if api == "anthropic":
         return {"output_format": {"type": "json_schema", "schema": schema}}
