@@ -353,11 +353,14 @@ def test_a_bad_model_schema_names_the_model_setting(tmp_path: Path) -> None:
 
 def test_native_forms_round_trip_to_the_checked_schema() -> None:
     apis = ["openai", "azure-openai", "anthropic", "gemini", "vertexai", "ollama", "local"]
+    apis.append("huggingface-tgi")
     for api in apis:
         params = native_parameters(api, PERSON)
         record = PromptRecord({"api": api, "prompt": "p", "parameters": params})
         assert sent_schema(record) == PERSON, api
     assert native_parameters("ollama", PERSON) == {"format": PERSON}
+    tgi = native_parameters("huggingface-tgi", PERSON)["response_format"]
+    assert tgi == {"type": "json_object", "value": PERSON}
     assert fits_strict(PERSON) and fits_strict({"type": "array", "items": PERSON})
     assert not fits_strict({"type": "array", "items": {**PERSON, "required": ["name"]}})
     assert not fits_strict({"$defs": {"P": {"type": "object", "properties": {}}}})

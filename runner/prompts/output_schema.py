@@ -22,10 +22,10 @@ from runner.prompts.output_check import validator_for
 from runner.prompts.records import PromptRecord
 
 FIELD = "output_schema"
-# The APIs that speak OpenAI's chat completions (Azure and TGI take the same body).
-CHAT_APIS = frozenset({"openai", "azure-openai", "huggingface-tgi"})
+# The APIs that take OpenAI's chat ``response_format`` (TGI has its own; see below).
+CHAT_APIS = frozenset({"openai", "azure-openai"})
 GEMINI_APIS = frozenset({"gemini", "vertexai"})
-SUPPORTED_APIS = CHAT_APIS | GEMINI_APIS | {"anthropic", "ollama", "local"}
+SUPPORTED_APIS = CHAT_APIS | GEMINI_APIS | {"anthropic", "ollama", "local", "huggingface-tgi"}
 _CLASS_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -143,7 +143,9 @@ def native_parameters(api: str, schema: dict[str, Any]) -> dict[str, Any]:
     the API now also names it ``output_config.format``), Gemini ``responseJsonSchema``
     (ai.google.dev/gemini-api/docs/structured-output), Ollama ``format``
     (docs.ollama.com/capabilities/structured-outputs), llama-cpp-python's ``response_format``
-    with ``schema`` (a JSON-schema grammar).
+    with ``schema`` (a JSON-schema grammar), TGI's ``response_format`` with ``value``
+    (huggingface.co/docs/text-generation-inference/conceptual/guidance; TGI refuses OpenAI's
+    nested ``json_schema``: huggingface/text-generation-inference#3058).
     """
     if api in CHAT_APIS:
         spec = {"name": schema_name(schema), "schema": schema, "strict": fits_strict(schema)}
@@ -156,6 +158,8 @@ def native_parameters(api: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {"format": schema}
     if api == "local":
         return {"response_format": {"type": "json_object", "schema": schema}}
+    if api == "huggingface-tgi":
+        return {"response_format": {"type": "json_object", "value": schema}}
     raise SchemaError(f"api {api!r} has no structured output; known: {sorted(SUPPORTED_APIS)}")
 
 
