@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from runner import run_experiment
+from runner.config.setup import CONF_DIR
 from runner.cost.prices import cost_of
 from runner.errors import BadInputError, ConfigError
 from runner.index import read_connection
@@ -168,6 +170,26 @@ def test_ollama_gets_format_and_its_answer_is_parsed(tmp_path: Path) -> None:
     # What went: format beside options, as Ollama's /api/chat takes it.
     body = request_body("llama3", line["parameters"], messages=chat)
     assert body["format"]["required"] == ["name", "age"] and "format" not in body.get("options", {})
+
+
+def test_an_experiment_yaml_sets_the_schema(tmp_path: Path) -> None:
+    """``output_schema`` in conf/experiment/NAME.yaml (``@package _global_``): a run setting."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "experiment" / "people.yaml").write_text(
+        "# @package _global_\n"
+        "experiment:\n  file: exp.jsonl\n  name: people\n"
+        "output_schema:\n  type: object\n  properties: {name: {type: string}}\n"
+        "  required: [name]\n"
+    )
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", [_record(0, "openai", "gpt-4o-mini")])
+    with plain_server(script=[(VALID, "stop")]) as server:
+        result = run_experiment("people", _overrides(tmp_path), conf_dir=conf, env=_env(server.url))
+        (body,) = server.requests
+    (line,) = read_jsonl(result.folder.completed)
+    assert line["status"] == "ok" and line["parsed"] == {"name": "Ann", "age": 3}
+    assert body["response_format"]["json_schema"]["schema"]["required"] == ["name"]
+    assert body["response_format"]["json_schema"]["strict"] is False  # open object
 
 
 # -- re-asking: an in-test server (OpenAI chat bodies as documented at
@@ -372,3 +394,18 @@ def test_native_forms_round_trip_to_the_checked_schema() -> None:
         check_answer('{"name": "Ann"}', "end_turn", PERSON)
     with pytest.raises(ValueError, match="finish_reason MAX_TOKENS"):
         check_answer(VALID, "MAX_TOKENS", PERSON)
+
+
+def test_the_json_scorer_uses_jsonschema_and_refuses_a_bad_schema_up_front() -> None:
+    from runner.evaluation import scorers
+
+    line = {"response": '{"name": "Ann", "age": "3"}'}
+    wrong = scorers.valid_json(line, PERSON)
+    assert wrong == {"score": False, "reason": "$.age: '3' is not of type 'integer'"}
+    # A keyword the old hand-written subset ignored: pattern.
+    coded = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[0-9]+$"}}}
+    assert scorers.valid_json({"response": '{"code": "x1"}'}, coded)["score"] is False
+    check = scorers.BUILTINS["json"].check
+    (problem,) = check({"schema": {"type": "objekt"}})
+    assert problem.startswith("params.schema is not a valid JSON Schema: ")
+    assert check({"schema": PERSON}) == []
