@@ -59,19 +59,21 @@ def sent_schema(record: PromptRecord) -> dict[str, Any] | None:
     if not params:
         return None
     found: Any = None
+    api = record.api
     # OpenAI chat (json_schema), llama.cpp (json_object + schema), TGI (json_object + value)
     fmt = params.get("response_format")
     if isinstance(fmt, dict):
         nested = fmt.get("json_schema")
         found = nested.get("schema") if isinstance(nested, dict) else fmt.get("schema")
-        if found is None and record.api == "huggingface-tgi":
+        if found is None and api == "huggingface-tgi":
             found = fmt.get("value")
-    fmt = params.get("output_format")  # Anthropic
-    if found is None and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        found = fmt.get("schema")
-    if found is None and record.api in ("gemini", "vertexai"):
+    elif api == "anthropic":
+        fmt = params.get("output_format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            found = fmt.get("schema")
+    elif api in ("gemini", "vertexai"):
         found = params.get("responseJsonSchema")
-    if found is None and record.api == "ollama":
+    elif api == "ollama":
         found = params.get("format")
     return found if isinstance(found, dict) else None
 
