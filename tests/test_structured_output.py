@@ -122,8 +122,8 @@ def test_each_dialect_is_sent_natively_and_parsed(
 def test_json_object_with_a_schema_in_parameters_is_checked(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
-    """llama.cpp's form (``json_object`` + ``schema``) written in parameters; the model yaml
-    route (``model.output_schema``) for another prompt of the same run is the pydantic class."""
+    """llama.cpp's form (``json_object`` + ``schema``) written straight into parameters: llmock
+    answers it, and runner checks the answer against that schema as for ``output_schema``."""
     fmt = {"type": "json_object", "schema": PERSON}
     records = [_record(0, "openai", "so-json-object", parameters={"response_format": fmt})]
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
