@@ -21,6 +21,7 @@ from runner.engine.limits import token_limit_settings
 from runner.errors import BadInputError, ConfigError
 from runner.output.resume import line_done
 from runner.prompts.grouping import GroupAssigner
+from runner.prompts.output_schema import SchemaApplier, SchemaError, load_schema
 from runner.prompts.plan import Plan, plan_experiment
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
@@ -77,6 +78,25 @@ def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
     return settings.max_queries, limits
 
 
+def default_output_schema(settings: RunConfig) -> dict[str, Any] | None:
+    """The model's ``output_schema``, else the run's (None: answers are plain text).
+
+    Raises:
+        ConfigError: the schema cannot be read or is not a JSON Schema.
+    """
+    model = settings.model
+    for where, value in (
+        ("model.output_schema", None if model is None else model.output_schema),
+        ("output_schema", settings.output_schema),
+    ):
+        if value is not None:
+            try:
+                return load_schema(value, Path.cwd())
+            except SchemaError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return None
+
+
 def prepare_run(
     settings: RunConfig,
     env: Mapping[str, str],
@@ -107,9 +127,10 @@ def prepare_run(
         evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
 
     batch = batch_mode(settings)
+    schemas = SchemaApplier(default_output_schema(settings), input_path(settings).parent)
 
     def check(record: PromptRecord) -> list[str]:
-        found = record_problems(record, apis)
+        found = record_problems(record, apis) or schemas.apply(record)
         if found:
             return found
         problem = batch_problem(record) if batch else None

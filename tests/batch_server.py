@@ -10,6 +10,9 @@ here follows the next script of ``scripts`` (then ``"ok"``):
 * ``errors``: line 1 in the error file as a 400 (fatal), line 2 as a 500 (retryable),
   line 3 absent, the rest answered; status ``completed``.
 * ``never``: in progress until cancelled; then ``cancelled`` with the first line answered.
+* ``invalid-json``: every line answered with text that is not JSON.
+
+A request with a ``response_format`` is answered with its prompt (the JSON the test wants).
 
 ``poll_failures`` polls answer 500 first (a poll error is tolerated). Chat completions
 are answered too (``batch_fallback=online``). It runs in its own thread and loop.
@@ -46,13 +49,14 @@ class BatchServer:
     lines_per_batch: list[int] = field(default_factory=list)
 
 
-def _completion(body: dict[str, Any]) -> dict[str, Any]:
+def _completion(body: dict[str, Any], invalid: bool = False) -> dict[str, Any]:
     prompt = body["messages"][-1]["content"]
+    answer = prompt if "response_format" in body and not invalid else f"re: {prompt}"
     return {
         "object": "chat.completion",
         "model": body.get("model"),
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": f"re: {prompt}"},
+            {"index": 0, "message": {"role": "assistant", "content": answer},
              "finish_reason": "stop"}
         ],
         "usage": {"prompt_tokens": 2, "completion_tokens": 3},
@@ -81,9 +85,12 @@ def _response(body: dict[str, Any]) -> dict[str, Any]:
             "model": body.get("model"), "output": [message], "usage": usage}  # fmt: skip
 
 
-def _ok(line: dict[str, Any]) -> str:
-    answer = _response if line["url"].endswith("/responses") else _completion
-    response = {"status_code": 200, "body": answer(line["body"])}
+def _ok(line: dict[str, Any], invalid: bool = False) -> str:
+    if line["url"].endswith("/responses"):
+        body = _response(line["body"])
+    else:
+        body = _completion(line["body"], invalid)
+    response = {"status_code": 200, "body": body}
     return json.dumps({"custom_id": line["custom_id"], "response": response, "error": None})
 
 
@@ -112,6 +119,8 @@ def _finish(state: BatchServer, batch: dict[str, Any], status: str) -> None:
         out = [_ok(x) for x in lines[3:]]
     elif script == "never":
         out = [_ok(lines[0])]
+    elif script == "invalid-json":
+        out = [_ok(x, invalid=True) for x in lines]
     else:
         out = [_ok(x) for x in lines]
     for key, content in (("output_file_id", out), ("error_file_id", err)):

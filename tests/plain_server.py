@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ class PlainServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _chat_completion(model: str, answer: str) -> dict[str, Any]:
+def _chat_completion(model: str, answer: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -34,7 +34,7 @@ def _chat_completion(model: str, answer: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
@@ -53,12 +53,15 @@ def _message(model: str, answer: str) -> dict[str, Any]:
     }
 
 
-def _app(state: PlainServer, answer: str) -> web.Application:
+def _app(state: PlainServer, answer: str, script: Sequence[tuple[str, str]]) -> web.Application:
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
         state.requests.append(body)
         if request.path.endswith("/messages"):
             return web.json_response(_message(body.get("model", ""), answer))
+        if script:  # the n-th request gets the n-th (answer, finish_reason); the last repeats
+            text, finish = script[min(len(state.requests), len(script)) - 1]
+            return web.json_response(_chat_completion(body.get("model", ""), text, finish))
         return web.json_response(_chat_completion(body.get("model", ""), answer))
 
     app = web.Application()
@@ -68,11 +71,16 @@ def _app(state: PlainServer, answer: str) -> web.Application:
 
 
 @contextmanager
-def plain_server(*, answer: str = "a whole answer") -> Iterator[PlainServer]:
-    """Serve on a free loopback port until the block ends; every answer is ``answer``."""
+def plain_server(
+    *, answer: str = "a whole answer", script: Sequence[tuple[str, str]] = ()
+) -> Iterator[PlainServer]:
+    """Serve on a free loopback port until the block ends; every answer is ``answer``.
+
+    ``script``: chat answers in order instead, as (text, finish_reason); the last repeats.
+    """
     state = PlainServer()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(state, answer), access_log=None)
+    runner = web.AppRunner(_app(state, answer, script), access_log=None)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())

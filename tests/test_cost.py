@@ -195,6 +195,7 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         con.execute("ALTER TABLE responses DROP COLUMN cached")
         con.execute("ALTER TABLE responses DROP COLUMN thinking")  # version 4's columns
         con.execute("ALTER TABLE responses DROP COLUMN tool_calls")
+        con.execute("ALTER TABLE responses DROP COLUMN parsed")
         con.execute("ALTER TABLE runs DROP COLUMN cost_usd")
         con.execute("ALTER TABLE runs DROP COLUMN cost")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")

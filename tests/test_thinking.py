@@ -212,6 +212,7 @@ def test_thinking_is_kept_apart_for_every_api_that_returns_it(tmp_path: Path) ->
     with write_connection(tmp_path / "outputs") as con:  # an index of version 3
         con.execute("ALTER TABLE responses DROP COLUMN thinking")
         con.execute("ALTER TABLE responses DROP COLUMN tool_calls")
+        con.execute("ALTER TABLE responses DROP COLUMN parsed")
         con.execute("UPDATE index_meta SET value = '3' WHERE key = 'schema_version'")
     assert not update_index(tmp_path / "outputs").rebuilt  # migrated in place
     with read_connection(tmp_path / "outputs") as con:

@@ -16,6 +16,7 @@ from loguru import logger
 from runner.batch.adapter import BatchAdapter, BatchState, BatchStatus, ItemResult
 from runner.batch.manifest import ChunkState
 from runner.cost.budget import over_budget
+from runner.engine.structured import check_output
 from runner.errors import ErrorKind, ProviderError
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class Follower:
         error = result if isinstance(result, ProviderError) else result.error
         if isinstance(result, ItemResult) and result.completion is not None:
             outcome.completion = result.completion
+            # output_schema: an invalid answer is retryable; it goes in the next batch.
+            check_output(outcome)
         else:
             outcome.error = error or ProviderError("the batch gave no answer", ErrorKind.RETRYABLE)
             outcome.error_kind = outcome.error.kind.value

@@ -59,6 +59,7 @@ DESCRIPTIONS = {
     "batch_poll_s": "mode=batch: seconds between two polls of a batch",
     "batch_deadline_s": "mode=batch: cancel a batch not ended after this long; 0: never",
     "batch_fallback": "mode=batch: prompts a batch did not answer go in the next batch, or online",
+    "output_schema": "a JSON Schema answers must follow: inline, a .json path, or module:Class",
     "csv": "also write results.csv in the run folder",
     "progress": "progress bars per group: auto (only on a terminal), on, off",
     "index": "bring <outputs_dir>/index.duckdb up to date after the run",

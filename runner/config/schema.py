@@ -53,6 +53,8 @@ class ModelConfig:
     mode: str | None = None
     # openai / azure-openai: chat | responses (the Responses API); None: the api block's.
     endpoint: str | None = None
+    # A JSON Schema its answers must follow (over the run's): see the run's output_schema.
+    output_schema: Any = None
 
 
 @dataclass
@@ -292,6 +294,11 @@ class RunConfig:
     batch_deadline_s: float = 0.0
     # What prompts a batch did not answer do: batch (go in the next batch) or online.
     batch_fallback: str = "batch"
+
+    # Structured output: a JSON Schema every answer must follow (inline, a .json path, or a
+    # pydantic model package.module:Class); a record's own output_schema wins, then the
+    # model's. Invalid answers are asked again up to max_attempts (README: Structured output).
+    output_schema: Any = None
 
     csv: bool = False  # also write results.csv in the run folder
     progress: str = "auto"  # auto (only on a terminal) | on | off

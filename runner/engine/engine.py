@@ -24,6 +24,7 @@ from runner.engine.limits import Limits
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
 from runner.engine.stats import GroupStats
+from runner.engine.structured import check_output
 from runner.errors import ProviderError, RunnerError
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
@@ -195,6 +196,7 @@ class Engine:
             stats.sending -= 1
         outcome.received_at = self.clock.wall()
         outcome.latency_s = self.clock.monotonic() - started
+        check_output(outcome)  # output_schema: an invalid answer is an error (not cached)
         for observer in self.observers:
             observer.on_attempt(outcome)
         return outcome

@@ -21,6 +21,7 @@ from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
 from runner.engine.quota import TokenEstimate, Usage
 from runner.engine.stats import GroupStats
+from runner.engine.structured import INVALID_OUTPUT, add_refused, check_output, refused_attempt
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Records, Tagged
@@ -42,6 +43,8 @@ class _Item:
     attempts: int = 0
     cache_claim: Claim | None = None  # set at its first send when the cache is on
     online: bool = False  # batch mode: send this one online (batch_fallback=online)
+    # output_schema: earlier attempts whose answers were refused (see engine.structured).
+    refused: list[dict[str, Any]] | None = None
 
 
 async def _items(
@@ -173,7 +176,10 @@ class GroupRun:
         if cache is None or item.cache_claim is not None:  # off, or a retry
             return None
         item.cache_claim = cache.claim(item.record, self.engine.providers[item.record.api])
-        return await cache.answer(item.cache_claim, item.record, self.group.name, item.tag)
+        known = await cache.answer(item.cache_claim, item.record, self.group.name, item.tag)
+        if known is not None:
+            check_output(known)  # only valid answers are cached: this parses it again
+        return known
 
     def remember_in_cache(self, item: _Item, outcome: Outcome) -> None:
         """After an attempt: a success goes into the cache; waiters for it are told."""
@@ -269,6 +275,7 @@ class GroupRun:
         error = outcome.error
         if error is None:
             self.gate.on_success()
+            add_refused(outcome, item.refused)
             self.finish(outcome)
             return
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
@@ -289,9 +296,14 @@ class GroupRun:
             and not engine.stop_requested.is_set()
         )
         if not retry:
+            add_refused(outcome, item.refused)
             self.finish(outcome)
             return
-        delay = engine.backoff.delay(item.attempts, error.retry_after)
+        if outcome.error_kind == INVALID_OUTPUT:  # asked again at once: the server is fine
+            item.refused = [*(item.refused or ()), refused_attempt(outcome)]
+            delay = 0.0
+        else:
+            delay = engine.backoff.delay(item.attempts, error.retry_after)
         self.stats.retries += 1
         logger.debug(
             "{} attempt {} failed ({}); retrying in {:.2f} s",

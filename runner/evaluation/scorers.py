@@ -145,8 +145,15 @@ def _check_length(params: Mapping[str, Any]) -> list[str]:
 
 def _check_json(params: Mapping[str, Any]) -> list[str]:
     schema = params.get("schema")
-    ok = schema is None or isinstance(schema, Mapping)
-    return [] if ok else ["params.schema must be a JSON schema (a mapping)"]
+    if schema is None:
+        return []
+    if not isinstance(schema, Mapping):
+        return ["params.schema must be a JSON schema (a mapping)"]
+    try:
+        schema_errors(None, schema)  # checks the schema itself first
+    except ValueError as exc:
+        return [f"params.schema is not a valid JSON Schema: {exc}"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
-# 4: thinking, tool_calls (migrated in place)
+# 4: thinking, tool_calls, parsed (migrated in place)
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -60,6 +60,8 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     # NULL when the answer had none (most lines carry neither key).
     Column("thinking", "VARCHAR", "/thinking"),
     Column("tool_calls", "JSON", "/tool_calls"),
+    # output_schema: the answer as parsed JSON (query it: parsed->>'$.name').
+    Column("parsed", "JSON", "/parsed"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -180,9 +182,11 @@ MIGRATIONS = {
     "3": (
         "ALTER TABLE responses ADD COLUMN thinking VARCHAR",
         "ALTER TABLE responses ADD COLUMN tool_calls JSON",
+        "ALTER TABLE responses ADD COLUMN parsed JSON",
         # As ingest reads them (a list of turns' thinking is kept as its JSON text).
         "UPDATE responses SET thinking = json_extract_string(record, '/thinking'), "
-        "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON)",
+        "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON), "
+        "parsed = nullif(record->'parsed', 'null'::JSON)",
     ),
 }
 
@@ -197,7 +201,7 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
     while version in MIGRATIONS:
         if version == "2" and taken & {"cost_usd", "cached"}:
             return False
-        if version == "3" and taken & {"thinking", "tool_calls"}:
+        if version == "3" and taken & {"thinking", "tool_calls", "parsed"}:
             return False
         con.execute("BEGIN")
         try:

@@ -39,6 +39,12 @@ class Outcome:
     cost_usd: float | None = None
     # Whether cost_usd is settled (priced once: None may be the price, "unknown").
     priced: bool = False
+    # Structured output (output_schema): whether the request carried a schema, the answer
+    # parsed once valid, and the earlier attempts whose answers were refused (each with its
+    # error and cost; cost_usd counts them too).
+    structured: bool = False
+    parsed: Any = None
+    rejected: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +101,10 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
             line["thinking"] = completion.thinking
         if completion.tool_calls is not None:
             line["tool_calls"] = completion.tool_calls
+    if outcome.structured:  # output_schema only
+        line["parsed"] = outcome.parsed
+        if outcome.rejected:
+            line["rejected_outputs"] = outcome.rejected
     return line
 
 

@@ -17,7 +17,7 @@ OUTPUT_FIELDS = frozenset(
         "response", "status", "error", "error_kind", "attempts", "timestamp_sent",
         "timestamp_received", "latency_s", "usage", "finish_reason", "response_model",
         "run_id", "experiment", "rate_group", "prompt_key", "line", "cached",
-        "cost_usd", "batch_id", "thinking", "tool_calls",
+        "cost_usd", "batch_id", "thinking", "tool_calls", "parsed", "rejected_outputs",
     }
 )  # fmt: skip
 

@@ -8,6 +8,7 @@ sent model by model (see grouping), so a model is loaded once per run.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,9 @@ class LocalProvider(Provider):
         self, model: Any, record: PromptRecord, params: dict[str, Any]
     ) -> Completion:
         """Continue a string prompt as plain text (no chat template)."""
+        fmt = params.pop("response_format", None)
+        if isinstance(fmt, dict):  # JSON output (output_schema): a grammar, as chat builds one
+            params["grammar"] = _json_grammar(fmt.get("schema"))
         try:
             body = await asyncio.to_thread(model.create_completion, record.prompt, **params)
         except (TypeError, ValueError) as exc:
@@ -161,3 +165,12 @@ class LocalProvider(Provider):
 
     async def aclose(self) -> None:
         self._model = None
+
+
+def _json_grammar(schema: Any) -> Any:
+    """llama.cpp's grammar for JSON following ``schema`` (any JSON when it is not a schema)."""
+    from llama_cpp import llama_grammar
+
+    if isinstance(schema, dict):
+        return llama_grammar.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
