@@ -11,7 +11,9 @@ the bills where not:
   estimated input tokens seen so far for the model and the prompt's shape (text, media,
   tools), with a margin (:data:`MARGIN`); at the cache-write price where the prompt asks
   Anthropic to cache (the dearest input rate it may be billed);
-* until a shape's first answer says how it is billed, its requests go one at a time.
+* until a shape's first answer says how it is billed, its requests go one at a time, the
+  first reserved at :data:`FIRST_FACTOR` times its input estimate plus
+  :data:`FIRST_MEDIA_TOKENS` per media part.
 
 An attempt that may have been billed without an answer (a timeout, a dropped connection,
 a conversation that failed after its first turn) is charged its reservation, never $0.
@@ -39,6 +41,11 @@ MARGIN = 1.25
 CACHE_WRITE_5M = 1.25
 CACHE_WRITE_1H = 2.0
 _CACHE_WRITING_APIS = frozenset({"anthropic"})
+# A shape's first request, before any bill says how its input is counted: its estimate
+# (characters / 4) four times over, and each media part as a large image (Anthropic
+# bills an image of 1.15 megapixels about 1,600 tokens; OpenAI's and Gemini's are fewer).
+FIRST_FACTOR = 4.0
+FIRST_MEDIA_TOKENS = 1600.0
 
 Shape = tuple[str, str, bool, bool]
 
@@ -52,6 +59,20 @@ def shape_of(record: PromptRecord) -> Shape:
     params = record.parameters
     tools = "tools" in params or "functions" in params
     return (record.api, record.model_name or "", media, tools)
+
+
+def media_parts(prompt: Any) -> int:
+    """How many parts of a prompt are not text (images, audio, video, documents)."""
+    if not isinstance(prompt, list):
+        return 0
+    count = 0
+    for message in prompt:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):
+            count += sum(
+                1 for part in content if isinstance(part, Mapping) and part.get("type") != "text"
+            )
+    return count
 
 
 def _cache_ttl(value: Any) -> str | None:
@@ -85,16 +106,22 @@ def cache_write_factor(record: PromptRecord) -> float:
 
 
 def input_factor(budget: Budget, shape: Shape) -> float:
-    """What the input estimate is multiplied by: the worst ratio seen, with a margin."""
+    """What the input estimate is multiplied by: the worst ratio seen, with a margin.
+
+    A shape's first request (nothing learnt yet) is reserved at :data:`FIRST_FACTOR`.
+    """
     learnt = budget.learnt.get(shape)
-    return 1.0 if learnt is None else max(1.0, learnt * MARGIN)
+    return FIRST_FACTOR if learnt is None else max(1.0, learnt * MARGIN)
 
 
 def reservation(
     prices: PriceBook, record: PromptRecord, tokens: TokenEstimate, factor: float, *, batch: bool
 ) -> float | None:
     """The most ``record`` should cost (None: no known price)."""
-    tokens_in = tokens.input * factor * cache_write_factor(record)
+    tokens_in = tokens.input * factor
+    if factor == FIRST_FACTOR:
+        tokens_in += FIRST_MEDIA_TOKENS * media_parts(record.prompt)
+    tokens_in *= cache_write_factor(record)
     model = record.model_name or ""
     return prices.cost_of(record.api, model, tokens_in, tokens.output, batch=batch)
 
