@@ -113,13 +113,22 @@ def _records(case: Case, n: int) -> list[PromptRecord]:
             prompt = [
                 {
                     "role": "user",
-                    "content": [{"type": "text", "text": text}, {"type": "image", "media": "x.png"}],
+                    "content": [
+                        {"type": "text", "text": text},
+                        {"type": "image", "media": "x.png"},
+                    ],
                 }
             ]
         params = {"max_tokens": rng.choice([16, 64, 256, 1024])}
         records.append(
             PromptRecord(
-                {"id": i, "api": "billed", "model_name": "m", "prompt": prompt, "parameters": params}
+                {
+                    "id": i,
+                    "api": "billed",
+                    "model_name": "m",
+                    "prompt": prompt,
+                    "parameters": params,
+                }
             )
         )
     return records

@@ -46,6 +46,7 @@ class RephraseResult:
     paraphrases: int
     failed: int
     budget: str = ""  # what the requests spent, against max_cost_usd
+    spent_usd: float = 0.0
 
 
 def _clean(text: str) -> str:
@@ -122,6 +123,7 @@ def rephrase_experiment(
     )
     result = _write(settings, cfg, input_file, records, requests, answers, failed)
     result.budget = spending.budget.describe()
+    result.spent_usd = spending.budget.spent_usd
     return result
 
 

@@ -32,6 +32,7 @@ class EvaluationReport:
     steps: tuple[str, ...] = ()  # the steps scored, in order
     budget: str = ""  # what the judges spent, against max_cost_usd
     budget_reached: bool = False  # max_cost_usd stopped the judges
+    spent_usd: float = 0.0  # what the judges spent (timed-out attempts at their reservation)
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +121,7 @@ def evaluate_stored(
     )
     report.budget = spending.budget.describe()
     report.budget_reached = spending.budget.exhausted
+    report.spent_usd = spending.budget.spent_usd
     if settings.index:
         _index(Path(settings.outputs_dir), run_dir)
     return report
