@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ class Budget:
     # Requests whose reservation may have been billed without an answer (timeouts, ...).
     charged_unanswered: int = 0
     _changed: asyncio.Event | None = field(default=None, repr=False)
+    _waiting: deque[object] = field(default_factory=deque, repr=False)
 
     @property
     def spent_usd(self) -> float:
@@ -93,22 +95,30 @@ class Budget:
     async def acquire(self, usd: float | None, stopped: Callable[[], bool]) -> bool:
         """Hold ``usd``, waiting for answers in flight to free room; False: refused.
 
+        Requests wait in turn (a large one is not starved by smaller ones behind it).
         Refused once it could not fit even if every request in flight cost nothing (then
         sending stops), or when ``stopped()`` (then it is not sent, and the budget not
         reached).
         """
         if self.limit_usd is None:
             return True
-        while not self.exhausted and usd is not None and not stopped():
-            if self._fits(usd):
-                self.reserved_usd += usd
-                return True
-            if self._never_fits(usd):
-                break
-            await self.changed()
-        if not stopped():
-            self.exhausted = True
-        return False
+        turn = object()
+        self._waiting.append(turn)
+        try:
+            while not self.exhausted and usd is not None and not stopped():
+                if self._waiting[0] is turn:
+                    if self._fits(usd):
+                        self.reserved_usd += usd
+                        return True
+                    if self._never_fits(usd):
+                        break
+                await self.changed()
+            if not stopped():
+                self.exhausted = True
+            return False
+        finally:
+            self._waiting.remove(turn)
+            self.wake()
 
     async def changed(self) -> None:
         """Wait until a settle may have freed room (or a stop was asked for)."""
