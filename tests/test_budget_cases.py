@@ -336,3 +336,124 @@ def test_thinking_prompts_stop_at_the_cap_priced_from_the_full_usage(tmp_path: P
     assert len(ok) == len(server.requests) >= 8
     assert sum(x["cost_usd"] for x in ok) == pytest.approx(server.billed_usd)
     assert _budget(result.folder.path)["exhausted"]
+
+
+# -- the property test again, against a server that bills -----------------------------------
+
+
+@dataclass
+class BillingServer:
+    """An OpenAI-style server that keeps the bill: answers, and timed-out answers it finished."""
+
+    rng: Any
+    url: str = ""
+    bill: float = 0.0
+    ratio: dict[bool, float] = field(default_factory=dict)  # billed/estimated input, per shape
+
+
+async def _bill_chat(state: BillingServer, request: web.Request) -> web.Response:
+    raw = await request.read()
+    body = json.loads(raw)
+    rng = state.rng
+    # OpenAI's rule estimates the body's characters / 4; the model bills its own count.
+    tools = "tools" in body
+    tokens_in = round(len(raw) / 4 * state.ratio[tools] * rng.uniform(0.92, 1.08))
+    tokens_out = rng.randint(1, int(body.get("max_tokens") or 16))
+    cost = (tokens_in + tokens_out) * USD_PER_TOKEN
+    roll = rng.random()
+    if roll < 0.15:  # slower than timeout_s: the client gives up, the model finishes
+        if rng.random() < 0.7:
+            state.bill += cost
+        await asyncio.sleep(1.3)
+    elif roll < 0.2:
+        return web.json_response({"error": {"message": "slow down"}}, status=429)
+    else:
+        state.bill += cost
+        await asyncio.sleep(rng.uniform(0.02, 0.3))
+    return web.json_response(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "ok"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        }
+    )
+
+
+@contextmanager
+def billing_server(seed: int) -> Iterator[BillingServer]:
+    import random
+
+    rng = random.Random(seed)
+    state = BillingServer(rng, ratio={False: rng.uniform(0.3, 3.0), True: rng.uniform(0.3, 3.0)})
+
+    async def chat(request: web.Request) -> web.Response:
+        return await _bill_chat(state, request)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_the_bill_of_a_billing_server_never_exceeds_the_cap(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    records = []
+    for i in range(30):
+        params: dict[str, Any] = {"max_tokens": rng.choice([16, 64, 256])}
+        if rng.random() < 0.3:
+            params["tools"] = [tool]
+        text = "word " * rng.randint(5, 200)
+        records.append(
+            {"id": f"p{i}", "api": "openai", "model_name": "dear-model"}
+            | {"prompt": text, "parameters": params}
+        )
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    cap = rng.uniform(1.0, 4.0)
+    with billing_server(seed) as server:
+        result = run_experiment(
+            "exp",
+            _overrides(
+                tmp_path,
+                DEAR,
+                f"max_cost_usd={cap}",
+                f"max_concurrency={rng.choice([4, 16])}",
+                f"max_attempts={rng.randint(1, 3)}",
+                "timeout_s=1",
+            ),
+            env=runner_env(server.url),
+        )
+        bill = server.bill
+    budget = _budget(result.folder.path)
+    assert bill <= cap, f"seed {seed}: billed {bill:.4f} over the cap {cap:.4f}"
+    assert budget["spent_usd"] >= bill - 1e-6  # runner never counts less than the bill
+    assert budget["spent_usd"] <= cap
+    assert len(read_jsonl(result.folder.completed)) == 30
