@@ -457,3 +457,33 @@ def test_the_bill_of_a_billing_server_never_exceeds_the_cap(tmp_path: Path, seed
     assert budget["spent_usd"] >= bill - 1e-6  # runner never counts less than the bill
     assert budget["spent_usd"] <= cap
     assert len(read_jsonl(result.folder.completed)) == 30
+
+
+def test_a_cap_below_a_batch_chunk_sends_what_fits(
+    tmp_path: Path, own_llmock: servers.Server
+) -> None:
+    # 30 prompts in one chunk, a cap for about ten of them: today the chunk is refused whole.
+    records = [
+        {
+            "id": f"b{i}",
+            "api": "openai",
+            "model_name": "dear-model",
+            "prompt": f"question {i}",
+            "parameters": {"max_tokens": 16},
+        }
+        for i in range(30)
+    ]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    cap = 0.6  # a prompt reserves about $0.05 at batch price before any bill
+    result = run_experiment(
+        "exp",
+        _overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "mode=batch", "batch_poll_s=0.2"),
+        env=openai_env(own_llmock),
+    )
+    lines = read_jsonl(result.folder.completed)
+    ok = [x for x in lines if x["status"] == "ok"]
+    over = [x for x in lines if x["error_kind"] == "budget"]
+    assert ok and over and len(ok) + len(over) == 30
+    assert all(x["batch_id"] for x in ok)
+    assert sum(x["cost_usd"] for x in ok) <= cap
+    assert _budget(result.folder.path)["spent_usd"] <= cap
