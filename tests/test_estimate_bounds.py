@@ -127,3 +127,11 @@ def test_the_estimate_says_which_figures_are_upper_bounds() -> None:
     assert "output tokens are upper bounds" in text
     assert "except for gemini/flash" in text and "output_tokens_estimate is a guess" in text
     assert "the jobs of a sweep (-m) share it" in text
+
+
+@pytest.mark.parametrize("api", ["anthropic", "gemini"])
+def test_system_prompts_and_tools_given_as_parameters_count_as_input(api: str) -> None:
+    tool = {"name": "lookup", "description": "x" * 400, "input_schema": {"type": "object"}}
+    plain = _record(api, {"max_tokens": 10})
+    heavy = _record(api, {"max_tokens": 10, "system": "s" * 800, "tools": [tool]})
+    assert estimate_split(heavy, 256).input >= estimate_split(plain, 256).input + 300

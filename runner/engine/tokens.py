@@ -6,6 +6,7 @@ the characters of the request body / 4, plus ``max_tokens``, as OpenAI documents
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,28 @@ def _settings_of(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
+# Parameters sent as input the model reads (and is billed for): system prompts and tools.
+_INPUT_PARAMETERS = (
+    "system",
+    "systemInstruction",
+    "system_instruction",
+    "tools",
+    "functions",
+    "tool_config",
+    "toolConfig",
+)
+
+
+def _sent_parameter_length(params: Mapping[str, Any]) -> int:
+    """Characters of the parameters a model reads as input (system prompts, tools)."""
+    found = 0
+    for name in _INPUT_PARAMETERS:
+        value = params.get(name)
+        if value is not None:
+            found += len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+    return found
+
+
 def answer_bound(params: Mapping[str, Any]) -> float | None:
     """The most tokens an answer may take, reasoning included, when a parameter says so."""
     for block in _settings_of(params):
@@ -140,6 +163,7 @@ def estimate_split(
 ) -> TokenEstimate:
     """Prompt tokens (chars / 4 plus a little per message) and the most the answer may take."""
     chars, messages = _text_length(record.prompt)
+    chars += _sent_parameter_length(record.parameters)
     prompt_tokens = chars / CHARS_PER_TOKEN + PER_MESSAGE_OVERHEAD * messages
     answer = answer_tokens(record, output_estimate, default_max)
     return conversation(prompt_tokens, answer, turns(record))
