@@ -338,10 +338,14 @@ def _execute(
 
 def _say_budget_reached(spending: Spending, command: str) -> None:
     budget = spending.budget
+    sweep = (
+        "" if budget.ledger is None else f" (the sweep's jobs: {dollars(budget.ledger.spent())})"
+    )
     logger.warning(
-        "Budget reached: this run spent {} of max_cost_usd={}; {} prompt(s) were not sent "
+        "Budget reached: this run spent {}{} of max_cost_usd={}; {} prompt(s) were not sent "
         "(error_kind budget). Continue with a new budget: {} max_cost_usd=<USD>",
         dollars(budget.spent_usd),
+        sweep,
         dollars(budget.limit_usd),
         sum(budget.refused.values()),
         command,
