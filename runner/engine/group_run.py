@@ -199,7 +199,11 @@ class GroupRun:
             return
         if self.send_in_batch(item):  # its budget is held at batch price by the batch run
             return
-        held = await self.reserve(item)
+        budget = engine.budget
+        # No cap: nothing to estimate or wait for, on the request path of most runs.
+        held = (
+            Hold(budget, self.budget_line) if budget.limit_usd is None else await self.reserve(item)
+        )
         if held is None:
             if not engine.stop_requested.is_set():
                 self.not_sent(item, over_budget(engine.budget.limit_usd))
