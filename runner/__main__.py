@@ -104,9 +104,18 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
         config=redacted_container(cfg),
         on_start=lambda: accept(when),
         changed=changed,
+        sweep_dir=_sweep_dir(),
     )
     _print_result(result, settings)
     return result.exit_code
+
+
+def _sweep_dir() -> Path | None:
+    """The sweep's own folder when this job is one of a sweep (its jobs share the budget)."""
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def _print_result(result: RunResult, settings: RunConfig) -> None:

@@ -109,6 +109,8 @@ def _evaluate(args: list[str]) -> int:
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
     )
     print_scores(report)
+    if report.budget:
+        print(f"  {report.budget}")
     return report.exit_code
 
 

@@ -27,6 +27,8 @@ def _rephrase(args: list[str]) -> int:
         f"paraphrase(s), {result.failed} failed request(s). Run it: "
         f"{python_command()} -m runner experiment={result.path.stem}"
     )
+    if result.budget:
+        print(f"  {result.budget}")
     return 1 if result.failed else 0
 
 

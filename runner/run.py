@@ -100,6 +100,7 @@ def execute_run(
     env: Mapping[str, str] | None = None,
     on_start: Callable[[], None] | None = None,
     changed: Mapping[str, Any] | None = None,
+    sweep_dir: Path | None = None,
 ) -> RunResult:
     """Run an experiment into ``run_dir`` (or continue it, with ``settings.resume``).
 
@@ -112,6 +113,8 @@ def execute_run(
         env: environment variables for keys and endpoints; ``os.environ`` by default.
         on_start: called once the run is accepted (locked, checked), before anything is sent.
         changed: on resume, the settings that differ from the run's own (recorded).
+        sweep_dir: the sweep's folder when this run is a job of one: the jobs share
+            ``max_cost_usd`` through a ledger there (runner.cost.ledger).
 
     Raises:
         BadInputError: nothing was sent because the input is wrong, or another process is
@@ -144,7 +147,7 @@ def execute_run(
                 return _already_complete(prepared, folder, previous)
             if on_start is not None:
                 on_start()
-            invocation = _Invocation(overrides, config, changed or {}, settings)
+            invocation = _Invocation(overrides, config, changed or {}, settings, sweep_dir)
             return _execute(prepared, settings, folder, clock, invocation, previous)
         finally:
             prepared.plan.close()
@@ -208,6 +211,7 @@ class _Invocation:
     config: Mapping[str, Any] | None
     changed: Mapping[str, Any]
     settings: RunConfig
+    sweep_dir: Path | None = None  # a sweep's jobs share max_cost_usd (runner.cost.ledger)
 
     def record(self, prepared: PreparedRun, at: str) -> dict[str, Any]:
         apis = {api for api, _name in prepared.plan.model_counts}
@@ -281,7 +285,7 @@ def _execute(
     status = "failed"
     stats: dict[str, GroupStats] = {}
     timeline = Timeline()
-    spending = Spending.for_run(settings)
+    spending = Spending.for_run(settings, invocation.sweep_dir)
     try:
         with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
             for line in invalid_lines(
@@ -318,6 +322,7 @@ def _execute(
             logger.warning("Stopped. Resume with: {}", command)
         if spending.budget.exhausted:
             _say_budget_reached(spending, command)
+        spending.close()
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
@@ -333,10 +338,14 @@ def _execute(
 
 def _say_budget_reached(spending: Spending, command: str) -> None:
     budget = spending.budget
+    sweep = (
+        "" if budget.ledger is None else f" (the sweep's jobs: {dollars(budget.ledger.spent())})"
+    )
     logger.warning(
-        "Budget reached: this run spent {} of max_cost_usd={}; {} prompt(s) were not sent "
+        "Budget reached: this run spent {}{} of max_cost_usd={}; {} prompt(s) were not sent "
         "(error_kind budget). Continue with a new budget: {} max_cost_usd=<USD>",
         dollars(budget.spent_usd),
+        sweep,
         dollars(budget.limit_usd),
         sum(budget.refused.values()),
         command,

@@ -58,11 +58,14 @@ class Follower:
 
     async def send_chunk(self, api: str, model_name: str, entries: dict[str, Waiting]) -> None:
         run = self.run
-        if not run.reserve(entries.values()):
+        left_out = run.reserve(entries.values())  # the chunk sends what fits
+        if left_out:
             refused = over_budget(run.budget.limit_usd if run.budget else None)
-            for w in entries.values():
+            for w in left_out:
                 w.group_run.not_sent(w.item, refused)
-            return
+            entries = {cid: w for cid, w in entries.items() if w.reserved is not None}
+            if not entries:
+                return
         adapter = run.adapter(api)
         tag = run.new_tag()
         manifest = run.manifest

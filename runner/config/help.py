@@ -53,7 +53,10 @@ DESCRIPTIONS = {
     "stop_timeout_s": "after the first Ctrl-C, how long requests in flight may take",
     "backoff_base_s": "retry wait: full jitter up to min(backoff_max_s, base * 2^n)",
     "backoff_max_s": "the longest retry wait (Retry-After is always honoured)",
-    "max_cost_usd": "the most this invocation may spend (USD, judges included); null: no cap",
+    "max_cost_usd": (
+        "the most this command may spend (USD, judges included; a sweep's jobs share it);"
+        " null: no cap"
+    ),
     "prices": "USD per 1M tokens by model_name or api/model_name: {input_per_mtok, ...}",
     "mode": "online, or batch: the providers' batch APIs (half price; docs/batch.md)",
     "batch_poll_s": "mode=batch: seconds between two polls of a batch",

@@ -129,6 +129,7 @@ class Engine:
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
         self.stop_requested.set()
+        self.budget.wake()  # requests waiting for room give up
 
     async def run(self, groups: Mapping[str, Group]) -> dict[str, GroupStats]:
         """Run all groups to the end (or to a stop); returns each group's counters."""

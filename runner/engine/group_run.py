@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner.cost.budget import budget_line, over_budget
+from runner.cost.reserve import Hold, hold
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
 from runner.engine.quota import TokenEstimate, Usage
@@ -30,10 +31,6 @@ from runner.prompts.records import PromptRecord
 if TYPE_CHECKING:
     from runner.cache.cache import Claim
     from runner.engine.engine import Engine
-
-
-# What GroupRun.reserve returns when the budget refuses a request.
-_REFUSED = -1.0
 
 
 @dataclass
@@ -208,10 +205,15 @@ class GroupRun:
             return
         if self.send_in_batch(item):  # its budget is held at batch price by the batch run
             return
-        reserved = self.reserve(item)
-        if reserved is _REFUSED:
-            self.not_sent(item, over_budget(engine.budget.limit_usd))
-            return
+        budget = engine.budget
+        # No cap: nothing to estimate or wait for, on the request path of most runs.
+        held = (
+            Hold(budget, self.budget_line) if budget.limit_usd is None else await self.reserve(item)
+        )
+        if held is None:
+            if not engine.stop_requested.is_set():
+                self.not_sent(item, over_budget(engine.budget.limit_usd))
+            return  # stopped while waiting for room: unsent, a resume sends it
         estimator = engine.limits.estimator
         estimate = estimator(item.record) if self.metered and estimator else None
         await self.charge(estimate)
@@ -219,11 +221,11 @@ class GroupRun:
         for limiter in engine.limits.per_record(item.record):
             await limiter.acquire()
         if engine.stop_requested.is_set():
-            engine.budget.settle(reserved, 0.0, self.budget_line)  # nothing was spent
+            held.release()  # nothing was spent
             return  # stopped while waiting for a slot: unsent, a resume sends it
         refused = self.unsendable(item)
         if refused is not None:  # refused while this prompt waited for its slot
-            engine.budget.settle(reserved, 0.0, self.budget_line)
+            held.release()
             self.not_sent(item, refused)
             return
         item.attempts += 1
@@ -240,21 +242,24 @@ class GroupRun:
         # Before deciding: a retry's own reservation must see this answer's real cost.
         # Priced once (deliver reuses it).
         outcome.cost_usd, outcome.priced = engine.prices.outcome_cost(outcome), True
-        engine.budget.settle(reserved, outcome.cost_usd, self.budget_line)
+        held.settle(outcome)
         self.decide(item, outcome)
 
-    def reserve(self, item: _Item) -> float | None:
-        """Budget, after the cache and before the limits: hold the request's estimated cost.
+    async def reserve(self, item: _Item) -> Hold | None:
+        """Budget, after the cache and before the limits: hold the request's cost.
 
-        Returns the amount held (None: an unknown cost, under no cap), or ``_REFUSED``.
+        Waits while answers in flight may free room; None: refused (or stopped meanwhile).
         """
         engine = self.engine
-        if engine.budget.limit_usd is None:
-            return None
         provider = engine.providers[item.record.api]
-        tokens = provider.estimate_tokens(item.record)
-        usd = engine.prices.estimate_cost(item.record, batch=False, tokens=tokens)
-        return usd if engine.budget.reserve(usd, self.budget_line) else _REFUSED
+        return await hold(
+            engine.budget,
+            engine.prices,
+            item.record,
+            lambda: provider.estimate_tokens(item.record),
+            self.budget_line,
+            engine.stop_requested.is_set,
+        )
 
     async def charge(self, estimate: TokenEstimate | None) -> None:
         """Take the request's estimated tokens from each token limit of the group."""

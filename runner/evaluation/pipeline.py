@@ -22,6 +22,7 @@ from loguru import logger
 
 from runner.config.models import not_composed
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
+from runner.cost.spending import Spending
 from runner.engine.clock import Clock
 from runner.engine.session import engine_session
 from runner.engine.stats import GroupStats
@@ -159,6 +160,7 @@ class EvaluationRun:
         *,
         providers: Mapping[str, Provider] | None = None,
         clock: Clock | None = None,
+        spending: Spending | None = None,
     ) -> dict[str, GroupStats]:
         """Send the queued judge prompts, one rate-limit group ``judge:<step>`` per step.
 
@@ -166,6 +168,7 @@ class EvaluationRun:
             context: the run's provider context; a session is opened if it has none.
             providers: providers to reuse (a loaded local model); others are made here.
             clock: time source; the system clock by default.
+            spending: prices, budget (``max_cost_usd``) and cost totals to count in.
         """
         requests, self.pending = self.pending, []
         if not requests:
@@ -185,8 +188,16 @@ class EvaluationRun:
             self.write_verdict(steps[request.step], request, outcome)
 
         apis = {request.record.api for request in requests}
+        spent = spending or Spending.for_run(self.settings)
         async with engine_session(
-            context, sink, providers=providers, apis=sorted(apis), clock=clock
+            context,
+            sink,
+            providers=providers,
+            apis=sorted(apis),
+            clock=clock,
+            observers=[spent.tally],
+            budget=spent.budget,
+            prices=spent.prices,
         ) as engine:
             return dict(await engine.run(groups))
 

@@ -109,6 +109,9 @@ class Summary:
         if cap is not None:
             head += f"; this invocation spent {dollars(budget.get('spent_usd'))} of "
             head += f"max_cost_usd={dollars(cap)}"
+            sweep = budget.get("sweep")
+            if isinstance(sweep, dict):  # a job of a sweep: the jobs share the cap
+                head += f" (the sweep's jobs so far: {dollars(sweep.get('spent_usd'))})"
         return [head, *format_costs(self.cost.get("models") or {})]
 
 

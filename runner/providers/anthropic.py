@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting
+from runner.engine.quota import Accounting, TokenEstimate
+from runner.engine.tokens import estimate_split
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
@@ -194,6 +195,13 @@ class AnthropicProvider(HttpProvider):
 
     def _base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
+
+    def estimate_tokens(self, record: PromptRecord) -> TokenEstimate:
+        """chars / 4, and the ``max_tokens`` sent (the default when none is given)."""
+        settings = self.context.settings
+        return estimate_split(
+            record, settings.output_tokens_estimate, settings.apis.anthropic.default_max_tokens
+        )
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, turns
+from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, conversation, turns
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
@@ -199,7 +199,8 @@ def chat_request_estimate(
     """OpenAI's rule: the characters of the request body / 4, plus ``max_tokens``.
 
     The body is built as sent (images named by path count as their path, not their data).
-    A multi-turn prompt is charged its whole conversation on each of its requests.
+    A multi-turn prompt is charged its whole conversation on each of its requests, and
+    each earlier answer (at its bound) on every later request that sends it back.
     """
     prompt = record.prompt
     if isinstance(prompt, str):
@@ -213,9 +214,9 @@ def chat_request_estimate(
         payload["model"] = model
     if record.parameters.get("stream"):
         payload.setdefault("stream_options", {"include_usage": True})
-    n = turns(record)
     chars = len(json.dumps(payload))
-    return TokenEstimate(chars / CHARS_PER_TOKEN * n, answer_tokens(record, output_estimate) * n)
+    answer = answer_tokens(record, output_estimate)
+    return conversation(chars / CHARS_PER_TOKEN, answer, turns(record))
 
 
 @register
