@@ -33,6 +33,7 @@ from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
@@ -110,7 +111,7 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
 
 
 def _print_result(result: RunResult, settings: RunConfig) -> None:
-    print(result.summary.format())
+    print(visible(result.summary.format()))  # group names are data: no bidi control acts
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")

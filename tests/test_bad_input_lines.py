@@ -276,3 +276,11 @@ def test_cache_clear_on_a_read_only_cache_is_one_line(
     err = capsys.readouterr().err
     _one_line(err, "cannot be cleared", "readonly database", "--cache-dir")
     assert "please report it" not in err
+
+
+def test_query_out_a_folder_is_one_line(project: Path) -> None:
+    (project / "qdir").mkdir()
+    for out, words in (("qdir", "is a folder"), ("afile/rows.csv", "afile is a file")):
+        code, _, err = _run(project, "runner.query", "--out", out, "--format", "csv", "SELECT 1")
+        assert code == 2
+        _one_line(err, f"--out {out}", words)
