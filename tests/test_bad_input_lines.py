@@ -284,3 +284,22 @@ def test_query_out_a_folder_is_one_line(project: Path) -> None:
         code, _, err = _run(project, "runner.query", "--out", out, "--format", "csv", "SELECT 1")
         assert code == 2
         _one_line(err, f"--out {out}", words)
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("model=", ("Could not find 'model/'", "gpt_4o_mini")),
+        ("hydra/launcher=nope", ("Could not find 'hydra/launcher/nope'", "joblib")),
+        ("hydra.run.dir=/proc/runner-x", ("cannot make the run's folder /proc/runner-x",)),
+        ("max_queries=${oc.env:RUNNER_TEST_NOPE}", ("RUNNER_TEST_NOPE", "not found")),
+    ],
+)
+def test_what_hydra_refuses_is_one_line(
+    project: Path, override: str, words: tuple[str, ...]
+) -> None:
+    """Whatever no check of runner's caught first: Hydra's message, in one line."""
+    code, _, err = _runner(project, override)
+    assert code == 2
+    _one_line(err, *words)
+    assert "Config search path" not in err

@@ -202,7 +202,9 @@ def _environment() -> jinja2.Environment:
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_TemplateCache(str(runner_cache_home() / "templates")),
+        # The folder names the options the code was compiled with (finalize): code compiled
+        # without them, by an earlier version, is never loaded.
+        bytecode_cache=_TemplateCache(str(runner_cache_home() / "templates-finalized")),
         finalize=_shown,
     )
     env.filters["dollars"] = dollars  # $0.0123, as the console prints it
