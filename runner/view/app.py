@@ -40,9 +40,10 @@ def _int(request: web.Request, name: str, default: int, choices: tuple[int, ...]
         value = int(raw)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}={raw[:40]!r}: not a whole number") from None
-    allowed = f"one of {', '.join(map(str, choices))}" if choices else f"1 to {MAX_PAGE:,}"
-    if (value not in choices) if choices else not 1 <= value <= MAX_PAGE:
-        raise web.HTTPBadRequest(text=f"{name}={value}: must be {allowed}")
+    in_range = value in choices if choices else 1 <= value <= MAX_PAGE
+    if not in_range:
+        allowed = f"one of {', '.join(map(str, choices))}" if choices else f"1 to {MAX_PAGE:,}"
+        raise web.HTTPBadRequest(text=f"{name}={raw[:40]}: must be {allowed}")
     return value
 
 
