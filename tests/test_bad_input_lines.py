@@ -303,3 +303,20 @@ def test_what_hydra_refuses_is_one_line(
     assert code == 2
     _one_line(err, *words)
     assert "Config search path" not in err
+
+
+def test_upload_media_refuses_a_fifo_instead_of_waiting_on_it(project: Path) -> None:
+    fifo = project / "pipe.jsonl"
+    os.mkfifo(fifo)
+    code, _, err = _run(
+        project,
+        "runner.upload_media",
+        "upload",
+        "--file",
+        str(fifo),
+        "--media-folder",
+        str(project),
+        timeout=30,
+    )
+    assert code == 2
+    _one_line(err, f"--file {fifo}", "not a regular file")
