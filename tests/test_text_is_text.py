@@ -28,8 +28,9 @@ import pytest
 from runner.engine.stats import GroupStats
 from runner.index import update_index
 from runner.output.progress import GroupProgress
+from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT
+from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
 from tests.test_index_ingest import lines, make_run, record
 
 SPOOF = "\u202egpt-4o"  # shows as "o4-tpg" reversed: one model passing for another
@@ -231,6 +232,40 @@ def test_progress_bars_draw_any_group_name() -> None:
             line = progress.render_line(name)
             assert visible(name) in line, (name, line)
             assert "\u202e" not in line
+
+
+@pytest.mark.integration
+def test_a_run_on_a_terminal_draws_groups_named_like_markup(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """``progress=on`` draws the bars as on a terminal (FORCE_COLOR: with colour codes)."""
+    groups = ["g[/x]", "[link=https://evil.example]g", f"g{SPOOF}"]
+    write_jsonl(
+        tmp_path / "experiments" / "e.jsonl",
+        [
+            {"id": f"q{i}", "prompt": f"question {i}", "api": "openai", "group": group}
+            | {"model_name": "gpt-4o-mini"}
+            for i, group in enumerate(groups)
+        ],
+    )
+    argv = [
+        "progress=on" if a == "progress=off" else a
+        for a in runner_argv(tmp_path, "experiment=e", "parallel=true", "max_queries=6000")
+    ]
+    out = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=runner_env(llmock_server.url, FORCE_COLOR="1", TERM="xterm-256color"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr and "MarkupError" not in out.stderr
+    assert "g[/x]" in out.stderr and "[link=https://evil.example]g" in out.stderr
+    assert "\x1b]8;" not in out.stderr  # no hyperlink drawn
+    assert "\u202e" not in out.stdout + out.stderr
+    assert "g\\u202egpt-4o" in out.stdout  # the summary's group column
 
 
 def test_a_log_line_shows_bidi_controls(capsys: pytest.CaptureFixture[str]) -> None:
