@@ -31,8 +31,9 @@ from runner.config.models import as_choices, name_models
 from runner.config.resumed import original_config, resumed_config
 from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
-from runner.errors import RunnerError
+from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
@@ -61,14 +62,15 @@ def _collected_exits(folder: Path) -> list[int]:
 def _run_job(cfg: DictConfig) -> int:
     """One job (one run, or one job of a sweep); returns its exit status."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = _hydra_files(cfg)
     folder = RunFolder(run_dir)
+    hydra_files: dict[str, str] = {}
 
     def accept(when: str | None) -> None:
         folder.save_hydra(hydra_files, when)
 
     def job() -> int:
         try:
+            hydra_files.update(_hydra_files(cfg))  # inside: a bad interpolation is one line
             return _execute(cfg, run_dir, accept)
         except RunnerError:
             folder.remove_if_unused()
@@ -119,7 +121,7 @@ def _sweep_dir() -> Path | None:
 
 
 def _print_result(result: RunResult, settings: RunConfig) -> None:
-    print(result.summary.format())
+    print(visible(result.summary.format()))  # group names are data: no bidi control acts
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
@@ -197,6 +199,9 @@ def _main(args: list[str]) -> int:
     skip_mode_composition(args)
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
+    # Hydra raises what it cannot compose instead of printing it in a dozen lines: said in
+    # one (cli.config_problem), exit 2. A job's own failures never reach Hydra (guarded).
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         _hydra_main()
     except SystemExit as exc:
@@ -207,6 +212,16 @@ def _main(args: list[str]) -> int:
         if failed and not codes:
             return 2
         return max([*codes, exc.code if isinstance(exc.code, int) else 1 if failed else 0])
+    except Exception as exc:
+        _collected_exits(exit_dir)
+        # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
+        # run's folder (or .hydra/) it could not make.
+        if isinstance(exc, OSError) and cli.config_problem(exc) is None:
+            raise ConfigError(
+                f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "
+                "choose another outputs_dir (or hydra.run.dir)"
+            ) from None
+        raise
     return max(_collected_exits(exit_dir), default=0)
 
 

@@ -108,7 +108,9 @@ def _check(args: list[str]) -> int:
 
     load_env_file(overrides)
     report = check_experiment(overrides, os.environ)
-    print(report.format())
+    from runner.visible import visible
+
+    print(visible(report.format()))  # model and group names are data: no bidi control acts
     return report.exit_code
 
 

@@ -182,8 +182,13 @@ def config_problem(exc: BaseException) -> ConfigError | None:
 
     if not isinstance(exc, HydraException | OmegaConfBaseException):
         return None
-    cause = f": {exc.__cause__}" if exc.__cause__ else ""
-    return ConfigError(f"the configuration is invalid: {exc}{cause}")
+    cause = f": {_one_line(exc.__cause__)}" if exc.__cause__ else ""
+    return ConfigError(f"the configuration is invalid: {_one_line(exc)}{cause}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra's message in one line: its search path left out, its option lists joined."""
+    return " ".join(str(exc).split("Config search path:")[0].split())
 
 
 _own_process = False

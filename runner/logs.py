@@ -16,6 +16,7 @@ from typing import IO
 from loguru import logger
 
 from runner import redaction
+from runner.visible import visible
 
 _STDERR_FORMAT = "<level>{level: <7}</level> {message}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {name}:{line} | {message}"
@@ -25,7 +26,8 @@ _files: dict[int, _RunLogFile] = {}
 
 def _to_stderr(message: str) -> None:
     # Looked up per call: a live progress display swaps sys.stderr to keep bars intact.
-    sys.stderr.write(redaction.redact(message))
+    # A name with a bidirectional override would read as another on the terminal.
+    sys.stderr.write(visible(redaction.redact(message), controls=False))
 
 
 class _RunLogFile:

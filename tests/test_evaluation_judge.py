@@ -149,7 +149,7 @@ def test_bad_input_exits_2_before_sending(tmp_path: Path, llmock_server: servers
     cases = {
         "evaluation=match": "reads 'expected_response', which 1 of 1 record(s) lack",
         "evaluation=judge_helpfulness": "OPENAI_API_KEY",
-        "evaluation=nonexistent": "Could not find 'evaluation/nonexistent'",
+        "evaluation=nonexistent": "evaluation=nonexistent: no such evaluation. Choices: ",
         "evaluation=match evaluation.match.scorer=bogus": "unknown scorer 'bogus'",
     }
     for arg, needle in cases.items():

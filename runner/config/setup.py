@@ -18,12 +18,15 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from runner.config.choices import check_group_choices
+from runner.config.folders import check_folder_settings
 from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
 from runner.config.models import as_choices, check_model_choices, name_models
 from runner.config.overrides import override_values
 from runner.config.schema import register_configs
 from runner.config.search_path import config_dirs, use_config_dirs, user_config_dirs
+from runner.config.values import check_override_values
 from runner.errors import BadInputError, ConfigError
 from runner.output.run_folder import check_name, note_new_folders
 from runner.output.runs import LATEST, latest_run
@@ -190,14 +193,19 @@ def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     ``overrides`` are spelled for Hydra already (:func:`runner.config.models.as_choices`).
 
     Raises:
-        ConfigError: an override's key is not a runner setting, or names no model.
+        ConfigError: an override's key is not a runner setting, its value is not of the
+            setting's type, it names no model or group option, or a folder setting names a
+            file or a folder that cannot be written.
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
     user_dirs = user_config_dirs(_experiments_dir(overrides), conf_dir)
     use_config_dirs(user_dirs)
     dirs = config_dirs(user_dirs, conf_dir)
     check_override_keys(overrides, dirs)
+    check_override_values(overrides)
     check_model_choices(overrides, dirs)
+    check_group_choices(overrides, dirs)
+    check_folder_settings(overrides)
     register_configs()
     register_help(overrides, dirs)
     register_resolvers()
@@ -209,7 +217,7 @@ def compose_config(
     overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR, config_name: str = "config"
 ) -> DictConfig:
     """Compose the configuration in-process, as the command line would."""
-    overrides = as_choices(overrides)
+    overrides = quote_plain_values(as_choices(overrides))
     prepare_hydra(overrides, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from runner.engine.stats import GroupStats
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -74,7 +75,7 @@ class GroupProgress:
         )
         for stats in groups:
             self._tasks[stats.name] = self._progress.add_task(
-                stats.name, total=stats.total, rate="", stats=stats
+                visible(stats.name), total=stats.total, rate="", stats=stats, name=stats.name
             )
 
     def update(self, stats: GroupStats) -> None:

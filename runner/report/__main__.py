@@ -37,6 +37,25 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
     return args
 
 
+def check_out(out: Path) -> None:
+    """Refuse an ``out=`` the report cannot be written to, before any work.
+
+    Raises:
+        BadInputError: ``out`` is a folder, or lies under a file.
+    """
+    if out.is_dir():
+        raise BadInputError(
+            f"out={out}: is a folder; name the report's file, e.g. out={out / REPORT_FILE}"
+        )
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInputError(f"out={out}: {parent} is a file, so no report can be written there")
+    if out.exists() and not out.is_file():
+        raise BadInputError(f"out={out}: not a regular file; name a file to write the report to")
+
+
 def make_report(argv: Sequence[str]) -> Path:
     """Write the report the arguments ask for; returns its path."""
     args = parse_args(argv)
@@ -44,6 +63,8 @@ def make_report(argv: Sequence[str]) -> Path:
     experiment = args.get("experiment") or None
     runs = find_runs(outputs_dir, args.get("run") or None, experiment)
     out = Path(args["out"]) if args.get("out") else None
+    if out is not None:
+        check_out(out)
     if len(runs) == 1:
         if out is None:
             return report_run(runs[0])

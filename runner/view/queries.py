@@ -94,8 +94,13 @@ def results(outputs_dir: Path, filters: dict[str, str], text: str, page: int, si
             where.append(f'"{column}" = ${key}')
             params[key] = filters[key]
     if text:
-        where.append("(prompt ILIKE $text OR response ILIKE $text OR error ILIKE $text)")
-        params["text"] = "%" + text.replace("%", r"\%").replace("_", r"\_") + "%"
+        # The text is matched as typed: its % and _ are not wildcards.
+        where.append(
+            "(prompt ILIKE $text ESCAPE '\\' OR response ILIKE $text ESCAPE '\\' "
+            "OR error ILIKE $text ESCAPE '\\')"
+        )
+        escaped = text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        params["text"] = f"%{escaped}%"
     clause = " AND ".join(where)
     with read_connection(outputs_dir) as con:
         count = con.execute(f"SELECT count(*) FROM responses WHERE {clause}", params).fetchone()
@@ -124,10 +129,6 @@ def experiments(outputs_dir: Path) -> list[str]:
 _LATEST = (
     "latest AS (SELECT model_name, max(run_id) AS run_id FROM responses "
     "WHERE experiment = $experiment GROUP BY model_name)"
-)
-_SCORES = (
-    "scores AS (SELECT run_id, prompt_key, string_agg(step || '=' || value, ' ' ORDER BY step) "
-    "AS score FROM evaluations WHERE field = 'score' GROUP BY ALL)"
 )
 
 
@@ -171,21 +172,40 @@ def matrix(outputs_dir: Path, experiment: str, page: int, size: int) -> tuple[li
     return models, Page(rows, int(count[0]) if count else 0, page, size)
 
 
-def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str, Any]]:
-    """Every answer to one prompt of ``experiment`` (the same prompt text, in any run).
+def prompt_detail(
+    outputs_dir: Path, experiment: str, key: str, page: int, size: int
+) -> tuple[str | None, Page]:
+    """One prompt of ``experiment`` (its text, or None) and one page of its answers, in any run.
 
     Records without an ``id`` are keyed by a hash that may include the model's name, so the
-    prompt's text, not its key, joins the answers of different models.
+    prompt's text, not its key, joins the answers of different models. A prompt answered
+    200,000 times is paged like the results: one page is in memory, never every answer.
     """
+    params = {"experiment": experiment, "key": key}
     with read_connection(outputs_dir) as con:
-        return _records(
+        found = con.execute(
+            "SELECT any_value(prompt) FROM responses "
+            "WHERE experiment = $experiment AND prompt_key = $key",
+            params,
+        ).fetchone()
+        prompt = None if found is None or found[0] is None else str(found[0])
+        if prompt is None:
+            return None, Page([], 0, page, size)
+        where = "r.experiment = $experiment AND r.prompt = $prompt"
+        ask = {"experiment": experiment, "prompt": prompt}
+        count = con.execute(f"SELECT count(*) FROM responses r WHERE {where}", ask).fetchone()
+        rows = _records(
             con,
-            f"WITH {_SCORES} SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
-            "r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, r.output_tokens, "
-            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM responses r "
-            "LEFT JOIN scores s USING (run_id, prompt_key) "
-            "WHERE r.experiment = $experiment AND r.prompt = (SELECT any_value(prompt) "
-            "FROM responses WHERE experiment = $experiment AND prompt_key = $key) "
-            "ORDER BY r.model_name, r.run_id",
-            {"experiment": experiment, "key": key},
+            "WITH answers AS (SELECT r.run_id, r.line, r.prompt_key, r.model_name, r.api, "
+            "r.response, r.status, r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, "
+            "r.output_tokens, CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent "
+            f"FROM responses r WHERE {where} ORDER BY r.model_name, r.run_id, r.line "
+            "LIMIT $size OFFSET $offset), "
+            "scores AS (SELECT run_id, prompt_key, "
+            "string_agg(step || '=' || value, ' ' ORDER BY step) AS score FROM evaluations "
+            "SEMI JOIN answers USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
+            "SELECT a.*, s.score FROM answers a LEFT JOIN scores s USING (run_id, prompt_key) "
+            "ORDER BY a.model_name, a.run_id, a.line",
+            {**ask, "size": size, "offset": (page - 1) * size},
         )
+    return prompt, Page(rows, int(count[0]) if count else 0, page, size)
