@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
@@ -32,7 +33,7 @@ from runner.config.resumed import original_config, resumed_config
 from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
 from runner.errors import RunnerError
-from runner.output.run_folder import RunFolder
+from runner.output.run_folder import RunFolder, scrub_file
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
@@ -66,6 +67,8 @@ def _run_job(cfg: DictConfig) -> int:
 
     def accept(when: str | None) -> None:
         folder.save_hydra(hydra_files, when)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            scrub_file(Path(HydraConfig.get().sweep.dir) / "multirun.yaml")
 
     def job() -> int:
         try:

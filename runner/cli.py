@@ -111,7 +111,7 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
 
 def say_error(exc: BaseException | str) -> None:
     """The one line the user sees for a failure (key values masked)."""
-    sys.stderr.write(redaction.redact(f"error: {exc}") + "\n")
+    sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
     sys.stderr.flush()
 
 
@@ -122,7 +122,7 @@ def _crash_log(name: str) -> Path:
 
 def _unexpected(exc: Exception, name: str) -> int:
     """A bug, not bad input: one line here, the (masked) traceback in a log file."""
-    text = redaction.redact("".join(traceback.format_exception(exc)))
+    text = redaction.scrub("".join(traceback.format_exception(exc)))
     logger.debug("{}", text)  # into the run's log file, when one is open
     path = _crash_log(name)
     try:

@@ -21,6 +21,7 @@ from runner.config.schema import RunConfig
 from runner.engine.quota import Accounting, TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
+from runner.redaction import public_url
 
 
 @dataclass
@@ -175,7 +176,9 @@ class HttpProvider(Provider):
             for name, value in vars(block).items()
             if name not in _NOT_SHAPING and isinstance(value, str | int | float | bool)
         }
-        return {"url": self._url(model_name) or "", **shaping}
+        # A password or key in the URL is no part of what is asked, and the cache file
+        # must not hold it.
+        return {"url": public_url(self._url(model_name) or ""), **shaping}
 
 
 # Settings of an api block that never change what is sent (or are secrets).
