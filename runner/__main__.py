@@ -8,7 +8,6 @@ worst status of its jobs, whichever launcher ran them on this machine.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import tempfile
 import uuid
@@ -25,7 +24,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
 from runner.cli import raise_missing
-from runner.commands import python_command
+from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
 from runner.config.models import as_choices, name_models
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
     from runner.run import RunResult
 
 _exit_codes: list[int] = []
+# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
+_DEFAULT_OUTPUTS_DIR = Path("outputs")
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
 _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
@@ -117,15 +118,23 @@ def _print_result(result: RunResult, settings: RunConfig) -> None:
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
+    outputs = _outputs_flag(settings)
     if settings.index:
-        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{result.folder.run_id}'"
-        print(f'Query:   {python_command()} -m runner.query "{sql}"')
+        run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
+        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
+        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
     # Last, so a run (and `make demo`) ends by saying where to look.
     if result.extra.get("report"):
         print(f"Report:  {result.extra['report']}")
         if settings.index:
-            view = shlex.quote(settings.outputs_dir)
-            print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
+            print(f"View:    {shell_command('runner.view', *outputs)}")
+
+
+def _outputs_flag(settings: RunConfig) -> list[str]:
+    """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
+    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
+        return []
+    return ["--outputs-dir", settings.outputs_dir]
 
 
 def _hydra_files(cfg: DictConfig) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner import __version__, logs
+from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
 from runner.cost.budget import dollars
@@ -155,9 +157,10 @@ def execute_run(
 def _refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
     """A new run never writes into a run that exists: that is what resume is for."""
     if folder.meta.exists():
+        resume = shlex.quote(f"resume={folder.run_id}")
         raise BadInputError(
             f"run_id={folder.run_id}: experiment '{experiment_name(settings)}' already has "
-            f"this run ({folder.path}); continue it with resume={folder.run_id}, or pick "
+            f"this run ({folder.path}); continue it with {resume}, or pick "
             "another run_id (or none, for a new one)"
         )
 
@@ -359,12 +362,13 @@ def write_run_report(folder: RunFolder) -> Path | None:
     try:
         return report_run(folder.path)
     except Exception as exc:  # the results are written; the report can be made again
-        logger.warning(
-            "The report was not written: {} (try: python -m runner.report run={} experiment={})",
-            exc,
-            folder.run_id,
-            folder.path.parent.name,
+        command = shell_command(
+            "runner.report",
+            f"run={folder.run_id}",
+            f"experiment={folder.path.parent.name}",
+            f"outputs_dir={folder.path.parent.parent}",
         )
+        logger.warning("The report was not written: {} (try: {})", exc, command)
         return None
 
 
@@ -412,7 +416,8 @@ def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:
 
             index_evaluations(outputs_dir, [evaluated])
     except RunnerError as exc:
-        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+        command = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+        logger.warning("The results index was not updated: {} (run {})", exc, command)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from runner.commands import shell_command
 from runner.index.errors import ResultsIndexError
 from runner.report.render import REPORT_FILE
 from runner.view import queries
@@ -59,8 +60,13 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     report = folder / REPORT_FILE
     if not report.is_file():
         raise web.HTTPNotFound(
-            text=f"Run {run_id} has no report yet: python -m runner.report run={run_id} "
-            f"experiment={folder.parent.name} outputs_dir={_outputs(request)}"
+            text=f"Run {run_id} has no report yet: "
+            + shell_command(
+                "runner.report",
+                f"run={run_id}",
+                f"experiment={folder.parent.name}",
+                f"outputs_dir={_outputs(request)}",
+            )
         )
     return web.FileResponse(report, headers={"content-type": "text/html; charset=utf-8"})
 
