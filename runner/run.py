@@ -24,6 +24,7 @@ from runner.config.setup import new_run_id
 from runner.cost.budget import dollars
 from runner.cost.spending import Spending
 from runner.engine.clock import Clock, SystemClock
+from runner.engine.shared_limits import never_binds
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.engine.timeline import Timeline
@@ -279,7 +280,7 @@ def _execute(
         plan.input_file,
         f" ({plan.skipped} already done)" if plan.skipped else "",
         len(plan.groups),
-        ", ".join(f"{g.name} ({g.count} at {g.rate_per_minute:g}/min)" for g in groups),
+        ", ".join(f"{g.name} ({g.count} at {_per_minute(g.rate_per_minute)})" for g in groups),
     )
     status = "failed"
     stats: dict[str, GroupStats] = {}
@@ -353,6 +354,10 @@ def _write_timeline(timeline: Timeline, folder: RunFolder, *, failing: bool) -> 
         # A run already failing (a full disk) has told the user what matters: run.log only.
         level = "DEBUG" if failing else "WARNING"
         logger.log(level, "The run's timeline was not written: {}", exc)
+
+
+def _per_minute(rate: float) -> str:
+    return "no limit" if never_binds(rate) else f"{rate:g}/min"
 
 
 def write_run_report(folder: RunFolder) -> Path | None:

@@ -63,7 +63,8 @@ def token_settings(run: RunConfig) -> dict[str, tuple[float | None, dict[str, An
 
 
 def _check_limits(run: RunConfig) -> None:
-    _positive("max_queries", run.max_queries)
+    if run.max_queries is not None:
+        _positive("max_queries", run.max_queries)
     for group, value in run.max_queries_dict.items():
         if isinstance(value, dict):
             if not value:

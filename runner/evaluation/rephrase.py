@@ -27,7 +27,7 @@ from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
 from runner.output.results import Outcome
-from runner.prompts.grouping import Group, Tagged
+from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.reader import read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import ProviderContext, known_apis, provider_class
@@ -110,7 +110,12 @@ def rephrase_experiment(
         problems += [f"rephrase model {cfg.model!r}: {p}" for p in found]
     if problems:
         raise BadInputError(f"{len(problems)} problem(s) in rephrase; nothing was sent:", problems)
-    rate = float(cfg.max_queries or model.max_queries or settings.max_queries)
+    rate = float(
+        cfg.max_queries
+        or model.max_queries
+        or settings.max_queries
+        or default_max_queries(model.api)
+    )
     answers: dict[int, str] = {}
     failed = asyncio.run(_send(settings, context, requests, rate, answers, clock or SystemClock()))
     return _write(settings, cfg, input_file, records, requests, answers, failed)

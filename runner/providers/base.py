@@ -78,6 +78,9 @@ class Provider(ABC):
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
     # Servers that load one model at a time: their prompts are sent model by model.
     sends_model_by_model: ClassVar[bool] = False
+    # Whether the API has a quota to pace for; without one (the local model) a group gets
+    # no default limit (max_queries unset), only the one the user sets.
+    has_quota: ClassVar[bool] = True
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
