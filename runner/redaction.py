@@ -48,8 +48,10 @@ _MIN_PREFIXED_LENGTH = 12
 # Without a known prefix, a key is a long random token: letters and digits, no space.
 _MIN_UNPREFIXED_LENGTH = 16
 _MIN_BITS_PER_CHAR = 3.0
-# A key stands as a whole token: no letter, digit or _ glued to either end of it.
-_TOKEN_START = r"(?<![A-Za-z0-9_])"
+# A key stands as a whole token: no letter, digit or _ glued to either end of it. A JSON
+# escape before it ("...:\\nsk-...", "\\u00a0sk-...") ends the word before, as the character
+# it stands for would.
+_TOKEN_START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4}))"
 _TOKEN_END = r"(?![A-Za-z0-9_])"
 # A match followed by this is an object's key in JSON text (its opening quote before it).
 _JSON_KEY_END = re.compile(r'"\s*:')

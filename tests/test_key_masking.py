@@ -205,6 +205,8 @@ def test_a_key_is_masked_as_a_whole_token_and_never_as_a_json_key() -> None:
         assert redaction.redact(f"bad key {key}.") == f"bad key {redaction.MASK}."
         glued = f"x{key}y {key}_suffix"  # inside a longer word: another token
         assert redaction.redact(glued) == glued
+        for escaped in (json.dumps(f"line\n{key}"), json.dumps(f"\u00a0{key}")):
+            assert key not in redaction.redact(escaped), escaped  # after a JSON escape
         line = json.dumps({key: f"echo {key}"})
         assert json.loads(redaction.redact(line)) == {key: f"echo {redaction.MASK}"}
         assert redaction.redact_data({key: [key]}) == {key: [redaction.MASK]}
