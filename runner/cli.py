@@ -74,15 +74,17 @@ class ArgumentParser(argparse.ArgumentParser):
             else:
                 rest.append(word)
         # Flags first: a flag of the command itself stays before its subcommand's name.
-        ordered = [n for n in self._positional_names() if n in named]
-        return [*flags, *rest[: self._subcommand_at(rest)], *(named[n] for n in ordered),
-                *rest[self._subcommand_at(rest) :]]  # fmt: skip
+        at = self._subcommand_at(rest)
+        positionals = [named[n] for n in self._positional_names() if n in named]
+        return [*flags, *rest[:at], *positionals, *rest[at:]]
 
     def _positional_names(self) -> list[str]:
-        return [a.dest for a in self._actions if not a.option_strings and a.nargs != "A..."]
+        """The arguments given by position, in order (not a subcommand's name)."""
+        actions = self._actions
+        return [a.dest for a in actions if not a.option_strings and a.nargs != argparse.PARSER]
 
     def _positional(self, key: str) -> str | None:
-        return key if key in self._positional_names() and key != "command" else None
+        return key if key in self._positional_names() else None
 
     def _subcommand_at(self, words: list[str]) -> int:
         """Where a subcommand's name is in ``words`` (their end when there is none)."""
