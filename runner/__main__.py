@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,19 +46,41 @@ _DEFAULT_OUTPUTS_DIR = Path("outputs")
 _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
 
-def _record_exit(code: int) -> None:
+def _record_exit(code: int, run_dir: Path) -> None:
     _exit_codes.append(code)
     folder = os.environ.get(_EXIT_DIR_VAR)
     if folder and Path(folder).is_dir():
-        (Path(folder) / uuid.uuid4().hex).write_text(str(code))
+        (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")
+
+
+def _collected_jobs(folder: Path) -> list[tuple[int, Path]]:
+    """Each job's exit status and run folder, as the jobs left them."""
+    jobs = []
+    for path in folder.iterdir():
+        code, _, run_dir = path.read_text().partition("\n")
+        jobs.append((int(code or 0), Path(run_dir)))
+        path.unlink()
+    folder.rmdir()
+    return jobs
 
 
 def _collected_exits(folder: Path) -> list[int]:
-    codes = [int(p.read_text() or 0) for p in folder.iterdir()]
-    for path in folder.iterdir():
-        path.unlink()
-    folder.rmdir()
-    return codes
+    jobs = _collected_jobs(folder)
+    if len(jobs) > 1:
+        _print_sweep(jobs)
+    return [code for code, _ in jobs]
+
+
+def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
+    """The end of a sweep: how each job ended, and the command that compares them."""
+    ended = Counter(code for code, _ in jobs)
+    said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
+    print(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(str(d) for _, d in sorted(jobs))}")
+    experiments = {run_dir.parent for _, run_dir in jobs}
+    if len(experiments) == 1:
+        (folder,) = experiments
+        outputs = f"outputs_dir={folder.parent}"
+        print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
 
 
 def _run_job(cfg: DictConfig) -> int:
@@ -159,7 +182,7 @@ def _log_changes(changed: dict[str, list[object]]) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    _record_exit(_run_job(cfg))
+    _record_exit(_run_job(cfg), Path(HydraConfig.get().runtime.output_dir))
 
 
 def refuse_literal_keys(argv: list[str]) -> None:

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from runner import cli
 from runner.engine import shared_limits
 from runner.engine.shared_limits import FileBucket, Holder, never_binds
-from tests.conftest import ROOT, write_jsonl
+from tests import servers
+from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
 
 _NO_KEYS = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 
@@ -100,6 +101,10 @@ def test_every_command_takes_key_value(tmp_path: Path) -> None:
     assert json.loads(queried.stdout) == [{"answer": 42}]
     flags = _command("runner.query", "--outputs-dir", str(outputs), "SELECT 1 AS one")
     assert flags.returncode == 0, flags.stderr  # the flags stay
+    from runner.cache.__main__ import _parser
+
+    args = _parser().parse_args(["explain", "prompt_id=P", "run_id=R", "cache_dir=/c"])
+    assert (args.run_id, args.prompt_id, str(args.cache_dir)) == ("R", "P", "/c")
 
 
 def test_a_misspelled_report_setting_gets_a_did_you_mean() -> None:
@@ -127,3 +132,29 @@ def test_a_limit_left_by_an_ended_process_is_logged_at_debug(tmp_path: Path) -> 
         logger.remove(sink)
     (level,) = [lvl for lvl, message in seen if "that has ended" in message]
     assert level == "DEBUG"
+
+
+@pytest.mark.integration
+def test_a_sweep_ends_with_a_summary_and_a_compare_command(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    write_jsonl(
+        tmp_path / "experiments" / "e.jsonl",
+        [{"id": i, "prompt": "q", "api": "openai", "model_name": "m-sweep"} for i in (1, 2)],
+    )
+    done = subprocess.run(
+        runner_argv(tmp_path, "-m", "experiment=e", "max_concurrency=1,2", "max_queries=6000"),
+        cwd=ROOT, env=runner_env(llmock_server.url), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    *_, sweep, compare = done.stdout.strip().splitlines()
+    runs = sorted((tmp_path / "outputs" / "e").iterdir())
+    assert sweep == f"Sweep:   2 runs (2 exited 0): {runs[0]}, {runs[1]}"
+    assert compare.startswith("Compare: ") and "runner.report experiment=e" in compare
+    env = {**runner_env(), "PYTHONPATH": str(ROOT)}
+    compared = subprocess.run(
+        ["bash", "-c", compare.removeprefix("Compare: ")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    assert (tmp_path / "outputs" / "e" / "report.html").is_file()
