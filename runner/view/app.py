@@ -116,7 +116,8 @@ async def _index_errors(request: web.Request, handler: Any) -> web.StreamRespons
     try:
         response: web.StreamResponse = await handler(request)
     except ResultsIndexError as exc:
-        return web.Response(status=503, text=f"{exc}\nBuild the index with: python -m runner.index")
+        build = shell_command("runner.index", "--outputs-dir", str(_outputs(request)))
+        return web.Response(status=503, text=f"{exc}\nBuild the index with: {build}")
     return response
 
 
