@@ -8,10 +8,10 @@ worst status of its jobs, whichever launcher ran them on this machine.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
 from runner.cli import raise_missing
-from runner.commands import python_command
+from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.env_file import load_env_file
 from runner.config.models import as_choices, name_models
@@ -32,7 +33,7 @@ from runner.config.resumed import original_config, resumed_config
 from runner.config.run_mode import skip_mode_composition
 from runner.config.setup import quote_plain_values
 from runner.errors import ConfigError, RunnerError
-from runner.output.run_folder import RunFolder
+from runner.output.run_folder import RunFolder, scrub_file
 from runner.visible import visible
 
 if TYPE_CHECKING:
@@ -40,23 +41,47 @@ if TYPE_CHECKING:
     from runner.run import RunResult
 
 _exit_codes: list[int] = []
+# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
+_DEFAULT_OUTPUTS_DIR = Path("outputs")
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
 _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
 
-def _record_exit(code: int) -> None:
+def _record_exit(code: int, run_dir: Path) -> None:
     _exit_codes.append(code)
     folder = os.environ.get(_EXIT_DIR_VAR)
     if folder and Path(folder).is_dir():
-        (Path(folder) / uuid.uuid4().hex).write_text(str(code))
+        (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")
+
+
+def _collected_jobs(folder: Path) -> list[tuple[int, Path]]:
+    """Each job's exit status and run folder, as the jobs left them."""
+    jobs = []
+    for path in folder.iterdir():
+        code, _, run_dir = path.read_text().partition("\n")
+        jobs.append((int(code or 0), Path(run_dir)))
+        path.unlink()
+    folder.rmdir()
+    return jobs
 
 
 def _collected_exits(folder: Path) -> list[int]:
-    codes = [int(p.read_text() or 0) for p in folder.iterdir()]
-    for path in folder.iterdir():
-        path.unlink()
-    folder.rmdir()
-    return codes
+    jobs = _collected_jobs(folder)
+    if len(jobs) > 1:
+        _print_sweep(jobs)
+    return [code for code, _ in jobs]
+
+
+def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
+    """The end of a sweep: how each job ended, and the command that compares them."""
+    ended = Counter(code for code, _ in jobs)
+    said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
+    print(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(str(d) for _, d in sorted(jobs))}")
+    experiments = {run_dir.parent for _, run_dir in jobs}
+    if len(experiments) == 1:
+        (folder,) = experiments
+        outputs = f"outputs_dir={folder.parent}"
+        print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
 
 
 def _run_job(cfg: DictConfig) -> int:
@@ -67,6 +92,8 @@ def _run_job(cfg: DictConfig) -> int:
 
     def accept(when: str | None) -> None:
         folder.save_hydra(hydra_files, when)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            scrub_file(Path(HydraConfig.get().sweep.dir) / "multirun.yaml")
 
     def job() -> int:
         try:
@@ -125,15 +152,23 @@ def _print_result(result: RunResult, settings: RunConfig) -> None:
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
+    outputs = _outputs_flag(settings)
     if settings.index:
-        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{result.folder.run_id}'"
-        print(f'Query:   {python_command()} -m runner.query "{sql}"')
+        run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
+        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
+        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
     # Last, so a run (and `make demo`) ends by saying where to look.
     if result.extra.get("report"):
         print(f"Report:  {result.extra['report']}")
         if settings.index:
-            view = shlex.quote(settings.outputs_dir)
-            print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
+            print(f"View:    {shell_command('runner.view', *outputs)}")
+
+
+def _outputs_flag(settings: RunConfig) -> list[str]:
+    """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
+    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
+        return []
+    return ["--outputs-dir", settings.outputs_dir]
 
 
 def _hydra_files(cfg: DictConfig) -> dict[str, str]:
@@ -158,7 +193,7 @@ def _log_changes(changed: dict[str, list[object]]) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    _record_exit(_run_job(cfg))
+    _record_exit(_run_job(cfg), Path(HydraConfig.get().runtime.output_dir))
 
 
 def refuse_literal_keys(argv: list[str]) -> None:

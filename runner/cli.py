@@ -11,8 +11,10 @@ import from here, never from one another's ``__main__``.
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,11 +37,63 @@ UNEXPECTED = 1
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the commands that take flags, saying which flag a ``key=value`` meant.
+    """argparse for the commands that take flags, taking settings the run's way too.
 
-    A run takes ``outputs_dir=X``; ``runner.query`` takes ``--outputs-dir X``. Typed the
-    run's way, argparse would only say "unrecognized arguments": this names the flag.
+    A run takes ``outputs_dir=X``; ``runner.query`` takes ``--outputs-dir X``. Every command
+    takes both: ``key=value`` is read as ``--key=value`` when the command has that flag
+    (``rebuild=true`` as ``--rebuild``), and as the argument ``key`` names
+    (``runner.cache explain run_id=R prompt_id=P``). A ``key=value`` it does not know is
+    left as it is, so argparse says so, naming the flag it may have meant.
     """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self._as_flags(words), namespace)
+
+    def _as_flags(self, words: list[str]) -> list[str]:
+        """``words`` with each ``key=value`` this parser knows spelled as its flag."""
+        flags: list[str] = []
+        rest: list[str] = []
+        named: dict[str, str] = {}
+        for index, word in enumerate(words):
+            if word == "--":
+                rest += words[index:]
+                break
+            key, equals, value = word.removeprefix("+").partition("=")
+            if not equals or not _KEY.fullmatch(key):
+                rest.append(word)
+                continue
+            action = self._option_string_actions.get("--" + key.replace("_", "-"))
+            positional = self._positional(key)
+            if action is not None:
+                flags += _flag_words(action, value, word)
+            elif positional is not None and positional not in named:
+                named[positional] = value
+            else:
+                rest.append(word)
+        # Flags first: a flag of the command itself stays before its subcommand's name.
+        at = self._subcommand_at(rest)
+        positionals = [named[n] for n in self._positional_names() if n in named]
+        return [*flags, *rest[:at], *positionals, *rest[at:]]
+
+    def _positional_names(self) -> list[str]:
+        """The arguments given by position, in order (not a subcommand's name)."""
+        actions = self._actions
+        return [a.dest for a in actions if not a.option_strings and a.nargs != argparse.PARSER]
+
+    def _positional(self, key: str) -> str | None:
+        return key if key in self._positional_names() else None
+
+    def _subcommand_at(self, words: list[str]) -> int:
+        """Where a subcommand's name is in ``words`` (their end when there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for index, word in enumerate(words):
+                    if word in action.choices:
+                        return index
+        return len(words)
 
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
@@ -51,9 +105,29 @@ class ArgumentParser(argparse.ArgumentParser):
     def _flag_for(self, word: str) -> str | None:
         key, equals, value = word.lstrip("+~").partition("=")
         flag = "--" + key.replace("_", "-")
-        if equals and flag in self._option_string_actions:
+        if not equals:
+            return None
+        if flag in self._option_string_actions:
             return f"this command takes {flag} {value or 'VALUE'}"
-        return None
+        flags = [f for f in self._option_string_actions if f.startswith("--") and f != "--help"]
+        close = difflib.get_close_matches(flag, flags, n=1)
+        return f"did you mean {close[0].lstrip('-').replace('-', '_')}=?" if close else None
+
+
+# A setting's name as typed: outputs_dir, cache-dir (an SQL text never matches).
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _flag_words(action: argparse.Action, value: str, word: str) -> list[str]:
+    """``--flag=value`` for ``key=value``; for an on/off flag, ``--flag`` or nothing."""
+    flag = max(action.option_strings, key=len)
+    if action.nargs != 0:
+        return [f"{flag}={value}"]
+    if value.lower() in ("true", "yes", "on", "1"):
+        return [flag]
+    if value.lower() in ("false", "no", "off", "0"):
+        return []
+    raise ConfigError(f"{word}: {flag} is on or off; give true or false")
 
 
 @dataclass(frozen=True)
@@ -111,7 +185,7 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
 
 def say_error(exc: BaseException | str) -> None:
     """The one line the user sees for a failure (key values masked)."""
-    sys.stderr.write(redaction.redact(f"error: {exc}") + "\n")
+    sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
     sys.stderr.flush()
 
 
@@ -122,7 +196,7 @@ def _crash_log(name: str) -> Path:
 
 def _unexpected(exc: Exception, name: str) -> int:
     """A bug, not bad input: one line here, the (masked) traceback in a log file."""
-    text = redaction.redact("".join(traceback.format_exception(exc)))
+    text = redaction.scrub("".join(traceback.format_exception(exc)))
     logger.debug("{}", text)  # into the run's log file, when one is open
     path = _crash_log(name)
     try:

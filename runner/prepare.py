@@ -61,7 +61,7 @@ def input_path(settings: RunConfig) -> Path:
     return resolve_path(Path(settings.experiments_dir), settings.experiment.file)
 
 
-def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
+def _limits(settings: RunConfig) -> tuple[float | None, dict[str, Any]]:
     """The default limit and the per-group limits, with the chosen model's own limit."""
     limits: dict[str, Any] = dict(settings.max_queries_dict)
     model = settings.model

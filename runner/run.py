@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner import __version__, logs
+from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
 from runner.cost.budget import dollars
 from runner.cost.spending import Spending
 from runner.engine.clock import Clock, SystemClock
+from runner.engine.shared_limits import never_binds
 from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.engine.timeline import Timeline
@@ -158,9 +161,10 @@ def execute_run(
 def _refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
     """A new run never writes into a run that exists: that is what resume is for."""
     if folder.meta.exists():
+        resume = shlex.quote(f"resume={folder.run_id}")
         raise BadInputError(
             f"run_id={folder.run_id}: experiment '{experiment_name(settings)}' already has "
-            f"this run ({folder.path}); continue it with resume={folder.run_id}, or pick "
+            f"this run ({folder.path}); continue it with {resume}, or pick "
             "another run_id (or none, for a new one)"
         )
 
@@ -280,7 +284,7 @@ def _execute(
         plan.input_file,
         f" ({plan.skipped} already done)" if plan.skipped else "",
         len(plan.groups),
-        ", ".join(f"{g.name} ({g.count} at {g.rate_per_minute:g}/min)" for g in groups),
+        ", ".join(f"{g.name} ({g.count} at {_per_minute(g.rate_per_minute)})" for g in groups),
     )
     status = "failed"
     stats: dict[str, GroupStats] = {}
@@ -361,6 +365,10 @@ def _write_timeline(timeline: Timeline, folder: RunFolder, *, failing: bool) -> 
         logger.log(level, "The run's timeline was not written: {}", exc)
 
 
+def _per_minute(rate: float) -> str:
+    return "no limit" if never_binds(rate) else f"{rate:g}/min"
+
+
 def write_run_report(folder: RunFolder) -> Path | None:
     """Write the run's ``report.html``; a report that fails never fails the run."""
     from runner.report import report_run
@@ -368,12 +376,13 @@ def write_run_report(folder: RunFolder) -> Path | None:
     try:
         return report_run(folder.path)
     except Exception as exc:  # the results are written; the report can be made again
-        logger.warning(
-            "The report was not written: {} (try: python -m runner.report run={} experiment={})",
-            exc,
-            folder.run_id,
-            folder.path.parent.name,
+        command = shell_command(
+            "runner.report",
+            f"run={folder.run_id}",
+            f"experiment={folder.path.parent.name}",
+            f"outputs_dir={folder.path.parent.parent}",
         )
+        logger.warning("The report was not written: {} (try: {})", exc, command)
         return None
 
 
@@ -421,7 +430,8 @@ def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:
 
             index_evaluations(outputs_dir, [evaluated])
     except RunnerError as exc:
-        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+        command = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+        logger.warning("The results index was not updated: {} (run {})", exc, command)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from typing import Any
 
 from runner.errors import BadInputError
 from runner.output.disk import write_failed
-from runner.redaction import redact
+from runner.redaction import scrub
 
 MANIFEST = "batches.jsonl"
 
@@ -113,8 +113,9 @@ class Manifest:
     def append(self, entry: dict[str, Any]) -> None:
         """Write ``entry`` as one line and make it durable before returning."""
         entry = {**entry, "at": round(time.time(), 3)}
-        # An error a server sent back may echo the key: masked, as in every file we write.
-        data = (redact(json.dumps(entry, ensure_ascii=False)) + "\n").encode("utf-8")
+        # An error a server sent back may echo the key (or a URL's password): masked, as in
+        # every file we write.
+        data = (scrub(json.dumps(entry, ensure_ascii=False)) + "\n").encode("utf-8")
         try:
             view = memoryview(data)
             while view:

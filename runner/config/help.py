@@ -33,7 +33,8 @@ DESCRIPTIONS = {
     "media_dir": "where image files named in prompts are",
     "outputs_dir": "where run folders and index.duckdb go",
     "run_id": "the run folder's name; empty: UTC time plus a random suffix",
-    "max_queries": "queries per minute, the default limit of every group (fractions work)",
+    "max_queries": "queries per minute, the default limit of every group (fractions work); "
+    "unset: 10, and none for api local (no quota)",
     "max_attempts": "attempts per prompt, the first one included",
     "parallel": "group prompts by `group`, else `api`; each group runs at its own limit",
     "max_queries_dict": "per group or api: a number, or {default: n, <model_name>: n}",

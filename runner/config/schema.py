@@ -227,7 +227,9 @@ class RunConfig:
     # Empty: a new id (UTC time plus a random suffix) is made for every run.
     run_id: str = ""
 
-    max_queries: float = 10.0  # per minute, the default limit of every group
+    # Per minute, the default limit of every group; None: 10, and no limit for an api
+    # without a quota (local).
+    max_queries: float | None = None
     max_attempts: int = 3
     parallel: bool = False
     # A group (or api) -> a number, or {"default": n, "<model_name>": n, ...}.

@@ -63,7 +63,8 @@ def token_settings(run: RunConfig) -> dict[str, tuple[float | None, dict[str, An
 
 
 def _check_limits(run: RunConfig) -> None:
-    _positive("max_queries", run.max_queries)
+    if run.max_queries is not None:
+        _positive("max_queries", run.max_queries)
     for group, value in run.max_queries_dict.items():
         if isinstance(value, dict):
             if not value:
@@ -223,11 +224,16 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     # A key referenced from config (${oc.env:ANY_NAME}) is masked like the usual variables.
     apis = [getattr(run.apis, f.name) for f in fields(ApisConfig)]
     redaction.remember(getattr(api, "api_key", None) for api in apis)
+    urls = [getattr(api, name, None) for api in apis for name in ("base_url", "endpoint")]
+    redaction.remember(redaction.url_secrets(url for url in urls if isinstance(url, str)))
     return run
 
 
 def redacted_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain data, with any secret replaced by ``***``."""
+    """The resolved config as plain data, with any secret replaced by ``***``.
+
+    A URL's credentials (``user:password@``, ``?key=``) are taken out (run.json, report, index).
+    """
     data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     assert isinstance(data, dict)
     for api in (data.get("apis") or {}).values():
@@ -235,6 +241,9 @@ def redacted_container(cfg: DictConfig) -> dict[str, Any]:
             for key in _SECRET_FIELDS:
                 if api.get(key):
                     api[key] = "***"
+            for key, value in api.items():  # base_url, endpoint: no user:password@ kept
+                if isinstance(value, str):
+                    api[key] = redaction.public_url(value)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
 

@@ -11,7 +11,8 @@ sends with), so no key is ever written to disk.
 The state cannot go stale: beside the schedule it records the rate it was reserved at and
 which process (pid, and a hash of the host name) wrote it last. A process that finds it
 reserved at another rate rescales it (the units still owed, at its own pace); one that
-finds it written by a process of this host that has ended starts afresh. Both are logged.
+finds it written by a process of this host that has ended starts afresh. Both are logged
+(the second at DEBUG: it follows every earlier run that ended before its schedule did).
 Two live runs at the same rate share the schedule as before.
 """
 
@@ -116,11 +117,11 @@ class FileBucket:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
-    def _note(self, message: str, *args: object) -> None:
+    def _note(self, message: str, *args: object, level: str = "INFO") -> None:
         """Say once per bucket why the shared state was rescaled or reset."""
         if not self._warned:
             self._warned = True
-            logger.info("Shared limit {}: " + message, self.path.name, *args)
+            logger.log(level, "Shared limit {}: " + message, self.path.name, *args)
 
     def _current_tat(self, raw: bytes, now: float) -> float:
         """The schedule in the file, made fit for this process's rate (see the docstring)."""
@@ -132,7 +133,8 @@ class FileBucket:
             return gcra.initial_tat(now)
         tat, rate, pid, host = _STATE.unpack(raw)
         if Holder(pid, host).ended(self.holder) and tat > gcra.initial_tat(now):
-            self._note("reserved by process {} that has ended: starting afresh", pid)
+            # After every earlier run that did not wait out its schedule: routine, not news.
+            self._note("reserved by process {} that has ended: starting afresh", pid, level="DEBUG")
             return gcra.initial_tat(now)
         if rate != gcra.rate_per_minute:
             if tat > now:

@@ -33,7 +33,7 @@ from runner.evaluation.prompto_judge import load_judge_folder
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
 from runner.output.results import STATUS_OK, Outcome
-from runner.prompts.grouping import Group, Tagged
+from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
 
@@ -204,6 +204,7 @@ class EvaluationRun:
     def rate_of(self, step: Step) -> float:
         assert step.model is not None
         rate = step.config.max_queries or step.model.max_queries or self.settings.max_queries
+        rate = rate or default_max_queries(step.model.api)
         return float(rate)
 
     def write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:

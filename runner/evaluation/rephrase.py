@@ -29,7 +29,7 @@ from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
 from runner.output.results import Outcome
-from runner.prompts.grouping import Group, Tagged
+from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.reader import read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import ProviderContext, known_apis, provider_class
@@ -115,7 +115,12 @@ def rephrase_experiment(
     if problems:
         raise BadInputError(f"{len(problems)} problem(s) in rephrase; nothing was sent:", problems)
     check_budget_priced(settings, [(model.api, model.model_name)])
-    rate = float(cfg.max_queries or model.max_queries or settings.max_queries)
+    rate = float(
+        cfg.max_queries
+        or model.max_queries
+        or settings.max_queries
+        or default_max_queries(model.api)
+    )
     answers: dict[int, str] = {}
     spending = Spending.for_run(settings)
     failed = asyncio.run(

@@ -11,6 +11,7 @@ from typing import Any
 
 from loguru import logger
 
+from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.cost.estimate import check_budget_priced
 from runner.cost.spending import Spending
@@ -168,4 +169,5 @@ def _index(outputs_dir: Path, run_dir: Path) -> None:
             update_index(outputs_dir)
         index_evaluations(outputs_dir, [run_dir])
     except RunnerError as exc:
-        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+        command = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+        logger.warning("The results index was not updated: {} (run {})", exc, command)

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 from loguru import logger
 
+from runner.commands import shell_command
 from runner.index.errors import (
     IndexBusyError,
     IndexMissingError,
@@ -78,12 +79,12 @@ def _open(
             ) from None
         raise ResultsIndexError(
             f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`python -m runner.index --outputs-dir {path.parent} --rebuild`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
         ) from None
     except duckdb.Error as exc:
         raise ResultsIndexError(
             f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`python -m runner.index --outputs-dir {path.parent} --rebuild`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
         ) from None
     try:
         # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
@@ -184,7 +185,7 @@ def read_connection(
     if not path.is_file():
         raise IndexMissingError(
             f"no results index at {path}; build it with "
-            f"`python -m runner.index --outputs-dir {path.parent}`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent))}`."
         )
     with index_lock(path, exclusive=False, timeout=wait):
         con = _open(path, read_only=True, settings=settings)

@@ -10,6 +10,7 @@ from typing import Any
 from runner.errors import ProviderError
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 from runner.providers.base import Completion
+from runner.redaction import public_url
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -73,7 +74,8 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         **inputs,
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
-        "error": None if error is None else str(error),
+        # An error may quote the URL it was sent to: never with its user:password@.
+        "error": None if error is None else public_url(str(error)),
         "error_kind": outcome.error_kind,
         "attempts": outcome.attempts,
         "timestamp_sent": _iso(outcome.sent_at),

@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.errors import ConfigError
 from runner.output.disk import atomic_write_text, copy_file
-from runner.redaction import redact
+from runner.redaction import scrub
 
 COMPLETED = "completed.jsonl"
 RUN_META = "run.json"
@@ -89,7 +89,7 @@ class RunFolder:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write ``run.json`` atomically, so a reader never sees half of it (or an empty one)."""
-        text = redact(json.dumps(meta, indent=2, default=str)) + "\n"
+        text = scrub(json.dumps(meta, indent=2, default=str)) + "\n"
         atomic_write_text(self.meta, text, "the run's state")
 
     def read_meta(self) -> dict[str, Any]:
@@ -151,4 +151,19 @@ class RunFolder:
             target = target / "resumes" / (resumed_at or "now").replace(":", "-")
         target.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            atomic_write_text(target / name, redact(text), "the run's Hydra config")
+            atomic_write_text(target / name, scrub(text), "the run's Hydra config")
+
+
+def scrub_file(path: Path) -> None:
+    """Rewrite a file runner did not write (Hydra's ``multirun.yaml``) without secrets in it.
+
+    Hydra keeps a sweep's overrides as typed: a URL's ``user:password@`` would stay on disk.
+    A file that is missing or cannot be read is left alone.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    clean = scrub(text)
+    if clean != text:
+        atomic_write_text(path, clean, "the sweep's record")

@@ -8,6 +8,7 @@ from typing import Any
 
 from runner.cost.budget import dollars
 from runner.cost.tally import format_costs
+from runner.engine.shared_limits import never_binds
 from runner.engine.stats import GroupStats
 
 
@@ -92,9 +93,9 @@ class Summary:
         for name, g in self.groups.items():
             achieved = g.achieved_per_minute()
             shown = "-" if achieved is None else f"{achieved:,.1f}"
+            limit = "none" if never_binds(g.rate_per_minute) else f"{g.rate_per_minute:,.1f}"
             lines.append(
-                f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7}"
-                f" {g.rate_per_minute:>10,.1f} {shown:>12}"
+                f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7} {limit:>10} {shown:>12}"
             )
         lines += self._cost_lines()
         return "\n".join(lines)

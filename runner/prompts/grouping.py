@@ -18,6 +18,11 @@ from runner.engine.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
 SINGLE_QUEUE = "all"
+# A group's limit when max_queries is not set: 10 a minute for an API with a quota.
+DEFAULT_MAX_QUERIES = 10.0
+# ... and for one without (the local model: the machine is its limit): in effect none
+# (at or above runner.engine.shared_limits.NEVER_BINDS_PER_MINUTE, kept in-process).
+NO_QUOTA_MAX_QUERIES = 1e9
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class GroupAssigner:
     def __init__(
         self,
         *,
-        max_queries: float,
+        max_queries: float | None,
         parallel: bool,
         max_queries_dict: Mapping[str, Any],
         max_tokens: float | None = None,
@@ -99,7 +104,7 @@ class GroupAssigner:
         token_limits: Mapping[Counts, tuple[float | None, Mapping[str, Any]]] | None = None,
     ) -> None:
         self.parallel = parallel
-        self.max_queries = float(max_queries)
+        self.max_queries = None if max_queries is None else float(max_queries)
         self._queries = _split(self.max_queries, max_queries_dict)
         kinds = dict(token_limits or {})
         if max_tokens is not None or max_tokens_dict:
@@ -116,12 +121,15 @@ class GroupAssigner:
 
     def assign(self, record: PromptRecord) -> tuple[str, float, TokenAmounts]:
         """(group name, queries per minute, token limits per minute) for ``record``."""
+        default = self.max_queries
+        if default is None:
+            default = default_max_queries(record.api)
         if not self.parallel:
-            return SINGLE_QUEUE, self.max_queries, self._default_tokens()
+            return SINGLE_QUEUE, default, self._default_tokens()
         base = record.group or record.api
         q_groups, q_models = self._queries
         name = base
-        rate = q_groups.get(base, self.max_queries) or self.max_queries
+        rate = q_groups.get(base) or default
         tokens: dict[Counts, float | None] = {
             kind: groups.get(base, self._defaults[kind])
             for kind, (groups, _models) in self._tokens.items()
@@ -141,7 +149,7 @@ class GroupAssigner:
 def group_records(
     records: Iterable[PromptRecord],
     *,
-    max_queries: float,
+    max_queries: float | None,
     parallel: bool,
     max_queries_dict: Mapping[str, Any],
 ) -> dict[str, Group]:
@@ -157,6 +165,8 @@ def group_records(
             lists[name] = []
             limits = tuple(Limit(kind, amount) for kind, amount in tokens.items())
             groups[name] = Group(name, rate, lists[name], token_limits=limits)
+        # One queue for APIs with and without a quota: the lowest limit holds for all.
+        groups[name].rate_per_minute = min(groups[name].rate_per_minute, rate)
         lists[name].append(record)
     for name, group in groups.items():
         group.records = sorted(lists[name], key=_model_order(lists[name]))
@@ -170,6 +180,16 @@ def _model_order(records: list[PromptRecord]) -> Any:
     for r in records:
         order.setdefault(swap_key(r), len(order))
     return lambda r: order[swap_key(r)]
+
+
+@functools.cache
+def default_max_queries(api: str) -> float:
+    """A group's limit when ``max_queries`` is not set: none for an API without a quota."""
+    from runner.providers import known_apis, provider_class  # the registry, filled on import
+
+    if api in known_apis() and not provider_class(api).has_quota:
+        return NO_QUOTA_MAX_QUERIES
+    return DEFAULT_MAX_QUERIES
 
 
 @functools.cache

@@ -169,6 +169,8 @@ def plan_experiment(
         plan = groups.get(name)
         if plan is None:
             plan = groups[name] = GroupPlan(name, rate, tokens)
+        elif rate < plan.rate_per_minute:  # one queue for APIs with and without a quota
+            plan.rate_per_minute = rate
         offset = spool.tell()
         entry = [record.line, record.data, record.key]
         spool.write(spool_line(entry))

@@ -21,6 +21,7 @@ from runner.config.schema import RunConfig
 from runner.engine.quota import Accounting, TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
+from runner.redaction import public_url
 
 
 @dataclass
@@ -82,6 +83,9 @@ class Provider(ABC):
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
     # Servers that load one model at a time: their prompts are sent model by model.
     sends_model_by_model: ClassVar[bool] = False
+    # Whether the API has a quota to pace for; without one (the local model) a group gets
+    # no default limit (max_queries unset), only the one the user sets.
+    has_quota: ClassVar[bool] = True
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
@@ -180,7 +184,9 @@ class HttpProvider(Provider):
             for name, value in vars(block).items()
             if name not in _NOT_SHAPING and isinstance(value, str | int | float | bool)
         }
-        return {"url": self._url(model_name) or "", **shaping}
+        # A password or key in the URL is no part of what is asked, and the cache file
+        # must not hold it.
+        return {"url": public_url(self._url(model_name) or ""), **shaping}
 
 
 # Settings of an api block that never change what is sent (or are secrets).

@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from runner.commands import shell_command
 from runner.index.errors import ResultsIndexError
 from runner.report.render import REPORT_FILE
 from runner.view import queries
@@ -86,8 +87,13 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=f"Run {run_id}'s report lies outside the outputs folder.")
     if not report.is_file():
         raise web.HTTPNotFound(
-            text=f"Run {run_id} has no report yet: python -m runner.report run={run_id} "
-            f"experiment={folder.parent.name} outputs_dir={_outputs(request)}"
+            text=f"Run {run_id} has no report yet: "
+            + shell_command(
+                "runner.report",
+                f"run={run_id}",
+                f"experiment={folder.parent.name}",
+                f"outputs_dir={_outputs(request)}",
+            )
         )
     return web.FileResponse(report, headers={"content-type": "text/html; charset=utf-8"})
 
@@ -156,7 +162,8 @@ async def _index_errors(request: web.Request, handler: Any) -> web.StreamRespons
     try:
         response: web.StreamResponse = await handler(request)
     except ResultsIndexError as exc:
-        return web.Response(status=503, text=f"{exc}\nBuild the index with: python -m runner.index")
+        build = shell_command("runner.index", "--outputs-dir", str(_outputs(request)))
+        return web.Response(status=503, text=f"{exc}\nBuild the index with: {build}")
     return response
 
 
