@@ -6,9 +6,11 @@ are kept in ``~/.cache/runner/genai-prices.json`` (``$XDG_CACHE_HOME``), valid f
 day (a price may have a start date) and for one installed copy of genai-prices (the size
 and time of its data file): another version, or another day, asks genai-prices again.
 
-Only linear prices are kept (a base per request and a rate per input and output token) and
-"no known price"; tiered prices are not (genai-prices computes each of those itself). A
-file that cannot be read or written is no error: genai-prices is asked, as without a memo.
+Only linear prices are kept (a base per request and a rate per token of each kind: input,
+output, cache read, cache write, 1 h cache write, reasoning) and "no known price"; an entry
+of another shape (an older runner's) is asked again. Tiered prices are not (genai-prices
+computes each of those itself). A file that cannot be read or written is no error:
+genai-prices is asked, as without a memo.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from runner.output.disk import atomic_write_text
 from runner.paths import runner_cache_home
 
 MEMO_FILE = "genai-prices.json"
-# A key's entry: [base, per input token, per output token], or None (no known price).
+# A key's entry: [base, per input, output, cache read, cache write, 1 h cache write and
+# reasoning token], or None (no known price).
 Rates = list[float] | None
+RATES_LEN = 7
 
 
 def memo_path() -> Path:
@@ -108,6 +112,6 @@ def _valid(value: Any) -> bool:
         return True
     return (
         isinstance(value, list)
-        and len(value) == 3
+        and len(value) == RATES_LEN
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     )

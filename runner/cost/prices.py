@@ -13,11 +13,15 @@ the hour, or is the user's own): its cost is unknown (null) unless a price is gi
 
 Batch price: genai-prices' own batch price when it has one (``processing: batch``), else
 half the online price, as OpenAI, Azure, Anthropic and Google document for their batch APIs.
+
+An answer is priced on its whole billed usage (runner.providers.usage): cache reads and
+writes (Anthropic's 1 h writes apart) at their own rates, reasoning at the output rate (or
+its own, where genai-prices has one), long-context tiers by genai-prices itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,10 +32,12 @@ from runner.cost.price_memo import PriceMemo
 from runner.engine.quota import TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
+from runner.providers.usage import warm_usage_reader
 
 if TYPE_CHECKING:
     from runner.config.schema import PriceConfig, RunConfig
     from runner.output.results import Outcome
+    from runner.providers.base import Completion
 
 API_PROVIDERS = {
     "openai": "openai",
@@ -49,20 +55,61 @@ _MILLION = 1_000_000
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """What an answer is priced on: its billed counts (see runner.providers.usage).
+
+    ``input`` includes ``cache_read`` and ``cache_write`` (of which ``cache_write_1h`` was
+    kept an hour); ``output`` includes ``reasoning``.
+    """
+
+    input: float
+    output: float
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+    cache_write_1h: float = 0.0
+    reasoning: float = 0.0
+
+
+@dataclass(frozen=True)
 class Price:
-    """USD per million tokens, online and in batch mode."""
+    """USD per million tokens, online and in batch mode.
+
+    Cache reads and writes cost ``cached_input_per_mtok`` / ``cache_write_per_mtok`` when
+    given (else the input price); reasoning costs the output price.
+    """
 
     input_per_mtok: float
     output_per_mtok: float
     batch_input_per_mtok: float | None = None  # None: half the online price
     batch_output_per_mtok: float | None = None
+    cached_input_per_mtok: float | None = None  # None: the input price
+    cache_write_per_mtok: float | None = None  # None: the input price
 
-    def cost(self, input_tokens: float, output_tokens: float, *, batch: bool) -> float:
+    def cost(
+        self,
+        input_tokens: float,
+        output_tokens: float,
+        *,
+        batch: bool,
+        cache_read: float = 0.0,
+        cache_write: float = 0.0,
+    ) -> float:
         rate_in, rate_out = self.input_per_mtok, self.output_per_mtok
+        rate_read = _or(self.cached_input_per_mtok, rate_in)
+        rate_write = _or(self.cache_write_per_mtok, rate_in)
         if batch:
-            rate_in = _or(self.batch_input_per_mtok, rate_in * BATCH_DISCOUNT)
+            batch_in = _or(self.batch_input_per_mtok, rate_in * BATCH_DISCOUNT)
+            # The batch discount applies to cache reads and writes too (as Anthropic bills).
+            scale = batch_in / rate_in if rate_in else BATCH_DISCOUNT
+            rate_in, rate_read, rate_write = batch_in, rate_read * scale, rate_write * scale
             rate_out = _or(self.batch_output_per_mtok, rate_out * BATCH_DISCOUNT)
-        return (input_tokens * rate_in + output_tokens * rate_out) / _MILLION
+        uncached = input_tokens - cache_read - cache_write
+        return (
+            uncached * rate_in
+            + cache_read * rate_read
+            + cache_write * rate_write
+            + output_tokens * rate_out
+        ) / _MILLION
 
     @classmethod
     def of(cls, config: PriceConfig) -> Price:
@@ -71,6 +118,8 @@ class Price:
             float(config.output_per_mtok or 0.0),
             config.batch_input_per_mtok,
             config.batch_output_per_mtok,
+            config.cached_input_per_mtok,
+            config.cache_write_per_mtok,
         )
 
 
@@ -80,17 +129,52 @@ def _or(value: float | None, default: float) -> float:
 
 @dataclass(frozen=True)
 class _Bundled:
-    """A model's genai-prices price: linear rates when it has no tiers, else its calculator."""
+    """A model's genai-prices price: linear rates when it has no tiers, else its calculator.
+
+    Rates per token: input (uncached), output (not reasoning), cache read, cache write
+    (5 min), 1 h cache write, reasoning; each read from genai-prices' own results.
+    """
 
     base: float  # per request
     per_input: float
     per_output: float
-    tiered: Callable[[int, int], float] | None = None
+    per_cache_read: float = 0.0
+    per_cache_write: float = 0.0
+    per_cache_write_1h: float = 0.0
+    per_reasoning: float = 0.0
+    tiered: Callable[[Tokens], float] | None = None
 
-    def cost(self, tokens_in: float, tokens_out: float) -> float:
+    def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
         if self.tiered is not None:
-            return self.tiered(round(tokens_in), round(tokens_out))
-        return self.base + tokens_in * self.per_input + tokens_out * self.per_output
+            return self.tiered(extra or Tokens(tokens_in, tokens_out))
+        if extra is None:  # no cache or reasoning counts: the common case, kept cheap
+            return self.base + tokens_in * self.per_input + tokens_out * self.per_output
+        return (
+            self.base
+            + (tokens_in - extra.cache_read - extra.cache_write) * self.per_input
+            + extra.cache_read * self.per_cache_read
+            + (extra.cache_write - extra.cache_write_1h) * self.per_cache_write
+            + extra.cache_write_1h * self.per_cache_write_1h
+            + (tokens_out - extra.reasoning) * self.per_output
+            + extra.reasoning * self.per_reasoning
+        )
+
+    @classmethod
+    def of_rates(cls, rates: Sequence[float]) -> _Bundled:
+        """The linear price of :meth:`rates`' list (as the memo keeps it)."""
+        base, per_in, per_out, read, write, write_1h, reasoning = rates
+        return cls(base, per_in, per_out, read, write, write_1h, reasoning)
+
+    def rates(self) -> list[float]:
+        return [
+            self.base,
+            self.per_input,
+            self.per_output,
+            self.per_cache_read,
+            self.per_cache_write,
+            self.per_cache_write_1h,
+            self.per_reasoning,
+        ]
 
 
 def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundled | None:
@@ -101,12 +185,10 @@ def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundle
     key = PriceMemo.key(api, model_name, batch)
     found, rates = memo.get(key)
     if found:
-        return None if rates is None else _Bundled(rates[0], rates[1], rates[2])
+        return None if rates is None else _Bundled.of_rates(rates)
     bundled = _ask_genai_prices(provider_id, model_name, batch)
     if bundled is None or bundled.tiered is None:
-        memo.put(
-            key, None if bundled is None else [bundled.base, bundled.per_input, bundled.per_output]
-        )
+        memo.put(key, None if bundled is None else bundled.rates())
     return bundled
 
 
@@ -114,7 +196,8 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
     """genai-prices' price from its bundled data; None when it does not know the model.
 
     genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
-    (from genai-prices' own results) and applied here, unless the price has tiers.
+    (from genai-prices' own results: a million tokens of each kind) and applied here,
+    unless the price has tiers (long-context prices): then genai-prices prices each answer.
     """
     from genai_prices import Usage, data_snapshot
     from genai_prices.types import TieredPrices
@@ -132,8 +215,15 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
     context = _BATCH_CONTEXT if has_batch else None
     scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
 
-    def calc(tokens_in: int, tokens_out: int) -> float:
-        usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    def calc(tokens: Tokens) -> float:
+        usage = Usage(
+            input_tokens=round(tokens.input),
+            output_tokens=round(tokens.output),
+            cache_read_tokens=round(tokens.cache_read) or None,
+            cache_write_tokens=round(tokens.cache_write) or None,
+            cache_write_1h_tokens=round(tokens.cache_write_1h) or None,
+            output_reasoning_tokens=round(tokens.reasoning) or None,
+        )
         found = model.calc_price(
             usage, provider, genai_request_timestamp=now, price_context=context
         )
@@ -142,21 +232,36 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
     prices = model.get_prices(now, context)
     if any(isinstance(v, TieredPrices) for v in vars(prices).values()):
         return _Bundled(0.0, 0.0, 0.0, tiered=calc)
-    base = calc(0, 0)
-    return _Bundled(
-        base, (calc(_MILLION, 0) - base) / _MILLION, (calc(0, _MILLION) - base) / _MILLION
+    m = _MILLION
+    base = calc(Tokens(0, 0))
+    each = (
+        Tokens(m, 0),
+        Tokens(0, m),
+        Tokens(m, 0, cache_read=m),
+        Tokens(m, 0, cache_write=m),
+        Tokens(m, 0, cache_write=m, cache_write_1h=m),
+        Tokens(0, m, reasoning=m),
     )
+    return _Bundled.of_rates([base, *((calc(tokens) - base) / m for tokens in each)])
 
 
 @dataclass(frozen=True)
 class _Own:
-    """The user's price, online or in batch mode."""
+    """The user's price, online or in batch mode (1 h cache writes at the write price)."""
 
     price: Price
     batch: bool
 
-    def cost(self, tokens_in: float, tokens_out: float) -> float:
-        return self.price.cost(tokens_in, tokens_out, batch=self.batch)
+    def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
+        if extra is None:
+            return self.price.cost(tokens_in, tokens_out, batch=self.batch)
+        return self.price.cost(
+            tokens_in,
+            tokens_out,
+            batch=self.batch,
+            cache_read=extra.cache_read,
+            cache_write=extra.cache_write,
+        )
 
 
 _Pricer = _Own | _Bundled
@@ -209,6 +314,7 @@ class PriceBook:
         """
         for api, model_name in models:
             self.cost_of(api, model_name or "", 0, 0, batch=False)
+            warm_usage_reader(api)
 
     def cost_of(
         self,
@@ -218,15 +324,27 @@ class PriceBook:
         output_tokens: float,
         *,
         batch: bool,
+        extra: Tokens | None = None,
     ) -> float | None:
-        """USD for this usage; None (and one warning per model) when no price is known."""
-        cost = self.price(api, model_name, input_tokens, output_tokens, batch=batch)
+        """USD for this usage; None (and one warning per model) when no price is known.
+
+        ``extra``: the whole usage when it has cache or reasoning counts (priced each at
+        its own rate); its ``input`` and ``output`` are ``input_tokens`` and ``output_tokens``.
+        """
+        cost = self.price(api, model_name, input_tokens, output_tokens, batch=batch, extra=extra)
         if cost is None:
             self._warn(api, model_name)
         return cost
 
     def price(
-        self, api: str, model_name: str, tokens_in: float, tokens_out: float, *, batch: bool
+        self,
+        api: str,
+        model_name: str,
+        tokens_in: float,
+        tokens_out: float,
+        *,
+        batch: bool,
+        extra: Tokens | None = None,
     ) -> float | None:
         """Like :meth:`cost_of`, without the warning (None: no known price)."""
         key = (api, model_name, batch)
@@ -234,7 +352,7 @@ class PriceBook:
             pricer = self._pricers[key]
         except KeyError:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
-        return None if pricer is None else pricer.cost(tokens_in, tokens_out)
+        return None if pricer is None else pricer.cost(tokens_in, tokens_out, extra)
 
     def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
         own = self.override(api, model_name)
@@ -281,12 +399,14 @@ class PriceBook:
         if completion.input_tokens is None and completion.output_tokens is None:
             return self.unreported(outcome.record)
         record = outcome.record
+        tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
         return self.cost_of(
             record.api,
             record.model_name or "",
-            completion.input_tokens or 0,
-            completion.output_tokens or 0,
+            tokens_in,
+            tokens_out,
             batch=outcome.batch_id is not None,
+            extra=_extra(completion, tokens_in, tokens_out),
         )
 
     def unreported(self, record: PromptRecord) -> float | None:
@@ -298,6 +418,22 @@ class PriceBook:
             self.warned.add(name)
             logger.warning("{} reported no token usage: its results get cost_usd null", name)
         return None
+
+
+def _extra(completion: Completion, tokens_in: int, tokens_out: int) -> Tokens | None:
+    """The whole usage of an answer with cache or reasoning counts (None: it has none)."""
+    read, write = completion.cached_input_tokens, completion.cache_write_tokens
+    reasoning = completion.reasoning_tokens
+    if not (read or write or reasoning):
+        return None
+    return Tokens(
+        tokens_in,
+        tokens_out,
+        cache_read=read or 0,
+        cache_write=write or 0,
+        cache_write_1h=completion.cache_write_1h_tokens or 0,
+        reasoning=reasoning or 0,
+    )
 
 
 _DEFAULT = PriceBook()

@@ -19,6 +19,7 @@ from runner.providers.base import (
 )
 from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # Error types that mean no request on this key will succeed until someone pays.
@@ -80,18 +81,17 @@ def parse_message(body: dict[str, Any]) -> Completion:
     if not isinstance(blocks, list):
         raise ProviderError(f"the answer has no content: {str(body)[:200]}", ErrorKind.FATAL)
     text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-    usage = body.get("usage") or {}
-    return Completion(
-        text=text,
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        finish_reason=body.get("stop_reason"),
-        model=body.get("model"),
+    completion = Completion(
+        text=text, finish_reason=body.get("stop_reason"), model=body.get("model")
     )
+    return read_usage(body, "anthropic").fill(completion)
 
 
 async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
     """A Completion from a streamed Messages answer (``message_start`` ... ``message_stop``).
+
+    Its counts: ``message_start``'s usage (input, cache writes and reads), updated by the
+    last ``message_delta``'s (output, and any count it repeats).
 
     Raises:
         ProviderError: retryable when the stream stops before ``message_stop`` (a connection
@@ -101,6 +101,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
+    usage: dict[str, Any] = {}
     async for event, data in events:
         if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
             whole = data
@@ -109,12 +110,13 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         if kind == "message_start":
             message = data.get("message") or {}
             result.model = message.get("model")
-            result.input_tokens = (message.get("usage") or {}).get("input_tokens")
+            usage.update(message.get("usage") or {})
         elif kind == "content_block_delta":
             parts.append(str((data.get("delta") or {}).get("text") or ""))
         elif kind == "message_delta":
             result.finish_reason = (data.get("delta") or {}).get("stop_reason")
-            result.output_tokens = (data.get("usage") or {}).get("output_tokens")
+            delta_usage = data.get("usage") or {}
+            usage.update({k: v for k, v in delta_usage.items() if v is not None})
         elif kind == "message_stop":
             ended = True
         elif kind == "error":
@@ -130,7 +132,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
             ErrorKind.RETRYABLE,
         )
     result.text = "".join(parts)
-    return result
+    return read_usage({"usage": usage}, "anthropic").fill(result) if usage else result
 
 
 @register

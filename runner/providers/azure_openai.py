@@ -72,4 +72,4 @@ class AzureOpenAIProvider(HttpProvider):
             f"/chat/completions?api-version={quote(self._api_version(model))}"
         )
         headers = {"api-key": self._key(model) or ""}
-        return await send_chat_completions(self, record, url, headers, None)
+        return await send_chat_completions(self, record, url, headers, None, "azure")

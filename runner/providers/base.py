@@ -27,7 +27,9 @@ from runner.prompts.records import PromptRecord
 class Completion:
     """What a model answered.
 
-    ``text`` is a list for a multi-turn prompt (one reply per user turn).
+    ``text`` is a list for a multi-turn prompt (one reply per user turn). Token counts are
+    as billed (see runner.providers.usage): ``input_tokens`` counts cache reads and writes,
+    ``output_tokens`` counts reasoning; None: not reported.
     """
 
     text: str | list[str]
@@ -35,6 +37,10 @@ class Completion:
     output_tokens: int | None = None
     finish_reason: str | None = None
     model: str | None = None
+    cached_input_tokens: int | None = None  # read from the provider's prompt cache
+    cache_write_tokens: int | None = None  # written to it (Anthropic: 5 min and 1 h)
+    reasoning_tokens: int | None = None  # thinking, part of output_tokens
+    cache_write_1h_tokens: int | None = None  # the 1 h part of cache_write_tokens
 
 
 @functools.lru_cache(maxsize=8)

@@ -24,6 +24,7 @@ from runner.providers.gemini_content import gemini_payload, safety_problem
 from runner.providers.gemini_files import GeminiFiles
 from runner.providers.http import classify_status, post_json
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 # google.rpc status codes worth another attempt (RESOURCE_EXHAUSTED: rate or token limit).
@@ -59,7 +60,11 @@ def classify_gemini(status: int, body: Any, raw: str, headers: Mapping[str, str]
 
 
 def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
-    """A Completion from a ``GenerateContentResponse``."""
+    """A Completion from a ``GenerateContentResponse`` (Gemini API or Vertex AI).
+
+    Its counts (``usageMetadata``) are read by genai-prices' ``google`` extractor: Vertex AI
+    answers the same block (cached content, thoughts, tool-use prompt tokens).
+    """
     candidates = body.get("candidates") or []
     if not candidates:
         feedback = body.get("promptFeedback") or {}
@@ -70,14 +75,12 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
         )
     candidate = candidates[0]
     parts = (candidate.get("content") or {}).get("parts") or []
-    usage = body.get("usageMetadata") or {}
-    return Completion(
+    completion = Completion(
         text="".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)),
-        input_tokens=usage.get("promptTokenCount"),
-        output_tokens=usage.get("candidatesTokenCount"),
         finish_reason=candidate.get("finishReason"),
         model=body.get("modelVersion") or model,
     )
+    return read_usage(body, "google").fill(completion)
 
 
 def content_problems(

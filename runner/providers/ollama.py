@@ -18,6 +18,7 @@ from runner.providers.base import (
 )
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import ollama_usage
 
 # Request fields that sit beside ``options`` rather than in it; every other parameter is
 # a model option (temperature, num_predict, seed, ...), as prompto sends them.
@@ -53,13 +54,12 @@ def parse_ollama(body: dict[str, Any], model: str) -> Completion:
         text = body["message"].get("content")
     else:
         raise ProviderError(f"the answer has no text: {str(body)[:200]}", ErrorKind.FATAL)
-    return Completion(
+    completion = Completion(
         text=str(text or ""),
-        input_tokens=body.get("prompt_eval_count"),
-        output_tokens=body.get("eval_count"),
         finish_reason=body.get("done_reason"),
         model=body.get("model") or model,
     )
+    return ollama_usage(body).fill(completion)
 
 
 @register

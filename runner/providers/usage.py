@@ -1,0 +1,145 @@
+"""Token counts as the provider bills them, read from an answer's usage block.
+
+genai-prices reads the usage blocks itself (``extract_usage``; its per-provider extractors,
+from the pinned package's bundled data): it is used wherever it has the provider's shape.
+
+* ``openai`` (flavors ``chat`` and ``responses``) and ``azure`` (the same two shapes):
+  ``prompt_tokens_details.cached_tokens`` (Responses: ``input_tokens_details``),
+  ``completion_tokens_details.reasoning_tokens`` (Responses: ``output_tokens_details``).
+  ``prompt_tokens`` already includes the cached tokens and ``completion_tokens`` the
+  reasoning tokens. The local model (llama.cpp) and huggingface-tgi answer in OpenAI's chat
+  shape and are read with OpenAI's extractor.
+* ``anthropic``: ``input_tokens`` there excludes cache writes and reads; genai-prices sums
+  the three (the billed input), and keeps ``cache_creation.ephemeral_5m/1h_input_tokens``.
+* ``google`` (Gemini and Vertex AI answer the same ``usageMetadata``): input is
+  ``promptTokenCount`` (cached content included) plus ``toolUsePromptTokenCount``, output is
+  ``candidatesTokenCount`` plus ``thoughtsTokenCount``.
+
+Where it does not fit, the counts are read here by hand: Ollama (genai-prices has no Ollama
+provider; ``prompt_eval_count`` / ``eval_count``, see :func:`ollama_usage`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.providers.base import Completion
+
+
+@dataclass(frozen=True)
+class UsageCounts:
+    """What an answer used, as billed (None: not reported).
+
+    ``input_tokens`` is the whole billed input (cache reads and writes included),
+    ``output_tokens`` the whole billed output (reasoning included).
+    ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` kept for an hour
+    (Anthropic's 1 h cache, priced apart); the rest is kept 5 minutes.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+
+    def fill(self, completion: Completion) -> Completion:
+        """Set these counts on ``completion`` (and return it)."""
+        for name in _FIELDS:
+            setattr(completion, name, getattr(self, name))
+        return completion
+
+
+_FIELDS = tuple(f.name for f in fields(UsageCounts))
+NO_USAGE = UsageCounts()
+# genai-prices' usage keys -> UsageCounts' fields.
+_FROM_GENAI = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cached_input_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("output_reasoning_tokens", "reasoning_tokens"),
+    ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+)
+
+
+# runner's apis -> the genai-prices provider whose extractor reads their usage blocks.
+USAGE_PROVIDERS = {
+    "openai": "openai",
+    "azure-openai": "azure",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "vertexai": "google",
+    "local": "openai",  # llama.cpp answers in OpenAI's chat shape
+    "huggingface-tgi": "openai",  # TGI's Messages API is OpenAI's chat shape
+}
+
+
+def warm_usage_reader(api: str) -> None:
+    """Load genai-prices' extractor for ``api`` now (~0.2 s), not at the first answer."""
+    provider_id = USAGE_PROVIDERS.get(api)
+    if provider_id is not None:
+        _provider(provider_id)
+
+
+@functools.cache
+def _provider(provider_id: str) -> Any:
+    """genai-prices' provider (its extractors), looked up once per id."""
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot().find_provider(None, provider_id, None)
+
+
+def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> UsageCounts:
+    """The counts of a provider's answer ``body`` (its whole JSON, or ``{"usage": ...}``).
+
+    Args:
+        provider_id: genai-prices' provider: ``openai``, ``azure``, ``anthropic``, ``google``.
+        api_flavor: ``chat`` or ``responses`` for OpenAI and Azure; ``default`` otherwise.
+
+    An answer without a usage block (or with an unreadable one) gives all None: its cost is
+    then unknown, never a made-up 0.
+    """
+    if not isinstance(body, dict):
+        return NO_USAGE
+    try:
+        # The provider's extractor, not genai_prices.extract_usage: that one also looks the
+        # answer's model up (and fails on a name it does not know), which pricing does apart.
+        _, usage = _provider(provider_id).extract_usage(body, api_flavor=api_flavor)
+    except (ValueError, LookupError, TypeError):
+        return NO_USAGE
+    reported = vars(usage)  # genai-prices keeps only the reported keys here
+    counts: dict[str, int] = {}
+    for key, name in _FROM_GENAI:
+        value = reported.get(key)
+        if value is not None:
+            counts[name] = int(value)
+    if "cache_write_1h_tokens" in counts and "cache_write_tokens" not in counts:
+        counts["cache_write_tokens"] = counts["cache_write_1h_tokens"]
+    return UsageCounts(**counts)
+
+
+def ollama_usage(body: dict[str, Any]) -> UsageCounts:
+    """Ollama's counts, read by hand (genai-prices has no Ollama provider).
+
+    Ollama reports ``prompt_eval_count`` (input) and ``eval_count`` (output, thinking
+    included); it has no prompt cache billing and reports no reasoning count apart.
+    """
+    return UsageCounts(
+        input_tokens=_int(body.get("prompt_eval_count")),
+        output_tokens=_int(body.get("eval_count")),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def add_counts(total: Completion, reply: Completion) -> None:
+    """Add ``reply``'s counts to ``total`` (a multi-turn prompt's requests, summed)."""
+    for name in _FIELDS:
+        a, b = getattr(total, name), getattr(reply, name)
+        setattr(total, name, b if a is None else a if b is None else a + b)
