@@ -192,6 +192,10 @@ class ResponseCache:
             output_tokens=answer.get("output_tokens"),
             finish_reason=answer.get("finish_reason"),
             model=answer.get("model"),
+            cached_input_tokens=answer.get("cached_input_tokens"),
+            cache_write_tokens=answer.get("cache_write_tokens"),
+            reasoning_tokens=answer.get("reasoning_tokens"),
+            cache_write_1h_tokens=answer.get("cache_write_1h_tokens"),
         )
         return Outcome(
             record,
@@ -222,6 +226,10 @@ def _answer(outcome: Outcome) -> dict[str, Any]:
         "output_tokens": completion.output_tokens,
         "finish_reason": completion.finish_reason,
         "model": completion.model,
+        "cached_input_tokens": completion.cached_input_tokens,
+        "cache_write_tokens": completion.cache_write_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+        "cache_write_1h_tokens": completion.cache_write_1h_tokens,
         "latency_s": outcome.latency_s,
         "sent_at": None if outcome.sent_at is None else outcome.sent_at.isoformat(),
         "received_at": None if outcome.received_at is None else outcome.received_at.isoformat(),

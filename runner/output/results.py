@@ -73,10 +73,7 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         "timestamp_sent": _iso(outcome.sent_at),
         "timestamp_received": _iso(outcome.received_at),
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 4),
-        "usage": {
-            "input_tokens": None if completion is None else completion.input_tokens,
-            "output_tokens": None if completion is None else completion.output_tokens,
-        },
+        "usage": usage_of(completion),
         "finish_reason": None if completion is None else completion.finish_reason,
         "response_model": None if completion is None else completion.model,
         "cached": outcome.cached,
@@ -91,6 +88,29 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     if outcome.batch_id is not None:  # batch mode only: online lines stay as they were
         line["batch_id"] = outcome.batch_id
     return line
+
+
+def usage_of(completion: Completion | None) -> dict[str, int | None]:
+    """The line's ``usage``: the counts as billed (runner.providers.usage), None: unreported.
+
+    ``input_tokens`` includes cache reads and writes, ``output_tokens`` reasoning;
+    ``cache_write_1h_tokens`` (Anthropic's 1 h cache) only when the answer reports it.
+    """
+    if completion is None:
+        return dict.fromkeys(USAGE_FIELDS)
+    usage = {name: getattr(completion, name) for name in USAGE_FIELDS}
+    if completion.cache_write_1h_tokens is not None:
+        usage["cache_write_1h_tokens"] = completion.cache_write_1h_tokens
+    return usage
+
+
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 
 
 def invalid_lines(
