@@ -19,7 +19,7 @@ from loguru import logger
 from runner.cost.budget import budget_line, over_budget
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
-from runner.engine.quota import TokenEstimate, Usage
+from runner.engine.quota import TokenEstimate
 from runner.engine.stats import GroupStats
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
@@ -224,10 +224,13 @@ class GroupRun:
         outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
         self.remember_in_cache(item, outcome)
         if estimate is not None:
+            # Billed counts, as the provider's limits count them (Anthropic: no cache reads).
             usage = (
                 None
                 if outcome.completion is None
-                else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
+                else engine.providers[item.record.api].limit_usage(
+                    outcome.completion, item.record.model_name
+                )
             )
             for limit in self.metered:
                 await limit.settle(estimate, usage)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting
+from runner.engine.quota import Accounting, Usage
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -22,6 +22,10 @@ from runner.providers.messages import Message, run_chat
 from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Models whose input-token limit (ITPM) counts cache reads: the rate-limit docs mark them
+# with a dagger (older models); runner counts them for every Claude 3.x model, the safe side.
+# https://docs.anthropic.com/en/api/rate-limits
+ITPM_COUNTS_CACHE_READS = ("claude-3-",)
 # Error types that mean no request on this key will succeed until someone pays.
 QUOTA_TYPES = frozenset({"billing_error"})
 
@@ -153,6 +157,21 @@ class AnthropicProvider(HttpProvider):
 
     def _base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
+
+    def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
+        """The billed counts, less cache reads: Anthropic's ITPM leaves them out.
+
+        "cache_read_input_tokens do not count towards ITPM" for most models (input tokens
+        and cache writes do); https://docs.anthropic.com/en/api/rate-limits.
+        """
+        tokens_in, reads = completion.input_tokens, completion.cached_input_tokens
+        if (
+            tokens_in is not None
+            and reads
+            and not (model_name or "").startswith(ITPM_COUNTS_CACHE_READS)
+        ):
+            tokens_in -= reads
+        return Usage(tokens_in, completion.output_tokens)
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

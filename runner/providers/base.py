@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from runner.config.schema import RunConfig
-from runner.engine.quota import Accounting, TokenEstimate
+from runner.engine.quota import Accounting, TokenEstimate, Usage
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 
@@ -98,6 +98,14 @@ class Provider(ABC):
     def credential_parts(self, model_name: str | None) -> list[str]:
         """What the account of ``model_name``'s requests is (where to, with which key)."""
         return []
+
+    def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
+        """What an answer counts against token limits with ``actual`` accounting.
+
+        Default: the billed counts (input with cache reads and writes, output with
+        reasoning). A provider whose limits leave some of them out says so here.
+        """
+        return Usage(completion.input_tokens, completion.output_tokens)
 
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).
