@@ -41,6 +41,32 @@ def test_a_second_process_prices_without_loading_genai_prices(tmp_path: Path) ->
     assert set(memo["rates"]) == {"openai|gpt-4o-mini|online", "openai|no-such-model-xyz|online"}
 
 
+_WARM_AND_READ = """
+import sys
+from runner.cost.prices import PriceBook
+from runner.providers.openai import parse_chat_completion
+PriceBook().warm([("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")])
+usage = {"prompt_tokens": 10, "completion_tokens": 5,
+         "prompt_tokens_details": {"cached_tokens": 8}}
+done = parse_chat_completion({"choices": [{"message": {"content": "a"}}], "usage": usage})
+print(done.input_tokens, done.cached_input_tokens, "genai_prices" in sys.modules)
+"""
+
+
+def test_a_second_process_reads_usage_without_loading_genai_prices(tmp_path: Path) -> None:
+    """The usage readers' paths (from genai-prices' extractors) are kept in the memo too."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _WARM_AND_READ], env=env, capture_output=True, text=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert runs[0] == ["10", "8", "True"] and runs[1] == ["10", "8", "False"]
+    memo = json.loads((tmp_path / "runner" / "genai-prices.json").read_text())
+    assert {"usage|openai|chat", "usage|anthropic|default"} <= set(memo["rates"])
+
+
 def test_the_memo_holds_for_one_day_and_one_genai_prices(tmp_path: Path) -> None:
     path = tmp_path / "memo.json"
     rates = [0.0, 1e-6, 2e-6, 0.5e-6, 1e-6, 1e-6, 2e-6]

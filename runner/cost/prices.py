@@ -32,7 +32,7 @@ from runner.cost.price_memo import PriceMemo
 from runner.engine.quota import TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
-from runner.providers.usage import warm_usage_reader
+from runner.providers.usage import compiled_paths, seed_compiled, usage_readers
 
 if TYPE_CHECKING:
     from runner.config.schema import PriceConfig, RunConfig
@@ -314,7 +314,16 @@ class PriceBook:
         """
         for api, model_name in models:
             self.cost_of(api, model_name or "", 0, 0, batch=False)
-            warm_usage_reader(api)
+            self._warm_readers(api)
+
+    def _warm_readers(self, api: str) -> None:
+        """Compile ``api``'s usage readers now (not at the first answer), through the memo."""
+        for provider_id, flavor in usage_readers(api):
+            found, paths = self.memo.get_reader(provider_id, flavor)
+            if found:
+                seed_compiled(provider_id, flavor, paths)
+            else:
+                self.memo.put_reader(provider_id, flavor, compiled_paths(provider_id, flavor))
 
     def cost_of(
         self,

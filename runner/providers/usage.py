@@ -80,11 +80,21 @@ USAGE_PROVIDERS = {
 }
 
 
-def warm_usage_reader(api: str) -> None:
-    """Load genai-prices' extractor for ``api`` now (~0.2 s), not at the first answer."""
+# The flavors each genai-prices provider is read in.
+USAGE_FLAVORS = {
+    "openai": ("chat", "responses"),
+    "azure": ("chat", "responses"),
+    "anthropic": ("default",),
+    "google": ("default",),
+}
+
+
+def usage_readers(api: str) -> tuple[tuple[str, str], ...]:
+    """The (genai-prices provider, flavor) readers an api's answers are read with."""
     provider_id = USAGE_PROVIDERS.get(api)
-    if provider_id is not None:
-        _provider(provider_id)
+    if provider_id is None:
+        return ()
+    return tuple((provider_id, flavor) for flavor in USAGE_FLAVORS[provider_id])
 
 
 @functools.cache
@@ -109,7 +119,10 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
     """
     if not isinstance(body, dict):
         return NO_USAGE
-    compiled = _compiled(provider_id, api_flavor)
+    try:
+        compiled = _COMPILED[(provider_id, api_flavor)]
+    except KeyError:
+        compiled = compiled_paths(provider_id, api_flavor)
     if compiled is None:
         return read_with_genai_prices(body, provider_id, api_flavor)
     root, mappings = compiled
@@ -168,7 +181,33 @@ def _walk(data: Any, path: Path) -> Any:
     return data
 
 
-@functools.cache
+# (provider id, flavor) -> its compiled extractor, compiled (or given) once.
+_COMPILED: dict[tuple[str, str], Compiled | None] = {}
+
+
+def compiled_paths(provider_id: str, api_flavor: str) -> Compiled | None:
+    """The extractor of ``provider_id`` and ``api_flavor`` as key paths (compiled once)."""
+    key = (provider_id, api_flavor)
+    if key not in _COMPILED:
+        _COMPILED[key] = _compiled(provider_id, api_flavor)
+    return _COMPILED[key]
+
+
+def seed_compiled(provider_id: str, api_flavor: str, value: Any) -> None:
+    """Use ``value`` (as :func:`compiled_paths` gave it, through JSON) for this reader.
+
+    The price memo keeps them, so a run that finds them there never loads genai-prices.
+    """
+    if value is None:
+        _COMPILED[(provider_id, api_flavor)] = None
+        return
+    root, mappings = value
+    _COMPILED[(provider_id, api_flavor)] = (
+        tuple(root),
+        tuple((tuple(path), str(name), bool(required)) for path, name, required in mappings),
+    )
+
+
 def _compiled(provider_id: str, api_flavor: str) -> Compiled | None:
     """genai-prices' extractor as plain key paths, for the counts runner keeps.
 
