@@ -31,6 +31,7 @@ from runner.providers.gemini import parse_generate_content
 from runner.providers.ollama import parse_ollama
 from runner.providers.openai import parse_chat_completion
 from runner.providers.usage import _compiled, read_usage, read_with_genai_prices
+from runner.report.data import load_run
 from tests.conftest import read_jsonl, write_jsonl
 from tests.usage_server import Answers, usage_server
 
@@ -442,6 +443,7 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
         message=ANTHROPIC_MESSAGE,
         message_events=_message_events(),
         generate=GEMINI_RESPONSE,
+        vertex=VERTEX_RESPONSE,
     )
     records: list[dict[str, Any]] = [
         {"id": "chat", "api": "openai", "model_name": "gpt-4o-mini", "prompt": "q"},
@@ -452,6 +454,8 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
         {"id": "claude-stream", "api": "anthropic", "model_name": "claude-3-5-haiku-latest",
          "prompt": "q", "parameters": {"stream": True}},
         {"id": "gemini", "api": "gemini", "model_name": "gemini-2.5-flash", "prompt": "q"},
+        {"id": "vertex", "api": "vertexai", "model_name": "gemini-2.5-flash", "prompt": "q"},
+        {"id": "azure", "api": "azure-openai", "model_name": "gpt-4o-mini", "prompt": "q"},
     ]  # fmt: skip
     with usage_server(answers) as server:
         env = {
@@ -461,6 +465,11 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
             "ANTHROPIC_BASE_URL": f"{server.url}/anthropic",
             "GEMINI_API_KEY": "k",
             "GEMINI_BASE_URL": f"{server.url}/gemini/v1beta",
+            "VERTEXAI_PROJECT_ID": "p",
+            "VERTEXAI_ACCESS_TOKEN": "t",
+            "VERTEXAI_BASE_URL": server.url,
+            "AZURE_OPENAI_API_KEY": "k",
+            "AZURE_OPENAI_API_ENDPOINT": server.url,
         }
         completed = _run(tmp_path, records, env)
     lines = {line["id"]: line for line in read_jsonl(completed)}
@@ -471,6 +480,8 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
         "claude": ((6200, 5000, 1000, 300, None), ANTHROPIC_BILL),
         "claude-stream": ((6200, 5000, 1000, 300, None), ANTHROPIC_BILL),
         "gemini": ((1000, 600, None, 1000, 900), GEMINI_BILL),
+        "vertex": ((1200, 600, None, 1000, 900), VERTEX_BILL),
+        "azure": ((1000, 800, None, 500, 400), OPENAI_BILL),  # the same usage block
     }
     names = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
              "reasoning_tokens")  # fmt: skip
@@ -480,8 +491,8 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
         assert lines[key]["cost_usd"] == pytest.approx(bill, abs=1e-9), key
     run_json = json.loads((completed.parent / "run.json").read_text())
     tokens = run_json["cost"]["tokens"]
-    assert tokens["cached_input_tokens"] == 800 * 2 + 5000 * 2 + 600
-    assert tokens["reasoning_tokens"] == 400 * 2 + 900
+    assert tokens["cached_input_tokens"] == 800 * 3 + 5000 * 2 + 600 * 2
+    assert tokens["reasoning_tokens"] == 400 * 3 + 900 * 2
     claude = run_json["cost"]["models"]["anthropic/claude-3-5-haiku-latest"]
     assert claude["cache_write_tokens"] == 2000 and claude["input_tokens"] == 12400
     with read_connection(tmp_path / "outputs") as con:
@@ -489,7 +500,45 @@ def test_lines_index_and_run_json_carry_the_billed_counts(tmp_path: Path) -> Non
             "SELECT sum(cached_input_tokens), sum(cache_write_tokens), sum(reasoning_tokens), "
             "sum(cost_usd) FROM responses"
         ).fetchone()
-        assert row is not None and row[:3] == (12200, 2000, 1700)
-        assert row[3] == pytest.approx(2 * OPENAI_BILL + 2 * ANTHROPIC_BILL + GEMINI_BILL)
+        assert row is not None and row[:3] == (13600, 2000, 3000)
+        bills = 3 * OPENAI_BILL + 2 * ANTHROPIC_BILL + GEMINI_BILL + VERTEX_BILL
+        assert row[3] == pytest.approx(bills)
         run_row = con.execute("SELECT cached_input_tokens, reasoning_tokens FROM runs").fetchone()
-        assert run_row == (12200, 1700)
+        assert run_row == (13600, 3000)
+    tokens_table = load_run(completed.parent).tokens.records()
+    claude_row = next(r for r in tokens_table if r["model"] == "claude-3-5-haiku-latest")
+    assert (claude_row["cached_input_tokens"], claude_row["cache_write_tokens"]) == (10000, 2000)
+    assert sum(r["reasoning_tokens"] for r in tokens_table) == 3000
+
+
+@pytest.mark.integration
+def test_a_cache_hit_keeps_the_counts_and_costs_nothing(tmp_path: Path) -> None:
+    records = [{"id": "a", "api": "openai", "model_name": "gpt-4o-mini", "prompt": "q"}]
+    with usage_server(Answers(chat=OPENAI_CHAT)) as server:
+        env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"}
+        runs = []
+        for folder in ("one", "two"):
+            write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+            result = run_experiment(
+                "exp",
+                [f"experiments_dir={tmp_path / 'experiments'}",
+                 f"outputs_dir={tmp_path / folder}", f"cache_dir={tmp_path / 'cache'}",
+                 "cache=on", "index=false", "progress=off"],
+                env=env,
+            )  # fmt: skip
+            runs.append(read_jsonl(result.folder.completed)[0])
+    assert len(server.requests) == 1
+    first, hit = runs
+    assert hit["cached"] is True and hit["usage"] == first["usage"]
+    assert hit["usage"]["cached_input_tokens"] == 800 and hit["usage"]["reasoning_tokens"] == 400
+    assert first["cost_usd"] == pytest.approx(OPENAI_BILL, abs=1e-9) and hit["cost_usd"] == 0
+
+
+async def test_a_multi_turn_prompt_sums_every_count() -> None:
+    from runner.providers.messages import run_chat
+
+    async def send(messages: list[dict[str, Any]]) -> Completion:
+        return parse_message(ANTHROPIC_MESSAGE)
+
+    total = await run_chat(["one", "two"], send)
+    assert _counts(total) == (12400, 10000, 2000, 600, None)

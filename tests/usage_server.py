@@ -35,7 +35,8 @@ class Answers:
     chat_chunks: list[dict[str, Any]] = field(default_factory=list)
     message: dict[str, Any] | None = None  # Anthropic message
     message_events: list[dict[str, Any]] = field(default_factory=list)
-    generate: dict[str, Any] | None = None  # Gemini / Vertex GenerateContentResponse
+    generate: dict[str, Any] | None = None  # Gemini GenerateContentResponse
+    vertex: dict[str, Any] | None = None  # Vertex AI's (its paths start with /projects/)
 
 
 def _sse(events: list[tuple[str | None, Any]]) -> bytes:
@@ -53,7 +54,8 @@ def _app(state: UsageServer, answers: Answers) -> web.Application:
         state.requests.append((request.path, body))
         path = request.path
         if path.endswith(":generateContent"):
-            return web.json_response(answers.generate)
+            vertex = path.startswith("/projects/") and answers.vertex is not None
+            return web.json_response(answers.vertex if vertex else answers.generate)
         if path.endswith("/messages"):
             if body.get("stream"):
                 events = [(e["type"], e) for e in answers.message_events]
