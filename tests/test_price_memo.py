@@ -64,7 +64,7 @@ def test_a_second_process_reads_usage_without_loading_genai_prices(tmp_path: Pat
     ]
     assert runs[0] == ["10", "8", "True"] and runs[1] == ["10", "8", "False"]
     memo = json.loads((tmp_path / "runner" / "genai-prices.json").read_text())
-    assert {"usage|openai|chat", "usage|anthropic|default"} <= set(memo["rates"])
+    assert {"reader|openai|chat", "reader|anthropic|default"} <= set(memo["rates"])
 
 
 def test_the_memo_holds_for_one_day_and_one_genai_prices(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ M = 1_000_000
 
 # https://platform.openai.com/docs/api-reference/chat/object (usage, with its details
 # objects; cached tokens: https://platform.openai.com/docs/guides/prompt-caching).
-OPENAI_CHAT = {
+OPENAI_CHAT: dict[str, Any] = {
     "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
     "object": "chat.completion",
     "created": 1741570283,
@@ -70,7 +70,7 @@ OPENAI_CHAT = {
 OPENAI_BILL = (200 * 0.15 + 800 * 0.075 + 500 * 0.60) / M  # the issue's 0.00039
 
 # https://platform.openai.com/docs/api-reference/responses/object (usage).
-RESPONSES_USAGE = {
+RESPONSES_USAGE: dict[str, Any] = {
     "usage": {
         "input_tokens": 1000,
         "input_tokens_details": {"cached_tokens": 800},
@@ -84,7 +84,7 @@ RESPONSES_BILL = (200 * 1.10 + 800 * 0.275 + 500 * 4.40) / M
 
 # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/prompt-caching (its
 # example usage block: prompt 1566 with 1408 cached, completion 1518 with 576 reasoning).
-AZURE_USAGE = {
+AZURE_USAGE: dict[str, Any] = {
     "usage": {
         "completion_tokens": 1518,
         "prompt_tokens": 1566,
@@ -98,7 +98,7 @@ AZURE_BILL = (158 * 0.15 + 1408 * 0.075 + 1518 * 0.60) / M
 
 # https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching (tracking cache
 # performance: input_tokens excludes cache_creation_input_tokens and cache_read_input_tokens).
-ANTHROPIC_MESSAGE = {
+ANTHROPIC_MESSAGE: dict[str, Any] = {
     "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
     "type": "message",
     "role": "assistant",
@@ -118,7 +118,7 @@ ANTHROPIC_BILL = (200 * 0.80 + 1000 * 1.00 + 5000 * 0.08 + 300 * 4.00) / M  # 0.
 
 # https://ai.google.dev/api/generate-content#UsageMetadata (promptTokenCount includes the
 # cached content; thoughtsTokenCount is billed as output beside candidatesTokenCount).
-GEMINI_RESPONSE = {
+GEMINI_RESPONSE: dict[str, Any] = {
     "candidates": [
         {
             "content": {"parts": [{"text": "Paris."}], "role": "model"},
@@ -143,7 +143,7 @@ GEMINI_BILL = (400 * 0.30 + 600 * 0.03 + 1000 * 2.50) / M  # the issue's 0.00264
 
 # https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/GenerateContentResponse
 # (UsageMetadata: toolUsePromptTokenCount is input, billed beside promptTokenCount).
-VERTEX_RESPONSE = {
+VERTEX_RESPONSE: dict[str, Any] = {
     **GEMINI_RESPONSE,
     "usageMetadata": {
         "promptTokenCount": 1000,
@@ -212,7 +212,7 @@ def test_anthropic_input_is_billed_with_cache_writes_and_reads(tmp_path: Path) -
 
 def test_anthropic_1h_cache_writes_cost_their_own_rate(tmp_path: Path) -> None:
     usage = {
-        **ANTHROPIC_MESSAGE["usage"],  # type: ignore[dict-item]
+        **ANTHROPIC_MESSAGE["usage"],
         "cache_creation": {"ephemeral_5m_input_tokens": 600, "ephemeral_1h_input_tokens": 400},
     }
     completion = parse_message({**ANTHROPIC_MESSAGE, "usage": usage})
@@ -416,7 +416,7 @@ def _message_events() -> list[dict[str, Any]]:
     https://docs.anthropic.com/en/docs/build-with-claude/streaming
     """
     start = {**ANTHROPIC_MESSAGE, "content": [], "stop_reason": None,
-             "usage": {**ANTHROPIC_MESSAGE["usage"], "output_tokens": 1}}  # type: ignore[dict-item]  # fmt: skip
+             "usage": {**ANTHROPIC_MESSAGE["usage"], "output_tokens": 1}}  # fmt: skip
     return [
         {"type": "message_start", "message": start},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
@@ -542,3 +542,68 @@ async def test_a_multi_turn_prompt_sums_every_count() -> None:
 
     total = await run_chat(["one", "two"], send)
     assert _counts(total) == (12400, 10000, 2000, 600, None)
+
+
+def test_gemini_audio_input_costs_its_own_rate(tmp_path: Path) -> None:
+    # https://ai.google.dev/api/generate-content#UsageMetadata (promptTokensDetails: a
+    # ModalityTokenCount per modality); audio input has its own price.
+    usage = {
+        "promptTokenCount": 1000,
+        "candidatesTokenCount": 100,
+        "totalTokenCount": 1100,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 400},
+            {"modality": "AUDIO", "tokenCount": 600},
+        ],
+    }
+    completion = parse_generate_content({**GEMINI_RESPONSE, "usageMetadata": usage}, "m")
+    assert completion.other_tokens == {"input_audio_tokens": 600}
+    cost = _cost(tmp_path, "gemini", "gemini-2.5-flash", completion)
+    # gemini-2.5-flash: text input 0.30, audio input 1.00, output 2.50.
+    assert cost == pytest.approx((400 * 0.30 + 600 * 1.00 + 100 * 2.50) / M, abs=1e-9)
+
+
+def test_openai_audio_counts_reach_the_line() -> None:
+    usage = {
+        **OPENAI_CHAT["usage"],
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 50},
+    }
+    completion = parse_chat_completion({**OPENAI_CHAT, "usage": usage})
+    record = PromptRecord({"id": "a", "api": "openai", "model_name": "m", "prompt": "q"})
+    line = result_line(Outcome(record, "g", 1, completion=completion), run_id="r", experiment="e")
+    assert line["usage"]["other"] == {"input_audio_tokens": 50}
+    assert line["usage"]["cached_input_tokens"] == 0
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize(
+    ("api", "model"),
+    [
+        ("openai", "gpt-4o-mini"),
+        ("openai", "o4-mini"),
+        ("azure-openai", "gpt-4o-mini"),
+        ("anthropic", "claude-3-5-haiku-latest"),
+        ("anthropic", "claude-haiku-4-5"),
+        ("gemini", "gemini-2.5-flash"),
+        ("vertexai", "gemini-2.5-flash"),
+    ],
+)
+def test_the_memo_rates_price_as_genai_prices_does(
+    tmp_path: Path, api: str, model: str, batch: bool
+) -> None:
+    """Seven rates per model (from the memo, without genai-prices) give calc_price's figure."""
+    from runner.cost.prices import Tokens, _ask_genai_prices
+
+    provider = {"azure-openai": "azure", "gemini": "google", "vertexai": "google"}.get(api, api)
+    exact = _ask_genai_prices(provider, model, batch)
+    assert exact is not None and exact.calc is not None
+    memo = PriceMemo(tmp_path / "memo.json")
+    _book(tmp_path).cost_of(api, model, 0, 0, batch=batch)  # fills the memo file
+    book = PriceBook(memo=PriceMemo(memo.path))  # rates read back from the file
+    for tokens in (
+        Tokens(6200, 300, cache_read=5000, cache_write=1000, cache_write_1h=400),
+        Tokens(1000, 1000, cache_read=600, reasoning=900),
+        Tokens(123_457, 9_876, cache_read=100_000, cache_write=7, reasoning=5_000),
+    ):
+        got = book.cost_of(api, model, tokens.input, tokens.output, batch=batch, extra=tokens)
+        assert got == pytest.approx(exact.calc(tokens), abs=1e-12), tokens

@@ -196,6 +196,7 @@ class ResponseCache:
             cache_write_tokens=answer.get("cache_write_tokens"),
             reasoning_tokens=answer.get("reasoning_tokens"),
             cache_write_1h_tokens=answer.get("cache_write_1h_tokens"),
+            other_tokens=answer.get("other_tokens"),
         )
         return Outcome(
             record,
@@ -230,6 +231,7 @@ def _answer(outcome: Outcome) -> dict[str, Any]:
         "cache_write_tokens": completion.cache_write_tokens,
         "reasoning_tokens": completion.reasoning_tokens,
         "cache_write_1h_tokens": completion.cache_write_1h_tokens,
+        "other_tokens": completion.other_tokens,
         "latency_s": outcome.latency_s,
         "sent_at": None if outcome.sent_at is None else outcome.sent_at.isoformat(),
         "received_at": None if outcome.received_at is None else outcome.received_at.isoformat(),

@@ -13,7 +13,7 @@ computes each of those itself). A file that cannot be read or written is no erro
 genai-prices is asked, as without a memo.
 
 The usage readers' key paths (runner.providers.usage, compiled from genai-prices'
-extractors) are kept beside the rates (``usage|<provider>|<flavor>``), for the same reason.
+extractors) are kept beside the rates (``reader|<provider>|<flavor>``), for the same reason.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MEMO_FILE = "genai-prices.json"
 Rates = list[float] | None
 RATES_LEN = 7
 # Keys of the usage readers' compiled paths (see runner.providers.usage.Compiled).
-READER_PREFIX = "usage|"
+READER_PREFIX = "reader|"
 
 
 def memo_path() -> Path:
@@ -137,8 +137,13 @@ def _valid(key: str, value: Any) -> bool:
 def _valid_reader(value: Any) -> bool:
     """[root path, [[path, field, required], ...]], paths being lists of strings."""
 
+    def step(s: Any) -> bool:  # a key, or ["match", field, value]
+        return isinstance(s, str) or (
+            isinstance(s, list) and len(s) == 3 and all(isinstance(x, str) for x in s)
+        )
+
     def path(p: Any) -> bool:
-        return isinstance(p, list) and all(isinstance(step, str) for step in p)
+        return isinstance(p, list) and all(step(s) for s in p)
 
     if not (isinstance(value, list) and len(value) == 2 and path(value[0])):
         return False

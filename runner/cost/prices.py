@@ -21,6 +21,7 @@ its own, where genai-prices has one), long-context tiers by genai-prices itself.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,9 @@ class Tokens:
     cache_write: float = 0.0
     cache_write_1h: float = 0.0
     reasoning: float = 0.0
+    # Other counts by genai-prices' usage key (audio, image, tool-use tokens, web searches):
+    # genai-prices prices such an answer itself.
+    other: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,11 +146,14 @@ class _Bundled:
     per_cache_write: float = 0.0
     per_cache_write_1h: float = 0.0
     per_reasoning: float = 0.0
-    tiered: Callable[[Tokens], float] | None = None
+    # genai-prices' calculator (None: rates from the memo); used for every answer when the
+    # price has tiers.
+    calc: Callable[[Tokens], float] | None = None
+    tiered: bool = False
 
     def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
-        if self.tiered is not None:
-            return self.tiered(extra or Tokens(tokens_in, tokens_out))
+        if self.tiered and self.calc is not None:
+            return self.calc(extra or Tokens(tokens_in, tokens_out))
         if extra is None:  # no cache or reasoning counts: the common case, kept cheap
             return self.base + tokens_in * self.per_input + tokens_out * self.per_output
         return (
@@ -187,7 +194,7 @@ def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundle
     if found:
         return None if rates is None else _Bundled.of_rates(rates)
     bundled = _ask_genai_prices(provider_id, model_name, batch)
-    if bundled is None or bundled.tiered is None:
+    if bundled is None or not bundled.tiered:
         memo.put(key, None if bundled is None else bundled.rates())
     return bundled
 
@@ -223,6 +230,7 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
             cache_write_tokens=round(tokens.cache_write) or None,
             cache_write_1h_tokens=round(tokens.cache_write_1h) or None,
             output_reasoning_tokens=round(tokens.reasoning) or None,
+            **(tokens.other or {}),
         )
         found = model.calc_price(
             usage, provider, genai_request_timestamp=now, price_context=context
@@ -231,7 +239,7 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
 
     prices = model.get_prices(now, context)
     if any(isinstance(v, TieredPrices) for v in vars(prices).values()):
-        return _Bundled(0.0, 0.0, 0.0, tiered=calc)
+        return _Bundled(0.0, 0.0, 0.0, calc=calc, tiered=True)
     m = _MILLION
     base = calc(Tokens(0, 0))
     each = (
@@ -242,7 +250,8 @@ def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundle
         Tokens(m, 0, cache_write=m, cache_write_1h=m),
         Tokens(0, m, reasoning=m),
     )
-    return _Bundled.of_rates([base, *((calc(tokens) - base) / m for tokens in each)])
+    rates = [base, *((calc(tokens) - base) / m for tokens in each)]
+    return dataclasses.replace(_Bundled.of_rates(rates), calc=calc)
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,7 @@ class PriceBook:
         # (api, model_name, batch) -> what prices it: the user's price, genai-prices' (None:
         # no known price); resolved once, as every answer of a run is priced.
         self._pricers: dict[tuple[str, str, bool], _Pricer | None] = {}
+        self._calculators: dict[tuple[str, str, bool], Callable[[Tokens], float] | None] = {}
 
     @classmethod
     def from_settings(cls, settings: RunConfig) -> PriceBook:
@@ -361,7 +371,22 @@ class PriceBook:
             pricer = self._pricers[key]
         except KeyError:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
-        return None if pricer is None else pricer.cost(tokens_in, tokens_out, extra)
+        if pricer is None:
+            return None
+        if extra is not None and extra.other and type(pricer) is _Bundled and api not in FREE_APIS:
+            exact = self._exact(api, model_name, batch)
+            if exact is not None:  # genai-prices prices audio, images, searches, ... itself
+                return exact(extra)
+        return pricer.cost(tokens_in, tokens_out, extra)
+
+    def _exact(self, api: str, model_name: str, batch: bool) -> Callable[[Tokens], float] | None:
+        """genai-prices' own calculator of a model (loaded once; None: free or unknown)."""
+        key = (api, model_name, batch)
+        if key not in self._calculators:
+            provider_id = API_PROVIDERS.get(api)
+            found = _ask_genai_prices(provider_id, model_name, batch) if provider_id else None
+            self._calculators[key] = None if found is None else found.calc
+        return self._calculators[key]
 
     def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
         own = self.override(api, model_name)
@@ -430,10 +455,10 @@ class PriceBook:
 
 
 def _extra(completion: Completion, tokens_in: int, tokens_out: int) -> Tokens | None:
-    """The whole usage of an answer with cache or reasoning counts (None: it has none)."""
+    """The whole usage of an answer with cache, reasoning or other counts (None: none)."""
     read, write = completion.cached_input_tokens, completion.cache_write_tokens
-    reasoning = completion.reasoning_tokens
-    if not (read or write or reasoning):
+    reasoning, other = completion.reasoning_tokens, completion.other_tokens
+    if not (read or write or reasoning or other):
         return None
     return Tokens(
         tokens_in,
@@ -442,6 +467,7 @@ def _extra(completion: Completion, tokens_in: int, tokens_out: int) -> Tokens | 
         cache_write=write or 0,
         cache_write_1h=completion.cache_write_1h_tokens or 0,
         reasoning=reasoning or 0,
+        other=other or None,
     )
 
 

@@ -90,17 +90,20 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
     return line
 
 
-def usage_of(completion: Completion | None) -> dict[str, int | None]:
+def usage_of(completion: Completion | None) -> dict[str, Any]:
     """The line's ``usage``: the counts as billed (runner.providers.usage), None: unreported.
 
     ``input_tokens`` includes cache reads and writes, ``output_tokens`` reasoning;
-    ``cache_write_1h_tokens`` (Anthropic's 1 h cache) only when the answer reports it.
+    ``cache_write_1h_tokens`` (Anthropic's 1 h cache) only when the answer reports it, and
+    ``other`` (audio, image, tool-use tokens, web searches, by genai-prices' names) too.
     """
     if completion is None:
         return dict.fromkeys(USAGE_FIELDS)
     usage = {name: getattr(completion, name) for name in USAGE_FIELDS}
     if completion.cache_write_1h_tokens is not None:
         usage["cache_write_1h_tokens"] = completion.cache_write_1h_tokens
+    if completion.other_tokens:
+        usage["other"] = completion.other_tokens
     return usage
 
 

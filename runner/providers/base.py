@@ -41,6 +41,9 @@ class Completion:
     cache_write_tokens: int | None = None  # written to it (Anthropic: 5 min and 1 h)
     reasoning_tokens: int | None = None  # thinking, part of output_tokens
     cache_write_1h_tokens: int | None = None  # the 1 h part of cache_write_tokens
+    # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
+    # tokens, web searches): parts of the totals above, priced at their own rates.
+    other_tokens: dict[str, int] | None = None
 
 
 @functools.lru_cache(maxsize=8)

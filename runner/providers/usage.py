@@ -38,7 +38,9 @@ class UsageCounts:
     ``input_tokens`` is the whole billed input (cache reads and writes included),
     ``output_tokens`` the whole billed output (reasoning included).
     ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` kept for an hour
-    (Anthropic's 1 h cache, priced apart); the rest is kept 5 minutes.
+    (Anthropic's 1 h cache, priced apart); the rest is kept 5 minutes. ``other_tokens``:
+    any other count the block reports above 0, by genai-prices' name (audio, image and
+    tool-use tokens, web searches, ...), each part of the totals above and priced apart.
     """
 
     input_tokens: int | None = None
@@ -47,6 +49,7 @@ class UsageCounts:
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     cache_write_1h_tokens: int | None = None
+    other_tokens: dict[str, int] | None = None
 
     def fill(self, completion: Completion) -> Completion:
         """Set these counts on ``completion`` (and return it)."""
@@ -66,6 +69,12 @@ _FROM_GENAI = (
     ("output_reasoning_tokens", "reasoning_tokens"),
     ("cache_write_1h_tokens", "cache_write_1h_tokens"),
 )
+_KEPT = dict(_FROM_GENAI)
+
+
+def _implied(key: str) -> bool:
+    """Counts the kept ones already price: text parts (the base rates), 5 min writes."""
+    return "_text_" in key or key == "cache_write_5m_tokens"
 
 
 # runner's apis -> the genai-prices provider whose extractor reads their usage blocks.
@@ -120,26 +129,28 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
     if not isinstance(body, dict):
         return NO_USAGE
     try:
-        compiled = _COMPILED[(provider_id, api_flavor)]
+        reader = _READERS[(provider_id, api_flavor)]
     except KeyError:
-        compiled = compiled_paths(provider_id, api_flavor)
-    if compiled is None:
+        compiled_paths(provider_id, api_flavor)
+        reader = _READERS[(provider_id, api_flavor)]
+    if reader is None:
         return read_with_genai_prices(body, provider_id, api_flavor)
-    root, mappings = compiled
+    root, required_keys, by_key = reader
     usage = _walk(body, root)
-    if not isinstance(usage, dict):
-        return NO_USAGE
-    counts: dict[str, int] = {}
-    for path, name, required in mappings:
-        value = _walk(usage, path)
-        if value is _MISSING or not isinstance(value, int | float):
-            if required:
-                return NO_USAGE  # genai-prices refuses such a block
-            continue
-        if isinstance(value, bool) or not value >= 0:
-            return NO_USAGE  # likewise: a negative, NaN or boolean count
-        counts[name] = counts.get(name, 0) + int(value)
-    return _counts(counts)
+    if not isinstance(usage, dict) or not required_keys <= usage.keys():
+        return NO_USAGE  # genai-prices refuses a block without a required count
+    totals: dict[str, int] = {}
+    for name, data in usage.items():  # only the mappings of the keys the block has
+        for rest, key, required in by_key.get(name, ()):
+            value = _walk(data, rest) if rest else data
+            if value is _MISSING or not isinstance(value, int | float):
+                if required:
+                    return NO_USAGE
+                continue
+            if isinstance(value, bool) or not value >= 0:
+                return NO_USAGE  # likewise: a negative, NaN or boolean count
+            totals[key] = totals.get(key, 0) + int(value)
+    return _counts(totals)
 
 
 def read_with_genai_prices(body: Any, provider_id: str, api_flavor: str) -> UsageCounts:
@@ -151,46 +162,93 @@ def read_with_genai_prices(body: Any, provider_id: str, api_flavor: str) -> Usag
     except (ValueError, LookupError, TypeError):
         return NO_USAGE
     reported = vars(usage)  # genai-prices keeps only the reported keys here
-    counts = {
-        name: int(reported[key]) for key, name in _FROM_GENAI if reported.get(key) is not None
-    }
-    return _counts(counts)
+    return _counts({key: int(value) for key, value in reported.items() if value is not None})
 
 
-def _counts(counts: dict[str, int]) -> UsageCounts:
-    if not counts:
+def _counts(totals: dict[str, int]) -> UsageCounts:
+    """UsageCounts from genai-prices' usage keys and their summed values."""
+    if not totals:
         return NO_USAGE
+    counts: dict[str, Any] = {}
+    other: dict[str, int] = {}
+    for key, value in totals.items():
+        name = _KEPT.get(key)
+        if name is not None:
+            counts[name] = value
+        elif value and not _implied(key):
+            other[key] = value
     if "cache_write_1h_tokens" in counts and "cache_write_tokens" not in counts:
         counts["cache_write_tokens"] = counts["cache_write_1h_tokens"]
+    if other:
+        counts["other_tokens"] = other
     return UsageCounts(**counts)
 
 
 _MISSING = object()
-Path = tuple[str, ...]
-# A compiled extractor: the root path, then (path, UsageCounts field, required) per mapping.
+# A step: a key, or ("match", field, value): the first item of a list whose field is value
+# (genai-prices' ArrayMatch with ClauseEquals, case-insensitive).
+Step = str | tuple[str, str, str]
+Path = tuple[Step, ...]
+# A compiled extractor: the root path, then (path, genai-prices usage key, required).
 Compiled = tuple[Path, tuple[tuple[Path, str, bool], ...]]
 
 
 def _walk(data: Any, path: Path) -> Any:
     for step in path:
-        if not isinstance(data, dict):
-            return _MISSING
-        data = data.get(step, _MISSING)
-        if data is _MISSING:
-            return _MISSING
+        if type(step) is str:
+            if not isinstance(data, dict):
+                return _MISSING
+            data = data.get(step, _MISSING)
+            if data is _MISSING:
+                return _MISSING
+        else:
+            data = _match(data, step[1], step[2])
     return data
+
+
+def _match(items: Any, field: str, value: str) -> Any:
+    if not isinstance(items, list):
+        return _MISSING
+    for item in items:
+        found = item.get(field) if isinstance(item, dict) else None
+        if found and isinstance(found, str) and found.lower() == value:
+            return item
+    return _MISSING
 
 
 # (provider id, flavor) -> its compiled extractor, compiled (or given) once.
 _COMPILED: dict[tuple[str, str], Compiled | None] = {}
+# The same, ready to walk: root, the usage block's required keys, and the mappings under
+# each of its keys (the rest of their path, the usage key, required).
+_Reader = tuple[Path, frozenset[str], dict[str, tuple[tuple[Path, str, bool], ...]]]
+_READERS: dict[tuple[str, str], _Reader | None] = {}
 
 
 def compiled_paths(provider_id: str, api_flavor: str) -> Compiled | None:
     """The extractor of ``provider_id`` and ``api_flavor`` as key paths (compiled once)."""
     key = (provider_id, api_flavor)
     if key not in _COMPILED:
-        _COMPILED[key] = _compiled(provider_id, api_flavor)
+        _set(key, _compiled(provider_id, api_flavor))
     return _COMPILED[key]
+
+
+def _set(key: tuple[str, str], compiled: Compiled | None) -> None:
+    _COMPILED[key] = compiled
+    if compiled is None:
+        _READERS[key] = None
+        return
+    root, mappings = compiled
+    by_key: dict[str, list[tuple[Path, str, bool]]] = {}
+    required: set[str] = set()
+    for path, usage_key, needed in mappings:
+        first = path[0]
+        if not isinstance(first, str):
+            _READERS[key] = None  # a block that is a list: genai-prices reads it
+            return
+        by_key.setdefault(first, []).append((path[1:], usage_key, needed))
+        if needed:
+            required.add(first)
+    _READERS[key] = (root, frozenset(required), {k: tuple(v) for k, v in by_key.items()})
 
 
 def seed_compiled(provider_id: str, api_flavor: str, value: Any) -> None:
@@ -199,22 +257,29 @@ def seed_compiled(provider_id: str, api_flavor: str, value: Any) -> None:
     The price memo keeps them, so a run that finds them there never loads genai-prices.
     """
     if value is None:
-        _COMPILED[(provider_id, api_flavor)] = None
+        _set((provider_id, api_flavor), None)
         return
     root, mappings = value
-    _COMPILED[(provider_id, api_flavor)] = (
-        tuple(root),
-        tuple((tuple(path), str(name), bool(required)) for path, name, required in mappings),
+    _set(
+        (provider_id, api_flavor),
+        (
+            _from_json(root),
+            tuple((_from_json(path), str(key), bool(required)) for path, key, required in mappings),
+        ),
     )
 
 
+def _from_json(path: Any) -> Path:
+    return tuple(step if isinstance(step, str) else tuple(step) for step in path)
+
+
 def _compiled(provider_id: str, api_flavor: str) -> Compiled | None:
-    """genai-prices' extractor as plain key paths, for the counts runner keeps.
+    """genai-prices' extractor as plain paths (keys, and list items matched by a field).
 
     genai-prices' extractors are data (a root, then paths summed into usage keys); its
     walker costs 15-40 us an answer, ten times the rest of runner's work on it, so the
-    paths are read once and walked here. None (genai-prices reads it) when a path needs
-    more than keys (an array match) or a required mapping is one runner does not keep.
+    paths are read once and walked here. None (genai-prices reads it) when a path has a
+    step runner does not know.
     """
     try:
         extractors = _provider(provider_id).extractors or ()
@@ -226,19 +291,26 @@ def _compiled(provider_id: str, api_flavor: str) -> Compiled | None:
     root = _as_path(extractor.root)
     mappings: list[tuple[Path, str, bool]] = []
     for mapping in extractor.mappings:
-        name = dict(_FROM_GENAI).get(mapping.dest)
         path = _as_path(mapping.path)
-        if name is None and not mapping.required:
-            continue  # a count runner does not keep (audio, images, web searches, ...)
-        if name is None or root is None or path is None:
+        if root is None or path is None:
             return None
-        mappings.append((path, name, bool(mapping.required)))
+        mappings.append((path, str(mapping.dest), bool(mapping.required)))
     return None if root is None else (root, tuple(mappings))
 
 
 def _as_path(path: Any) -> Path | None:
-    steps = (path,) if isinstance(path, str) else tuple(path)
-    return steps if all(isinstance(step, str) for step in steps) else None
+    """genai-prices' path as steps; None when a step is more than a key or an equals match."""
+    steps: list[Step] = []
+    for step in (path,) if isinstance(path, str) else tuple(path):
+        if isinstance(step, str):
+            steps.append(step)
+            continue
+        clause = getattr(step, "match", None)
+        equals = getattr(clause, "equals", None)
+        if getattr(step, "type", None) != "array-match" or type(clause).__name__ != "ClauseEquals":
+            return None
+        steps.append(("match", str(step.field), str(equals).lower()))
+    return tuple(steps)
 
 
 def ollama_usage(body: dict[str, Any]) -> UsageCounts:
@@ -261,4 +333,11 @@ def add_counts(total: Completion, reply: Completion) -> None:
     """Add ``reply``'s counts to ``total`` (a multi-turn prompt's requests, summed)."""
     for name in _FIELDS:
         a, b = getattr(total, name), getattr(reply, name)
+        if name == "other_tokens":
+            if b:
+                merged = dict(a or {})
+                for key, value in b.items():
+                    merged[key] = merged.get(key, 0) + value
+                setattr(total, name, merged)
+            continue
         setattr(total, name, b if a is None else a if b is None else a + b)
