@@ -607,3 +607,29 @@ def test_the_memo_rates_price_as_genai_prices_does(
     ):
         got = book.cost_of(api, model, tokens.input, tokens.output, batch=batch, extra=tokens)
         assert got == pytest.approx(exact.calc(tokens), abs=1e-12), tokens
+
+
+@pytest.mark.integration
+def test_a_version_3_index_gets_the_token_columns_in_place(tmp_path: Path) -> None:
+    from runner.index import update_index
+    from runner.index.db import write_connection
+    from runner.index.schema import RUN_TOKEN_COLUMNS, SCHEMA_VERSION
+
+    records = [{"id": "a", "api": "openai", "model_name": "gpt-4o-mini", "prompt": "q"}]
+    with usage_server(Answers(chat=OPENAI_CHAT)) as server:
+        _run(tmp_path, records, {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"{server.url}/v1"})
+    outputs = tmp_path / "outputs"
+    with write_connection(outputs) as con:  # as a version-3 index was: none of the columns
+        for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+            con.execute(f"ALTER TABLE responses DROP COLUMN {column}")
+        for column in RUN_TOKEN_COLUMNS:
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        con.execute("UPDATE index_meta SET value = '3' WHERE key = 'schema_version'")
+    assert not update_index(outputs).rebuilt
+    with read_connection(outputs) as con:
+        row = con.execute("SELECT cached_input_tokens, reasoning_tokens FROM responses")
+        assert row.fetchone() == (800, 400)
+        runs = con.execute("SELECT input_tokens, cached_input_tokens FROM runs").fetchone()
+        assert runs == (1000, 800)
+        version = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (SCHEMA_VERSION,)
