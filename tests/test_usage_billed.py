@@ -30,7 +30,8 @@ from runner.providers.base import Completion, ProviderContext
 from runner.providers.gemini import parse_generate_content
 from runner.providers.ollama import parse_ollama
 from runner.providers.openai import parse_chat_completion
-from runner.providers.usage import _compiled, read_usage, read_with_genai_prices
+from runner.providers.usage import read_usage, read_with_genai_prices
+from runner.providers.usage_paths import compiled_paths
 from runner.report.data import load_run
 from tests.conftest import read_jsonl, write_jsonl
 from tests.usage_server import Answers, usage_server
@@ -259,7 +260,7 @@ def test_the_compiled_reader_reads_as_genai_prices_does(
     body: dict[str, Any], provider_id: str, flavor: str
 ) -> None:
     """runner walks genai-prices' own extractor paths (its walker is 5x slower): same counts."""
-    assert _compiled(provider_id, flavor) is not None
+    assert compiled_paths(provider_id, flavor) is not None
     assert read_usage(body, provider_id, flavor) == read_with_genai_prices(
         body, provider_id, flavor
     )
@@ -592,10 +593,10 @@ def test_the_memo_rates_price_as_genai_prices_does(
     tmp_path: Path, api: str, model: str, batch: bool
 ) -> None:
     """Seven rates per model (from the memo, without genai-prices) give calc_price's figure."""
-    from runner.cost.prices import Tokens, _ask_genai_prices
+    from runner.cost.bundled import Tokens, ask_genai_prices
 
     provider = {"azure-openai": "azure", "gemini": "google", "vertexai": "google"}.get(api, api)
-    exact = _ask_genai_prices(provider, model, batch)
+    exact = ask_genai_prices(provider, model, batch)
     assert exact is not None and exact.calc is not None
     memo = PriceMemo(tmp_path / "memo.json")
     _book(tmp_path).cost_of(api, model, 0, 0, batch=batch)  # fills the memo file

@@ -21,57 +21,36 @@ its own, where genai-prices has one), long-context tiers by genai-prices itself.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from runner.cost.bundled import (
+    API_PROVIDERS,
+    BATCH_DISCOUNT,
+    MILLION,
+    Bundled,
+    Tokens,
+    ask_genai_prices,
+    bundled,
+)
 from runner.cost.price_memo import PriceMemo
 from runner.engine.quota import TokenEstimate
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
-from runner.providers.usage import compiled_paths, seed_compiled, usage_readers
+from runner.providers.usage import usage_readers
+from runner.providers.usage_paths import compiled_paths, seed_compiled
 
 if TYPE_CHECKING:
     from runner.config.schema import PriceConfig, RunConfig
     from runner.output.results import Outcome
     from runner.providers.base import Completion
 
-API_PROVIDERS = {
-    "openai": "openai",
-    "azure-openai": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "vertexai": "google",
-}
 # Run on the user's own hardware: no bill per token.
 FREE_APIS = frozenset({"local", "ollama"})
-# What the providers document for their batch APIs when genai-prices has no batch price.
-BATCH_DISCOUNT = 0.5
-_BATCH_CONTEXT = {"processing": "batch"}
-_MILLION = 1_000_000
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """What an answer is priced on: its billed counts (see runner.providers.usage).
-
-    ``input`` includes ``cache_read`` and ``cache_write`` (of which ``cache_write_1h`` was
-    kept an hour); ``output`` includes ``reasoning``.
-    """
-
-    input: float
-    output: float
-    cache_read: float = 0.0
-    cache_write: float = 0.0
-    cache_write_1h: float = 0.0
-    reasoning: float = 0.0
-    # Other counts by genai-prices' usage key (audio, image, tool-use tokens, web searches):
-    # genai-prices prices such an answer itself.
-    other: Mapping[str, int] | None = None
+__all__ = ["API_PROVIDERS", "BATCH_DISCOUNT", "FREE_APIS", "Price", "PriceBook", "Tokens"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +92,7 @@ class Price:
             + cache_read * rate_read
             + cache_write * rate_write
             + output_tokens * rate_out
-        ) / _MILLION
+        ) / MILLION
 
     @classmethod
     def of(cls, config: PriceConfig) -> Price:
@@ -129,129 +108,6 @@ class Price:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class _Bundled:
-    """A model's genai-prices price: linear rates when it has no tiers, else its calculator.
-
-    Rates per token: input (uncached), output (not reasoning), cache read, cache write
-    (5 min), 1 h cache write, reasoning; each read from genai-prices' own results.
-    """
-
-    base: float  # per request
-    per_input: float
-    per_output: float
-    per_cache_read: float = 0.0
-    per_cache_write: float = 0.0
-    per_cache_write_1h: float = 0.0
-    per_reasoning: float = 0.0
-    # genai-prices' calculator (None: rates from the memo); used for every answer when the
-    # price has tiers.
-    calc: Callable[[Tokens], float] | None = None
-    tiered: bool = False
-
-    def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
-        if self.tiered and self.calc is not None:
-            return self.calc(extra or Tokens(tokens_in, tokens_out))
-        if extra is None:  # no cache or reasoning counts: the common case, kept cheap
-            return self.base + tokens_in * self.per_input + tokens_out * self.per_output
-        return (
-            self.base
-            + (tokens_in - extra.cache_read - extra.cache_write) * self.per_input
-            + extra.cache_read * self.per_cache_read
-            + (extra.cache_write - extra.cache_write_1h) * self.per_cache_write
-            + extra.cache_write_1h * self.per_cache_write_1h
-            + (tokens_out - extra.reasoning) * self.per_output
-            + extra.reasoning * self.per_reasoning
-        )
-
-    @classmethod
-    def of_rates(cls, rates: Sequence[float]) -> _Bundled:
-        """The linear price of :meth:`rates`' list (as the memo keeps it)."""
-        base, per_in, per_out, read, write, write_1h, reasoning = rates
-        return cls(base, per_in, per_out, read, write, write_1h, reasoning)
-
-    def rates(self) -> list[float]:
-        return [
-            self.base,
-            self.per_input,
-            self.per_output,
-            self.per_cache_read,
-            self.per_cache_write,
-            self.per_cache_write_1h,
-            self.per_reasoning,
-        ]
-
-
-def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundled | None:
-    """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
-    provider_id = API_PROVIDERS.get(api)
-    if provider_id is None or not model_name:
-        return None
-    key = PriceMemo.key(api, model_name, batch)
-    found, rates = memo.get(key)
-    if found:
-        return None if rates is None else _Bundled.of_rates(rates)
-    bundled = _ask_genai_prices(provider_id, model_name, batch)
-    if bundled is None or not bundled.tiered:
-        memo.put(key, None if bundled is None else bundled.rates())
-    return bundled
-
-
-def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundled | None:
-    """genai-prices' price from its bundled data; None when it does not know the model.
-
-    genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
-    (from genai-prices' own results: a million tokens of each kind) and applied here,
-    unless the price has tiers (long-context prices): then genai-prices prices each answer.
-    """
-    from genai_prices import Usage, data_snapshot
-    from genai_prices.types import TieredPrices
-
-    snapshot = data_snapshot.get_snapshot()
-    try:
-        provider, model = snapshot.find_provider_model(model_name, None, provider_id, None)
-    except LookupError:
-        return None
-    now = datetime.now(tz=UTC)
-    has_batch = batch and any(
-        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
-        for v in model.price_variants or ()
-    )
-    context = _BATCH_CONTEXT if has_batch else None
-    scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
-
-    def calc(tokens: Tokens) -> float:
-        usage = Usage(
-            input_tokens=round(tokens.input),
-            output_tokens=round(tokens.output),
-            cache_read_tokens=round(tokens.cache_read) or None,
-            cache_write_tokens=round(tokens.cache_write) or None,
-            cache_write_1h_tokens=round(tokens.cache_write_1h) or None,
-            output_reasoning_tokens=round(tokens.reasoning) or None,
-            **(tokens.other or {}),
-        )
-        found = model.calc_price(
-            usage, provider, genai_request_timestamp=now, price_context=context
-        )
-        return float(found.total_price) * scale
-
-    prices = model.get_prices(now, context)
-    if any(isinstance(v, TieredPrices) for v in vars(prices).values()):
-        return _Bundled(0.0, 0.0, 0.0, calc=calc, tiered=True)
-    m = _MILLION
-    base = calc(Tokens(0, 0))
-    each = (
-        Tokens(m, 0),
-        Tokens(0, m),
-        Tokens(m, 0, cache_read=m),
-        Tokens(m, 0, cache_write=m),
-        Tokens(m, 0, cache_write=m, cache_write_1h=m),
-        Tokens(0, m, reasoning=m),
-    )
-    rates = [base, *((calc(tokens) - base) / m for tokens in each)]
-    return dataclasses.replace(_Bundled.of_rates(rates), calc=calc)
 
 
 @dataclass(frozen=True)
@@ -273,7 +129,7 @@ class _Own:
         )
 
 
-_Pricer = _Own | _Bundled
+_Pricer = _Own | Bundled
 
 
 class PriceBook:
@@ -373,7 +229,7 @@ class PriceBook:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
         if pricer is None:
             return None
-        if extra is not None and extra.other and type(pricer) is _Bundled and api not in FREE_APIS:
+        if extra is not None and extra.other and type(pricer) is Bundled and api not in FREE_APIS:
             exact = self._exact(api, model_name, batch)
             if exact is not None:  # genai-prices prices audio, images, searches, ... itself
                 return exact(extra)
@@ -384,7 +240,7 @@ class PriceBook:
         key = (api, model_name, batch)
         if key not in self._calculators:
             provider_id = API_PROVIDERS.get(api)
-            found = _ask_genai_prices(provider_id, model_name, batch) if provider_id else None
+            found = ask_genai_prices(provider_id, model_name, batch) if provider_id else None
             self._calculators[key] = None if found is None else found.calc
         return self._calculators[key]
 
@@ -393,8 +249,8 @@ class PriceBook:
         if own is not None:
             return _Own(own, batch)
         if api in FREE_APIS:
-            return _Bundled(0.0, 0.0, 0.0)
-        return _bundled(api, model_name, batch, self.memo)
+            return Bundled(0.0, 0.0, 0.0)
+        return bundled(api, model_name, batch, self.memo)
 
     def _warn(self, api: str, model_name: str) -> None:
         if (api, model_name) in self._warned_models:  # every answer of such a model comes here

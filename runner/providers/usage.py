@@ -2,8 +2,10 @@
 
 genai-prices reads the usage blocks itself (``extract_usage``; its per-provider extractors,
 from the pinned package's bundled data): its extractors are used wherever it has the
-provider's shape, compiled once into key paths (see :func:`_compiled`: genai-prices' own
-walker costs 15-40 us an answer) and checked against genai-prices by the tests.
+provider's shape, compiled once into key paths (runner.providers.usage_paths: genai-prices'
+own walker costs 15-40 us an answer) and checked against genai-prices by the tests. Other
+counts it reads above 0 (audio, image and tool-use tokens, web searches) are kept by their
+genai-prices names in ``other_tokens`` and priced by genai-prices itself.
 
 * ``openai`` (flavors ``chat`` and ``responses``) and ``azure`` (the same two shapes):
   ``prompt_tokens_details.cached_tokens`` (Responses: ``input_tokens_details``),
@@ -23,9 +25,10 @@ provider; ``prompt_eval_count`` / ``eval_count``, see :func:`ollama_usage`).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
+
+from runner.providers.usage_paths import MISSING, READERS, compiled_paths, provider, walk
 
 if TYPE_CHECKING:
     from runner.providers.base import Completion
@@ -106,14 +109,6 @@ def usage_readers(api: str) -> tuple[tuple[str, str], ...]:
     return tuple((provider_id, flavor) for flavor in USAGE_FLAVORS[provider_id])
 
 
-@functools.cache
-def _provider(provider_id: str) -> Any:
-    """genai-prices' provider (its extractors), looked up once per id."""
-    from genai_prices import data_snapshot
-
-    return data_snapshot.get_snapshot().find_provider(None, provider_id, None)
-
-
 def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> UsageCounts:
     """The counts of a provider's answer ``body`` (its whole JSON, or ``{"usage": ...}``).
 
@@ -122,28 +117,29 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
         api_flavor: ``chat`` or ``responses`` for OpenAI and Azure; ``default`` otherwise.
 
     genai-prices' extractor of that provider and flavor is applied as compiled by
-    :func:`_compiled` (its paths, its sums, its rules for missing and bad values), or by
-    genai-prices itself where it cannot be compiled. An answer without a usage block (or
-    with an unreadable one) gives all None: its cost is then unknown, never a made-up 0.
+    :mod:`runner.providers.usage_paths` (its paths, its sums, its rules for missing and bad
+    values), or by genai-prices itself where it cannot be compiled. An answer without a
+    usage block (or with an unreadable one) gives all None: its cost is then unknown, never
+    a made-up 0.
     """
     if not isinstance(body, dict):
         return NO_USAGE
     try:
-        reader = _READERS[(provider_id, api_flavor)]
+        reader = READERS[(provider_id, api_flavor)]
     except KeyError:
         compiled_paths(provider_id, api_flavor)
-        reader = _READERS[(provider_id, api_flavor)]
+        reader = READERS[(provider_id, api_flavor)]
     if reader is None:
         return read_with_genai_prices(body, provider_id, api_flavor)
     root, required_keys, by_key = reader
-    usage = _walk(body, root)
+    usage = walk(body, root)
     if not isinstance(usage, dict) or not required_keys <= usage.keys():
         return NO_USAGE  # genai-prices refuses a block without a required count
     totals: dict[str, int] = {}
     for name, data in usage.items():  # only the mappings of the keys the block has
         for rest, key, required in by_key.get(name, ()):
-            value = _walk(data, rest) if rest else data
-            if value is _MISSING or not isinstance(value, int | float):
+            value = walk(data, rest) if rest else data
+            if value is MISSING or not isinstance(value, int | float):
                 if required:
                     return NO_USAGE
                 continue
@@ -158,7 +154,7 @@ def read_with_genai_prices(body: Any, provider_id: str, api_flavor: str) -> Usag
     try:
         # The provider's extractor, not genai_prices.extract_usage: that one also looks the
         # answer's model up (and fails on a name it does not know), which pricing does apart.
-        _, usage = _provider(provider_id).extract_usage(body, api_flavor=api_flavor)
+        _, usage = provider(provider_id).extract_usage(body, api_flavor=api_flavor)
     except (ValueError, LookupError, TypeError):
         return NO_USAGE
     reported = vars(usage)  # genai-prices keeps only the reported keys here
@@ -182,135 +178,6 @@ def _counts(totals: dict[str, int]) -> UsageCounts:
     if other:
         counts["other_tokens"] = other
     return UsageCounts(**counts)
-
-
-_MISSING = object()
-# A step: a key, or ("match", field, value): the first item of a list whose field is value
-# (genai-prices' ArrayMatch with ClauseEquals, case-insensitive).
-Step = str | tuple[str, str, str]
-Path = tuple[Step, ...]
-# A compiled extractor: the root path, then (path, genai-prices usage key, required).
-Compiled = tuple[Path, tuple[tuple[Path, str, bool], ...]]
-
-
-def _walk(data: Any, path: Path) -> Any:
-    for step in path:
-        if type(step) is str:
-            if not isinstance(data, dict):
-                return _MISSING
-            data = data.get(step, _MISSING)
-            if data is _MISSING:
-                return _MISSING
-        else:
-            data = _match(data, step[1], step[2])
-    return data
-
-
-def _match(items: Any, field: str, value: str) -> Any:
-    if not isinstance(items, list):
-        return _MISSING
-    for item in items:
-        found = item.get(field) if isinstance(item, dict) else None
-        if found and isinstance(found, str) and found.lower() == value:
-            return item
-    return _MISSING
-
-
-# (provider id, flavor) -> its compiled extractor, compiled (or given) once.
-_COMPILED: dict[tuple[str, str], Compiled | None] = {}
-# The same, ready to walk: root, the usage block's required keys, and the mappings under
-# each of its keys (the rest of their path, the usage key, required).
-_Reader = tuple[Path, frozenset[str], dict[str, tuple[tuple[Path, str, bool], ...]]]
-_READERS: dict[tuple[str, str], _Reader | None] = {}
-
-
-def compiled_paths(provider_id: str, api_flavor: str) -> Compiled | None:
-    """The extractor of ``provider_id`` and ``api_flavor`` as key paths (compiled once)."""
-    key = (provider_id, api_flavor)
-    if key not in _COMPILED:
-        _set(key, _compiled(provider_id, api_flavor))
-    return _COMPILED[key]
-
-
-def _set(key: tuple[str, str], compiled: Compiled | None) -> None:
-    _COMPILED[key] = compiled
-    if compiled is None:
-        _READERS[key] = None
-        return
-    root, mappings = compiled
-    by_key: dict[str, list[tuple[Path, str, bool]]] = {}
-    required: set[str] = set()
-    for path, usage_key, needed in mappings:
-        first = path[0]
-        if not isinstance(first, str):
-            _READERS[key] = None  # a block that is a list: genai-prices reads it
-            return
-        by_key.setdefault(first, []).append((path[1:], usage_key, needed))
-        if needed:
-            required.add(first)
-    _READERS[key] = (root, frozenset(required), {k: tuple(v) for k, v in by_key.items()})
-
-
-def seed_compiled(provider_id: str, api_flavor: str, value: Any) -> None:
-    """Use ``value`` (as :func:`compiled_paths` gave it, through JSON) for this reader.
-
-    The price memo keeps them, so a run that finds them there never loads genai-prices.
-    """
-    if value is None:
-        _set((provider_id, api_flavor), None)
-        return
-    root, mappings = value
-    _set(
-        (provider_id, api_flavor),
-        (
-            _from_json(root),
-            tuple((_from_json(path), str(key), bool(required)) for path, key, required in mappings),
-        ),
-    )
-
-
-def _from_json(path: Any) -> Path:
-    return tuple(step if isinstance(step, str) else tuple(step) for step in path)
-
-
-def _compiled(provider_id: str, api_flavor: str) -> Compiled | None:
-    """genai-prices' extractor as plain paths (keys, and list items matched by a field).
-
-    genai-prices' extractors are data (a root, then paths summed into usage keys); its
-    walker costs 15-40 us an answer, ten times the rest of runner's work on it, so the
-    paths are read once and walked here. None (genai-prices reads it) when a path has a
-    step runner does not know.
-    """
-    try:
-        extractors = _provider(provider_id).extractors or ()
-    except LookupError:
-        return None
-    extractor = next((e for e in extractors if e.api_flavor == api_flavor), None)
-    if extractor is None:
-        return None
-    root = _as_path(extractor.root)
-    mappings: list[tuple[Path, str, bool]] = []
-    for mapping in extractor.mappings:
-        path = _as_path(mapping.path)
-        if root is None or path is None:
-            return None
-        mappings.append((path, str(mapping.dest), bool(mapping.required)))
-    return None if root is None else (root, tuple(mappings))
-
-
-def _as_path(path: Any) -> Path | None:
-    """genai-prices' path as steps; None when a step is more than a key or an equals match."""
-    steps: list[Step] = []
-    for step in (path,) if isinstance(path, str) else tuple(path):
-        if isinstance(step, str):
-            steps.append(step)
-            continue
-        clause = getattr(step, "match", None)
-        equals = getattr(clause, "equals", None)
-        if getattr(step, "type", None) != "array-match" or type(clause).__name__ != "ClauseEquals":
-            return None
-        steps.append(("match", str(step.field), str(equals).lower()))
-    return tuple(steps)
 
 
 def ollama_usage(body: dict[str, Any]) -> UsageCounts:
