@@ -55,9 +55,15 @@ class UsageCounts:
     other_tokens: dict[str, int] | None = None
 
     def fill(self, completion: Completion) -> Completion:
-        """Set these counts on ``completion`` (and return it)."""
-        for name in _FIELDS:
-            setattr(completion, name, getattr(self, name))
+        """Set these counts on ``completion``, whose counts are unset (and return it)."""
+        completion.input_tokens = self.input_tokens
+        completion.output_tokens = self.output_tokens
+        if self.cached_input_tokens is not None or self.cache_write_tokens is not None:
+            completion.cached_input_tokens = self.cached_input_tokens
+            completion.cache_write_tokens = self.cache_write_tokens
+            completion.cache_write_1h_tokens = self.cache_write_1h_tokens
+        completion.reasoning_tokens = self.reasoning_tokens
+        completion.other_tokens = self.other_tokens
         return completion
 
 
@@ -73,6 +79,7 @@ _FROM_GENAI = (
     ("cache_write_1h_tokens", "cache_write_1h_tokens"),
 )
 _KEPT = dict(_FROM_GENAI)
+_PLAIN = frozenset({"input_tokens", "output_tokens"})
 
 
 def _implied(key: str) -> bool:
@@ -132,20 +139,24 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
     if reader is None:
         return read_with_genai_prices(body, provider_id, api_flavor)
     root, required_keys, by_key = reader
-    usage = walk(body, root)
+    usage = body.get(root[0]) if len(root) == 1 else walk(body, root)
     if not isinstance(usage, dict) or not required_keys <= usage.keys():
         return NO_USAGE  # genai-prices refuses a block without a required count
     totals: dict[str, int] = {}
     for name, data in usage.items():  # only the mappings of the keys the block has
         for rest, key, required in by_key.get(name, ()):
             value = walk(data, rest) if rest else data
-            if value is MISSING or not isinstance(value, int | float):
-                if required:
-                    return NO_USAGE
-                continue
-            if isinstance(value, bool) or not value >= 0:
-                return NO_USAGE  # likewise: a negative, NaN or boolean count
-            totals[key] = totals.get(key, 0) + int(value)
+            if type(value) is not int:  # the usual case first: a plain count
+                if value is MISSING or not isinstance(value, int | float):
+                    if required:
+                        return NO_USAGE
+                    continue
+                if isinstance(value, bool) or not value >= 0:
+                    return NO_USAGE  # likewise: a boolean or NaN count
+                value = int(value)
+            elif value < 0:
+                return NO_USAGE  # likewise: a negative count
+            totals[key] = totals[key] + value if key in totals else value
     return _counts(totals)
 
 
@@ -165,6 +176,8 @@ def _counts(totals: dict[str, int]) -> UsageCounts:
     """UsageCounts from genai-prices' usage keys and their summed values."""
     if not totals:
         return NO_USAGE
+    if totals.keys() <= _PLAIN:  # the usual case: input and output only
+        return UsageCounts(totals.get("input_tokens"), totals.get("output_tokens"))
     counts: dict[str, Any] = {}
     other: dict[str, int] = {}
     for key, value in totals.items():

@@ -67,6 +67,9 @@ def _set(key: tuple[str, str], compiled: Compiled | None) -> None:
         READERS[key] = None
         return
     root, mappings = compiled
+    if not root or not all(isinstance(step, str) for step in root):
+        READERS[key] = None  # a root inside a list: genai-prices reads it
+        return
     by_key: dict[str, list[tuple[Path, str, bool]]] = {}
     required: set[str] = set()
     for path, usage_key, needed in mappings:
