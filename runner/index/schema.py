@@ -68,7 +68,7 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
 # of the space and three times faster than DuckDB's default choice for text.
 BOOKKEEPING_COLUMNS = (("record", "JSON USING COMPRESSION zstd"), ("source_file", "VARCHAR"))
 
-# JSON keys consumed by the fixed columns (``usage`` is split into the two token columns).
+# JSON keys consumed by the fixed columns (``usage`` is split into the token columns).
 FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
 
 # A user key whose lower-cased name is one of these gets no column of its own (DuckDB names
