@@ -634,3 +634,11 @@ def test_a_version_3_index_gets_the_token_columns_in_place(tmp_path: Path) -> No
         assert runs == (1000, 800)
         version = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'")
         assert version.fetchone() == (SCHEMA_VERSION,)
+
+
+def test_counts_that_contradict_each_other_are_priced_by_their_totals(tmp_path: Path) -> None:
+    """A tiered model's answer claiming more cache reads than input is not a crash."""
+    completion = Completion(text="", input_tokens=100, output_tokens=10, cached_input_tokens=500)
+    cost = _cost(tmp_path, "anthropic", "claude-sonnet-4-5", completion)
+    # claude-sonnet-4-5 (up to 200k input): input 3.00, output 15.00.
+    assert cost == pytest.approx((100 * 3.00 + 10 * 15.00) / M, abs=1e-9)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from loguru import logger
+
 from runner.cost.price_memo import PriceMemo
 
 API_PROVIDERS = {
@@ -149,9 +151,15 @@ def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled 
             output_reasoning_tokens=round(tokens.reasoning) or None,
             **(tokens.other or {}),
         )
-        found = model.calc_price(
-            usage, provider, genai_request_timestamp=now, price_context=context
-        )
+        try:
+            found = model.calc_price(
+                usage, provider, genai_request_timestamp=now, price_context=context
+            )
+        except ValueError as exc:  # counts that contradict each other (reads > input, ...)
+            if tokens.input == tokens.output == 0 or _is_plain(tokens):
+                raise
+            logger.warning("{}: usage {} not priced in detail ({})", model_name, tokens, exc)
+            return calc(Tokens(tokens.input, tokens.output))  # its totals, at least
         return float(found.total_price) * scale
 
     prices = model.get_prices(now, context)
@@ -169,3 +177,13 @@ def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled 
     )
     rates = [base, *((calc(tokens) - base) / m for tokens in each)]
     return dataclasses.replace(Bundled.of_rates(rates), calc=calc)
+
+
+def _is_plain(tokens: Tokens) -> bool:
+    return not (
+        tokens.cache_read
+        or tokens.cache_write
+        or tokens.cache_write_1h
+        or tokens.reasoning
+        or tokens.other
+    )
