@@ -642,3 +642,9 @@ def test_counts_that_contradict_each_other_are_priced_by_their_totals(tmp_path: 
     cost = _cost(tmp_path, "anthropic", "claude-sonnet-4-5", completion)
     # claude-sonnet-4-5 (up to 200k input): input 3.00, output 15.00.
     assert cost == pytest.approx((100 * 3.00 + 10 * 15.00) / M, abs=1e-9)
+
+
+def test_linear_prices_of_contradicting_counts_are_the_totals(tmp_path: Path) -> None:
+    completion = Completion(text="", input_tokens=100, output_tokens=10, cached_input_tokens=500)
+    cost = _cost(tmp_path, "openai", "gpt-4o-mini", completion)
+    assert cost == pytest.approx((100 * 0.15 + 10 * 0.60) / M, abs=1e-9)  # never negative

@@ -73,7 +73,7 @@ class Bundled:
     def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
         if self.tiered and self.calc is not None:
             return self.calc(extra or Tokens(tokens_in, tokens_out))
-        if extra is None:  # no cache or reasoning counts: the common case, kept cheap
+        if extra is None or not _consistent(extra):  # the common case first, kept cheap
             return self.base + tokens_in * self.per_input + tokens_out * self.per_output
         return (
             self.base
@@ -186,4 +186,13 @@ def _is_plain(tokens: Tokens) -> bool:
         or tokens.cache_write_1h
         or tokens.reasoning
         or tokens.other
+    )
+
+
+def _consistent(tokens: Tokens) -> bool:
+    """Whether the parts fit in their totals (else only the totals are priced)."""
+    return (
+        tokens.cache_read + tokens.cache_write <= tokens.input
+        and tokens.cache_write_1h <= tokens.cache_write
+        and tokens.reasoning <= tokens.output
     )
