@@ -252,6 +252,8 @@ def test_vertex_counts_tool_use_prompt_tokens_as_input(tmp_path: Path) -> None:
         ({"usage": {"prompt_tokens": 3}}, "openai", "chat"),  # a required count missing
         ({"usage": {"prompt_tokens": -1, "completion_tokens": 2}}, "openai", "chat"),
         ({"usage": {"prompt_tokens": True, "completion_tokens": 2}}, "openai", "chat"),
+        ({"usage": {"prompt_tokens": float("inf"), "completion_tokens": 2}}, "openai", "chat"),
+        ({"usage": {"prompt_tokens": 3.0, "completion_tokens": 2}}, "openai", "chat"),
         ({"usageMetadata": {}}, "google", "default"),
         ({"model": "x"}, "anthropic", "default"),
     ],

@@ -80,6 +80,7 @@ _FROM_GENAI = (
 )
 _KEPT = dict(_FROM_GENAI)
 _PLAIN = frozenset({"input_tokens", "output_tokens"})
+_INFINITY = float("inf")
 
 
 def _implied(key: str) -> bool:
@@ -151,8 +152,8 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
                     if required:
                         return NO_USAGE
                     continue
-                if isinstance(value, bool) or not value >= 0:
-                    return NO_USAGE  # likewise: a boolean or NaN count
+                if isinstance(value, bool) or not 0 <= value < _INFINITY:
+                    return NO_USAGE  # likewise: a boolean, NaN or infinite count
                 value = int(value)
             elif value < 0:
                 return NO_USAGE  # likewise: a negative count

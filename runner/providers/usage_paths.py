@@ -23,6 +23,7 @@ Compiled = tuple[Path, tuple[tuple[Path, str, bool], ...]]
 
 
 def walk(data: Any, path: Path) -> Any:
+    """The value at ``path`` in ``data`` (MISSING: not there)."""
     for step in path:
         if type(step) is str:
             if not isinstance(data, dict):
