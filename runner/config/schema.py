@@ -36,6 +36,9 @@ class PriceConfig:
     # Batch mode; None: half the online price (what the providers' batch APIs charge).
     batch_input_per_mtok: float | None = None
     batch_output_per_mtok: float | None = None
+    # Prompt-cache reads and writes; None: the input price.
+    cached_input_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from runner.cost.budget import Budget
 from runner.cost.ledger import LEDGER_FILE, Ledger
 from runner.cost.prices import PriceBook
-from runner.cost.tally import CostTally
+from runner.cost.tally import CostTally, token_totals
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
@@ -47,4 +47,5 @@ class Spending:
             "total_usd": round(sum(known), 6) if known or not models else None,
             "models": models,
             "budget": self.budget.as_dict(),
+            "tokens": token_totals(models),
         }

@@ -20,7 +20,7 @@ from runner.cost.budget import budget_line, over_budget
 from runner.cost.reserve import Hold, hold
 from runner.engine.adaptive import AdaptiveGate
 from runner.engine.limiter import AllOf
-from runner.engine.quota import TokenEstimate, Usage
+from runner.engine.quota import TokenEstimate
 from runner.engine.stats import GroupStats
 from runner.engine.structured import INVALID_OUTPUT, add_refused, check_output, refused_attempt
 from runner.errors import ErrorKind, ProviderError
@@ -232,10 +232,13 @@ class GroupRun:
         outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
         self.remember_in_cache(item, outcome)
         if estimate is not None:
+            # Billed counts, as the provider's limits count them (Anthropic: no cache reads).
             usage = (
                 None
                 if outcome.completion is None
-                else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
+                else engine.providers[item.record.api].limit_usage(
+                    outcome.completion, item.record.model_name
+                )
             )
             for limit in self.metered:
                 await limit.settle(estimate, usage)

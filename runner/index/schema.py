@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
-# 4: thinking, tool_calls, parsed (migrated in place)
+# 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
+# thinking, tool_calls, parsed (3 and 4 migrated in place)
+SCHEMA_VERSION = "4"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -62,6 +63,9 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("tool_calls", "JSON", "/tool_calls"),
     # output_schema: the answer as parsed JSON (query it: parsed->>'$.name').
     Column("parsed", "JSON", "/parsed"),
+    Column("cached_input_tokens", "BIGINT", "/usage/cached_input_tokens"),
+    Column("cache_write_tokens", "BIGINT", "/usage/cache_write_tokens"),
+    Column("reasoning_tokens", "BIGINT", "/usage/reasoning_tokens"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -69,7 +73,7 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
 # of the space and three times faster than DuckDB's default choice for text.
 BOOKKEEPING_COLUMNS = (("record", "JSON USING COMPRESSION zstd"), ("source_file", "VARCHAR"))
 
-# JSON keys consumed by the fixed columns (``usage`` is split into the two token columns).
+# JSON keys consumed by the fixed columns (``usage`` is split into the token columns).
 FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
 
 # A user key whose lower-cased name is one of these gets no column of its own (DuckDB names
@@ -141,7 +145,9 @@ _DDL = (
         input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
         run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ,
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
-        versions JSON, cost_usd DOUBLE, cost JSON)""",
+        versions JSON, cost_usd DOUBLE, cost JSON,
+        input_tokens BIGINT, cached_input_tokens BIGINT, cache_write_tokens BIGINT,
+        output_tokens BIGINT, reasoning_tokens BIGINT)""",
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -166,6 +172,25 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(row[0]) if row else None
 
 
+# The token totals of a run (run.json's cost.tokens), one column each in ``runs``.
+# The responses columns version 4 added (a user key of one of these names forces a rebuild).
+VERSION_4_RESPONSE_COLUMNS = (
+    "thinking",
+    "tool_calls",
+    "parsed",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+RUN_TOKEN_COLUMNS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
 # In-place migrations: from a version to the next, statements that keep every row (and the
 # evaluations table, which a rebuild would lose). New columns go last, as ALTER puts them.
 MIGRATIONS = {
@@ -187,6 +212,20 @@ MIGRATIONS = {
         "UPDATE responses SET thinking = json_extract_string(record, '/thinking'), "
         "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON), "
         "parsed = nullif(record->'parsed', 'null'::JSON)",
+        *(
+            f"ALTER TABLE responses ADD COLUMN {name} BIGINT"
+            for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
+        ),
+        "UPDATE responses SET "
+        "cached_input_tokens = TRY_CAST(record->'usage'->>'cached_input_tokens' AS BIGINT), "
+        "cache_write_tokens = TRY_CAST(record->'usage'->>'cache_write_tokens' AS BIGINT), "
+        "reasoning_tokens = TRY_CAST(record->'usage'->>'reasoning_tokens' AS BIGINT)",
+        *(f"ALTER TABLE runs ADD COLUMN {name} BIGINT" for name in RUN_TOKEN_COLUMNS),
+        "UPDATE runs SET "
+        + ", ".join(
+            f"{name} = TRY_CAST(record->'cost'->'tokens'->>'{name}' AS BIGINT)"
+            for name in RUN_TOKEN_COLUMNS
+        ),
     ),
 }
 
@@ -201,7 +240,7 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
     while version in MIGRATIONS:
         if version == "2" and taken & {"cost_usd", "cached"}:
             return False
-        if version == "3" and taken & {"thinking", "tool_calls", "parsed"}:
+        if version == "3" and taken & set(VERSION_4_RESPONSE_COLUMNS):
             return False
         con.execute("BEGIN")
         try:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from runner.config.schema import RunConfig
-from runner.engine.quota import Accounting, TokenEstimate
+from runner.engine.quota import Accounting, TokenEstimate, Usage
 from runner.engine.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 from runner.redaction import public_url
@@ -28,7 +28,9 @@ from runner.redaction import public_url
 class Completion:
     """What a model answered.
 
-    ``text`` is a list for a multi-turn prompt (one reply per user turn).
+    ``text`` is a list for a multi-turn prompt (one reply per user turn). Token counts are
+    as billed (see runner.providers.usage): ``input_tokens`` counts cache reads and writes,
+    ``output_tokens`` counts reasoning; None: not reported.
     """
 
     text: str | list[str]
@@ -41,6 +43,13 @@ class Completion:
     thinking: str | list[str] | None = None
     # The tools the answer called: ``{"name": ..., "arguments": {...}}`` each (no agent loop).
     tool_calls: list[dict[str, Any]] | None = None
+    cached_input_tokens: int | None = None  # read from the provider's prompt cache
+    cache_write_tokens: int | None = None  # written to it (Anthropic: 5 min and 1 h)
+    reasoning_tokens: int | None = None  # thinking, part of output_tokens
+    cache_write_1h_tokens: int | None = None  # the 1 h part of cache_write_tokens
+    # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
+    # tokens, web searches): parts of the totals above, priced at their own rates.
+    other_tokens: dict[str, int] | None = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,6 +110,14 @@ class Provider(ABC):
     def credential_parts(self, model_name: str | None) -> list[str]:
         """What the account of ``model_name``'s requests is (where to, with which key)."""
         return []
+
+    def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
+        """What an answer counts against token limits with ``actual`` accounting.
+
+        Default: the billed counts (input with cache reads and writes, output with
+        reasoning). A provider whose limits leave some of them out says so here.
+        """
+        return Usage(completion.input_tokens, completion.output_tokens)
 
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).

@@ -25,6 +25,7 @@ from runner.providers.gemini_content import gemini_payload, safety_problem
 from runner.providers.gemini_files import GeminiFiles
 from runner.providers.http import classify_status, post_json
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 # google.rpc status codes worth another attempt (RESOURCE_EXHAUSTED: rate or token limit).
@@ -60,7 +61,11 @@ def classify_gemini(status: int, body: Any, raw: str, headers: Mapping[str, str]
 
 
 def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
-    """A Completion from a ``GenerateContentResponse``."""
+    """A Completion from a ``GenerateContentResponse`` (Gemini API or Vertex AI).
+
+    Its counts (``usageMetadata``) are read by genai-prices' ``google`` extractor: Vertex AI
+    answers the same block (cached content, thoughts, tool-use prompt tokens).
+    """
     candidates = body.get("candidates") or []
     if not candidates:
         feedback = body.get("promptFeedback") or {}
@@ -71,7 +76,6 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
         )
     candidate = candidates[0]
     parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
-    usage = body.get("usageMetadata") or {}
     # Thought summaries (thinkingConfig.includeThoughts) are parts marked thought: true.
     thoughts = [str(p.get("text", "")) for p in parts if p.get("thought")]
     calls = [
@@ -79,15 +83,14 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
         for p in parts
         if isinstance(p.get("functionCall"), dict)
     ]
-    return Completion(
+    completion = Completion(
         text="".join(str(p.get("text", "")) for p in parts if not p.get("thought")),
-        input_tokens=usage.get("promptTokenCount"),
-        output_tokens=usage.get("candidatesTokenCount"),
         finish_reason=candidate.get("finishReason"),
         model=body.get("modelVersion") or model,
         thinking=joined(thoughts),
         tool_calls=calls or None,
     )
+    return read_usage(body, "google").fill(completion)
 
 
 def content_problems(

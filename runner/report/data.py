@@ -36,7 +36,9 @@ _COLUMNS = {
     "error_kind": "VARCHAR",
     "attempts": "BIGINT",
     "latency_s": "DOUBLE",
-    "usage": "STRUCT(input_tokens BIGINT, output_tokens BIGINT)",
+    # Older results lack the cache and reasoning counts: read as NULL.
+    "usage": "STRUCT(input_tokens BIGINT, output_tokens BIGINT, cached_input_tokens BIGINT, "
+    "cache_write_tokens BIGINT, reasoning_tokens BIGINT)",
     "rate_group": "VARCHAR",
     "prompt_key": "VARCHAR",
     "prompt": "JSON",
@@ -56,7 +58,9 @@ class RunData:
     latency_hist: Table  # model, start, end, n
     attempts: Table  # model, attempts, n
     errors: Table  # error_kind, n
-    tokens: Table  # model, input_tokens, output_tokens, cost_usd, unpriced
+    # model, input_tokens, output_tokens, cost_usd, unpriced, cached_input_tokens,
+    # cache_write_tokens, reasoning_tokens
+    tokens: Table
     # A few failed prompts per error kind: model, prompt_key, prompt, error.
     error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
@@ -160,7 +164,11 @@ def load_run(run_dir: Path) -> RunData:
                 "CAST(coalesce(sum(usage.output_tokens), 0) AS BIGINT) AS output_tokens, "
                 # null when no result of the model had a known price (never a silent 0)
                 "sum(cost_usd) AS cost_usd, "
-                "count(*) FILTER (WHERE status = 'ok' AND cost_usd IS NULL) AS unpriced "
+                "count(*) FILTER (WHERE status = 'ok' AND cost_usd IS NULL) AS unpriced, "
+                "CAST(coalesce(sum(usage.cached_input_tokens), 0) AS BIGINT) "
+                "AS cached_input_tokens, "
+                "CAST(coalesce(sum(usage.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens, "
+                "CAST(coalesce(sum(usage.reasoning_tokens), 0) AS BIGINT) AS reasoning_tokens "
                 "FROM r GROUP BY model ORDER BY model",
             ),
             timeline=_timeline(run_dir),
