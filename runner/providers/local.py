@@ -63,7 +63,8 @@ def accepted_parameters(method: str) -> frozenset[str]:
     from llama_cpp import Llama
 
     names = inspect.signature(getattr(Llama, method)).parameters
-    return frozenset(names) - _NOT_PARAMETERS
+    # response_format (output_schema) becomes a grammar for a continued text (see complete).
+    return (frozenset(names) | {"response_format"}) - _NOT_PARAMETERS
 
 
 @register
