@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -26,9 +27,18 @@ from typing import Any
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
-from runner.batch.http import get_json, get_json_lines, transfer_timeout
+from runner.batch.http import get_json, id_in, lines_of, objects, transfer_timeout
 from runner.batch.registry import register_batch
-from runner.batch.requests import classified, retry_later, single_request
+from runner.batch.requests import (
+    SHAPE_ERRORS,
+    bad_line,
+    classified,
+    count,
+    loose_custom_id,
+    retry_later,
+    single_request,
+    skipped,
+)
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -79,6 +89,10 @@ class AnthropicBatches(BatchAdapter):
     # The documented cap: 100,000 requests or 256 MB, whichever comes first.
     limits = BatchLimits(max_requests=100_000, max_bytes=256_000_000)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_ids: dict[str, str] = {}  # ended batch id -> its first result's custom_id
+
     def _base(self, model_name: str) -> str:
         return f"{self.provider._url(model_name) or DEFAULT_BASE_URL}/v1/messages/batches"
 
@@ -124,7 +138,7 @@ class AnthropicBatches(BatchAdapter):
             timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,
         )
-        return str(body["id"])
+        return id_in(body, "id", "the batch create")
 
     async def _get(self, model_name: str, url: str, **params: str) -> dict[str, Any]:
         return await get_json(
@@ -141,16 +155,18 @@ class AnthropicBatches(BatchAdapter):
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
         async for line in self._result_lines(model_name, batch_id):
-            yield item_result(line)
+            item = line_result(line)
+            if item is not None:
+                yield item
 
-    def _result_lines(self, model_name: str, batch_id: str) -> AsyncGenerator[dict[str, Any]]:
+    def _result_lines(self, model_name: str, batch_id: str) -> AsyncGenerator[str]:
         # The documented results endpoint (what results_url names), on the configured host:
         # the key never goes to a host the settings did not name.
-        return get_json_lines(
+        return lines_of(
             self.provider.context.http(),
             f"{self._base(model_name)}/{batch_id}/results",
             headers=self._headers(model_name),
-            timeout=self.provider.context.timeout,
+            timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,
         )
 
@@ -191,7 +207,8 @@ class AnthropicBatches(BatchAdapter):
         for _ in range(FIND_PAGES):
             params = {"limit": "100", **({"after_id": after} if after else {})}
             page = await self._get(model_name, self._base(model_name), **params)
-            fresh = [b for b in page.get("data") or [] if str(b.get("id")) not in found]
+            listed = [b for b in objects(page.get("data")) if b.get("id")]
+            fresh = [b for b in listed if str(b["id"]) not in found]
             for batch in fresh:
                 if _created(batch) < since:
                     return list(found.values())
@@ -203,13 +220,20 @@ class AnthropicBatches(BatchAdapter):
         return list(found.values())
 
     async def _first_id_marked(self, model_name: str, batch_id: str, marker: str) -> bool:
-        lines = self._result_lines(model_name, batch_id)
-        try:
-            async for line in lines:
-                return str(line.get("custom_id", "")).startswith(marker)
-        finally:
-            await lines.aclose()  # the rest of the file is not needed: drop the connection
-        return False  # no results: cancelled before any request ran, nothing to take back
+        # An ended batch's results never change: a find that looks again (a create in
+        # doubt, runner.batch.in_doubt) reads each first line once.
+        first = self._first_ids.get(batch_id)
+        if first is None:
+            first = ""  # no results: cancelled before any request ran, nothing to take back
+            lines = self._result_lines(model_name, batch_id)
+            try:
+                async for line in lines:
+                    first = sent_id(line) or ""
+                    break
+            finally:
+                await lines.aclose()  # the rest of the file is not needed: drop the connection
+            self._first_ids[batch_id] = first
+        return first.startswith(marker)
 
     async def _wait_ended(self, model_name: str, batch_id: str) -> None:
         logger.warning(
@@ -236,29 +260,66 @@ def _created(batch: dict[str, Any]) -> datetime:
 
 def batch_state(batch: dict[str, Any]) -> BatchState:
     """A MessageBatch object in the engine's terms."""
-    counts = batch.get("request_counts") or {}
-    done = sum(int(counts.get(k) or 0) for k in ("succeeded", "errored", "canceled", "expired"))
-    total = done + int(counts.get("processing") or 0)
+    counts = batch.get("request_counts")
+    counts = counts if isinstance(counts, dict) else {}
+    done = sum(count(counts.get(k)) for k in ("succeeded", "errored", "canceled", "expired"))
+    total = done + count(counts.get("processing"))
     word = str(batch.get("processing_status") or "")
     if word != "ended":
         status = BatchStatus.IN_PROGRESS
     elif batch.get("cancel_initiated_at"):
         status = BatchStatus.CANCELLED
-    elif int(counts.get("expired") or 0):
+    elif count(counts.get("expired")):
         status = BatchStatus.EXPIRED
     else:
         status = BatchStatus.ENDED
     return BatchState(status, done=done, total=total, detail=word)
 
 
+def sent_id(line: str) -> str | None:
+    """The custom_id (as sent, marker and all) a results line names, if it names one."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return loose_custom_id(line)
+    found = entry.get("custom_id") if isinstance(entry, dict) else None
+    return str(found) if found else None
+
+
+def line_result(line: str) -> ItemResult | None:
+    """One results line (None: it names no prompt); a line of another shape costs that
+    prompt alone, recorded as an error."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        found = loose_custom_id(line)
+        if found is None:
+            skipped(line)
+            return None
+        return ItemResult(engine_id(found), error=bad_line("not JSON", line))
+    if not isinstance(entry, dict) or not entry.get("custom_id"):
+        skipped(line)
+        return None
+    try:
+        return item_result(entry)
+    except SHAPE_ERRORS as exc:
+        cid = engine_id(str(entry["custom_id"]))
+        return ItemResult(cid, error=bad_line(f"{type(exc).__name__}: {exc}", line))
+
+
 def item_result(line: dict[str, Any]) -> ItemResult:
     """One results line: succeeded, errored (classified as online), canceled or expired."""
     custom_id = engine_id(str(line.get("custom_id", "")))
     result = line.get("result") or {}
+    if not isinstance(result, dict):
+        return ItemResult(custom_id, error=bad_line("its result is not an object", line))
     kind = result.get("type")
     if kind == "succeeded":
         try:
-            return ItemResult(custom_id, completion=parse_message(result.get("message") or {}))
+            message = result.get("message")
+            if not isinstance(message, dict):
+                return ItemResult(custom_id, error=bad_line("its message is not an object", line))
+            return ItemResult(custom_id, completion=parse_message(message))
         except ProviderError as exc:
             return ItemResult(custom_id, error=exc)
     if kind == "errored":

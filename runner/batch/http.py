@@ -89,7 +89,7 @@ async def lines_of(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
     classify: Classifier | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     """The non-empty lines of the file at ``url`` (a JSONL download), as they arrive."""
     async with (
         _transport_errors(timeout),
@@ -155,3 +155,23 @@ def jsonl_form(lines: list[dict[str, Any]], filename: str) -> aiohttp.FormData:
     form.add_field("purpose", "batch")
     form.add_field("file", jsonl_bytes(lines), filename=filename, content_type="application/jsonl")
     return form
+
+
+def id_in(body: Any, key: str, what: str) -> str:
+    """``body[key]`` as text: the id an API's answer to ``what`` must carry.
+
+    Raises:
+        ProviderError: (retryable, HTTP 200) the answer has no such id: the step may have
+            been taken, so a create is looked up by its tag before it is tried again.
+    """
+    found = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(found, str | int) or isinstance(found, bool) or not str(found):
+        raise ProviderError(
+            f"the answer to {what} has no {key!r}: {str(body)[:200]!r}", ErrorKind.RETRYABLE, 200
+        )
+    return str(found)
+
+
+def objects(found: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list an API answered (anything else in it, or no list: none)."""
+    return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []

@@ -38,6 +38,7 @@ class ChunkState:
     custom_ids: list[str] = field(default_factory=list)
     input_ref: str | None = None
     submitting: bool = False
+    submitting_at: float | None = None  # epoch seconds of the submitting line
     batch_id: str | None = None
     submitted_at: float | None = None  # epoch seconds of the submitted line
     finished: bool = False  # done or abandoned: nothing left to collect
@@ -104,6 +105,7 @@ class Manifest:
             chunk.input_ref = entry.get("input_ref")
         elif event == "submitting":
             chunk.submitting = True
+            chunk.submitting_at = entry.get("at")
         elif event == "submitted":
             chunk.batch_id = str(entry["batch_id"])
             chunk.submitted_at = entry.get("at")

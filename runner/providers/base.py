@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
+from loguru import logger
 
 from runner.config.schema import RunConfig
 from runner.engine.quota import Accounting, TokenEstimate
@@ -35,6 +36,26 @@ class Completion:
     output_tokens: int | None = None
     finish_reason: str | None = None
     model: str | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Token counts are priced and summed: a count an answer gave that is not a whole
+        # number >= 0 (-5000, "abc") is dropped, never priced (set at init and after).
+        if name in _TOKEN_FIELDS and value is not None:
+            value = _token_count(name, value)
+        object.__setattr__(self, name, value)
+
+
+_TOKEN_FIELDS = frozenset({"input_tokens", "output_tokens"})
+
+
+def _token_count(name: str, value: Any) -> int | None:
+    """``value`` as a token count, or None (with a warning) when it cannot be one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    logger.warning("an answer reported {}={!r}, not a token count: usage dropped", name, value)
+    return None
 
 
 @functools.lru_cache(maxsize=8)
