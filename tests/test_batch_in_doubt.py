@@ -10,7 +10,6 @@ marker) and Gemini (``displayName``).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -19,33 +18,24 @@ from pathlib import Path
 import pytest
 
 from runner.api import run_experiment
-from tests.batch_server import BatchServer, batch_server
+from tests.batch_server import batch_server
+from tests.batch_support import BATCH_MODELS, batch_env
 from tests.conftest import ROOT, read_jsonl, runner_argv, write_jsonl
-from tests.providers_support import PROVIDER_ENV_PREFIXES
 
 N = 20
 CREATE_DELAY_S = 2.0
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "gemini": "gemini-test"}
-BASES = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini/v1beta"}
 SETTINGS = ("mode=batch", "batch_poll_s=0.2", "backoff_base_s=0.05", "shared_limits=none")
-
-
-def _env(api: str, server: BatchServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_ENV_PREFIXES)}
-    prefix = api.upper()
-    env.update({f"{prefix}_API_KEY": "test-key", f"{prefix}_BASE_URL": server.url + BASES[api]})
-    return env
 
 
 def _experiment(tmp_path: Path, api: str) -> None:
     records = [
-        {"id": f"p{i}", "api": api, "model_name": MODELS[api], "prompt": f"question {i}"}
+        {"id": f"p{i}", "api": api, "model_name": BATCH_MODELS[api], "prompt": f"question {i}"}
         for i in range(N)
     ]
     write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
 
 
-@pytest.mark.parametrize("api", sorted(MODELS))
+@pytest.mark.parametrize("api", sorted(BATCH_MODELS))
 def test_a_kill_during_a_slow_create_then_an_immediate_resume_makes_one_batch(
     tmp_path: Path, api: str
 ) -> None:
@@ -54,7 +44,7 @@ def test_a_kill_during_a_slow_create_then_an_immediate_resume_makes_one_batch(
     with batch_server([], create_delay=CREATE_DELAY_S) as server:
         server.create_after_a_look = True  # the resume looks (and finds nothing) first
         server.hooks.append(lambda step: creating.set() if step == "create" else None)
-        env = _env(api, server)
+        env = batch_env(api, server.url)
         proc = subprocess.Popen(
             runner_argv(tmp_path, "experiment=exp", *SETTINGS),
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
