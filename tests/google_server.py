@@ -43,6 +43,8 @@ class GoogleServer:
     # name -> File resource (the Gemini File API's store).
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     processing_polls: int = 1
+    # Names that expire as generateContent first uses them (after a lookup found them).
+    expire_on_use: set[str] = field(default_factory=set)
 
     def requests(self, method: str, prefix: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path.startswith(prefix)]
@@ -85,11 +87,14 @@ def _app(server: GoogleServer) -> web.Application:
         return response
 
     async def generate(request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
+        body = json.loads(await request.read() or b"{}")  # read once already: cached
         for content in body.get("contents") or []:
             for part in content.get("parts") or []:
                 uri = str((part.get("fileData") or {}).get("fileUri") or "")
                 name = uri.split("/v1beta/", 1)[-1]
+                if name in server.expire_on_use:
+                    server.expire_on_use.discard(name)
+                    server.files.pop(name, None)
                 if uri.startswith(server.url) and name not in server.files:
                     return gone(name)
         return web.json_response(_answer("ok from google"))

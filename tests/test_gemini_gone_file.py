@@ -75,3 +75,21 @@ def test_an_expired_upload_is_uploaded_again_once_and_a_lone_name_fails_alone(
     assert "files/expired2" in failed["error"] and "48 hours" in failed["error"]
     assert "API key" not in failed["error"] and "refused model" not in failed["error"]
     assert len(lines) == len(records) and result.run_dir.is_dir()  # the run went to its end
+
+
+def test_an_upload_that_expires_during_the_run_is_uploaded_again_and_the_prompt_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.providers import gemini_files
+
+    monkeypatch.setattr(gemini_files, "POLL_SECONDS", 0.01)
+    write_media(tmp_path)
+    part = {"type": "image", "media": "pixel.png", "uploaded_filename": "files/soon"}
+    with google_server() as google:
+        google.add_file("files/soon", PNG_1X1, "image/png")
+        google.expire_on_use.add("files/soon")  # found by the lookup, gone at generateContent
+        env = {"GEMINI_API_KEY": "k", "GEMINI_BASE_URL": f"{google.url}/v1beta"}
+        lines, _ = run_records(tmp_path, [_record(0, part), _record(1)], env)
+        uploads = google.requests("POST", "/upload-session/")
+    assert [line["status"] for line in lines] == ["ok", "ok"], lines
+    assert lines[0]["attempts"] == 2 and len(uploads) == 1

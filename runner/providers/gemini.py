@@ -208,8 +208,12 @@ class GeminiProvider(HttpProvider):
         media_dir = media.media_folder(self.context.settings)
         cfg = self.context.settings.apis.gemini
 
+        used: list[str] = []  # File API URIs this prompt's parts resolved to
+
         async def resolve(part: dict[str, Any]) -> dict[str, Any]:
-            return await self.file_part(model, part)
+            found = await self.file_part(model, part)
+            used.append(found["fileData"]["fileUri"])
+            return found
 
         async def send(messages: list[Message]) -> Completion:
             payload = await gemini_payload(
@@ -230,4 +234,11 @@ class GeminiProvider(HttpProvider):
             )
             return parse_generate_content(body, model)
 
-        return await run_chat(record.prompt, send)
+        try:
+            return await run_chat(record.prompt, send)
+        except ProviderError as exc:
+            # A file that expired during the run: forgotten, so the engine's next attempt
+            # looks it up (and uploads its media again); once per file.
+            if exc.prompt_only and self.files(model).forget(used):
+                raise dataclasses.replace(exc, kind=ErrorKind.RETRYABLE) from None
+            raise

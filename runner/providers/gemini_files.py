@@ -62,6 +62,7 @@ class GeminiFiles:
         self._by_name: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._listed: asyncio.Task[dict[str, dict[str, Any]]] | None = None
         self._reported: set[str] = set()  # gone names already reported
+        self._forgotten: set[str] = set()  # URIs generateContent said are gone
 
     async def _request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kw: Any
@@ -144,6 +145,20 @@ class GeminiFiles:
                 local.name,
             )
         return await self.ensure_uploaded(local, mime_type)
+
+    def forget(self, uris: list[str]) -> bool:
+        """Drop what this run holds of the files at ``uris`` (the API says they are gone),
+        so they are looked up and uploaded again; False when none was forgotten before."""
+        fresh = set(uris) - self._forgotten
+        if not fresh:
+            return False
+        self._forgotten |= fresh
+        for held in (self._by_name, self._by_hash):
+            for key, task in list(held.items()):
+                if task.done() and task.exception() is None and task.result().get("uri") in fresh:
+                    del held[key]
+        self._listed = None
+        return True
 
     async def delete(self, name: str) -> None:
         await self._request("DELETE", f"{self.base_url}/{name}")
