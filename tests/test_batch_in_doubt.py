@@ -76,3 +76,27 @@ def test_a_kill_during_a_slow_create_then_an_immediate_resume_makes_one_batch(
     assert {line["batch_id"] for line in lines} == set(made)
     events = [e["event"] for e in read_jsonl(run_dir / "batches.jsonl")]
     assert "abandoned" not in events
+
+
+def test_a_create_that_times_out_is_looked_for_before_it_is_sent_again(tmp_path: Path) -> None:
+    """Within a run: the create's answer comes after timeout_s (the batch is made all the
+    same); the run finds it by its tag instead of creating a second one."""
+    _experiment(tmp_path, "openai")
+    with batch_server([], create_delay=2.0) as server:
+        result = run_experiment(
+            "exp",
+            [
+                f"experiments_dir={tmp_path / 'experiments'}",
+                f"outputs_dir={tmp_path / 'outputs'}",
+                "progress=off",
+                "index=false",
+                "timeout_s=1",
+                *SETTINGS,
+            ],
+            env=batch_env("openai", server.url),
+        )
+        made = [b["id"] for b in server.batches]
+    assert len(made) == 1, made
+    lines = read_jsonl(result.run_dir / "completed.jsonl")
+    assert len(lines) == N and {line["status"] for line in lines} == {"ok"}
+    assert {line["batch_id"] for line in lines} == set(made)
