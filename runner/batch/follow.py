@@ -280,7 +280,7 @@ class Follower:
         """``job()``, tried again after retryable failures (backoff; Retry-After honoured)."""
         for attempt in range(1, CALL_TRIES + 1):
             try:
-                return await job()
+                return await _shaped(job, what)
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
                     raise
@@ -304,10 +304,16 @@ class Follower:
 
 async def _poll(adapter: BatchAdapter, model_name: str, batch_id: str) -> BatchState:
     """``adapter.poll``; an answer of a shape it cannot read is a failed poll, not a crash."""
+    return await _shaped(lambda: adapter.poll(model_name, batch_id), f"the poll of {batch_id}")
+
+
+async def _shaped(job: Callable[[], Awaitable[T]], what: str) -> T:
+    """``job()``; an API answer of a shape the adapter cannot read is a retryable failure
+    of that call (a ProviderError the engine waits out), never a crash of the run."""
     try:
-        return await adapter.poll(model_name, batch_id)
+        return await job()
     except SHAPE_ERRORS as exc:
         raise ProviderError(
-            f"the status of batch {batch_id} is not of the documented shape: {exc}",
+            f"the answer to {what} is not of the documented shape: {type(exc).__name__}: {exc}",
             ErrorKind.RETRYABLE,
         ) from None
