@@ -100,33 +100,6 @@ async def lines_of(
             yield raw.decode("utf-8", errors="replace")
 
 
-async def get_json_lines(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
-    classify: Classifier | None = None,
-) -> AsyncGenerator[dict[str, Any]]:
-    """GET a JSONL document and yield its objects one by one, never the whole file at once.
-
-    Raises:
-        ProviderError: as :func:`request_json`; retryable for a line that is not JSON (a
-            file cut short), so the batch's results are read again rather than half taken.
-    """
-    if timeout.total is not None:  # a whole-download cap would cut a large results file
-        timeout = transfer_timeout(timeout.total)
-    async for line in lines_of(session, url, headers=headers, timeout=timeout, classify=classify):
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            raise ProviderError(
-                f"a results line is not JSON: {line[:200]!r}", ErrorKind.RETRYABLE
-            ) from None
-        if isinstance(item, dict):
-            yield item
-
-
 async def body_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The non-empty lines of a body, however long (aiohttp's readline refuses one over 512 KiB)."""
     pending = bytearray()
