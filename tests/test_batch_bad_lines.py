@@ -123,3 +123,21 @@ def test_a_bad_result_line_costs_that_prompt_alone(
         assert all(v is None or v >= 0 for v in (x.get("usage") or {}).values()), x
     assert sorted(x["id"] for x in after) == [f"p{i}" for i in range(N)]
     assert {x["status"] for x in after} == {"ok"}
+
+
+async def test_a_streamed_answers_bad_usage_is_dropped_too() -> None:
+    """The same cause online: a stream's usage is set after the answer is built."""
+    from collections.abc import AsyncIterator
+
+    from runner.providers.http import STREAM_DONE
+    from runner.providers.openai import collect_chat_stream
+
+    async def events() -> AsyncIterator[tuple[str, Any]]:
+        choice = {"delta": {"content": "hi"}, "finish_reason": "stop"}
+        usage = {"prompt_tokens": -7500, "completion_tokens": "abc"}
+        yield "message", {"choices": [choice], "usage": usage}
+        yield "message", STREAM_DONE
+
+    completion = await collect_chat_stream(events())
+    assert completion.text == "hi"
+    assert (completion.input_tokens, completion.output_tokens) == (None, None)

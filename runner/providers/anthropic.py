@@ -16,6 +16,7 @@ from runner.providers.base import (
     HttpProvider,
     model_variable,
     register,
+    token_count,
 )
 from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
@@ -109,12 +110,12 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         if kind == "message_start":
             message = data.get("message") or {}
             result.model = message.get("model")
-            result.input_tokens = (message.get("usage") or {}).get("input_tokens")
+            result.input_tokens = token_count((message.get("usage") or {}).get("input_tokens"))
         elif kind == "content_block_delta":
             parts.append(str((data.get("delta") or {}).get("text") or ""))
         elif kind == "message_delta":
             result.finish_reason = (data.get("delta") or {}).get("stop_reason")
-            result.output_tokens = (data.get("usage") or {}).get("output_tokens")
+            result.output_tokens = token_count((data.get("usage") or {}).get("output_tokens"))
         elif kind == "message_stop":
             ended = True
         elif kind == "error":

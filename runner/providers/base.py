@@ -37,19 +37,21 @@ class Completion:
     finish_reason: str | None = None
     model: str | None = None
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __post_init__(self) -> None:
         # Token counts are priced and summed: a count an answer gave that is not a whole
-        # number >= 0 (-5000, "abc") is dropped, never priced (set at init and after).
-        if name in _TOKEN_FIELDS and value is not None:
-            value = _token_count(name, value)
-        object.__setattr__(self, name, value)
+        # number >= 0 (-5000, "abc") is dropped, never priced. Streams set theirs through
+        # token_count.
+        tokens_in, tokens_out = self.input_tokens, self.output_tokens
+        if not (tokens_in is None or (type(tokens_in) is int and tokens_in >= 0)):
+            self.input_tokens = token_count(tokens_in, "input_tokens")
+        if not (tokens_out is None or (type(tokens_out) is int and tokens_out >= 0)):
+            self.output_tokens = token_count(tokens_out, "output_tokens")
 
 
-_TOKEN_FIELDS = frozenset({"input_tokens", "output_tokens"})
-
-
-def _token_count(name: str, value: Any) -> int | None:
+def token_count(value: Any, name: str = "token count") -> int | None:
     """``value`` as a token count, or None (with a warning) when it cannot be one."""
+    if value is None:
+        return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, float) and value.is_integer() and value >= 0:

@@ -18,6 +18,7 @@ from runner.providers.base import (
     Provider,
     model_variable,
     register,
+    token_count,
 )
 from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
@@ -53,8 +54,8 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
         result.model = chunk.get("model") or result.model
         usage = chunk.get("usage") or {}
         if usage:
-            result.input_tokens = usage.get("prompt_tokens")
-            result.output_tokens = usage.get("completion_tokens")
+            result.input_tokens = token_count(usage.get("prompt_tokens"), "prompt_tokens")
+            result.output_tokens = token_count(usage.get("completion_tokens"), "completion_tokens")
         for choice in chunk.get("choices") or []:
             parts.append(str((choice.get("delta") or {}).get("content") or ""))
             if choice.get("finish_reason"):
