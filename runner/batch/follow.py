@@ -110,7 +110,7 @@ class Follower:
             try:
                 return await adapter.submit(model_name, lines, ref, tag)
             except ProviderError as exc:
-                if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
+                if exc.kind is not ErrorKind.RETRYABLE:
                     raise
                 found = None
                 if exc.status is None or exc.status < 300:  # answer lost or unreadable
@@ -119,6 +119,8 @@ class Follower:
                     found = await self.call(lambda: adapter.find(model_name, tag), "find")
                 if found is not None:
                     return found
+                if attempt == CALL_TRIES:  # and surely not made: the chunk is abandoned
+                    raise
                 await self.run.clock.sleep(self.pause(attempt, exc))
         raise AssertionError("unreachable")
 
