@@ -69,6 +69,18 @@ def test_garbage_inside_or_another_runs_manifest_is_refused(tmp_path: Path) -> N
         Manifest(folder, "r2", "e")
 
 
+@pytest.mark.parametrize(
+    "line",
+    [{"event": "chunk", "tag": "t"}, ["not", "an", "object"], {"event": "chunk", "custom_ids": 5}],
+)
+def test_a_line_of_another_shape_is_refused_with_its_line_number(
+    tmp_path: Path, line: object
+) -> None:
+    folder = _manifest(tmp_path, json.dumps(line), "")
+    with pytest.raises(BadInputError, match=r"batches.jsonl:2: not a batch manifest line"):
+        Manifest(folder, "r1", "e")
+
+
 def test_an_echoed_key_is_masked_in_the_manifest(tmp_path: Path) -> None:
     # A create refused with "Incorrect API key provided: sk-..." goes into an abandoned line.
     from runner import redaction

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
+from loguru import logger
 
 from runner.config.schema import RunConfig
 from runner.engine.quota import Accounting, TokenEstimate, Usage
@@ -50,6 +51,28 @@ class Completion:
     # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
     # tokens, web searches): parts of the totals above, priced at their own rates.
     other_tokens: dict[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        # Token counts are priced and summed: a count an answer gave that is not a whole
+        # number >= 0 (-5000, "abc") is dropped, never priced. Streams set theirs through
+        # token_count.
+        tokens_in, tokens_out = self.input_tokens, self.output_tokens
+        if not (tokens_in is None or (type(tokens_in) is int and tokens_in >= 0)):
+            self.input_tokens = token_count(tokens_in, "input_tokens")
+        if not (tokens_out is None or (type(tokens_out) is int and tokens_out >= 0)):
+            self.output_tokens = token_count(tokens_out, "output_tokens")
+
+
+def token_count(value: Any, name: str = "token count") -> int | None:
+    """``value`` as a token count, or None (with a warning) when it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    logger.warning("an answer reported {}={!r}, not a token count: usage dropped", name, value)
+    return None
 
 
 @functools.lru_cache(maxsize=8)
