@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from runner import run_experiment
-from runner.batch import anthropic as anthropic_batch
+from runner.batch import anthropic_shapes as anthropic_batch
 from runner.batch import openai as openai_batch
 from runner.config.schema import RunConfig
 from runner.cost.price_memo import PriceMemo
