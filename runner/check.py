@@ -13,17 +13,23 @@ configuration is wrong).
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import cli
 from runner.cli import Command, compose_settings
 from runner.commands import python_command
 from runner.config import resolve_path
-from runner.errors import SHOWN_PROBLEMS, BadInputError
+from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError
+
+if TYPE_CHECKING:
+    from runner.prompts.records import PromptRecord
 
 
 @dataclass
@@ -39,6 +45,9 @@ class CheckReport:
     problem_count: int = 0
     # Per model: tokens, cost online and in batch, cache hits, time (runner.cost.estimate).
     estimate: list[str] = field(default_factory=list)
+    # show=N: the first prompts as they would be sent; and a template's counts by variant.
+    shown: list[str] = field(default_factory=list)
+    variants: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -59,10 +68,27 @@ class CheckReport:
             f"OK: {self.input_file}: {self.prompts} prompt(s) in {self.groups} group(s) "
             f"can be sent: {models}. Nothing was sent."
         )
-        return "\n".join([ok, *self.estimate])
+        lines = [ok]
+        if self.variants:
+            lines.append("Prompts per model and variant:")
+            lines += [f"  {m}  {v}: {n}" for (m, v), n in sorted(self.variants.items())]
+        lines += self.shown
+        return "\n".join([*lines, *self.estimate])
 
 
-def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckReport:
+def _shown(records: Iterator[PromptRecord], n: int) -> list[str]:
+    """The first ``n`` prompts as they would be sent, one JSON line each."""
+    lines = [f"The first {n} prompt(s):"] if n else []
+    for record in itertools.islice(records, n):
+        shown = {k: record.data.get(k) for k in ("api", "model_name", "parameters", "prompt")}
+        text = json.dumps(shown, ensure_ascii=False, default=str)
+        lines.append(f"  [{record.key}] {text}")
+    return lines
+
+
+def check_experiment(
+    overrides: Sequence[str], env: Mapping[str, str], show: int = 0
+) -> CheckReport:
     """Check an experiment as ``python -m runner`` with these overrides would, sending nothing.
 
     Raises:
@@ -86,17 +112,37 @@ def check_experiment(overrides: Sequence[str], env: Mapping[str, str]) -> CheckR
     models = {f"{api}/{name or '-'}": n for (api, name), n in plan.model_counts.items()}
     try:
         estimate = format_estimate(estimate_run(prepared, settings), settings.max_cost_usd)
+        shown = _shown(prepared.records, show)
     finally:
         plan.close()
     return CheckReport(
-        str(plan.input_file), plan.total, models, len(plan.groups), [], estimate=estimate
+        str(plan.input_file),
+        plan.total,
+        models,
+        len(plan.groups),
+        [],
+        estimate=estimate,
+        shown=shown,
+        variants=dict(plan.variant_counts),
     )
 
 
-COMMAND = Command("runner.check", "experiment=NAME [key=value ...]", __doc__, "WARNING")
+COMMAND = Command("runner.check", "experiment=NAME [show=N] [key=value ...]", __doc__, "WARNING")
+
+
+def _show(args: list[str]) -> tuple[list[str], int]:
+    """The arguments without ``show=N``, and N (0 when not given)."""
+    shows = [a for a in args if a.startswith("show=")]
+    if not shows:
+        return args, 0
+    value = shows[-1].removeprefix("show=")
+    if not value.isdigit():
+        raise ConfigError(f"show={value}: give a number of prompts to show, e.g. show=3")
+    return [a for a in args if not a.startswith("show=")], int(value)
 
 
 def _check(args: list[str]) -> int:
+    args, show = _show(args)
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     if len(overrides) != len(args) or not any(a.startswith("experiment=") for a in args):
         print(
@@ -107,7 +153,7 @@ def _check(args: list[str]) -> int:
     from runner.config.env_file import load_env_file
 
     load_env_file(overrides)
-    report = check_experiment(overrides, os.environ)
+    report = check_experiment(overrides, os.environ, show)
     print(report.format())
     return report.exit_code
 
