@@ -192,6 +192,7 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
     with write_connection(outputs) as con:  # make it a version-2 index, with an evaluation
         con.execute("ALTER TABLE responses DROP COLUMN cost_usd")
         con.execute("ALTER TABLE responses DROP COLUMN cached")
+        con.execute("ALTER TABLE responses DROP COLUMN prompt_variant")  # schema 4's
         con.execute("ALTER TABLE runs DROP COLUMN cost_usd")
         con.execute("ALTER TABLE runs DROP COLUMN cost")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")
@@ -206,7 +207,9 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         assert run_cost is not None and math.isclose(run_cost[0], total, abs_tol=1e-6)
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
         version = con.execute("SELECT value FROM index_meta WHERE key='schema_version'")
-        assert version.fetchone() == ("3",)
+        from runner.index.schema import SCHEMA_VERSION
+
+        assert version.fetchone() == (SCHEMA_VERSION,)
 
 
 def test_resumed_totals_add_up_and_the_estimate_says_if_it_fits() -> None:

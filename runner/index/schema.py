@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "3"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
+SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
+# 4: responses.prompt_variant (a template experiment's variant; migrated in place)
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -56,6 +57,8 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("rate_group", "VARCHAR", "/rate_group"),
     Column("cost_usd", "DOUBLE", "/cost_usd"),
     Column("cached", "BOOLEAN", "/cached"),
+    # A template experiment's prompt variant (runner.prompts.expand); null for a file's.
+    Column("prompt_variant", "VARCHAR", "/prompt_variant"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -172,6 +175,12 @@ MIGRATIONS = {
         "ALTER TABLE runs ADD COLUMN cost JSON",
         "UPDATE runs SET cost_usd = TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE), "
         "cost = nullif(record->'cost', 'null'::JSON)",
+    ),
+    # A template run indexed before had prompt_variant as a user column: ADD then fails and
+    # the index is rebuilt from the JSONL.
+    "3": (
+        "ALTER TABLE responses ADD COLUMN prompt_variant VARCHAR",
+        "UPDATE responses SET prompt_variant = record->>'prompt_variant'",
     ),
 }
 
