@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def _experiment(
     data: str = "qs.jsonl",
     prompt: str = VARIANTS,
     repeats: int = 2,
-    rows: list[dict[str, object]] | None = None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> Path:
     experiments = tmp_path / "experiments"
     if data.endswith(".jsonl"):
@@ -117,9 +118,8 @@ def test_csv_parquet_and_inline_data(tmp_path: Path) -> None:
     (experiments / "qs.csv").write_text("id,question,answer\nq1,2+2?,4\n", encoding="utf-8")
     _experiment(tmp_path, data="qs.csv", prompt='"{{ question }}"', repeats=1)
     assert [r.data["prompt"] for r in _records(tmp_path)] == ["2+2?", "2+2?"]
-    duckdb.sql("SELECT 'p1' AS id, 'why?' AS question").write_parquet(
-        str(experiments / "qs.parquet")
-    )
+    target = str(experiments / "qs.parquet").replace("'", "''")
+    duckdb.execute(f"COPY (SELECT 'p1' AS id, 'why?' AS question) TO '{target}' (FORMAT parquet)")
     _experiment(tmp_path, data="qs.parquet", prompt='"{{ question }}"', repeats=1)
     assert [r.key for r in _records(tmp_path)] == ["p1@gpt-4o-mini", "p1@gpt-4.1-nano"]
     inline = '[{question: "a?"}, {question: "b?"}]'
