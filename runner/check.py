@@ -29,6 +29,7 @@ from runner.config import resolve_path
 from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError
 
 if TYPE_CHECKING:
+    from runner.config.schema import RunConfig
     from runner.prompts.records import PromptRecord
 
 
@@ -76,6 +77,13 @@ class CheckReport:
         return "\n".join([*lines, *self.estimate])
 
 
+def _label(settings: RunConfig) -> str:
+    """The experiment as the report names it: its file, or a template experiment's name."""
+    if settings.experiment.file:
+        return str(resolve_path(Path(settings.experiments_dir), settings.experiment.file))
+    return f"experiment {settings.experiment.name}"
+
+
 def _shown(records: Iterator[PromptRecord], n: int) -> list[str]:
     """The first ``n`` prompts as they would be sent, one JSON line each."""
     lines = [f"The first {n} prompt(s):"] if n else []
@@ -104,8 +112,7 @@ def check_experiment(
     except BadInputError as exc:
         if not exc.problems:
             raise
-        file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
-        return CheckReport(str(file), 0, {}, 0, exc.problems, exc.total)
+        return CheckReport(_label(settings), 0, {}, 0, exc.problems, exc.total)
     from runner.cost.estimate import estimate_run, format_estimate
 
     plan = prepared.plan
@@ -116,7 +123,7 @@ def check_experiment(
     finally:
         plan.close()
     return CheckReport(
-        str(plan.input_file),
+        _label(settings),
         plan.total,
         models,
         len(plan.groups),

@@ -160,10 +160,11 @@ def prepare_run(
         source=None if expansion is None else expansion.records(),
         select=selection(settings.limit, settings.sample, settings.seed),
     )
+    where = plan.input_file if expansion is None else f"experiment {expansion.name}"
     if plan.problems:
         plan.close()
         raise BadInputError(
-            f"{plan.input_file}: {plan.problem_count} problem(s) found; nothing was sent. "
+            f"{where}: {plan.problem_count} problem(s) found; nothing was sent. "
             "Fix these:",
             plan.problems,
             plan.problem_count,
@@ -178,7 +179,7 @@ def prepare_run(
     if plan.total == 0:
         plan.close()
         raise BadInputError(
-            f"{plan.input_file}: the experiment file holds no "
+            f"{where}: the experiment file holds no "
             + ("valid records" if plan.invalid else "records")
         )
     try:

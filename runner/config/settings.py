@@ -184,6 +184,11 @@ def _check_experiment(run: RunConfig) -> None:
         raise ConfigError(f"experiment: a template experiment needs {missing} as well")
     if not template and (exp.models or exp.parameters or exp.repeats != 1):
         raise ConfigError("experiment: models, parameters and repeats go with data and prompt")
+    if not template and run.prompt_variant:
+        raise ConfigError(
+            f"prompt_variant={run.prompt_variant}: only a template experiment (data and a "
+            "prompt with named variants) has variants"
+        )
     if exp.repeats < 1:
         raise ConfigError(f"experiment.repeats must be at least 1, got {exp.repeats}")
     if template and not exp.name:
