@@ -164,8 +164,7 @@ def prepare_run(
     if plan.problems:
         plan.close()
         raise BadInputError(
-            f"{where}: {plan.problem_count} problem(s) found; nothing was sent. "
-            "Fix these:",
+            f"{where}: {plan.problem_count} problem(s) found; nothing was sent. Fix these:",
             plan.problems,
             plan.problem_count,
         )
