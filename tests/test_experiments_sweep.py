@@ -108,6 +108,10 @@ def test_multirun_over_variants_and_models_indexes_and_reports_variants(
         ("plain", "gpt-4.1-nano", 12),
         ("plain", "gpt-4o-mini", 12),
     ]
+    from runner.view.queries import results
+
+    chat = results(tmp_path / "outputs", {"variant": "chat"}, "", 1, 25)
+    assert chat.total == 24 and {r["prompt_variant"] for r in chat.rows} == {"chat"}
 
 
 def _requests(server: servers.Server) -> int:
