@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from runner import run_experiment
+from runner.errors import BadInputError
 from tests import servers
 from tests.conftest import ROOT, get_json, read_jsonl, write_jsonl
 from tests.providers_support import openai_env
@@ -138,6 +139,16 @@ def test_resume_and_cache_follow_the_stable_keys_each_repeat_its_own_entry(
     assert _requests(llmock_server) - before == 5  # cache off here: the 5 missing sent
     again = read_jsonl(resumed.folder.completed)
     assert sorted(line["prompt_key"] for line in again) == sorted(keys)
+    # The run keeps the expanded experiment's spec (the data by its SHA-256) as its input:
+    # a resume after the data changed is refused, as for a changed prompto file.
+    data = tmp_path / "experiments" / "qs.jsonl"
+    original_data = data.read_text(encoding="utf-8")
+    data.write_text(original_data.replace("question 3", "changed"), "utf-8")
+    with pytest.raises(BadInputError, match="has changed"):
+        run_experiment(
+            "t", _overrides(tmp_path, f"resume={first.folder.run_id}", "index=false"), env=env
+        )
+    data.write_text(original_data, "utf-8")
     # A new run with the cache: every repeat answered from its own entry, none sent.
     before = _requests(llmock_server)
     cached = run_experiment("t", _overrides(tmp_path, "cache=on", "index=false"), env=env)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from runner.config.schema import ModelConfig, RunConfig
 from runner.config.search_path import config_dirs, user_config_dirs
 from runner.errors import BadInputError, ConfigError
 from runner.hashing import file_sha256
+from runner.paths import runner_cache_home
 from runner.prompts.data import data_path, iter_rows
 from runner.prompts.records import PromptRecord
 from runner.prompts.template import Template, compile_prompt
@@ -206,11 +208,13 @@ def write_spec(expansion: Expansion, prompt: Any) -> Path:
     spec["prompt"] = prompt
     text = json.dumps(spec, sort_keys=True, ensure_ascii=False, indent=1, default=str) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "runner-templates" / digest
+    # The user's own cache, not a shared temp folder another user could have made first.
+    folder = runner_cache_home() / "experiment-specs" / digest
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{expansion.name}{SPEC_SUFFIX}"
     if not path.is_file():
-        partial = folder / f".{path.name}.partial"
+        # Sweep jobs in parallel may write the same spec: each its own partial file.
+        partial = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial"
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
     return path
