@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
@@ -29,7 +29,9 @@ from runner.hashing import file_sha256
 from runner.paths import runner_cache_home
 from runner.prompts.data import data_path, iter_rows
 from runner.prompts.records import PromptRecord
-from runner.prompts.template import Template, compile_prompt
+
+if TYPE_CHECKING:
+    from runner.prompts.template import Template
 
 # Structural keys of a record: a data column of the same name is kept as ``input_<name>``.
 _RESERVED = ("id", "prompt", "api", "model_name", "parameters", "prompt_variant", "repeat")
@@ -100,6 +102,8 @@ class Expansion:
             BadInputError: bad template syntax, an unknown variant.
             ConfigError: no model chosen, or a model with no YAML.
         """
+        from runner.prompts.template import compile_prompt  # jinja2: template runs only
+
         exp = settings.experiment
         if settings.model is not None:
             m = settings.model
