@@ -5,7 +5,9 @@ its API's rules, the keys and endpoints it needs and the media files it names, t
 every problem with its file and line. When the experiment can be sent, it prints the
 estimate per model (runner.cost.estimate): prompts, input and output tokens, the cost online
 and in batch mode, the prompts the cache would answer, and the time the limits imply.
-Nothing is sent and no run folder is made.
+Nothing is sent and no run folder is made. ``show=N`` also prints the first N prompts as
+they would be sent, and a template experiment's counts per model and prompt variant
+(docs/experiments.md); ``limit=N`` and ``sample=N seed=S`` check only N prompts.
 
 Exit status: 0 when the experiment can be sent as it is, 2 when it cannot (or the
 configuration is wrong).

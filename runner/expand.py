@@ -1,4 +1,4 @@
-"""``python -m runner.expand experiment=NAME out=FILE.jsonl [key=value ...]``: a prompto file.
+"""``python -m runner.expand experiment=NAME out=FILE.jsonl``: a template as a prompto file.
 
 Writes a template experiment (conf/experiment/NAME.yaml with data and prompt) as the
 prompto-format JSONL file it expands to, one prompt a line (``id``, ``prompt``, ``api``,
