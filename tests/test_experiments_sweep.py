@@ -179,3 +179,27 @@ def test_the_shipped_examples_run(
     if name == "sums_sweep":
         report = (result.folder.path / "report.html").read_text(encoding="utf-8")
         assert "pass@5" in report and "majority" in report
+
+
+def test_limit_and_sample_run_only_n_prompts_of_a_file_or_a_template(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    _setup(tmp_path)
+    write_jsonl(
+        tmp_path / "experiments" / "f.jsonl",
+        [
+            {"id": f"p{i}", "prompt": f"hi {i}", "api": "openai", "model_name": "m"}
+            for i in range(9)
+        ],
+    )
+    env = openai_env(llmock_server)
+    limited = run_experiment("t", _overrides(tmp_path, "limit=5", "index=false"), env=env)
+    lines = read_jsonl(limited.folder.completed)
+    assert [line["prompt_key"] for line in lines] == [
+        "q0@plain#0", "q0@plain#1", "q0@plain#2", "q0@chat#0", "q0@chat#1"
+    ]  # fmt: skip
+    drawn = run_experiment("f", _overrides(tmp_path, "sample=3", "seed=4", "index=false"), env=env)
+    keys = [line["prompt_key"] for line in read_jsonl(drawn.folder.completed)]
+    assert len(keys) == 3 and len(set(keys)) == 3
+    again = run_experiment("f", _overrides(tmp_path, "sample=3", "seed=4", "index=false"), env=env)
+    assert sorted(keys) == sorted(line["prompt_key"] for line in read_jsonl(again.folder.completed))
