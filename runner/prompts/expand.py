@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from runner.prompts.template import Template
 
 # Structural keys of a record: a data column of the same name is kept as ``input_<name>``.
-_RESERVED = ("id", "prompt", "api", "model_name", "parameters", "prompt_variant", "repeat")
+_RESERVED = ("prompt", "api", "model_name", "parameters", "prompt_variant", "repeat", "row_id")
 SPEC_SUFFIX = ".template.json"
 
 
