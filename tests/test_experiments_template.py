@@ -267,3 +267,32 @@ def test_a_template_experiment_without_a_model_says_how_to_choose_one(tmp_path: 
     with pytest.raises(BadInputError, match="no such variant"):
         _experiment(tmp_path)
         _records(tmp_path, "prompt_variant=nope")
+
+
+def test_the_report_reduces_repeats_per_prompt(tmp_path: Path) -> None:
+    from runner.report.data import load_run
+
+    run = tmp_path / "run"
+    results: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
+    for row, passed in (("a", [1, 0, 0]), ("b", [1, 1, 0])):
+        for repeat, score in enumerate(passed):
+            key = f"{row}#{repeat}"
+            results.append(
+                {"prompt_key": key, "row_id": row, "repeat": repeat, "line": len(results) + 1,
+                 "api": "openai", "model_name": "m", "status": "ok", "prompt_variant": "v"}
+            )  # fmt: skip
+            scores.append({"run_id": "r", "prompt_key": key, "step": "s", "field": "score",
+                           "value": bool(score)})  # fmt: skip
+    write_jsonl(run / "completed.jsonl", results)
+    write_jsonl(run / "evaluations.jsonl", scores)
+    (run / "run.json").write_text('{"run_id": "r"}', encoding="utf-8")
+    table = load_run(run).repeat_scores
+    got = {r["reduction"]: r for r in table.records()}
+    assert list(got) == ["mean", "majority", "pass@1", "pass@3"]
+    assert {r["model"] for r in table.records()} == {"m · v"}
+    assert got["mean"]["mean"] == pytest.approx(0.5)  # (1/3 + 2/3) / 2
+    assert got["majority"]["mean"] == pytest.approx(0.5)  # 0 and 1
+    assert got["pass@1"]["mean"] == pytest.approx(0.5)
+    assert got["pass@3"]["mean"] == 1.0 and got["pass@3"]["lo"] == 1.0
+    assert got["mean"]["n"] == 2 and got["mean"]["repeats"] == 3
