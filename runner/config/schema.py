@@ -17,14 +17,23 @@ from omegaconf import MISSING, OmegaConf
 
 @dataclass
 class ExperimentConfig:
-    """Which experiment file to run.
+    """Which experiment to run: a prompto file, or a template over data (docs/experiments.md).
 
     ``file`` is a path relative to ``experiments_dir`` (or absolute). ``name`` names the
-    output folder; empty means the file name without its extension.
+    output folder; empty means the file name without its extension. Instead of ``file``, a
+    template experiment gives ``data`` and ``prompt`` (and ``models``, ``parameters``,
+    ``repeats``), expanded as it is read (runner.prompts.expand).
     """
 
-    file: str = MISSING
+    file: str = ""
     name: str = ""
+    # A JSONL, CSV or Parquet file (relative to experiments_dir), or a list of rows inline.
+    data: Any = None
+    # A Jinja2 template, a list of {role, content} templates, or a dict of named variants.
+    prompt: Any = None
+    models: list[str] = field(default_factory=list)  # names of conf/model/*.yaml
+    parameters: dict[str, Any] = field(default_factory=dict)
+    repeats: int = 1  # each prompt sent this many times, each its own result line
 
 
 @dataclass
@@ -306,6 +315,12 @@ class RunConfig:
     output_schema: Any = None
 
     csv: bool = False  # also write results.csv in the run folder
+    # A template experiment's variant to run (one of its prompt's names); empty: all.
+    prompt_variant: str = ""
+    # Run only the first N prompts (limit) or N drawn at random with ``seed`` (sample).
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
     progress: str = "auto"  # auto (only on a terminal) | on | off
     index: bool = True  # bring <outputs_dir>/index.duckdb up to date after the run
     log_level: str = "INFO"

@@ -191,6 +191,42 @@ def _check_not_negative(node: object, where: str) -> None:
             _check_not_negative(value, f"{where}.{key}")
 
 
+def _check_experiment(run: RunConfig) -> None:
+    """A file, or a template over data: one of the two, whole."""
+    exp = run.experiment
+    template = exp.data is not None or exp.prompt is not None
+    if not exp.file and not template:
+        raise ConfigError(
+            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
+            ".csv, or conf/experiment/NAME.yaml)"
+        )
+    if exp.file and template:
+        raise ConfigError(
+            "experiment: give either file (a prompto file) or data and prompt (a template "
+            "experiment), not both"
+        )
+    if template and (exp.data is None or exp.prompt is None):
+        missing = "data" if exp.data is None else "prompt"
+        raise ConfigError(f"experiment: a template experiment needs {missing} as well")
+    if not template and (exp.models or exp.parameters or exp.repeats != 1):
+        raise ConfigError("experiment: models, parameters and repeats go with data and prompt")
+    if not template and run.prompt_variant:
+        raise ConfigError(
+            f"prompt_variant={run.prompt_variant}: only a template experiment (data and a "
+            "prompt with named variants) has variants"
+        )
+    if exp.repeats < 1:
+        raise ConfigError(f"experiment.repeats must be at least 1, got {exp.repeats}")
+    if template and not exp.name:
+        raise ConfigError("experiment.name: a template experiment needs a name")
+    for key in ("limit", "sample"):
+        value = getattr(run, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1 (a number of prompts), got {value}")
+    if run.limit is not None and run.sample is not None:
+        raise ConfigError("give limit=N or sample=N, not both")
+
+
 def _check_names(run: RunConfig) -> None:
     if run.run_id:
         check_name("run_id", run.run_id)
@@ -213,6 +249,7 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     if not isinstance(run.apis, ApisConfig):  # pragma: no cover - guarded by the schema
         raise ConfigError("apis must follow the ApisConfig schema")
     _check_names(run)
+    _check_experiment(run)
     _check_not_negative(run, "")
     if run.max_queries_json:
         from runner.config.limits_json import merged_limits

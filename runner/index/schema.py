@@ -14,7 +14,7 @@ import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
-# thinking, tool_calls, parsed (3 and 4 migrated in place)
+# thinking, tool_calls, parsed, prompt_variant (3 and 4 migrated in place)
 SCHEMA_VERSION = "4"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
@@ -66,6 +66,8 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("cached_input_tokens", "BIGINT", "/usage/cached_input_tokens"),
     Column("cache_write_tokens", "BIGINT", "/usage/cache_write_tokens"),
     Column("reasoning_tokens", "BIGINT", "/usage/reasoning_tokens"),
+    # A template experiment's prompt variant (runner.prompts.expand); null for a file's.
+    Column("prompt_variant", "VARCHAR", "/prompt_variant"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -181,6 +183,7 @@ VERSION_4_RESPONSE_COLUMNS = (
     "cached_input_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "prompt_variant",
 )
 
 RUN_TOKEN_COLUMNS = (
@@ -212,6 +215,9 @@ MIGRATIONS = {
         "UPDATE responses SET thinking = json_extract_string(record, '/thinking'), "
         "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON), "
         "parsed = nullif(record->'parsed', 'null'::JSON)",
+        # A template run's variant (runner.prompts.expand); null for a file's.
+        "ALTER TABLE responses ADD COLUMN prompt_variant VARCHAR",
+        "UPDATE responses SET prompt_variant = record->>'prompt_variant'",
         *(
             f"ALTER TABLE responses ADD COLUMN {name} BIGINT"
             for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -60,6 +60,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     # on_invalid=skip: the records the check refused, with its messages (not sent).
     invalid: list[tuple[PromptRecord, list[str]]] = field(default_factory=list)
+    # A template experiment's prompts by (api/model, prompt variant).
+    variant_counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def records(self, group: str) -> Iterator[PromptRecord]:
         """The records of ``group``, read lazily from the spool."""
@@ -120,6 +122,8 @@ def plan_experiment(
     model: tuple[str, str, dict[str, object]] | None = None,
     skip_line: Callable[[int], bool] = lambda _line: False,
     keep_invalid: bool = False,
+    source: Iterable[PromptRecord] | None = None,
+    select: Callable[[Iterator[PromptRecord]], Iterator[PromptRecord]] | None = None,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -131,6 +135,9 @@ def plan_experiment(
         model: (api, model_name, parameters) of a chosen model, applied to every record.
         skip_line: records on these input lines are already done (resume).
         keep_invalid: keep refused records in ``Plan.invalid`` instead of as problems.
+        source: the records, when they are not read from ``input_file`` (a template
+            experiment's expansion, runner.prompts.expand).
+        select: keeps some of the records (``limit=N``, ``sample=N``: runner.prompts.select).
 
     Raises:
         BadInputError: the file is missing or of another kind (unreadable lines are
@@ -150,7 +157,13 @@ def plan_experiment(
         problem_count += len(found)
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
-    for record in iter_records(input_file, lambda problem: note([problem])):
+    stream = iter(source) if source is not None else None
+    if stream is None:
+        stream = iter_records(input_file, lambda problem: note([problem]))
+    if select is not None:
+        stream = select(stream)
+    variants: dict[tuple[str, str], int] = {}
+    for record in stream:
         notes.see(record)
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
@@ -181,6 +194,10 @@ def plan_experiment(
         plan.apis.add(api)
         model_key = (api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
+        variant = record.data.get("prompt_variant")
+        if variant is not None:
+            pair = (f"{api}/{record.model_name or '-'}", str(variant))
+            variants[pair] = variants.get(pair, 0) + 1
     spool.flush()
     return Plan(
         input_file,
@@ -194,6 +211,7 @@ def plan_experiment(
         spool,
         notes.warnings(),
         invalid,
+        variants,
     )
 
 

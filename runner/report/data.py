@@ -44,6 +44,10 @@ _COLUMNS = {
     "prompt": "JSON",
     "line": "BIGINT",
     "cost_usd": "DOUBLE",
+    # A template experiment's (runner.prompts.expand): variants compare as models do.
+    "prompt_variant": "VARCHAR",
+    "row_id": "VARCHAR",
+    "repeat": "BIGINT",
 }
 
 
@@ -66,6 +70,8 @@ class RunData:
     timeline: dict[str, Any] = field(default_factory=dict)
     scores: Table = field(default_factory=Table)  # step, model, n, mean, lo, hi
     score_hist: Table = field(default_factory=Table)  # step, model, value, n
+    # Over repeats: step, model, reduction, n (prompts), repeats, mean, lo, hi.
+    repeat_scores: Table = field(default_factory=Table)
 
     @property
     def run_id(self) -> str:
@@ -110,7 +116,8 @@ def _open(completed: Path, spill: Path, *, resumed: bool = True) -> duckdb.DuckD
     )
     con.execute(
         "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
-        "usage, rate_group, prompt_key, line, cost_usd, coalesce(model_name, api, '?') AS model, "
+        "usage, rate_group, prompt_key, line, cost_usd, row_id, repeat, "
+        "coalesce(model_name, api, '?') || coalesce(' · ' || prompt_variant, '') AS model, "
         "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
         "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw"
         + (last_wins if resumed else "")
@@ -175,9 +182,10 @@ def load_run(run_dir: Path) -> RunData:
         )
         evaluations = run_dir / EVALUATIONS
         if evaluations.exists() and evaluations.stat().st_size:
-            from runner.report.scores import load_scores
+            from runner.report.scores import load_repeat_scores, load_scores
 
             data.scores, data.score_hist = load_scores(con, evaluations)
+            data.repeat_scores = load_repeat_scores(con, evaluations)
     return data
 
 

@@ -23,6 +23,7 @@ RESULT_FILTERS = {
     "error_kind": "error_kind",
     "model": "model_name",
     "experiment": "experiment",
+    "variant": "prompt_variant",  # a template experiment's prompt variant
 }
 
 
@@ -106,8 +107,8 @@ def results(outputs_dir: Path, filters: dict[str, str], text: str, page: int, si
         count = con.execute(f"SELECT count(*) FROM responses WHERE {clause}", params).fetchone()
         rows = _records(
             con,
-            "SELECT run_id, experiment, prompt_key, model_name, status, error_kind, attempts, "
-            "latency_s, left(prompt, 200) AS prompt, "
+            "SELECT run_id, experiment, prompt_key, model_name, prompt_variant, status, "
+            "error_kind, attempts, latency_s, left(prompt, 200) AS prompt, "
             "left(coalesce(response, error), 300) AS answer "
             f"FROM responses WHERE {clause} ORDER BY run_id DESC, line "
             "LIMIT $size OFFSET $offset",
