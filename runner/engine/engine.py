@@ -9,6 +9,7 @@ and every outcome (progress displays, timelines).
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,26 @@ class EngineSettings:
     max_concurrency: int = 16
     # Prompts read ahead of sending, per group: bounds memory whatever the input size.
     read_ahead: int = 1000
+    # Requests in flight across every group (0: in_flight_limit(), from the fd limit).
+    max_in_flight: int = 0
+
+
+# Descriptors kept for what is not a connection (logs, results, spool, cache, index).
+FD_RESERVE = 128
+# The most requests in flight at once, whatever the descriptors allow.
+MAX_IN_FLIGHT = 1024
+
+
+def in_flight_limit() -> int:
+    """Requests in flight all groups together may have: what the fd limit leaves, <= 1024.
+
+    Each request holds a connection, so 100,000 groups of 16 each would need a descriptor
+    apiece: "Too many open files". Groups wait for a slot instead.
+    """
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_IN_FLIGHT
+    return max(8, min(MAX_IN_FLIGHT, soft - FD_RESERVE))
 
 
 class Observer:
@@ -124,10 +145,16 @@ class Engine:
         self.rejections = Rejections(lambda r: self.providers[r.api].credential(r))
         # Batch mode (mode=batch): prompts go to provider batches instead of one by one.
         self.batches: BatchRun | None = None
+        # The groups running now (a stop wakes each).
+        self._running: list[GroupRun] = []
+        # Requests in flight across all groups: each holds a connection (a descriptor).
+        self.in_flight = asyncio.Semaphore(settings.max_in_flight or in_flight_limit())
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
         self.stop_requested.set()
+        for group_run in self._running:
+            group_run.wake.set()
 
     async def run(self, groups: Mapping[str, Group]) -> dict[str, GroupStats]:
         """Run all groups to the end (or to a stop); returns each group's counters."""
@@ -140,7 +167,12 @@ class Engine:
             self.gates[group_run.group.name] = group_run.gate
             for observer in self.observers:
                 observer.on_start(group_run.group)
-        await asyncio.gather(*(group_run.run() for group_run in runs))
+        self._running.extend(runs)
+        try:
+            await asyncio.gather(*(group_run.run() for group_run in runs))
+        finally:
+            gone = set(runs)
+            self._running = [r for r in self._running if r not in gone]
         if isinstance(self.fatal, RunnerError):
             raise self.fatal  # already says what to do (a full disk, ...)
         if self.fatal is not None:
@@ -171,7 +203,16 @@ class Engine:
     async def attempt(
         self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
     ) -> Outcome:
-        """Send one attempt of ``record`` (its ``attempts``-th) and say how it went."""
+        """Send one attempt of ``record`` (its ``attempts``-th) and say how it went.
+
+        It waits first for a slot among the requests in flight of all groups.
+        """
+        async with self.in_flight:
+            return await self._attempt(record, tag, attempts, stats)
+
+    async def _attempt(
+        self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
+    ) -> Outcome:
         provider = self.providers[record.api]
         stats.requests += 1
         started = self.clock.monotonic()
