@@ -44,3 +44,17 @@ async def test_a_group_shows_paused_while_its_gate_waits_out_retry_after() -> No
     assert _paused(gate, clock)
     await clock.advance(3.5)
     assert not _paused(gate, clock)
+
+
+def test_many_groups_share_one_bar() -> None:
+    """Issue 23 item 11: 10,000 groups are one bar of their sums, not 10,000 rows redrawn."""
+    groups = [GroupStats(f"g{i}", 10.0, total=1) for i in range(10_000)]
+    progress = GroupProgress(groups, enabled=True)
+    name = "all 10,000 groups"
+    assert "0/10000" in progress.render_line(name)
+    for i in range(3):
+        progress.update(GroupStats(f"g{i}", 10.0, total=1, ok=1))
+    progress.update(GroupStats("g3", 10.0, total=1, error=1, retries=2))
+    progress.update(GroupStats("g3", 10.0, total=1, error=1, retries=2))  # told twice
+    line = progress.render_line(name)
+    assert "4/10000" in line and "1 err" in line and "2 retries" in line
