@@ -103,7 +103,12 @@ def test_thousands_of_unknown_models_one_warning_one_save(
     memo = PriceMemo(tmp_path / "memo.json")
     saves: list[int] = []
     real_save = memo.save
-    monkeypatch.setattr(memo, "save", lambda: (saves.append(1), real_save())[1])
+
+    def save() -> None:
+        saves.append(1)
+        real_save()
+
+    monkeypatch.setattr(memo, "save", save)
     book = PriceBook(memo=memo)
     seen: list[str] = []
     sink = logger.add(lambda m: seen.append(str(m)), level="WARNING", format="{message}")
