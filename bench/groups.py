@@ -39,14 +39,16 @@ def _fd_peak(marker: str, stop: threading.Event, peak: list[int]) -> None:
 def _write(path: Path, n: int, by: str) -> Path:
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
-            record = prompt_record(i, model=f"gpt-4o-bench-{i}" if by == "models" else "gpt-4o")
+            record = prompt_record(i, model=f"bench-model-{i}" if by == "models" else "gpt-4o")
             if by == "groups":
                 record["group"] = f"g{i}"
             out.write(json.dumps(record) + "\n")
     return path
 
 
-def measure(n: int, by: str, folder: Path, extra: list[str]) -> dict[str, object]:
+def measure(
+    n: int, by: str, folder: Path, extra: list[str], timeout: float = 900
+) -> dict[str, object]:
     """One run of ``n`` prompts in ``n`` groups (or models); its figures."""
     experiment = _write(folder / f"{by}{n}.jsonl", n, by)
     run_id = f"bench-{by}-{n}-{os.getpid()}"
@@ -62,7 +64,7 @@ def measure(n: int, by: str, folder: Path, extra: list[str]) -> dict[str, object
                 f"{server.url}/v1",
                 run_id,
                 ["parallel=true", "max_queries=1e9", "cache=off", *extra],
-                timeout=900,
+                timeout=timeout,
             )
         finally:
             stop.set()
@@ -83,6 +85,7 @@ def measure(n: int, by: str, folder: Path, extra: list[str]) -> dict[str, object
         "maxrss_mb": round(run.measured.maxrss_mb),
         "max_fds": peak[0],
         "exit": run.measured.returncode,
+        "timed_out": run.measured.timed_out,
     }
 
 
@@ -90,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.groups")
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--by", choices=["groups", "models"], default="groups")
+    parser.add_argument("--timeout", type=float, default=900, help="then SIGTERM (seconds)")
     parser.add_argument("extra", nargs="*", help="more overrides for the run")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-groups-") as tmp:
         started = time.perf_counter()
-        figures = measure(args.prompts, args.by, Path(tmp), args.extra)
+        figures = measure(args.prompts, args.by, Path(tmp), args.extra, args.timeout)
         figures["bench_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(figures))
     return 0
