@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="then SIGTERM (seconds)")
     parser.add_argument("extra", nargs="*", help="more overrides for the run")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-groups-") as tmp:
+    keep = os.environ.get("BENCH_KEEP")
+    with tempfile.TemporaryDirectory(prefix="bench-groups-", dir=keep) as tmp:
         started = time.perf_counter()
         figures = measure(args.prompts, args.by, Path(tmp), args.extra, args.timeout)
         figures["bench_s"] = round(time.perf_counter() - started, 1)
