@@ -4,7 +4,7 @@ One experiment of N prompts, each its own rate-limit group (its ``group`` key, w
 ``parallel=true``) or each its own model, sent to aimock (npm) by ``python -m runner``.
 Prints the run's peak RSS, wall time, the most file descriptors it held (sampled from
 ``/proc`` every 0.2 s), how many prompts ended ok, how many failed with "Too many open
-files", and how many lines the log holds about prices. Issue 23 item 11; BENCHMARKS.md.
+files", how many warnings name prices, and the lines of output. Issue 23 item 11; BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def measure(
         "by": by,
         "ok": run.ok,
         "emfile": emfile,
-        "price_lines": sum("price" in line.lower() for line in log.splitlines()),
+        "price_warnings": sum(
+            "WARNING" in line and "price" in line.lower() for line in log.splitlines()
+        ),
+        "log_lines": len(log.splitlines()),
         "wall_s": round(run.measured.wall_s, 1),
         "send_s": round(run.send_s, 1),
         "maxrss_mb": round(run.measured.maxrss_mb),

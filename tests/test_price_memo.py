@@ -122,3 +122,12 @@ def test_thousands_of_unknown_models_one_warning_one_save(
     assert len(seen) == 2, seen
     assert "openai/no-such-model-0" in seen[0]
     assert "2,000 models of openai had no known price" in seen[1]
+
+
+def test_the_cost_table_lists_fifty_models_then_a_count() -> None:
+    from runner.cost.tally import MAX_MODEL_ROWS, format_costs
+
+    models = {f"openai/m{i}": {"results": 1, "cost_usd": 0.0, "unpriced": 1} for i in range(999)}
+    lines = format_costs(models)
+    assert len(lines) == MAX_MODEL_ROWS + 2
+    assert lines[-1] == f"  ... and {999 - MAX_MODEL_ROWS:,} more models (run.json)"
