@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep = os.environ.get("BENCH_KEEP")
     with tempfile.TemporaryDirectory(prefix="bench-groups-", dir=keep) as tmp:
+        # A first run on this machine: no price memo from earlier runs.
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "xdg-cache")
         started = time.perf_counter()
         figures = measure(args.prompts, args.by, Path(tmp), args.extra, args.timeout)
         figures["bench_s"] = round(time.perf_counter() - started, 1)
