@@ -193,7 +193,6 @@ class Engine:
             await group_run.run()
         finally:
             self._running.discard(group_run)
-            self.gates.pop(name, None)  # shown paused only while it runs
 
     def fail(self, exc: BaseException, doing: str) -> None:
         """Stop the run after an error no prompt can be blamed for."""
