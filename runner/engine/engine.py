@@ -167,6 +167,7 @@ class Engine:
         }
         self.stats = stats
         pending = iter(groups.items())
+        few = len(groups) <= ACTIVE_GROUPS
 
         async def lane() -> None:
             # Groups start as earlier ones end, at most ACTIVE_GROUPS at once: a group's
@@ -174,7 +175,7 @@ class Engine:
             for name, group in pending:
                 if self.stop_requested.is_set():
                     return  # not started: its prompts stay unsent, as queued ones do
-                await self._run_group(GroupRun(self, group, stats[name]))
+                await self._run_group(GroupRun(self, group, stats[name]), keep=few)
 
         await asyncio.gather(*(lane() for _ in range(min(ACTIVE_GROUPS, len(groups)))))
         if isinstance(self.fatal, RunnerError):
@@ -183,7 +184,8 @@ class Engine:
             raise RunnerError(f"the run stopped: {self.fatal}") from self.fatal
         return stats
 
-    async def _run_group(self, group_run: GroupRun) -> None:
+    async def _run_group(self, group_run: GroupRun, *, keep: bool) -> None:
+        """Run one group; ``keep``: its gate stays readable after (not for 100,000 groups)."""
         name = group_run.group.name
         self.gates[name] = group_run.gate
         for observer in self.observers:
@@ -193,6 +195,8 @@ class Engine:
             await group_run.run()
         finally:
             self._running.discard(group_run)
+            if not keep:
+                self.gates.pop(name, None)  # shown paused only while it runs
 
     def fail(self, exc: BaseException, doing: str) -> None:
         """Stop the run after an error no prompt can be blamed for."""
