@@ -21,13 +21,15 @@ if the file is unchanged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +65,25 @@ def _alive(pid: object) -> bool:
     except OSError:
         return True  # someone else's process: alive
     return True
+
+
+@contextlib.contextmanager
+def _terminate_forwarded(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    """A SIGTERM to the pipeline stops its run too, gracefully (Ctrl-C reaches both already)."""
+
+    def forward(_signum: int, _frame: object) -> None:
+        process.send_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, forward)
+    except ValueError:  # not the main thread: left as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -169,7 +190,8 @@ class Pipeline:
         state[path.name] = {**self._entry(digest), "pid": process.pid}
         self.save_state(state)  # a restart (or a second pipeline) sees the run alive
         try:
-            code = process.wait()
+            with _terminate_forwarded(process):
+                code = process.wait()
         except KeyboardInterrupt:
             # The run got the same Ctrl-C: let it finish its requests in flight (130: it
             # stopped early and is resumed next time; 0: it finished).

@@ -198,3 +198,21 @@ def test_settling_waits_for_size_and_mtime_to_hold(tmp_path: Path) -> None:
     assert pipeline.pending({}) == ([], 1)  # written 0.3 s ago: still settling
     time.sleep(0.6)
     assert [p.name for p, _ in pipeline.pending({})[0]] == ["slow.jsonl"]
+
+
+def test_sigterm_stops_the_pipeline_and_its_run_resumably(tmp_path: Path) -> None:
+    """SIGTERM to the pipeline reaches its run: stopped (130, resumed next time), not orphaned."""
+    model = unique_model("gpt-term")
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    with servers.llmock("--latency-ms", "1500") as slow:
+        process = _start(tmp_path, slow, "settle_s=0.2", "max_concurrency=1")
+        try:
+            (experiments / "slow.jsonl").write_text("".join(_records(model, 20)))
+            _wait(lambda: "pid" in _state(tmp_path).get("slow.jsonl", {}))
+            time.sleep(3)  # sending, one request at a time
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert _state(tmp_path)["slow.jsonl"]["exit"] == 130, out
