@@ -102,6 +102,12 @@ def _run_job(cfg: DictConfig) -> int:
         except RunnerError:
             folder.remove_if_unused()
             raise
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+            folder.remove_if_unused()
+            if run_dir.exists():
+                raise
+            logger.warning("Interrupted before the run started: nothing was sent")
+            return cli.INTERRUPTED
 
     interrupted = f"Interrupted: results written so far are in {run_dir}"
     return cli.guarded(job, COMMAND.name, interrupted=interrupted)

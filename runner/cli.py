@@ -11,10 +11,12 @@ import from here, never from one another's ``__main__``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import gc
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -155,14 +157,38 @@ def main(
     """
     global _own_process
     _own_process = argv is None  # a command of its own, not a call from a test or a notebook
-    logs.configure(command.log_level)
-    args = list(sys.argv[1:] if argv is None else argv)
-    if command.usage and any(a in ("-h", "--help") for a in args):
-        from runner.config.help import command_help
+    if _own_process:
+        terminate_as_interrupt()
+    try:
+        logs.configure(command.log_level)
+        args = list(sys.argv[1:] if argv is None else argv)
+        if command.usage and any(a in ("-h", "--help") for a in args):
+            from runner.config.help import command_help
 
-        print(command_help(command.name, command.usage, command.doc))
-        return 0
+            print(command_help(command.name, command.usage, command.doc))
+            return 0
+    except KeyboardInterrupt:
+        return guarded(_raise_interrupt, command.name)
     return guarded(lambda: entry(args), command.name)
+
+
+def _raise_interrupt() -> int:
+    raise KeyboardInterrupt
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM stops a command as Ctrl-C does (exit 130, one line), from its first moment.
+
+    A run installs its own graceful handlers while it sends (runner.engine.stopping) and
+    puts this one back after; without it, a SIGTERM before the run folder existed (or after
+    sending, while the report is written) killed the process with no word.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread: left as it is
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int:

@@ -284,7 +284,7 @@ def _execute(
         plan.input_file,
         f" ({plan.skipped} already done)" if plan.skipped else "",
         len(plan.groups),
-        ", ".join(f"{g.name} ({g.count} at {_per_minute(g.rate_per_minute)})" for g in groups),
+        _some_groups(list(groups)),
     )
     status = "failed"
     stats: dict[str, GroupStats] = {}
@@ -443,3 +443,11 @@ __all__ = [
     "experiment_name",
     "prepare_run",
 ]
+
+
+def _some_groups(groups: list[Any], shown: int = 20) -> str:
+    """The first groups with their sizes and limits, then how many more (100,000 groups)."""
+    text = ", ".join(
+        f"{g.name} ({g.count} at {_per_minute(g.rate_per_minute)})" for g in groups[:shown]
+    )
+    return text + (f", and {len(groups) - shown:,} more" if len(groups) > shown else "")

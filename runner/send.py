@@ -123,6 +123,7 @@ async def send_all(
     finally:
         if store is not None:
             store.close()
+        spending.prices.report_unpriced()
     return stats, stopper is not None and stopper.stopped
 
 

@@ -122,3 +122,46 @@ def test_two_runs_pricing_other_models_both_stay_in_the_memo(tmp_path: Path) -> 
     first.put("openai|a|online", [0.0, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6])
     second.put("openai|b|online", None)
     assert set(json.loads(path.read_text())["rates"]) == {"openai|a|online", "openai|b|online"}
+
+
+def test_thousands_of_unknown_models_one_warning_one_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 item 11: 100,000 models gave 20,969 price warnings and no request in 200 s.
+
+    The memo was rewritten whole for each model; now once per warm-up. One warning per api
+    names the first model; the count of the rest comes at the end.
+    """
+    from loguru import logger
+
+    memo = PriceMemo(tmp_path / "memo.json")
+    saves: list[int] = []
+    real_save = memo.save
+
+    def save() -> None:
+        saves.append(1)
+        real_save()
+
+    monkeypatch.setattr(memo, "save", save)
+    book = PriceBook(memo=memo)
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(str(m)), level="WARNING", format="{message}")
+    try:
+        book.warm([("openai", f"no-such-model-{i}") for i in range(2000)])
+        book.report_unpriced()
+    finally:
+        logger.remove(sink)
+    assert len(saves) == 1
+    assert len(json.loads((tmp_path / "memo.json").read_text())["rates"]) == 2000
+    assert len(seen) == 2, seen
+    assert "openai/no-such-model-0" in seen[0]
+    assert "2,000 models of openai had no known price" in seen[1]
+
+
+def test_the_cost_table_lists_fifty_models_then_a_count() -> None:
+    from runner.cost.tally import MAX_MODEL_ROWS, format_costs
+
+    models = {f"openai/m{i}": {"results": 1, "cost_usd": 0.0, "unpriced": 1} for i in range(999)}
+    lines = format_costs(models)
+    assert len(lines) == MAX_MODEL_ROWS + 2
+    assert lines[-1] == f"  ... and {999 - MAX_MODEL_ROWS:,} more models (run.json)"

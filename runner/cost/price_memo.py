@@ -22,6 +22,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ class PriceMemo:
         self.path = path or memo_path()
         self._today = today
         self._rates: dict[str, Any] | None = None
+        self._deferring = 0
+        self._dirty = False
 
     @functools.cached_property
     def stamp(self) -> dict[str, str | None]:
@@ -92,10 +95,32 @@ class PriceMemo:
         """Remember a usage reader's compiled paths (JSON: lists) and save the memo."""
         self.put(f"{READER_PREFIX}{provider_id}|{flavor}", value)
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Save once at the end of the block, not at each :meth:`put` in it.
+
+        Saving rewrites the whole file: 100,000 models, each saved, took minutes.
+        """
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring and self._dirty:
+                self.save()
+
     def put(self, key: str, value: Any) -> None:
         """Remember ``value`` for ``key`` and save the memo (a failed save is ignored)."""
         rates = self._load()
         rates[key] = value
+        self._dirty = True
+        if not self._deferring:
+            self.save()
+
+    def save(self) -> None:
+        """Write what is remembered (with what other runs saved meanwhile)."""
+        self._dirty = False
+        rates = self._load()
         if self.stamp["source"] is None:
             return
         # What other runs saved meanwhile is kept: two runs pricing other models both stay.

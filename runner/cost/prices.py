@@ -150,6 +150,9 @@ class PriceBook:
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
         self._warned_models: set[tuple[str, str]] = set()
+        # Models without a known price, by api: the first is named, the rest counted.
+        self._unpriced: dict[str, int] = {}
+        self._unreported: dict[str, int] = {}
         self.memo = memo if memo is not None else PriceMemo()
         # (api, model_name, batch) -> what prices it: the user's price, genai-prices' (None:
         # no known price); resolved once, as every answer of a run is priced.
@@ -178,9 +181,12 @@ class PriceBook:
         genai-prices loads (~0.2 s) before the event loop is busy, and a model without a
         price is named (once) at the start rather than at its first answer.
         """
-        for api, model_name in models:
-            self.cost_of(api, model_name or "", 0, 0, batch=False)
-            self._warm_readers(api)
+        models = list(models)
+        with self.memo.deferred():
+            for api, model_name in models:
+                self.cost_of(api, model_name or "", 0, 0, batch=False)
+            for api in {api for api, _ in models}:
+                self._warm_readers(api)
 
     def _warm_readers(self, api: str) -> None:
         """Compile ``api``'s usage readers now (not at the first answer), through the memo."""
@@ -260,6 +266,10 @@ class PriceBook:
         if name in self.warned:
             return
         self.warned.add(name)
+        self._unpriced[api] = self._unpriced.get(api, 0) + 1
+        if self._unpriced[api] > 1:  # one warning per api; the others are counted
+            logger.debug("No known price for {}", name)
+            return
         logger.warning(
             "No known price for {}: its results get cost_usd null. Give one in its "
             "conf/model/*.yaml (price: {{input_per_mtok: X, output_per_mtok: Y}}) or with "
@@ -267,6 +277,22 @@ class PriceBook:
             name,
             model_name,
         )
+
+    def report_unpriced(self) -> None:
+        """Say how many models of each api had no price or no usage (a line per api, at the end)."""
+        for what, counts in (
+            ("had no known price", self._unpriced),
+            ("reported no token usage", self._unreported),
+        ):
+            for api, count in sorted(counts.items()):
+                if count > 1:
+                    logger.warning(
+                        "{:,} models of {} {} in all (the first is named above): their "
+                        "results get cost_usd null",
+                        count,
+                        api,
+                        what,
+                    )
 
     def estimate_cost(
         self, record: PromptRecord, *, batch: bool, tokens: TokenEstimate | None = None
@@ -306,7 +332,9 @@ class PriceBook:
         name = f"{record.api}/{record.model_name}"
         if name not in self.warned:
             self.warned.add(name)
-            logger.warning("{} reported no token usage: its results get cost_usd null", name)
+            self._unreported[record.api] = self._unreported.get(record.api, 0) + 1
+            if self._unreported[record.api] == 1:  # one warning per api; the rest counted
+                logger.warning("{} reported no token usage: its results get cost_usd null", name)
         return None
 
 

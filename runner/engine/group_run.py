@@ -104,6 +104,8 @@ class GroupRun:
         self.outstanding = 0
         self.fed_all = False
         self.all_done = asyncio.Event()
+        # Set when the group is done or the engine stops: one waiter, no task of its own.
+        self.wake = asyncio.Event()
         self.retry_timers: set[asyncio.Task[None]] = set()
         self.quota_error: ProviderError | None = None  # set once a hard quota stops the group
         self.budget_line = budget_line(group.name)
@@ -112,25 +114,49 @@ class GroupRun:
 
     async def run(self) -> None:
         engine = self.engine
-        n_workers = max(1, engine.settings.max_concurrency)
-        tasks = [asyncio.create_task(self.worker()) for _ in range(n_workers)]
-        feeder = asyncio.create_task(self.feed())
-        stop_wait = asyncio.create_task(engine.stop_requested.wait())
+        tasks = [asyncio.create_task(self.worker()) for _ in range(self.workers_needed())]
+        feeder: asyncio.Task[None] | None = None
+        if self.fits_in_room():
+            self.feed_now()  # a small group: no feeder task (100,000 groups, 100,000 fewer)
+        else:
+            feeder = asyncio.create_task(self.feed())
+        if engine.stop_requested.is_set():
+            self.wake.set()
         try:
-            await asyncio.wait(
-                [asyncio.create_task(self.all_done.wait()), stop_wait],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await self.wake.wait()
             if not self.all_done.is_set():
                 # Stopping: let the requests on the wire finish (the caller bounds the wait);
                 # workers still waiting for a slot are cancelled below, their prompts unsent.
                 while self.stats.sending > 0:
                     await engine.clock.sleep(0.05)
         finally:
-            pending = [feeder, stop_wait, *tasks, *self.retry_timers]
+            pending = [*([feeder] if feeder else []), *tasks, *self.retry_timers]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def workers_needed(self) -> int:
+        """As many workers as requests may be in flight, but no more than prompts."""
+        ceiling = max(1, self.engine.settings.max_concurrency)
+        total = self.group.total
+        return min(ceiling, total) if total > 0 else ceiling if total < 0 else 1
+
+    def fits_in_room(self) -> bool:
+        """Whether every record can be queued at once (a list or a plan's reader, known size)."""
+        return not isinstance(self.group.records, AsyncIterable) and (
+            0 <= self.group.total <= self.room.free
+        )
+
+    def feed_now(self) -> None:
+        """Queue every record now (see :meth:`fits_in_room`)."""
+        assert not isinstance(self.group.records, AsyncIterable)
+        for entry in self.group.records:
+            item = _Item(entry.record, entry.tag) if isinstance(entry, Tagged) else _Item(entry)
+            self.room.free -= 1
+            self.outstanding += 1
+            self.queue.put_nowait(item)
+        self.fed_all = True
+        self.settle()
 
     async def feed(self) -> None:
         async for item in _items(self.group.records):
@@ -364,3 +390,4 @@ class GroupRun:
         if self.fed_all and self.outstanding == 0:
             self.stats.finished = self.engine.clock.monotonic()
             self.all_done.set()
+            self.wake.set()

@@ -25,6 +25,7 @@ import os
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,35 @@ def fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
+# Bucket files kept open at once by one SharedLimits: 100,000 groups each holding its
+# bucket's descriptor ran out of them ("Too many open files"). Others are reopened as used.
+MAX_OPEN_FILES = 64
+
+
+class _Descriptors:
+    """Open descriptors of bucket files, the least recently used closed beyond ``cap``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._open: OrderedDict[Path, int] = OrderedDict()
+
+    def fd(self, path: Path) -> int:
+        found = self._open.get(path)
+        if found is not None:
+            self._open.move_to_end(path)
+            return found
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._open[path] = fd
+        while len(self._open) > self.cap:  # never locked now: each take unlocks before returning
+            os.close(self._open.popitem(last=False)[1])
+        return fd
+
+    def forget(self, path: Path) -> None:
+        fd = self._open.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+
 class FileBucket:
     """A token bucket whose state lives in ``path``, shared between processes.
 
@@ -105,6 +135,7 @@ class FileBucket:
         burst: float | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
+        files: _Descriptors | None = None,
     ) -> None:
         self.path = path
         self._gcra = Gcra(
@@ -115,7 +146,8 @@ class FileBucket:
         self.holder = Holder.this_process()
         self._warned = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._files = files or _Descriptors(1)
+        self._files.fd(path)  # made now: a folder that cannot hold it fails at the start
 
     def _note(self, message: str, *args: object, level: str = "INFO") -> None:
         """Say once per bucket why the shared state was rescaled or reset."""
@@ -147,9 +179,10 @@ class FileBucket:
         return float(tat)
 
     def _update(self, cost: float, adjust_only: bool = False) -> float:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fd = self._files.fd(self.path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            raw = os.pread(self._fd, _STATE.size, 0)
+            raw = os.pread(fd, _STATE.size, 0)
             now = self._now()
             tat = self._current_tat(raw, now)
             if adjust_only:
@@ -157,10 +190,10 @@ class FileBucket:
             else:
                 wait, tat = self._gcra.reserve(tat, now, cost)
             state = _STATE.pack(tat, self._gcra.rate_per_minute, self.holder.pid, self.holder.host)
-            os.pwrite(self._fd, state, 0)
+            os.pwrite(fd, state, 0)
             return wait
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def reserve(self, cost: float = 1.0) -> float:
         """Take the next shared slot; returns seconds to wait."""
@@ -179,7 +212,7 @@ class FileBucket:
         self._update(delta, adjust_only=True)
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._files.forget(self.path)
 
 
 class SharedLimits:
@@ -188,12 +221,13 @@ class SharedLimits:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or default_limits_dir()
         self._buckets: dict[str, FileBucket] = {}
+        self._files = _Descriptors(MAX_OPEN_FILES)
 
     def bucket(self, identity: str, rate_per_minute: float, kind: str = "q") -> FileBucket:
         """The shared bucket for ``identity`` (already a fingerprint; never a raw key)."""
         name = f"{identity}.{kind}"
         if name not in self._buckets:
-            self._buckets[name] = FileBucket(self.folder / name, rate_per_minute)
+            self._buckets[name] = FileBucket(self.folder / name, rate_per_minute, files=self._files)
         return self._buckets[name]
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ DEFAULT_WAIT_S = 10.0
 # bench/bench_index.py); DuckDB spills what does not fit to the temp folder.
 WRITER_MEMORY = "160MB"
 WRITER_THREADS = 1
+NO_AUTO_CHECKPOINT = "1TB"
 
 # Session settings a query may change on its read connection (applied before it is sealed).
 # None of them reaches a file; anything else is refused.
@@ -120,6 +121,23 @@ def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(f"SET temp_directory = {literal(str(temp_dir(path.parent)))}")
     # Rows need no order on disk (queries sort by line); keeping it costs memory per thread.
     con.execute("SET preserve_insertion_order = false")
+    # No checkpoint mid-way under the cap: one pins a whole block per value, and a big line's
+    # block failing it invalidated the database for good. checkpoint_uncapped() does it.
+    con.execute(f"SET checkpoint_threshold = {literal(NO_AUTO_CHECKPOINT)}")
+
+
+def checkpoint_uncapped(con: duckdb.DuckDBPyConnection) -> None:
+    """Checkpoint a writer without its memory cap (one thread), before it is closed.
+
+    A checkpoint holds each value whole: a 60 MB line needs more than the cap leaves free.
+    """
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    con.execute("RESET memory_limit")
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        if row is not None:
+            con.execute(f"SET memory_limit = {literal(str(row[0]))}")
 
 
 def open_writer(path: Path) -> duckdb.DuckDBPyConnection:
@@ -159,6 +177,7 @@ def write_connection(
             con = _open(path, read_only=False)
         try:
             yield con
+            checkpoint_uncapped(con)
         finally:
             con.close()
 

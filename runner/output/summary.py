@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,9 @@ from runner.cost.budget import dollars
 from runner.cost.tally import format_costs
 from runner.engine.shared_limits import never_binds
 from runner.engine.stats import GroupStats
+
+# Groups listed one by one in the summary; the rest are counted (all are in run.json).
+MAX_GROUP_ROWS = 50
 
 
 @dataclass
@@ -85,18 +89,21 @@ class Summary:
             + (f" ({over_budget} not sent: the budget was reached)" if over_budget else "")
             + (f"; {self.invalid} invalid line(s) not sent" if self.invalid else "")
         ]
-        width = max([5, *(len(n) for n in self.groups)])
+        rows = dict(itertools.islice(self.groups.items(), MAX_GROUP_ROWS))
+        width = max([5, *(len(n) for n in rows)])
         lines.append(
             f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
             f" {'limit/min':>10} {'achieved/min':>12}"
         )
-        for name, g in self.groups.items():
+        for name, g in rows.items():
             achieved = g.achieved_per_minute()
             shown = "-" if achieved is None else f"{achieved:,.1f}"
             limit = "none" if never_binds(g.rate_per_minute) else f"{g.rate_per_minute:,.1f}"
             lines.append(
                 f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7} {limit:>10} {shown:>12}"
             )
+        if len(self.groups) > len(rows):  # 100,000 groups: 100,000 lines on the terminal
+            lines.append(f"  ... and {len(self.groups) - len(rows):,} more groups (run.json)")
         lines += self._cost_lines()
         return "\n".join(lines)
 

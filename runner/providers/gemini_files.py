@@ -184,12 +184,16 @@ class GeminiFiles:
         return {remote_hash(f): f for f in await self.list_files()}
 
     async def upload(self, path: Path, mime_type: str) -> dict[str, Any]:
-        """Upload ``path`` (resumable protocol, one chunk) and wait until it is ACTIVE."""
-        data = await asyncio.to_thread(path.read_bytes)
+        """Upload ``path`` (resumable protocol, one request) and wait until it is ACTIVE.
+
+        The body is streamed from the file (aiohttp reads a file object in chunks), never
+        read whole: a 3 GB video must not take 3 GB of memory.
+        """
+        size = (await asyncio.to_thread(path.stat)).st_size
         start_headers = {
             "X-Goog-Upload-Protocol": "resumable",
             "X-Goog-Upload-Command": "start",
-            "X-Goog-Upload-Header-Content-Length": str(len(data)),
+            "X-Goog-Upload-Header-Content-Length": str(size),
             "X-Goog-Upload-Header-Content-Type": mime_type,
         }
         _, headers = await self._request(
@@ -202,7 +206,8 @@ class GeminiFiles:
         if not target:
             raise ProviderError("File API: the upload start gave no upload URL", ErrorKind.FATAL)
         finish = {"X-Goog-Upload-Offset": "0", "X-Goog-Upload-Command": "upload, finalize"}
-        body, _ = await self._request("POST", target, headers=finish, data=data)
+        with await asyncio.to_thread(path.open, "rb") as data:
+            body, _ = await self._request("POST", target, headers=finish, data=data)
         file = (body or {}).get("file") if isinstance(body, dict) else None
         if not isinstance(file, dict) or not file.get("name"):
             raise ProviderError(f"File API: bad upload answer {body!r:.200}", ErrorKind.FATAL)
