@@ -81,7 +81,7 @@ def thinking_server() -> Iterator[ThinkingServer]:
 
 
 def test_thinking_prompts_stop_at_the_cap_priced_from_the_full_usage(tmp_path: Path) -> None:
-    # Each answer bills 740 tokens ($0.74) against a bound of 1000 output tokens (thinking
+    # Each answer bills 740 tokens ($0.74) against a bound of 1100 output tokens (thinking
     # included): a cap of $6.80 pays for nine answers. Reserving every prompt's bound at
     # once stopped after the first few; waiting for the answers in flight sends eight.
     records = [
@@ -91,8 +91,8 @@ def test_thinking_prompts_stop_at_the_cap_priced_from_the_full_usage(tmp_path: P
             "model_name": "claude-think",
             "prompt": "Prove that there are infinitely many primes.",
             "parameters": {
-                "max_tokens": 1000,
-                "thinking": {"type": "enabled", "budget_tokens": 800},
+                "max_tokens": 1100,  # Anthropic: budget_tokens >= 1024 and < max_tokens
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
             },
         }
         for i in range(30)
