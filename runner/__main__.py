@@ -24,9 +24,9 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
-from runner.cli import raise_missing
 from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
 from runner.config.models import as_choices, name_models
 from runner.config.resumed import original_config, resumed_config

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.stats import GroupStats
+from runner.output.stats import GroupStats
 from tests import servers
 from tests.conftest import run_cli, write_jsonl
 

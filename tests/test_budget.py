@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from runner import run_experiment
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.config.setup import CONF_DIR
 from runner.errors import ConfigError
 from tests import servers

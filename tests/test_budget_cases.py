@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner import run_experiment
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.config.setup import CONF_DIR
 from runner.evaluate import evaluate
 from runner.evaluation.rephrase import rephrase_experiment

@@ -20,8 +20,8 @@ from runner.cache.__main__ import main as cache_main
 from runner.cache.key import RequestKey
 from runner.cache.store import CacheStore
 from runner.config.schema import RunConfig
-from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
+from runner.limits.clock import Clock, SystemClock
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord

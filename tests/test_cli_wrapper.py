@@ -199,7 +199,7 @@ def test_latest_is_compared_in_one_module_only() -> None:
                 for c in [node.left, *node.comparators]
             ):
                 found.append(str(path.relative_to(RUNNER)))
-    assert found == []  # they compare with runner.output.runs.LATEST
+    assert found == []  # they compare with runner.run_dirs.LATEST
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ def test_no_tracked_file_is_ignored() -> None:
 
 
 def test_tests_never_write_into_the_users_cache() -> None:
-    from runner.engine.shared_limits import default_limits_dir
+    from runner.limits.shared_limits import default_limits_dir
     from runner.providers.local import default_cache_dir
 
     users = (USER_CACHE / "runner").resolve()

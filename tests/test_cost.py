@@ -13,11 +13,12 @@ from loguru import logger
 
 from runner import run_experiment
 from runner.config.setup import CONF_DIR
-from runner.cost.budget import Budget, dollars
+from runner.cost.budget import Budget
 from runner.cost.prices import Price, PriceBook, cost_of
 from runner.index import read_connection, update_index
 from runner.index.db import write_connection
 from runner.index.schema import RUN_TOKEN_COLUMNS, SCHEMA_VERSION, VERSION_4_RESPONSE_COLUMNS
+from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion

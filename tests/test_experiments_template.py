@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.errors import BadInputError
 from runner.evaluation.repeats import majority, pass_at_k, reductions
 from runner.prompts.expand import Expansion

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.shared_limits import FileBucket
+from runner.limits.shared_limits import FileBucket
 from tests import servers
 from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
 

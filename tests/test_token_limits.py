@@ -21,7 +21,7 @@ import pytest
 
 from runner.config.schema import RunConfig
 from runner.engine.limits import accounting_of
-from runner.engine.quota import Accounting, Counts
+from runner.limits.quota import Accounting, Counts
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext

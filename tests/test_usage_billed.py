@@ -21,8 +21,8 @@ from runner.batch import openai as openai_batch
 from runner.config.schema import RunConfig
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
-from runner.engine.quota import Accounting, Counts, Limit, Metered, TokenEstimate
 from runner.index import read_connection
+from runner.limits.quota import Accounting, Counts, Limit, Metered, TokenEstimate
 from runner.output.results import Outcome, result_line
 from runner.prompts.records import PromptRecord
 from runner.providers.anthropic import AnthropicProvider, parse_message

@@ -32,8 +32,8 @@ from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
 from runner.cost.reserve import input_factor, reservation, shape_of
-from runner.engine.clock import Clock
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.clock import Clock
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider

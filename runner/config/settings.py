@@ -10,11 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import redaction
-from runner.cache.settings import check_mode, ttl_seconds
+from runner.config.cache_settings import check_mode, ttl_seconds
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
-from runner.output.run_folder import check_name
-from runner.output.runs import LATEST
+from runner.run_dirs import LATEST, check_name
 
 _SECRET_FIELDS = ("api_key",)
 

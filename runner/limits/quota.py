@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runner.engine.limiter import Limiter
+from runner.limits.limiter import Limiter
 
 
 class Counts(StrEnum):
