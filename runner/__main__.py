@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.run import RunResult
 
-_exit_codes: list[int] = []
 # runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
 _DEFAULT_OUTPUTS_DIR = Path("outputs")
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
@@ -48,7 +47,6 @@ _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
 
 def _record_exit(code: int, run_dir: Path) -> None:
-    _exit_codes.append(code)
     folder = os.environ.get(_EXIT_DIR_VAR)
     if folder and Path(folder).is_dir():
         (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")

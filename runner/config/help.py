@@ -241,6 +241,3 @@ def markdown_table() -> str:
     for key, default, meaning in cells:
         rows.append(f"| {key} | {default} | {meaning.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
-
-
-HELP_FLAGS = ("-h", "--help")

@@ -284,11 +284,6 @@ def redacted_container(cfg: DictConfig) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def api_fields() -> list[str]:
-    """Names of the APIs that have a settings block under ``apis``."""
-    return [f.name for f in fields(ApisConfig)]
-
-
 def resolve_path(base: Path, value: str) -> Path:
     """``value`` as a path: absolute as given, else relative to ``base``."""
     path = Path(value).expanduser()

@@ -62,7 +62,6 @@ STORE_KIND = {
     Counts.INPUT_TOKENS: "ti",
     Counts.OUTPUT_TOKENS: "to",
 }
-TOKEN_COUNTS = (Counts.TOTAL_TOKENS, Counts.INPUT_TOKENS, Counts.OUTPUT_TOKENS)
 
 
 @dataclass(frozen=True)

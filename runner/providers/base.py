@@ -11,7 +11,7 @@ import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -233,7 +233,6 @@ class HttpProvider(Provider):
 # Settings of an api block that never change what is sent (or are secrets).
 _NOT_SHAPING = frozenset({"api_key", "base_url", "endpoint", "project_id"})
 
-ProviderFactory = Callable[[ProviderContext], Provider]
 _REGISTRY: dict[str, type[Provider]] = {}
 
 
