@@ -25,6 +25,7 @@ NO_QUOTA_MAX_QUERIES = 1e9
 # What the providers declare (runner.providers.base.register fills these, so the grouping
 # needs no import of the providers above it): the APIs without a quota of requests, and
 # those whose server loads one model at a time.
+_DECLARED: set[str] = set()
 _NO_QUOTA: set[str] = set()
 _MODEL_BY_MODEL: set[str] = set()
 
@@ -188,6 +189,7 @@ def _model_order(records: list[PromptRecord]) -> Any:
 
 def declare_api(api: str, *, has_quota: bool, sends_model_by_model: bool) -> None:
     """Note what ``api``'s provider declares about sending (its registration calls this)."""
+    _DECLARED.add(api)
     _NO_QUOTA.discard(api)
     _MODEL_BY_MODEL.discard(api)
     if not has_quota:
@@ -196,13 +198,21 @@ def declare_api(api: str, *, has_quota: bool, sends_model_by_model: bool) -> Non
         _MODEL_BY_MODEL.add(api)
 
 
+def _check_declared() -> None:
+    """Refuse to group before any provider declared itself (their traits would be missed)."""
+    if not _DECLARED:
+        raise RuntimeError("no provider is registered: import runner.providers before grouping")
+
+
 def default_max_queries(api: str) -> float:
     """A group's limit when ``max_queries`` is not set: none for an API without a quota."""
+    _check_declared()
     return NO_QUOTA_MAX_QUERIES if api in _NO_QUOTA else DEFAULT_MAX_QUERIES
 
 
 def swap_key(record: PromptRecord) -> str:
     """Records with the same key are sent together: one key per model of a local server."""
+    _check_declared()
     if record.api in _MODEL_BY_MODEL:
         return f"{record.api}\x1f{record.model_name}"
     return ""
