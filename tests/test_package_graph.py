@@ -63,9 +63,12 @@ def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom) -
         anchor = anchor[: len(anchor) - (node.level - 1)]
         base = ".".join([*anchor, base]) if base else ".".join(anchor)
     if base == "runner":
-        # `from runner import x` imports the part x.
+        # `from runner import x` imports the part x when x is a module (else a name of
+        # runner/__init__.py, which every part imports anyway).
         for alias in node.names:
-            yield f"runner.{alias.name}"
+            named = ROOT / alias.name
+            is_part = named.is_dir() or named.with_suffix(".py").is_file()
+            yield f"runner.{alias.name}" if is_part else "runner"
         return
     yield base
 
