@@ -10,7 +10,7 @@ import pytest
 
 from runner.output.stats import GroupStats
 from tests import servers
-from tests.conftest import run_cli, write_jsonl
+from tests.helpers import run_cli, write_jsonl
 
 
 def _stats(rate: float, requests: int, span: float) -> GroupStats:

@@ -21,7 +21,7 @@ from runner.evaluate import evaluate
 from runner.evaluation.rephrase import rephrase_experiment
 from tests import servers
 from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides
-from tests.conftest import ROOT, read_jsonl, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, openai_env, scenario
 
 pytestmark = pytest.mark.integration

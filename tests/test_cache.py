@@ -27,7 +27,7 @@ from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 from tests.plain_server import plain_server
 from tests.providers_support import llmock_bodies, scenario, unique_model
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 import pytest
 
 from runner import cli
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 RUNNER = Path(__file__).resolve().parents[1] / "runner"
 

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from runner.config import compose_config
 from runner.config.help import markdown_table, settings
 from tests import servers
-from tests.conftest import USER_CACHE, read_jsonl, write_jsonl
+from tests.helpers import USER_CACHE, read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -23,7 +23,7 @@ from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import openai_env, openai_records
 
 # Bundled genai-prices 0.2.3: gpt-4o-mini is $0.15 / $0.60 per million, batch $0.075 / $0.30.

@@ -17,7 +17,7 @@ from runner.config.compose import compose_settings
 from runner.limits import shared_limits
 from runner.limits.shared_limits import FileBucket, Holder, never_binds
 from tests import servers
-from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
 _NO_KEYS = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 

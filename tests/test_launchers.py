@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.limits.ray_limits import LimitsState
 from tests import servers
-from tests.conftest import get_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"gpt_4o_mini": "gpt-4o-mini", "gpt_4_1_nano": "gpt-4.1-nano"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
 BAD_NAMES = ["resume=..", "resume=.", "resume=/", "resume=", "run_id=..", "run_id=."]
 BAD_NAMES += ["run_id=/", "run_id=", "run_id=../..", "resume=../exp", "experiment.name=.."]

@@ -21,7 +21,7 @@ from runner.limits import shared_limits
 from runner.limits.ray_limits import LimitsState
 from runner.limits.shared_limits import FileBucket, Holder
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
 
 
 def test_a_slot_reserved_at_a_slower_rate_is_rescaled(tmp_path: Path) -> None:

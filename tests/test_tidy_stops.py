@@ -22,7 +22,7 @@ import pytest
 from runner.config import compose_config, to_settings
 from runner.errors import ConfigError
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, run_cli, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, run_cli, runner_env, write_jsonl
 
 N = 24
 NEGATIVE = [

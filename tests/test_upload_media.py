@@ -9,8 +9,8 @@ import pytest
 
 from runner import upload_media
 from runner.providers import gemini_files
-from tests.conftest import read_jsonl, write_jsonl
 from tests.google_server import google_server
+from tests.helpers import read_jsonl, write_jsonl
 
 
 def test_upload_writes_uploaded_filenames_reuses_and_deletes(

@@ -33,7 +33,7 @@ from runner.providers.openai import parse_chat_completion
 from runner.providers.usage import read_usage, read_with_genai_prices
 from runner.providers.usage_paths import compiled_paths
 from runner.report.data import load_run
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.usage_server import Answers, usage_server
 
 M = 1_000_000
