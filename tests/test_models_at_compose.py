@@ -87,7 +87,7 @@ def test_no_config_folder_is_passed_below_the_command_line() -> None:
     assert found == []
 
 
-CHOICES = "choices: gemma_local, gpt_4_1_nano, gpt_4o_mini"
+CHOICES = "choices: gemma_local, gemma_local_greedy, gpt_4_1_nano, gpt_4o_mini"
 
 
 @pytest.fixture
