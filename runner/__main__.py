@@ -7,6 +7,14 @@ worst status of its jobs, whichever launcher ran them on this machine.
 
 from __future__ import annotations
 
+import signal
+
+# Importing what follows takes a few tenths of a second: a SIGTERM meanwhile is a stop too
+# (exit 130, one line), noted here and acted on once the command's own handler is in place.
+_TERMINATED_EARLY: list[int] = []
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
+
 import os
 import sys
 import tempfile
@@ -24,13 +32,13 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
-from runner.cli import raise_missing
 from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
 from runner.config.models import as_choices, name_models
 from runner.config.resumed import original_config, resumed_config
-from runner.config.run_mode import skip_mode_composition
+from runner.config.run_mode import is_plain_run, run_once
 from runner.config.setup import quote_plain_values
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
@@ -40,7 +48,6 @@ if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.run import RunResult
 
-_exit_codes: list[int] = []
 # runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
 _DEFAULT_OUTPUTS_DIR = Path("outputs")
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
@@ -48,7 +55,6 @@ _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
 
 def _record_exit(code: int, run_dir: Path) -> None:
-    _exit_codes.append(code)
     folder = os.environ.get(_EXIT_DIR_VAR)
     if folder and Path(folder).is_dir():
         (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")
@@ -232,12 +238,32 @@ COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
 
 def _main(args: list[str]) -> int:
     refuse_literal_keys(args)
-    args = quote_plain_values(as_choices(args))
+    args = quote_plain_values(as_choices(args))  # the one rewrite of the command line
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)
-    sys.argv[1:] = args  # what Hydra reads
-    skip_mode_composition(args)
+    try:
+        if is_plain_run(args):
+            return run_once(args, _run_job)
+        return _through_hydra_main(args)
+    except OSError as exc:
+        # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
+        # run's folder (or .hydra/) it could not make.
+        if cli.config_problem(exc) is None:
+            raise ConfigError(
+                f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "
+                "choose another outputs_dir (or hydra.run.dir)"
+            ) from None
+        raise
+
+
+def _through_hydra_main(args: list[str]) -> int:
+    """A sweep, or a command line Hydra reads itself (``--help``, ``--cfg``, ``hydra.*``).
+
+    Its jobs may run in other processes (joblib, submitit, Ray): each leaves its exit status
+    in a folder, and the worst is returned.
+    """
+    sys.argv[1:] = args  # what hydra.main reads
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     # Hydra raises what it cannot compose instead of printing it in a dozen lines: said in
@@ -253,21 +279,16 @@ def _main(args: list[str]) -> int:
         if failed and not codes:
             return 2
         return max([*codes, exc.code if isinstance(exc.code, int) else 1 if failed else 0])
-    except Exception as exc:
+    except Exception:
         _collected_exits(exit_dir)
-        # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
-        # run's folder (or .hydra/) it could not make.
-        if isinstance(exc, OSError) and cli.config_problem(exc) is None:
-            raise ConfigError(
-                f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "
-                "choose another outputs_dir (or hydra.run.dir)"
-            ) from None
         raise
     return max(_collected_exits(exit_dir), default=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (the ``runner`` script exits with it)."""
+    if _TERMINATED_EARLY:
+        return cli.guarded(cli.raise_interrupt, COMMAND.name)
     return cli.main(COMMAND, _main, argv)
 
 

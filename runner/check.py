@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import cli
-from runner.cli import Command, compose_settings
+from runner.cli import Command
 from runner.commands import python_command
 from runner.config import resolve_path
+from runner.config.compose import compose_settings
 from runner.errors import SHOWN_PROBLEMS, BadInputError, ConfigError
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""What every command line shares: ``--help``, composing settings, and exit statuses.
+"""What every command line shares: ``--help`` and exit statuses.
 
 Every entry point (``runner``, ``runner.check``, ``runner.evaluate`` ...) runs its work
 through :func:`main` (a Hydra job through :func:`guarded`), so each maps a failure to its
@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import difflib
 import gc
+import inspect
 import os
 import re
 import signal
@@ -23,16 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from loguru import logger
 
 from runner import logs, redaction
+from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
-
-if TYPE_CHECKING:
-    from runner.config.schema import RunConfig
 
 INTERRUPTED = 130
 UNEXPECTED = 1
@@ -163,16 +162,14 @@ def main(
         logs.configure(command.log_level)
         args = list(sys.argv[1:] if argv is None else argv)
         if command.usage and any(a in ("-h", "--help") for a in args):
-            from runner.config.help import command_help
-
             print(command_help(command.name, command.usage, command.doc))
             return 0
     except KeyboardInterrupt:
-        return guarded(_raise_interrupt, command.name)
+        return guarded(raise_interrupt, command.name)
     return guarded(lambda: entry(args), command.name)
 
 
-def _raise_interrupt() -> int:
+def raise_interrupt() -> int:
     raise KeyboardInterrupt
 
 
@@ -236,41 +233,6 @@ def _unexpected(exc: Exception, name: str) -> int:
     return UNEXPECTED
 
 
-def compose_settings(overrides: Sequence[str], conf_dir: Path | None = None) -> RunConfig:
-    """The typed settings these overrides compose to, as a run would have them.
-
-    Raises:
-        ConfigError: a missing required value, a misspelled key, an unknown option.
-        BadInputError: an experiment named has no file.
-    """
-    from omegaconf.errors import MissingMandatoryValue
-
-    from runner.config import compose_config, to_settings
-    from runner.config.setup import CONF_DIR
-
-    try:
-        return to_settings(compose_config(overrides, conf_dir or CONF_DIR))
-    except MissingMandatoryValue as exc:
-        raise_missing(str(exc))
-    except ValueError as exc:  # a value OmegaConf cannot convert to its field's type
-        raise ConfigError(f"the configuration is invalid: {exc}") from None
-    except Exception as exc:
-        problem = config_problem(exc)
-        if problem is None:
-            raise
-        raise problem from None
-
-
-def raise_missing(message: str) -> NoReturn:
-    """Turn OmegaConf's missing-value error into a message for the user."""
-    if "experiment.file" in message:
-        raise ConfigError(
-            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
-            ".csv, or conf/experiment/NAME.yaml)"
-        )
-    raise ConfigError(f"A required setting has no value: {message}")
-
-
 def config_problem(exc: BaseException) -> ConfigError | None:
     """The config error a failure to compose stands for (Hydra's, OmegaConf's), else None.
 
@@ -307,3 +269,16 @@ def started_up() -> None:
     if _own_process:
         _own_process = False
         gc.freeze()
+
+
+def command_help(command: str, usage: str, doc: str | None) -> str:
+    """The ``--help`` page of a subcommand (``runner.check`` ...): usage, then its docstring."""
+    py = python_command()
+    first, _, rest = inspect.cleandoc(doc or "").partition("\n")
+    title = first.rpartition("``:")[2].strip()
+    about = f"{title[:1].upper()}{title[1:]}\n\n{rest.strip()}".strip().replace("``", "")
+    return (
+        f"usage: {py} -m {command} {usage}\n\n{about}\n\n"
+        "Settings are the same key=value overrides as a run's;\n"
+        f"{py} -m runner --help lists every one with its default.\n"
+    )

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runner import cli, logs
-from runner.cli import Command, compose_settings
+from runner.cli import Command
+from runner.config.compose import compose_settings
 from runner.config.overrides import quoted_override
 from runner.config.setup import CONF_DIR
 from runner.errors import BadInputError

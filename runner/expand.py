@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import cli
-from runner.cli import Command, compose_settings
+from runner.cli import Command
 from runner.commands import python_command
+from runner.config.compose import compose_settings
 from runner.errors import BadInputError, ConfigError
 from runner.wire_json import json_line
 

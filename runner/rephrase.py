@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import cli, logs
-from runner.cli import Command, compose_settings
+from runner.cli import Command
 from runner.commands import shell_command
+from runner.config.compose import compose_settings
 from runner.evaluation.rephrase import rephrase_experiment
 
 COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__)

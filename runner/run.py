@@ -21,15 +21,14 @@ from runner import __version__, logs
 from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
-from runner.cost.budget import dollars
 from runner.cost.spending import Spending
-from runner.engine.clock import Clock, SystemClock
-from runner.engine.shared_limits import never_binds
-from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.engine.timeline import Timeline
 from runner.errors import BadInputError, DiskFullError, RunnerError
+from runner.limits.clock import Clock, SystemClock
+from runner.limits.shared_limits import never_binds
 from runner.output.export import export_csv, read_results
+from runner.output.money import dollars
 from runner.output.provenance import provenance
 from runner.output.results import invalid_lines
 from runner.output.resume import (
@@ -40,6 +39,7 @@ from runner.output.resume import (
 )
 from runner.output.run_folder import RunFolder
 from runner.output.run_lock import RunLock
+from runner.output.stats import GroupStats
 from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun, experiment_name, input_path, prepare_run

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, write_jsonl
+from tests.helpers import ROOT, write_jsonl
 
 RECORD = {"id": "a", "prompt": "hi", "api": "openai", "model_name": "m"}
 

@@ -20,7 +20,7 @@ import pytest
 from runner.api import run_experiment
 from tests.batch_server import batch_server
 from tests.batch_support import BATCH_MODELS, batch_env
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 
 N = 4
 SETTINGS = ("mode=batch", "batch_poll_s=0.05", "backoff_base_s=0.01", "shared_limits=none")

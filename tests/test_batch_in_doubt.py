@@ -20,7 +20,7 @@ import pytest
 from runner.api import run_experiment
 from tests.batch_server import batch_server
 from tests.batch_support import BATCH_MODELS, batch_env
-from tests.conftest import ROOT, read_jsonl, runner_argv, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_argv, write_jsonl
 
 N = 20
 CREATE_DELAY_S = 2.0

@@ -11,7 +11,7 @@ from runner.api import run_experiment
 from runner.batch.manifest import MANIFEST, Manifest
 from runner.errors import BadInputError
 from tests.batch_server import batch_server
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 
 def test_each_step_is_on_disk_before_the_request_that_takes_it(tmp_path: Path) -> None:

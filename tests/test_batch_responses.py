@@ -18,7 +18,7 @@ import pytest
 from runner.api import run_experiment
 from tests import servers
 from tests.batch_server import batch_server
-from tests.conftest import get_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, read_jsonl, write_jsonl
 from tests.providers_support import unique_model
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from runner import run_experiment
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.config.setup import CONF_DIR
 from runner.evaluate import evaluate
 from runner.evaluation.rephrase import rephrase_experiment
 from tests import servers
 from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides
-from tests.conftest import ROOT, read_jsonl, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, openai_env, scenario
 
 pytestmark = pytest.mark.integration

@@ -24,11 +24,11 @@ from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
 from runner.cost.prices import Price, PriceBook
 from runner.cost.reserve import FIRST_FACTOR, MARGIN, reservation
-from runner.engine.clock import FakeClock
 from runner.engine.engine import Engine, EngineSettings
 from runner.engine.retry import Backoff
-from runner.engine.tokens import estimate_split
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.clock import FakeClock
+from runner.limits.tokens import estimate_split
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from runner import run_experiment
 from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides, serve
-from tests.conftest import read_jsonl, runner_env, write_jsonl
+from tests.helpers import read_jsonl, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 import pytest
 
 from runner import cli
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 RUNNER = Path(__file__).resolve().parents[1] / "runner"
 
@@ -199,7 +199,7 @@ def test_latest_is_compared_in_one_module_only() -> None:
                 for c in [node.left, *node.comparators]
             ):
                 found.append(str(path.relative_to(RUNNER)))
-    assert found == []  # they compare with runner.output.runs.LATEST
+    assert found == []  # they compare with runner.run_dirs.LATEST
 
 
 @pytest.mark.parametrize(

@@ -13,16 +13,17 @@ from loguru import logger
 
 from runner import run_experiment
 from runner.config.setup import CONF_DIR
-from runner.cost.budget import Budget, dollars
+from runner.cost.budget import Budget
 from runner.cost.prices import Price, PriceBook, cost_of
 from runner.index import read_connection, update_index
 from runner.index.db import write_connection
 from runner.index.schema import RUN_TOKEN_COLUMNS, SCHEMA_VERSION, VERSION_4_RESPONSE_COLUMNS
+from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import openai_env, openai_records
 
 # Bundled genai-prices 0.2.3: gpt-4o-mini is $0.15 / $0.60 per million, batch $0.075 / $0.30.

@@ -13,7 +13,7 @@ import pytest
 from runner.config import compose_config, to_settings
 from runner.errors import ConfigError
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import PROVIDER_ENV_PREFIXES, llmock_bodies, unique_model
 
 ROOT = Path(__file__).resolve().parents[1]

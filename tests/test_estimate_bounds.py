@@ -20,7 +20,7 @@ from runner.cost.reserve import (
     reservation,
     shape_of,
 )
-from runner.engine.tokens import answer_tokens, estimate_split
+from runner.limits.tokens import answer_tokens, estimate_split
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext, provider_class
 

@@ -14,7 +14,7 @@ import pytest
 from runner import run_experiment
 from runner.errors import BadInputError
 from tests import servers
-from tests.conftest import ROOT, get_json, read_jsonl, write_jsonl
+from tests.helpers import ROOT, get_json, read_jsonl, write_jsonl
 from tests.providers_support import openai_env
 
 pytestmark = pytest.mark.integration

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.errors import BadInputError
 from runner.evaluation.repeats import majority, pass_at_k, reductions
 from runner.prompts.expand import Expansion
 from runner.prompts.records import PromptRecord
-from tests.conftest import ROOT, read_jsonl, write_jsonl
+from tests.helpers import ROOT, read_jsonl, write_jsonl
 
 QUESTIONS = [
     {"id": "q1", "question": "2+2?", "answer": "4"},

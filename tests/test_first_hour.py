@@ -13,11 +13,11 @@ import pytest
 from loguru import logger
 from omegaconf import OmegaConf
 
-from runner import cli
-from runner.engine import shared_limits
-from runner.engine.shared_limits import FileBucket, Holder, never_binds
+from runner.config.compose import compose_settings
+from runner.limits import shared_limits
+from runner.limits.shared_limits import FileBucket, Holder, never_binds
 from tests import servers
-from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
 _NO_KEYS = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 
@@ -53,7 +53,7 @@ def _groups(tmp_path: Path, *overrides: str) -> dict[str, float]:
         {"id": 2, "prompt": "b", "api": "openai", "model_name": "gpt-x"},
     ]
     write_jsonl(tmp_path / "e.jsonl", records)
-    settings = cli.compose_settings(["experiment=e", f"experiments_dir={tmp_path}", *overrides])
+    settings = compose_settings(["experiment=e", f"experiments_dir={tmp_path}", *overrides])
     plan = prepare_run(settings, {"OPENAI_API_KEY": "k"}).plan
     try:
         return {name: group.rate_per_minute for name, group in plan.groups.items()}

@@ -19,7 +19,7 @@ import pytest
 
 from runner import redaction
 from tests import servers
-from tests.conftest import ROOT, post_json, read_jsonl, write_jsonl
+from tests.helpers import ROOT, post_json, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import runner_env, write_jsonl
+from tests.helpers import runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, unique_model
 
 pytestmark = pytest.mark.integration

@@ -160,7 +160,7 @@ def test_thousands_of_unknown_models_one_warning_one_save(
 
 
 def test_the_cost_table_lists_fifty_models_then_a_count() -> None:
-    from runner.cost.tally import MAX_MODEL_ROWS, format_costs
+    from runner.output.money import MAX_MODEL_ROWS, format_costs
 
     models = {f"openai/m{i}": {"results": 1, "cost_usd": 0.0, "unpriced": 1} for i in range(999)}
     lines = format_costs(models)

@@ -18,7 +18,7 @@ from runner.commands import python_command, shell_command
 from runner.errors import RunnerError
 from runner.output.resume import resume_command
 from tests import servers
-from tests.conftest import ROOT, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_env, write_jsonl
 
 HOSTILE = "q$(touch pwned2)'`touch pwned3`"
 

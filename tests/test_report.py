@@ -18,7 +18,7 @@ from runner.engine.timeline import Timeline, attempt_kind
 from runner.errors import ErrorKind, ProviderError
 from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT, post_json, read_jsonl, run_cli, write_jsonl
+from tests.helpers import ROOT, post_json, read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +224,7 @@ def test_several_runs_leave_out_one_without_results(run_dir: Path, tmp_path: Pat
 def test_a_run_ends_by_printing_the_report_and_the_viewer_command(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
-    from tests.conftest import runner_argv, runner_env
+    from tests.helpers import runner_argv, runner_env
 
     write_jsonl(
         tmp_path / "experiments" / "one.jsonl",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.engine.stats import GroupStats
 from runner.output.progress import GroupProgress, trouble_text
+from runner.output.stats import GroupStats
 
 
 def test_trouble_text_names_errors_retries_and_a_pause() -> None:
@@ -33,8 +33,8 @@ def test_bars_read_the_live_counters_and_pause_at_each_redraw() -> None:
 
 
 async def test_a_group_shows_paused_while_its_gate_waits_out_retry_after() -> None:
-    from runner.engine.adaptive import AdaptiveGate
-    from runner.engine.clock import FakeClock
+    from runner.limits.adaptive import AdaptiveGate
+    from runner.limits.clock import FakeClock
     from runner.send import _paused
 
     clock = FakeClock()

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from runner.engine.stats import GroupStats
 from runner.index import update_index
 from runner.output.progress import GroupProgress
+from runner.output.stats import GroupStats
 from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 from tests.test_index_ingest import lines, make_run, record
 
 SPOOF = "\u202egpt-4o"  # shows as "o4-tpg" reversed: one model passing for another

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from runner import upload_media
 from runner.providers import gemini_files
-from tests.conftest import ROOT, read_jsonl, write_jsonl
 from tests.google_server import google_server
+from tests.helpers import ROOT, read_jsonl, write_jsonl
 from tests.servers import free_port
 
 

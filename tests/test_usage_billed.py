@@ -21,8 +21,8 @@ from runner.batch import openai as openai_batch
 from runner.config.schema import RunConfig
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
-from runner.engine.quota import Accounting, Counts, Limit, Metered, TokenEstimate
 from runner.index import read_connection
+from runner.limits.quota import Accounting, Counts, Limit, Metered, TokenEstimate
 from runner.output.results import Outcome, result_line
 from runner.prompts.records import PromptRecord
 from runner.providers.anthropic import AnthropicProvider, parse_message
@@ -33,7 +33,7 @@ from runner.providers.openai import parse_chat_completion
 from runner.providers.usage import read_usage, read_with_genai_prices
 from runner.providers.usage_paths import compiled_paths
 from runner.report.data import load_run
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.usage_server import Answers, usage_server
 
 M = 1_000_000

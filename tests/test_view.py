@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT, post_json, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, post_json, runner_argv, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 

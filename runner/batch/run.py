@@ -32,8 +32,8 @@ from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
 from runner.cost.reserve import input_factor, reservation, shape_of
-from runner.engine.clock import Clock
-from runner.errors import ErrorKind, ProviderError
+from runner.errors import ProviderError
+from runner.limits.clock import Clock
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
@@ -265,8 +265,3 @@ class BatchRun:
 
     def fallback_online(self) -> bool:
         return self.settings.batch_fallback == "online"
-
-
-def not_run(message: str) -> ProviderError:
-    """A prompt a batch did not answer: worth sending again."""
-    return ProviderError(message, ErrorKind.RETRYABLE)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from runner import cli
 from runner.cache.explain import explain
-from runner.cache.settings import cache_folder
 from runner.cache.store import FILE_NAME, CacheStore
 from runner.commands import python_command
+from runner.config.cache_settings import cache_folder
 from runner.errors import BadInputError
 
 COMMAND = cli.Command("runner.cache", log_level="WARNING")  # argparse prints its --help

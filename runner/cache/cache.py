@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner.cache.key import RequestKey, request_key
-from runner.cache.settings import cache_folder, check_mode, ttl_seconds
 from runner.cache.store import CacheStore, Entry
+from runner.config.cache_settings import cache_folder, check_mode, ttl_seconds
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord

@@ -8,7 +8,6 @@ one fails the tests, so the help cannot drift from the code.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import typing
 from collections.abc import Iterator, Sequence
@@ -242,19 +241,3 @@ def markdown_table() -> str:
     for key, default, meaning in cells:
         rows.append(f"| {key} | {default} | {meaning.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
-
-
-HELP_FLAGS = ("-h", "--help")
-
-
-def command_help(command: str, usage: str, doc: str | None) -> str:
-    """The ``--help`` page of a subcommand (``runner.check`` ...): usage, then its docstring."""
-    py = python_command()
-    first, _, rest = inspect.cleandoc(doc or "").partition("\n")
-    title = first.rpartition("``:")[2].strip()
-    about = f"{title[:1].upper()}{title[1:]}\n\n{rest.strip()}".strip().replace("``", "")
-    return (
-        f"usage: {py} -m {command} {usage}\n\n{about}\n\n"
-        "Settings are the same key=value overrides as a run's;\n"
-        f"{py} -m runner --help lists every one with its default.\n"
-    )

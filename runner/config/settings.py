@@ -10,11 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import redaction
-from runner.cache.settings import check_mode, ttl_seconds
+from runner.config.cache_settings import check_mode, ttl_seconds
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
-from runner.output.run_folder import check_name
-from runner.output.runs import LATEST
+from runner.run_dirs import LATEST, check_name
 
 _SECRET_FIELDS = ("api_key",)
 
@@ -283,11 +282,6 @@ def redacted_container(cfg: DictConfig) -> dict[str, Any]:
                     api[key] = redaction.public_url(value)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
-
-
-def api_fields() -> list[str]:
-    """Names of the APIs that have a settings block under ``apis``."""
-    return [f.name for f in fields(ApisConfig)]
 
 
 def resolve_path(base: Path, value: str) -> Path:

@@ -28,8 +28,7 @@ from runner.config.schema import register_configs
 from runner.config.search_path import config_dirs, use_config_dirs, user_config_dirs
 from runner.config.values import check_override_values
 from runner.errors import BadInputError, ConfigError
-from runner.output.run_folder import check_name, note_new_folders
-from runner.output.runs import LATEST, latest_run
+from runner.run_dirs import LATEST, check_name, latest_run, note_new_folders
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ErrorKind, ProviderError
+from runner.output.money import dollars
 
 if TYPE_CHECKING:
     from runner.cost.ledger import Ledger
@@ -181,13 +181,3 @@ def over_budget(limit: float | None) -> ProviderError:
         "resume with a larger max_cost_usd to send it",
         ErrorKind.BUDGET,
     )
-
-
-def dollars(usd: float | None) -> str:
-    """``$0.0123``: four decimals, two significant ones for tiny amounts; ``-``: unknown."""
-    if usd is None or not math.isfinite(usd):
-        return "-"
-    if 0 < abs(usd) < 0.0001:
-        places = 1 - math.floor(math.log10(abs(usd)))
-        return f"${usd:.{places}f}"
-    return f"${usd:,.4f}"

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runner.cache.expect import expected_hits
-from runner.cost.budget import dollars
 from runner.cost.prices import PriceBook
 from runner.cost.reserve import cache_write_factor
-from runner.engine.quota import Counts
-from runner.engine.tokens import answer_bound
 from runner.errors import ConfigError
+from runner.limits.quota import Counts
+from runner.limits.tokens import answer_bound
+from runner.output.money import dollars
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig

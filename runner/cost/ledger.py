@@ -4,7 +4,7 @@
 many jobs, possibly in parallel processes (joblib, submitit), so they keep one total. The
 file ``<sweep dir>/budget.json`` holds what the jobs spent and what each job holds
 reserved; a job takes the file's lock, reads, decides, writes, and unlocks (as the
-shared limits do: runner.engine.shared_limits). A job that ended without settling (killed)
+shared limits do: runner.limits.shared_limits). A job that ended without settling (killed)
 is recognised by its pid on this host and its reservations dropped. Jobs on machines that
 do not share the sweep's folder cannot share it (docs/cost.md).
 """
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runner.engine.shared_limits import Holder
+from runner.limits.shared_limits import Holder
 
 LEDGER_FILE = "budget.json"
 

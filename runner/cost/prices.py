@@ -37,8 +37,8 @@ from runner.cost.bundled import (
     bundled,
 )
 from runner.cost.price_memo import PriceMemo
-from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import estimate_split
+from runner.limits.quota import TokenEstimate
+from runner.limits.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 from runner.providers.usage import usage_readers
 from runner.providers.usage_paths import compiled_paths, seed_compiled

@@ -6,7 +6,7 @@ the bills where not:
 * output: the answer's bound (``max_tokens``, ``max_completion_tokens``, Gemini's
   ``maxOutputTokens``, the api's default it sends; thinking budgets counted), each earlier
   answer of a multi-turn prompt again as input of every later turn
-  (``runner.engine.tokens``);
+  (``runner.limits.tokens``);
 * input: the provider's estimate (characters / 4), times the worst ratio of billed to
   estimated input tokens seen so far for the model and the prompt's shape (text, media,
   tools), with a margin (:data:`MARGIN`); at the cache-write price where the prompt asks
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import turns
+from runner.limits.quota import TokenEstimate
+from runner.limits.tokens import turns
 from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:

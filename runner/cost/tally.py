@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cost.budget import dollars
-from runner.engine.engine import Observer
+from runner.output.observer import Observer
 from runner.output.results import USAGE_FIELDS, Outcome
 
 TOKEN_FIELDS = USAGE_FIELDS  # input, output, cached input, cache write, reasoning tokens
-
-# Models listed one by one in the summary; the rest are counted (all are in run.json).
-MAX_MODEL_ROWS = 50
 
 
 @dataclass
@@ -92,33 +87,3 @@ class CostTally(Observer):
 def token_totals(models: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     """run.json's ``cost.tokens``: every model's billed token counts, summed."""
     return {name: sum(int(m.get(name) or 0) for m in models.values()) for name in TOKEN_FIELDS}
-
-
-def format_costs(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Console lines: each model's results, tokens and cost (``-`` when no price is known)."""
-    if not models:
-        return []
-    rows = dict(itertools.islice(models.items(), MAX_MODEL_ROWS))
-    width = max([5, *(len(n) for n in rows)])
-    lines = [
-        f"  {'model':<{width}}  {'results':>7} {'input':>11} {'cached':>11} {'cache wr':>11}"
-        f" {'output':>11} {'reasoning':>11} {'cost':>12}"
-    ]
-    for name, m in rows.items():
-        note = f"  ({m['unpriced']} without a known price)" if m.get("unpriced") else ""
-        counts = " ".join(f"{int(m.get(k) or 0):>11,}" for k in _SHOWN)
-        lines.append(
-            f"  {name:<{width}}  {m['results']:>7} {counts} {dollars(m['cost_usd']):>12}{note}"
-        )
-    if len(models) > len(rows):  # 100,000 models: 100,000 lines on the terminal
-        lines.append(f"  ... and {len(models) - len(rows):,} more models (run.json)")
-    return lines
-
-
-_SHOWN = (
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)

@@ -18,16 +18,17 @@ from loguru import logger
 
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.clock import Clock
 from runner.engine.group_run import GroupRun
 from runner.engine.limits import Limits
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
-from runner.engine.stats import GroupStats
 from runner.engine.structured import check_output
 from runner.errors import ProviderError, RunnerError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.clock import Clock
+from runner.output.observer import Observer
 from runner.output.results import Outcome
+from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
@@ -71,28 +72,6 @@ def in_flight_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return MAX_IN_FLIGHT
     return max(8, min(MAX_IN_FLIGHT, soft - FD_RESERVE))
-
-
-class Observer:
-    """Told what the engine does (a timeline, a progress view); every hook is optional.
-
-    Hooks run on the event loop: they must be quick and must not raise.
-    """
-
-    def on_start(self, group: Group) -> None:
-        """A group begins (its limits are known)."""
-
-    def on_send(self, record: PromptRecord, group: str) -> None:
-        """An attempt is about to be sent."""
-
-    def on_attempt(self, outcome: Outcome) -> None:
-        """An attempt ended (answered or failed; it may still be retried)."""
-
-    def on_slowdown(self, group: str, gate: AdaptiveGate) -> None:
-        """A group's adaptive gate slowed down or paused after a rate-limit answer."""
-
-    def on_outcome(self, outcome: Outcome) -> None:
-        """A prompt's final outcome was delivered."""
 
 
 class Engine:

@@ -18,13 +18,13 @@ from loguru import logger
 
 from runner.cost.budget import budget_line, over_budget
 from runner.cost.reserve import Hold, hold
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.limiter import AllOf
-from runner.engine.quota import TokenEstimate
-from runner.engine.stats import GroupStats
 from runner.engine.structured import INVALID_OUTPUT, add_refused, check_output, refused_attempt
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.limiter import AllOf
+from runner.limits.quota import TokenEstimate
 from runner.output.results import Outcome
+from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group, Records, Tagged
 from runner.prompts.records import PromptRecord
 

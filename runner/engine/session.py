@@ -22,11 +22,12 @@ from runner import wire_json
 from runner.cache.cache import ResponseCache, open_cache
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.clock import Clock, SystemClock
-from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink, in_flight_limit
+from runner.engine.engine import Engine, EngineSettings, OutcomeSink, in_flight_limit
 from runner.engine.limits import Limits
 from runner.engine.retry import Backoff
-from runner.engine.stats import GroupStats
+from runner.limits.clock import Clock, SystemClock
+from runner.output.observer import Observer
+from runner.output.stats import GroupStats
 from runner.providers.base import Provider, ProviderContext, provider_class
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.clock import Clock
-from runner.engine.engine import Observer
-from runner.engine.quota import Counts
 from runner.errors import ProviderError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.clock import Clock
+from runner.limits.quota import Counts
 from runner.output.disk import atomic_write_text
+from runner.output.observer import Observer
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord

@@ -23,16 +23,16 @@ from loguru import logger
 from runner.config.models import not_composed
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
 from runner.cost.spending import Spending
-from runner.engine.clock import Clock
 from runner.engine.session import engine_session
-from runner.engine.stats import GroupStats
 from runner.errors import BadInputError
 from runner.evaluation import judge as judging
 from runner.evaluation.custom import load_function, signature_problem
 from runner.evaluation.prompto_judge import load_judge_folder
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
+from runner.limits.clock import Clock
 from runner.output.results import STATUS_OK, Outcome
+from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class

@@ -24,10 +24,10 @@ from runner.config.schema import RephraseConfig, RunConfig
 from runner.config.settings import resolve_path
 from runner.cost.estimate import check_budget_priced
 from runner.cost.spending import Spending
-from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
+from runner.limits.clock import Clock, SystemClock
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.reader import read_records

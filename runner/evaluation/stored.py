@@ -18,8 +18,8 @@ from runner.cost.spending import Spending
 from runner.errors import BadInputError, RunnerError
 from runner.evaluation.pipeline import EvaluationRun
 from runner.output.run_folder import COMPLETED
-from runner.output.runs import LATEST, run_folders
 from runner.providers import ProviderContext
+from runner.run_dirs import LATEST, run_folders
 
 
 @dataclass

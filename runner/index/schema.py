@@ -261,12 +261,6 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
     return version == SCHEMA_VERSION
 
 
-def drop_managed(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every table the indexer rebuilds from the JSONL (not ``evaluations``)."""
-    for table in MANAGED_TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the tables that are missing and record the schema version of a new index.
 

@@ -15,8 +15,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from runner.engine.stats import GroupStats
 from runner.output.progress import CurrentStats, PausedCheck, trouble_text
+from runner.output.stats import GroupStats
 
 
 class _TroubleColumn(ProgressColumn):

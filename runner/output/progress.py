@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from runner.engine.stats import GroupStats
+from runner.output.stats import GroupStats
 from runner.visible import visible
 
 if TYPE_CHECKING:

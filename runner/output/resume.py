@@ -23,7 +23,7 @@ from runner.errors import BadInputError
 from runner.hashing import file_sha256
 from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
-from runner.output.runs import LATEST, latest_run, run_folders
+from runner.run_dirs import LATEST, latest_run, run_folders
 
 
 def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cost.budget import dollars
-from runner.cost.tally import format_costs
-from runner.engine.shared_limits import never_binds
-from runner.engine.stats import GroupStats
+from runner.limits.shared_limits import never_binds
+from runner.output.money import dollars, format_costs
+from runner.output.stats import GroupStats
 
 # Groups listed one by one in the summary; the rest are counted (all are in run.json).
 MAX_GROUP_ROWS = 50

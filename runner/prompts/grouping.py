@@ -9,20 +9,25 @@ Token limits (``max_tokens_dict``) follow the same shape and the same sub-groups
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.engine.quota import Counts, Limit
+from runner.limits.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
 SINGLE_QUEUE = "all"
 # A group's limit when max_queries is not set: 10 a minute for an API with a quota.
 DEFAULT_MAX_QUERIES = 10.0
 # ... and for one without (the local model: the machine is its limit): in effect none
-# (at or above runner.engine.shared_limits.NEVER_BINDS_PER_MINUTE, kept in-process).
+# (at or above runner.limits.shared_limits.NEVER_BINDS_PER_MINUTE, kept in-process).
 NO_QUOTA_MAX_QUERIES = 1e9
+# What the providers declare (runner.providers.base.register fills these, so the grouping
+# needs no import of the providers above it): the APIs without a quota of requests, and
+# those whose server loads one model at a time.
+_DECLARED: set[str] = set()
+_NO_QUOTA: set[str] = set()
+_MODEL_BY_MODEL: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -182,27 +187,33 @@ def _model_order(records: list[PromptRecord]) -> Any:
     return lambda r: order[swap_key(r)]
 
 
-@functools.cache
+def declare_api(api: str, *, has_quota: bool, sends_model_by_model: bool) -> None:
+    """Note what ``api``'s provider declares about sending (its registration calls this)."""
+    _DECLARED.add(api)
+    _NO_QUOTA.discard(api)
+    _MODEL_BY_MODEL.discard(api)
+    if not has_quota:
+        _NO_QUOTA.add(api)
+    if sends_model_by_model:
+        _MODEL_BY_MODEL.add(api)
+
+
+def _check_declared() -> None:
+    """Refuse to group before any provider declared itself (their traits would be missed)."""
+    if not _DECLARED:
+        raise RuntimeError("no provider is registered: import runner.providers before grouping")
+
+
 def default_max_queries(api: str) -> float:
     """A group's limit when ``max_queries`` is not set: none for an API without a quota."""
-    from runner.providers import known_apis, provider_class  # the registry, filled on import
-
-    if api in known_apis() and not provider_class(api).has_quota:
-        return NO_QUOTA_MAX_QUERIES
-    return DEFAULT_MAX_QUERIES
-
-
-@functools.cache
-def _sends_model_by_model(api: str) -> bool:
-    """Whether ``api``'s provider declares it loads one model at a time."""
-    from runner.providers import known_apis, provider_class  # the registry, filled on import
-
-    return api in known_apis() and provider_class(api).sends_model_by_model
+    _check_declared()
+    return NO_QUOTA_MAX_QUERIES if api in _NO_QUOTA else DEFAULT_MAX_QUERIES
 
 
 def swap_key(record: PromptRecord) -> str:
     """Records with the same key are sent together: one key per model of a local server."""
-    if _sends_model_by_model(record.api):
+    _check_declared()
+    if record.api in _MODEL_BY_MODEL:
         return f"{record.api}\x1f{record.model_name}"
     return ""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from runner.engine.quota import Accounting, Limit
+from runner.limits.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
@@ -34,7 +34,7 @@ class GroupPlan:
 
     name: str
     rate_per_minute: float
-    # Token limits per minute by what they count (see runner.engine.quota).
+    # Token limits per minute by what they count (see runner.limits.quota).
     token_limits: TokenAmounts
     # Offsets per swap key, in first-seen order (see grouping.swap_key).
     offsets: dict[str, array[int]] = field(default_factory=dict)

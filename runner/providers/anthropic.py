@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting, TokenEstimate, Usage
-from runner.engine.tokens import estimate_split
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting, TokenEstimate, Usage
+from runner.limits.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
 from runner.providers.answer_parts import joined, tool_call

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,8 +19,9 @@ import aiohttp
 from loguru import logger
 
 from runner.config.schema import RunConfig
-from runner.engine.quota import Accounting, TokenEstimate, Usage
-from runner.engine.tokens import estimate_split
+from runner.limits.quota import Accounting, TokenEstimate, Usage
+from runner.limits.tokens import estimate_split
+from runner.prompts.grouping import declare_api
 from runner.prompts.records import PromptRecord
 from runner.redaction import public_url
 
@@ -111,7 +112,7 @@ class Provider(ABC):
     # The most requests it can serve at once (None: as many as the group allows).
     max_concurrency: ClassVar[int | None] = None
     # How the API charges token limits: reserved (the estimate, never refunded) or actual
-    # (corrected by the usage it reports); see runner.engine.quota.
+    # (corrected by the usage it reports); see runner.limits.quota.
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
     # Servers that load one model at a time: their prompts are sent model by model.
     sends_model_by_model: ClassVar[bool] = False
@@ -232,13 +233,13 @@ class HttpProvider(Provider):
 # Settings of an api block that never change what is sent (or are secrets).
 _NOT_SHAPING = frozenset({"api_key", "base_url", "endpoint", "project_id"})
 
-ProviderFactory = Callable[[ProviderContext], Provider]
 _REGISTRY: dict[str, type[Provider]] = {}
 
 
 def register(cls: type[Provider]) -> type[Provider]:
     """Class decorator: make ``cls`` the provider of ``cls.api``."""
     _REGISTRY[cls.api] = cls
+    declare_api(cls.api, has_quota=cls.has_quota, sends_model_by_model=cls.sends_model_by_model)
     return cls
 
 

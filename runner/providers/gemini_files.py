@@ -22,8 +22,6 @@ from loguru import logger
 from runner.errors import ErrorKind, ProviderError
 from runner.hashing import file_sha256
 
-# Google AI's documented limit for a whole request with inline data.
-DEFAULT_INLINE_LIMIT = 20_000_000
 POLL_SECONDS = 1.0
 Classifier = Callable[[int, Any, str, Mapping[str, str]], ProviderError]
 

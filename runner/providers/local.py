@@ -17,8 +17,8 @@ from typing import Any
 
 from loguru import logger
 
-from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting
 from runner.paths import runner_cache_home
 from runner.prompts.records import PromptRecord
 from runner.providers import media

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.answer_parts import tool_call

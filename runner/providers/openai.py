@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, conversation, turns
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import TokenEstimate
+from runner.limits.tokens import CHARS_PER_TOKEN, answer_tokens, conversation, turns
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
 from runner.providers.answer_parts import tool_call

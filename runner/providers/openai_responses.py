@@ -24,7 +24,6 @@ from runner.providers.http import PLAIN_JSON, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import read_usage
 
-ENDPOINTS = ("chat", "responses")
 # Parameters with no meaning in a Responses request (streaming is asked by ``stream``).
 _DROPPED = frozenset({"stream_options"})
 

@@ -17,9 +17,9 @@ import jinja2.bccache
 from markupsafe import Markup
 
 from runner import __version__
-from runner.cost.budget import dollars
 from runner.errors import DiskFullError
 from runner.output.disk import atomic_write_text
+from runner.output.money import dollars
 from runner.output.run_folder import INPUT_DIR
 from runner.paths import runner_cache_home
 from runner.report import charts

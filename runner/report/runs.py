@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import BadInputError
-from runner.output.runs import LATEST, run_folders
+from runner.run_dirs import LATEST, run_folders
 
 
 def find_runs(outputs_dir: Path, run: str | None, experiment: str | None) -> list[Path]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.engine.quota import TokenEstimate
-from runner.prompts.records import PromptRecord
+from runner.limits.quota import TokenEstimate
+
+if TYPE_CHECKING:
+    from runner.prompts.records import PromptRecord
 
 # About four characters a token for English text with common tokenizers; the estimate only
 # needs to be the right size, since the API's reported usage corrects it afterwards.

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from runner.engine.limiter import Gcra, default_burst
+from runner.limits.limiter import Gcra, default_burst
 from runner.paths import runner_cache_home
 
 # tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
