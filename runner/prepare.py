@@ -171,6 +171,7 @@ def prepare_run(
         model=None if m is None else (m.api, m.model_name, dict(m.parameters)),
         skip_line=(lambda n: line_done(done, n)) if done else (lambda _n: False),
         keep_invalid=settings.on_invalid == "skip",
+        shard=(settings.shard or 0, settings.shards) if settings.shards > 1 else None,
     )
     if plan.problems:
         plan.close()

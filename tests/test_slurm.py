@@ -28,6 +28,7 @@ from tests.test_launchers import (
     _drain,
     _sweep,
 )
+from tests.test_shards import check_sharded_run, sharded_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_CONF = Path(os.environ.get("RUNNER_SLURM_DIR", "/tmp/runner-slurm")) / "slurm.conf"
@@ -133,3 +134,14 @@ def test_slurm_jobs_share_one_key_limit_through_files(
     _assert_within_limit([float(r["started_at"]) for r in ours], LIMIT, 2 * PROMPTS)
     # The limit's state lives in the shared folder both jobs reached.
     assert any(limits.iterdir()), "no shared limit state was written"
+
+
+def test_slurm_shards_of_one_experiment_share_the_limit(
+    tmp_path: Path, quota_server: servers.Server
+) -> None:
+    """``shards=2 shard=0,1`` on SLURM: one run in two SLURM jobs, one key limit."""
+    out = sharded_sweep(tmp_path, quota_server, *_LAUNCHER, timeout=280)
+    run = check_sharded_run(tmp_path, quota_server, out)
+    ids = _slurm_ids(tmp_path / "outputs")
+    assert len({i.get("slurm_job_id") for i in ids} - {None}) == 2, ids
+    assert run

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
+SCHEMA_VERSION = "5"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
 # 4: thinking, tool_calls, parsed (migrated in place)
+# 5: runs has sharded_run, shard, shards (migrated in place); the sharded_runs view
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -141,7 +142,19 @@ _DDL = (
         input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
         run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ,
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
-        versions JSON, cost_usd DOUBLE, cost JSON)""",
+        versions JSON, cost_usd DOUBLE, cost JSON,
+        sharded_run VARCHAR, shard BIGINT, shards BIGINT)""",
+    # The shards of one run (runner.shards) as one row: what the run did, all shards together.
+    # Read from ``record``, so the view holds on an index of any version.
+    """CREATE OR REPLACE VIEW sharded_runs AS
+    SELECT experiment, coalesce(record->>'sharded_run', run_id) AS run_id,
+        count(*) AS shard_count, max(coalesce(TRY_CAST(record->>'shards' AS BIGINT), 1)) AS shards,
+        CASE WHEN bool_and(status = 'finished') THEN 'finished'
+             WHEN bool_or(status = 'running') THEN 'running' ELSE max(status) END AS status,
+        min(started_at) AS started_at, max(finished_at) AS finished_at,
+        sum(total) AS total, sum(n_ok) AS n_ok, sum(n_error) AS n_error,
+        sum(cost_usd) AS cost_usd, list(run_id ORDER BY run_id) AS run_ids
+    FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)""",
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -187,6 +200,14 @@ MIGRATIONS = {
         "UPDATE responses SET thinking = json_extract_string(record, '/thinking'), "
         "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON), "
         "parsed = nullif(record->'parsed', 'null'::JSON)",
+    ),
+    "4": (
+        "ALTER TABLE runs ADD COLUMN sharded_run VARCHAR",
+        "ALTER TABLE runs ADD COLUMN shard BIGINT",
+        "ALTER TABLE runs ADD COLUMN shards BIGINT",
+        "UPDATE runs SET sharded_run = record->>'sharded_run', "
+        "shard = TRY_CAST(record->>'shard' AS BIGINT), "
+        "shards = TRY_CAST(record->>'shards' AS BIGINT)",
     ),
 }
 

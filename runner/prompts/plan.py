@@ -19,6 +19,7 @@ from runner.engine.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.shards import shard_of
 from runner.wire_json import spool_line, spool_value
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
@@ -120,6 +121,7 @@ def plan_experiment(
     model: tuple[str, str, dict[str, object]] | None = None,
     skip_line: Callable[[int], bool] = lambda _line: False,
     keep_invalid: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -131,6 +133,7 @@ def plan_experiment(
         model: (api, model_name, parameters) of a chosen model, applied to every record.
         skip_line: records on these input lines are already done (resume).
         keep_invalid: keep refused records in ``Plan.invalid`` instead of as problems.
+        shard: (K, N): only the records whose key falls in shard K of N (runner.shards).
 
     Raises:
         BadInputError: the file is missing or of another kind (unreadable lines are
@@ -152,6 +155,9 @@ def plan_experiment(
 
     for record in iter_records(input_file, lambda problem: note([problem])):
         notes.see(record)
+        # After see(): a duplicate id's key names its line, the same in every shard.
+        if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
+            continue
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
