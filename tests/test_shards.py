@@ -203,6 +203,18 @@ def test_joblib_shards_share_the_limit_and_make_one_run(
     out = sharded_sweep(tmp_path, quota_server, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     run = check_sharded_run(tmp_path, quota_server, out)
 
+    # The viewer's prompt x model matrix shows the whole run, both shards; the report's
+    # run=R names both shards' folders, as does run=latest.
+    from runner.report.runs import find_runs
+    from runner.view import queries
+
+    outputs = tmp_path / "outputs"
+    models, page = queries.matrix(outputs, "exp", 1, 25)
+    assert models == [MODEL] and page.total == PROMPTS
+    shards = [outputs / "exp" / f"{run}.shard{k}of2" for k in range(2)]
+    assert find_runs(outputs, run, None) == shards
+    assert find_runs(outputs, "latest", "exp") == shards
+
     # Resuming the run resumes each shard in its own folder: nothing left to send.
     again = sharded_sweep(
         tmp_path, quota_server, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"resume={run}"
