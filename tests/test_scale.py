@@ -44,7 +44,7 @@ def test_viewer_reads_the_index_in_bounded_memory(tmp_path: Path) -> None:
     assert threads == 1
     # Other readers keep DuckDB's default.
     with read_connection(tmp_path) as con:
-        row = con.execute("SELECT current_setting('memory_limit')").fetchall()
-    assert row[0][0] != limit
+        default = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert default[0][0] != limit
     models, page = queries.matrix(tmp_path, "big", 1, 25)
     assert models == ["model-a", "model-b"] and page.total == 500
