@@ -23,6 +23,7 @@ from runner.shards import shard_of, shard_run_name, split_shard_folder
 from tests import servers
 from tests.conftest import get_json, read_jsonl, run_cli, write_jsonl
 from tests.test_launchers import KEY, LIMIT, _assert_within_limit, _drain
+from tests.test_launchers import ray_address as ray_address  # the module's Ray instance
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = 80  # about 10 s at the shared limit
@@ -225,3 +226,23 @@ def test_joblib_shards_share_the_limit_and_make_one_run(
     assert sum(len(read_jsonl(p / "completed.jsonl")) for p in folders) == PROMPTS
     records = get_json(f"{quota_server.url}/_llmock/requests")["requests"]
     assert len([r for r in records if r.get("model") == MODEL]) == PROMPTS
+
+
+@pytest.mark.integration
+def test_ray_shards_share_the_limit_through_the_actor(
+    tmp_path: Path, quota_server: servers.Server, ray_address: str
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="needs the ray extra")
+    out = sharded_sweep(
+        tmp_path,
+        quota_server,
+        "hydra/launcher=ray",
+        f"hydra.launcher.ray.init.address={ray_address}",
+        # Ray tasks run in workers that do not inherit this shell's environment.
+        "+hydra.launcher.ray.init.runtime_env={env_vars:{OPENAI_API_KEY:${oc.env:OPENAI_API_KEY},"
+        "OPENAI_BASE_URL:${oc.env:OPENAI_BASE_URL}}}",
+        "shared_limits=ray",
+        f"ray_address={ray_address}",
+    )
+    check_sharded_run(tmp_path, quota_server, out)
+    assert not any((tmp_path / "limits").glob("*")), "the file buckets were used"
