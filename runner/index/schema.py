@@ -126,6 +126,19 @@ def widen(current: str | None, json_types: list[str]) -> str | None:
     return "VARCHAR"
 
 
+# The shards of one run (runner.shards) as one row: what the run did, all shards together.
+# Read from ``record``, so the view holds on an index of any version.
+SHARDED_RUNS_VIEW = """CREATE OR REPLACE VIEW sharded_runs AS
+    SELECT experiment, coalesce(record->>'sharded_run', run_id) AS run_id,
+        count(*) AS shard_count, max(coalesce(TRY_CAST(record->>'shards' AS BIGINT), 1)) AS shards,
+        CASE WHEN bool_and(status = 'finished') THEN 'finished'
+             WHEN bool_or(status = 'running') THEN 'running' ELSE max(status) END AS status,
+        min(started_at) AS started_at, max(finished_at) AS finished_at,
+        sum(total) AS total, sum(n_ok) AS n_ok, sum(n_error) AS n_error,
+        sum(TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE)) AS cost_usd,
+        list(run_id ORDER BY run_id) AS run_ids
+    FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS responses ("
@@ -144,17 +157,7 @@ _DDL = (
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
         versions JSON, cost_usd DOUBLE, cost JSON,
         sharded_run VARCHAR, shard BIGINT, shards BIGINT)""",
-    # The shards of one run (runner.shards) as one row: what the run did, all shards together.
-    # Read from ``record``, so the view holds on an index of any version.
-    """CREATE OR REPLACE VIEW sharded_runs AS
-    SELECT experiment, coalesce(record->>'sharded_run', run_id) AS run_id,
-        count(*) AS shard_count, max(coalesce(TRY_CAST(record->>'shards' AS BIGINT), 1)) AS shards,
-        CASE WHEN bool_and(status = 'finished') THEN 'finished'
-             WHEN bool_or(status = 'running') THEN 'running' ELSE max(status) END AS status,
-        min(started_at) AS started_at, max(finished_at) AS finished_at,
-        sum(total) AS total, sum(n_ok) AS n_ok, sum(n_error) AS n_error,
-        sum(cost_usd) AS cost_usd, list(run_id ORDER BY run_id) AS run_ids
-    FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)""",
+    SHARDED_RUNS_VIEW,
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -208,6 +211,7 @@ MIGRATIONS = {
         "UPDATE runs SET sharded_run = record->>'sharded_run', "
         "shard = TRY_CAST(record->>'shard' AS BIGINT), "
         "shards = TRY_CAST(record->>'shards' AS BIGINT)",
+        SHARDED_RUNS_VIEW,
     ),
 }
 
