@@ -37,7 +37,8 @@ install() {
 write_conf() {
     local host cpus mem
     host="$(hostname -s)"
-    cpus="${RUNNER_SLURM_CPUS:-2}"
+    # The machine's cores (a node declaring more than it has is drained by slurmctld).
+    cpus="${RUNNER_SLURM_CPUS:-$(nproc)}"
     # The machine's memory, so jobs asking for some (submitit's mem_gb) can be placed.
     mem="$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)"
     mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
