@@ -180,6 +180,7 @@ def prepare_run(
         keep_invalid=settings.on_invalid == "skip",
         source=None if expansion is None else expansion.records(),
         select=selection(settings.limit, settings.sample, settings.seed),
+        shard=(settings.shard or 0, settings.shards) if settings.shards > 1 else None,
     )
     where = plan.input_file if expansion is None else f"experiment {expansion.name}"
     if plan.problems:

@@ -44,6 +44,7 @@ from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun, experiment_name, input_path, prepare_run
 from runner.send import send_all
+from runner.shards import shard_run_name, split_shard_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,8 +75,9 @@ def default_run_dir(settings: RunConfig) -> Path:
     """The folder the command line would use: a new one, or the one being resumed."""
     outputs, name = Path(settings.outputs_dir), experiment_name(settings)
     if settings.resume:
-        return find_run(outputs, name, settings.resume)
-    return outputs / name / (settings.run_id or new_run_id())
+        return find_run(outputs, name, settings.resume, settings.shard, settings.shards)
+    run = settings.run_id or new_run_id()
+    return outputs / name / shard_run_name(run, settings.shard, settings.shards)
 
 
 def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[str, Any]:
@@ -90,7 +92,16 @@ def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[st
         "started_at": started,
         "finished_at": None,
         "status": "running",
+        **_shard_meta(folder.run_id),
     }
+
+
+def _shard_meta(run_id: str) -> dict[str, Any]:
+    """A shard's place in its run: {"sharded_run": R, "shard": K, "shards": N}, else nothing."""
+    split = split_shard_folder(run_id)
+    if split is None:
+        return {}
+    return {"sharded_run": split[0], "shard": split[1], "shards": split[2]}
 
 
 def execute_run(
@@ -130,7 +141,13 @@ def execute_run(
     previous: dict[str, Any] = {}
     if settings.resume:
         if not folder.meta.exists():
-            find_run(Path(settings.outputs_dir), experiment_name(settings), settings.resume)
+            find_run(
+                Path(settings.outputs_dir),
+                experiment_name(settings),
+                settings.resume,
+                settings.shard,
+                settings.shards,
+            )
             raise BadInputError(f"resume={settings.resume}: {run_dir} is not a run folder")
     else:
         _refuse_existing(settings, folder)

@@ -198,6 +198,9 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         con.execute("ALTER TABLE runs DROP COLUMN cost")
         for table, column in _NEWER_COLUMNS:  # nor had it the later versions' columns
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for column in ("sharded_run", "shard", "shards"):  # version 5's
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        con.execute("DROP VIEW sharded_runs")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")
         con.execute("INSERT INTO evaluations VALUES ('r', 'p0', 's', 'score', '1', 1, now())")
     report = update_index(outputs)
@@ -211,6 +214,8 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
         version = con.execute("SELECT value FROM index_meta WHERE key='schema_version'")
         assert version.fetchone() == (SCHEMA_VERSION,)
+        # Version 5's view of sharded runs came with the migration.
+        assert con.execute("SELECT count(*) FROM sharded_runs").fetchone() == (1,)
 
 
 # Columns added after version 3 (its migration adds them back).

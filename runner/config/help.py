@@ -46,6 +46,8 @@ DESCRIPTIONS = {
     "shared_limits": "share limits with other runs: none, file (this machine), ray (a cluster)",
     "limits_dir": "where shared_limits=file keeps its state; null: ~/.cache/runner/limits",
     "ray_address": "the Ray cluster for shared_limits=ray; null: the current one",
+    "shards": "split the experiment into N shards by prompt key (docs/scale-out.md)",
+    "shard": "which shard (0..shards-1) this run sends; sweep shard=0,1,... for all",
     "cache": "response cache: on (reuse, send the rest), off, refresh (send, overwrite), only",
     "cache_ttl": "older cached answers are sent again: seconds or 30m, 12h, 7d; 0 or none: never",
     "cache_dir": "where the response cache lives; null: $RUNNER_CACHE_DIR, else ~/.cache/runner",

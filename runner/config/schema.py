@@ -280,6 +280,11 @@ class RunConfig:
     limits_dir: str | None = None  # for shared_limits=file; default ~/.cache/runner/limits
     ray_address: str | None = None  # for shared_limits=ray; default: the current cluster
 
+    # One experiment split across workers (docs/scale-out.md): shard K of N takes the prompts
+    # whose key hashes to K, into its own folder <run id>.shard<K>of<N>. Sweep shard=0,...,N-1.
+    shards: int = 1
+    shard: int | None = None
+
     # The response cache (docs/cache.md): on (answer what was answered before, send the
     # rest), off, refresh (send everything, overwrite), only (send nothing; misses are errors).
     cache: str = "off"

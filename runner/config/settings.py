@@ -88,6 +88,7 @@ def _check_limits(run: RunConfig) -> None:
         _positive(f"key_max_queries.{api}", value)
     if run.shared_limits not in ("none", "file", "ray"):
         raise ConfigError(f"shared_limits must be none, file or ray, got {run.shared_limits!r}")
+    _check_shards(run.shards, run.shard)
     if run.model is not None and run.model.max_queries is not None:
         _positive("model.max_queries", run.model.max_queries)
     if run.max_attempts < 1:
@@ -288,3 +289,15 @@ def resolve_path(base: Path, value: str) -> Path:
     """``value`` as a path: absolute as given, else relative to ``base``."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def _check_shards(shards: int, shard: int | None) -> None:
+    if shards < 1:
+        raise ConfigError(f"shards must be at least 1, got {shards}")
+    if shards > 1 and shard is None:
+        raise ConfigError(
+            f"shards={shards} needs shard=K (0..{shards - 1}), e.g. a sweep over "
+            f"shard={','.join(map(str, range(shards)))}"
+        )
+    if shard is not None and not 0 <= shard < shards:
+        raise ConfigError(f"shard must be 0..{shards - 1} with shards={shards}, got {shard}")

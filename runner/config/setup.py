@@ -29,6 +29,7 @@ from runner.config.search_path import config_dirs, use_config_dirs, user_config_
 from runner.config.values import check_override_values
 from runner.errors import BadInputError, ConfigError
 from runner.run_dirs import LATEST, check_name, latest_run, note_new_folders
+from runner.shards import shard_run_name
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -54,17 +55,37 @@ def _experiment_name(name: str, file: str) -> str:
     return Path(file).stem if file else "experiment"
 
 
-def _run_path(outputs_dir: str, name: str, file: str, run_id: str, resume: str) -> str:
-    """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new."""
+def _run_path(
+    outputs_dir: str,
+    name: str,
+    file: str,
+    run_id: str,
+    resume: str,
+    shard: int | None = None,
+    shards: int = 1,
+    sweep_dir: str = "",
+) -> str:
+    """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new.
+
+    Shard K of N (``shards=N shard=K``) runs in ``<run id>.shard<K>of<N>``. In a sweep the
+    shards share one run id without ``run_id=``: the sweep folder's name, which every job of
+    the sweep resolves alike (Hydra copies the launcher's resolver cache into each job).
+    """
     experiment = _experiment_name(str(name), str(file))
     check_name("experiment", experiment)  # the command line checked already: a second line
+    # Out-of-range values are left to the settings check, which names them.
+    sharded = shard is not None and 0 <= int(str(shard)) < int(shards or 1)
     if resume == LATEST:
         found = latest_run(Path(outputs_dir), experiment)
         # No run yet: the run itself reports it, naming the folder it looked in.
         run = found.name if found else LATEST
     else:
-        run = str(resume or run_id or new_run_id())
+        fresh = Path(str(sweep_dir)).name if sharded and sweep_dir else ""
+        # Outside a sweep, run_id=NAME joins the shards (each invocation names it alike).
+        run = str(resume or run_id or fresh or new_run_id())
         check_name("resume" if resume else "run_id", run)
+    if sharded and run != LATEST:
+        run = shard_run_name(run, int(str(shard)), int(shards))
     # Hydra makes this folder next: clean-up may remove only what did not exist before.
     note_new_folders(Path(str(outputs_dir)) / experiment / run)
     return f"{experiment}/{run}"

@@ -59,7 +59,11 @@ def temp_dir(outputs_dir: Path) -> Path:
 
 
 def _open(
-    path: Path, *, read_only: bool, settings: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    read_only: bool,
+    settings: Mapping[str, str] | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect, turning DuckDB's file-lock and corruption errors into messages with a next step.
 
@@ -70,6 +74,9 @@ def _open(
     if read_only:
         # Given at connect time, before any statement can run on the connection.
         config = {"enable_external_access": False}
+        if memory_limit is not None:
+            # A reader with a bound (the viewer): one thread, so the bound is not split.
+            config.update(memory_limit=memory_limit, threads=1)
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -188,8 +195,11 @@ def read_connection(
     *,
     wait: float = DEFAULT_WAIT_S,
     settings: Mapping[str, str] | None = None,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A sealed read-only connection to the index; several readers may hold one at once.
+
+    ``memory_limit`` (DuckDB's, e.g. ``"128MB"``) bounds it, one thread; unset: DuckDB's default.
 
     The connection reads nothing but the index and its settings cannot be changed: ``SET``,
     ``COPY ... TO``, ``ATTACH``, ``read_csv('/any/file')`` and ``INSTALL``/``LOAD`` all fail
@@ -207,7 +217,7 @@ def read_connection(
             f"`{shell_command('runner.index', '--outputs-dir', str(path.parent))}`."
         )
     with index_lock(path, exclusive=False, timeout=wait):
-        con = _open(path, read_only=True, settings=settings)
+        con = _open(path, read_only=True, settings=settings, memory_limit=memory_limit)
         try:
             yield con
         finally:

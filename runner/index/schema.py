@@ -14,8 +14,9 @@ import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
-# thinking, tool_calls, parsed, prompt_variant (3 and 4 migrated in place)
-SCHEMA_VERSION = "4"
+# thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
+# the sharded_runs view (3, 4 and 5 migrated in place)
+SCHEMA_VERSION = "5"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -131,6 +132,19 @@ def widen(current: str | None, json_types: list[str]) -> str | None:
     return "VARCHAR"
 
 
+# The shards of one run (runner.shards) as one row: what the run did, all shards together.
+# Read from ``record``, so the view holds on an index of any version.
+SHARDED_RUNS_VIEW = """CREATE OR REPLACE VIEW sharded_runs AS
+    SELECT experiment, coalesce(record->>'sharded_run', run_id) AS run_id,
+        count(*) AS shard_count, max(coalesce(TRY_CAST(record->>'shards' AS BIGINT), 1)) AS shards,
+        CASE WHEN bool_and(status = 'finished') THEN 'finished'
+             WHEN bool_or(status = 'running') THEN 'running' ELSE max(status) END AS status,
+        min(started_at) AS started_at, max(finished_at) AS finished_at,
+        sum(total) AS total, sum(n_ok) AS n_ok, sum(n_error) AS n_error,
+        sum(TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE)) AS cost_usd,
+        list(run_id ORDER BY run_id) AS run_ids
+    FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS responses ("
@@ -149,7 +163,9 @@ _DDL = (
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
         versions JSON, cost_usd DOUBLE, cost JSON,
         input_tokens BIGINT, cached_input_tokens BIGINT, cache_write_tokens BIGINT,
-        output_tokens BIGINT, reasoning_tokens BIGINT)""",
+        output_tokens BIGINT, reasoning_tokens BIGINT,
+        sharded_run VARCHAR, shard BIGINT, shards BIGINT)""",
+    SHARDED_RUNS_VIEW,
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -232,6 +248,15 @@ MIGRATIONS = {
             f"{name} = TRY_CAST(record->'cost'->'tokens'->>'{name}' AS BIGINT)"
             for name in RUN_TOKEN_COLUMNS
         ),
+    ),
+    "4": (
+        "ALTER TABLE runs ADD COLUMN sharded_run VARCHAR",
+        "ALTER TABLE runs ADD COLUMN shard BIGINT",
+        "ALTER TABLE runs ADD COLUMN shards BIGINT",
+        "UPDATE runs SET sharded_run = record->>'sharded_run', "
+        "shard = TRY_CAST(record->>'shard' AS BIGINT), "
+        "shards = TRY_CAST(record->>'shards' AS BIGINT)",
+        SHARDED_RUNS_VIEW,
     ),
 }
 

@@ -19,6 +19,7 @@ from runner.limits.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.shards import shard_of
 from runner.wire_json import spool_line, spool_value
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
@@ -124,6 +125,7 @@ def plan_experiment(
     keep_invalid: bool = False,
     source: Iterable[PromptRecord] | None = None,
     select: Callable[[Iterator[PromptRecord]], Iterator[PromptRecord]] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -138,6 +140,7 @@ def plan_experiment(
         source: the records, when they are not read from ``input_file`` (a template
             experiment's expansion, runner.prompts.expand).
         select: keeps some of the records (``limit=N``, ``sample=N``: runner.prompts.select).
+        shard: (K, N): only the records whose key falls in shard K of N (runner.shards).
 
     Raises:
         BadInputError: the file is missing or of another kind (unreadable lines are
@@ -165,6 +168,9 @@ def plan_experiment(
     variants: dict[tuple[str, str], int] = {}
     for record in stream:
         notes.see(record)
+        # After see(): a duplicate id's key names its line, the same in every shard.
+        if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
+            continue
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
