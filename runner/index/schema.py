@@ -212,14 +212,16 @@ RUN_TOKEN_COLUMNS = (
 
 # In-place migrations: from a version to the next, statements that keep every row (and the
 # evaluations table, which a rebuild would lose). New columns go last, as ALTER puts them.
+# runs holds no user keys, so its columns are added IF NOT EXISTS: an index that already
+# has a later version's runs columns still migrates.
 MIGRATIONS = {
     "2": (
         "ALTER TABLE responses ADD COLUMN cost_usd DOUBLE",
         "UPDATE responses SET cost_usd = TRY_CAST(record->>'cost_usd' AS DOUBLE)",
         "ALTER TABLE responses ADD COLUMN cached BOOLEAN",
         "UPDATE responses SET cached = TRY_CAST(record->>'cached' AS BOOLEAN)",
-        "ALTER TABLE runs ADD COLUMN cost_usd DOUBLE",
-        "ALTER TABLE runs ADD COLUMN cost JSON",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cost_usd DOUBLE",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cost JSON",
         "UPDATE runs SET cost_usd = TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE), "
         "cost = nullif(record->'cost', 'null'::JSON)",
     ),
@@ -242,7 +244,7 @@ MIGRATIONS = {
         "cached_input_tokens = TRY_CAST(record->'usage'->>'cached_input_tokens' AS BIGINT), "
         "cache_write_tokens = TRY_CAST(record->'usage'->>'cache_write_tokens' AS BIGINT), "
         "reasoning_tokens = TRY_CAST(record->'usage'->>'reasoning_tokens' AS BIGINT)",
-        *(f"ALTER TABLE runs ADD COLUMN {name} BIGINT" for name in RUN_TOKEN_COLUMNS),
+        *(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {name} BIGINT" for name in RUN_TOKEN_COLUMNS),
         "UPDATE runs SET "
         + ", ".join(
             f"{name} = TRY_CAST(record->'cost'->'tokens'->>'{name}' AS BIGINT)"
@@ -250,9 +252,9 @@ MIGRATIONS = {
         ),
     ),
     "4": (
-        "ALTER TABLE runs ADD COLUMN sharded_run VARCHAR",
-        "ALTER TABLE runs ADD COLUMN shard BIGINT",
-        "ALTER TABLE runs ADD COLUMN shards BIGINT",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS sharded_run VARCHAR",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS shard BIGINT",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS shards BIGINT",
         "UPDATE runs SET sharded_run = record->>'sharded_run', "
         "shard = TRY_CAST(record->>'shard' AS BIGINT), "
         "shards = TRY_CAST(record->>'shards' AS BIGINT)",
