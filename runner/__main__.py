@@ -288,6 +288,7 @@ def _through_hydra_main(args: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (the ``runner`` script exits with it)."""
     if _TERMINATED_EARLY:
+        logs.configure(COMMAND.log_level)
         return cli.guarded(cli.raise_interrupt, COMMAND.name)
     return cli.main(COMMAND, _main, argv)
 

@@ -147,7 +147,7 @@ def test_nan_is_refused_as_not_a_number(key: str) -> None:
         to_settings(cfg)
 
 
-@pytest.mark.parametrize("after_s", [0.15, 0.5, 1.0, 1.5])
+@pytest.mark.parametrize("after_s", [0.3, 0.5, 1.0, 1.5])
 def test_sigterm_before_the_run_folder_exists_exits_130(tmp_path: Path, after_s: float) -> None:
     """Issue 23 item 11: SIGTERM during start-up is a stop (130, one line), not a kill (-15)."""
     records = [{"api": "openai", "model_name": "m", "prompt": f"p{i}"} for i in range(20000)]
