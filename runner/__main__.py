@@ -111,6 +111,10 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
 
 def _print_result(result: RunResult, settings: RunConfig) -> None:
     print(result.summary.format())
+    from runner.report.digest import digest_lines
+
+    for line in digest_lines(result.folder.path, result.summary.not_sent):
+        print(line)
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")

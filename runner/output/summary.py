@@ -89,12 +89,19 @@ class Summary:
             f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
             f" {'limit/min':>10} {'achieved/min':>12}"
         )
+        unmeasured = False
         for name, g in self.groups.items():
             achieved = g.achieved_per_minute()
+            unmeasured = unmeasured or achieved is None
             shown = "-" if achieved is None else f"{achieved:,.1f}"
             lines.append(
                 f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7}"
                 f" {g.rate_per_minute:>10,.1f} {shown:>12}"
+            )
+        if unmeasured:
+            lines.append(
+                "  (achieved/min '-': too few requests to measure a rate; no more than the"
+                " limiter's burst, which may start at once)"
             )
         lines += self._cost_lines()
         return "\n".join(lines)

@@ -24,7 +24,7 @@ from runner.output.run_folder import INPUT_DIR
 from runner.paths import runner_cache_home
 from runner.report import charts
 from runner.report.compare import comparison_table
-from runner.report.data import RunData
+from runner.report.data import EXAMPLES_PER_KIND, RunData
 
 REPORT_FILE = "report.html"
 
@@ -193,6 +193,7 @@ def render_html(runs: list[RunData], title: str) -> str:
             runs=views,
             comparison=comparison,
             fmt=_fmt,
+            examples_per_kind=EXAMPLES_PER_KIND,
             version=__version__,
             generated=datetime.now(UTC).isoformat(timespec="seconds"),
             specs_json=Markup(specs_json),
