@@ -87,6 +87,14 @@ def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[st
         "started_at": started,
         "finished_at": None,
         "status": "running",
+        # What the viewer's live page measures progress against while the run goes.
+        "planned": {
+            "total": prepared.plan.total,
+            "groups": {
+                g.name: {"total": g.count, "limit_per_minute": g.rate_per_minute}
+                for g in prepared.plan.groups.values()
+            },
+        },
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,10 +33,15 @@ def _parser() -> argparse.ArgumentParser:
         "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
     )
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument(
+        "--token",
+        default="",
+        help="require this token (in the printed URL, then a cookie) on a shared machine",
+    )
     return parser
 
 
-async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
+async def start(outputs_dir: Path, port: int, token: str = "") -> tuple[web.AppRunner, str]:
     """Start the viewer; returns its runner and URL.
 
     Raises:
@@ -43,7 +49,7 @@ async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
     """
     if not outputs_dir.is_dir():  # noqa: ASYNC240 - once, before serving
         raise BadInputError(f"--outputs-dir {outputs_dir}: no such folder; run an experiment first")
-    runner = web.AppRunner(make_app(outputs_dir), access_log=None)
+    runner = web.AppRunner(make_app(outputs_dir, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     try:
@@ -55,13 +61,14 @@ async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
             "pick another port or leave --port out for a free one"
         ) from None
     bound = runner.addresses[0][1] if runner.addresses else port
-    return runner, f"http://{HOST}:{bound}/"
+    query = f"?token={urllib.parse.quote(token)}" if token else ""
+    return runner, f"http://{HOST}:{bound}/{query}"
 
 
-async def _serve(outputs_dir: Path, port: int) -> None:
-    runner, url = await start(outputs_dir, port)
+async def _serve(outputs_dir: Path, port: int, token: str) -> None:
+    runner, url = await start(outputs_dir, port, token)
     print(url, flush=True)
-    logger.info("Serving {} read-only; Ctrl-C stops", outputs_dir)
+    logger.info("Serving {} (writes only labels.jsonl); Ctrl-C stops", outputs_dir)
     try:
         await asyncio.Event().wait()
     finally:
@@ -74,7 +81,7 @@ COMMAND = cli.Command("runner.view")  # argparse prints its --help
 def _view(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        asyncio.run(_serve(args.outputs_dir, args.port))
+        asyncio.run(_serve(args.outputs_dir, args.port, args.token))
     except KeyboardInterrupt:  # how a viewer is meant to stop
         return 0
     return 0

@@ -65,11 +65,15 @@ def runs(
     with read_connection(outputs_dir) as con:
         return _records(
             con,
-            "SELECT run_id, experiment, status, CAST(started_at AS VARCHAR) AS started_at, "
-            "total, n_ok, n_error, "
+            "WITH shown AS (SELECT run_id, experiment, status, "
+            "CAST(started_at AS VARCHAR) AS started_at, total, n_ok, n_error, cost_usd, "
             "array_to_string(model_names, ', ') AS models, wall_time_s FROM runs "
             f"WHERE {' AND '.join(where)} "
-            "ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT 500",
+            "ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT 500), "
+            "s AS (SELECT run_id, avg(value_num) AS mean_score FROM evaluations "
+            "WHERE field = 'score' AND run_id IN (SELECT run_id FROM shown) GROUP BY run_id) "
+            "SELECT shown.*, s.mean_score FROM shown LEFT JOIN s USING (run_id) "
+            "ORDER BY started_at DESC NULLS LAST, run_id DESC",
             params,
         )
 
@@ -86,26 +90,100 @@ def run_dir(outputs_dir: Path, run_id: str) -> Path | None:
     return folder if folder.is_relative_to(root) else None
 
 
-def results(outputs_dir: Path, filters: dict[str, str], text: str, page: int, size: int) -> Page:
-    """One page of responses matching ``filters`` (exact) and ``text`` (in prompt or answer)."""
-    where, params = ["TRUE"], {}
+# Sortable columns of the results page, by the name the URL uses.
+SORTS = {
+    "run": "run_id",
+    "model": "model_name",
+    "status": "status",
+    "attempts": "attempts",
+    "latency": "latency_s",
+    "cost": "cost_usd",
+    "score": "score",
+    "prompt": "prompt",
+    "line": "line",
+}
+# Range filters: URL name -> (column, comparison).
+RANGES = {
+    "score_min": ("score", ">="),
+    "score_max": ("score", "<="),
+    "cost_min": ("cost_usd", ">="),
+    "cost_max": ("cost_usd", "<="),
+}
+# The mean score of a response over its steps (NULL when unscored).
+_SCORE = (
+    "(SELECT avg(e.value_num) FROM evaluations e WHERE e.run_id = r.run_id "
+    "AND e.prompt_key = r.prompt_key AND e.field = 'score')"
+)
+RESULT_COLUMNS = (
+    "run_id, experiment, prompt_key, model_name, status, error_kind, attempts, latency_s, "
+    "cost_usd, cached, line"
+)
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as an ILIKE pattern matching it anywhere, ``%``, ``_`` and ``\\`` literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def result_filter(filters: dict[str, str], text: str) -> tuple[str, dict[str, Any], bool]:
+    """The WHERE clause, its parameters, and whether it needs each response's score."""
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     for key, column in RESULT_FILTERS.items():
         if filters.get(key):
             where.append(f'"{column}" = ${key}')
             params[key] = filters[key]
+    if filters.get("cached") in ("yes", "no"):
+        where.append("cached" if filters["cached"] == "yes" else "NOT coalesce(cached, false)")
+    needs_score = False
+    for key, (column, op) in RANGES.items():
+        try:
+            number = float(filters.get(key) or "")
+        except ValueError:
+            continue
+        needs_score = needs_score or column == "score"
+        where.append(f"{column} {op} ${key}")
+        params[key] = number
     if text:
-        where.append("(prompt ILIKE $text OR response ILIKE $text OR error ILIKE $text)")
-        params["text"] = "%" + text.replace("%", r"\%").replace("_", r"\_") + "%"
-    clause = " AND ".join(where)
+        where.append(
+            "(prompt ILIKE $text ESCAPE '\\' OR response ILIKE $text ESCAPE '\\' "
+            "OR error ILIKE $text ESCAPE '\\')"
+        )
+        params["text"] = like_pattern(text)
+    return " AND ".join(where), params, needs_score
+
+
+def _order(sort: str) -> str:
+    column, _, direction = sort.partition(":")
+    name = SORTS.get(column)
+    if name is None:
+        return "run_id DESC, line"
+    return f"{name} {'DESC' if direction == 'desc' else 'ASC'} NULLS LAST, run_id DESC, line"
+
+
+def results(
+    outputs_dir: Path,
+    filters: dict[str, str],
+    text: str,
+    page: int,
+    size: int,
+    sort: str = "",
+) -> Page:
+    """One page of responses matching ``filters`` and ``text`` (in prompt, answer or error)."""
+    clause, params, needs_score = result_filter(filters, text)
+    needs_score = needs_score or sort.startswith("score")
+    source = f"(SELECT r.*, {_SCORE} AS score FROM responses r)" if needs_score else "responses"
     with read_connection(outputs_dir) as con:
-        count = con.execute(f"SELECT count(*) FROM responses WHERE {clause}", params).fetchone()
+        count = con.execute(f"SELECT count(*) FROM {source} WHERE {clause}", params).fetchone()
         rows = _records(
             con,
-            "SELECT run_id, experiment, prompt_key, model_name, status, error_kind, attempts, "
-            "latency_s, left(prompt, 200) AS prompt, "
+            f"WITH page AS (SELECT {RESULT_COLUMNS}, left(prompt, 200) AS prompt, "
             "left(coalesce(response, error), 300) AS answer "
-            f"FROM responses WHERE {clause} ORDER BY run_id DESC, line "
-            "LIMIT $size OFFSET $offset",
+            f"FROM {source} WHERE {clause} ORDER BY {_order(sort)} "
+            "LIMIT $size OFFSET $offset) "
+            f"SELECT page.*, {_SCORE.replace('r.', 'page.')} AS score FROM page "
+            f"ORDER BY {_order(sort)}",
             {**params, "size": size, "offset": (page - 1) * size},
         )
     return Page(rows, int(count[0]) if count else 0, page, size)
@@ -182,10 +260,29 @@ def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str
             con,
             f"WITH {_SCORES} SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
             "r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, r.output_tokens, "
+            "r.prompt_key, r.cost_usd, r.cached, CAST(r.record AS VARCHAR) AS record, "
             "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM responses r "
             "LEFT JOIN scores s USING (run_id, prompt_key) "
             "WHERE r.experiment = $experiment AND r.prompt = (SELECT any_value(prompt) "
             "FROM responses WHERE experiment = $experiment AND prompt_key = $key) "
             "ORDER BY r.model_name, r.run_id",
             {"experiment": experiment, "key": key},
+        )
+
+
+def evaluations_of(outputs_dir: Path, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Every evaluation row (step, field, value) of the given (run, prompt key) pairs."""
+    if not pairs:
+        return []
+    values = ", ".join(f"($r{i}, $k{i})" for i in range(len(pairs)))
+    params: dict[str, Any] = {}
+    for i, (run_id, key) in enumerate(pairs):
+        params[f"r{i}"], params[f"k{i}"] = run_id, key
+    with read_connection(outputs_dir) as con:
+        return _records(
+            con,
+            f"WITH p(run_id, prompt_key) AS (VALUES {values}) SELECT e.run_id, e.prompt_key, "
+            "e.step, e.field, e.value FROM evaluations e SEMI JOIN p USING (run_id, prompt_key) "
+            "ORDER BY e.step, e.field",
+            params,
         )

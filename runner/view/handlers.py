@@ -1,0 +1,205 @@
+"""The viewer's smaller handlers: live runs, export, hand labels; and how a prompt is read."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from runner.index.db import read_connection
+from runner.view import live, queries
+from runner.view.conversation import conversation, pretty_json
+from runner.view.labels import append_label, labels_path
+from runner.view.security import CSRF, check_csrf
+
+OUTPUTS = web.AppKey("outputs_dir", Path)
+DASH = "\u2013"  # an en dash: no value
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Rows fetched from DuckDB per chunk while an export streams.
+EXPORT_CHUNK = 5000
+EXPORT_COLUMNS = (
+    "run_id, experiment, prompt_key, model_name, status, error_kind, attempts, latency_s, "
+    "cost_usd, cached, input_tokens, output_tokens, prompt, response, error"
+)
+
+
+def live_folder(outputs_dir: Path, run_id: str) -> Path | None:
+    """The folder of a run not (yet) in the index, found by name inside ``outputs_dir``."""
+    if not _RUN_ID.match(run_id):
+        return None
+    root = outputs_dir.resolve()
+    for folder in root.glob(f"*/{run_id}"):
+        resolved = folder.resolve()
+        if resolved.is_relative_to(root) and (resolved / "run.json").is_file():
+            return resolved
+    return None
+
+
+async def live_page(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["run_id"]
+    folder = await asyncio.to_thread(live_folder, request.app[OUTPUTS], run_id)
+    if folder is None:
+        raise web.HTTPNotFound(text=f"No run {run_id} in the outputs folder.")
+    state = await asyncio.to_thread(live.live_state, folder)
+    return aiohttp_jinja2.render_template("live.html.j2", request, {"state": state})
+
+
+async def live_api(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["run_id"]
+    folder = await asyncio.to_thread(live_folder, request.app[OUTPUTS], run_id)
+    if folder is None:
+        raise web.HTTPNotFound(text=f"No run {run_id} in the outputs folder.")
+    state = await asyncio.to_thread(live.live_state, folder)
+    state["report"] = (folder / "report.html").is_file()
+    return web.json_response(state, headers={"Cache-Control": "no-store"})
+
+
+def _export_rows(
+    outputs_dir: Path, request: web.Request
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    keys = (*queries.RESULT_FILTERS, "cached", *queries.RANGES)
+    filters = {k: request.query.get(k, "") for k in keys}
+    clause, params, needs_score = queries.result_filter(filters, request.query.get("q", ""))
+    source = (
+        f"(SELECT r.*, {queries._SCORE} AS score FROM responses r)" if needs_score else "responses"
+    )
+    with read_connection(outputs_dir) as con:
+        cursor = con.execute(
+            f"SELECT {EXPORT_COLUMNS} FROM {source} WHERE {clause} ORDER BY run_id DESC, line",
+            params,
+        )
+        names = [d[0] for d in cursor.description or []]
+        rows: list[tuple[Any, ...]] = []
+        while chunk := cursor.fetchmany(EXPORT_CHUNK):
+            rows.extend(chunk)
+    return names, rows
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """The filtered rows of the find page as CSV or JSONL (every row, not one page)."""
+    kind = request.query.get("format", "csv")
+    if kind not in ("csv", "jsonl"):
+        raise web.HTTPBadRequest(text="format must be csv or jsonl")
+    names, rows = await asyncio.to_thread(_export_rows, request.app[OUTPUTS], request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson",
+            "Content-Disposition": f'attachment; filename="results.{kind}"',
+        }
+    )
+    await response.prepare(request)
+    for start in range(0, max(len(rows), 1), EXPORT_CHUNK):
+        buffer = io.StringIO()
+        chunk = rows[start : start + EXPORT_CHUNK]
+        if kind == "csv":
+            writer = csv.writer(buffer)
+            if start == 0:
+                writer.writerow(names)
+            writer.writerows(chunk)
+        else:
+            for row in chunk:
+                buffer.write(json.dumps(dict(zip(names, row, strict=True)), default=str) + "\n")
+        await response.write(buffer.getvalue().encode("utf-8"))
+    await response.write_eof()
+    return response
+
+
+async def label(request: web.Request) -> web.StreamResponse:
+    """Append a good/bad label with a note; back to the page it came from."""
+    form = await request.post()
+    check_csrf(request, form)
+    try:
+        await asyncio.to_thread(
+            append_label,
+            request.app[OUTPUTS],
+            str(form.get("run") or ""),
+            str(form.get("key") or ""),
+            str(form.get("label") or ""),
+            str(form.get("note") or ""),
+        )
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    back = str(form.get("back") or "/")
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"  # never a redirect off this viewer
+    raise web.HTTPSeeOther(back)
+
+
+async def labels_export(request: web.Request) -> web.StreamResponse:
+    path = labels_path(request.app[OUTPUTS])
+    if not path.is_file():
+        return web.Response(text="", content_type="application/x-ndjson")
+    return web.FileResponse(path, headers={"Content-Type": "application/x-ndjson"})
+
+
+def _record(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(str(text or "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def prompt_context(
+    experiment: str,
+    key: str,
+    answers: list[dict[str, Any]],
+    evaluations: list[dict[str, Any]],
+    labels: dict[tuple[str, str], dict[str, Any]],
+    csrf: str,
+) -> dict[str, Any]:
+    """What the prompt page draws: the conversation, then each answer in full."""
+    for a in answers:
+        record = _record(a.pop("record", None))
+        a["usage"] = record.get("usage") or {}
+        a["parameters"] = pretty_json(record.get("parameters"))
+        a["thinking"] = record.get("thinking")
+        a["tool_calls"] = [
+            {"name": str(c.get("name")), "arguments": pretty_json(c.get("arguments"))}
+            for c in record.get("tool_calls") or []
+            if isinstance(c, dict)
+        ]
+        a["parsed"] = pretty_json(record.get("parsed")) if record.get("parsed") is not None else ""
+        a["turns"] = conversation(record.get("prompt", a.get("prompt")), record.get("response"))
+        a["evaluations"] = [
+            e
+            for e in evaluations
+            if e["run_id"] == a["run_id"] and e["prompt_key"] == a["prompt_key"]
+        ]
+        a["label"] = labels.get((str(a["run_id"]), str(a["prompt_key"])))
+    return {"experiment": experiment, "key": key, "answers": answers, "csrf": csrf}
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, int):
+        return f"{value:,}"
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _usd(value: Any) -> str:
+    if value is None:
+        return DASH
+    return f"${float(value):,.4f}" if float(value) < 1 else f"${float(value):,.2f}"
+
+
+def add_filters(env: jinja2.Environment) -> None:
+    """Number formats the templates share."""
+    env.filters["num"] = _num
+    env.filters["usd"] = _usd
+    env.filters["pct"] = lambda v: DASH if v is None else f"{100 * float(v):.1f}%"
+
+
+__all__ = ["CSRF", "OUTPUTS", "add_filters", "export", "label", "live_api", "live_page"]
