@@ -202,5 +202,6 @@ def make_app(outputs_dir: Path, token: str = "") -> web.Application:
     app.router.add_get("/prompt", prompt_page)
     app.router.add_post("/label", handlers.label)
     app.router.add_get("/labels.jsonl", handlers.labels_export)
+    app.router.add_get("/favicon.ico", handlers.favicon)
     app.router.add_static("/static", STATIC, follow_symlinks=False)
     return app

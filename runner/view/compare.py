@@ -95,7 +95,7 @@ def compare(
     if not pairs:
         return Page([], 0, page, size)
     values = ", ".join(f"($r{i}, $m{i}, {i})" for i in range(len(pairs)))
-    params: dict[str, Any] = {"e": experiment, "size": size, "offset": (page - 1) * size}
+    params: dict[str, Any] = {"e": experiment}
     for i, (run_id, model) in enumerate(pairs):
         params[f"r{i}"], params[f"m{i}"] = run_id, model
     a, b = min(a, len(pairs) - 1), min(b, len(pairs) - 1)
@@ -113,9 +113,11 @@ def compare(
         "AND coalesce(r.model_name, r.api, '?') = cols.model WHERE r.experiment = $e), "
         "s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
         "WHERE field = 'score' AND run_id IN (SELECT run_id FROM cols) GROUP BY ALL), "
-        "j AS (SELECT a.*, s.score FROM a LEFT JOIN s USING (run_id, prompt_key)), "
-        "p AS (SELECT pk, min(line) AS line, max(score) - min(score) AS spread, "
-        f"max(score) FILTER (WHERE col = {a}) - max(score) FILTER (WHERE col = {b}) "
+        # An answer that ended in error scores 0 when rows are compared: it lost to any answer.
+        "j AS (SELECT a.*, s.score, coalesce(s.score, CASE WHEN a.status <> 'ok' THEN 0 END) "
+        "AS cmp FROM a LEFT JOIN s USING (run_id, prompt_key)), "
+        "p AS (SELECT pk, min(line) AS line, max(cmp) - min(cmp) AS spread, "
+        f"max(cmp) FILTER (WHERE col = {a}) - max(cmp) FILTER (WHERE col = {b}) "
         f"AS a_minus_b FROM j GROUP BY pk) "
     )
     with read_connection(outputs_dir) as con:
@@ -124,14 +126,14 @@ def compare(
             con,
             f"{base}, pg AS (SELECT * FROM p {having} ORDER BY {sort} "
             "LIMIT $size OFFSET $offset) "
-            "SELECT pg.pk, pg.spread, pg.a_minus_b, any_value(j.prompt) AS prompt, "
+            "SELECT pg.pk, pg.spread, pg.a_minus_b, left(any_value(j.prompt), 2000) AS prompt, "
             "min(j.prompt_key) AS prompt_key, list(struct_pack(col := j.col, "
             "prompt_key := j.prompt_key, run_id := j.run_id, status := j.status, "
             "error_kind := j.error_kind, latency := j.latency_s, cost := j.cost_usd, "
-            "score := j.score, answer := left(coalesce(j.response, j.error, ''), 600))) AS cells "
+            "score := j.score, answer := left(coalesce(j.response, j.error, ''), 2000))) AS cells "
             "FROM pg JOIN j USING (pk) GROUP BY ALL "
             f"ORDER BY {sort.replace('line', 'min(j.line)')}",
-            params,
+            {**params, "size": size, "offset": (page - 1) * size},
         )
     for row in rows:
         row["by_col"] = {cell["col"]: cell for cell in row.pop("cells")}

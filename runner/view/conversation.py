@@ -66,3 +66,22 @@ def conversation(prompt: Any, response: Any) -> list[dict[str, Any]]:
         if reply is not None:
             turns.append(_message(reply, "assistant"))
     return turns
+
+
+def as_text(value: Any) -> str:
+    """A prompt or answer cell as text: JSON turns or chats one per paragraph, never JSON."""
+    if not isinstance(value, str) or not value.startswith(("[", "{")):
+        return "" if value is None else str(value)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return value  # cut short for the page, or not JSON at all
+    if isinstance(parsed, list):
+        turns = [_message(item, "") for item in parsed]
+        return "\n\n".join(
+            (f"{t['role']}: " if t["role"] else "")
+            + t["text"]
+            + "".join(f" [media: {m}]" for m in t["media"])
+            for t in turns
+        )
+    return value

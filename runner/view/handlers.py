@@ -16,7 +16,7 @@ from aiohttp import web
 
 from runner.index.db import read_connection
 from runner.view import live, queries
-from runner.view.conversation import conversation, pretty_json
+from runner.view.conversation import as_text, conversation, pretty_json
 from runner.view.labels import append_label, labels_path
 from runner.view.security import CSRF, check_csrf
 
@@ -133,6 +133,11 @@ async def label(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(back)
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    del request
+    return web.Response(status=204)
+
+
 async def labels_export(request: web.Request) -> web.StreamResponse:
     path = labels_path(request.app[OUTPUTS])
     if not path.is_file():
@@ -192,13 +197,19 @@ def _num(value: Any, digits: int = 3) -> str:
 def _usd(value: Any) -> str:
     if value is None:
         return DASH
-    return f"${float(value):,.4f}" if float(value) < 1 else f"${float(value):,.2f}"
+    amount = float(value)
+    if amount == 0:
+        return "$0"
+    if amount < 0.01:
+        return f"${amount:.6f}".rstrip("0")
+    return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
 def add_filters(env: jinja2.Environment) -> None:
     """Number formats the templates share."""
     env.filters["num"] = _num
     env.filters["usd"] = _usd
+    env.filters["text"] = as_text
     env.filters["pct"] = lambda v: DASH if v is None else f"{100 * float(v):.1f}%"
 
 

@@ -178,8 +178,8 @@ def results(
         count = con.execute(f"SELECT count(*) FROM {source} WHERE {clause}", params).fetchone()
         rows = _records(
             con,
-            f"WITH page AS (SELECT {RESULT_COLUMNS}, left(prompt, 200) AS prompt, "
-            "left(coalesce(response, error), 300) AS answer "
+            f"WITH page AS (SELECT {RESULT_COLUMNS}, left(prompt, 1000) AS prompt, "
+            "left(coalesce(response, error), 1000) AS answer "
             f"FROM {source} WHERE {clause} ORDER BY {_order(sort)} "
             "LIMIT $size OFFSET $offset) "
             f"SELECT page.*, {_SCORE.replace('r.', 'page.')} AS score FROM page "
