@@ -19,7 +19,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from runner.index.errors import ResultsIndexError
+from runner.index.errors import IndexMissingError, ResultsIndexError
 from runner.report.render import REPORT_FILE
 from runner.view import compare, handlers, live, queries
 from runner.view.labels import read_labels
@@ -47,9 +47,14 @@ def _outputs(request: web.Request) -> Path:
 async def runs_page(request: web.Request) -> dict[str, Any]:
     q = request.query
     experiment, model, since = q.get("experiment", ""), q.get("model", ""), q.get("since", "")
-    rows = await asyncio.to_thread(queries.runs, _outputs(request), experiment, model, since)
-    experiments = await asyncio.to_thread(queries.experiments, _outputs(request))
     running = await asyncio.to_thread(live.running_runs, _outputs(request))
+    try:
+        rows = await asyncio.to_thread(queries.runs, _outputs(request), experiment, model, since)
+        experiments = await asyncio.to_thread(queries.experiments, _outputs(request))
+    except IndexMissingError:
+        if not running:
+            raise
+        rows, experiments = [], []  # the first run is still going: no index yet
     return {
         "runs": rows,
         "running": running,
