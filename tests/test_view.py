@@ -400,6 +400,7 @@ def test_a_running_run_shows_live_and_turns_into_its_report(tmp_path: Path) -> N
                 done = page.inner_text("#live-groups")
                 assert "/ 12" in done and "1,000" not in done
                 assert "40" in done  # the group's limit per minute
+                page.screenshot(path=str(_shot_dir(tmp_path) / "live.png"))
                 page.wait_for_url("**/run/*", timeout=60_000)  # the run ended: its report
                 assert all(n > 10 for n in drawn_charts(page))
             assert run.wait(timeout=60) == 0
@@ -408,3 +409,35 @@ def test_a_running_run_shows_live_and_turns_into_its_report(tmp_path: Path) -> N
                 run.kill()
             viewer.send_signal(signal.SIGINT)
             viewer.wait(timeout=10)
+
+
+SHOTS = ROOT / "docs" / "view"
+
+
+def _shot_dir(tmp_path: Path) -> Path:
+    """docs/view when RUNNER_SCREENSHOTS=1 (to refresh the docs), else a temp folder."""
+    return SHOTS if os.environ.get("RUNNER_SCREENSHOTS") == "1" else tmp_path
+
+
+def test_screenshots_of_each_page(viewer: str, outputs: Path, tmp_path: Path) -> None:
+    run_id = sorted((outputs / "mat").iterdir())[0].name
+    pages = {
+        "runs": "",
+        "find": "results?experiment=mat&sort=score&size=25",
+        "compare": "compare?experiment=mat&order=spread",
+        "prompt": f"prompt?experiment=mat&key={urllib.parse.quote(XSS_ID)}",
+        "report": f"run/{run_id}",
+    }
+    folder = _shot_dir(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1280, "height": 860})
+        for name, path in pages.items():
+            page.goto(viewer + path)
+            if name == "report":
+                drawn_charts(page)
+            page.screenshot(path=str(folder / f"{name}.png"))
+        page.emulate_media(color_scheme="dark")
+        page.goto(viewer + pages["compare"])
+        page.screenshot(path=str(folder / "compare-dark.png"))
+    assert all((folder / f"{name}.png").stat().st_size > 10_000 for name in pages)
