@@ -441,3 +441,19 @@ def test_screenshots_of_each_page(viewer: str, outputs: Path, tmp_path: Path) ->
         page.goto(viewer + pages["compare"])
         page.screenshot(path=str(folder / "compare-dark.png"))
     assert all((folder / f"{name}.png").stat().st_size > 10_000 for name in pages)
+
+
+def test_hand_labels_count_as_a_scorer_in_the_report(outputs: Path, tmp_path: Path) -> None:
+    from runner.report import load_run
+
+    labels = outputs / "labels.jsonl"
+    if not labels.exists():  # run alone: label one answer as the viewer would
+        from runner.view.labels import append_label
+
+        run_id = sorted((outputs / "mat").iterdir())[0].name
+        append_label(outputs, run_id, "q5", "bad", "")
+    line = json.loads(labels.read_text().splitlines()[-1])
+    data = load_run(outputs / "mat" / line["run_id"])
+    human = [r for r in data.scores.records() if r["step"] == "human"]
+    assert len(human) == 1 and human[0]["n"] == 1
+    assert human[0]["mean"] == (1.0 if line["label"] == "good" else 0.0)

@@ -22,6 +22,8 @@ from runner.output.run_folder import COMPLETED, RUN_META
 from runner.report.table import Table
 
 EVALUATIONS = "evaluations.jsonl"
+# Hand labels from the viewer, beside the outputs (runner.view.labels writes them).
+LABELS = "labels.jsonl"
 # Example failures shown per error kind.
 EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
@@ -179,10 +181,19 @@ def load_run(run_dir: Path) -> RunData:
             timeline=_timeline(run_dir),
         )
         evaluations = run_dir / EVALUATIONS
-        if evaluations.exists() and evaluations.stat().st_size:
+        has_scores = evaluations.exists() and evaluations.stat().st_size > 0
+        labels = run_dir.parent.parent / LABELS
+        has_labels = labels.is_file() and _mentions(labels, data.run_id)
+        if has_scores or has_labels:
             from runner.report.scores import load_scores
 
-            data.scores, data.score_hist = load_scores(con, evaluations)
+            data.scores, data.score_hist = load_scores(
+                con,
+                evaluations if has_scores else None,
+                labels if has_labels else None,
+                data.run_id,
+            )
+        if has_scores:
             data.lowest = lowest_scoring(con, evaluations)
         data.sample = answers(
             con,
@@ -192,6 +203,13 @@ def load_run(run_dir: Path) -> RunData:
         row = con.execute("SELECT count(*) FILTER (WHERE cached) FROM r").fetchone()
         data.cached = int(row[0]) if row and row[0] else 0
     return data
+
+
+def _mentions(labels: Path, run_id: str) -> bool:
+    """Whether the labels file names this run (it is small: a person wrote every line)."""
+    needle = json.dumps(run_id).encode()
+    with labels.open("rb") as handle:
+        return any(needle in line for line in handle)
 
 
 def readable(value: Any) -> str:
