@@ -131,6 +131,8 @@ async def matrix_page(request: web.Request) -> dict[str, Any]:
         min_spread = float(q["min_spread"]) if q.get("min_spread") else None
     except ValueError:
         min_spread = None
+    if min_spread is not None and order == "input":
+        order = "spread"  # a spread filter orders by it
     a, b = _int(request, "a", 1) - 1, _int(request, "b", 2) - 1
     page = await asyncio.to_thread(
         compare.compare,

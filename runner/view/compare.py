@@ -8,14 +8,21 @@ how far the columns' scores lie apart ("where models disagree") or by column A m
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.index.db import read_connection
+import duckdb
+
+from runner.index.db import db_path, read_connection
 from runner.view.queries import Page, _records
 
 MAX_COLUMNS = 8
+# Summaries and score orders kept in memory (a few; each is dropped when the index changes).
+_KEPT = 4
+_LOCK = threading.Lock()
 ORDERS = ("input", "spread", "a_minus_b", "b_minus_a")
 
 
@@ -45,7 +52,24 @@ class Column:
         return self.errors / self.n if self.n else 0.0
 
 
+_SUMMARIES: OrderedDict[tuple[str, int, str], list[Column]] = OrderedDict()
+
+
 def columns(outputs_dir: Path, experiment: str) -> list[Column]:
+    """Every (run, model) of ``experiment`` with its summary, kept until the index changes."""
+    key = (str(outputs_dir), db_path(outputs_dir).stat().st_mtime_ns, experiment)
+    with _LOCK:
+        kept = _SUMMARIES.get(key)
+    if kept is None:
+        kept = _columns(outputs_dir, experiment)
+        with _LOCK:
+            _SUMMARIES[key] = kept
+            while len(_SUMMARIES) > _KEPT:
+                _SUMMARIES.popitem(last=False)
+    return kept
+
+
+def _columns(outputs_dir: Path, experiment: str) -> list[Column]:
     """Every (run, model) of ``experiment`` with its summary: score with its CI, cost, latency."""
     with read_connection(outputs_dir) as con:
         rows = _records(
@@ -78,6 +102,90 @@ def _chosen(cols: list[Column], keys: list[str]) -> list[Column]:
     return (picked or cols)[:MAX_COLUMNS]
 
 
+# Score orders aggregate every answer of the columns: their ordered prompts are kept for the
+# next pages, until the index changes (keyed by its modification time).
+_ORDERED: OrderedDict[tuple[Any, ...], list[tuple[str, float | None, float | None]]] = OrderedDict()
+
+
+def _cols_sql(pairs: list[tuple[str, str]], params: dict[str, Any]) -> str:
+    for i, (run_id, model) in enumerate(pairs):
+        params[f"r{i}"], params[f"m{i}"] = run_id, model
+    values = ", ".join(f"($r{i}, $m{i}, {i})" for i in range(len(pairs)))
+    return f"cols(run_id, model, col) AS (VALUES {values})"
+
+
+def _input_page(
+    con: duckdb.DuckDBPyConnection, experiment: str, first: tuple[str, str], page: int, size: int
+) -> tuple[list[tuple[str, float | None, float | None]], int]:
+    """Prompts in input order, as the first column holds them (no aggregation at all)."""
+    params = {"e": experiment, "r": first[0], "m": first[1]}
+    where = "WHERE experiment = $e AND run_id = $r AND coalesce(model_name, api, '?') = $m"
+    count = con.execute(f"SELECT count(*) FROM responses {where}", params).fetchone()
+    keys = con.execute(
+        f"SELECT coalesce(id, prompt) FROM responses {where} ORDER BY line "
+        "LIMIT $size OFFSET $offset",
+        {**params, "size": size, "offset": (page - 1) * size},
+    ).fetchall()
+    return [(str(k[0]), None, None) for k in keys], int(count[0]) if count else 0
+
+
+def _score_order(
+    con: duckdb.DuckDBPyConnection,
+    experiment: str,
+    pairs: list[tuple[str, str]],
+    order: str,
+    a: int,
+    b: int,
+    min_spread: float | None,
+) -> list[tuple[str, float | None, float | None]]:
+    """Every prompt with its score spread and A minus B, in the order asked for."""
+    params: dict[str, Any] = {"e": experiment}
+    having = "" if min_spread is None else f"WHERE spread >= {float(min_spread)!r}"
+    sort = {
+        "spread": "spread DESC NULLS LAST, line",
+        "a_minus_b": "a_minus_b DESC NULLS LAST, line",
+        "b_minus_a": "a_minus_b ASC NULLS LAST, line",
+    }[order]
+    rows = con.execute(
+        f"WITH {_cols_sql(pairs, params)}, "
+        "a AS (SELECT coalesce(r.id, r.prompt) AS pk, r.prompt_key, r.line, r.run_id, "
+        "cols.col, r.status FROM responses r JOIN cols ON r.run_id = cols.run_id "
+        "AND coalesce(r.model_name, r.api, '?') = cols.model WHERE r.experiment = $e), "
+        "s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
+        "WHERE field = 'score' AND run_id IN (SELECT run_id FROM cols) GROUP BY ALL), "
+        # An answer that ended in error scores 0 when rows are compared: it lost to any answer.
+        "j AS (SELECT a.*, coalesce(s.score, CASE WHEN a.status <> 'ok' THEN 0 END) AS cmp "
+        "FROM a LEFT JOIN s USING (run_id, prompt_key)), "
+        "p AS (SELECT pk, min(line) AS line, max(cmp) - min(cmp) AS spread, "
+        f"max(cmp) FILTER (WHERE col = {a}) - max(cmp) FILTER (WHERE col = {b}) "
+        f"AS a_minus_b FROM j GROUP BY pk) SELECT pk, spread, a_minus_b FROM p {having} "
+        f"ORDER BY {sort}",
+        params,
+    ).fetchall()
+    return [(str(pk), spread, diff) for pk, spread, diff in rows]
+
+
+def _cells(
+    con: duckdb.DuckDBPyConnection, experiment: str, pairs: list[tuple[str, str]], keys: list[str]
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"e": experiment}
+    marks = ", ".join(f"$k{i}" for i in range(len(keys)))
+    params.update({f"k{i}": k for i, k in enumerate(keys)})
+    return _records(
+        con,
+        f"WITH {_cols_sql(pairs, params)}, c AS (SELECT coalesce(r.id, r.prompt) AS pk, "
+        "r.prompt, r.prompt_key, r.run_id, cols.col, r.status, r.error_kind, r.latency_s, "
+        "r.cost_usd, left(coalesce(r.response, r.error, ''), 2000) AS answer "
+        "FROM responses r JOIN cols ON r.run_id = cols.run_id "
+        "AND coalesce(r.model_name, r.api, '?') = cols.model "
+        f"WHERE r.experiment = $e AND coalesce(r.id, r.prompt) IN ({marks})), "
+        "s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
+        "SEMI JOIN c USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
+        "SELECT c.*, s.score FROM c LEFT JOIN s USING (run_id, prompt_key)",
+        params,
+    )
+
+
 def compare(
     outputs_dir: Path,
     experiment: str,
@@ -94,50 +202,44 @@ def compare(
     pairs = [(c.run_id, c.model) for c in cols]
     if not pairs:
         return Page([], 0, page, size)
-    values = ", ".join(f"($r{i}, $m{i}, {i})" for i in range(len(pairs)))
-    params: dict[str, Any] = {"e": experiment}
-    for i, (run_id, model) in enumerate(pairs):
-        params[f"r{i}"], params[f"m{i}"] = run_id, model
     a, b = min(a, len(pairs) - 1), min(b, len(pairs) - 1)
-    having = "" if min_spread is None else f"WHERE spread >= {float(min_spread)!r}"
-    sort = {
-        "spread": "spread DESC NULLS LAST, line",
-        "a_minus_b": "a_minus_b DESC NULLS LAST, line",
-        "b_minus_a": "a_minus_b ASC NULLS LAST, line",
-    }.get(order, "line")
-    base = (
-        f"WITH cols(run_id, model, col) AS (VALUES {values}), "
-        "a AS (SELECT coalesce(r.id, r.prompt) AS pk, r.prompt, r.prompt_key, r.line, "
-        "r.run_id, cols.col, r.status, r.error_kind, r.latency_s, r.cost_usd, "
-        "r.response, r.error FROM responses r JOIN cols ON r.run_id = cols.run_id "
-        "AND coalesce(r.model_name, r.api, '?') = cols.model WHERE r.experiment = $e), "
-        "s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
-        "WHERE field = 'score' AND run_id IN (SELECT run_id FROM cols) GROUP BY ALL), "
-        # An answer that ended in error scores 0 when rows are compared: it lost to any answer.
-        "j AS (SELECT a.*, s.score, coalesce(s.score, CASE WHEN a.status <> 'ok' THEN 0 END) "
-        "AS cmp FROM a LEFT JOIN s USING (run_id, prompt_key)), "
-        "p AS (SELECT pk, min(line) AS line, max(cmp) - min(cmp) AS spread, "
-        f"max(cmp) FILTER (WHERE col = {a}) - max(cmp) FILTER (WHERE col = {b}) "
-        f"AS a_minus_b FROM j GROUP BY pk) "
-    )
     with read_connection(outputs_dir) as con:
-        count = con.execute(f"{base} SELECT count(*) FROM p {having}", params).fetchone()
-        rows = _records(
-            con,
-            f"{base}, pg AS (SELECT * FROM p {having} ORDER BY {sort} "
-            "LIMIT $size OFFSET $offset) "
-            "SELECT pg.pk, pg.spread, pg.a_minus_b, left(any_value(j.prompt), 2000) AS prompt, "
-            "min(j.prompt_key) AS prompt_key, list(struct_pack(col := j.col, "
-            "prompt_key := j.prompt_key, run_id := j.run_id, status := j.status, "
-            "error_kind := j.error_kind, latency := j.latency_s, cost := j.cost_usd, "
-            "score := j.score, answer := left(coalesce(j.response, j.error, ''), 2000))) AS cells "
-            "FROM pg JOIN j USING (pk) GROUP BY ALL "
-            f"ORDER BY {sort.replace('line', 'min(j.line)')}",
-            {**params, "size": size, "offset": (page - 1) * size},
+        if order == "input" and min_spread is None:
+            keys, total = _input_page(con, experiment, pairs[0], page, size)
+        else:
+            order = "spread" if order == "input" else order
+            stamp = db_path(outputs_dir).stat().st_mtime_ns
+            key = (str(outputs_dir), stamp, experiment, tuple(pairs), order, a, b, min_spread)
+            with _LOCK:
+                ordered = _ORDERED.get(key)
+            if ordered is None:
+                ordered = _score_order(con, experiment, pairs, order, a, b, min_spread)
+                with _LOCK:
+                    _ORDERED[key] = ordered
+                    while len(_ORDERED) > _KEPT:
+                        _ORDERED.popitem(last=False)
+            total = len(ordered)
+            keys = ordered[(page - 1) * size : page * size]
+        cells = _cells(con, experiment, pairs, [k for k, _, _ in keys]) if keys else []
+    by_pk: dict[str, list[dict[str, Any]]] = {}
+    for cell in cells:
+        by_pk.setdefault(str(cell["pk"]), []).append(cell)
+    rows = []
+    for pk, spread, diff in keys:
+        found = by_pk.get(pk, [])
+        rows.append(
+            {
+                "pk": pk,
+                "spread": spread,
+                "a_minus_b": diff,
+                "prompt": str(found[0]["prompt"] or "")[:2000] if found else pk,
+                "prompt_key": min((str(c["prompt_key"]) for c in found), default=pk),
+                "by_col": {
+                    c["col"]: {**c, "latency": c["latency_s"], "cost": c["cost_usd"]} for c in found
+                },
+            }
         )
-    for row in rows:
-        row["by_col"] = {cell["col"]: cell for cell in row.pop("cells")}
-    return Page(rows, int(count[0]) if count else 0, page, size)
+    return Page(rows, total, page, size)
 
 
 __all__ = ["MAX_COLUMNS", "ORDERS", "Column", "_chosen", "columns", "compare"]

@@ -253,19 +253,23 @@ def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str
     """Every answer to one prompt of ``experiment`` (the same prompt text, in any run).
 
     Records without an ``id`` are keyed by a hash that may include the model's name, so the
-    prompt's text, not its key, joins the answers of different models.
+    prompt's text, not its key, joins the answers of different models. Only those answers'
+    scores are read (never an aggregate of the whole evaluations table).
     """
     with read_connection(outputs_dir) as con:
         return _records(
             con,
-            f"WITH {_SCORES} SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
+            "WITH r AS (SELECT * FROM responses WHERE experiment = $experiment "
+            "AND prompt = (SELECT any_value(prompt) FROM responses "
+            "WHERE experiment = $experiment AND prompt_key = $key)), "
+            "scores AS (SELECT run_id, prompt_key, "
+            "string_agg(step || '=' || value, ' ' ORDER BY step) AS score FROM evaluations "
+            "SEMI JOIN r USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
+            "SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
             "r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, r.output_tokens, "
             "r.prompt_key, r.cost_usd, r.cached, CAST(r.record AS VARCHAR) AS record, "
-            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM responses r "
-            "LEFT JOIN scores s USING (run_id, prompt_key) "
-            "WHERE r.experiment = $experiment AND r.prompt = (SELECT any_value(prompt) "
-            "FROM responses WHERE experiment = $experiment AND prompt_key = $key) "
-            "ORDER BY r.model_name, r.run_id",
+            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM r "
+            "LEFT JOIN scores s USING (run_id, prompt_key) ORDER BY r.model_name, r.run_id",
             {"experiment": experiment, "key": key},
         )
 
