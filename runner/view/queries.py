@@ -173,20 +173,63 @@ def results(
     """One page of responses matching ``filters`` and ``text`` (in prompt, answer or error)."""
     clause, params, needs_score = result_filter(filters, text)
     needs_score = needs_score or sort.startswith("score")
-    source = f"(SELECT r.*, {_SCORE} AS score FROM responses r)" if needs_score else "responses"
+    source = (
+        f"(SELECT r.rowid AS rid, r.*, {_SCORE} AS score FROM responses r)"
+        if needs_score
+        else "(SELECT rowid AS rid, * FROM responses)"
+    )
+    score_column = ", score" if needs_score else ""
     with read_connection(outputs_dir) as con:
         count = con.execute(f"SELECT count(*) FROM {source} WHERE {clause}", params).fetchone()
-        rows = _records(
-            con,
-            f"WITH page AS (SELECT {RESULT_COLUMNS}, left(prompt, 1000) AS prompt, "
-            "left(coalesce(response, error), 1000) AS answer "
-            f"FROM {source} WHERE {clause} ORDER BY {_order(sort)} "
-            "LIMIT $size OFFSET $offset) "
-            f"SELECT page.*, {_SCORE.replace('r.', 'page.')} AS score FROM page "
-            f"ORDER BY {_order(sort)}",
+        # The page's row ids are sorted first and its text read after: sorting with the text
+        # along took 0.5 s for the last page of a million rows, this 0.2 s.
+        picked = con.execute(
+            f"SELECT rid{score_column} FROM {source} WHERE {clause} ORDER BY {_order(sort)} "
+            "LIMIT $size OFFSET $offset",
             {**params, "size": size, "offset": (page - 1) * size},
-        )
+        ).fetchall()
+        rows = []
+        if picked:
+            ids = ", ".join(str(int(p[0])) for p in picked)
+            found = {
+                int(r.pop("rid")): r
+                for r in _records(
+                    con,
+                    f"SELECT rowid AS rid, {RESULT_COLUMNS}, left(prompt, 1000) AS prompt, "
+                    "left(coalesce(response, error), 1000) AS answer "
+                    f"FROM responses WHERE rowid IN ({ids})",
+                    {},
+                )
+            }
+            for pick in picked:
+                row = found[int(pick[0])]
+                if needs_score:
+                    row["score"] = pick[1]
+                rows.append(row)
+        if not needs_score and rows:
+            # The page's scores only: a join with the whole evaluations table costs ~0.3 s
+            # at a million rows.
+            pairs = {(str(r["run_id"]), str(r["prompt_key"])) for r in rows}
+            scores = _page_scores(con, sorted(pairs))
+            for row in rows:
+                row["score"] = scores.get((str(row["run_id"]), str(row["prompt_key"])))
     return Page(rows, int(count[0]) if count else 0, page, size)
+
+
+def _page_scores(
+    con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], float]:
+    values = ", ".join(f"($r{i}, $k{i})" for i in range(len(pairs)))
+    params: dict[str, Any] = {}
+    for i, (run_id, key) in enumerate(pairs):
+        params[f"r{i}"], params[f"k{i}"] = run_id, key
+    found = con.execute(
+        f"WITH p(run_id, prompt_key) AS (VALUES {values}) SELECT run_id, prompt_key, "
+        "avg(value_num) FROM evaluations SEMI JOIN p USING (run_id, prompt_key) "
+        "WHERE field = 'score' GROUP BY ALL",
+        params,
+    ).fetchall()
+    return {(str(r), str(k)): float(v) for r, k, v in found if v is not None}
 
 
 def experiments(outputs_dir: Path) -> list[str]:
