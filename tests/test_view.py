@@ -328,7 +328,12 @@ def test_no_script_from_data_runs_on_any_page(viewer: str, outputs: Path) -> Non
     ]
     with chromium_page() as page:
         dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
         for path in pages:
             response = page.goto(viewer + path)
             assert response is not None and response.ok, path
