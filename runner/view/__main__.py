@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument(
+        "--media-dir",
+        type=Path,
+        default=Path("media"),
+        help="where prompts' images are (shown as thumbnails); default: media",
+    )
+    parser.add_argument(
         "--token",
         default="",
         help="require this token (in the printed URL, then a cookie) on a shared machine",
@@ -41,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def start(outputs_dir: Path, port: int, token: str = "") -> tuple[web.AppRunner, str]:
+async def start(
+    outputs_dir: Path, port: int, token: str = "", media_dir: Path = Path("media")
+) -> tuple[web.AppRunner, str]:
     """Start the viewer; returns its runner and URL.
 
     Raises:
@@ -49,7 +57,7 @@ async def start(outputs_dir: Path, port: int, token: str = "") -> tuple[web.AppR
     """
     if not outputs_dir.is_dir():  # noqa: ASYNC240 - once, before serving
         raise BadInputError(f"--outputs-dir {outputs_dir}: no such folder; run an experiment first")
-    runner = web.AppRunner(make_app(outputs_dir, token), access_log=None)
+    runner = web.AppRunner(make_app(outputs_dir, token, media_dir), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     try:
@@ -65,8 +73,8 @@ async def start(outputs_dir: Path, port: int, token: str = "") -> tuple[web.AppR
     return runner, f"http://{HOST}:{bound}/{query}"
 
 
-async def _serve(outputs_dir: Path, port: int, token: str) -> None:
-    runner, url = await start(outputs_dir, port, token)
+async def _serve(outputs_dir: Path, port: int, token: str, media_dir: Path) -> None:
+    runner, url = await start(outputs_dir, port, token, media_dir)
     print(url, flush=True)
     logger.info("Serving {} (writes only labels.jsonl); Ctrl-C stops", outputs_dir)
     try:
@@ -81,7 +89,7 @@ COMMAND = cli.Command("runner.view")  # argparse prints its --help
 def _view(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        asyncio.run(_serve(args.outputs_dir, args.port, args.token))
+        asyncio.run(_serve(args.outputs_dir, args.port, args.token, args.media_dir))
     except KeyboardInterrupt:  # how a viewer is meant to stop
         return 0
     return 0

@@ -184,11 +184,17 @@ async def _index_errors(request: web.Request, handler: Any) -> web.StreamRespons
     return response
 
 
-def make_app(outputs_dir: Path, token: str = "") -> web.Application:
-    """The viewer over ``outputs_dir``'s index; with ``token``, every request must carry it."""
+def make_app(
+    outputs_dir: Path, token: str = "", media_dir: Path = Path("media")
+) -> web.Application:
+    """The viewer over ``outputs_dir``'s index; with ``token``, every request must carry it.
+
+    Images named by prompts are served from ``media_dir`` (and nothing else from there).
+    """
     app = web.Application(middlewares=[guard, _index_errors])
     app[OUTPUTS] = outputs_dir
     app[TOKEN] = token
+    app[handlers.MEDIA] = media_dir
     app[CSRF] = secrets.token_urlsafe(24)
     env = aiohttp_jinja2.setup(
         app,
@@ -210,5 +216,6 @@ def make_app(outputs_dir: Path, token: str = "") -> web.Application:
     app.router.add_post("/label", handlers.label)
     app.router.add_get("/labels.jsonl", handlers.labels_export)
     app.router.add_get("/favicon.ico", handlers.favicon)
+    app.router.add_get("/media/{name:.+}", handlers.media)
     app.router.add_static("/static", STATIC, follow_symlinks=False)
     return app

@@ -30,9 +30,19 @@ def _content(content: Any) -> tuple[str, list[str]]:
             if "text" in part and isinstance(part["text"], str):
                 texts.append(part["text"])
             else:
-                name = part.get("media") or part.get("image_url") or part.get("type") or "part"
+                name = part.get("media") or part.get("url") or part.get("type") or "part"
                 media.append(name if isinstance(name, str) else json.dumps(name))
     return "\n".join(texts), media
+
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"})
+
+
+def is_image(name: str) -> bool:
+    """A media file the viewer shows as a thumbnail (never SVG: it can carry script)."""
+    if "://" in name or name.startswith(("data:", "gs:")):
+        return False
+    return any(name.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES)
 
 
 def _message(item: Any, default_role: str) -> dict[str, Any]:

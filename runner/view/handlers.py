@@ -16,7 +16,7 @@ from aiohttp import web
 
 from runner.index.db import read_connection
 from runner.view import live, queries
-from runner.view.conversation import as_text, conversation, pretty_json
+from runner.view.conversation import as_text, conversation, is_image, pretty_json
 from runner.view.labels import append_label, labels_path
 from runner.view.security import CSRF, check_csrf
 
@@ -133,6 +133,19 @@ async def label(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(back)
 
 
+MEDIA = web.AppKey("media_dir", Path)
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """An image of a prompt, from the media folder only (a thumbnail on the prompt page)."""
+    root = request.app[MEDIA].resolve()
+    name = request.match_info["name"]
+    path = (root / name).resolve()
+    if not is_image(path.name) or not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(text="No such image in the media folder.")
+    return web.FileResponse(path, headers={"Content-Security-Policy": "default-src 'none'"})
+
+
 async def favicon(request: web.Request) -> web.StreamResponse:
     del request
     return web.Response(status=204)
@@ -210,6 +223,7 @@ def add_filters(env: jinja2.Environment) -> None:
     env.filters["num"] = _num
     env.filters["usd"] = _usd
     env.filters["text"] = as_text
+    env.tests["image"] = is_image
     env.filters["pct"] = lambda v: DASH if v is None else f"{100 * float(v):.1f}%"
 
 
