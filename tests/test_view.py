@@ -159,6 +159,8 @@ def test_run_page_serves_the_run_report(viewer: str, outputs: Path) -> None:
     with chromium_page() as page:
         page.goto(f"{viewer}run/{run_id}")
         assert all(n > 10 for n in drawn_charts(page))
+        page.click("#viewer-nav a >> nth=0")  # a run's page has a way back
+        assert page.locator("#runs").count() == 1
 
 
 def _status(url: str) -> int:

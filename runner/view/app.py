@@ -76,12 +76,11 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     if not report.is_file():
         # Still going (or ended without a report): its live page.
         raise web.HTTPFound(f"/live/{run_id}")
-    return web.FileResponse(
-        report,
-        headers={
-            "content-type": "text/html; charset=utf-8",
-            "Content-Security-Policy": report_csp(),
-        },
+    html = await asyncio.to_thread(report.read_text, encoding="utf-8", errors="replace")
+    return web.Response(
+        text=handlers.with_way_back(html, run_id, folder.parent.name),
+        content_type="text/html",
+        headers={"Content-Security-Policy": report_csp()},
     )
 
 

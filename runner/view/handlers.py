@@ -7,11 +7,13 @@ import csv
 import io
 import json
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
+import markupsafe
 from aiohttp import web
 
 from runner.index.db import read_connection
@@ -29,6 +31,19 @@ EXPORT_COLUMNS = (
     "run_id, experiment, prompt_key, model_name, status, error_kind, attempts, latency_s, "
     "cost_usd, cached, input_tokens, output_tokens, prompt, response, error"
 )
+
+
+def with_way_back(html: str, run_id: str, experiment: str) -> str:
+    """The report with a bar linking back to the viewer (the file itself opens offline)."""
+    run, exp = urllib.parse.quote(run_id, safe=""), urllib.parse.quote(experiment, safe="")
+    bar = (
+        '<nav id="viewer-nav" style="font: 14px system-ui; padding: .4em 0">'
+        '<a href="/">&larr; Runs</a> &middot; '
+        f'<a href="/results?run={run}">results of this run</a> &middot; '
+        f'<a href="/compare?experiment={exp}">compare {markupsafe.escape(experiment)}</a></nav>'
+    )
+    at = html.find("<body>")
+    return html if at < 0 else html[: at + 6] + bar + html[at + 6 :]
 
 
 def live_folder(outputs_dir: Path, run_id: str) -> Path | None:
