@@ -1,4 +1,4 @@
-"""``python -m runner.view [--outputs-dir DIR] [--port N]``: a local web viewer over the index.
+"""``python -m runner.view [--outputs-dir DIR] [--port N] [--token T]``: a local web viewer.
 
 Binds 127.0.0.1 only (a free port unless ``--port``) and prints its URL as the first line.
 Exit status 2 when the outputs folder is missing or the port is taken.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import urllib.parse
 from collections.abc import Sequence
@@ -26,8 +27,8 @@ HOST = "127.0.0.1"
 def _parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m runner.view",
-        description="Browse runs, results and a prompt x model matrix from "
-        "<outputs-dir>/index.duckdb.",
+        description="Compare models prompt by prompt, find results, read a prompt in full, "
+        "watch a run live and label answers, over <outputs-dir>/index.duckdb.",
     )
     parser.add_argument(
         "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
@@ -41,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--token",
-        default="",
-        help="require this token (in the printed URL, then a cookie) on a shared machine",
+        default=os.environ.get("RUNNER_VIEW_TOKEN", ""),
+        help="require this token (in the printed URL, then a cookie) on a shared machine; "
+        "default: $RUNNER_VIEW_TOKEN (keeps it out of the process list)",
     )
     return parser
 
