@@ -63,3 +63,16 @@ def test_answers_read_as_text_not_json() -> None:
     assert readable('["one", "two"]') == "one\n\ntwo"
     chat = '[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]'
     assert readable(chat) == "system: be brief\n\nuser: hi"
+
+
+def test_no_empty_tokens_chart_when_nothing_was_counted() -> None:
+    from runner.report.render import render_html
+
+    run = _run("r1", 0.0, 1.0)
+    run.tokens = Table(
+        ["model", "input_tokens", "output_tokens", "cost_usd", "unpriced"],
+        [("gpt-4o-mini", 0, 0, None, 0)],
+    )
+    run.attempts = Table(["model", "attempts", "n"], [("gpt-4o-mini", 1, 10)])
+    html = render_html([run], "t")
+    assert "chart-0-tokens" not in html and "chart-0-attempts" in html

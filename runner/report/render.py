@@ -138,7 +138,9 @@ def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:
     view.charts["attempts"] = add("attempts", charts.attempts_chart(data))
     if not data.errors.empty:
         view.charts["errors"] = add("errors", charts.errors_chart(data))
-    view.charts["tokens"] = add("tokens", charts.tokens_chart(data))
+    counted = [*data.tokens["input_tokens"], *data.tokens["output_tokens"]]
+    if any(counted):  # never an empty chart (every answer cached, or no usage reported)
+        view.charts["tokens"] = add("tokens", charts.tokens_chart(data))
     if not data.scores.empty:
         view.charts["scores"] = add("scores", charts.scores_chart(data.scores))
         view.charts["score_hist"] = add("score-hist", charts.score_hist_chart(data.score_hist))
