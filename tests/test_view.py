@@ -279,6 +279,9 @@ def test_keyboard_j_k_moves_through_rows(viewer: str) -> None:
         current = page.locator("tr.prompt-row.current")
         assert current.count() == 1
         assert "question 1" in current.inner_text()
+        page.keyboard.press("Enter")  # opens the current prompt
+        page.wait_for_url("**/prompt?*")
+        assert page.inner_text(".turn.user .text >> nth=0") == "question 1"
 
 
 def test_prompt_reads_as_a_conversation_and_labels_append(viewer: str, outputs: Path) -> None:

@@ -17,7 +17,8 @@
     if (e.key === "j") go(1);
     else if (e.key === "k") go(-1);
     else if (e.key === "Enter" && at >= 0) {
-      const link = items()[at] && items()[at].querySelector("a[href]");
+      const row = items()[at];
+      const link = row && (row.querySelector("a.open[href]") || row.querySelector("a[href]"));
       if (link) window.location.href = link.href;
     }
   });
