@@ -266,7 +266,7 @@ def test_find_sorts_filters_and_exports_what_it_shows(viewer: str) -> None:
         assert len(resp.read().decode().strip().splitlines()) == shown + 1  # and a header
     with urllib.request.urlopen(viewer.rstrip("/") + jsonl_url, timeout=30) as resp:
         lines = [json.loads(x) for x in resp.read().decode().splitlines()]
-    assert len(lines) == shown and all(x["status"] == "ok" for x in lines)
+    assert len(lines) == shown and all(x["status"] == "ok" and x["score"] == 1 for x in lines)
 
 
 def test_keyboard_j_k_moves_through_rows(viewer: str) -> None:

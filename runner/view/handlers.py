@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import re
 import urllib.parse
@@ -16,21 +14,15 @@ import jinja2
 import markupsafe
 from aiohttp import web
 
-from runner.index.db import read_connection
-from runner.view import live, queries
+from runner.view import live
 from runner.view.conversation import as_text, conversation, is_image, pretty_json
+from runner.view.export import export as export_rows
 from runner.view.labels import append_label, labels_path
 from runner.view.security import CSRF, check_csrf
 
 OUTPUTS = web.AppKey("outputs_dir", Path)
 DASH = "\u2013"  # an en dash: no value
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-# Rows fetched from DuckDB per chunk while an export streams.
-EXPORT_CHUNK = 5000
-EXPORT_COLUMNS = (
-    "run_id, experiment, prompt_key, model_name, status, error_kind, attempts, latency_s, "
-    "cost_usd, cached, input_tokens, output_tokens, prompt, response, error"
-)
 
 
 def with_way_back(html: str, run_id: str, experiment: str) -> str:
@@ -77,54 +69,9 @@ async def live_api(request: web.Request) -> web.StreamResponse:
     return web.json_response(state, headers={"Cache-Control": "no-store"})
 
 
-def _export_rows(
-    outputs_dir: Path, request: web.Request
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    keys = (*queries.RESULT_FILTERS, "cached", *queries.RANGES)
-    filters = {k: request.query.get(k, "") for k in keys}
-    clause, params, needs_score = queries.result_filter(filters, request.query.get("q", ""))
-    source = (
-        f"(SELECT r.*, {queries._SCORE} AS score FROM responses r)" if needs_score else "responses"
-    )
-    with read_connection(outputs_dir) as con:
-        cursor = con.execute(
-            f"SELECT {EXPORT_COLUMNS} FROM {source} WHERE {clause} ORDER BY run_id DESC, line",
-            params,
-        )
-        names = [d[0] for d in cursor.description or []]
-        rows: list[tuple[Any, ...]] = []
-        while chunk := cursor.fetchmany(EXPORT_CHUNK):
-            rows.extend(chunk)
-    return names, rows
-
-
 async def export(request: web.Request) -> web.StreamResponse:
     """The filtered rows of the find page as CSV or JSONL (every row, not one page)."""
-    kind = request.query.get("format", "csv")
-    if kind not in ("csv", "jsonl"):
-        raise web.HTTPBadRequest(text="format must be csv or jsonl")
-    names, rows = await asyncio.to_thread(_export_rows, request.app[OUTPUTS], request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson",
-            "Content-Disposition": f'attachment; filename="results.{kind}"',
-        }
-    )
-    await response.prepare(request)
-    for start in range(0, max(len(rows), 1), EXPORT_CHUNK):
-        buffer = io.StringIO()
-        chunk = rows[start : start + EXPORT_CHUNK]
-        if kind == "csv":
-            writer = csv.writer(buffer)
-            if start == 0:
-                writer.writerow(names)
-            writer.writerows(chunk)
-        else:
-            for row in chunk:
-                buffer.write(json.dumps(dict(zip(names, row, strict=True)), default=str) + "\n")
-        await response.write(buffer.getvalue().encode("utf-8"))
-    await response.write_eof()
-    return response
+    return await export_rows(request, request.app[OUTPUTS])
 
 
 async def label(request: web.Request) -> web.StreamResponse:
