@@ -249,57 +249,6 @@ def experiments(outputs_dir: Path) -> list[str]:
         ]
 
 
-# The newest run per model of one experiment: the columns of the matrix.
-_LATEST = (
-    "latest AS (SELECT model_name, max(run_id) AS run_id FROM responses "
-    "WHERE experiment = $experiment GROUP BY model_name)"
-)
-_SCORES = (
-    "scores AS (SELECT run_id, prompt_key, string_agg(step || '=' || value, ' ' ORDER BY step) "
-    "AS score FROM evaluations WHERE field = 'score' GROUP BY ALL)"
-)
-
-
-def matrix(outputs_dir: Path, experiment: str, page: int, size: int) -> tuple[list[str], Page]:
-    """A prompt x model matrix of ``experiment``'s newest run per model: answer and score."""
-    with read_connection(outputs_dir) as con:
-        models = [
-            str(r[0])
-            for r in con.execute(
-                f"WITH {_LATEST} SELECT model_name FROM latest ORDER BY 1",
-                {"experiment": experiment},
-            ).fetchall()
-        ]
-        # Only the page's prompts are joined with their answers and scores.
-        base = (
-            f"WITH {_LATEST}, answers AS (SELECT r.prompt, r.prompt_key, r.line, r.run_id, "
-            "r.model_name, r.response, r.status, r.error FROM responses r "
-            "JOIN latest USING (model_name, run_id) WHERE r.experiment = $experiment)"
-        )
-        count = con.execute(
-            f"{base} SELECT count(DISTINCT prompt) FROM answers", {"experiment": experiment}
-        ).fetchone()
-        rows = _records(
-            con,
-            f"{base}, prompts AS (SELECT prompt, min(line) AS line, min(prompt_key) AS prompt_key "
-            "FROM answers GROUP BY prompt ORDER BY line, prompt LIMIT $size OFFSET $offset), "
-            "cells AS (SELECT a.* FROM answers a SEMI JOIN prompts USING (prompt)), "
-            "scores AS (SELECT run_id, prompt_key, "
-            "string_agg(step || '=' || value, ' ' ORDER BY step) AS score FROM evaluations "
-            "SEMI JOIN cells USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
-            "SELECT p.prompt, p.prompt_key, list(struct_pack(model := c.model_name, "
-            "answer := left(coalesce(c.response, '[' || c.status || '] ' || c.error), 400), "
-            "score := s.score)) AS cells "
-            "FROM prompts p JOIN cells c USING (prompt) "
-            "LEFT JOIN scores s ON s.run_id = c.run_id AND s.prompt_key = c.prompt_key "
-            "GROUP BY p.prompt, p.prompt_key, p.line ORDER BY p.line, p.prompt",
-            {"experiment": experiment, "size": size, "offset": (page - 1) * size},
-        )
-    for row in rows:
-        row["by_model"] = {cell["model"]: cell for cell in row.pop("cells")}
-    return models, Page(rows, int(count[0]) if count else 0, page, size)
-
-
 def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str, Any]]:
     """Every answer to one prompt of ``experiment`` (the same prompt text, in any run).
 
