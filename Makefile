@@ -57,7 +57,12 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
+# A single-node SLURM cluster for the tests marked `slurm` (.ci/slurm.sh; needs root to install
+# Debian's packages once), stopped when the tests end however they end. Without it those
+# tests are skipped with the reason.
 test: install-test model $(AIMOCK) $(CHROMIUM) lint
+	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
+	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
 	$(PY) -m pytest
 
 test-fast: install-test

@@ -7,11 +7,19 @@ worst status of its jobs, whichever launcher ran them on this machine.
 
 from __future__ import annotations
 
+import signal
+
+# Importing what follows takes a few tenths of a second: a SIGTERM meanwhile is a stop too
+# (exit 130, one line), noted here and acted on once the command's own handler is in place.
+_TERMINATED_EARLY: list[int] = []
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
+
 import os
-import shlex
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,60 +27,93 @@ from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
-from runner.cli import raise_missing
-from runner.commands import python_command
+from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
 from runner.config.models import as_choices, name_models
 from runner.config.resumed import original_config, resumed_config
-from runner.config.run_mode import skip_mode_composition
+from runner.config.run_mode import is_plain_run, run_once
 from runner.config.setup import quote_plain_values
-from runner.errors import RunnerError
-from runner.output.run_folder import RunFolder
+from runner.errors import ConfigError, RunnerError
+from runner.output.run_folder import RunFolder, scrub_file
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.run import RunResult
 
-_exit_codes: list[int] = []
+# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
+_DEFAULT_OUTPUTS_DIR = Path("outputs")
 # Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
 _EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
 
 
-def _record_exit(code: int) -> None:
-    _exit_codes.append(code)
+def _record_exit(code: int, run_dir: Path) -> None:
     folder = os.environ.get(_EXIT_DIR_VAR)
     if folder and Path(folder).is_dir():
-        (Path(folder) / uuid.uuid4().hex).write_text(str(code))
+        (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")
+
+
+def _collected_jobs(folder: Path) -> list[tuple[int, Path]]:
+    """Each job's exit status and run folder, as the jobs left them."""
+    jobs = []
+    for path in folder.iterdir():
+        code, _, run_dir = path.read_text().partition("\n")
+        jobs.append((int(code or 0), Path(run_dir)))
+        path.unlink()
+    folder.rmdir()
+    return jobs
 
 
 def _collected_exits(folder: Path) -> list[int]:
-    codes = [int(p.read_text() or 0) for p in folder.iterdir()]
-    for path in folder.iterdir():
-        path.unlink()
-    folder.rmdir()
-    return codes
+    jobs = _collected_jobs(folder)
+    if len(jobs) > 1:
+        _print_sweep(jobs)
+    return [code for code, _ in jobs]
+
+
+def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
+    """The end of a sweep: how each job ended, and the command that compares them."""
+    ended = Counter(code for code, _ in jobs)
+    said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
+    print(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(str(d) for _, d in sorted(jobs))}")
+    experiments = {run_dir.parent for _, run_dir in jobs}
+    if len(experiments) == 1:
+        (folder,) = experiments
+        outputs = f"outputs_dir={folder.parent}"
+        print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
 
 
 def _run_job(cfg: DictConfig) -> int:
     """One job (one run, or one job of a sweep); returns its exit status."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = _hydra_files(cfg)
     folder = RunFolder(run_dir)
+    hydra_files: dict[str, str] = {}
 
     def accept(when: str | None) -> None:
         folder.save_hydra(hydra_files, when)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            scrub_file(Path(HydraConfig.get().sweep.dir) / "multirun.yaml")
 
     def job() -> int:
         try:
+            hydra_files.update(_hydra_files(cfg))  # inside: a bad interpolation is one line
             return _execute(cfg, run_dir, accept)
         except RunnerError:
             folder.remove_if_unused()
             raise
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+            folder.remove_if_unused()
+            if run_dir.exists():
+                raise
+            logger.warning("Interrupted before the run started: nothing was sent")
+            return cli.INTERRUPTED
 
     interrupted = f"Interrupted: results written so far are in {run_dir}"
     return cli.guarded(job, COMMAND.name, interrupted=interrupted)
@@ -104,29 +145,46 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
         config=redacted_container(cfg),
         on_start=lambda: accept(when),
         changed=changed,
+        sweep_dir=_sweep_dir(),
     )
     _print_result(result, settings)
     return result.exit_code
 
 
+def _sweep_dir() -> Path | None:
+    """The sweep's own folder when this job is one of a sweep (its jobs share the budget)."""
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
 def _print_result(result: RunResult, settings: RunConfig) -> None:
-    print(result.summary.format())
+    print(visible(result.summary.format()))  # group names are data: no bidi control acts
     from runner.report.digest import digest_lines
 
     for line in digest_lines(result.folder.path, result.summary.not_sent):
-        print(line)
+        print(visible(line))  # error messages are data too
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")
+    outputs = _outputs_flag(settings)
     if settings.index:
-        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{result.folder.run_id}'"
-        print(f'Query:   {python_command()} -m runner.query "{sql}"')
+        run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
+        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
+        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
     # Last, so a run (and `make demo`) ends by saying where to look.
     if result.extra.get("report"):
         print(f"Report:  {result.extra['report']}")
         if settings.index:
-            view = shlex.quote(settings.outputs_dir)
-            print(f"View:    {python_command()} -m runner.view --outputs-dir {view}")
+            print(f"View:    {shell_command('runner.view', *outputs)}")
+
+
+def _outputs_flag(settings: RunConfig) -> list[str]:
+    """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
+    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
+        return []
+    return ["--outputs-dir", settings.outputs_dir]
 
 
 def _hydra_files(cfg: DictConfig) -> dict[str, str]:
@@ -151,7 +209,7 @@ def _log_changes(changed: dict[str, list[object]]) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    _record_exit(_run_job(cfg))
+    _record_exit(_run_job(cfg), Path(HydraConfig.get().runtime.output_dir))
 
 
 def refuse_literal_keys(argv: list[str]) -> None:
@@ -184,14 +242,37 @@ COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
 
 def _main(args: list[str]) -> int:
     refuse_literal_keys(args)
-    args = quote_plain_values(as_choices(args))
+    args = quote_plain_values(as_choices(args))  # the one rewrite of the command line
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)
-    sys.argv[1:] = args  # what Hydra reads
-    skip_mode_composition(args)
+    try:
+        if is_plain_run(args):
+            return run_once(args, _run_job)
+        return _through_hydra_main(args)
+    except OSError as exc:
+        # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
+        # run's folder (or .hydra/) it could not make.
+        if cli.config_problem(exc) is None:
+            raise ConfigError(
+                f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "
+                "choose another outputs_dir (or hydra.run.dir)"
+            ) from None
+        raise
+
+
+def _through_hydra_main(args: list[str]) -> int:
+    """A sweep, or a command line Hydra reads itself (``--help``, ``--cfg``, ``hydra.*``).
+
+    Its jobs may run in other processes (joblib, submitit, Ray): each leaves its exit status
+    in a folder, and the worst is returned.
+    """
+    sys.argv[1:] = args  # what hydra.main reads
     exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
     os.environ[_EXIT_DIR_VAR] = str(exit_dir)
+    # Hydra raises what it cannot compose instead of printing it in a dozen lines: said in
+    # one (cli.config_problem), exit 2. A job's own failures never reach Hydra (guarded).
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         _hydra_main()
     except SystemExit as exc:
@@ -202,11 +283,16 @@ def _main(args: list[str]) -> int:
         if failed and not codes:
             return 2
         return max([*codes, exc.code if isinstance(exc.code, int) else 1 if failed else 0])
+    except Exception:
+        _collected_exits(exit_dir)
+        raise
     return max(_collected_exits(exit_dir), default=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (the ``runner`` script exits with it)."""
+    if _TERMINATED_EARLY:
+        return cli.guarded(cli.raise_interrupt, COMMAND.name)
     return cli.main(COMMAND, _main, argv)
 
 

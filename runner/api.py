@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from runner import logs
 from runner.config import CONF_DIR, compose_config, redacted_container, to_settings
-from runner.engine.clock import Clock
+from runner.limits.clock import Clock
 
 if TYPE_CHECKING:
     from runner.run import RunResult

@@ -1,4 +1,4 @@
-"""What every command line shares: ``--help``, composing settings, and exit statuses.
+"""What every command line shares: ``--help`` and exit statuses.
 
 Every entry point (``runner``, ``runner.check``, ``runner.evaluate`` ...) runs its work
 through :func:`main` (a Hydra job through :func:`guarded`), so each maps a failure to its
@@ -11,35 +11,90 @@ import from here, never from one another's ``__main__``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import gc
+import inspect
 import os
+import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from loguru import logger
 
 from runner import logs, redaction
+from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
-
-if TYPE_CHECKING:
-    from runner.config.schema import RunConfig
 
 INTERRUPTED = 130
 UNEXPECTED = 1
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the commands that take flags, saying which flag a ``key=value`` meant.
+    """argparse for the commands that take flags, taking settings the run's way too.
 
-    A run takes ``outputs_dir=X``; ``runner.query`` takes ``--outputs-dir X``. Typed the
-    run's way, argparse would only say "unrecognized arguments": this names the flag.
+    A run takes ``outputs_dir=X``; ``runner.query`` takes ``--outputs-dir X``. Every command
+    takes both: ``key=value`` is read as ``--key=value`` when the command has that flag
+    (``rebuild=true`` as ``--rebuild``), and as the argument ``key`` names
+    (``runner.cache explain run_id=R prompt_id=P``). A ``key=value`` it does not know is
+    left as it is, so argparse says so, naming the flag it may have meant.
     """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self._as_flags(words), namespace)
+
+    def _as_flags(self, words: list[str]) -> list[str]:
+        """``words`` with each ``key=value`` this parser knows spelled as its flag."""
+        flags: list[str] = []
+        rest: list[str] = []
+        named: dict[str, str] = {}
+        for index, word in enumerate(words):
+            if word == "--":
+                rest += words[index:]
+                break
+            key, equals, value = word.removeprefix("+").partition("=")
+            if not equals or not _KEY.fullmatch(key):
+                rest.append(word)
+                continue
+            action = self._option_string_actions.get("--" + key.replace("_", "-"))
+            positional = self._positional(key)
+            if action is not None:
+                flags += _flag_words(action, value, word)
+            elif positional is not None and positional not in named:
+                named[positional] = value
+            else:
+                rest.append(word)
+        # Flags first: a flag of the command itself stays before its subcommand's name.
+        at = self._subcommand_at(rest)
+        positionals = [named[n] for n in self._positional_names() if n in named]
+        return [*flags, *rest[:at], *positionals, *rest[at:]]
+
+    def _positional_names(self) -> list[str]:
+        """The arguments given by position, in order (not a subcommand's name)."""
+        actions = self._actions
+        return [a.dest for a in actions if not a.option_strings and a.nargs != argparse.PARSER]
+
+    def _positional(self, key: str) -> str | None:
+        return key if key in self._positional_names() else None
+
+    def _subcommand_at(self, words: list[str]) -> int:
+        """Where a subcommand's name is in ``words`` (their end when there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for index, word in enumerate(words):
+                    if word in action.choices:
+                        return index
+        return len(words)
 
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
@@ -51,9 +106,29 @@ class ArgumentParser(argparse.ArgumentParser):
     def _flag_for(self, word: str) -> str | None:
         key, equals, value = word.lstrip("+~").partition("=")
         flag = "--" + key.replace("_", "-")
-        if equals and flag in self._option_string_actions:
+        if not equals:
+            return None
+        if flag in self._option_string_actions:
             return f"this command takes {flag} {value or 'VALUE'}"
-        return None
+        flags = [f for f in self._option_string_actions if f.startswith("--") and f != "--help"]
+        close = difflib.get_close_matches(flag, flags, n=1)
+        return f"did you mean {close[0].lstrip('-').replace('-', '_')}=?" if close else None
+
+
+# A setting's name as typed: outputs_dir, cache-dir (an SQL text never matches).
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _flag_words(action: argparse.Action, value: str, word: str) -> list[str]:
+    """``--flag=value`` for ``key=value``; for an on/off flag, ``--flag`` or nothing."""
+    flag = max(action.option_strings, key=len)
+    if action.nargs != 0:
+        return [f"{flag}={value}"]
+    if value.lower() in ("true", "yes", "on", "1"):
+        return [flag]
+    if value.lower() in ("false", "no", "off", "0"):
+        return []
+    raise ConfigError(f"{word}: {flag} is on or off; give true or false")
 
 
 @dataclass(frozen=True)
@@ -81,14 +156,36 @@ def main(
     """
     global _own_process
     _own_process = argv is None  # a command of its own, not a call from a test or a notebook
-    logs.configure(command.log_level)
-    args = list(sys.argv[1:] if argv is None else argv)
-    if command.usage and any(a in ("-h", "--help") for a in args):
-        from runner.config.help import command_help
-
-        print(command_help(command.name, command.usage, command.doc))
-        return 0
+    if _own_process:
+        terminate_as_interrupt()
+    try:
+        logs.configure(command.log_level)
+        args = list(sys.argv[1:] if argv is None else argv)
+        if command.usage and any(a in ("-h", "--help") for a in args):
+            print(command_help(command.name, command.usage, command.doc))
+            return 0
+    except KeyboardInterrupt:
+        return guarded(raise_interrupt, command.name)
     return guarded(lambda: entry(args), command.name)
+
+
+def raise_interrupt() -> int:
+    raise KeyboardInterrupt
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM stops a command as Ctrl-C does (exit 130, one line), from its first moment.
+
+    A run installs its own graceful handlers while it sends (runner.engine.stopping) and
+    puts this one back after; without it, a SIGTERM before the run folder existed (or after
+    sending, while the report is written) killed the process with no word.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread: left as it is
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int:
@@ -111,7 +208,7 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
 
 def say_error(exc: BaseException | str) -> None:
     """The one line the user sees for a failure (key values masked)."""
-    sys.stderr.write(redaction.redact(f"error: {exc}") + "\n")
+    sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
     sys.stderr.flush()
 
 
@@ -122,7 +219,7 @@ def _crash_log(name: str) -> Path:
 
 def _unexpected(exc: Exception, name: str) -> int:
     """A bug, not bad input: one line here, the (masked) traceback in a log file."""
-    text = redaction.redact("".join(traceback.format_exception(exc)))
+    text = redaction.scrub("".join(traceback.format_exception(exc)))
     logger.debug("{}", text)  # into the run's log file, when one is open
     path = _crash_log(name)
     try:
@@ -136,41 +233,6 @@ def _unexpected(exc: Exception, name: str) -> int:
     return UNEXPECTED
 
 
-def compose_settings(overrides: Sequence[str], conf_dir: Path | None = None) -> RunConfig:
-    """The typed settings these overrides compose to, as a run would have them.
-
-    Raises:
-        ConfigError: a missing required value, a misspelled key, an unknown option.
-        BadInputError: an experiment named has no file.
-    """
-    from omegaconf.errors import MissingMandatoryValue
-
-    from runner.config import compose_config, to_settings
-    from runner.config.setup import CONF_DIR
-
-    try:
-        return to_settings(compose_config(overrides, conf_dir or CONF_DIR))
-    except MissingMandatoryValue as exc:
-        raise_missing(str(exc))
-    except ValueError as exc:  # a value OmegaConf cannot convert to its field's type
-        raise ConfigError(f"the configuration is invalid: {exc}") from None
-    except Exception as exc:
-        problem = config_problem(exc)
-        if problem is None:
-            raise
-        raise problem from None
-
-
-def raise_missing(message: str) -> NoReturn:
-    """Turn OmegaConf's missing-value error into a message for the user."""
-    if "experiment.file" in message:
-        raise ConfigError(
-            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
-            ".csv, or conf/experiment/NAME.yaml)"
-        )
-    raise ConfigError(f"A required setting has no value: {message}")
-
-
 def config_problem(exc: BaseException) -> ConfigError | None:
     """The config error a failure to compose stands for (Hydra's, OmegaConf's), else None.
 
@@ -182,8 +244,13 @@ def config_problem(exc: BaseException) -> ConfigError | None:
 
     if not isinstance(exc, HydraException | OmegaConfBaseException):
         return None
-    cause = f": {exc.__cause__}" if exc.__cause__ else ""
-    return ConfigError(f"the configuration is invalid: {exc}{cause}")
+    cause = f": {_one_line(exc.__cause__)}" if exc.__cause__ else ""
+    return ConfigError(f"the configuration is invalid: {_one_line(exc)}{cause}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra's message in one line: its search path left out, its option lists joined."""
+    return " ".join(str(exc).split("Config search path:")[0].split())
 
 
 _own_process = False
@@ -202,3 +269,16 @@ def started_up() -> None:
     if _own_process:
         _own_process = False
         gc.freeze()
+
+
+def command_help(command: str, usage: str, doc: str | None) -> str:
+    """The ``--help`` page of a subcommand (``runner.check`` ...): usage, then its docstring."""
+    py = python_command()
+    first, _, rest = inspect.cleandoc(doc or "").partition("\n")
+    title = first.rpartition("``:")[2].strip()
+    about = f"{title[:1].upper()}{title[1:]}\n\n{rest.strip()}".strip().replace("``", "")
+    return (
+        f"usage: {py} -m {command} {usage}\n\n{about}\n\n"
+        "Settings are the same key=value overrides as a run's;\n"
+        f"{py} -m runner --help lists every one with its default.\n"
+    )

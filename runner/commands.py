@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,26 @@ def python_command() -> str:
     except ValueError:
         return str(executable)
     return os.path.join(".", str(relative)) if relative.parent == Path() else str(relative)
+
+
+def shell_command(module: str, *args: str) -> str:
+    """``python -m MODULE ARGS`` as the user pastes it: each word quoted for the shell.
+
+    A run id or a folder is data: ``q$(touch x)`` must reach runner as typed, not run.
+    """
+    return " ".join(_quoted(word) for word in [python_command(), "-m", module, *args])
+
+
+def _quoted(word: str) -> str:
+    """``word`` quoted for a POSIX shell (as :func:`shlex.quote` does).
+
+    A word holding ``'`` and nothing a shell expands inside double quotes gets those: an SQL
+    literal (``run_id = 'x'``) reads as typed.
+    """
+    quoted = shlex.quote(word)
+    if "'" in word and quoted != word and not any(c in word for c in '"$`\\!'):
+        return f'"{word}"'
+    return quoted
 
 
 def _prefix_of(python: Path) -> Path:

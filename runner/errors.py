@@ -74,6 +74,8 @@ class ProviderError(RunnerError):
         quota_spent: the API said the key's rate-limit window is used up (a remaining count
             of 0 in its rate-limit headers), not a passing 429.
         limit_per_minute: the key's request limit, when the API's headers state it.
+        prompt_only: the refusal concerns something this prompt names (a file the API does
+            not hold), not the key or the model: no other prompt is stopped by it.
     """
 
     message: str
@@ -83,6 +85,7 @@ class ProviderError(RunnerError):
     quota_spent: bool = False
     # The key's request limit per minute, when the API states it in its headers.
     limit_per_minute: float | None = None
+    prompt_only: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

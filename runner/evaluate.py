@@ -18,8 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runner import cli, logs
-from runner.cli import Command, compose_settings
+from runner.cli import Command
+from runner.config.compose import compose_settings
+from runner.config.overrides import quoted_override
 from runner.config.setup import CONF_DIR
+from runner.errors import BadInputError
 from runner.evaluation.stored import (
     EvaluationReport,
     completed_file_lines,
@@ -59,6 +62,29 @@ def _input_file(run_dir: Path) -> str:
     return str(copy if copy.exists() else run_dir / "completed.jsonl")
 
 
+def check_results_file(file: Path) -> None:
+    """Refuse a ``file=`` that is not a regular file (a FIFO would hang, a device scores nothing).
+
+    Raises:
+        BadInputError: the file is missing, a folder, a device or a pipe.
+    """
+    if not file.exists():
+        raise BadInputError(f"file={file}: no such file; give a completed JSONL file")
+    if not file.is_file():
+        raise BadInputError(
+            f"file={file}: not a regular file (a folder, a device or a pipe); "
+            "give a completed JSONL file"
+        )
+    scores = file.parent / f"{file.stem}-evaluations"
+    if scores.exists() and not scores.is_dir():
+        raise BadInputError(f"file={file}: its scores go to {scores}, which is a file; move it")
+    if file.parent.is_dir() and not os.access(file.parent, os.W_OK | os.X_OK):
+        raise BadInputError(
+            f"file={file}: its scores go to {scores}, and {file.parent} cannot be written; "
+            "copy the file somewhere writable"
+        )
+
+
 def evaluate(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, conf_dir: Path = CONF_DIR
 ) -> EvaluationReport:
@@ -73,13 +99,15 @@ def evaluate(
     lines = None
     if run.startswith("file:"):
         file = Path(run.removeprefix("file:")).expanduser()
+        check_results_file(file)
         lines = completed_file_lines(file)
         run_dir = file.parent / f"{file.stem}-evaluations"
-        overrides += [f"experiment.file={file.resolve()}", "index=false"]
+        overrides += [quoted_override("experiment.file", str(file.resolve())), "index=false"]
     else:
         run_dir = find_run(outputs_dir, run, experiment)
     if experiment is None and lines is None:
-        overrides.append(f"experiment.file={_input_file(run_dir)}")
+        # Quoted: the run's folder is named after its experiment, which may hold ' or =.
+        overrides.append(quoted_override("experiment.file", _input_file(run_dir)))
     settings = compose_settings(overrides, conf_dir)
     logs.configure(settings.log_level)
     env = os.environ if env is None else env
@@ -109,6 +137,8 @@ def _evaluate(args: list[str]) -> int:
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
     )
     print_scores(report)
+    if report.budget:
+        print(f"  {report.budget}")
     return report.exit_code
 
 

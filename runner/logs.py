@@ -7,15 +7,17 @@ Every sink masks key values (:mod:`runner.redaction`) and none shows local varia
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from loguru import logger
 
 from runner import redaction
+from runner.visible import visible
 
 _STDERR_FORMAT = "<level>{level: <7}</level> {message}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {name}:{line} | {message}"
@@ -25,7 +27,8 @@ _files: dict[int, _RunLogFile] = {}
 
 def _to_stderr(message: str) -> None:
     # Looked up per call: a live progress display swaps sys.stderr to keep bars intact.
-    sys.stderr.write(redaction.redact(message))
+    # A name with a bidirectional override would read as another on the terminal.
+    sys.stderr.write(visible(redaction.scrub(message), controls=False))
 
 
 class _RunLogFile:
@@ -42,7 +45,7 @@ class _RunLogFile:
         if self._handle is None:
             return
         try:
-            self._handle.write(redaction.redact(message))
+            self._handle.write(redaction.scrub(message))
             self._handle.flush()
         except OSError:
             self.close()
@@ -60,13 +63,35 @@ def _redacted_excepthook(
 ) -> None:
     # An unexpected crash still prints its traceback, with every key masked.
     text = "".join(traceback.format_exception(kind, exc, tb))
-    sys.stderr.write(redaction.redact(text))
+    sys.stderr.write(redaction.scrub(text))
+
+
+def _scrub_standard_logging() -> None:
+    """Mask the standard library's log records too: Hydra prints a sweep's overrides with it.
+
+    Its "#0 : apis.openai.base_url=http://user:password@..." line is no loguru message.
+    """
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "runner_scrubs", False):
+        return
+
+    def scrubbing(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        message = record.getMessage()
+        clean = redaction.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return record
+
+    scrubbing.runner_scrubs = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(scrubbing)
 
 
 def configure(level: str = "INFO") -> None:
     """Send runner's logs to stderr at ``level`` (replacing earlier sinks)."""
     redaction.remember_process_keys()
     sys.excepthook = _redacted_excepthook
+    _scrub_standard_logging()
     logger.remove()
     _close_files()
     logger.add(

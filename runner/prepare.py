@@ -20,10 +20,12 @@ from runner.cost.estimate import check_budget_priced
 from runner.engine.limits import token_limit_settings
 from runner.errors import BadInputError, ConfigError
 from runner.output.resume import line_done
+from runner.prompts.expand import Expansion, is_template, write_spec
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.output_schema import SchemaApplier, SchemaError, load_schema
 from runner.prompts.plan import Plan, plan_experiment
 from runner.prompts.records import PromptRecord, record_problems
+from runner.prompts.select import selection
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
 
 if TYPE_CHECKING:
@@ -56,12 +58,16 @@ def experiment_name(settings: RunConfig) -> str:
     return settings.experiment.name or Path(settings.experiment.file).stem
 
 
-def input_path(settings: RunConfig) -> Path:
-    """The experiment file named by the settings."""
+def input_path(settings: RunConfig, expansion: Expansion | None = None) -> Path:
+    """The experiment file named by the settings (a template experiment's spec, written)."""
+    if expansion is None and is_template(settings):
+        expansion = Expansion.of(settings)
+    if expansion is not None:
+        return write_spec(expansion, settings.experiment.prompt)
     return resolve_path(Path(settings.experiments_dir), settings.experiment.file)
 
 
-def _limits(settings: RunConfig) -> tuple[float, dict[str, Any]]:
+def _limits(settings: RunConfig) -> tuple[float | None, dict[str, Any]]:
     """The default limit and the per-group limits, with the chosen model's own limit."""
     limits: dict[str, Any] = dict(settings.max_queries_dict)
     model = settings.model
@@ -163,20 +169,24 @@ def prepare_run(
         token_limits=token_limit_settings(settings),
     )
     m = settings.model
+    expansion = Expansion.of(settings) if is_template(settings) else None
     plan = plan_experiment(
-        input_path(settings),
+        input_path(settings, expansion),
         assigner,
         check,
         credential,
         model=None if m is None else (m.api, m.model_name, dict(m.parameters)),
         skip_line=(lambda n: line_done(done, n)) if done else (lambda _n: False),
         keep_invalid=settings.on_invalid == "skip",
+        source=None if expansion is None else expansion.records(),
+        select=selection(settings.limit, settings.sample, settings.seed),
+        shard=(settings.shard or 0, settings.shards) if settings.shards > 1 else None,
     )
+    where = plan.input_file if expansion is None else f"experiment {expansion.name}"
     if plan.problems:
         plan.close()
         raise BadInputError(
-            f"{plan.input_file}: {plan.problem_count} problem(s) found; nothing was sent. "
-            "Fix these:",
+            f"{where}: {plan.problem_count} problem(s) found; nothing was sent. Fix these:",
             plan.problems,
             plan.problem_count,
         )
@@ -190,7 +200,7 @@ def prepare_run(
     if plan.total == 0:
         plan.close()
         raise BadInputError(
-            f"{plan.input_file}: the experiment file holds no "
+            f"{where}: the experiment file holds no "
             + ("valid records" if plan.invalid else "records")
         )
     try:

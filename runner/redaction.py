@@ -7,13 +7,20 @@ results and evaluations writer, the log sinks, ``run.json``) passes it through
 
 Keys are learnt from the environment (variables named like ``*_API_KEY*``, ``*_TOKEN``,
 ``*_SECRET``), from a ``.env`` file in the working folder, and from config values
-(``apis.*.api_key``) once resolved.
+(``apis.*.api_key``) once resolved. Only values that look like keys are masked
+(:func:`looks_like_secret`: a known key prefix, or 16+ characters mixing letters and digits
+with no space), and only where one stands as a whole token and not as a JSON object's key:
+``PRIMARY_KEY=response`` must not turn every ``"response"`` into the mask.
+
+A URL may carry a credential of its own (``http://user:password@host/v1``, ``?key=...``):
+:func:`public_url` strips it wherever a URL is recorded or shown; the URL sent keeps it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import threading
@@ -30,6 +37,30 @@ MASK = "[REDACTED]"
 _SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD)(_|$)", re.IGNORECASE)
 # Shorter values ("1", "true", "abc") would mask ordinary words; no real key is this short.
 _MIN_LENGTH = 8
+# Keys that services issue begin so: OpenAI and Stripe (sk-, sk-ant- for Anthropic), Google
+# (AIza, ya29.), Hugging Face (hf_), GitHub, GitLab, Slack, AWS, Groq, Replicate, ...
+_KEY_PREFIXES = (
+    "sk-", "sk_", "rk_", "AIza", "ya29.", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_",
+    "glpat-", "xoxb-", "xoxp-", "xoxa-", "AKIA", "ASIA", "gsk_", "r8_", "pplx-", "nvapi-",
+)  # fmt: skip
+# A prefixed key is longer than a word that begins the same way ("sk-learn").
+_MIN_PREFIXED_LENGTH = 12
+# Without a known prefix, a key is a long random token: letters and digits, no space.
+_MIN_UNPREFIXED_LENGTH = 16
+_MIN_BITS_PER_CHAR = 3.0
+# A key stands as a whole token: no letter, digit or _ glued to either end of it. A JSON
+# escape before it ("...:\\nsk-...", "\\u00a0sk-...") ends the word before, as the character
+# it stands for would.
+_TOKEN_START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4}))"
+_TOKEN_END = r"(?![A-Za-z0-9_])"
+# A match followed by this is an object's key in JSON text (its opening quote before it).
+_JSON_KEY_END = re.compile(r'"\s*:')
+# The user:password@ of a URL, and query parameters that carry a credential.
+# Hydra writes an override's ":" as "\:" (and JSON that as "\\:"): http\://u\:pw@host.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*\\*://)[^\s/?#@'\"<>]+@")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|auth|password|secret)=)[^&#\s'\"<>]+"
+)
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -43,13 +74,33 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+def looks_like_secret(value: str) -> bool:
+    """Whether ``value`` looks like a key, not a word: the README's rule.
+
+    A known key prefix (``sk-``, ``AIza``, ``hf_`` ...) and 12+ characters, or 16+ characters
+    holding letters and digits at 3+ bits of entropy per character; never with a space.
+    """
+    value = value.strip()
+    if len(value) < _MIN_LENGTH or any(c.isspace() for c in value):
+        return False
+    if value.startswith(_KEY_PREFIXES):
+        return len(value) >= _MIN_PREFIXED_LENGTH
+    if len(value) < _MIN_UNPREFIXED_LENGTH:
+        return False
+    if not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
+        return False
+    counts = [value.count(c) for c in set(value)]
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts)
+    return bits >= _MIN_BITS_PER_CHAR
+
+
 def remember(values: Iterable[str | None]) -> None:
-    """Mask these values from now on (each also as it appears escaped inside JSON)."""
+    """Mask these values from now on, if they look like keys (also as escaped in JSON)."""
     global _known
     added = False
     with _lock:
         for value in values:
-            if not value or len(value.strip()) < _MIN_LENGTH:
+            if not value or not looks_like_secret(value):
                 continue
             for form in (value, value.strip(), *_escaped(value)):
                 if form not in _secrets:
@@ -58,7 +109,8 @@ def remember(values: Iterable[str | None]) -> None:
         if added:
             # Longest first, so a key that contains another is masked whole.
             ordered = sorted(_secrets, key=len, reverse=True)
-            pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            alternatives = "|".join(re.escape(s) for s in ordered)
+            pattern = re.compile(f"{_TOKEN_START}(?:{alternatives}){_TOKEN_END}")
             utf8 = tuple(s.encode("utf-8", "surrogatepass") for s in ordered)
             _known = (tuple(ordered), pattern, utf8)
 
@@ -72,8 +124,34 @@ def _escaped(value: str) -> list[str]:
 
 
 def remember_env(env: Mapping[str, str]) -> None:
-    """Mask the value of every credential-named variable of ``env``."""
+    """Mask the value of every credential-named variable of ``env`` (and of URLs' secrets)."""
     remember(value for name, value in env.items() if is_secret_name(name))
+    remember(url_secrets(value for value in env.values() if "://" in value))
+
+
+def public_url(text: str) -> str:
+    """``text`` with every URL's ``user:password@`` and credential parameters taken out.
+
+    ``http://u:pw@host/v1?key=K&x=1`` -> ``http://host/v1?key=[REDACTED]&x=1``: what a
+    record or a message may show of a URL (the request itself is sent with the original).
+    """
+    if "//" not in text:
+        return text
+    if "@" in text:
+        text = _URL_USERINFO.sub(r"\1", text)
+    if "=" in text:
+        text = _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+def url_secrets(values: Iterable[str]) -> list[str]:
+    """The passwords and credential parameters that URLs in ``values`` carry."""
+    found: list[str] = []
+    for value in values:
+        for match in _URL_USERINFO.finditer(value):
+            found.append(match.group(0)[len(match.group(1)) : -1].partition(":")[2])
+        found += [m.group(0)[len(m.group(1)) :] for m in _SECRET_PARAM.finditer(value)]
+    return found
 
 
 def dotenv_values(path: Path) -> dict[str, str]:
@@ -106,7 +184,23 @@ def redact(text: str) -> str:
     # than the pattern does (every result line passes here).
     if not any(form in text for form in forms):
         return text
-    return pattern.sub(MASK, text)
+    return pattern.sub(lambda match: _masked(match, text), text)
+
+
+def _masked(match: re.Match[str], text: str) -> str:
+    """The mask, unless the match is a JSON object's key (``"<it>":``): a key is structure."""
+    start, end = match.span()
+    if start > 0 and text[start - 1] == '"' and _JSON_KEY_END.match(text, end):
+        return match.group()
+    return MASK
+
+
+def scrub(text: str) -> str:
+    """:func:`redact` and :func:`public_url`: for what runner writes itself (logs, records).
+
+    Not for a model's answer: an answer that quotes a URL is data, kept as it came.
+    """
+    return public_url(redact(text))
 
 
 def redact_utf8(data: bytes) -> bytes:
@@ -122,7 +216,7 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {redact(str(k)): redact_data(v) for k, v in value.items()}
+        return {k: redact_data(v) for k, v in value.items()}  # keys are structure
     if isinstance(value, list | tuple):
         return [redact_data(v) for v in value]
     return value

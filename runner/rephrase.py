@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from runner import cli, logs
-from runner.cli import Command, compose_settings
-from runner.commands import python_command
+from runner.cli import Command
+from runner.commands import shell_command
+from runner.config.compose import compose_settings
 from runner.evaluation.rephrase import rephrase_experiment
 
 COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__)
@@ -22,11 +24,18 @@ def _rephrase(args: list[str]) -> int:
     settings = compose_settings(args)
     logs.configure(settings.log_level)
     result = rephrase_experiment(settings)
+    run_it = [f"experiment={result.path.stem}"]
+    if result.path.parent.resolve() != Path("experiments").resolve():
+        run_it.append(f"experiments_dir={result.path.parent}")
+    if Path(settings.outputs_dir) != Path("outputs"):
+        run_it.append(f"outputs_dir={settings.outputs_dir}")
     print(
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "
         f"paraphrase(s), {result.failed} failed request(s). Run it: "
-        f"{python_command()} -m runner experiment={result.path.stem}"
+        f"{shell_command('runner', *run_it)}"
     )
+    if result.budget:
+        print(f"  {result.budget}")
     return 1 if result.failed else 0
 
 

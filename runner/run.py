@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner import __version__, logs
+from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.config.setup import new_run_id
-from runner.cost.budget import dollars
 from runner.cost.spending import Spending
-from runner.engine.clock import Clock, SystemClock
-from runner.engine.stats import GroupStats
 from runner.engine.stopping import EXIT_INTERRUPTED, before_forced_exit
 from runner.engine.timeline import Timeline
 from runner.errors import BadInputError, DiskFullError, RunnerError
+from runner.limits.clock import Clock, SystemClock
+from runner.limits.shared_limits import never_binds
 from runner.output.export import export_csv, read_results
+from runner.output.money import dollars
 from runner.output.provenance import provenance
 from runner.output.results import invalid_lines
 from runner.output.resume import (
@@ -37,10 +39,12 @@ from runner.output.resume import (
 )
 from runner.output.run_folder import RunFolder
 from runner.output.run_lock import RunLock
+from runner.output.stats import GroupStats
 from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun, experiment_name, input_path, prepare_run
 from runner.send import send_all
+from runner.shards import shard_run_name, split_shard_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,8 +75,9 @@ def default_run_dir(settings: RunConfig) -> Path:
     """The folder the command line would use: a new one, or the one being resumed."""
     outputs, name = Path(settings.outputs_dir), experiment_name(settings)
     if settings.resume:
-        return find_run(outputs, name, settings.resume)
-    return outputs / name / (settings.run_id or new_run_id())
+        return find_run(outputs, name, settings.resume, settings.shard, settings.shards)
+    run = settings.run_id or new_run_id()
+    return outputs / name / shard_run_name(run, settings.shard, settings.shards)
 
 
 def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[str, Any]:
@@ -95,7 +100,16 @@ def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[st
                 for g in prepared.plan.groups.values()
             },
         },
+        **_shard_meta(folder.run_id),
     }
+
+
+def _shard_meta(run_id: str) -> dict[str, Any]:
+    """A shard's place in its run: {"sharded_run": R, "shard": K, "shards": N}, else nothing."""
+    split = split_shard_folder(run_id)
+    if split is None:
+        return {}
+    return {"sharded_run": split[0], "shard": split[1], "shards": split[2]}
 
 
 def execute_run(
@@ -108,6 +122,7 @@ def execute_run(
     env: Mapping[str, str] | None = None,
     on_start: Callable[[], None] | None = None,
     changed: Mapping[str, Any] | None = None,
+    sweep_dir: Path | None = None,
 ) -> RunResult:
     """Run an experiment into ``run_dir`` (or continue it, with ``settings.resume``).
 
@@ -120,6 +135,8 @@ def execute_run(
         env: environment variables for keys and endpoints; ``os.environ`` by default.
         on_start: called once the run is accepted (locked, checked), before anything is sent.
         changed: on resume, the settings that differ from the run's own (recorded).
+        sweep_dir: the sweep's folder when this run is a job of one: the jobs share
+            ``max_cost_usd`` through a ledger there (runner.cost.ledger).
 
     Raises:
         BadInputError: nothing was sent because the input is wrong, or another process is
@@ -132,7 +149,13 @@ def execute_run(
     previous: dict[str, Any] = {}
     if settings.resume:
         if not folder.meta.exists():
-            find_run(Path(settings.outputs_dir), experiment_name(settings), settings.resume)
+            find_run(
+                Path(settings.outputs_dir),
+                experiment_name(settings),
+                settings.resume,
+                settings.shard,
+                settings.shards,
+            )
             raise BadInputError(f"resume={settings.resume}: {run_dir} is not a run folder")
     else:
         _refuse_existing(settings, folder)
@@ -152,7 +175,7 @@ def execute_run(
                 return _already_complete(prepared, folder, previous)
             if on_start is not None:
                 on_start()
-            invocation = _Invocation(overrides, config, changed or {}, settings)
+            invocation = _Invocation(overrides, config, changed or {}, settings, sweep_dir)
             return _execute(prepared, settings, folder, clock, invocation, previous)
         finally:
             prepared.plan.close()
@@ -163,9 +186,10 @@ def execute_run(
 def _refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
     """A new run never writes into a run that exists: that is what resume is for."""
     if folder.meta.exists():
+        resume = shlex.quote(f"resume={folder.run_id}")
         raise BadInputError(
             f"run_id={folder.run_id}: experiment '{experiment_name(settings)}' already has "
-            f"this run ({folder.path}); continue it with resume={folder.run_id}, or pick "
+            f"this run ({folder.path}); continue it with {resume}, or pick "
             "another run_id (or none, for a new one)"
         )
 
@@ -216,6 +240,7 @@ class _Invocation:
     config: Mapping[str, Any] | None
     changed: Mapping[str, Any]
     settings: RunConfig
+    sweep_dir: Path | None = None  # a sweep's jobs share max_cost_usd (runner.cost.ledger)
 
     def record(self, prepared: PreparedRun, at: str) -> dict[str, Any]:
         apis = {api for api, _name in prepared.plan.model_counts}
@@ -284,12 +309,12 @@ def _execute(
         plan.input_file,
         f" ({plan.skipped} already done)" if plan.skipped else "",
         len(plan.groups),
-        ", ".join(f"{g.name} ({g.count} at {g.rate_per_minute:g}/min)" for g in groups),
+        _some_groups(list(groups)),
     )
     status = "failed"
     stats: dict[str, GroupStats] = {}
     timeline = Timeline()
-    spending = Spending.for_run(settings)
+    spending = Spending.for_run(settings, invocation.sweep_dir)
     try:
         with ResultWriter(folder.completed) as writer, before_forced_exit(forced_exit):
             for line in invalid_lines(
@@ -326,6 +351,7 @@ def _execute(
             logger.warning("Stopped. Resume with: {}", command)
         if spending.budget.exhausted:
             _say_budget_reached(spending, command)
+        spending.close()
         logs.remove_sink(log_sink)
     if settings.csv:
         export_csv(folder.completed, folder.csv)
@@ -341,10 +367,14 @@ def _execute(
 
 def _say_budget_reached(spending: Spending, command: str) -> None:
     budget = spending.budget
+    sweep = (
+        "" if budget.ledger is None else f" (the sweep's jobs: {dollars(budget.ledger.spent())})"
+    )
     logger.warning(
-        "Budget reached: this run spent {} of max_cost_usd={}; {} prompt(s) were not sent "
+        "Budget reached: this run spent {}{} of max_cost_usd={}; {} prompt(s) were not sent "
         "(error_kind budget). Continue with a new budget: {} max_cost_usd=<USD>",
         dollars(budget.spent_usd),
+        sweep,
         dollars(budget.limit_usd),
         sum(budget.refused.values()),
         command,
@@ -360,6 +390,10 @@ def _write_timeline(timeline: Timeline, folder: RunFolder, *, failing: bool) -> 
         logger.log(level, "The run's timeline was not written: {}", exc)
 
 
+def _per_minute(rate: float) -> str:
+    return "no limit" if never_binds(rate) else f"{rate:g}/min"
+
+
 def write_run_report(folder: RunFolder) -> Path | None:
     """Write the run's ``report.html``; a report that fails never fails the run."""
     from runner.report import report_run
@@ -367,12 +401,13 @@ def write_run_report(folder: RunFolder) -> Path | None:
     try:
         return report_run(folder.path)
     except Exception as exc:  # the results are written; the report can be made again
-        logger.warning(
-            "The report was not written: {} (try: python -m runner.report run={} experiment={})",
-            exc,
-            folder.run_id,
-            folder.path.parent.name,
+        command = shell_command(
+            "runner.report",
+            f"run={folder.run_id}",
+            f"experiment={folder.path.parent.name}",
+            f"outputs_dir={folder.path.parent.parent}",
         )
+        logger.warning("The report was not written: {} (try: {})", exc, command)
         return None
 
 
@@ -420,7 +455,8 @@ def _update_index(outputs_dir: Path, evaluated: Path | None = None) -> None:
 
             index_evaluations(outputs_dir, [evaluated])
     except RunnerError as exc:
-        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+        command = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+        logger.warning("The results index was not updated: {} (run {})", exc, command)
 
 
 __all__ = [
@@ -432,3 +468,11 @@ __all__ = [
     "experiment_name",
     "prepare_run",
 ]
+
+
+def _some_groups(groups: list[Any], shown: int = 20) -> str:
+    """The first groups with their sizes and limits, then how many more (100,000 groups)."""
+    text = ", ".join(
+        f"{g.name} ({g.count} at {_per_minute(g.rate_per_minute)})" for g in groups[:shown]
+    )
+    return text + (f", and {len(groups) - shown:,} more" if len(groups) > shown else "")

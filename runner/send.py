@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 from runner.batch.registry import batch_mode
 from runner.config.schema import RunConfig
 from runner.cost.spending import Spending
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.clock import Clock
-from runner.engine.engine import Engine, Observer
+from runner.engine.engine import Engine
 from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
 from runner.engine.session import engine_session
-from runner.engine.stats import GroupStats
 from runner.engine.stopping import GracefulStop
 from runner.engine.timeline import Timeline, TimelineObserver
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.clock import Clock
+from runner.output.observer import Observer
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
+from runner.output.stats import GroupStats
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun
 
@@ -123,6 +124,7 @@ async def send_all(
     finally:
         if store is not None:
             store.close()
+        spending.prices.report_unpriced()
     return stats, stopper is not None and stopper.stopped
 
 

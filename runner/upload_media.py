@@ -82,6 +82,8 @@ def _plan_upload(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[P
     from runner.providers import media
 
     source = Path(args.file)
+    if source.exists() and not source.is_file():  # a pipe would be waited on for ever
+        raise BadInputError(f"--file {source}: not a regular file (a folder, a device or a pipe)")
     target = Path(args.output_file or source.with_name(f"{source.stem}_uploaded.jsonl"))
     if target.exists() and not args.overwrite_output:
         raise BadInputError(f"{target} exists; pass --overwrite-output or --output-file")

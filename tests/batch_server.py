@@ -32,6 +32,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tests.batch_server_apis import add_routes, made
+
 
 @dataclass
 class BatchServer:
@@ -47,6 +49,13 @@ class BatchServer:
     # Called (with "upload" or "create") as each such request arrives, before it is served.
     hooks: list[Callable[[str], None]] = field(default_factory=list)
     lines_per_batch: list[int] = field(default_factory=list)
+    # Seconds each create takes before the batch exists (made even if the client has gone).
+    create_delay: float = 0.0
+    # Result position -> the raw line given instead of that prompt's answer ({cid} filled).
+    bad_lines: dict[int, str] = field(default_factory=dict)
+    making: set[asyncio.Future[None]] = field(default_factory=set)  # creates under way
+    create_after_a_look: bool = False
+    list_calls: int = 0
 
 
 def _completion(body: dict[str, Any], invalid: bool = False) -> dict[str, Any]:
@@ -67,12 +76,15 @@ def _response(body: dict[str, Any]) -> dict[str, Any]:
     """A Responses API ``response`` object, shaped as the API reference documents it
     (https://platform.openai.com/docs/api-reference/responses/object)."""
     prompt = body["input"][-1]["content"]
+    text = f"re: {prompt}"
+    if ((body.get("text") or {}).get("format") or {}).get("type") == "json_schema":
+        text = json.dumps({"a": text})  # fits the schema tests/test_batch_responses.py sends
     message = {
         "type": "message",
         "id": "msg_1",
         "status": "completed",
         "role": "assistant",
-        "content": [{"type": "output_text", "text": f"re: {prompt}", "annotations": []}],
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
     }
     usage = {
         "input_tokens": 2,
@@ -123,6 +135,9 @@ def _finish(state: BatchServer, batch: dict[str, Any], status: str) -> None:
         out = [_ok(x, invalid=True) for x in lines]
     else:
         out = [_ok(x) for x in lines]
+    out = [
+        state.bad_lines.get(i, x).replace("{cid}", lines[i]["custom_id"]) for i, x in enumerate(out)
+    ]
     for key, content in (("output_file_id", out), ("error_file_id", err)):
         if content:
             file_id = f"file-{uuid.uuid4().hex[:12]}"
@@ -143,13 +158,11 @@ def _app(state: BatchServer) -> web.Application:
         return web.json_response({"id": file_id, "object": "file"})
 
     async def create(request: web.Request) -> web.Response:
-        for hook in state.hooks:
-            hook("create")
         body = await request.json()
         script = state.scripts.pop(0) if state.scripts else "ok"
         lines = [x for x in state.files[body["input_file_id"]].splitlines() if x]
-        state.lines_per_batch.append(len(lines))
         batch = {
+            "api": "openai",
             "id": f"batch_{uuid.uuid4().hex[:12]}",
             "status": "in_progress",
             "input_file_id": body["input_file_id"],
@@ -159,7 +172,7 @@ def _app(state: BatchServer) -> web.Application:
             "output_file_id": None,
             "error_file_id": None,
         }
-        state.batches.append(batch)
+        await made(state, batch, len(lines))
         return web.json_response(_public(batch))
 
     def find(batch_id: str) -> dict[str, Any]:
@@ -181,7 +194,8 @@ def _app(state: BatchServer) -> web.Application:
         return web.json_response(_public(batch))
 
     async def listing(request: web.Request) -> web.Response:
-        data = [_public(b) for b in reversed(state.batches)]
+        state.list_calls += 1
+        data = [_public(b) for b in reversed(state.batches) if b["api"] == "openai"]
         return web.json_response({"data": data, "has_more": False, "last_id": None})
 
     async def content(request: web.Request) -> web.Response:
@@ -211,17 +225,21 @@ def _app(state: BatchServer) -> web.Application:
         app.router.add_post(f"{prefix}/batches/{{id}}/cancel", cancel)
         app.router.add_get(f"{prefix}/files/{{id}}/content", content)
     app.router.add_post("/v1/chat/completions", chat)
+    add_routes(app, state)
     return app
 
 
 def _public(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in batch.items() if k != "script"} | {"object": "batch"}
+    return {k: v for k, v in batch.items() if k not in ("script", "api")} | {"object": "batch"}
 
 
 @contextmanager
-def batch_server(scripts: list[str], poll_failures: int = 0) -> Iterator[BatchServer]:
+def batch_server(
+    scripts: list[str], poll_failures: int = 0, create_delay: float = 0.0
+) -> Iterator[BatchServer]:
     """Serve on a free loopback port until the block ends."""
     state = BatchServer(list(scripts), poll_failures)
+    state.create_delay = create_delay
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(_app(state), access_log=None)
     loop.run_until_complete(runner.setup())

@@ -65,3 +65,26 @@ async def tiny_server(routes: Sequence[tuple[str, str, Handler]]) -> AsyncIterat
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+# A model per batch API, and its base URL under tests/batch_server.py's server.
+BATCH_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "gemini": "gemini-test",
+}
+BATCH_BASES = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini/v1beta"}
+
+
+def batch_env(api: str, server_url: str) -> dict[str, str]:
+    """The environment of a run of ``api`` against the batch server: no stray keys."""
+    import os
+
+    from tests.providers_support import PROVIDER_ENV_PREFIXES
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_ENV_PREFIXES)}
+    prefix = api.upper()
+    env.update(
+        {f"{prefix}_API_KEY": "test-key", f"{prefix}_BASE_URL": server_url + BATCH_BASES[api]}
+    )
+    return env

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from runner import logs
 from tests import servers
 
-# The user's cache folder, read (never written) for the model `make model` assembled there.
+# The helpers moved to tests/helpers.py: re-exported for tests written before the move.
+from tests.helpers import ROOT as ROOT
+from tests.helpers import USER_CACHE
+from tests.helpers import get_json as get_json
+from tests.helpers import post_json as post_json
+from tests.helpers import read_jsonl as read_jsonl
+from tests.helpers import run_cli as run_cli
+from tests.helpers import runner_argv as runner_argv
+from tests.helpers import runner_env as runner_env
+from tests.helpers import write_jsonl as write_jsonl
+
+# The user's XDG_CACHE_HOME, put back at the end of the session.
 _USER_XDG = os.environ.get("XDG_CACHE_HOME")
-USER_CACHE = Path(_USER_XDG or Path.home() / ".cache")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,24 +64,6 @@ def llmock_server() -> Iterator[servers.Server]:
         yield server
 
 
-def post_json(url: str, payload: dict[str, Any]) -> Any:
-    """POST JSON with the standard library (for control endpoints of test servers)."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return json.loads(resp.read() or b"null")
-
-
-def get_json(url: str) -> Any:
-    """GET JSON with the standard library."""
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read() or b"null")
-
-
 @pytest.fixture(scope="session")
 def gemma_path() -> Path:
     """The Gemma 3 270M GGUF file: the one in the user's cache, else assembled into the test's."""
@@ -91,60 +79,3 @@ def llama_server(gemma_path: Path) -> Iterator[servers.Server]:
     """llama.cpp's OpenAI-compatible server with the real Gemma model."""
     with servers.llama_server(gemma_path) as server:
         yield server
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    """Write ``records`` as an experiment file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The lines of a JSONL file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def runner_argv(tmp_path: Path, *args: str) -> list[str]:
-    """The command line of a run in ``tmp_path`` (experiments/ and outputs/ there)."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "runner",
-        *args,
-        f"experiments_dir={tmp_path / 'experiments'}",
-        f"outputs_dir={tmp_path / 'outputs'}",
-        f"limits_dir={tmp_path / 'limits'}",
-        "progress=off",
-        "index=false",
-    ]
-
-
-def runner_env(server_url: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a run: no stray OPENAI_* from the caller, a dummy key."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    if server_url is not None:
-        env.update(OPENAI_API_KEY="test-key", OPENAI_BASE_URL=f"{server_url}/v1")
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    tmp_path: Path, server_url: str, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run the command line in ``tmp_path`` against a test server; its completed process."""
-    return subprocess.run(
-        runner_argv(tmp_path, *args),
-        cwd=ROOT,
-        env=runner_env(server_url),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -43,6 +43,8 @@ class GoogleServer:
     # name -> File resource (the Gemini File API's store).
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     processing_polls: int = 1
+    # Names that expire as generateContent first uses them (after a lookup found them).
+    expire_on_use: set[str] = field(default_factory=set)
 
     def requests(self, method: str, prefix: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path.startswith(prefix)]
@@ -85,7 +87,27 @@ def _app(server: GoogleServer) -> web.Application:
         return response
 
     async def generate(request: web.Request) -> web.Response:
+        body = json.loads(await request.read() or b"{}")  # read once already: cached
+        for content in body.get("contents") or []:
+            for part in content.get("parts") or []:
+                uri = str((part.get("fileData") or {}).get("fileUri") or "")
+                name = uri.split("/v1beta/", 1)[-1]
+                if name in server.expire_on_use:
+                    server.expire_on_use.discard(name)
+                    server.files.pop(name, None)
+                if uri.startswith(server.url) and name not in server.files:
+                    return gone(name)
         return web.json_response(_answer("ok from google"))
+
+    def gone(name: str) -> web.Response:
+        # Gemini answers a File API name it does not hold (expired after 48 hours, or never
+        # made) with 403 PERMISSION_DENIED, not 404: the body as reported in
+        # https://github.com/googleapis/python-genai/issues/1218 and
+        # https://github.com/langgenius/dify-plugin-daemon/issues/192 (the google.rpc
+        # error shape of https://ai.google.dev/gemini-api/docs/troubleshooting).
+        message = f"You do not have permission to access the File {name} or it may not exist."
+        error = {"code": 403, "message": message, "status": "PERMISSION_DENIED"}
+        return web.json_response({"error": error}, status=403)
 
     async def token(request: web.Request) -> web.Response:
         return web.json_response(
@@ -114,10 +136,7 @@ def _app(server: GoogleServer) -> web.Application:
     async def get_file(request: web.Request) -> web.Response:
         name = f"files/{request.match_info['file_id']}"
         if name not in server.files:
-            return web.json_response(
-                {"error": {"code": 404, "message": "no such file", "status": "NOT_FOUND"}},
-                status=404,
-            )
+            return gone(name)
         if polls.get(name):
             polls[name] -= 1
             if not polls[name]:

@@ -12,7 +12,7 @@ from typing import Any
 from runner import run_experiment
 from runner.run import RunResult
 from tests import servers
-from tests.conftest import get_json, post_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, post_json, read_jsonl, write_jsonl
 
 # A real 1x1 PNG, so that MIME types and base64 round-trips are checked on a true image.
 PNG_1X1 = base64.b64decode(

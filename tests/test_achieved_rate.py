@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.stats import GroupStats
+from runner.output.stats import GroupStats
 from tests import servers
-from tests.conftest import run_cli, write_jsonl
+from tests.helpers import run_cli, write_jsonl
 
 
 def _stats(rate: float, requests: int, span: float) -> GroupStats:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import get_json, read_jsonl, run_cli, write_jsonl
+from tests.helpers import get_json, read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from runner.batch.openai import OpenAIBatches
 from runner.config import CONF_DIR
 from runner.errors import BadInputError, ConfigError
 from tests.batch_server import BatchServer, batch_server
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 
 
 def _experiment(tmp_path: Path, n: int, *, extra: Sequence[dict[str, Any]] = ()) -> None:

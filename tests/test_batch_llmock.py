@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, get_json, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, get_json, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 
 N = 30
 FAST = ("mode=batch", "batch_poll_s=0.2")

@@ -11,7 +11,7 @@ from runner.api import run_experiment
 from runner.batch.manifest import MANIFEST, Manifest
 from runner.errors import BadInputError
 from tests.batch_server import batch_server
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 
 def test_each_step_is_on_disk_before_the_request_that_takes_it(tmp_path: Path) -> None:
@@ -67,6 +67,18 @@ def test_garbage_inside_or_another_runs_manifest_is_refused(tmp_path: Path) -> N
     folder = _manifest(tmp_path, "")
     with pytest.raises(BadInputError, match="belongs to run 'r1' of experiment 'e'"):
         Manifest(folder, "r2", "e")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [{"event": "chunk", "tag": "t"}, ["not", "an", "object"], {"event": "chunk", "custom_ids": 5}],
+)
+def test_a_line_of_another_shape_is_refused_with_its_line_number(
+    tmp_path: Path, line: object
+) -> None:
+    folder = _manifest(tmp_path, json.dumps(line), "")
+    with pytest.raises(BadInputError, match=r"batches.jsonl:2: not a batch manifest line"):
+        Manifest(folder, "r1", "e")
 
 
 def test_an_echoed_key_is_masked_in_the_manifest(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from runner.api import run_experiment
 from tests import servers
 from tests.batch_server import batch_server
-from tests.conftest import get_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, read_jsonl, write_jsonl
 from tests.providers_support import unique_model
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
@@ -74,7 +74,7 @@ def test_a_responses_batch_round_trip(tmp_path: Path, api: str) -> None:
         uploaded = server.files[batch["input_file_id"]]
     assert batch["endpoint"] == "/v1/responses"
     _assert_responses_lines(uploaded, "dep")
-    assert [line["response"] for line in lines] == ["re: q0", "re: q1", "re: q2"]
+    assert [line["parsed"] for line in lines] == [{"a": f"re: q{i}"} for i in range(3)]
     for line in lines:
         assert line["status"] == "ok" and line["batch_id"] == batch["id"]
         usage = line["usage"]

@@ -15,7 +15,7 @@ import pytest
 
 from runner.api import run_experiment
 from tests import servers
-from tests.conftest import ROOT, get_json, post_json, read_jsonl, runner_argv, write_jsonl
+from tests.helpers import ROOT, get_json, post_json, read_jsonl, runner_argv, write_jsonl
 from tests.providers_support import PROVIDER_ENV_PREFIXES
 
 pytestmark = pytest.mark.integration

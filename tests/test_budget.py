@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from runner import run_experiment
-from runner.cli import compose_settings
+from runner.config.compose import compose_settings
 from runner.config.setup import CONF_DIR
 from runner.errors import ConfigError
 from tests import servers
-from tests.conftest import ROOT, get_json, read_jsonl, runner_env, write_jsonl
+from tests.helpers import ROOT, get_json, read_jsonl, runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, openai_env, openai_records
 
 pytestmark = pytest.mark.integration

@@ -20,14 +20,14 @@ from runner.cache.__main__ import main as cache_main
 from runner.cache.key import RequestKey
 from runner.cache.store import CacheStore
 from runner.config.schema import RunConfig
-from runner.engine.clock import Clock, SystemClock
 from runner.engine.session import engine_session
+from runner.limits.clock import Clock, SystemClock
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 from tests.plain_server import plain_server
 from tests.providers_support import llmock_bodies, scenario, unique_model
 

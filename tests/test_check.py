@@ -15,7 +15,7 @@ from runner import run_experiment
 from runner.check import main
 from runner.errors import BadInputError
 from tests import servers
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 from tests.providers_support import (
     PROVIDER_ENV_PREFIXES,
     llmock_bodies,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +182,7 @@ def test_sweep_exit_status_is_the_worst_of_its_jobs(
     tmp_path: Path, llmock_server: servers.Server, launcher: str
 ) -> None:
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the joblib extra")
-    from tests.conftest import post_json
+    from tests.helpers import post_json
 
     post_json(
         f"{llmock_server.url}/_llmock/scenario",

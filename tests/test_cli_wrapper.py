@@ -13,7 +13,7 @@ from typing import NoReturn
 import pytest
 
 from runner import cli
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 RUNNER = Path(__file__).resolve().parents[1] / "runner"
 
@@ -83,8 +83,8 @@ def _entry_points(tmp: Path) -> list[tuple[str, list[str], list[str], str]]:
         (
             "runner.cache.__main__",
             ["--cache-dir", missing, "explain", "run", "p1"],
-            ["--cache-dir", str(tmp / "response-cache"), "clear"],
-            "CacheStore",
+            ["clear"],  # a missing cache is no error: the failure is in finding it
+            "cache_folder",
         ),
         (
             "runner.upload_media",
@@ -199,15 +199,16 @@ def test_latest_is_compared_in_one_module_only() -> None:
                 for c in [node.left, *node.comparators]
             ):
                 found.append(str(path.relative_to(RUNNER)))
-    assert found == []  # they compare with runner.output.runs.LATEST
+    assert found == []  # they compare with runner.run_dirs.LATEST
 
 
 @pytest.mark.parametrize(
     ("module", "argv", "hint"),
     [
-        ("runner.cache.__main__", ["stats", "cache_dir=/tmp/c"], "--cache-dir /tmp/c"),
-        ("runner.index.__main__", ["outputs_dir=out"], "--outputs-dir out"),
-        ("runner.query.__main__", ["SELECT 1", "outputs_dir=out"], "--outputs-dir out"),
+        # Issue 23.12: key=value is taken by every command; a misspelled one is named.
+        ("runner.cache.__main__", ["stats", "cache_drr=/tmp/c"], "did you mean cache_dir=?"),
+        ("runner.index.__main__", ["outputs_dri=out"], "did you mean outputs_dir=?"),
+        ("runner.query.__main__", ["SELECT 1", "formt=json"], "did you mean format=?"),
     ],
 )
 def test_a_run_style_setting_given_to_a_flag_command_names_the_flag(
@@ -217,7 +218,7 @@ def test_a_run_style_setting_given_to_a_flag_command_names_the_flag(
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     assert stopped.value.code == 2
-    assert f"(this command takes {hint})" in capsys.readouterr().err
+    assert f"({hint})" in capsys.readouterr().err
 
 
 def test_an_unknown_word_gets_no_made_up_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from runner.config import compose_config
 from runner.config.help import markdown_table, settings
 from tests import servers
-from tests.conftest import USER_CACHE, read_jsonl, write_jsonl
+from tests.helpers import USER_CACHE, read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -118,7 +118,7 @@ def test_no_tracked_file_is_ignored() -> None:
 
 
 def test_tests_never_write_into_the_users_cache() -> None:
-    from runner.engine.shared_limits import default_limits_dir
+    from runner.limits.shared_limits import default_limits_dir
     from runner.providers.local import default_cache_dir
 
     users = (USER_CACHE / "runner").resolve()

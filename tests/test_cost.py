@@ -13,16 +13,17 @@ from loguru import logger
 
 from runner import run_experiment
 from runner.config.setup import CONF_DIR
-from runner.cost.budget import Budget, dollars
+from runner.cost.budget import Budget
 from runner.cost.prices import Price, PriceBook, cost_of
 from runner.index import read_connection, update_index
 from runner.index.db import write_connection
-from runner.index.schema import SCHEMA_VERSION
+from runner.index.schema import RUN_TOKEN_COLUMNS, SCHEMA_VERSION, VERSION_4_RESPONSE_COLUMNS
+from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import openai_env, openai_records
 
 # Bundled genai-prices 0.2.3: gpt-4o-mini is $0.15 / $0.60 per million, batch $0.075 / $0.30.
@@ -193,11 +194,13 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
     with write_connection(outputs) as con:  # make it a version-2 index, with an evaluation
         con.execute("ALTER TABLE responses DROP COLUMN cost_usd")
         con.execute("ALTER TABLE responses DROP COLUMN cached")
-        con.execute("ALTER TABLE responses DROP COLUMN thinking")  # version 4's columns
-        con.execute("ALTER TABLE responses DROP COLUMN tool_calls")
-        con.execute("ALTER TABLE responses DROP COLUMN parsed")
         con.execute("ALTER TABLE runs DROP COLUMN cost_usd")
         con.execute("ALTER TABLE runs DROP COLUMN cost")
+        for table, column in _NEWER_COLUMNS:  # nor had it the later versions' columns
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for column in ("sharded_run", "shard", "shards"):  # version 5's
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        con.execute("DROP VIEW sharded_runs")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")
         con.execute("INSERT INTO evaluations VALUES ('r', 'p0', 's', 'score', '1', 1, now())")
     report = update_index(outputs)
@@ -211,6 +214,15 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
         version = con.execute("SELECT value FROM index_meta WHERE key='schema_version'")
         assert version.fetchone() == (SCHEMA_VERSION,)
+        # Version 5's view of sharded runs came with the migration.
+        assert con.execute("SELECT count(*) FROM sharded_runs").fetchone() == (1,)
+
+
+# Columns added after version 3 (its migration adds them back).
+_NEWER_COLUMNS = (
+    *(("responses", c) for c in VERSION_4_RESPONSE_COLUMNS),
+    *(("runs", c) for c in RUN_TOKEN_COLUMNS),
+)
 
 
 def test_resumed_totals_add_up_and_the_estimate_says_if_it_fits() -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from runner.config.schema import RunConfig
-from runner.engine.clock import FakeClock
 from runner.engine.engine import Engine, EngineSettings
 from runner.engine.limits import Limits
-from runner.engine.quota import Accounting, Metered, TokenEstimate
 from runner.engine.retry import Backoff
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.clock import FakeClock
+from runner.limits.quota import Accounting, Metered, TokenEstimate
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -259,7 +259,7 @@ async def test_random_429s_are_retried_without_slowing_the_group() -> None:
 
 
 async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
-    from runner.engine.limiter import TokenBucket
+    from runner.limits.limiter import TokenBucket
 
     clock = FakeClock()
     t0 = clock.monotonic()
@@ -291,7 +291,7 @@ async def test_token_limit_paces_by_estimate_and_refunds_by_usage() -> None:
 
 
 async def test_token_limit_without_usage_keeps_the_estimate() -> None:
-    from runner.engine.limiter import TokenBucket
+    from runner.limits.limiter import TokenBucket
 
     clock = FakeClock()
     t0 = clock.monotonic()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from runner.config.schema import RunConfig
-from runner.engine.engine import Observer
 from runner.engine.session import engine_session
+from runner.output.observer import Observer
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged
 from runner.prompts.records import PromptRecord

@@ -13,7 +13,7 @@ import pytest
 from runner.config import compose_config, to_settings
 from runner.errors import ConfigError
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import PROVIDER_ENV_PREFIXES, llmock_bodies, unique_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def test_max_queries_json_reads_prompto_limits(tmp_path: Path) -> None:
             [
                 f"max_queries_json={limits}",
                 "max_queries_dict={ollama: {llama3: 7}}",
-                "+experiment.file=x.jsonl",
+                "experiment.file=x.jsonl",
             ]
         )
     )
@@ -138,7 +138,7 @@ def test_bad_max_queries_json_names_the_file(tmp_path: Path, text: str, fragment
     limits = tmp_path / "limits.json"
     limits.write_text(text)
     with pytest.raises(ConfigError, match=fragment) as error:
-        to_settings(compose_config([f"max_queries_json={limits}", "+experiment.file=x.jsonl"]))
+        to_settings(compose_config([f"max_queries_json={limits}", "experiment.file=x.jsonl"]))
     assert str(limits) in str(error.value)
 
 

@@ -18,7 +18,7 @@ from runner.evaluate import evaluate
 from runner.evaluation.rephrase import rephrase_experiment
 from runner.index import read_connection
 from tests import servers
-from tests.conftest import post_json, read_jsonl, write_jsonl
+from tests.helpers import post_json, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def test_bad_input_exits_2_before_sending(tmp_path: Path, llmock_server: servers
     cases = {
         "evaluation=match": "reads 'expected_response', which 1 of 1 record(s) lack",
         "evaluation=judge_helpfulness": "OPENAI_API_KEY",
-        "evaluation=nonexistent": "Could not find 'evaluation/nonexistent'",
+        "evaluation=nonexistent": "evaluation=nonexistent: no such evaluation. Choices: ",
         "evaluation=match evaluation.match.scorer=bogus": "unknown scorer 'bogus'",
     }
     for arg, needle in cases.items():
@@ -322,7 +322,7 @@ def test_a_judge_chosen_on_the_command_line_is_the_one_a_resume_rebuilds(
     The judge is a model of the user's conf/ beside the experiments (on Hydra's search path);
     the resume judges the prompt retried with the run's own judge, though its YAML changed.
     """
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
     from tests.providers_support import llmock_bodies
 
     judge, other = (f"judge-{uuid.uuid4().hex[:8]}" for _ in range(2))
@@ -369,7 +369,10 @@ def test_a_sweep_over_judge_models_from_the_users_conf(
 
     With joblib each job composes in a process of its own, on the search path made here.
     """
-    from tests.conftest import run_cli
+    pytest.importorskip(
+        "hydra_plugins.hydra_joblib_launcher", reason="needs the 'joblib' extra (make test)"
+    )
+    from tests.helpers import run_cli
 
     judges = {name: f"judge-{uuid.uuid4().hex[:8]}" for name in ("judge_a", "judge_b")}
     (tmp_path / "conf" / "model").mkdir(parents=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runner.evaluate import evaluate
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.model
 

@@ -12,7 +12,7 @@ from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
 from runner.errors import BadInputError
 from runner.evaluation import EvaluationRun, scorers
 from runner.evaluation import judge as judging
-from tests.conftest import read_jsonl
+from tests.helpers import read_jsonl
 
 
 def word_count_at_least(line: dict[str, Any], n: int = 1) -> dict[str, Any]:
@@ -153,20 +153,24 @@ def test_bad_steps_are_all_named_before_anything_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+_OLLAMA = {"OLLAMA_API_ENDPOINT": "http://127.0.0.1:9"}  # a judge's endpoint: nothing is sent
+
+
 def test_keys_the_records_lack_are_named(tmp_path: Path) -> None:
     steps = {
         "match": EvaluationStepConfig(scorer="exact_match"),
         "judge": EvaluationStepConfig(
             scorer="judge",
-            model="gemma_local",
-            model_config=ModelConfig("local", "gemma-3-270m"),
+            # Any judge: a hosted one needs no extra installed (local needs llama.cpp).
+            model="ollama_judge",
+            model_config=ModelConfig("ollama", "llama3.2"),
             template="{OUTPUT_RESPONSE} about {topic}",
         ),
     }
     settings = _settings(tmp_path, steps)
     lines = [_line("x", expected_response="x", topic="t", line=1), _line("y", line=2)]
     with pytest.raises(BadInputError) as info:
-        EvaluationRun.create(settings, tmp_path / "r", records=lines)
+        EvaluationRun.create(settings, tmp_path / "r", records=lines, env=_OLLAMA)
     assert len(info.value.problems) == 2
     assert "'expected_response', which 1 of 2 record(s) lack" in str(info.value)
     assert "'topic'" in str(info.value)

@@ -23,7 +23,7 @@ import pytest
 from runner.errors import DiskFullError
 from runner.output.run_folder import RunFolder
 from runner.output.writer import ResultWriter
-from tests.conftest import ROOT, read_jsonl, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_env, write_jsonl
 from tests.plain_server import PlainServer, plain_server
 
 ANSWER = "x" * 16_000  # 40 answers of 16 KB cannot fit on a 256 KB disk

@@ -150,3 +150,40 @@ def test_rebuild_replaces_an_unreadable_index(tmp_path: Path) -> None:
     (tmp_path / "index.duckdb").write_bytes(b"not a database" * 100)
     assert update_index(tmp_path, rebuild=True).rows_added == 2
     assert query_df("SELECT count(*) AS n FROM responses", tmp_path)["n"][0] == 2
+
+
+def test_a_200_mb_line_is_skipped_alone_and_the_index_goes_on(tmp_path: Path) -> None:
+    """Issue 23 item 11: a 200 MB prompt invalidated the database for every later update.
+
+    Its line is skipped with a warning naming file and line; its neighbours, a later run
+    and ``--rebuild`` are indexed.
+    """
+    recs = [record(i) for i in range(3)]
+    recs[1]["prompt"] = "p" * (200 * MB)
+    make_run(tmp_path, "exp", "r1", lines(recs))
+    report = update_index(tmp_path)
+    assert report.rows_added == 2
+    assert [(s.file, s.line) for s in report.skipped] == [("exp/r1/completed.jsonl", 2)]
+    assert "longer than the index takes" in report.skipped[0].reason
+    make_run(tmp_path, "exp", "r2", lines([record(i, run_id="r2") for i in range(2)]))
+    assert update_index(tmp_path).rows_added == 2
+    report = update_index(tmp_path, rebuild=True)
+    assert report.rows_added == 4 and [s.line for s in report.skipped] == [2]
+    frame = query_df("SELECT run_id, count(*) AS n FROM responses GROUP BY 1 ORDER BY 1", tmp_path)
+    assert frame.to_dict("records") == [{"run_id": "r1", "n": 2}, {"run_id": "r2", "n": 2}]
+
+
+def test_several_63_mb_lines_then_a_small_run_and_a_rebuild(tmp_path: Path) -> None:
+    """Lines under the limit but together over the writer's memory cap: all indexed.
+
+    The commit after them, and the final checkpoint, pinned them under the cap and failed.
+    """
+    recs = [record(i) for i in range(4)]
+    for i in (0, 1, 3):
+        recs[i]["prompt"] = "p" * (63 * MB)
+    make_run(tmp_path, "exp", "r1", lines(recs))
+    assert update_index(tmp_path).rows_added == 4
+    make_run(tmp_path, "exp", "r2", lines([record(i, run_id="r2") for i in range(2)]))
+    assert update_index(tmp_path).rows_added == 2
+    report = update_index(tmp_path, rebuild=True)
+    assert report.skipped == [] and report.rows_added == 6

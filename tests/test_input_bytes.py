@@ -16,7 +16,7 @@ import pytest
 
 from runner.errors import BadInputError
 from runner.prompts.reader import read_records
-from tests.conftest import ROOT, runner_argv, runner_env
+from tests.helpers import ROOT, runner_argv, runner_env
 
 GOOD = b'{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
 # Line 2 holds a Latin-1 "é" (0xe9), not UTF-8; its offset in the file is len(GOOD) + 42.

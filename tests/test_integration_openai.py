@@ -12,7 +12,7 @@ import pytest
 
 from runner import run_experiment
 from tests import servers
-from tests.conftest import get_json, post_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, post_json, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.integration
 

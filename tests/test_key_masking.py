@@ -19,7 +19,7 @@ import pytest
 
 from runner import redaction
 from tests import servers
-from tests.conftest import ROOT, post_json, read_jsonl, write_jsonl
+from tests.helpers import ROOT, post_json, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +161,118 @@ def test_log_lines_and_crash_tracebacks_are_masked(capsys: pytest.CaptureFixture
         redaction.forget_all()
     err = capsys.readouterr().err
     assert key not in err and err.count(redaction.MASK) >= 3
+
+
+# Issue 23.5: masking never corrupts. Only values that look like keys are masked, as whole
+# tokens, never as a JSON object's key.
+
+
+def test_a_word_in_a_credential_named_variable_is_no_key() -> None:
+    redaction.forget_all()
+    try:
+        redaction.remember_env({"PRIMARY_KEY": "response", "SORT_KEY": "response_time_ms_total"})
+        line = json.dumps({"response": "the response", "response_time_ms_total": 3})
+        assert redaction.redact(line) == line
+        assert redaction.redact_utf8(line.encode()) == line.encode()
+    finally:
+        redaction.forget_all()
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("response", False),
+        ("sk-learn", False),  # a prefix, but a word's length
+        ("response_time_ms_total", False),  # long, but no digit: an identifier
+        ("aaaaaaaa11111111", False),  # letters and digits, but no entropy
+        ("a long passphrase 123456", False),  # a space: text, not a token
+        ("sk-proj-abc123", True),
+        ("sk-ant-api03-xyz", True),
+        ("AIzaSyD-0123abcd", True),
+        ("hf_abcdefghijkl", True),
+        ("9f86d081884c7d659a2feaa0c55ad015", True),  # a hex token
+    ],
+)
+def test_looks_like_secret(value: str, secret: bool) -> None:
+    assert redaction.looks_like_secret(value) is secret
+
+
+def test_a_key_is_masked_as_a_whole_token_and_never_as_a_json_key() -> None:
+    key = "sk-token-0123456789abcdef"
+    redaction.forget_all()
+    try:
+        redaction.remember([key])
+        assert redaction.redact(f"bad key {key}.") == f"bad key {redaction.MASK}."
+        glued = f"x{key}y {key}_suffix"  # inside a longer word: another token
+        assert redaction.redact(glued) == glued
+        for escaped in (json.dumps(f"line\n{key}"), json.dumps(f"\u00a0{key}")):
+            assert key not in redaction.redact(escaped), escaped  # after a JSON escape
+        line = json.dumps({key: f"echo {key}"})
+        assert json.loads(redaction.redact(line)) == {key: f"echo {redaction.MASK}"}
+        assert redaction.redact_data({key: [key]}) == {key: [redaction.MASK]}
+    finally:
+        redaction.forget_all()
+
+
+def test_primary_key_response_leaves_results_and_index_whole(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    records = [{"id": i, "prompt": f"p{i}", "api": "openai", "model_name": "m-pk"} for i in [1, 2]]
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", records)
+    cli = _Cli(tmp_path, llmock_server.url, "test-key")
+    cli.env["PRIMARY_KEY"] = "response"
+    done = cli.runner("experiment=e", "run_id=r1", "index=true")
+    assert done.returncode == 0, done.stderr
+    lines = read_jsonl(tmp_path / "outputs/e/r1/completed.jsonl")
+    assert all(line["status"] == "ok" and line["response"] for line in lines), lines
+    assert redaction.MASK not in (tmp_path / "outputs/e/r1/completed.jsonl").read_text()
+    queried = cli.run(
+        "runner.query", "--outputs-dir", str(tmp_path / "outputs"), "--format", "json",
+        "SELECT response FROM responses WHERE response IS NOT NULL",
+    )  # fmt: skip
+    assert queried.returncode == 0, queried.stderr
+    assert len(json.loads(queried.stdout)) == 2
+
+
+# Issue 23.6: no credential on disk from a URL: a base URL's user:password@ and its key=
+# parameters are taken out wherever a URL is recorded or shown (the request keeps them).
+
+
+def test_public_url_strips_userinfo_and_credential_parameters() -> None:
+    url = "http://user:pw@host:8/v1?api_key=A1&x=1&token=T2&access_token=T3&key=K4#f"
+    assert redaction.public_url(url) == (
+        f"http://host:8/v1?api_key={redaction.MASK}&x=1&token={redaction.MASK}"
+        f"&access_token={redaction.MASK}&key={redaction.MASK}#f"
+    )
+    hydra_spelling = r"base_url=http\://user\:pw@host\:8/v1"  # Hydra escapes ":" so
+    assert redaction.public_url(hydra_spelling) == r"base_url=http\://host\:8/v1"
+    assert redaction.public_url("mail me: a@b.c, key=1") == "mail me: a@b.c, key=1"
+
+
+def test_a_password_in_the_base_url_reaches_no_file_and_no_console(tmp_path: Path) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    records = [{"id": i, "prompt": f"p{i}", "api": "openai", "model_name": "m-u"} for i in [1, 2]]
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", records)
+    with servers.llmock() as server:
+        url = server.url.replace("http://", f"http://user:{password}@") + "/v1"
+        cli = _Cli(tmp_path, server.url, "unused")
+        # No key: the server is reached with the URL's basic auth, as a proxy would want.
+        del cli.env["OPENAI_API_KEY"]
+        cli.env["OPENAI_BASE_URL"] = url
+        cache = ["cache=on", f"cache_dir={tmp_path / 'cache'}", "index=true"]
+        by_env = cli.runner("experiment=e", "run_id=r1", *cache)
+        assert by_env.returncode == 0, by_env.stderr
+        del cli.env["OPENAI_BASE_URL"]
+        by_config = cli.runner("experiment=e", "run_id=r2", f"apis.openai.base_url={url}", *cache)
+        assert by_config.returncode == 0, by_config.stderr
+        sweep = cli.runner("-m", "experiment=e", "max_concurrency=1,2", f"apis.openai.base_url={url}", *cache)  # noqa: E501  # fmt: skip
+        assert sweep.returncode == 0, sweep.stderr
+        reported = cli.run("runner.report", "experiment=e", f"outputs_dir={tmp_path / 'outputs'}")
+        assert reported.returncode == 0, reported.stderr
+        indexed = cli.run("runner.index", "--outputs-dir", str(tmp_path / "outputs"), "--rebuild")
+        assert indexed.returncode == 0, indexed.stderr
+    assert len(list((tmp_path / "outputs/e").glob("*/report.html"))) == 4
+    assert list((tmp_path / "cache").iterdir())  # the cache was written
+    assert list((tmp_path / "outputs").glob(".sweeps/*/multirun.yaml"))
+    assert _files_holding(tmp_path, password) == []
+    assert [text for text in cli.printed if password in text] == []

@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from runner.engine.ray_limits import LimitsState
+from runner.limits.ray_limits import LimitsState
 from tests import servers
-from tests.conftest import get_json, read_jsonl, write_jsonl
+from tests.helpers import get_json, read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"gpt_4o_mini": "gpt-4o-mini", "gpt_4_1_nano": "gpt-4.1-nano"}
@@ -63,7 +63,7 @@ def _extra_missing(module: str, extra: str) -> pytest.MarkDecorator:
 
 def test_limits_state_spaces_reservations_of_all_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("runner.engine.ray_limits.time.time", lambda: now[0])
+    monkeypatch.setattr("runner.limits.ray_limits.time.time", lambda: now[0])
     state = LimitsState()
     # 60/min, burst 1: one a second, whoever asks.
     waits = [state.reserve("k.q", 60.0, 1.0, 1.0) for _ in range(4)]
@@ -79,7 +79,7 @@ def test_limits_state_spaces_reservations_of_all_callers(monkeypatch: pytest.Mon
 
 
 def test_limits_state_takes_the_latest_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runner.engine.ray_limits.time.time", lambda: 50.0)
+    monkeypatch.setattr("runner.limits.ray_limits.time.time", lambda: 50.0)
     state = LimitsState()
     assert state.reserve("k.q", 60.0, 1.0, 1.0) == 0.0
     # Now 30/min: the next slot comes two seconds after the last one's.
@@ -340,7 +340,7 @@ def ray_address() -> Iterator[str]:
 
 
 def _reservations(name: str) -> int:
-    from runner.engine.ray_limits import RayLimits
+    from runner.limits.ray_limits import RayLimits
 
     limits = RayLimits()  # this process is connected already: the same cluster
     try:
@@ -352,7 +352,7 @@ def _reservations(name: str) -> int:
 _HAMMER = textwrap.dedent(
     """
     import asyncio, json, sys, time
-    from runner.engine.ray_limits import RayLimits
+    from runner.limits.ray_limits import RayLimits
 
     async def main(address, name, count, rate, start_at):
         limits = RayLimits(address)
@@ -398,7 +398,7 @@ def test_ray_limits_are_shared_by_separate_drivers(ray_address: str) -> None:
 @pytest.mark.integration
 def test_ray_bucket_in_this_process(ray_address: str) -> None:
     """acquire() and adjust() through the actor from an asyncio caller."""
-    from runner.engine.ray_limits import RayLimits
+    from runner.limits.ray_limits import RayLimits
 
     limits = RayLimits(ray_address)
     bucket = limits.bucket(f"local-{time.time_ns()}", 120.0)

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from runner.engine.clock import FakeClock
-from runner.engine.limiter import TokenBucket
+from runner.limits.clock import FakeClock
+from runner.limits.limiter import TokenBucket
 
 
 def _schedule(bucket: TokenBucket, clock: FakeClock, n: int) -> list[float]:

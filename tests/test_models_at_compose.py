@@ -19,7 +19,7 @@ from runner.config.schema import ModelConfig
 from runner.config.settings import redacted_container
 from runner.config.setup import quote_plain_values
 from runner.errors import ConfigError
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 RUNNER = Path(__file__).resolve().parents[1] / "runner"
 # Where a config folder may still be named: composing (runner/config), the command lines
@@ -87,7 +87,7 @@ def test_no_config_folder_is_passed_below_the_command_line() -> None:
     assert found == []
 
 
-CHOICES = "choices: gemma_local, gpt_4_1_nano, gpt_4o_mini"
+CHOICES = "choices: gemma_local, gemma_local_greedy, gpt_4_1_nano, gpt_4o_mini"
 
 
 @pytest.fixture

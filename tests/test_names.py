@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import runner_env, write_jsonl
+from tests.helpers import runner_env, write_jsonl
 from tests.providers_support import llmock_bodies, unique_model
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start(tmp_path: Path, server: servers.Server) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, server: servers.Server, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -33,6 +33,7 @@ def _start(tmp_path: Path, server: servers.Server) -> subprocess.Popen[str]:
             "progress=off",
             "index=false",
             "max_queries=6000",
+            *extra,
         ],
         cwd=ROOT,
         env={**runner_env(server.url), "PYTHONPATH": str(ROOT)},
@@ -106,3 +107,112 @@ def test_two_dropped_files_are_two_runs_and_a_restart_runs_nothing(
     time.sleep(4)
     _stop(process)
     assert _state(tmp_path) == state and len(llmock_bodies(llmock_server, model)) == 2
+
+
+def _records(model: str, n: int) -> list[str]:
+    return [
+        json.dumps({"id": i, "api": "openai", "model_name": model, "prompt": f"p{i}"}) + "\n"
+        for i in range(n)
+    ]
+
+
+def test_a_file_copied_in_two_halves_runs_once(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """Issue 23 item 4: a copy that pauses halfway is one run of all its prompts, not two."""
+    model = unique_model("gpt-halves")
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    lines = _records(model, 100)
+    process = _start(tmp_path, llmock_server, "settle_s=3")
+    try:
+        time.sleep(2)  # watching
+        target = experiments / "copied.jsonl"
+        with target.open("w") as f:
+            f.writelines(lines[:50])
+        time.sleep(1.5)  # the copy pauses (longer than watchfiles' debounce)
+        with target.open("a") as f:
+            f.writelines(lines[50:])
+        _wait(lambda: "exit" in _state(tmp_path).get("copied.jsonl", {}))
+        time.sleep(3)  # a second run would start now
+    finally:
+        out = _stop(process)
+    assert _state(tmp_path)["copied.jsonl"]["exit"] == 0, out
+    assert len(list((tmp_path / "outputs").glob("copied/*/run.json"))) == 1, out
+    assert len(llmock_bodies(llmock_server, model)) == 100
+
+
+def test_a_file_changed_after_its_run_is_not_run_again(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """Changed once its run ended: a warning, no second run (its prompts were sent)."""
+    model = unique_model("gpt-changed")
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    lines = _records(model, 3)
+    (experiments / "grow.jsonl").write_text("".join(lines[:2]))
+    process = _start(tmp_path, llmock_server, "settle_s=0.5")
+    try:
+        _wait(lambda: "exit" in _state(tmp_path).get("grow.jsonl", {}))
+        (experiments / "grow.jsonl").write_text("".join(lines))
+        time.sleep(4)
+    finally:
+        out = _stop(process)
+    assert "grow.jsonl changed after its run" in out
+    assert len(list((tmp_path / "outputs").glob("grow/*/run.json"))) == 1
+    assert len(llmock_bodies(llmock_server, model)) == 2
+
+
+def test_a_file_whose_run_is_alive_is_not_started(tmp_path: Path) -> None:
+    """Another pipeline's run of the file is alive (its pid recorded): no second run."""
+    from runner.hashing import file_sha256
+    from runner.pipeline import Pipeline
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "busy.jsonl").write_text(_records("m", 1)[0])
+    digest = file_sha256(experiments / "busy.jsonl")
+    pipeline = Pipeline(experiments, tmp_path / "outputs", [], settle_s=0)
+    state = {"busy.jsonl": {"sha256": digest, "pid": os.getpid()}}
+    assert pipeline.pending(state) == ([], 0)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its run died: resumed
+    state = {"busy.jsonl": {"sha256": digest, "pid": dead.pid}}
+    assert [p.name for p, _ in pipeline.pending(state)[0]] == ["busy.jsonl"]
+
+
+def test_settling_waits_for_size_and_mtime_to_hold(tmp_path: Path) -> None:
+    """A file is run only once unchanged for settle_s; each write starts the wait anew."""
+    from runner.pipeline import Pipeline
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    path = experiments / "slow.jsonl"
+    path.write_text(_records("m", 1)[0])
+    pipeline = Pipeline(experiments, tmp_path / "outputs", [], settle_s=0.5)
+    assert pipeline.pending({}) == ([], 1)
+    time.sleep(0.3)
+    with path.open("a") as f:
+        f.write(_records("m", 2)[1])
+    time.sleep(0.3)
+    assert pipeline.pending({}) == ([], 1)  # written 0.3 s ago: still settling
+    time.sleep(0.6)
+    assert [p.name for p, _ in pipeline.pending({})[0]] == ["slow.jsonl"]
+
+
+def test_sigterm_stops_the_pipeline_and_its_run_resumably(tmp_path: Path) -> None:
+    """SIGTERM to the pipeline reaches its run: stopped (130, resumed next time), not orphaned."""
+    model = unique_model("gpt-term")
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    with servers.llmock("--latency-ms", "1500") as slow:
+        process = _start(tmp_path, slow, "settle_s=0.2", "max_concurrency=1")
+        try:
+            (experiments / "slow.jsonl").write_text("".join(_records(model, 20)))
+            _wait(lambda: "pid" in _state(tmp_path).get("slow.jsonl", {}))
+            time.sleep(3)  # sending, one request at a time
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert _state(tmp_path)["slow.jsonl"]["exit"] == 130, out

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests import servers
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 from tests.providers_support import llmock_bodies, unique_model, write_media
 from tests.test_check import _check, _env
 

@@ -16,8 +16,8 @@ import pytest
 from runner import run_experiment
 from runner.check import check_experiment
 from tests import servers
-from tests.conftest import read_jsonl
 from tests.google_server import google_server
+from tests.helpers import read_jsonl
 
 MIRROR = Path(os.environ.get("PROMPTO_REPO", "/work/.mirror/alan-turing-institute+prompto/repo"))
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason="no prompto mirror")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 from tests.providers_support import run_records, unique_model
 from tests.test_check import _check, _env
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import runner.providers  # noqa: F401  (registers the providers: the grouping asks them)
 from runner.errors import BadInputError
 from runner.prompts.grouping import apply_model, group_records
 from runner.prompts.reader import fold_csv_row, read_records

@@ -19,7 +19,7 @@ import pytest
 
 from runner import __version__
 from tests import servers
-from tests.conftest import ROOT, run_cli, runner_env, write_jsonl
+from tests.helpers import ROOT, run_cli, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 

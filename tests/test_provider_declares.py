@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner.engine.quota import Accounting
+from runner.limits.quota import Accounting
 from runner.prompts.grouping import group_records
 from runner.prompts.records import PromptRecord
 from runner.providers import base

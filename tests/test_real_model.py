@@ -8,7 +8,7 @@ import pytest
 
 from runner import run_experiment
 from tests import servers
-from tests.conftest import read_jsonl, write_jsonl
+from tests.helpers import read_jsonl, write_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 

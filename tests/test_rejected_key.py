@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from tests import servers
-from tests.conftest import post_json, read_jsonl, run_cli, write_jsonl
+from tests.helpers import post_json, read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 
-KEY = "test-key"  # what tests.conftest.runner_env sends
+KEY = "test-key"  # what tests.helpers.runner_env sends
 
 
 def _model() -> str:

@@ -18,7 +18,7 @@ from runner.engine.timeline import Timeline, attempt_kind
 from runner.errors import ErrorKind, ProviderError
 from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT, post_json, read_jsonl, run_cli, write_jsonl
+from tests.helpers import ROOT, post_json, read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -262,7 +262,7 @@ def test_several_runs_leave_out_one_without_results(run_dir: Path, tmp_path: Pat
 def test_a_run_ends_by_printing_the_report_and_the_viewer_command(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
-    from tests.conftest import runner_argv, runner_env
+    from tests.helpers import runner_argv, runner_env
 
     write_jsonl(
         tmp_path / "experiments" / "one.jsonl",
@@ -302,7 +302,7 @@ def test_report_size_does_not_grow_with_the_number_of_prompts(tmp_path: Path) ->
 
 
 def test_the_summary_explains_a_dash_in_achieved_per_minute() -> None:
-    from runner.engine.stats import GroupStats
+    from runner.output.stats import GroupStats
     from runner.output.summary import Summary
 
     group = GroupStats("g", 600.0, total=1, ok=1, requests=1)

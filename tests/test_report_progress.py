@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.engine.stats import GroupStats
 from runner.output.progress import GroupProgress, trouble_text
+from runner.output.stats import GroupStats
 
 
 def test_trouble_text_names_errors_retries_and_a_pause() -> None:
@@ -33,8 +33,8 @@ def test_bars_read_the_live_counters_and_pause_at_each_redraw() -> None:
 
 
 async def test_a_group_shows_paused_while_its_gate_waits_out_retry_after() -> None:
-    from runner.engine.adaptive import AdaptiveGate
-    from runner.engine.clock import FakeClock
+    from runner.limits.adaptive import AdaptiveGate
+    from runner.limits.clock import FakeClock
     from runner.send import _paused
 
     clock = FakeClock()
@@ -44,3 +44,38 @@ async def test_a_group_shows_paused_while_its_gate_waits_out_retry_after() -> No
     assert _paused(gate, clock)
     await clock.advance(3.5)
     assert not _paused(gate, clock)
+
+
+def test_many_groups_share_one_bar() -> None:
+    """Issue 23 item 11: 10,000 groups are one bar of their sums, not 10,000 rows redrawn."""
+    groups = [GroupStats(f"g{i}", 10.0, total=1) for i in range(10_000)]
+    progress = GroupProgress(groups, enabled=True)
+    name = "all 10,000 groups"
+    assert "0/10000" in progress.render_line(name)
+    for i in range(3):
+        progress.update(GroupStats(f"g{i}", 10.0, total=1, ok=1))
+    progress.update(GroupStats("g3", 10.0, total=1, error=1, retries=2))
+    progress.update(GroupStats("g3", 10.0, total=1, error=1, retries=2))  # told twice
+    line = progress.render_line(name)
+    assert "4/10000" in line and "1 err" in line and "2 retries" in line
+
+
+def test_many_groups_keep_a_bounded_timeline_and_summary() -> None:
+    """40,000 groups wrote a 200 MB report (a chart per group) and 40,000 summary lines."""
+    from runner.engine.timeline import MAX_LINES, OTHER_GROUPS, Timeline
+    from runner.output.summary import MAX_GROUP_ROWS, Summary
+
+    timeline = Timeline()
+    for i in range(1000):
+        timeline.limits(f"g{i}", 10.0)
+        timeline.sent(f"g{i}", 1.0)
+        timeline.finished(f"g{i}", 1.5, "ok")
+    groups = timeline.as_dict()["groups"]
+    assert len(groups) == MAX_LINES + 1
+    other = groups[OTHER_GROUPS]
+    assert other["rate_per_minute"] == 10.0 * (1000 - MAX_LINES)
+    assert other["buckets"][0]["ok"] == 1000 - MAX_LINES
+    stats = {f"g{i}": GroupStats(f"g{i}", 10.0, total=1, ok=1) for i in range(1000)}
+    text = Summary("r", "e", 1000, 1000, 0, 0, 1.0, stats).format()
+    assert len(text.splitlines()) < MAX_GROUP_ROWS + 10
+    assert f"and {1000 - MAX_GROUP_ROWS:,} more groups" in text

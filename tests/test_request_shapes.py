@@ -19,7 +19,7 @@ from runner.config.schema import RunConfig
 from runner.providers import ProviderContext
 from runner.providers.openai import OpenAIProvider
 from tests import servers
-from tests.conftest import ROOT, get_json, write_jsonl
+from tests.helpers import ROOT, get_json, write_jsonl
 from tests.providers_support import (
     PNG_B64,
     PROVIDER_ENV_PREFIXES,

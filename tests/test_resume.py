@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(
 def test_torn_line_is_repaired_and_errors_are_retried(
     tmp_path: Path, llmock_server: servers.Server
 ) -> None:
-    from tests.conftest import post_json
+    from tests.helpers import post_json
 
     n = 6
     write_jsonl(

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from runner.config import compose_config
 from tests import servers
-from tests.conftest import read_jsonl, run_cli, write_jsonl
+from tests.helpers import read_jsonl, run_cli, write_jsonl
 
 N = 12
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
 BAD_NAMES = ["resume=..", "resume=.", "resume=/", "resume=", "run_id=..", "run_id=."]
 BAD_NAMES += ["run_id=/", "run_id=", "run_id=../..", "resume=../exp", "experiment.name=.."]
@@ -103,7 +103,8 @@ def test_refused_new_run_leaves_no_folder_behind(tmp_path: Path) -> None:
 
 def test_clean_up_skips_folders_it_did_not_make(tmp_path: Path) -> None:
     """The unit rule: not made by this process, or holding a foreign file: left alone."""
-    from runner.output.run_folder import RunFolder, note_new_folders
+    from runner.output.run_folder import RunFolder
+    from runner.run_dirs import note_new_folders
 
     old = tmp_path / "old"
     (old / ".hydra").mkdir(parents=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.shared_limits import FileBucket
+from runner.limits.shared_limits import FileBucket
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
 
 
 def test_two_buckets_on_one_file_share_one_schedule(tmp_path: Path) -> None:

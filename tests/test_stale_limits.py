@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import shared_limits
-from runner.engine.ray_limits import LimitsState
-from runner.engine.shared_limits import FileBucket, Holder
+from runner.limits import shared_limits
+from runner.limits.ray_limits import LimitsState
+from runner.limits.shared_limits import FileBucket, Holder
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, runner_argv, runner_env, write_jsonl
 
 
 def test_a_slot_reserved_at_a_slower_rate_is_rescaled(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_a_live_holder_at_the_same_rate_is_still_shared(tmp_path: Path) -> None:
 
 
 def test_ray_state_rescales_and_releases(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runner.engine.ray_limits.time.time", lambda: 100.0)
+    monkeypatch.setattr("runner.limits.ray_limits.time.time", lambda: 100.0)
     state = LimitsState()
     assert state.reserve("k.q", 1, 1, 1, holder="a") == 0
     assert state.reserve("k.q", 1, 1, 1, holder="a") == pytest.approx(60)

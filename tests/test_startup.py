@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runner.config.run_mode import mode_may_be_set, skip_mode_composition
-from tests.conftest import ROOT
+from runner.config.run_mode import is_plain_run, mode_may_be_set
+from runner.errors import RunnerError
+from tests.helpers import ROOT, write_jsonl
 
 
 def test_the_report_imports_neither_pandas_nor_altair() -> None:
@@ -22,12 +25,49 @@ def test_the_report_imports_neither_pandas_nor_altair() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
-def test_a_plain_run_composes_its_config_once(monkeypatch: pytest.MonkeyPatch) -> None:
+class _Stopped(RunnerError):
+    exit_code = 7
+
+
+def _stop(*_args: Any, **_kwargs: Any) -> Any:
+    raise _Stopped("stopped on purpose")
+
+
+def _no_exit_folder(*_args: Any, **_kwargs: Any) -> str:
+    raise AssertionError("a plain run passes its exit status through no folder")
+
+
+def test_a_plain_run_composes_its_config_once_and_returns_its_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One composition, Hydra left as it is (nothing patched), the status returned."""
     from hydra._internal.hydra import Hydra
 
-    monkeypatch.setattr(Hydra, "get_mode", Hydra.get_mode)  # restored after the test
-    skip_mode_composition(["experiment=demo_file", "max_queries=5", "-m"])
-    assert Hydra.get_mode(object(), "config", []) is None  # type: ignore[arg-type]
+    import runner.__main__ as entry
+    import runner.run
+
+    get_mode, compose_config = Hydra.get_mode, Hydra.compose_config
+    composed: list[str] = []
+
+    def counted(self: Hydra, *args: Any, **kwargs: Any) -> Any:
+        composed.append(str(kwargs.get("run_mode")))
+        return compose_config(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted)
+    monkeypatch.setattr(runner.run, "execute_run", _stop)
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_exit_folder)
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", [{"api": "openai", "prompt": "x"}])
+    args = [f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'out'}"]
+    assert entry.main(["experiment=exp", *args]) == 7
+    assert composed == ["RunMode.RUN"]
+    assert Hydra.get_mode is get_mode
+
+
+def test_a_sweep_or_a_flag_goes_through_hydra() -> None:
+    assert is_plain_run(["experiment=demo_file", "max_queries=5"])
+    assert not is_plain_run(["experiment=demo_file", "max_queries=5,10", "-m"])
+    assert not is_plain_run(["experiment=demo_file", "--cfg", "job"])
+    assert not is_plain_run(["experiment=demo_file", "hydra.mode=MULTIRUN"])
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests import servers
-from tests.conftest import post_json
+from tests.helpers import post_json
 from tests.providers_support import run_one_streamed
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers.ollama import request_body
 from tests import servers
 from tests.batch_server import batch_server
-from tests.conftest import ROOT, get_json, read_jsonl, runner_argv, write_jsonl
+from tests.helpers import ROOT, get_json, read_jsonl, runner_argv, write_jsonl
 from tests.plain_server import plain_server
 from tests.providers_support import PROVIDER_ENV_PREFIXES, aimock_journal
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from runner.index import read_connection, update_index
 from runner.index.db import write_connection
+from runner.index.schema import RUN_TOKEN_COLUMNS, VERSION_4_RESPONSE_COLUMNS
 from tests.documented_server import documented_server, sse
 from tests.providers_support import by_id, run_records
 
@@ -210,9 +211,10 @@ def test_thinking_is_kept_apart_for_every_api_that_returns_it(tmp_path: Path) ->
     assert json.loads(rows["p"])[0].startswith("**Analyzing")
 
     with write_connection(tmp_path / "outputs") as con:  # an index of version 3
-        con.execute("ALTER TABLE responses DROP COLUMN thinking")
-        con.execute("ALTER TABLE responses DROP COLUMN tool_calls")
-        con.execute("ALTER TABLE responses DROP COLUMN parsed")
+        for column in VERSION_4_RESPONSE_COLUMNS:
+            con.execute(f"ALTER TABLE responses DROP COLUMN {column}")
+        for column in RUN_TOKEN_COLUMNS:
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         con.execute("UPDATE index_meta SET value = '3' WHERE key = 'schema_version'")
     assert not update_index(tmp_path / "outputs").rebuilt  # migrated in place
     with read_connection(tmp_path / "outputs") as con:

@@ -22,7 +22,7 @@ import pytest
 from runner.config import compose_config, to_settings
 from runner.errors import ConfigError
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, run_cli, runner_env, write_jsonl
+from tests.helpers import ROOT, read_jsonl, run_cli, runner_env, write_jsonl
 
 N = 24
 NEGATIVE = [
@@ -145,3 +145,32 @@ def test_nan_is_refused_as_not_a_number(key: str) -> None:
     cfg = compose_config(["experiment=demo", f"{key}=nan"])
     with pytest.raises(ConfigError, match=f"{key} must be a (positive )?number"):
         to_settings(cfg)
+
+
+@pytest.mark.parametrize("after_s", [0.15, 0.5, 1.0, 1.5])
+def test_sigterm_before_the_run_folder_exists_exits_130(tmp_path: Path, after_s: float) -> None:
+    """Issue 23 item 11: SIGTERM during start-up is a stop (130, one line), not a kill (-15)."""
+    records = [{"api": "openai", "model_name": "m", "prompt": f"p{i}"} for i in range(20000)]
+    write_jsonl(tmp_path / "experiments" / "big.jsonl", records)
+    argv = [
+        sys.executable,
+        "-m",
+        "runner",
+        "experiment=big",
+        f"experiments_dir={tmp_path / 'experiments'}",
+        f"outputs_dir={tmp_path / 'outputs'}",
+        f"limits_dir={tmp_path / 'limits'}",
+        "progress=off",
+        "index=false",
+    ]
+    env = runner_env("http://127.0.0.1:9", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(argv, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    time.sleep(after_s)
+    started = list((tmp_path / "outputs").glob("big/*/run.json"))
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Interrupted" in err or "SIGTERM: stopping" in err, err
+    if not started:  # stopped before the run began: no run folder left behind
+        assert not list((tmp_path / "outputs").glob("big/*/run.json"))

@@ -21,18 +21,18 @@ import pytest
 
 from runner.config.schema import RunConfig
 from runner.engine.limits import accounting_of
-from runner.engine.quota import Accounting, Counts
+from runner.limits.quota import Accounting, Counts
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.records import PromptRecord
 from runner.providers.base import ProviderContext
 from runner.providers.openai import OpenAIProvider
 from tests import servers
-from tests.conftest import read_jsonl, run_cli, write_jsonl
+from tests.helpers import read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
 
 TPM = 30000
-KEY = "test-key"  # what tests.conftest.runner_env sends
+KEY = "test-key"  # what tests.helpers.runner_env sends
 
 
 @pytest.fixture

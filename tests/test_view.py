@@ -21,7 +21,7 @@ import pytest
 
 from tests import servers
 from tests.browser import chromium_page, drawn_charts
-from tests.conftest import ROOT, post_json, runner_argv, runner_env, write_jsonl
+from tests.helpers import ROOT, post_json, runner_argv, runner_env, write_jsonl
 
 pytestmark = pytest.mark.integration
 

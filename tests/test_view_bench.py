@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.browser import CHROMIUM
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.integration
 

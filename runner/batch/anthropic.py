@@ -26,35 +26,17 @@ from typing import Any
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
-from runner.batch.http import get_json, get_json_lines, transfer_timeout
+from runner.batch.anthropic_shapes import batch_state, line_result, sent_id
+from runner.batch.http import get_json, id_in, lines_of, objects, transfer_timeout
 from runner.batch.registry import register_batch
-from runner.batch.requests import classified, retry_later, single_request
+from runner.batch.requests import single_request
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.anthropic import (
-    DEFAULT_BASE_URL,
-    anthropic_payload,
-    classify_anthropic,
-    parse_message,
-)
+from runner.providers.anthropic import DEFAULT_BASE_URL, anthropic_payload, classify_anthropic
 from runner.providers.http import post_json
 
-# Anthropic's error types and the HTTP status each comes with (its errors page), so that an
-# errored item is classified exactly as the same error on an online request.
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,55}")
-MARKED = re.compile(r"[0-9a-f]{8}-")
 # How far back find looks: results stay readable for 29 days after a batch is created.
 FIND_WINDOW = timedelta(days=29)
 FIND_PAGES = 20  # of 100 batches each: a resume does not page through a key's whole history
@@ -66,11 +48,6 @@ def tag_marker(tag: str) -> str:
     return hashlib.sha256(tag.encode()).hexdigest()[:8] + "-"
 
 
-def engine_id(sent: str) -> str:
-    """The engine's custom_id, from the one sent (its tag marker removed)."""
-    return sent[9:] if MARKED.match(sent) else sent
-
-
 @register_batch
 class AnthropicBatches(BatchAdapter):
     """``api: anthropic`` in batch mode (Message Batches, half price)."""
@@ -78,6 +55,10 @@ class AnthropicBatches(BatchAdapter):
     api = "anthropic"
     # The documented cap: 100,000 requests or 256 MB, whichever comes first.
     limits = BatchLimits(max_requests=100_000, max_bytes=256_000_000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_ids: dict[str, str] = {}  # ended batch id -> its first result's custom_id
 
     def _base(self, model_name: str) -> str:
         return f"{self.provider._url(model_name) or DEFAULT_BASE_URL}/v1/messages/batches"
@@ -124,7 +105,7 @@ class AnthropicBatches(BatchAdapter):
             timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,
         )
-        return str(body["id"])
+        return id_in(body, "id", "the batch create")
 
     async def _get(self, model_name: str, url: str, **params: str) -> dict[str, Any]:
         return await get_json(
@@ -141,16 +122,18 @@ class AnthropicBatches(BatchAdapter):
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
         async for line in self._result_lines(model_name, batch_id):
-            yield item_result(line)
+            item = line_result(line)
+            if item is not None:
+                yield item
 
-    def _result_lines(self, model_name: str, batch_id: str) -> AsyncGenerator[dict[str, Any]]:
+    def _result_lines(self, model_name: str, batch_id: str) -> AsyncGenerator[str]:
         # The documented results endpoint (what results_url names), on the configured host:
         # the key never goes to a host the settings did not name.
-        return get_json_lines(
+        return lines_of(
             self.provider.context.http(),
             f"{self._base(model_name)}/{batch_id}/results",
             headers=self._headers(model_name),
-            timeout=self.provider.context.timeout,
+            timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,
         )
 
@@ -191,7 +174,8 @@ class AnthropicBatches(BatchAdapter):
         for _ in range(FIND_PAGES):
             params = {"limit": "100", **({"after_id": after} if after else {})}
             page = await self._get(model_name, self._base(model_name), **params)
-            fresh = [b for b in page.get("data") or [] if str(b.get("id")) not in found]
+            listed = [b for b in objects(page.get("data")) if b.get("id")]
+            fresh = [b for b in listed if str(b["id"]) not in found]
             for batch in fresh:
                 if _created(batch) < since:
                     return list(found.values())
@@ -203,13 +187,20 @@ class AnthropicBatches(BatchAdapter):
         return list(found.values())
 
     async def _first_id_marked(self, model_name: str, batch_id: str, marker: str) -> bool:
-        lines = self._result_lines(model_name, batch_id)
-        try:
-            async for line in lines:
-                return str(line.get("custom_id", "")).startswith(marker)
-        finally:
-            await lines.aclose()  # the rest of the file is not needed: drop the connection
-        return False  # no results: cancelled before any request ran, nothing to take back
+        # An ended batch's results never change: a find that looks again (a create in
+        # doubt, runner.batch.in_doubt) reads each first line once.
+        first = self._first_ids.get(batch_id)
+        if first is None:
+            first = ""  # no results: cancelled before any request ran, nothing to take back
+            lines = self._result_lines(model_name, batch_id)
+            try:
+                async for line in lines:
+                    first = sent_id(line) or ""
+                    break
+            finally:
+                await lines.aclose()  # the rest of the file is not needed: drop the connection
+            self._first_ids[batch_id] = first
+        return first.startswith(marker)
 
     async def _wait_ended(self, model_name: str, batch_id: str) -> None:
         logger.warning(
@@ -232,45 +223,3 @@ def _created(batch: dict[str, Any]) -> datetime:
     except ValueError:
         return datetime.now(UTC)  # unknown: keep it in view rather than skip it
     return created if created.tzinfo else created.replace(tzinfo=UTC)
-
-
-def batch_state(batch: dict[str, Any]) -> BatchState:
-    """A MessageBatch object in the engine's terms."""
-    counts = batch.get("request_counts") or {}
-    done = sum(int(counts.get(k) or 0) for k in ("succeeded", "errored", "canceled", "expired"))
-    total = done + int(counts.get("processing") or 0)
-    word = str(batch.get("processing_status") or "")
-    if word != "ended":
-        status = BatchStatus.IN_PROGRESS
-    elif batch.get("cancel_initiated_at"):
-        status = BatchStatus.CANCELLED
-    elif int(counts.get("expired") or 0):
-        status = BatchStatus.EXPIRED
-    else:
-        status = BatchStatus.ENDED
-    return BatchState(status, done=done, total=total, detail=word)
-
-
-def item_result(line: dict[str, Any]) -> ItemResult:
-    """One results line: succeeded, errored (classified as online), canceled or expired."""
-    custom_id = engine_id(str(line.get("custom_id", "")))
-    result = line.get("result") or {}
-    kind = result.get("type")
-    if kind == "succeeded":
-        try:
-            return ItemResult(custom_id, completion=parse_message(result.get("message") or {}))
-        except ProviderError as exc:
-            return ItemResult(custom_id, error=exc)
-    if kind == "errored":
-        body = result.get("error") or {}
-        detail = body.get("error") if isinstance(body, dict) else None
-        error_type = detail.get("type") if isinstance(detail, dict) else None
-        status = ERROR_STATUS.get(str(error_type), 500)
-        return ItemResult(custom_id, error=classified(classify_anthropic, status, body, ""))
-    if kind == "canceled":
-        return ItemResult(custom_id, error=retry_later("its batch was cancelled before it ran"))
-    if kind == "expired":
-        return ItemResult(custom_id, error=retry_later("its batch expired (24 h) before it ran"))
-    return ItemResult(
-        custom_id, error=ProviderError(f"unknown batch result type {kind!r}", ErrorKind.FATAL)
-    )

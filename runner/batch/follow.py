@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchState, BatchStatus, ItemResult
+from runner.batch.in_doubt import find_in_doubt
 from runner.batch.manifest import ChunkState
+from runner.batch.requests import SHAPE_ERRORS
 from runner.cost.budget import over_budget
 from runner.engine.structured import check_output
 from runner.errors import ErrorKind, ProviderError
@@ -58,11 +60,14 @@ class Follower:
 
     async def send_chunk(self, api: str, model_name: str, entries: dict[str, Waiting]) -> None:
         run = self.run
-        if not run.reserve(entries.values()):
+        left_out = run.reserve(entries.values())  # the chunk sends what fits
+        if left_out:
             refused = over_budget(run.budget.limit_usd if run.budget else None)
-            for w in entries.values():
+            for w in left_out:
                 w.group_run.not_sent(w.item, refused)
-            return
+            entries = {cid: w for cid, w in entries.items() if w.reserved is not None}
+            if not entries:
+                return
         adapter = run.adapter(api)
         tag = run.new_tag()
         manifest = run.manifest
@@ -105,15 +110,21 @@ class Follower:
     ) -> str:
         """Create the batch; after an answer lost on the way, look it up before retrying."""
         for attempt in range(1, CALL_TRIES + 1):
+            sent_at = self.run.clock.wall().timestamp()
             try:
                 return await adapter.submit(model_name, lines, ref, tag)
             except ProviderError as exc:
-                if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
+                if exc.kind is not ErrorKind.RETRYABLE:
                     raise
-                if exc.status is None or exc.status >= 500:  # it may have been created
+                found = None
+                if exc.status is None or exc.status < 300:  # answer lost or unreadable
+                    found = await find_in_doubt(self, adapter, model_name, tag, sent_at)
+                elif exc.status >= 500:  # it may have been created
                     found = await self.call(lambda: adapter.find(model_name, tag), "find")
-                    if found is not None:
-                        return found
+                if found is not None:
+                    return found
+                if attempt == CALL_TRIES:  # and surely not made: the chunk is abandoned
+                    raise
                 await self.run.clock.sleep(self.pause(attempt, exc))
         raise AssertionError("unreachable")
 
@@ -135,7 +146,8 @@ class Follower:
         adapter = run.adapter(chunk.api)
         batch_id = chunk.batch_id
         if batch_id is None:  # killed between submit and its answer: did it get there?
-            batch_id = await self.call(lambda: adapter.find(chunk.model_name, chunk.tag), "find")
+            sent_at = chunk.submitting_at or 0.0
+            batch_id = await find_in_doubt(self, adapter, chunk.model_name, chunk.tag, sent_at)
             if batch_id is None:
                 run.manifest.append({"event": "abandoned", "tag": chunk.tag, "error": "not found"})
                 return
@@ -184,7 +196,7 @@ class Follower:
                 logger.warning("batch mode: batch {} passed batch_deadline_s", live.batch_id)
                 await self.quietly(lambda: adapter.cancel(live.model_name, batch_id))
             try:
-                state = await adapter.poll(live.model_name, batch_id)
+                state = await _poll(adapter, live.model_name, batch_id)
             except ProviderError as exc:
                 failures += 1
                 fatal += exc.kind is not ErrorKind.RETRYABLE
@@ -205,10 +217,15 @@ class Follower:
         answered: set[str] = set()
         for attempt in range(1, CALL_TRIES + 1):
             try:
-                async for item in adapter.results(live.model_name, live.batch_id):
-                    if item.custom_id not in answered:
-                        answered.add(item.custom_id)
-                        self.settle(live, item.custom_id, item)
+                try:
+                    async for item in adapter.results(live.model_name, live.batch_id):
+                        if item.custom_id not in answered:
+                            answered.add(item.custom_id)
+                            self.settle(live, item.custom_id, item)
+                except SHAPE_ERRORS as exc:  # the file as a whole is of another shape
+                    raise ProviderError(
+                        f"the results are not of the documented shape: {exc}", ErrorKind.RETRYABLE
+                    ) from None
                 return answered
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
@@ -224,6 +241,13 @@ class Follower:
             self.deliver(waiting, result, live)
         elif cid in live.ids:
             self.run.settled[cid] = result
+        else:
+            logger.warning(
+                "batch mode: batch {} gave a result for custom_id {!r}, which it does not "
+                "hold: ignored",
+                live.batch_id,
+                cid[:100],
+            )
 
     def deliver(
         self, waiting: Waiting, result: ItemResult | ProviderError, live: Live | None
@@ -264,7 +288,7 @@ class Follower:
         """``job()``, tried again after retryable failures (backoff; Retry-After honoured)."""
         for attempt in range(1, CALL_TRIES + 1):
             try:
-                return await job()
+                return await _shaped(job, what)
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
                     raise
@@ -284,3 +308,20 @@ class Follower:
         start = settings.backoff_base_s if base is None else base
         doubled = min(start * 2 ** (attempt - 1), max(settings.backoff_max_s, start))
         return float(max(exc.retry_after or 0.0, doubled))
+
+
+async def _poll(adapter: BatchAdapter, model_name: str, batch_id: str) -> BatchState:
+    """``adapter.poll``; an answer of a shape it cannot read is a failed poll, not a crash."""
+    return await _shaped(lambda: adapter.poll(model_name, batch_id), f"the poll of {batch_id}")
+
+
+async def _shaped(job: Callable[[], Awaitable[T]], what: str) -> T:
+    """``job()``; an API answer of a shape the adapter cannot read is a retryable failure
+    of that call (a ProviderError the engine waits out), never a crash of the run."""
+    try:
+        return await job()
+    except SHAPE_ERRORS as exc:
+        raise ProviderError(
+            f"the answer to {what} is not of the documented shape: {type(exc).__name__}: {exc}",
+            ErrorKind.RETRYABLE,
+        ) from None

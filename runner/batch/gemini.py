@@ -33,9 +33,9 @@ from runner.batch.gemini_shapes import (
     response_key,
     tag_of,
 )
-from runner.batch.http import get_json, transfer_timeout
+from runner.batch.http import get_json, id_in, objects, transfer_timeout
 from runner.batch.registry import register_batch
-from runner.batch.requests import single_request
+from runner.batch.requests import single_request, skipped
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -122,7 +122,7 @@ class GeminiBatches(BatchAdapter):
                 body = await self._flat_or(model_name, lines, tag, exc)
         else:
             body = await self._post(model_name, flat(lines, tag))
-        name = str(body["name"])
+        name = id_in(body, "name", "the batch create")
         self._keys[name] = [str(line["metadata"]["key"]) for line in lines]
         return name
 
@@ -182,12 +182,9 @@ class GeminiBatches(BatchAdapter):
         keys = request_keys(operation) or self._keys.get(batch_id) or []
         for i, response in enumerate(inlined_responses(operation)):
             key = response_key(response, keys, i)
-            if key is None:
-                raise ProviderError(
-                    f"batch {batch_id}: response {i} names no request and the batch's "
-                    "requests are not known here; its prompts are sent again",
-                    ErrorKind.RETRYABLE,
-                )
+            if key is None:  # its prompt, if any, is one with no result: sent again
+                skipped(response)
+                continue
             yield item_result(key, response, model_name)
         self._keys.pop(batch_id, None)  # read whole: a run of many batches holds no key lists
 
@@ -210,9 +207,9 @@ class GeminiBatches(BatchAdapter):
         for _ in range(FIND_PAGES):
             params = {"pageSize": "100", **({"pageToken": token} if token else {})}
             page = await self._get(model_name, f"{self._root(model_name)}/batches", params=params)
-            for operation in page.get("operations") or page.get("batches") or []:
+            for operation in objects(page.get("operations") or page.get("batches")):
                 if tag_of(operation) == tag:
-                    return str(operation["name"])
+                    return id_in(operation, "name", "the batch list")
             token = page.get("nextPageToken")
             if not token:
                 break

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from runner.batch.adapter import BatchState, BatchStatus, ItemResult
-from runner.batch.requests import classified
-from runner.errors import ProviderError
+from runner.batch.requests import SHAPE_ERRORS, bad_line, classified, count
+from runner.errors import ErrorKind, ProviderError
 from runner.providers.gemini import classify_gemini, parse_generate_content
 
 # The batch state's last word (BATCH_STATE_SUCCEEDED; emulators say JOB_STATE_SUCCEEDED).
@@ -69,8 +69,11 @@ def request_keys(operation: dict[str, Any]) -> list[str]:
     return [str(k) for k in keys] if keys and all(k is not None for k in keys) else []
 
 
-def inlined_responses(operation: dict[str, Any]) -> list[dict[str, Any]]:
-    """The responses: ``response`` or ``metadata.output`` (Google), ``dest`` (emulators)."""
+def inlined_responses(operation: dict[str, Any]) -> list[Any]:
+    """The responses: ``response`` or ``metadata.output`` (Google), ``dest`` (emulators).
+
+    Every entry, whatever its shape: responses without keys go by position.
+    """
     for holder in (
         operation.get("response"),
         batch_of(operation).get("output"),
@@ -80,15 +83,16 @@ def inlined_responses(operation: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(found, dict):  # Google nests the list: inlinedResponses.inlinedResponses
             found = found.get("inlinedResponses")
         if isinstance(found, list) and found:
-            return [r for r in found if isinstance(r, dict)]
+            return found
     return []
 
 
-def response_key(response: dict[str, Any], keys: list[str], index: int) -> str | None:
-    metadata = response.get("metadata")
+def response_key(response: Any, keys: list[str], index: int) -> str | None:
+    held = response if isinstance(response, dict) else {}
+    metadata = held.get("metadata")
     if isinstance(metadata, dict) and metadata.get("key") is not None:
         return str(metadata["key"])
-    custom_id = response.get("custom_id")
+    custom_id = held.get("custom_id")
     if custom_id is not None and str(custom_id) in keys:
         return str(custom_id)
     return keys[index] if index < len(keys) else None
@@ -102,23 +106,41 @@ def batch_state(operation: dict[str, Any]) -> BatchState:
     error = operation.get("error")
     if status is BatchStatus.IN_PROGRESS and operation.get("done") and isinstance(error, dict):
         status = BatchStatus.CANCELLED if error.get("code") == 1 else BatchStatus.FAILED
-    stats = batch.get("batchStats") or {}
-    total = int(stats.get("requestCount") or 0)
-    done = int(stats.get("successfulRequestCount") or 0) + int(stats.get("failedRequestCount") or 0)
+    stats = batch.get("batchStats")
+    stats = stats if isinstance(stats, dict) else {}
+    total = count(stats.get("requestCount"))
+    done = count(stats.get("successfulRequestCount")) + count(stats.get("failedRequestCount"))
     if not stats:  # emulators count only the completed requests
-        done = int(batch.get("completedRequestCount") or 0)
+        done = count(batch.get("completedRequestCount"))
         total = len(input_requests(operation)) or done
     return BatchState(status, done=done, total=total, detail=word)
 
 
-def item_result(key: str, response: dict[str, Any], model_name: str) -> ItemResult:
-    """One inlined response: a GenerateContentResponse, or its google.rpc error."""
+def item_result(key: str, response: Any, model_name: str) -> ItemResult:
+    """One inlined response; one of another shape costs that prompt alone (an error)."""
+    try:
+        return _item_result(key, response, model_name)
+    except SHAPE_ERRORS as exc:
+        return ItemResult(key, error=bad_line(f"{type(exc).__name__}: {exc}", response))
+
+
+def _item_result(key: str, response: Any, model_name: str) -> ItemResult:
+    """A GenerateContentResponse, or its google.rpc error."""
+    if not isinstance(response, dict):
+        return ItemResult(key, error=bad_line("not an object", response))
     error = response.get("error")
     if isinstance(error, dict):
-        status = RPC_HTTP.get(int(error.get("code") or 2), 500)
+        code = error.get("code") or 2
+        if not isinstance(code, int) or isinstance(code, bool):
+            return ItemResult(key, error=bad_line(f"error code {code!r} is not a number", error))
+        status = RPC_HTTP.get(code, 500)
         return ItemResult(key, error=classified(classify_gemini, status, {"error": error}, ""))
+    if error:  # a bare message: the item failed, say so
+        return ItemResult(key, error=ProviderError(f"batch item failed: {error}", ErrorKind.FATAL))
+    body = response.get("response") or {}
+    if not isinstance(body, dict):
+        return ItemResult(key, error=bad_line("its response is not an object", response))
     try:
-        body = response.get("response") or {}
         return ItemResult(key, completion=parse_generate_content(body, model_name))
     except ProviderError as exc:
         return ItemResult(key, error=exc)

@@ -89,7 +89,7 @@ async def lines_of(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
     classify: Classifier | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     """The non-empty lines of the file at ``url`` (a JSONL download), as they arrive."""
     async with (
         _transport_errors(timeout),
@@ -98,33 +98,6 @@ async def lines_of(
         await _raise_for_status(resp, classify)
         async for raw in body_lines(resp.content):
             yield raw.decode("utf-8", errors="replace")
-
-
-async def get_json_lines(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeout
-    classify: Classifier | None = None,
-) -> AsyncGenerator[dict[str, Any]]:
-    """GET a JSONL document and yield its objects one by one, never the whole file at once.
-
-    Raises:
-        ProviderError: as :func:`request_json`; retryable for a line that is not JSON (a
-            file cut short), so the batch's results are read again rather than half taken.
-    """
-    if timeout.total is not None:  # a whole-download cap would cut a large results file
-        timeout = transfer_timeout(timeout.total)
-    async for line in lines_of(session, url, headers=headers, timeout=timeout, classify=classify):
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            raise ProviderError(
-                f"a results line is not JSON: {line[:200]!r}", ErrorKind.RETRYABLE
-            ) from None
-        if isinstance(item, dict):
-            yield item
 
 
 async def body_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
@@ -155,3 +128,23 @@ def jsonl_form(lines: list[dict[str, Any]], filename: str) -> aiohttp.FormData:
     form.add_field("purpose", "batch")
     form.add_field("file", jsonl_bytes(lines), filename=filename, content_type="application/jsonl")
     return form
+
+
+def id_in(body: Any, key: str, what: str) -> str:
+    """``body[key]`` as text: the id an API's answer to ``what`` must carry.
+
+    Raises:
+        ProviderError: (retryable, HTTP 200) the answer has no such id: the step may have
+            been taken, so a create is looked up by its tag before it is tried again.
+    """
+    found = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(found, str | int) or isinstance(found, bool) or not str(found):
+        raise ProviderError(
+            f"the answer to {what} has no {key!r}: {str(body)[:200]!r}", ErrorKind.RETRYABLE, 200
+        )
+    return str(found)
+
+
+def objects(found: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list an API answered (anything else in it, or no list: none)."""
+    return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []

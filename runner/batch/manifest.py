@@ -23,7 +23,7 @@ from typing import Any
 
 from runner.errors import BadInputError
 from runner.output.disk import write_failed
-from runner.redaction import redact
+from runner.redaction import scrub
 
 MANIFEST = "batches.jsonl"
 
@@ -38,6 +38,7 @@ class ChunkState:
     custom_ids: list[str] = field(default_factory=list)
     input_ref: str | None = None
     submitting: bool = False
+    submitting_at: float | None = None  # epoch seconds of the submitting line
     batch_id: str | None = None
     submitted_at: float | None = None  # epoch seconds of the submitted line
     finished: bool = False  # done or abandoned: nothing left to collect
@@ -77,7 +78,7 @@ class Manifest:
                 entries.append(json.loads(line))
             except json.JSONDecodeError:
                 raise BadInputError(f"{self.path}:{number}: not a JSON line") from None
-        head = entries[0] if entries else {}
+        head = entries[0] if entries and isinstance(entries[0], dict) else {}
         if head.get("event") != "manifest" or (head.get("run_id"), head.get("experiment")) != (
             run_id,
             experiment,
@@ -87,8 +88,14 @@ class Manifest:
                 f"experiment {head.get('experiment')!r}, not run {run_id!r} of {experiment!r}; "
                 "it was copied here by mistake: move it away, nothing was sent"
             )
-        for entry in entries[1:]:
-            self._apply(entry)
+        for number, entry in enumerate(entries[1:], 2):
+            try:
+                self._apply(entry)
+            except (KeyError, TypeError, AttributeError):
+                raise BadInputError(
+                    f"{self.path}:{number}: not a batch manifest line of the expected shape "
+                    "(edited by hand?); restore the file or start a new run, nothing was sent"
+                ) from None
 
     def _apply(self, entry: dict[str, Any]) -> None:
         event, tag = entry.get("event"), str(entry.get("tag"))
@@ -104,6 +111,7 @@ class Manifest:
             chunk.input_ref = entry.get("input_ref")
         elif event == "submitting":
             chunk.submitting = True
+            chunk.submitting_at = entry.get("at")
         elif event == "submitted":
             chunk.batch_id = str(entry["batch_id"])
             chunk.submitted_at = entry.get("at")
@@ -113,8 +121,9 @@ class Manifest:
     def append(self, entry: dict[str, Any]) -> None:
         """Write ``entry`` as one line and make it durable before returning."""
         entry = {**entry, "at": round(time.time(), 3)}
-        # An error a server sent back may echo the key: masked, as in every file we write.
-        data = (redact(json.dumps(entry, ensure_ascii=False)) + "\n").encode("utf-8")
+        # An error a server sent back may echo the key (or a URL's password): masked, as in
+        # every file we write.
+        data = (scrub(json.dumps(entry, ensure_ascii=False)) + "\n").encode("utf-8")
         try:
             view = memoryview(data)
             while view:

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from runner.batch.adapter import BatchAdapter, BatchLimits, BatchState, BatchStatus, ItemResult
-from runner.batch.http import jsonl_form, lines_of, request_json, transfer_timeout
+from runner.batch.http import id_in, jsonl_form, lines_of, objects, request_json, transfer_timeout
 from runner.batch.registry import is_multi_turn, register_batch
+from runner.batch.requests import SHAPE_ERRORS, bad_line, count, loose_custom_id, skipped
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -104,7 +105,7 @@ class OpenAIShapedBatches(BatchAdapter):
             timeout=transfer_timeout(context.settings.timeout_s),
             form=form,
         )
-        return str(body["id"])
+        return id_in(body, "id", "the file upload")
 
     async def submit(
         self, model_name: str, lines: list[dict[str, Any]], input_ref: str | None, tag: str
@@ -116,16 +117,17 @@ class OpenAIShapedBatches(BatchAdapter):
             **self.tagged(tag),
         }
         body = await self._call("POST", model_name, "/batches", payload)
-        return str(body["id"])
+        return id_in(body, "id", "the batch create")
 
     async def find(self, model_name: str, tag: str) -> str | None:
         after: str | None = None
         for _ in range(_FIND_PAGES):
             query = "/batches?limit=100" + (f"&after={after}" if after else "")
             page = await self._call("GET", model_name, query)
-            for batch in page.get("data") or []:
-                if (batch.get("metadata") or {}).get(TAG_KEY) == tag:
-                    return str(batch["id"])
+            for batch in objects(page.get("data")):
+                metadata = batch.get("metadata")
+                if isinstance(metadata, dict) and metadata.get(TAG_KEY) == tag:
+                    return id_in(batch, "id", "the batch list")
             if not page.get("has_more") or not page.get("last_id"):
                 return None
             after = str(page["last_id"])
@@ -135,12 +137,15 @@ class OpenAIShapedBatches(BatchAdapter):
         body = await self._call("GET", model_name, f"/batches/{batch_id}")
         word = str(body.get("status"))
         counts = body.get("request_counts") or {}
-        done = int(counts.get("completed") or 0) + int(counts.get("failed") or 0)
+        if not isinstance(counts, dict):
+            counts = {}
+        done = count(counts.get("completed")) + count(counts.get("failed"))
         status = _STATUS.get(word, BatchStatus.IN_PROGRESS)
-        errors = (body.get("errors") or {}).get("data") or []
-        if status is BatchStatus.FAILED and errors:  # a rejected input file says why
-            word = f"failed: {errors[0].get('message') or errors[0].get('code')}"
-        return BatchState(status, done, int(counts.get("total") or 0), word)
+        errors = body.get("errors")
+        first = objects(errors.get("data") if isinstance(errors, dict) else None)[:1]
+        if status is BatchStatus.FAILED and first:  # a rejected input file says why
+            word = f"failed: {first[0].get('message') or first[0].get('code')}"
+        return BatchState(status, done, count(counts.get("total")), word)
 
     async def results(self, model_name: str, batch_id: str) -> AsyncIterator[ItemResult]:
         body = await self._call("GET", model_name, f"/batches/{batch_id}")
@@ -178,27 +183,52 @@ class OpenAIShapedBatches(BatchAdapter):
 
 
 def item_result(line: str) -> ItemResult | None:
-    """One line of an output or error file (None: not a result line)."""
+    """One line of an output or error file (None: a line that names no prompt).
+
+    A line of another shape costs that prompt alone: it is recorded as an error.
+    """
     try:
         entry = json.loads(line)
     except json.JSONDecodeError:
-        return None
+        found = loose_custom_id(line)
+        if found is None:
+            skipped(line)
+            return None
+        return ItemResult(found, error=bad_line("not JSON", line))
     if not isinstance(entry, dict) or not entry.get("custom_id"):
+        skipped(line)
         return None
     custom_id = str(entry["custom_id"])
+    try:
+        return _entry_result(custom_id, entry, line)
+    except SHAPE_ERRORS as exc:
+        return ItemResult(custom_id, error=bad_line(f"{type(exc).__name__}: {exc}", line))
+
+
+def _entry_result(custom_id: str, entry: dict[str, Any], line: str) -> ItemResult:
     response = entry.get("response") or {}
+    if not isinstance(response, dict):
+        return ItemResult(custom_id, error=bad_line("its response is not an object", line))
+    raw_status = response.get("status_code") or 0
+    if not isinstance(raw_status, int) or isinstance(raw_status, bool):
+        why = f"status_code {raw_status!r} is not a number"
+        return ItemResult(custom_id, error=bad_line(why, line))
+    status = raw_status
     error = entry.get("error")
-    status = int(response.get("status_code") or 0)
     if error:
+        if not isinstance(error, dict):  # a bare message: the item failed, say so
+            error = {"message": str(error)}
         code = str(error.get("code") or "")
         kind = ErrorKind.RETRYABLE if code in _NOT_RUN else ErrorKind.FATAL
-        message = f"batch item failed: {error.get('message') or code} ({code})"
+        message = f"batch item failed: {error.get('message') or code} ({code or 'no code'})"
         return ItemResult(custom_id, error=ProviderError(message, kind, status or None))
     body = response.get("body")
-    if status >= 400 or not isinstance(body, dict):
+    if status >= 400:
         return ItemResult(
-            custom_id, error=classify_status(status or 500, body, json.dumps(body)[:500], {})
+            custom_id, error=classify_status(status, body, json.dumps(body)[:500], {})
         )
+    if not isinstance(body, dict):  # answered (and maybe billed) with no readable body
+        return ItemResult(custom_id, error=bad_line("its response has no body object", line))
     try:
         # A line of a Responses batch answers with a ``response`` object.
         parse = parse_response if body.get("object") == "response" else parse_chat_completion

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+from loguru import logger
 
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
@@ -45,3 +48,42 @@ def retry_later(why: str) -> ProviderError:
 
 
 _NO_HEADERS: Mapping[str, str] = {}
+
+
+# What reading a result of an unexpected shape raises (a str where an object was due, ...).
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+_LOOSE_ID = re.compile(r'"custom_id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def bad_line(why: str, line: Any) -> ProviderError:
+    """A result line that cannot be read: that prompt alone is recorded as this error.
+
+    Fatal, not retried: the provider ran (and may have billed) the request.
+    """
+    return ProviderError(
+        f"the batch's result for this prompt is not of the documented shape ({why}): "
+        f"{str(line)[:200]!r}; recorded as an error",
+        ErrorKind.FATAL,
+    )
+
+
+def loose_custom_id(line: str) -> str | None:
+    """The ``custom_id`` a line that is not JSON still names, if it does."""
+    found = _LOOSE_ID.search(line)
+    return found.group(1) if found else None
+
+
+def skipped(line: Any) -> None:
+    """A result line that names no prompt: nothing to record it against (its prompt, if any,
+    is one with no result, sent again)."""
+    logger.warning("batch mode: a result line names no prompt, skipped: {!r:.200}", str(line))
+
+
+def count(value: Any) -> int:
+    """A count an API reported (a progress figure): 0 when it is not a whole number."""
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0

@@ -31,8 +31,9 @@ from runner.batch.registry import batch_adapter, is_multi_turn
 from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.clock import Clock
-from runner.errors import ErrorKind, ProviderError
+from runner.cost.reserve import input_factor, reservation, shape_of
+from runner.errors import ProviderError
+from runner.limits.clock import Clock
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
@@ -129,26 +130,26 @@ class BatchRun:
         for chunk in self.manifest.open_chunks():
             await self.follower.reattach(chunk)
 
-    def reserve(self, entries: Iterable[Waiting]) -> bool:
-        """Hold a chunk's estimated cost (at batch price) on the budget; False: over it.
+    def reserve(self, entries: Iterable[Waiting]) -> list[Waiting]:
+        """Hold each prompt's estimated cost (at batch price) on the budget, in order.
 
-        All or nothing: a refused chunk releases what its first prompts held.
+        Returns the prompts that do not fit (and are not to be sent): the chunk sends
+        what fits. A batch answers hours later, so nothing waits for room here.
         """
         budget, prices = self.budget, self.prices
         if budget is None or prices is None or budget.limit_usd is None:
-            return True
-        held: list[Waiting] = []
+            return []
+        refused: list[Waiting] = []
         for w in entries:
             record = w.item.record
             tokens = self.providers[record.api].estimate_tokens(record)
-            usd = prices.estimate_cost(record, batch=True, tokens=tokens)
-            if not budget.reserve(usd, w.group_run.budget_line):
-                for done in held:
-                    self.settle(done, 0.0)
-                return False
+            factor = input_factor(budget, shape_of(record))
+            usd = reservation(prices, record, tokens, factor, batch=True)
+            if refused or not budget.reserve(usd, w.group_run.budget_line):
+                refused.append(w)
+                continue
             w.reserved = usd
-            held.append(w)
-        return True
+        return refused
 
     def settle(self, waiting: Waiting, actual: float | None) -> None:
         """Replace ``waiting``'s reservation by what its answer cost."""
@@ -264,8 +265,3 @@ class BatchRun:
 
     def fallback_online(self) -> bool:
         return self.settings.batch_fallback == "online"
-
-
-def not_run(message: str) -> ProviderError:
-    """A prompt a batch did not answer: worth sending again."""
-    return ProviderError(message, ErrorKind.RETRYABLE)

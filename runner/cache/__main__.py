@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from runner import cli
 from runner.cache.explain import explain
-from runner.cache.settings import cache_folder
 from runner.cache.store import FILE_NAME, CacheStore
 from runner.commands import python_command
+from runner.config.cache_settings import cache_folder
 from runner.errors import BadInputError
 
 COMMAND = cli.Command("runner.cache", log_level="WARNING")  # argparse prints its --help
@@ -22,16 +24,18 @@ def _parser() -> argparse.ArgumentParser:
         prog=f"{python_command()} -m runner.cache",
         description="The response cache: what it holds, emptying it, why a prompt missed it.",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="the cache folder (default: $RUNNER_CACHE_DIR, else ~/.cache/runner)",
-    )
+    cache_dir_help = "the cache folder (default: $RUNNER_CACHE_DIR, else ~/.cache/runner)"
+    parser.add_argument("--cache-dir", type=Path, default=None, help=cache_dir_help)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("stats", help="entries, size, and entries per api and model")
-    commands.add_parser("clear", help="delete every cached answer")
+    # --cache-dir also after the command (runner.cache clear --cache-dir X), as hints write it.
+    for name, text in (
+        ("stats", "entries, size, and entries per api and model"),
+        ("clear", "delete every cached answer"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS, help=cache_dir_help)
     why = commands.add_parser("explain", help="why a prompt of a run missed the cache")
+    why.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS, help=cache_dir_help)
     why.add_argument("run_id")
     why.add_argument("prompt_id", help="the prompt's prompt_key in completed.jsonl (its id)")
     return parser
@@ -44,28 +48,48 @@ def _when(at: float | None) -> str:
 def _cache(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     folder = args.cache_dir.expanduser() if args.cache_dir else cache_folder(None)
-    if args.command != "clear" and not (folder / FILE_NAME).exists():
+    if folder.exists() and not folder.is_dir():
+        raise BadInputError(f"--cache-dir {folder}: is a file, not a cache folder")
+    if not (folder / FILE_NAME).exists():
         if args.command == "explain":
             raise BadInputError(
                 f"no response cache at {folder / FILE_NAME}: give the run's --cache-dir"
             )
-        print(f"no response cache at {folder / FILE_NAME}")
+        # Nothing is made: clearing a cache that is not there leaves nothing behind.
+        nothing = "; nothing to clear" if args.command == "clear" else ""
+        print(f"no response cache at {folder / FILE_NAME}{nothing}")
         return 0
+    if not (folder / FILE_NAME).is_file():
+        raise BadInputError(f"{folder / FILE_NAME}: not a regular file; not a response cache")
     store = CacheStore(folder)
     try:
-        if args.command == "stats":
-            stats = store.stats()
-            print(f"cache: {stats['path']} ({stats['bytes'] / 1e6:.1f} MB)")
-            print(f"entries: {stats['entries']} answers of {stats['requests']} requests")
-            print(f"oldest: {_when(stats['oldest'])}  newest: {_when(stats['newest'])}")
-            for api, model, n in stats["by_model"]:
-                print(f"  {api:<14} {model:<40} {n:>10}")
-        elif args.command == "clear":
-            print(f"cleared {store.clear()} cached answer(s) from {store.path}")
-        else:
-            print("\n".join(explain(store, args.run_id, args.prompt_id)))
+        return _do(args, store)
+    except (sqlite3.Error, OSError) as exc:
+        raise BadInputError(
+            f"the response cache {store.path} cannot be {_VERBS[args.command]} ({exc}); "
+            "check that it and its folder are yours to write, or give another --cache-dir"
+        ) from None
     finally:
-        store.close()
+        with contextlib.suppress(sqlite3.Error, OSError):  # the error above says it
+            store.close()
+
+
+_VERBS = {"stats": "read", "clear": "cleared", "explain": "read"}
+
+
+def _do(args: argparse.Namespace, store: CacheStore) -> int:
+    """Run the subcommand on an open cache."""
+    if args.command == "stats":
+        stats = store.stats()
+        print(f"cache: {stats['path']} ({stats['bytes'] / 1e6:.1f} MB)")
+        print(f"entries: {stats['entries']} answers of {stats['requests']} requests")
+        print(f"oldest: {_when(stats['oldest'])}  newest: {_when(stats['newest'])}")
+        for api, model, n in stats["by_model"]:
+            print(f"  {api:<14} {model:<40} {n:>10}")
+    elif args.command == "clear":
+        print(f"cleared {store.clear()} cached answer(s) from {store.path}")
+    else:
+        print("\n".join(explain(store, args.run_id, args.prompt_id)))
     return 0
 
 

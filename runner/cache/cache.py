@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner.cache.key import RequestKey, request_key
-from runner.cache.settings import cache_folder, check_mode, ttl_seconds
 from runner.cache.store import CacheStore, Entry
+from runner.config.cache_settings import cache_folder, check_mode, ttl_seconds
 from runner.errors import ErrorKind, ProviderError
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
@@ -194,6 +194,11 @@ class ResponseCache:
             model=answer.get("model"),
             thinking=answer.get("thinking"),
             tool_calls=answer.get("tool_calls"),
+            cached_input_tokens=answer.get("cached_input_tokens"),
+            cache_write_tokens=answer.get("cache_write_tokens"),
+            reasoning_tokens=answer.get("reasoning_tokens"),
+            cache_write_1h_tokens=answer.get("cache_write_1h_tokens"),
+            other_tokens=answer.get("other_tokens"),
         )
         return Outcome(
             record,
@@ -226,6 +231,11 @@ def _answer(outcome: Outcome) -> dict[str, Any]:
         "model": completion.model,
         "thinking": completion.thinking,
         "tool_calls": completion.tool_calls,
+        "cached_input_tokens": completion.cached_input_tokens,
+        "cache_write_tokens": completion.cache_write_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+        "cache_write_1h_tokens": completion.cache_write_1h_tokens,
+        "other_tokens": completion.other_tokens,
         "latency_s": outcome.latency_s,
         "sent_at": None if outcome.sent_at is None else outcome.sent_at.isoformat(),
         "received_at": None if outcome.received_at is None else outcome.received_at.isoformat(),

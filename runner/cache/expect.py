@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from runner.cache.key import request_key
-from runner.cache.settings import cache_folder, ttl_seconds
 from runner.cache.store import FILE_NAME
+from runner.config.cache_settings import cache_folder, ttl_seconds
 from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:

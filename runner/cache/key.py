@@ -96,5 +96,10 @@ def request_key(record: PromptRecord, provider: Provider) -> RequestKey:
         "prompt": _prompt_part(record.prompt, media_dir),
         "parameters": params,
     }
+    repeat = record.data.get("repeat")
+    if isinstance(repeat, int) and not isinstance(repeat, bool):
+        # A template experiment's repeat is its own sample, the same one on a resume
+        # whichever repeats are left (occurrences count only what this run sends).
+        parts["repeat"] = repeat
     digest = hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:32]
     return RequestKey(parts, digest)

@@ -8,7 +8,6 @@ one fails the tests, so the help cannot drift from the code.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import typing
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,8 @@ DESCRIPTIONS = {
     "media_dir": "where image files named in prompts are",
     "outputs_dir": "where run folders and index.duckdb go",
     "run_id": "the run folder's name; empty: UTC time plus a random suffix",
-    "max_queries": "queries per minute, the default limit of every group (fractions work)",
+    "max_queries": "queries per minute, the default limit of every group (fractions work); "
+    "unset: 10, and none for api local (no quota)",
     "max_attempts": "attempts per prompt, the first one included",
     "parallel": "group prompts by `group`, else `api`; each group runs at its own limit",
     "max_queries_dict": "per group or api: a number, or {default: n, <model_name>: n}",
@@ -46,6 +46,8 @@ DESCRIPTIONS = {
     "shared_limits": "share limits with other runs: none, file (this machine), ray (a cluster)",
     "limits_dir": "where shared_limits=file keeps its state; null: ~/.cache/runner/limits",
     "ray_address": "the Ray cluster for shared_limits=ray; null: the current one",
+    "shards": "split the experiment into N shards by prompt key (docs/scale-out.md)",
+    "shard": "which shard (0..shards-1) this run sends; sweep shard=0,1,... for all",
     "cache": "response cache: on (reuse, send the rest), off, refresh (send, overwrite), only",
     "cache_ttl": "older cached answers are sent again: seconds or 30m, 12h, 7d; 0 or none: never",
     "cache_dir": "where the response cache lives; null: $RUNNER_CACHE_DIR, else ~/.cache/runner",
@@ -53,7 +55,10 @@ DESCRIPTIONS = {
     "stop_timeout_s": "after the first Ctrl-C, how long requests in flight may take",
     "backoff_base_s": "retry wait: full jitter up to min(backoff_max_s, base * 2^n)",
     "backoff_max_s": "the longest retry wait (Retry-After is always honoured)",
-    "max_cost_usd": "the most this invocation may spend (USD, judges included); null: no cap",
+    "max_cost_usd": (
+        "the most this command may spend (USD, judges included; a sweep's jobs share it);"
+        " null: no cap"
+    ),
     "prices": "USD per 1M tokens by model_name or api/model_name: {input_per_mtok, ...}",
     "mode": "online, or batch: the providers' batch APIs (half price; docs/batch.md)",
     "batch_poll_s": "mode=batch: seconds between two polls of a batch",
@@ -61,6 +66,10 @@ DESCRIPTIONS = {
     "batch_fallback": "mode=batch: prompts a batch did not answer go in the next batch, or online",
     "output_schema": "a JSON Schema answers must follow: inline, a .json path, or module:Class",
     "csv": "also write results.csv in the run folder",
+    "prompt_variant": "a template experiment's prompt variant to run; empty: every one",
+    "limit": "run only the first N prompts (any experiment); null: all",
+    "sample": "run only N prompts drawn at random (with seed); null: all",
+    "seed": "the random seed of sample=N",
     "progress": "progress bars per group: auto (only on a terminal), on, off",
     "index": "bring <outputs_dir>/index.duckdb up to date after the run",
     "log_level": "the terminal's log level (run.log in the run folder is always DEBUG)",
@@ -234,19 +243,3 @@ def markdown_table() -> str:
     for key, default, meaning in cells:
         rows.append(f"| {key} | {default} | {meaning.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
-
-
-HELP_FLAGS = ("-h", "--help")
-
-
-def command_help(command: str, usage: str, doc: str | None) -> str:
-    """The ``--help`` page of a subcommand (``runner.check`` ...): usage, then its docstring."""
-    py = python_command()
-    first, _, rest = inspect.cleandoc(doc or "").partition("\n")
-    title = first.rpartition("``:")[2].strip()
-    about = f"{title[:1].upper()}{title[1:]}\n\n{rest.strip()}".strip().replace("``", "")
-    return (
-        f"usage: {py} -m {command} {usage}\n\n{about}\n\n"
-        "Settings are the same key=value overrides as a run's;\n"
-        f"{py} -m runner --help lists every one with its default.\n"
-    )

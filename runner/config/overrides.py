@@ -43,3 +43,16 @@ def override_values(overrides: Sequence[str], key: str) -> list[str]:
         else:
             values.append(_as_name(value, raw))
     return values
+
+
+def quoted_override(key: str, value: str) -> str:
+    """``key='value'`` as Hydra's grammar reads back exactly ``value``, whatever it holds.
+
+    A path built from a run's folder may hold ``'``, ``=``, a space or a newline: unquoted,
+    Hydra's parser refuses it. Inside quotes a backslash escapes only a quote (or another
+    backslash before one), so only those are doubled.
+    """
+    import re
+
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return f"{key}='{escaped}'"

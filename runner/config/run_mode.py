@@ -1,12 +1,11 @@
-"""Spares Hydra composing the whole config twice for a plain run.
+"""A plain run composed once: Hydra's compose API, not ``hydra.main``.
 
-Before every run Hydra composes the config once only to read ``hydra.mode`` (RUN or
+Before every run ``hydra.main`` composes the config once only to read ``hydra.mode`` (RUN or
 MULTIRUN), then composes it again to run: a quarter of a second of startup, the largest part
-of it. Left unset, the mode follows the command line (``-m`` or not), which is what Hydra
-does with the mode it read. So when nothing on the command line can set ``hydra.mode`` (no
+of it. When nothing on the command line can set ``hydra.mode`` (no flag, not ``-m``, no
 ``hydra.*`` override, no other config folder, no config file of a group that writes global
-keys such as an experiment's YAML), the first composition is skipped; otherwise Hydra reads
-the mode as it always does.
+keys such as an experiment's YAML), the run is one run: :func:`run_once` composes it once
+and runs it as Hydra would. Anything else goes through ``hydra.main`` as it always did.
 """
 
 from __future__ import annotations
@@ -14,10 +13,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.config.search_path import UserConfigs
 from runner.config.setup import CONF_DIR
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # Flags Hydra reads that leave the config as it is; any other flag takes the long way.
 _PLAIN_FLAGS = {"-m", "--multirun"}
@@ -63,17 +65,40 @@ def _writes_globals_dir(conf_dir: Path) -> bool:
     return "mode:" in text
 
 
-def skip_mode_composition(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Make Hydra skip the composition that only reads ``hydra.mode`` when it cannot be set."""
-    if mode_may_be_set(argv, conf_dir):
-        return
-    from hydra._internal.hydra import Hydra
+def is_plain_run(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> bool:
+    """Whether ``argv`` asks for one run that nothing can turn into a sweep: no flag at all
+    (not ``-m``, no ``--help``), and nothing that may set ``hydra.mode``."""
+    return not any(arg.startswith("-") for arg in argv) and not mode_may_be_set(argv, conf_dir)
 
-    original: Callable[..., Any] = Hydra.get_mode
 
-    def get_mode(self: Hydra, config_name: str | None, overrides: list[str]) -> Any:
-        del self, config_name, overrides  # the mode follows the command line (-m or not)
-        return None
+def run_once(
+    overrides: Sequence[str], task: Callable[[DictConfig], int], conf_dir: Path = CONF_DIR
+) -> int:
+    """Compose the config once through Hydra's compose API and run ``task`` in its run folder.
 
-    get_mode.original = original  # type: ignore[attr-defined]
-    Hydra.get_mode = get_mode  # type: ignore[method-assign]
+    What ``hydra.main`` does for a run (``hydra.run.dir``, Hydra's logging, its callbacks),
+    without the composition it makes first only to read ``hydra.mode``. Returns the task's
+    exit status (what it raised, raised here).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.callbacks import Callbacks  # what Hydra's run calls; no public name
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.utils import configure_log, run_job
+    from hydra.types import HydraContext
+
+    # job_name as hydra.main names a job started from runner/__main__.py.
+    with initialize_config_dir(str(conf_dir), job_name="__main__", version_base="1.3"):
+        cfg = compose("config", [*overrides, "hydra.mode=RUN"], return_hydra_config=True)
+        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        callbacks = Callbacks(cfg)
+        callbacks.on_run_start(config=cfg, config_name="config")
+        loader = GlobalHydra.instance().config_loader()
+        ret = run_job(
+            task_function=task,
+            config=cfg,
+            job_dir_key="hydra.run.dir",
+            job_subdir_key=None,
+            hydra_context=HydraContext(config_loader=loader, callbacks=callbacks),
+        )
+        callbacks.on_run_end(config=cfg, config_name="config", job_return=ret)
+        return int(ret.return_value)

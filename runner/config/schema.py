@@ -17,14 +17,23 @@ from omegaconf import MISSING, OmegaConf
 
 @dataclass
 class ExperimentConfig:
-    """Which experiment file to run.
+    """Which experiment to run: a prompto file, or a template over data (docs/experiments.md).
 
     ``file`` is a path relative to ``experiments_dir`` (or absolute). ``name`` names the
-    output folder; empty means the file name without its extension.
+    output folder; empty means the file name without its extension. Instead of ``file``, a
+    template experiment gives ``data`` and ``prompt`` (and ``models``, ``parameters``,
+    ``repeats``), expanded as it is read (runner.prompts.expand).
     """
 
-    file: str = MISSING
+    file: str = ""
     name: str = ""
+    # A JSONL, CSV or Parquet file (relative to experiments_dir), or a list of rows inline.
+    data: Any = None
+    # A Jinja2 template, a list of {role, content} templates, or a dict of named variants.
+    prompt: Any = None
+    models: list[str] = field(default_factory=list)  # names of conf/model/*.yaml
+    parameters: dict[str, Any] = field(default_factory=dict)
+    repeats: int = 1  # each prompt sent this many times, each its own result line
 
 
 @dataclass
@@ -36,6 +45,9 @@ class PriceConfig:
     # Batch mode; None: half the online price (what the providers' batch APIs charge).
     batch_input_per_mtok: float | None = None
     batch_output_per_mtok: float | None = None
+    # Prompt-cache reads and writes; None: the input price.
+    cached_input_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
 
 
 @dataclass
@@ -227,7 +239,9 @@ class RunConfig:
     # Empty: a new id (UTC time plus a random suffix) is made for every run.
     run_id: str = ""
 
-    max_queries: float = 10.0  # per minute, the default limit of every group
+    # Per minute, the default limit of every group; None: 10, and no limit for an api
+    # without a quota (local).
+    max_queries: float | None = None
     max_attempts: int = 3
     parallel: bool = False
     # A group (or api) -> a number, or {"default": n, "<model_name>": n, ...}.
@@ -266,6 +280,11 @@ class RunConfig:
     limits_dir: str | None = None  # for shared_limits=file; default ~/.cache/runner/limits
     ray_address: str | None = None  # for shared_limits=ray; default: the current cluster
 
+    # One experiment split across workers (docs/scale-out.md): shard K of N takes the prompts
+    # whose key hashes to K, into its own folder <run id>.shard<K>of<N>. Sweep shard=0,...,N-1.
+    shards: int = 1
+    shard: int | None = None
+
     # The response cache (docs/cache.md): on (answer what was answered before, send the
     # rest), off, refresh (send everything, overwrite), only (send nothing; misses are errors).
     cache: str = "off"
@@ -301,6 +320,12 @@ class RunConfig:
     output_schema: Any = None
 
     csv: bool = False  # also write results.csv in the run folder
+    # A template experiment's variant to run (one of its prompt's names); empty: all.
+    prompt_variant: str = ""
+    # Run only the first N prompts (limit) or N drawn at random with ``seed`` (sample).
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
     progress: str = "auto"  # auto (only on a terminal) | on | off
     index: bool = True  # bring <outputs_dir>/index.duckdb up to date after the run
     log_level: str = "INFO"

@@ -10,11 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import redaction
-from runner.cache.settings import check_mode, ttl_seconds
+from runner.config.cache_settings import check_mode, ttl_seconds
 from runner.config.schema import ApisConfig, RunConfig
 from runner.errors import ConfigError
-from runner.output.run_folder import check_name
-from runner.output.runs import LATEST
+from runner.run_dirs import LATEST, check_name
 
 _SECRET_FIELDS = ("api_key",)
 
@@ -63,7 +62,8 @@ def token_settings(run: RunConfig) -> dict[str, tuple[float | None, dict[str, An
 
 
 def _check_limits(run: RunConfig) -> None:
-    _positive("max_queries", run.max_queries)
+    if run.max_queries is not None:
+        _positive("max_queries", run.max_queries)
     for group, value in run.max_queries_dict.items():
         if isinstance(value, dict):
             if not value:
@@ -88,6 +88,7 @@ def _check_limits(run: RunConfig) -> None:
         _positive(f"key_max_queries.{api}", value)
     if run.shared_limits not in ("none", "file", "ray"):
         raise ConfigError(f"shared_limits must be none, file or ray, got {run.shared_limits!r}")
+    _check_shards(run.shards, run.shard)
     if run.model is not None and run.model.max_queries is not None:
         _positive("model.max_queries", run.model.max_queries)
     if run.max_attempts < 1:
@@ -190,6 +191,42 @@ def _check_not_negative(node: object, where: str) -> None:
             _check_not_negative(value, f"{where}.{key}")
 
 
+def _check_experiment(run: RunConfig) -> None:
+    """A file, or a template over data: one of the two, whole."""
+    exp = run.experiment
+    template = exp.data is not None or exp.prompt is not None
+    if not exp.file and not template:
+        raise ConfigError(
+            "No experiment chosen: pass experiment=NAME (a file experiments/NAME.jsonl or "
+            ".csv, or conf/experiment/NAME.yaml)"
+        )
+    if exp.file and template:
+        raise ConfigError(
+            "experiment: give either file (a prompto file) or data and prompt (a template "
+            "experiment), not both"
+        )
+    if template and (exp.data is None or exp.prompt is None):
+        missing = "data" if exp.data is None else "prompt"
+        raise ConfigError(f"experiment: a template experiment needs {missing} as well")
+    if not template and (exp.models or exp.parameters or exp.repeats != 1):
+        raise ConfigError("experiment: models, parameters and repeats go with data and prompt")
+    if not template and run.prompt_variant:
+        raise ConfigError(
+            f"prompt_variant={run.prompt_variant}: only a template experiment (data and a "
+            "prompt with named variants) has variants"
+        )
+    if exp.repeats < 1:
+        raise ConfigError(f"experiment.repeats must be at least 1, got {exp.repeats}")
+    if template and not exp.name:
+        raise ConfigError("experiment.name: a template experiment needs a name")
+    for key in ("limit", "sample"):
+        value = getattr(run, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1 (a number of prompts), got {value}")
+    if run.limit is not None and run.sample is not None:
+        raise ConfigError("give limit=N or sample=N, not both")
+
+
 def _check_names(run: RunConfig) -> None:
     if run.run_id:
         check_name("run_id", run.run_id)
@@ -212,6 +249,7 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     if not isinstance(run.apis, ApisConfig):  # pragma: no cover - guarded by the schema
         raise ConfigError("apis must follow the ApisConfig schema")
     _check_names(run)
+    _check_experiment(run)
     _check_not_negative(run, "")
     if run.max_queries_json:
         from runner.config.limits_json import merged_limits
@@ -223,11 +261,16 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     # A key referenced from config (${oc.env:ANY_NAME}) is masked like the usual variables.
     apis = [getattr(run.apis, f.name) for f in fields(ApisConfig)]
     redaction.remember(getattr(api, "api_key", None) for api in apis)
+    urls = [getattr(api, name, None) for api in apis for name in ("base_url", "endpoint")]
+    redaction.remember(redaction.url_secrets(url for url in urls if isinstance(url, str)))
     return run
 
 
 def redacted_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain data, with any secret replaced by ``***``."""
+    """The resolved config as plain data, with any secret replaced by ``***``.
+
+    A URL's credentials (``user:password@``, ``?key=``) are taken out (run.json, report, index).
+    """
     data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     assert isinstance(data, dict)
     for api in (data.get("apis") or {}).values():
@@ -235,16 +278,26 @@ def redacted_container(cfg: DictConfig) -> dict[str, Any]:
             for key in _SECRET_FIELDS:
                 if api.get(key):
                     api[key] = "***"
+            for key, value in api.items():  # base_url, endpoint: no user:password@ kept
+                if isinstance(value, str):
+                    api[key] = redaction.public_url(value)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
-
-
-def api_fields() -> list[str]:
-    """Names of the APIs that have a settings block under ``apis``."""
-    return [f.name for f in fields(ApisConfig)]
 
 
 def resolve_path(base: Path, value: str) -> Path:
     """``value`` as a path: absolute as given, else relative to ``base``."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def _check_shards(shards: int, shard: int | None) -> None:
+    if shards < 1:
+        raise ConfigError(f"shards must be at least 1, got {shards}")
+    if shards > 1 and shard is None:
+        raise ConfigError(
+            f"shards={shards} needs shard=K (0..{shards - 1}), e.g. a sweep over "
+            f"shard={','.join(map(str, range(shards)))}"
+        )
+    if shard is not None and not 0 <= shard < shards:
+        raise ConfigError(f"shard must be 0..{shards - 1} with shards={shards}, got {shard}")

@@ -18,15 +18,18 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from runner.config.choices import check_group_choices
+from runner.config.folders import check_folder_settings
 from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
 from runner.config.models import as_choices, check_model_choices, name_models
 from runner.config.overrides import override_values
 from runner.config.schema import register_configs
 from runner.config.search_path import config_dirs, use_config_dirs, user_config_dirs
+from runner.config.values import check_override_values
 from runner.errors import BadInputError, ConfigError
-from runner.output.run_folder import check_name, note_new_folders
-from runner.output.runs import LATEST, latest_run
+from runner.run_dirs import LATEST, check_name, latest_run, note_new_folders
+from runner.shards import shard_run_name
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -52,17 +55,37 @@ def _experiment_name(name: str, file: str) -> str:
     return Path(file).stem if file else "experiment"
 
 
-def _run_path(outputs_dir: str, name: str, file: str, run_id: str, resume: str) -> str:
-    """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new."""
+def _run_path(
+    outputs_dir: str,
+    name: str,
+    file: str,
+    run_id: str,
+    resume: str,
+    shard: int | None = None,
+    shards: int = 1,
+    sweep_dir: str = "",
+) -> str:
+    """``<experiment>/<run id>``: the run given, resumed (``latest``: the newest), or new.
+
+    Shard K of N (``shards=N shard=K``) runs in ``<run id>.shard<K>of<N>``. In a sweep the
+    shards share one run id without ``run_id=``: the sweep folder's name, which every job of
+    the sweep resolves alike (Hydra copies the launcher's resolver cache into each job).
+    """
     experiment = _experiment_name(str(name), str(file))
     check_name("experiment", experiment)  # the command line checked already: a second line
+    # Out-of-range values are left to the settings check, which names them.
+    sharded = shard is not None and 0 <= int(str(shard)) < int(shards or 1)
     if resume == LATEST:
         found = latest_run(Path(outputs_dir), experiment)
         # No run yet: the run itself reports it, naming the folder it looked in.
         run = found.name if found else LATEST
     else:
-        run = str(resume or run_id or new_run_id())
+        fresh = Path(str(sweep_dir)).name if sharded and sweep_dir else ""
+        # Outside a sweep, run_id=NAME joins the shards (each invocation names it alike).
+        run = str(resume or run_id or fresh or new_run_id())
         check_name("resume" if resume else "run_id", run)
+    if sharded and run != LATEST:
+        run = shard_run_name(run, int(str(shard)), int(shards))
     # Hydra makes this folder next: clean-up may remove only what did not exist before.
     note_new_folders(Path(str(outputs_dir)) / experiment / run)
     return f"{experiment}/{run}"
@@ -190,14 +213,19 @@ def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     ``overrides`` are spelled for Hydra already (:func:`runner.config.models.as_choices`).
 
     Raises:
-        ConfigError: an override's key is not a runner setting, or names no model.
+        ConfigError: an override's key is not a runner setting, its value is not of the
+            setting's type, it names no model or group option, or a folder setting names a
+            file or a folder that cannot be written.
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
     user_dirs = user_config_dirs(_experiments_dir(overrides), conf_dir)
     use_config_dirs(user_dirs)
     dirs = config_dirs(user_dirs, conf_dir)
     check_override_keys(overrides, dirs)
+    check_override_values(overrides)
     check_model_choices(overrides, dirs)
+    check_group_choices(overrides, dirs)
+    check_folder_settings(overrides)
     register_configs()
     register_help(overrides, dirs)
     register_resolvers()
@@ -209,7 +237,7 @@ def compose_config(
     overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR, config_name: str = "config"
 ) -> DictConfig:
     """Compose the configuration in-process, as the command line would."""
-    overrides = as_choices(overrides)
+    overrides = quote_plain_values(as_choices(overrides))
     prepare_hydra(overrides, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)

@@ -2,10 +2,11 @@
 
 See docs/cost.md. ``cost_of`` and ``estimate_cost`` price at genai-prices' bundled data;
 an engine prices with its ``engine.prices`` (the run's overrides) and caps spending with
-``engine.budget``. (``spending`` and ``tally`` import the engine: import them directly.)
+``engine.budget``.
 """
 
-from runner.cost.budget import Budget, dollars
+from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook, cost_of, estimate_cost
+from runner.output.money import dollars
 
 __all__ = ["Budget", "PriceBook", "cost_of", "dollars", "estimate_cost"]

@@ -1,27 +1,36 @@
 """The run's budget (``max_cost_usd``): reserve before sending, settle when answered.
 
-A request's estimated cost is reserved before it takes any limit; when its answer arrives
-the reservation is replaced by what it actually cost. A reservation that could take the
-spending (settled plus reserved) over the budget is refused, and from then on every
-reservation is: sending stops, and the prompts left are recorded ``error_kind: budget``
-(a resume sends them). Each line of the budget (``generation``, ``judge:<step>``) has its
-own total; they share the one cap.
-
-The cap holds as long as estimates bound the actual cost: a prompt's ``max_tokens`` bounds
-its answer (without it, ``output_tokens_estimate`` is only a guess), and prompt tokens are
-the provider's own estimate (characters / 4, OpenAI: of the request body). An answer that
-costs more than reserved is still counted in full, and stops sending sooner.
+A request's cost at its upper bound is reserved before it takes any limit
+(``runner.cost.reserve``); when its answer arrives the reservation is replaced by what it
+actually cost (an attempt that may have been billed without an answer, such as a timeout,
+keeps its reservation). A request that does not fit beside what is spent and reserved waits
+for the answers in flight, which release what they did not use; the budget is reached only
+when it could not fit even if every request in flight cost nothing. From then on every
+reservation is refused: sending stops, and the prompts left are recorded ``error_kind:
+budget`` (a resume sends them). Each line of the budget (``generation``, ``judge:<step>``)
+has its own total; they share the one cap, and the jobs of a sweep share it through a
+:class:`runner.cost.ledger.Ledger` (docs/cost.md says what is an upper bound).
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import ErrorKind, ProviderError
+from runner.output.money import dollars
+
+if TYPE_CHECKING:
+    from runner.cost.ledger import Ledger
 
 GENERATION = "generation"
+# How often a request waiting for room polls a sweep's shared ledger (other jobs' answers
+# free room without waking this process).
+_LEDGER_POLL_S = 0.2
 
 
 def budget_line(group: str) -> str:
@@ -31,7 +40,12 @@ def budget_line(group: str) -> str:
 
 @dataclass
 class Budget:
-    """Spending against ``limit_usd`` (None: unlimited, spending is still counted)."""
+    """Spending against ``limit_usd`` (None: unlimited, spending is still counted).
+
+    ``ledger``: the totals shared with the other jobs of a sweep (None: this process only).
+    ``learnt``: per model and prompt shape, the worst ratio of billed to estimated input
+    tokens seen so far (``runner.cost.reserve`` reserves with it).
+    """
 
     limit_usd: float | None = None
     spent: dict[str, float] = field(default_factory=dict)
@@ -39,28 +53,89 @@ class Budget:
     # Set by the first refusal: sending stops for every line.
     exhausted: bool = False
     refused: dict[str, int] = field(default_factory=dict)
+    ledger: Ledger | None = None
+    learnt: dict[Any, float] = field(default_factory=dict)
+    # Shapes whose first request is in flight: the others of the shape wait for its usage.
+    probing: set[Any] = field(default_factory=set)
+    # Requests whose reservation may have been billed without an answer (timeouts, ...).
+    charged_unanswered: int = 0
+    _changed: asyncio.Event | None = field(default=None, repr=False)
+    _waiting: deque[object] = field(default_factory=deque, repr=False)
 
     @property
     def spent_usd(self) -> float:
         return sum(self.spent.values())
 
+    def _fits(self, usd: float) -> bool:
+        assert self.limit_usd is not None
+        if self.ledger is not None:
+            return self.ledger.hold(usd, self.limit_usd)
+        return self.spent_usd + self.reserved_usd + usd <= self.limit_usd
+
+    def _never_fits(self, usd: float) -> bool:
+        """Whether ``usd`` could not fit even if every request in flight cost nothing."""
+        assert self.limit_usd is not None
+        spent = self.ledger.spent() if self.ledger is not None else self.spent_usd
+        return spent + usd > self.limit_usd
+
     def reserve(self, usd: float | None, line: str) -> bool:
-        """Hold ``usd`` for a request on ``line``; False: it must not be sent.
+        """Hold ``usd`` for a request on ``line`` now, or refuse it and stop sending.
 
         Unlimited budgets always accept. A limited one refuses an unknown cost (None):
-        nothing can say it fits. The prompt refused is counted by :meth:`refuse`.
+        nothing can say it fits. For requests that may wait, see :meth:`acquire`.
         """
         if self.limit_usd is None:
             return True
-        if (
-            self.exhausted
-            or usd is None
-            or self.spent_usd + self.reserved_usd + usd > self.limit_usd
-        ):
+        if self.exhausted or usd is None or not self._fits(usd):
             self.exhausted = True
             return False
         self.reserved_usd += usd
         return True
+
+    async def acquire(self, usd: float | None, stopped: Callable[[], bool]) -> bool:
+        """Hold ``usd``, waiting for answers in flight to free room; False: refused.
+
+        Requests wait in turn (a large one is not starved by smaller ones behind it).
+        Refused once it could not fit even if every request in flight cost nothing (then
+        sending stops), or when ``stopped()`` (then it is not sent, and the budget not
+        reached).
+        """
+        if self.limit_usd is None:
+            return True
+        turn = object()
+        self._waiting.append(turn)
+        try:
+            while not self.exhausted and usd is not None and not stopped():
+                if self._waiting[0] is turn:
+                    if self._fits(usd):
+                        self.reserved_usd += usd
+                        return True
+                    if self._never_fits(usd):
+                        break
+                await self.changed()
+            if not stopped():
+                self.exhausted = True
+            return False
+        finally:
+            self._waiting.remove(turn)
+            self.wake()
+
+    async def changed(self) -> None:
+        """Wait until a settle may have freed room (or a stop was asked for)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        event = self._changed
+        if self.ledger is None:
+            await event.wait()
+            return
+        with contextlib.suppress(TimeoutError):  # other jobs free room without waking us
+            await asyncio.wait_for(event.wait(), _LEDGER_POLL_S)
+
+    def wake(self) -> None:
+        """Wake every request waiting for room (a settle, a stop)."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def settle(self, reserved: float | None, actual: float | None, line: str) -> None:
         """Replace a reservation by the actual cost (an unknown actual keeps the reservation)."""
@@ -69,6 +144,9 @@ class Budget:
         spent = actual if actual is not None else held
         if spent:
             self.spent[line] = self.spent.get(line, 0.0) + spent
+        if self.ledger is not None and self.limit_usd is not None:
+            self.ledger.settle(held, spent or 0.0)
+        self.wake()
 
     def refuse(self, line: str) -> None:
         """Count a prompt on ``line`` not sent because of the budget."""
@@ -82,6 +160,8 @@ class Budget:
             "lines": {line: round(usd, 6) for line, usd in sorted(self.spent.items())},
             "exhausted": self.exhausted,
             "not_sent": dict(sorted(self.refused.items())),
+            "charged_unanswered": self.charged_unanswered,
+            **({"sweep": self.ledger.as_dict()} if self.ledger is not None else {}),
         }
 
     def describe(self) -> str:
@@ -101,13 +181,3 @@ def over_budget(limit: float | None) -> ProviderError:
         "resume with a larger max_cost_usd to send it",
         ErrorKind.BUDGET,
     )
-
-
-def dollars(usd: float | None) -> str:
-    """``$0.0123``: four decimals, two significant ones for tiny amounts; ``-``: unknown."""
-    if usd is None or not math.isfinite(usd):
-        return "-"
-    if 0 < abs(usd) < 0.0001:
-        places = 1 - math.floor(math.log10(abs(usd)))
-        return f"${usd:.{places}f}"
-    return f"${usd:,.4f}"

@@ -8,6 +8,10 @@ group; a model's time is that of the slowest group it is in.
 
 Cost is priced per model at its average request (so a price tier that depends on a
 request's size is chosen by the average size), times the prompts the cache will not answer.
+The same rules as the budget's reservations (runner.cost.reserve): thinking budgets and
+reasoning bounds in the output, earlier answers of a multi-turn prompt in the input of each
+later turn, Anthropic cache writes at their premium. Output figures are upper bounds where
+every prompt gives a bound; input figures are estimates.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runner.cache.expect import expected_hits
-from runner.cost.budget import dollars
 from runner.cost.prices import PriceBook
-from runner.engine.quota import Counts
+from runner.cost.reserve import cache_write_factor
 from runner.errors import ConfigError
+from runner.limits.quota import Counts
+from runner.limits.tokens import answer_bound
+from runner.output.money import dollars
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.prepare import PreparedRun
+    from runner.prompts.records import PromptRecord
 
 
 @dataclass
@@ -36,6 +43,11 @@ class ModelEstimate:
     input_tokens: float = 0.0
     output_tokens: float = 0.0
     cache_hits: int = 0
+    # Input tokens as priced: cache writes at their premium (runner.cost.reserve).
+    priced_input_tokens: float = 0.0
+    # Every prompt's answer has a bound (max_tokens or the like, thinking included): the
+    # output figures are upper bounds, not guesses (output_tokens_estimate).
+    output_bounded: bool = True
     online_usd: float | None = None
     batch_usd: float | None = None
     minutes: float = 0.0
@@ -81,7 +93,9 @@ def estimate_run(prepared: PreparedRun, settings: RunConfig) -> list[ModelEstima
             load.input_tokens += tokens.input
             load.output_tokens += tokens.output
             model.input_tokens += tokens.input
+            model.priced_input_tokens += tokens.input * cache_write_factor(record)
             model.output_tokens += tokens.output
+            model.output_bounded &= output_bounded(record)
         minutes[name] = group_minutes(load, group.rate_per_minute, group.token_limits)
     every = (record for name in plan.groups for record in plan.records(name))
     hits = expected_hits(settings, every, prepared.providers)
@@ -91,6 +105,7 @@ def estimate_run(prepared: PreparedRun, settings: RunConfig) -> list[ModelEstima
         # Only what is sent is paid: the model's tokens less its hits' share.
         sent_share = (model.prompts - model.cache_hits) / model.prompts
         model.input_tokens *= sent_share
+        model.priced_input_tokens *= sent_share
         model.output_tokens *= sent_share
         model.minutes = max((minutes[g] for g in model.groups), default=0.0)
         _price(model, prices)
@@ -103,7 +118,7 @@ def _price(model: ModelEstimate, prices: PriceBook) -> None:
     if sent == 0:
         model.online_usd = model.batch_usd = 0.0
         return
-    avg_in, avg_out = model.input_tokens / sent, model.output_tokens / sent
+    avg_in, avg_out = model.priced_input_tokens / sent, model.output_tokens / sent
     for batch in (False, True):
         each = prices.price(api, "" if name == "-" else name, avg_in, avg_out, batch=batch)
         cost = None if each is None else each * sent
@@ -145,14 +160,43 @@ def format_estimate(estimates: Iterable[ModelEstimate], cap: float | None = None
         f"  The limits imply about {_minutes(total)} in all "
         "(groups run at once: the slowest sets the time)."
     )
+    lines += _bounds_note(rows)
     if cap is not None:
         online = sum(m.online_usd or 0.0 for m in rows)
         verdict = "fits in" if online <= cap else "is over"
         lines.append(
             f"  Online, the estimate {dollars(online)} {verdict} max_cost_usd={dollars(cap)}"
-            " (judges not included); the run stops sending before it spends more."
+            " (judges not included); the run stops sending before it spends more. The cap"
+            " is for this command: the jobs of a sweep (-m) share it."
         )
     return lines
+
+
+def _bounds_note(rows: list[ModelEstimate]) -> list[str]:
+    """Which figures are upper bounds and which are estimates."""
+    guessed = [m.name for m in rows if not m.output_bounded]
+    note = [
+        "  Input tokens are estimates (characters / 4; cache writes priced at their premium);"
+        " output tokens are upper bounds (max_tokens or the like, thinking included)"
+    ]
+    if guessed:
+        note[0] += ", except for " + ", ".join(guessed) + ":"
+        note.append(
+            "  some of their prompts give no max_tokens, so output_tokens_estimate is a guess"
+            " (give max_tokens for a bound)."
+        )
+    else:
+        note[0] += "."
+    return note
+
+
+# Apis that send a default max_tokens when a prompt gives none (apis.<api>.default_max_tokens).
+_DEFAULT_MAX_APIS = frozenset({"anthropic", "local"})
+
+
+def output_bounded(record: PromptRecord) -> bool:
+    """Whether the most ``record``'s answers may take is known (a bound, not a guess)."""
+    return record.api in _DEFAULT_MAX_APIS or answer_bound(record.parameters) is not None
 
 
 def check_budget_priced(settings: RunConfig, models: Iterable[tuple[str, str]]) -> None:

@@ -13,56 +13,86 @@ the hour, or is the user's own): its cost is unknown (null) unless a price is gi
 
 Batch price: genai-prices' own batch price when it has one (``processing: batch``), else
 half the online price, as OpenAI, Azure, Anthropic and Google document for their batch APIs.
+
+An answer is priced on its whole billed usage (runner.providers.usage): cache reads and
+writes (Anthropic's 1 h writes apart) at their own rates, reasoning at the output rate (or
+its own, where genai-prices has one), long-context tiers by genai-prices itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from runner.cost.bundled import (
+    API_PROVIDERS,
+    BATCH_DISCOUNT,
+    MILLION,
+    Bundled,
+    Tokens,
+    ask_genai_prices,
+    bundled,
+)
 from runner.cost.price_memo import PriceMemo
-from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import estimate_split
+from runner.limits.quota import TokenEstimate
+from runner.limits.tokens import estimate_split
 from runner.prompts.records import PromptRecord
+from runner.providers.usage import usage_readers
+from runner.providers.usage_paths import compiled_paths, seed_compiled
 
 if TYPE_CHECKING:
     from runner.config.schema import PriceConfig, RunConfig
     from runner.output.results import Outcome
+    from runner.providers.base import Completion
 
-API_PROVIDERS = {
-    "openai": "openai",
-    "azure-openai": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "vertexai": "google",
-}
 # Run on the user's own hardware: no bill per token.
 FREE_APIS = frozenset({"local", "ollama"})
-# What the providers document for their batch APIs when genai-prices has no batch price.
-BATCH_DISCOUNT = 0.5
-_BATCH_CONTEXT = {"processing": "batch"}
-_MILLION = 1_000_000
+__all__ = ["API_PROVIDERS", "BATCH_DISCOUNT", "FREE_APIS", "Price", "PriceBook", "Tokens"]
 
 
 @dataclass(frozen=True)
 class Price:
-    """USD per million tokens, online and in batch mode."""
+    """USD per million tokens, online and in batch mode.
+
+    Cache reads and writes cost ``cached_input_per_mtok`` / ``cache_write_per_mtok`` when
+    given (else the input price); reasoning costs the output price.
+    """
 
     input_per_mtok: float
     output_per_mtok: float
     batch_input_per_mtok: float | None = None  # None: half the online price
     batch_output_per_mtok: float | None = None
+    cached_input_per_mtok: float | None = None  # None: the input price
+    cache_write_per_mtok: float | None = None  # None: the input price
 
-    def cost(self, input_tokens: float, output_tokens: float, *, batch: bool) -> float:
+    def cost(
+        self,
+        input_tokens: float,
+        output_tokens: float,
+        *,
+        batch: bool,
+        cache_read: float = 0.0,
+        cache_write: float = 0.0,
+    ) -> float:
         rate_in, rate_out = self.input_per_mtok, self.output_per_mtok
+        rate_read = _or(self.cached_input_per_mtok, rate_in)
+        rate_write = _or(self.cache_write_per_mtok, rate_in)
         if batch:
-            rate_in = _or(self.batch_input_per_mtok, rate_in * BATCH_DISCOUNT)
+            batch_in = _or(self.batch_input_per_mtok, rate_in * BATCH_DISCOUNT)
+            # The batch discount applies to cache reads and writes too (as Anthropic bills).
+            scale = batch_in / rate_in if rate_in else BATCH_DISCOUNT
+            rate_in, rate_read, rate_write = batch_in, rate_read * scale, rate_write * scale
             rate_out = _or(self.batch_output_per_mtok, rate_out * BATCH_DISCOUNT)
-        return (input_tokens * rate_in + output_tokens * rate_out) / _MILLION
+        uncached = input_tokens - cache_read - cache_write
+        return (
+            uncached * rate_in
+            + cache_read * rate_read
+            + cache_write * rate_write
+            + output_tokens * rate_out
+        ) / MILLION
 
     @classmethod
     def of(cls, config: PriceConfig) -> Price:
@@ -71,6 +101,8 @@ class Price:
             float(config.output_per_mtok or 0.0),
             config.batch_input_per_mtok,
             config.batch_output_per_mtok,
+            config.cached_input_per_mtok,
+            config.cache_write_per_mtok,
         )
 
 
@@ -79,87 +111,25 @@ def _or(value: float | None, default: float) -> float:
 
 
 @dataclass(frozen=True)
-class _Bundled:
-    """A model's genai-prices price: linear rates when it has no tiers, else its calculator."""
-
-    base: float  # per request
-    per_input: float
-    per_output: float
-    tiered: Callable[[int, int], float] | None = None
-
-    def cost(self, tokens_in: float, tokens_out: float) -> float:
-        if self.tiered is not None:
-            return self.tiered(round(tokens_in), round(tokens_out))
-        return self.base + tokens_in * self.per_input + tokens_out * self.per_output
-
-
-def _bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> _Bundled | None:
-    """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
-    provider_id = API_PROVIDERS.get(api)
-    if provider_id is None or not model_name:
-        return None
-    key = PriceMemo.key(api, model_name, batch)
-    found, rates = memo.get(key)
-    if found:
-        return None if rates is None else _Bundled(rates[0], rates[1], rates[2])
-    bundled = _ask_genai_prices(provider_id, model_name, batch)
-    if bundled is None or bundled.tiered is None:
-        memo.put(
-            key, None if bundled is None else [bundled.base, bundled.per_input, bundled.per_output]
-        )
-    return bundled
-
-
-def _ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> _Bundled | None:
-    """genai-prices' price from its bundled data; None when it does not know the model.
-
-    genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
-    (from genai-prices' own results) and applied here, unless the price has tiers.
-    """
-    from genai_prices import Usage, data_snapshot
-    from genai_prices.types import TieredPrices
-
-    snapshot = data_snapshot.get_snapshot()
-    try:
-        provider, model = snapshot.find_provider_model(model_name, None, provider_id, None)
-    except LookupError:
-        return None
-    now = datetime.now(tz=UTC)
-    has_batch = batch and any(
-        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
-        for v in model.price_variants or ()
-    )
-    context = _BATCH_CONTEXT if has_batch else None
-    scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
-
-    def calc(tokens_in: int, tokens_out: int) -> float:
-        usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
-        found = model.calc_price(
-            usage, provider, genai_request_timestamp=now, price_context=context
-        )
-        return float(found.total_price) * scale
-
-    prices = model.get_prices(now, context)
-    if any(isinstance(v, TieredPrices) for v in vars(prices).values()):
-        return _Bundled(0.0, 0.0, 0.0, tiered=calc)
-    base = calc(0, 0)
-    return _Bundled(
-        base, (calc(_MILLION, 0) - base) / _MILLION, (calc(0, _MILLION) - base) / _MILLION
-    )
-
-
-@dataclass(frozen=True)
 class _Own:
-    """The user's price, online or in batch mode."""
+    """The user's price, online or in batch mode (1 h cache writes at the write price)."""
 
     price: Price
     batch: bool
 
-    def cost(self, tokens_in: float, tokens_out: float) -> float:
-        return self.price.cost(tokens_in, tokens_out, batch=self.batch)
+    def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
+        if extra is None:
+            return self.price.cost(tokens_in, tokens_out, batch=self.batch)
+        return self.price.cost(
+            tokens_in,
+            tokens_out,
+            batch=self.batch,
+            cache_read=extra.cache_read,
+            cache_write=extra.cache_write,
+        )
 
 
-_Pricer = _Own | _Bundled
+_Pricer = _Own | Bundled
 
 
 class PriceBook:
@@ -180,10 +150,14 @@ class PriceBook:
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
         self._warned_models: set[tuple[str, str]] = set()
+        # Models without a known price, by api: the first is named, the rest counted.
+        self._unpriced: dict[str, int] = {}
+        self._unreported: dict[str, int] = {}
         self.memo = memo if memo is not None else PriceMemo()
         # (api, model_name, batch) -> what prices it: the user's price, genai-prices' (None:
         # no known price); resolved once, as every answer of a run is priced.
         self._pricers: dict[tuple[str, str, bool], _Pricer | None] = {}
+        self._calculators: dict[tuple[str, str, bool], Callable[[Tokens], float] | None] = {}
 
     @classmethod
     def from_settings(cls, settings: RunConfig) -> PriceBook:
@@ -207,8 +181,21 @@ class PriceBook:
         genai-prices loads (~0.2 s) before the event loop is busy, and a model without a
         price is named (once) at the start rather than at its first answer.
         """
-        for api, model_name in models:
-            self.cost_of(api, model_name or "", 0, 0, batch=False)
+        models = list(models)
+        with self.memo.deferred():
+            for api, model_name in models:
+                self.cost_of(api, model_name or "", 0, 0, batch=False)
+            for api in {api for api, _ in models}:
+                self._warm_readers(api)
+
+    def _warm_readers(self, api: str) -> None:
+        """Compile ``api``'s usage readers now (not at the first answer), through the memo."""
+        for provider_id, flavor in usage_readers(api):
+            found, paths = self.memo.get_reader(provider_id, flavor)
+            if found:
+                seed_compiled(provider_id, flavor, paths)
+            else:
+                self.memo.put_reader(provider_id, flavor, compiled_paths(provider_id, flavor))
 
     def cost_of(
         self,
@@ -218,15 +205,27 @@ class PriceBook:
         output_tokens: float,
         *,
         batch: bool,
+        extra: Tokens | None = None,
     ) -> float | None:
-        """USD for this usage; None (and one warning per model) when no price is known."""
-        cost = self.price(api, model_name, input_tokens, output_tokens, batch=batch)
+        """USD for this usage; None (and one warning per model) when no price is known.
+
+        ``extra``: the whole usage when it has cache or reasoning counts (priced each at
+        its own rate); its ``input`` and ``output`` are ``input_tokens`` and ``output_tokens``.
+        """
+        cost = self.price(api, model_name, input_tokens, output_tokens, batch=batch, extra=extra)
         if cost is None:
             self._warn(api, model_name)
         return cost
 
     def price(
-        self, api: str, model_name: str, tokens_in: float, tokens_out: float, *, batch: bool
+        self,
+        api: str,
+        model_name: str,
+        tokens_in: float,
+        tokens_out: float,
+        *,
+        batch: bool,
+        extra: Tokens | None = None,
     ) -> float | None:
         """Like :meth:`cost_of`, without the warning (None: no known price)."""
         key = (api, model_name, batch)
@@ -234,15 +233,30 @@ class PriceBook:
             pricer = self._pricers[key]
         except KeyError:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
-        return None if pricer is None else pricer.cost(tokens_in, tokens_out)
+        if pricer is None:
+            return None
+        if extra is not None and extra.other and type(pricer) is Bundled and api not in FREE_APIS:
+            exact = self._exact(api, model_name, batch)
+            if exact is not None:  # genai-prices prices audio, images, searches, ... itself
+                return exact(extra)
+        return pricer.cost(tokens_in, tokens_out, extra)
+
+    def _exact(self, api: str, model_name: str, batch: bool) -> Callable[[Tokens], float] | None:
+        """genai-prices' own calculator of a model (loaded once; None: free or unknown)."""
+        key = (api, model_name, batch)
+        if key not in self._calculators:
+            provider_id = API_PROVIDERS.get(api)
+            found = ask_genai_prices(provider_id, model_name, batch) if provider_id else None
+            self._calculators[key] = None if found is None else found.calc
+        return self._calculators[key]
 
     def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
         own = self.override(api, model_name)
         if own is not None:
             return _Own(own, batch)
         if api in FREE_APIS:
-            return _Bundled(0.0, 0.0, 0.0)
-        return _bundled(api, model_name, batch, self.memo)
+            return Bundled(0.0, 0.0, 0.0)
+        return bundled(api, model_name, batch, self.memo)
 
     def _warn(self, api: str, model_name: str) -> None:
         if (api, model_name) in self._warned_models:  # every answer of such a model comes here
@@ -252,6 +266,10 @@ class PriceBook:
         if name in self.warned:
             return
         self.warned.add(name)
+        self._unpriced[api] = self._unpriced.get(api, 0) + 1
+        if self._unpriced[api] > 1:  # one warning per api; the others are counted
+            logger.debug("No known price for {}", name)
+            return
         logger.warning(
             "No known price for {}: its results get cost_usd null. Give one in its "
             "conf/model/*.yaml (price: {{input_per_mtok: X, output_per_mtok: Y}}) or with "
@@ -259,6 +277,22 @@ class PriceBook:
             name,
             model_name,
         )
+
+    def report_unpriced(self) -> None:
+        """Say how many models of each api had no price or no usage (a line per api, at the end)."""
+        for what, counts in (
+            ("had no known price", self._unpriced),
+            ("reported no token usage", self._unreported),
+        ):
+            for api, count in sorted(counts.items()):
+                if count > 1:
+                    logger.warning(
+                        "{:,} models of {} {} in all (the first is named above): their "
+                        "results get cost_usd null",
+                        count,
+                        api,
+                        what,
+                    )
 
     def estimate_cost(
         self, record: PromptRecord, *, batch: bool, tokens: TokenEstimate | None = None
@@ -281,12 +315,14 @@ class PriceBook:
         if completion.input_tokens is None and completion.output_tokens is None:
             return self.unreported(outcome.record)
         record = outcome.record
+        tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
         return self.cost_of(
             record.api,
             record.model_name or "",
-            completion.input_tokens or 0,
-            completion.output_tokens or 0,
+            tokens_in,
+            tokens_out,
             batch=outcome.batch_id is not None,
+            extra=_extra(completion, tokens_in, tokens_out),
         )
 
     def unreported(self, record: PromptRecord) -> float | None:
@@ -296,8 +332,27 @@ class PriceBook:
         name = f"{record.api}/{record.model_name}"
         if name not in self.warned:
             self.warned.add(name)
-            logger.warning("{} reported no token usage: its results get cost_usd null", name)
+            self._unreported[record.api] = self._unreported.get(record.api, 0) + 1
+            if self._unreported[record.api] == 1:  # one warning per api; the rest counted
+                logger.warning("{} reported no token usage: its results get cost_usd null", name)
         return None
+
+
+def _extra(completion: Completion, tokens_in: int, tokens_out: int) -> Tokens | None:
+    """The whole usage of an answer with cache, reasoning or other counts (None: none)."""
+    read, write = completion.cached_input_tokens, completion.cache_write_tokens
+    reasoning, other = completion.reasoning_tokens, completion.other_tokens
+    if not (read or write or reasoning or other):
+        return None
+    return Tokens(
+        tokens_in,
+        tokens_out,
+        cache_read=read or 0,
+        cache_write=write or 0,
+        cache_write_1h=completion.cache_write_1h_tokens or 0,
+        reasoning=reasoning or 0,
+        other=other or None,
+    )
 
 
 _DEFAULT = PriceBook()

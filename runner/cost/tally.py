@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cost.budget import dollars
-from runner.engine.engine import Observer
-from runner.output.results import Outcome
+from runner.output.observer import Observer
+from runner.output.results import USAGE_FIELDS, Outcome
+
+TOKEN_FIELDS = USAGE_FIELDS  # input, output, cached input, cache write, reasoning tokens
 
 
 @dataclass
@@ -20,6 +21,8 @@ class ModelCost:
     unpriced: int = 0  # answered, but no price known: their cost is not in cost_usd
     cached: int = 0
     batch: int = 0
+    # Billed token counts of the answers (runner.providers.usage), summed.
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIELDS, 0))
 
     def add(self, outcome: Outcome) -> None:
         self.results += 1
@@ -29,6 +32,11 @@ class ModelCost:
             self.unpriced += 1
         else:
             self.cost_usd += outcome.cost_usd
+        completion = outcome.completion
+        if completion is not None:
+            tokens = self.tokens
+            for name in TOKEN_FIELDS:
+                tokens[name] += getattr(completion, name) or 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +46,7 @@ class ModelCost:
             "unpriced": self.unpriced,
             "cached": self.cached,
             "batch": self.batch,
+            **self.tokens,
         }
 
 
@@ -67,7 +76,7 @@ class CostTally(Observer):
             if old is None:
                 totals[name] = now
                 continue
-            for key in ("results", "unpriced", "cached", "batch"):
+            for key in ("results", "unpriced", "cached", "batch", *TOKEN_FIELDS):
                 now[key] += int(old.get(key) or 0)
             if old.get("cost_usd") is not None:
                 now["cost_usd"] = round((now["cost_usd"] or 0.0) + float(old["cost_usd"]), 6)
@@ -75,13 +84,6 @@ class CostTally(Observer):
         return dict(sorted(totals.items()))
 
 
-def format_costs(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Console lines: each model's results and cost (``-`` when no price is known)."""
-    if not models:
-        return []
-    width = max([5, *(len(n) for n in models)])
-    lines = [f"  {'model':<{width}}  {'results':>7} {'cost':>12}"]
-    for name, m in models.items():
-        note = f"  ({m['unpriced']} without a known price)" if m.get("unpriced") else ""
-        lines.append(f"  {name:<{width}}  {m['results']:>7} {dollars(m['cost_usd']):>12}{note}")
-    return lines
+def token_totals(models: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """run.json's ``cost.tokens``: every model's billed token counts, summed."""
+    return {name: sum(int(m.get(name) or 0) for m in models.values()) for name in TOKEN_FIELDS}

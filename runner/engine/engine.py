@@ -9,6 +9,7 @@ and every outcome (progress displays, timelines).
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,16 +18,17 @@ from loguru import logger
 
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.clock import Clock
 from runner.engine.group_run import GroupRun
 from runner.engine.limits import Limits
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
-from runner.engine.stats import GroupStats
 from runner.engine.structured import check_output
 from runner.errors import ProviderError, RunnerError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.clock import Clock
+from runner.output.observer import Observer
 from runner.output.results import Outcome
+from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
@@ -46,28 +48,30 @@ class EngineSettings:
     max_concurrency: int = 16
     # Prompts read ahead of sending, per group: bounds memory whatever the input size.
     read_ahead: int = 1000
+    # Requests in flight across every group (0: in_flight_limit(), from the fd limit).
+    max_in_flight: int = 0
 
 
-class Observer:
-    """Told what the engine does (a timeline, a progress view); every hook is optional.
+# Groups running at once: more wait for one to end (100,000 groups each with its tasks,
+# queue and gate at once took 4.4 GB). Far above what one process sends to in parallel.
+ACTIVE_GROUPS = 4096
 
-    Hooks run on the event loop: they must be quick and must not raise.
+# Descriptors kept for what is not a connection (logs, results, spool, cache, index).
+FD_RESERVE = 128
+# The most requests in flight at once, whatever the descriptors allow.
+MAX_IN_FLIGHT = 1024
+
+
+def in_flight_limit() -> int:
+    """Requests in flight all groups together may have: what the fd limit leaves, <= 1024.
+
+    Each request holds a connection, so 100,000 groups of 16 each would need a descriptor
+    apiece: "Too many open files". Groups wait for a slot instead.
     """
-
-    def on_start(self, group: Group) -> None:
-        """A group begins (its limits are known)."""
-
-    def on_send(self, record: PromptRecord, group: str) -> None:
-        """An attempt is about to be sent."""
-
-    def on_attempt(self, outcome: Outcome) -> None:
-        """An attempt ended (answered or failed; it may still be retried)."""
-
-    def on_slowdown(self, group: str, gate: AdaptiveGate) -> None:
-        """A group's adaptive gate slowed down or paused after a rate-limit answer."""
-
-    def on_outcome(self, outcome: Outcome) -> None:
-        """A prompt's final outcome was delivered."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_IN_FLIGHT
+    return max(8, min(MAX_IN_FLIGHT, soft - FD_RESERVE))
 
 
 class Engine:
@@ -125,10 +129,17 @@ class Engine:
         self.rejections = Rejections(lambda r: self.providers[r.api].credential(r))
         # Batch mode (mode=batch): prompts go to provider batches instead of one by one.
         self.batches: BatchRun | None = None
+        # The groups running now (a stop wakes each).
+        self._running: set[GroupRun] = set()
+        # Requests in flight across all groups: each holds a connection (a descriptor).
+        self.in_flight = asyncio.Semaphore(settings.max_in_flight or in_flight_limit())
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
         self.stop_requested.set()
+        self.budget.wake()  # requests waiting for room give up
+        for group_run in self._running:
+            group_run.wake.set()
 
     async def run(self, groups: Mapping[str, Group]) -> dict[str, GroupStats]:
         """Run all groups to the end (or to a stop); returns each group's counters."""
@@ -136,17 +147,37 @@ class Engine:
             name: GroupStats(name, g.rate_per_minute, total=g.total) for name, g in groups.items()
         }
         self.stats = stats
-        runs = [GroupRun(self, g, stats[name]) for name, g in groups.items()]
-        for group_run in runs:
-            self.gates[group_run.group.name] = group_run.gate
-            for observer in self.observers:
-                observer.on_start(group_run.group)
-        await asyncio.gather(*(group_run.run() for group_run in runs))
+        pending = iter(groups.items())
+        few = len(groups) <= ACTIVE_GROUPS
+
+        async def lane() -> None:
+            # Groups start as earlier ones end, at most ACTIVE_GROUPS at once: a group's
+            # state (tasks, queue, gate) exists only while it runs.
+            for name, group in pending:
+                if self.stop_requested.is_set():
+                    return  # not started: its prompts stay unsent, as queued ones do
+                await self._run_group(GroupRun(self, group, stats[name]), keep=few)
+
+        await asyncio.gather(*(lane() for _ in range(min(ACTIVE_GROUPS, len(groups)))))
         if isinstance(self.fatal, RunnerError):
             raise self.fatal  # already says what to do (a full disk, ...)
         if self.fatal is not None:
             raise RunnerError(f"the run stopped: {self.fatal}") from self.fatal
         return stats
+
+    async def _run_group(self, group_run: GroupRun, *, keep: bool) -> None:
+        """Run one group; ``keep``: its gate stays readable after (not for 100,000 groups)."""
+        name = group_run.group.name
+        self.gates[name] = group_run.gate
+        for observer in self.observers:
+            observer.on_start(group_run.group)
+        self._running.add(group_run)
+        try:
+            await group_run.run()
+        finally:
+            self._running.discard(group_run)
+            if not keep:
+                self.gates.pop(name, None)  # shown paused only while it runs
 
     def fail(self, exc: BaseException, doing: str) -> None:
         """Stop the run after an error no prompt can be blamed for."""
@@ -172,7 +203,16 @@ class Engine:
     async def attempt(
         self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
     ) -> Outcome:
-        """Send one attempt of ``record`` (its ``attempts``-th) and say how it went."""
+        """Send one attempt of ``record`` (its ``attempts``-th) and say how it went.
+
+        It waits first for a slot among the requests in flight of all groups.
+        """
+        async with self.in_flight:
+            return await self._attempt(record, tag, attempts, stats)
+
+    async def _attempt(
+        self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
+    ) -> Outcome:
         provider = self.providers[record.api]
         stats.requests += 1
         started = self.clock.monotonic()

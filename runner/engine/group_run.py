@@ -17,23 +17,20 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from runner.cost.budget import budget_line, over_budget
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.limiter import AllOf
-from runner.engine.quota import TokenEstimate, Usage
-from runner.engine.stats import GroupStats
+from runner.cost.reserve import Hold, hold
 from runner.engine.structured import INVALID_OUTPUT, add_refused, check_output, refused_attempt
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.limiter import AllOf
+from runner.limits.quota import TokenEstimate
 from runner.output.results import Outcome
+from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group, Records, Tagged
 from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:
     from runner.cache.cache import Claim
     from runner.engine.engine import Engine
-
-
-# What GroupRun.reserve returns when the budget refuses a request.
-_REFUSED = -1.0
 
 
 @dataclass
@@ -107,6 +104,8 @@ class GroupRun:
         self.outstanding = 0
         self.fed_all = False
         self.all_done = asyncio.Event()
+        # Set when the group is done or the engine stops: one waiter, no task of its own.
+        self.wake = asyncio.Event()
         self.retry_timers: set[asyncio.Task[None]] = set()
         self.quota_error: ProviderError | None = None  # set once a hard quota stops the group
         self.budget_line = budget_line(group.name)
@@ -115,25 +114,49 @@ class GroupRun:
 
     async def run(self) -> None:
         engine = self.engine
-        n_workers = max(1, engine.settings.max_concurrency)
-        tasks = [asyncio.create_task(self.worker()) for _ in range(n_workers)]
-        feeder = asyncio.create_task(self.feed())
-        stop_wait = asyncio.create_task(engine.stop_requested.wait())
+        tasks = [asyncio.create_task(self.worker()) for _ in range(self.workers_needed())]
+        feeder: asyncio.Task[None] | None = None
+        if self.fits_in_room():
+            self.feed_now()  # a small group: no feeder task (100,000 groups, 100,000 fewer)
+        else:
+            feeder = asyncio.create_task(self.feed())
+        if engine.stop_requested.is_set():
+            self.wake.set()
         try:
-            await asyncio.wait(
-                [asyncio.create_task(self.all_done.wait()), stop_wait],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await self.wake.wait()
             if not self.all_done.is_set():
                 # Stopping: let the requests on the wire finish (the caller bounds the wait);
                 # workers still waiting for a slot are cancelled below, their prompts unsent.
                 while self.stats.sending > 0:
                     await engine.clock.sleep(0.05)
         finally:
-            pending = [feeder, stop_wait, *tasks, *self.retry_timers]
+            pending = [*([feeder] if feeder else []), *tasks, *self.retry_timers]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def workers_needed(self) -> int:
+        """As many workers as requests may be in flight, but no more than prompts."""
+        ceiling = max(1, self.engine.settings.max_concurrency)
+        total = self.group.total
+        return min(ceiling, total) if total > 0 else ceiling if total < 0 else 1
+
+    def fits_in_room(self) -> bool:
+        """Whether every record can be queued at once (a list or a plan's reader, known size)."""
+        return not isinstance(self.group.records, AsyncIterable) and (
+            0 <= self.group.total <= self.room.free
+        )
+
+    def feed_now(self) -> None:
+        """Queue every record now (see :meth:`fits_in_room`)."""
+        assert not isinstance(self.group.records, AsyncIterable)
+        for entry in self.group.records:
+            item = _Item(entry.record, entry.tag) if isinstance(entry, Tagged) else _Item(entry)
+            self.room.free -= 1
+            self.outstanding += 1
+            self.queue.put_nowait(item)
+        self.fed_all = True
+        self.settle()
 
     async def feed(self) -> None:
         async for item in _items(self.group.records):
@@ -208,10 +231,15 @@ class GroupRun:
             return
         if self.send_in_batch(item):  # its budget is held at batch price by the batch run
             return
-        reserved = self.reserve(item)
-        if reserved is _REFUSED:
-            self.not_sent(item, over_budget(engine.budget.limit_usd))
-            return
+        budget = engine.budget
+        # No cap: nothing to estimate or wait for, on the request path of most runs.
+        held = (
+            Hold(budget, self.budget_line) if budget.limit_usd is None else await self.reserve(item)
+        )
+        if held is None:
+            if not engine.stop_requested.is_set():
+                self.not_sent(item, over_budget(engine.budget.limit_usd))
+            return  # stopped while waiting for room: unsent, a resume sends it
         estimator = engine.limits.estimator
         estimate = estimator(item.record) if self.metered and estimator else None
         await self.charge(estimate)
@@ -219,42 +247,48 @@ class GroupRun:
         for limiter in engine.limits.per_record(item.record):
             await limiter.acquire()
         if engine.stop_requested.is_set():
-            engine.budget.settle(reserved, 0.0, self.budget_line)  # nothing was spent
+            held.release()  # nothing was spent
             return  # stopped while waiting for a slot: unsent, a resume sends it
         refused = self.unsendable(item)
         if refused is not None:  # refused while this prompt waited for its slot
-            engine.budget.settle(reserved, 0.0, self.budget_line)
+            held.release()
             self.not_sent(item, refused)
             return
         item.attempts += 1
         outcome = await engine.attempt(item.record, item.tag, item.attempts, self.stats)
         self.remember_in_cache(item, outcome)
         if estimate is not None:
+            # Billed counts, as the provider's limits count them (Anthropic: no cache reads).
             usage = (
                 None
                 if outcome.completion is None
-                else Usage(outcome.completion.input_tokens, outcome.completion.output_tokens)
+                else engine.providers[item.record.api].limit_usage(
+                    outcome.completion, item.record.model_name
+                )
             )
             for limit in self.metered:
                 await limit.settle(estimate, usage)
         # Before deciding: a retry's own reservation must see this answer's real cost.
         # Priced once (deliver reuses it).
         outcome.cost_usd, outcome.priced = engine.prices.outcome_cost(outcome), True
-        engine.budget.settle(reserved, outcome.cost_usd, self.budget_line)
+        held.settle(outcome)
         self.decide(item, outcome)
 
-    def reserve(self, item: _Item) -> float | None:
-        """Budget, after the cache and before the limits: hold the request's estimated cost.
+    async def reserve(self, item: _Item) -> Hold | None:
+        """Budget, after the cache and before the limits: hold the request's cost.
 
-        Returns the amount held (None: an unknown cost, under no cap), or ``_REFUSED``.
+        Waits while answers in flight may free room; None: refused (or stopped meanwhile).
         """
         engine = self.engine
-        if engine.budget.limit_usd is None:
-            return None
         provider = engine.providers[item.record.api]
-        tokens = provider.estimate_tokens(item.record)
-        usd = engine.prices.estimate_cost(item.record, batch=False, tokens=tokens)
-        return usd if engine.budget.reserve(usd, self.budget_line) else _REFUSED
+        return await hold(
+            engine.budget,
+            engine.prices,
+            item.record,
+            lambda: provider.estimate_tokens(item.record),
+            self.budget_line,
+            engine.stop_requested.is_set,
+        )
 
     async def charge(self, estimate: TokenEstimate | None) -> None:
         """Take the request's estimated tokens from each token limit of the group."""
@@ -356,3 +390,4 @@ class GroupRun:
         if self.fed_all and self.outstanding == 0:
             self.stats.finished = self.engine.clock.monotonic()
             self.all_done.set()
+            self.wake.set()

@@ -1,6 +1,6 @@
 """Which limiters each group gets: its own pace, and buckets shared with other runs.
 
-The one place limits (runner.engine.quota) become limiters: settings are read into typed
+The one place limits (runner.limits.quota) become limiters: settings are read into typed
 limits here, each provider's token accounting is resolved here, and :class:`GroupLimits`
 builds every group's and every key's limiters.
 """
@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from runner.config.schema import RunConfig
 from runner.config.settings import token_settings
-from runner.engine.clock import Clock
-from runner.engine.limiter import Limiter, TokenBucket
-from runner.engine.quota import Accounting, Counts, Limit, Metered, TokenEstimate
-from runner.engine.shared_limits import SharedLimits, fingerprint, never_binds
+from runner.limits.clock import Clock
+from runner.limits.limiter import Limiter, TokenBucket
+from runner.limits.quota import Accounting, Counts, Limit, Metered, TokenEstimate
+from runner.limits.shared_limits import SharedLimits, fingerprint, never_binds
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
 
@@ -34,7 +34,7 @@ def open_store(settings: RunConfig) -> LimitStore | None:
     if settings.shared_limits == "none":
         return None
     if settings.shared_limits == "ray":
-        from runner.engine.ray_limits import RayLimits  # an optional extra: imported late
+        from runner.limits.ray_limits import RayLimits  # an optional extra: imported late
 
         return RayLimits(address=settings.ray_address)
     from pathlib import Path

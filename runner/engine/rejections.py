@@ -1,7 +1,9 @@
 """Keys an API rejected: their remaining prompts are recorded ``not_sent`` instead of sent.
 
 A 401 means the key itself is refused: no prompt sent with it can succeed, in any group.
-A 403 means the key may not use that model: only that model's prompts stop. Either way the
+A 403 means the key may not use that model: only that model's prompts stop, unless the
+provider says the refusal is about something the prompt names (``prompt_only``: Gemini's
+403 for a File API name it does not hold), which stops nothing else. Either way the
 first answer is recorded as it came; sending the rest would only collect the same error
 (and, on a paid key, may count against it). Log lines name the api and model, never the key
 (keys are known here only as fingerprints).
@@ -42,7 +44,7 @@ class Rejections:
 
     def note(self, record: PromptRecord, error: ProviderError) -> None:
         """Take note of a failed request; a 401 or 403 stops the prompts it concerns."""
-        if error.status not in (KEY_REJECTED, MODEL_FORBIDDEN):
+        if error.status not in (KEY_REJECTED, MODEL_FORBIDDEN) or error.prompt_only:
             return
         key = self._fingerprint(record)
         model = record.model_name or "(default model)"

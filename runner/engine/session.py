@@ -22,11 +22,12 @@ from runner import wire_json
 from runner.cache.cache import ResponseCache, open_cache
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.clock import Clock, SystemClock
-from runner.engine.engine import Engine, EngineSettings, Observer, OutcomeSink
+from runner.engine.engine import Engine, EngineSettings, OutcomeSink, in_flight_limit
 from runner.engine.limits import Limits
 from runner.engine.retry import Backoff
-from runner.engine.stats import GroupStats
+from runner.limits.clock import Clock, SystemClock
+from runner.output.observer import Observer
+from runner.output.stats import GroupStats
 from runner.providers.base import Provider, ProviderContext, provider_class
 
 
@@ -68,8 +69,9 @@ async def engine_session(
     owned = [*(usable.values() if close_providers else made)]
     own_session: aiohttp.ClientSession | None = None
     if context.session is None and any(p.uses_http for p in usable.values()):
-        # One session for every group; groups cap their own concurrency.
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+        # One session, one pool for every group: no more connections than the engine lets
+        # requests be in flight (bounded by the fd limit), whatever the number of groups.
+        connector = aiohttp.TCPConnector(limit=in_flight_limit(), limit_per_host=0)
         own_session = context.session = aiohttp.ClientSession(
             connector=connector, json_serialize=wire_json.dumps
         )

@@ -49,6 +49,8 @@ class GracefulStop:
         self.signals = 0
         self._task: asyncio.Task[object] | None = None
         self._installed: list[signal.Signals] = []
+        # The handlers before the run's (runner.cli's SIGTERM one), put back afterwards.
+        self._previous: dict[signal.Signals, object] = {}
 
     def install(self, task: asyncio.Task[object]) -> None:
         """Watch SIGINT and SIGTERM while ``task`` (the run) goes on."""
@@ -56,6 +58,7 @@ class GracefulStop:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
+                self._previous[sig] = signal.getsignal(sig)
                 loop.add_signal_handler(sig, self._on_signal, sig)
                 self._installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -65,6 +68,9 @@ class GracefulStop:
         loop = asyncio.get_running_loop()
         for sig in self._installed:
             loop.remove_signal_handler(sig)
+            previous = self._previous.get(sig)
+            if callable(previous) or isinstance(previous, int):
+                signal.signal(sig, previous)
         self._installed.clear()
 
     @property

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.engine.adaptive import AdaptiveGate
-from runner.engine.clock import Clock
-from runner.engine.engine import Observer
-from runner.engine.quota import Counts
 from runner.errors import ProviderError
+from runner.limits.adaptive import AdaptiveGate
+from runner.limits.clock import Clock
+from runner.limits.quota import Counts
 from runner.output.disk import atomic_write_text
+from runner.output.observer import Observer
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
 from runner.prompts.records import PromptRecord
@@ -81,6 +81,11 @@ class _GroupLine:
     current_span: tuple[float, float] = (0.0, 0.0)
 
 
+# Groups with a line of their own; the later ones share one line, OTHER_GROUPS.
+MAX_LINES = 50
+OTHER_GROUPS = "(other groups)"
+
+
 class Timeline:
     """Per-group, per-interval counters of a run, bounded in size.
 
@@ -102,6 +107,11 @@ class Timeline:
     ) -> None:
         """Record a group's configured limits (drawn as lines against the achieved rates)."""
         line = self._line(group)
+        if line is self._groups.get(OTHER_GROUPS):  # the sum of the limits it stands for
+            line.rate_per_minute = (line.rate_per_minute or 0.0) + rate_per_minute
+            if tokens_per_minute is not None:
+                line.tokens_per_minute = (line.tokens_per_minute or 0.0) + tokens_per_minute
+            return
         line.rate_per_minute = rate_per_minute
         line.tokens_per_minute = tokens_per_minute
 
@@ -172,7 +182,11 @@ class Timeline:
     def _line(self, group: str) -> _GroupLine:
         line = self._groups.get(group)
         if line is None:
-            line = self._groups[group] = _GroupLine()
+            if len(self._groups) >= MAX_LINES:  # 40,000 groups drawn one by one: 200 MB
+                group = OTHER_GROUPS
+                line = self._groups.get(group)
+            if line is None:
+                line = self._groups[group] = _GroupLine()
         return line
 
     def _bucket(self, line: _GroupLine, now: float) -> _Bucket:

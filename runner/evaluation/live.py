@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from runner.cost.spending import Spending
-from runner.engine.clock import Clock
 from runner.engine.session import engine_session
 from runner.evaluation import judge as judging
 from runner.evaluation.pipeline import EvaluationRun
+from runner.limits.clock import Clock
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group, Tagged
 from runner.providers import Provider, ProviderContext

@@ -22,17 +22,18 @@ from loguru import logger
 
 from runner.config.models import not_composed
 from runner.config.schema import EvaluationStepConfig, ModelConfig, RunConfig
-from runner.engine.clock import Clock
+from runner.cost.spending import Spending
 from runner.engine.session import engine_session
-from runner.engine.stats import GroupStats
 from runner.errors import BadInputError
 from runner.evaluation import judge as judging
 from runner.evaluation.custom import load_function, signature_problem
 from runner.evaluation.prompto_judge import load_judge_folder
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
+from runner.limits.clock import Clock
 from runner.output.results import STATUS_OK, Outcome
-from runner.prompts.grouping import Group, Tagged
+from runner.output.stats import GroupStats
+from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import Provider, ProviderContext, known_apis, provider_class
 
@@ -159,6 +160,7 @@ class EvaluationRun:
         *,
         providers: Mapping[str, Provider] | None = None,
         clock: Clock | None = None,
+        spending: Spending | None = None,
     ) -> dict[str, GroupStats]:
         """Send the queued judge prompts, one rate-limit group ``judge:<step>`` per step.
 
@@ -166,6 +168,7 @@ class EvaluationRun:
             context: the run's provider context; a session is opened if it has none.
             providers: providers to reuse (a loaded local model); others are made here.
             clock: time source; the system clock by default.
+            spending: prices, budget (``max_cost_usd``) and cost totals to count in.
         """
         requests, self.pending = self.pending, []
         if not requests:
@@ -185,14 +188,23 @@ class EvaluationRun:
             self.write_verdict(steps[request.step], request, outcome)
 
         apis = {request.record.api for request in requests}
+        spent = spending or Spending.for_run(self.settings)
         async with engine_session(
-            context, sink, providers=providers, apis=sorted(apis), clock=clock
+            context,
+            sink,
+            providers=providers,
+            apis=sorted(apis),
+            clock=clock,
+            observers=[spent.tally],
+            budget=spent.budget,
+            prices=spent.prices,
         ) as engine:
             return dict(await engine.run(groups))
 
     def rate_of(self, step: Step) -> float:
         assert step.model is not None
         rate = step.config.max_queries or step.model.max_queries or self.settings.max_queries
+        rate = rate or default_max_queries(step.model.api)
         return float(rate)
 
     def write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:

@@ -22,12 +22,14 @@ from loguru import logger
 from runner.config.models import not_composed
 from runner.config.schema import RephraseConfig, RunConfig
 from runner.config.settings import resolve_path
-from runner.engine.clock import Clock, SystemClock
+from runner.cost.estimate import check_budget_priced
+from runner.cost.spending import Spending
 from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
+from runner.limits.clock import Clock, SystemClock
 from runner.output.results import Outcome
-from runner.prompts.grouping import Group, Tagged
+from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.reader import read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers import ProviderContext, known_apis, provider_class
@@ -43,6 +45,8 @@ class RephraseResult:
     originals: int
     paraphrases: int
     failed: int
+    budget: str = ""  # what the requests spent, against max_cost_usd
+    spent_usd: float = 0.0
 
 
 def _clean(text: str) -> str:
@@ -110,10 +114,22 @@ def rephrase_experiment(
         problems += [f"rephrase model {cfg.model!r}: {p}" for p in found]
     if problems:
         raise BadInputError(f"{len(problems)} problem(s) in rephrase; nothing was sent:", problems)
-    rate = float(cfg.max_queries or model.max_queries or settings.max_queries)
+    check_budget_priced(settings, [(model.api, model.model_name)])
+    rate = float(
+        cfg.max_queries
+        or model.max_queries
+        or settings.max_queries
+        or default_max_queries(model.api)
+    )
     answers: dict[int, str] = {}
-    failed = asyncio.run(_send(settings, context, requests, rate, answers, clock or SystemClock()))
-    return _write(settings, cfg, input_file, records, requests, answers, failed)
+    spending = Spending.for_run(settings)
+    failed = asyncio.run(
+        _send(settings, context, requests, rate, answers, clock or SystemClock(), spending)
+    )
+    result = _write(settings, cfg, input_file, records, requests, answers, failed)
+    result.budget = spending.budget.describe()
+    result.spent_usd = spending.budget.spent_usd
+    return result
 
 
 async def _send(
@@ -123,6 +139,7 @@ async def _send(
     rate: float,
     answers: dict[int, str],
     clock: Clock,
+    spending: Spending,
 ) -> int:
     """Send the paraphrase requests; answers are keyed by each request's index."""
     failed = 0
@@ -141,7 +158,15 @@ async def _send(
         return 0
     tagged = [Tagged(request, i) for i, (request, _, _) in enumerate(requests)]
     apis = [requests[0][0].api]
-    async with engine_session(context, sink, apis=apis, clock=clock) as engine:
+    async with engine_session(
+        context,
+        sink,
+        apis=apis,
+        clock=clock,
+        observers=[spending.tally],
+        budget=spending.budget,
+        prices=spending.prices,
+    ) as engine:
         await engine.run({"rephrase": Group("rephrase", rate, tagged)})
     return failed
 

@@ -11,12 +11,15 @@ from typing import Any
 
 from loguru import logger
 
+from runner.commands import shell_command
 from runner.config.schema import RunConfig
+from runner.cost.estimate import check_budget_priced
+from runner.cost.spending import Spending
 from runner.errors import BadInputError, RunnerError
 from runner.evaluation.pipeline import EvaluationRun
 from runner.output.run_folder import COMPLETED
-from runner.output.runs import LATEST, run_folders
 from runner.providers import ProviderContext
+from runner.run_dirs import LATEST, run_folders
 
 
 @dataclass
@@ -28,10 +31,13 @@ class EvaluationReport:
     rows: int  # rows appended to evaluations.jsonl
     errors: int  # step results that recorded an error
     steps: tuple[str, ...] = ()  # the steps scored, in order
+    budget: str = ""  # what the judges spent, against max_cost_usd
+    budget_reached: bool = False  # max_cost_usd stopped the judges
+    spent_usd: float = 0.0  # what the judges spent (timed-out attempts at their reservation)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.errors else 0
+        return 1 if self.errors or self.budget_reached else 0
 
 
 def find_run(outputs_dir: Path, run: str, experiment: str | None = None) -> Path:
@@ -102,16 +108,21 @@ def evaluate_stored(
     if lines is None:
         lines = read_lines(run_dir / COMPLETED)
     evaluation = EvaluationRun.create(settings, run_dir, env=env or {}, records=lines)
+    check_budget_priced(settings, [])  # the judges' models need a price under a cap
+    spending = Spending.for_run(settings)
     try:
         for line in lines:
             evaluation.on_result(line)
         context = ProviderContext(settings, env=env or {})
-        asyncio.run(evaluation.run_judges(context))
+        asyncio.run(evaluation.run_judges(context, spending=spending))
     finally:
         evaluation.close()
     report = EvaluationReport(
         run_dir, len(lines), evaluation.writer.count, evaluation.errors, tuple(settings.evaluation)
     )
+    report.budget = spending.budget.describe()
+    report.budget_reached = spending.budget.exhausted
+    report.spent_usd = spending.budget.spent_usd
     if settings.index:
         _index(Path(settings.outputs_dir), run_dir)
     return report
@@ -158,4 +169,5 @@ def _index(outputs_dir: Path, run_dir: Path) -> None:
             update_index(outputs_dir)
         index_evaluations(outputs_dir, [run_dir])
     except RunnerError as exc:
-        logger.warning("The results index was not updated: {} (run python -m runner.index)", exc)
+        command = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+        logger.warning("The results index was not updated: {} (run {})", exc, command)

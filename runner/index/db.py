@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 from loguru import logger
 
+from runner.commands import shell_command
 from runner.index.errors import (
     IndexBusyError,
     IndexMissingError,
@@ -38,6 +39,7 @@ DEFAULT_WAIT_S = 10.0
 # bench/bench_index.py); DuckDB spills what does not fit to the temp folder.
 WRITER_MEMORY = "160MB"
 WRITER_THREADS = 1
+NO_AUTO_CHECKPOINT = "1TB"
 
 # Session settings a query may change on its read connection (applied before it is sealed).
 # None of them reaches a file; anything else is refused.
@@ -57,7 +59,11 @@ def temp_dir(outputs_dir: Path) -> Path:
 
 
 def _open(
-    path: Path, *, read_only: bool, settings: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    read_only: bool,
+    settings: Mapping[str, str] | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect, turning DuckDB's file-lock and corruption errors into messages with a next step.
 
@@ -68,6 +74,9 @@ def _open(
     if read_only:
         # Given at connect time, before any statement can run on the connection.
         config = {"enable_external_access": False}
+        if memory_limit is not None:
+            # A reader with a bound (the viewer): one thread, so the bound is not split.
+            config.update(memory_limit=memory_limit, threads=1)
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -78,12 +87,12 @@ def _open(
             ) from None
         raise ResultsIndexError(
             f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`python -m runner.index --outputs-dir {path.parent} --rebuild`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
         ) from None
     except duckdb.Error as exc:
         raise ResultsIndexError(
             f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`python -m runner.index --outputs-dir {path.parent} --rebuild`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
         ) from None
     try:
         # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
@@ -119,6 +128,23 @@ def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(f"SET temp_directory = {literal(str(temp_dir(path.parent)))}")
     # Rows need no order on disk (queries sort by line); keeping it costs memory per thread.
     con.execute("SET preserve_insertion_order = false")
+    # No checkpoint mid-way under the cap: one pins a whole block per value, and a big line's
+    # block failing it invalidated the database for good. checkpoint_uncapped() does it.
+    con.execute(f"SET checkpoint_threshold = {literal(NO_AUTO_CHECKPOINT)}")
+
+
+def checkpoint_uncapped(con: duckdb.DuckDBPyConnection) -> None:
+    """Checkpoint a writer without its memory cap (one thread), before it is closed.
+
+    A checkpoint holds each value whole: a 60 MB line needs more than the cap leaves free.
+    """
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    con.execute("RESET memory_limit")
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        if row is not None:
+            con.execute(f"SET memory_limit = {literal(str(row[0]))}")
 
 
 def open_writer(path: Path) -> duckdb.DuckDBPyConnection:
@@ -158,6 +184,7 @@ def write_connection(
             con = _open(path, read_only=False)
         try:
             yield con
+            checkpoint_uncapped(con)
         finally:
             con.close()
 
@@ -168,8 +195,11 @@ def read_connection(
     *,
     wait: float = DEFAULT_WAIT_S,
     settings: Mapping[str, str] | None = None,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A sealed read-only connection to the index; several readers may hold one at once.
+
+    ``memory_limit`` (DuckDB's, e.g. ``"128MB"``) bounds it, one thread; unset: DuckDB's default.
 
     The connection reads nothing but the index and its settings cannot be changed: ``SET``,
     ``COPY ... TO``, ``ATTACH``, ``read_csv('/any/file')`` and ``INSTALL``/``LOAD`` all fail
@@ -184,10 +214,10 @@ def read_connection(
     if not path.is_file():
         raise IndexMissingError(
             f"no results index at {path}; build it with "
-            f"`python -m runner.index --outputs-dir {path.parent}`."
+            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent))}`."
         )
     with index_lock(path, exclusive=False, timeout=wait):
-        con = _open(path, read_only=True, settings=settings)
+        con = _open(path, read_only=True, settings=settings, memory_limit=memory_limit)
         try:
             yield con
         finally:

@@ -19,7 +19,7 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
-from runner.index.lines import line_number_at, line_problem, longest_line, read_range
+from runner.index.lines import line_number_at, line_problem, longest_line
 from runner.index.report import SkippedLine
 from runner.index.scan import Slice
 from runner.index.state import forget_rows, mark_files
@@ -33,6 +33,12 @@ _LOG_LINES = 5
 # DuckDB's default ``maximum_object_size`` (16 MiB). A file with a longer line fails the read;
 # it is retried alone with the limit raised to fit its longest line, so no line is too big.
 DEFAULT_MAX_OBJECT = 16 * 1024 * 1024
+
+# The longest line indexed. DuckDB must hold a value whole in one block, also when it later
+# checkpoints under the writer's memory cap (runner.index.db.WRITER_MEMORY): a 200 MB line
+# failed that checkpoint, which invalidated the database for every later run and rebuild.
+# A longer line is skipped alone, with a warning naming its file and line.
+MAX_LINE = 64 * 1024 * 1024
 
 # What DuckDB's message says when a line is longer than ``maximum_object_size``.
 _TOO_BIG = "maximum_object_size"
@@ -90,6 +96,34 @@ def _fits(length: int) -> int:
     return ((length >> 20) + 1) << 20
 
 
+def _too_long(length: int) -> str | None:
+    if length <= MAX_LINE:
+        return None
+    return (
+        f"a line of {length >> 20} MB, longer than the index takes ({MAX_LINE >> 20} MB); "
+        "it stays in the run's file"
+    )
+
+
+def _numbered_lines(sl: Slice) -> Iterator[tuple[int, bytes]]:
+    """The lines of a slice with their line numbers, read one at a time from the file."""
+    first_line = line_number_at(sl.path, sl.start)
+    if sl.data is not None:
+        yield from enumerate(sl.data.split(b"\n"), start=first_line)
+        return
+    with open(sl.path, "rb") as f:
+        f.seek(sl.start)
+        left = sl.end - sl.start
+        n = first_line
+        while left > 0:
+            raw = f.readline(left)
+            if not raw:
+                return
+            left -= len(raw)
+            yield n, raw.rstrip(b"\n")
+            n += 1
+
+
 @dataclass
 class IngestResult:
     """Rows added and lines skipped by one :func:`ingest`."""
@@ -136,6 +170,9 @@ class _Ingest:
             return
         with _room_for(self.con):
             self._batch(sources)
+            # Still uncapped: written to disk now, the huge values are not pinned again by
+            # the next commit under the cap (that failed, and a failed commit may be fatal).
+            self.con.execute("CHECKPOINT")
 
     def _batch(self, sources: list[Source]) -> None:
         """Discover the keys of ``sources``, then insert them in one transaction."""
@@ -180,7 +217,8 @@ class _Ingest:
             if too_big and not source.longest:
                 # A line longer than DuckDB reads by default: measure, and read it alone.
                 source.longest = longest_line(Path(source.read_path))
-                self.run([source])
+                too_long = source.longest > MAX_LINE and not source.cleaned
+                self.run([self._clean(source) if too_long else source])
             elif source.cleaned:
                 self._give_up(source, exc)
             else:
@@ -281,14 +319,12 @@ class _Ingest:
     def _clean(self, source: Source) -> Source:
         """Pass a file line by line in Python: keep good lines, report bad ones."""
         sl = source.slice
-        data = sl.data if sl.data is not None else read_range(sl.path, sl.start, sl.end)
-        first_line = line_number_at(sl.path, sl.start)
         good: list[bytes] = []
         bad: list[SkippedLine] = []
-        for n, raw in enumerate(data.split(b"\n"), start=first_line):
+        for n, raw in _numbered_lines(sl):
             if not raw.strip():
                 continue
-            reason = line_problem(raw)
+            reason = _too_long(len(raw)) or line_problem(raw)
             if reason is None:
                 good.append(raw)
             else:

@@ -10,13 +10,6 @@ import json
 from pathlib import Path
 
 
-def read_range(path: Path, start: int, end: int) -> bytes:
-    """Bytes ``[start, end)`` of a file."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read(end - start)
-
-
 def line_number_at(path: Path, start: int) -> int:
     """The line number of byte ``start`` in its file (counting the newlines before it)."""
     if start == 0:

@@ -18,7 +18,7 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
-from runner.index.db import DEFAULT_WAIT_S, db_path, open_writer
+from runner.index.db import DEFAULT_WAIT_S, checkpoint_uncapped, db_path, open_writer
 from runner.index.lock import index_lock
 
 
@@ -48,7 +48,7 @@ def rebuild_index(
             try:
                 schema.ensure_schema(con)
                 fill(con)
-                con.execute("CHECKPOINT")
+                checkpoint_uncapped(con)
             finally:
                 con.close()
         with index_lock(final, exclusive=True, timeout=wait):
@@ -75,7 +75,7 @@ def _carry_over(tmp: Path, final: Path) -> None:
                     final,
                     str(exc).splitlines()[0],
                 )
-        con.execute("CHECKPOINT")
+        checkpoint_uncapped(con)
     finally:
         con.close()
 

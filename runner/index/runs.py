@@ -32,7 +32,13 @@ SELECT coalesce(j->>'run_id', dir_run_id), coalesce(j->>'experiment', dir_experi
        j->>'version', run_dir, j, now(),
        j->>'input_sha256', j->>'git_commit', TRY_CAST(j->>'git_dirty' AS BOOLEAN),
        j->>'host', nullif(j->'versions', 'null'::JSON),
-       TRY_CAST(j->'cost'->>'total_usd' AS DOUBLE), nullif(j->'cost', 'null'::JSON)
+       TRY_CAST(j->'cost'->>'total_usd' AS DOUBLE), nullif(j->'cost', 'null'::JSON),
+       TRY_CAST(j->'cost'->'tokens'->>'input_tokens' AS BIGINT),
+       TRY_CAST(j->'cost'->'tokens'->>'cached_input_tokens' AS BIGINT),
+       TRY_CAST(j->'cost'->'tokens'->>'cache_write_tokens' AS BIGINT),
+       TRY_CAST(j->'cost'->'tokens'->>'output_tokens' AS BIGINT),
+       TRY_CAST(j->'cost'->'tokens'->>'reasoning_tokens' AS BIGINT),
+       j->>'sharded_run', TRY_CAST(j->>'shard' AS BIGINT), TRY_CAST(j->>'shards' AS BIGINT)
 FROM (SELECT unnest($dirs) AS run_dir, unnest($texts)::JSON AS j,
              unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment)
 """

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import duckdb
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "4"  # 2: runs has provenance columns; 3: cost_usd, cached (migrated in place)
-# 4: thinking, tool_calls, parsed (migrated in place)
+# 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
+# thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
+# the sharded_runs view (3, 4 and 5 migrated in place)
+SCHEMA_VERSION = "5"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
 MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
@@ -62,6 +64,11 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
     Column("tool_calls", "JSON", "/tool_calls"),
     # output_schema: the answer as parsed JSON (query it: parsed->>'$.name').
     Column("parsed", "JSON", "/parsed"),
+    Column("cached_input_tokens", "BIGINT", "/usage/cached_input_tokens"),
+    Column("cache_write_tokens", "BIGINT", "/usage/cache_write_tokens"),
+    Column("reasoning_tokens", "BIGINT", "/usage/reasoning_tokens"),
+    # A template experiment's prompt variant (runner.prompts.expand); null for a file's.
+    Column("prompt_variant", "VARCHAR", "/prompt_variant"),
 )
 
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
@@ -69,7 +76,7 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
 # of the space and three times faster than DuckDB's default choice for text.
 BOOKKEEPING_COLUMNS = (("record", "JSON USING COMPRESSION zstd"), ("source_file", "VARCHAR"))
 
-# JSON keys consumed by the fixed columns (``usage`` is split into the two token columns).
+# JSON keys consumed by the fixed columns (``usage`` is split into the token columns).
 FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
 
 # A user key whose lower-cased name is one of these gets no column of its own (DuckDB names
@@ -125,6 +132,19 @@ def widen(current: str | None, json_types: list[str]) -> str | None:
     return "VARCHAR"
 
 
+# The shards of one run (runner.shards) as one row: what the run did, all shards together.
+# Read from ``record``, so the view holds on an index of any version.
+SHARDED_RUNS_VIEW = """CREATE OR REPLACE VIEW sharded_runs AS
+    SELECT experiment, coalesce(record->>'sharded_run', run_id) AS run_id,
+        count(*) AS shard_count, max(coalesce(TRY_CAST(record->>'shards' AS BIGINT), 1)) AS shards,
+        CASE WHEN bool_and(status = 'finished') THEN 'finished'
+             WHEN bool_or(status = 'running') THEN 'running' ELSE max(status) END AS status,
+        min(started_at) AS started_at, max(finished_at) AS finished_at,
+        sum(total) AS total, sum(n_ok) AS n_ok, sum(n_error) AS n_error,
+        sum(TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE)) AS cost_usd,
+        list(run_id ORDER BY run_id) AS run_ids
+    FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS responses ("
@@ -141,7 +161,11 @@ _DDL = (
         input_file VARCHAR, groups JSON, config JSON, overrides JSON, version VARCHAR,
         run_dir VARCHAR, record JSON, indexed_at TIMESTAMPTZ,
         input_sha256 VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, host VARCHAR,
-        versions JSON, cost_usd DOUBLE, cost JSON)""",
+        versions JSON, cost_usd DOUBLE, cost JSON,
+        input_tokens BIGINT, cached_input_tokens BIGINT, cache_write_tokens BIGINT,
+        output_tokens BIGINT, reasoning_tokens BIGINT,
+        sharded_run VARCHAR, shard BIGINT, shards BIGINT)""",
+    SHARDED_RUNS_VIEW,
     """CREATE TABLE IF NOT EXISTS indexed_files (
         path VARCHAR PRIMARY KEY, kind VARCHAR, run_dir VARCHAR,
         bytes_indexed BIGINT, size BIGINT, mtime_ns BIGINT,
@@ -166,16 +190,38 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(row[0]) if row else None
 
 
+# The token totals of a run (run.json's cost.tokens), one column each in ``runs``.
+# The responses columns version 4 added (a user key of one of these names forces a rebuild).
+VERSION_4_RESPONSE_COLUMNS = (
+    "thinking",
+    "tool_calls",
+    "parsed",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "prompt_variant",
+)
+
+RUN_TOKEN_COLUMNS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
 # In-place migrations: from a version to the next, statements that keep every row (and the
 # evaluations table, which a rebuild would lose). New columns go last, as ALTER puts them.
+# runs holds no user keys, so its columns are added IF NOT EXISTS: an index that already
+# has a later version's runs columns still migrates.
 MIGRATIONS = {
     "2": (
         "ALTER TABLE responses ADD COLUMN cost_usd DOUBLE",
         "UPDATE responses SET cost_usd = TRY_CAST(record->>'cost_usd' AS DOUBLE)",
         "ALTER TABLE responses ADD COLUMN cached BOOLEAN",
         "UPDATE responses SET cached = TRY_CAST(record->>'cached' AS BOOLEAN)",
-        "ALTER TABLE runs ADD COLUMN cost_usd DOUBLE",
-        "ALTER TABLE runs ADD COLUMN cost JSON",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cost_usd DOUBLE",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cost JSON",
         "UPDATE runs SET cost_usd = TRY_CAST(record->'cost'->>'total_usd' AS DOUBLE), "
         "cost = nullif(record->'cost', 'null'::JSON)",
     ),
@@ -187,6 +233,32 @@ MIGRATIONS = {
         "UPDATE responses SET thinking = json_extract_string(record, '/thinking'), "
         "tool_calls = TRY_CAST(json_extract_string(record, '/tool_calls') AS JSON), "
         "parsed = nullif(record->'parsed', 'null'::JSON)",
+        # A template run's variant (runner.prompts.expand); null for a file's.
+        "ALTER TABLE responses ADD COLUMN prompt_variant VARCHAR",
+        "UPDATE responses SET prompt_variant = record->>'prompt_variant'",
+        *(
+            f"ALTER TABLE responses ADD COLUMN {name} BIGINT"
+            for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
+        ),
+        "UPDATE responses SET "
+        "cached_input_tokens = TRY_CAST(record->'usage'->>'cached_input_tokens' AS BIGINT), "
+        "cache_write_tokens = TRY_CAST(record->'usage'->>'cache_write_tokens' AS BIGINT), "
+        "reasoning_tokens = TRY_CAST(record->'usage'->>'reasoning_tokens' AS BIGINT)",
+        *(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {name} BIGINT" for name in RUN_TOKEN_COLUMNS),
+        "UPDATE runs SET "
+        + ", ".join(
+            f"{name} = TRY_CAST(record->'cost'->'tokens'->>'{name}' AS BIGINT)"
+            for name in RUN_TOKEN_COLUMNS
+        ),
+    ),
+    "4": (
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS sharded_run VARCHAR",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS shard BIGINT",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS shards BIGINT",
+        "UPDATE runs SET sharded_run = record->>'sharded_run', "
+        "shard = TRY_CAST(record->>'shard' AS BIGINT), "
+        "shards = TRY_CAST(record->>'shards' AS BIGINT)",
+        SHARDED_RUNS_VIEW,
     ),
 }
 
@@ -201,7 +273,7 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
     while version in MIGRATIONS:
         if version == "2" and taken & {"cost_usd", "cached"}:
             return False
-        if version == "3" and taken & {"thinking", "tool_calls", "parsed"}:
+        if version == "3" and taken & set(VERSION_4_RESPONSE_COLUMNS):
             return False
         con.execute("BEGIN")
         try:
@@ -214,12 +286,6 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
             con.execute("ROLLBACK")  # untouched: the caller rebuilds it from the JSONL
             return False
     return version == SCHEMA_VERSION
-
-
-def drop_managed(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every table the indexer rebuilds from the JSONL (not ``evaluations``)."""
-    for table in MANAGED_TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -15,8 +15,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from runner.engine.stats import GroupStats
 from runner.output.progress import CurrentStats, PausedCheck, trouble_text
+from runner.output.stats import GroupStats
 
 
 class _TroubleColumn(ProgressColumn):
@@ -28,7 +28,7 @@ class _TroubleColumn(ProgressColumn):
         self._current = current
 
     def render(self, task: Task) -> Text:
-        stats = self._current(str(task.description)) or task.fields.get("stats")
+        stats = self._current(str(task.fields.get("name", ""))) or task.fields.get("stats")
         if not isinstance(stats, GroupStats):
             return Text("")
         return Text(trouble_text(stats, self._paused(stats.name)), style="red")
@@ -37,7 +37,8 @@ class _TroubleColumn(ProgressColumn):
 def group_bars(paused: PausedCheck, current: CurrentStats) -> Progress:
     """Bars of done/total, rate, trouble, elapsed time and ETA, drawn on stderr."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        # A group's name is data: "g[/x]" is a name, not rich markup (it stopped the run).
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),

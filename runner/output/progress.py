@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from runner.engine.stats import GroupStats
+from runner.output.stats import GroupStats
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -46,6 +47,10 @@ def trouble_text(stats: GroupStats, paused: bool) -> str:
     return " · ".join(parts)
 
 
+# The most groups drawn with a bar each; more are drawn as one bar.
+MAX_BARS = 50
+
+
 class GroupProgress:
     """One bar per group, updated from the engine's counters.
 
@@ -72,15 +77,39 @@ class GroupProgress:
         self._progress = group_bars(
             paused or (lambda _name: False), current or (lambda _name: None)
         )
-        for stats in groups:
+        shown = list(groups)
+        # Too many groups for a bar each (100,000 rows redrawn 10 times a second): one bar.
+        self._combined: GroupStats | None = None
+        self._seen: dict[str, tuple[int, int, int, int]] = {}
+        if len(shown) > MAX_BARS:
+            rate = sum(g.rate_per_minute for g in shown)
+            total = sum(g.total for g in shown) if all(g.total >= 0 for g in shown) else -1
+            self._combined = GroupStats(f"all {len(shown):,} groups", rate, total)
+            shown = [self._combined]
+        for stats in shown:
             self._tasks[stats.name] = self._progress.add_task(
-                stats.name, total=stats.total, rate="", stats=stats
+                visible(stats.name), total=stats.total, rate="", stats=stats, name=stats.name
             )
+
+    def _combine(self, stats: GroupStats) -> GroupStats:
+        """Add what changed in one group's counters to the one bar's."""
+        assert self._combined is not None
+        now = (stats.ok, stats.error, stats.retries, stats.slowdowns)
+        before = self._seen.get(stats.name, (0, 0, 0, 0))
+        self._seen[stats.name] = now
+        combined = self._combined
+        combined.ok += now[0] - before[0]
+        combined.error += now[1] - before[1]
+        combined.retries += now[2] - before[2]
+        combined.slowdowns += now[3] - before[3]
+        return combined
 
     def update(self, stats: GroupStats) -> None:
         """Show ``stats`` on its group's bar."""
         if self._progress is None:
             return
+        if self._combined is not None:
+            stats = self._combine(stats)
         task = self._progress.tasks[self._tasks[stats.name]]
         elapsed = task.elapsed or 0.0
         rate = f"{stats.done / elapsed * 60:,.0f}/min" if elapsed > 0 else ""

@@ -7,6 +7,7 @@ of the packages that shape results.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -73,4 +74,14 @@ def provenance(input_file: Path, experiments_dir: Path, apis: set[str]) -> dict[
         "git_dirty": dirty,
         "versions": versions("local" in apis),
         "host": socket.gethostname(),
+        **scheduler_job(),
     }
+
+
+# The ids a batch scheduler gives the process (set in a SLURM job's environment).
+_SLURM_IDS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")
+
+
+def scheduler_job() -> dict[str, str]:
+    """The SLURM job this run is part of, when it runs under SLURM (else nothing)."""
+    return {name.lower(): os.environ[name] for name in _SLURM_IDS if os.environ.get(name)}

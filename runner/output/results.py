@@ -10,6 +10,7 @@ from typing import Any
 from runner.errors import ProviderError
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
 from runner.providers.base import Completion
+from runner.redaction import public_url
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -73,16 +74,14 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         **inputs,
         "response": None if completion is None else completion.text,
         "status": STATUS_OK if outcome.ok else STATUS_ERROR,
-        "error": None if error is None else str(error),
+        # An error may quote the URL it was sent to: never with its user:password@.
+        "error": None if error is None else public_url(str(error)),
         "error_kind": outcome.error_kind,
         "attempts": outcome.attempts,
         "timestamp_sent": _iso(outcome.sent_at),
         "timestamp_received": _iso(outcome.received_at),
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 4),
-        "usage": {
-            "input_tokens": None if completion is None else completion.input_tokens,
-            "output_tokens": None if completion is None else completion.output_tokens,
-        },
+        "usage": usage_of(completion),
         "finish_reason": None if completion is None else completion.finish_reason,
         "response_model": None if completion is None else completion.model,
         "cached": outcome.cached,
@@ -106,6 +105,38 @@ def result_line(outcome: Outcome, *, run_id: str, experiment: str) -> dict[str, 
         if outcome.rejected:
             line["rejected_outputs"] = outcome.rejected
     return line
+
+
+def usage_of(completion: Completion | None) -> dict[str, Any]:
+    """The line's ``usage``: the counts as billed (runner.providers.usage), None: unreported.
+
+    ``input_tokens`` includes cache reads and writes, ``output_tokens`` reasoning;
+    ``cache_write_1h_tokens`` (Anthropic's 1 h cache) only when the answer reports it, and
+    ``other`` (audio, image, tool-use tokens, web searches, by genai-prices' names) too.
+    """
+    if completion is None:
+        return dict.fromkeys(USAGE_FIELDS)
+    usage: dict[str, Any] = {  # USAGE_FIELDS, spelled out: every answer comes here
+        "input_tokens": completion.input_tokens,
+        "output_tokens": completion.output_tokens,
+        "cached_input_tokens": completion.cached_input_tokens,
+        "cache_write_tokens": completion.cache_write_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+    }
+    if completion.cache_write_1h_tokens is not None:
+        usage["cache_write_1h_tokens"] = completion.cache_write_1h_tokens
+    if completion.other_tokens:
+        usage["other"] = completion.other_tokens
+    return usage
+
+
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 
 
 def invalid_lines(

@@ -23,11 +23,16 @@ from runner.errors import BadInputError
 from runner.hashing import file_sha256
 from runner.output.disk import write_failed
 from runner.output.run_folder import INPUT_DIR, RunFolder
-from runner.output.runs import LATEST, latest_run, run_folders
+from runner.run_dirs import LATEST, latest_run, run_folders
+from runner.shards import shard_run_name
 
 
-def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
+def find_run(
+    outputs_dir: Path, experiment: str, resume: str, shard: int | None = None, shards: int = 1
+) -> Path:
     """The folder of run ``resume`` (or the newest run) of ``experiment``.
+
+    With ``shards`` > 1, the folder of shard ``shard`` of that run (runner.shards).
 
     Raises:
         BadInputError: no such run for this experiment.
@@ -37,7 +42,10 @@ def find_run(outputs_dir: Path, experiment: str, resume: str) -> Path:
         found = latest_run(outputs_dir, experiment)
         if found is None:
             raise BadInputError(f"resume=latest: experiment '{experiment}' has no runs in {folder}")
-        return found
+        if shards <= 1:
+            return found
+        resume = found.name
+    resume = shard_run_name(resume, shard, shards)
     runs = [p.name for p in run_folders(outputs_dir, experiment)]
     if resume not in runs:
         elsewhere = sorted(

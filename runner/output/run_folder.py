@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError
 from runner.output.disk import atomic_write_text, copy_file
-from runner.redaction import redact
+from runner.redaction import scrub
+from runner.run_dirs import RUN_META as RUN_META
+from runner.run_dirs import made_here
 
 COMPLETED = "completed.jsonl"
-RUN_META = "run.json"
 LOG_FILE = "run.log"
 INPUT_DIR = "input"
 CSV_FILE = "results.csv"
@@ -24,32 +24,6 @@ HYDRA_DIR = ".hydra"
 # What runner keeps of each invocation's Hydra config (Hydra itself writes none:
 # hydra.output_subdir is null), in .hydra (a new run) or .hydra/resumes/<when> (a resume).
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
-
-# Folders that did not exist when this process worked out its run folder: the only ones
-# clean-up may ever remove.
-_created: set[Path] = set()
-
-
-def check_name(key: str, value: str) -> None:
-    """Refuse a run id (or experiment name) that is a path rather than a name.
-
-    Raises:
-        ConfigError: empty, ``.``, ``..``, or holding a path separator.
-    """
-    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
-        raise ConfigError(
-            f"{key}={value!r} is not a name: {key} names one folder (letters, digits, "
-            "-, _, no '/', not '.' or '..'). List runs with: ls <outputs_dir>/<experiment>/"
-        )
-
-
-def note_new_folders(path: Path) -> None:
-    """Remember which of ``path`` and its parents do not exist yet (this process makes them)."""
-    path = Path(os.path.abspath(path))
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        _created.add(folder)
 
 
 @dataclass(frozen=True)
@@ -89,7 +63,7 @@ class RunFolder:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write ``run.json`` atomically, so a reader never sees half of it (or an empty one)."""
-        text = redact(json.dumps(meta, indent=2, default=str)) + "\n"
+        text = scrub(json.dumps(meta, indent=2, default=str)) + "\n"
         atomic_write_text(self.meta, text, "the run's state")
 
     def read_meta(self) -> dict[str, Any]:
@@ -108,19 +82,19 @@ class RunFolder:
         recursively, so a wrong path can never take a user's files with it.
         """
         path = Path(os.path.abspath(self.path))
-        if path not in _created or not path.is_dir() or not self._only_own_files():
+        if path not in made_here or not path.is_dir() or not self._only_own_files():
             return
         for file in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 file.rmdir() if file.is_dir() and not file.is_symlink() else file.unlink()
         for folder in (path, *path.parents):
-            if folder not in _created:
+            if folder not in made_here:
                 break
             try:
                 folder.rmdir()  # only if empty: another run may be in it
             except OSError:
                 break
-            _created.discard(folder)
+            made_here.discard(folder)
 
     def _only_own_files(self) -> bool:
         for item in self.path.rglob("*"):
@@ -151,4 +125,19 @@ class RunFolder:
             target = target / "resumes" / (resumed_at or "now").replace(":", "-")
         target.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            atomic_write_text(target / name, redact(text), "the run's Hydra config")
+            atomic_write_text(target / name, scrub(text), "the run's Hydra config")
+
+
+def scrub_file(path: Path) -> None:
+    """Rewrite a file runner did not write (Hydra's ``multirun.yaml``) without secrets in it.
+
+    Hydra keeps a sweep's overrides as typed: a URL's ``user:password@`` would stay on disk.
+    A file that is missing or cannot be read is left alone.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    clean = scrub(text)
+    if clean != text:
+        atomic_write_text(path, clean, "the sweep's record")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cost.budget import dollars
-from runner.cost.tally import format_costs
-from runner.engine.stats import GroupStats
+from runner.limits.shared_limits import never_binds
+from runner.output.money import dollars, format_costs
+from runner.output.stats import GroupStats
+
+# Groups listed one by one in the summary; the rest are counted (all are in run.json).
+MAX_GROUP_ROWS = 50
 
 
 @dataclass
@@ -84,25 +88,28 @@ class Summary:
             + (f" ({over_budget} not sent: the budget was reached)" if over_budget else "")
             + (f"; {self.invalid} invalid line(s) not sent" if self.invalid else "")
         ]
-        width = max([5, *(len(n) for n in self.groups)])
+        rows = dict(itertools.islice(self.groups.items(), MAX_GROUP_ROWS))
+        width = max([5, *(len(n) for n in rows)])
         lines.append(
             f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
             f" {'limit/min':>10} {'achieved/min':>12}"
         )
         unmeasured = False
-        for name, g in self.groups.items():
+        for name, g in rows.items():
             achieved = g.achieved_per_minute()
             unmeasured = unmeasured or achieved is None
             shown = "-" if achieved is None else f"{achieved:,.1f}"
+            limit = "none" if never_binds(g.rate_per_minute) else f"{g.rate_per_minute:,.1f}"
             lines.append(
-                f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7}"
-                f" {g.rate_per_minute:>10,.1f} {shown:>12}"
+                f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7} {limit:>10} {shown:>12}"
             )
         if unmeasured:
             lines.append(
                 "  (achieved/min '-': too few requests to measure a rate; no more than the"
                 " limiter's burst, which may start at once)"
             )
+        if len(self.groups) > len(rows):  # 100,000 groups: 100,000 lines on the terminal
+            lines.append(f"  ... and {len(self.groups) - len(rows):,} more groups (run.json)")
         lines += self._cost_lines()
         return "\n".join(lines)
 
@@ -116,6 +123,9 @@ class Summary:
         if cap is not None:
             head += f"; this invocation spent {dollars(budget.get('spent_usd'))} of "
             head += f"max_cost_usd={dollars(cap)}"
+            sweep = budget.get("sweep")
+            if isinstance(sweep, dict):  # a job of a sweep: the jobs share the cap
+                head += f" (the sweep's jobs so far: {dollars(sweep.get('spent_usd'))})"
         return [head, *format_costs(self.cost.get("models") or {})]
 
 

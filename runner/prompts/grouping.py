@@ -9,15 +9,25 @@ Token limits (``max_tokens_dict``) follow the same shape and the same sub-groups
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.engine.quota import Counts, Limit
+from runner.limits.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
 SINGLE_QUEUE = "all"
+# A group's limit when max_queries is not set: 10 a minute for an API with a quota.
+DEFAULT_MAX_QUERIES = 10.0
+# ... and for one without (the local model: the machine is its limit): in effect none
+# (at or above runner.limits.shared_limits.NEVER_BINDS_PER_MINUTE, kept in-process).
+NO_QUOTA_MAX_QUERIES = 1e9
+# What the providers declare (runner.providers.base.register fills these, so the grouping
+# needs no import of the providers above it): the APIs without a quota of requests, and
+# those whose server loads one model at a time.
+_DECLARED: set[str] = set()
+_NO_QUOTA: set[str] = set()
+_MODEL_BY_MODEL: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class GroupAssigner:
     def __init__(
         self,
         *,
-        max_queries: float,
+        max_queries: float | None,
         parallel: bool,
         max_queries_dict: Mapping[str, Any],
         max_tokens: float | None = None,
@@ -99,7 +109,7 @@ class GroupAssigner:
         token_limits: Mapping[Counts, tuple[float | None, Mapping[str, Any]]] | None = None,
     ) -> None:
         self.parallel = parallel
-        self.max_queries = float(max_queries)
+        self.max_queries = None if max_queries is None else float(max_queries)
         self._queries = _split(self.max_queries, max_queries_dict)
         kinds = dict(token_limits or {})
         if max_tokens is not None or max_tokens_dict:
@@ -116,12 +126,15 @@ class GroupAssigner:
 
     def assign(self, record: PromptRecord) -> tuple[str, float, TokenAmounts]:
         """(group name, queries per minute, token limits per minute) for ``record``."""
+        default = self.max_queries
+        if default is None:
+            default = default_max_queries(record.api)
         if not self.parallel:
-            return SINGLE_QUEUE, self.max_queries, self._default_tokens()
+            return SINGLE_QUEUE, default, self._default_tokens()
         base = record.group or record.api
         q_groups, q_models = self._queries
         name = base
-        rate = q_groups.get(base, self.max_queries) or self.max_queries
+        rate = q_groups.get(base) or default
         tokens: dict[Counts, float | None] = {
             kind: groups.get(base, self._defaults[kind])
             for kind, (groups, _models) in self._tokens.items()
@@ -141,7 +154,7 @@ class GroupAssigner:
 def group_records(
     records: Iterable[PromptRecord],
     *,
-    max_queries: float,
+    max_queries: float | None,
     parallel: bool,
     max_queries_dict: Mapping[str, Any],
 ) -> dict[str, Group]:
@@ -157,6 +170,8 @@ def group_records(
             lists[name] = []
             limits = tuple(Limit(kind, amount) for kind, amount in tokens.items())
             groups[name] = Group(name, rate, lists[name], token_limits=limits)
+        # One queue for APIs with and without a quota: the lowest limit holds for all.
+        groups[name].rate_per_minute = min(groups[name].rate_per_minute, rate)
         lists[name].append(record)
     for name, group in groups.items():
         group.records = sorted(lists[name], key=_model_order(lists[name]))
@@ -172,17 +187,33 @@ def _model_order(records: list[PromptRecord]) -> Any:
     return lambda r: order[swap_key(r)]
 
 
-@functools.cache
-def _sends_model_by_model(api: str) -> bool:
-    """Whether ``api``'s provider declares it loads one model at a time."""
-    from runner.providers import known_apis, provider_class  # the registry, filled on import
+def declare_api(api: str, *, has_quota: bool, sends_model_by_model: bool) -> None:
+    """Note what ``api``'s provider declares about sending (its registration calls this)."""
+    _DECLARED.add(api)
+    _NO_QUOTA.discard(api)
+    _MODEL_BY_MODEL.discard(api)
+    if not has_quota:
+        _NO_QUOTA.add(api)
+    if sends_model_by_model:
+        _MODEL_BY_MODEL.add(api)
 
-    return api in known_apis() and provider_class(api).sends_model_by_model
+
+def _check_declared() -> None:
+    """Refuse to group before any provider declared itself (their traits would be missed)."""
+    if not _DECLARED:
+        raise RuntimeError("no provider is registered: import runner.providers before grouping")
+
+
+def default_max_queries(api: str) -> float:
+    """A group's limit when ``max_queries`` is not set: none for an API without a quota."""
+    _check_declared()
+    return NO_QUOTA_MAX_QUERIES if api in _NO_QUOTA else DEFAULT_MAX_QUERIES
 
 
 def swap_key(record: PromptRecord) -> str:
     """Records with the same key are sent together: one key per model of a local server."""
-    if _sends_model_by_model(record.api):
+    _check_declared()
+    if record.api in _MODEL_BY_MODEL:
         return f"{record.api}\x1f{record.model_name}"
     return ""
 

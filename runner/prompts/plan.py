@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from runner.engine.quota import Accounting, Limit
+from runner.limits.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.shards import shard_of
 from runner.wire_json import spool_line, spool_value
 
 # Problems listed one by one; the rest are only counted (a broken file can have millions).
@@ -34,7 +35,7 @@ class GroupPlan:
 
     name: str
     rate_per_minute: float
-    # Token limits per minute by what they count (see runner.engine.quota).
+    # Token limits per minute by what they count (see runner.limits.quota).
     token_limits: TokenAmounts
     # Offsets per swap key, in first-seen order (see grouping.swap_key).
     offsets: dict[str, array[int]] = field(default_factory=dict)
@@ -60,6 +61,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     # on_invalid=skip: the records the check refused, with its messages (not sent).
     invalid: list[tuple[PromptRecord, list[str]]] = field(default_factory=list)
+    # A template experiment's prompts by (api/model, prompt variant).
+    variant_counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def records(self, group: str) -> Iterator[PromptRecord]:
         """The records of ``group``, read lazily from the spool."""
@@ -120,6 +123,9 @@ def plan_experiment(
     model: tuple[str, str, dict[str, object]] | None = None,
     skip_line: Callable[[int], bool] = lambda _line: False,
     keep_invalid: bool = False,
+    source: Iterable[PromptRecord] | None = None,
+    select: Callable[[Iterator[PromptRecord]], Iterator[PromptRecord]] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Plan:
     """Read, check and group every record of ``input_file``; nothing is sent.
 
@@ -131,6 +137,10 @@ def plan_experiment(
         model: (api, model_name, parameters) of a chosen model, applied to every record.
         skip_line: records on these input lines are already done (resume).
         keep_invalid: keep refused records in ``Plan.invalid`` instead of as problems.
+        source: the records, when they are not read from ``input_file`` (a template
+            experiment's expansion, runner.prompts.expand).
+        select: keeps some of the records (``limit=N``, ``sample=N``: runner.prompts.select).
+        shard: (K, N): only the records whose key falls in shard K of N (runner.shards).
 
     Raises:
         BadInputError: the file is missing or of another kind (unreadable lines are
@@ -150,8 +160,17 @@ def plan_experiment(
         problem_count += len(found)
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
-    for record in iter_records(input_file, lambda problem: note([problem])):
+    stream = iter(source) if source is not None else None
+    if stream is None:
+        stream = iter_records(input_file, lambda problem: note([problem]))
+    if select is not None:
+        stream = select(stream)
+    variants: dict[tuple[str, str], int] = {}
+    for record in stream:
         notes.see(record)
+        # After see(): a duplicate id's key names its line, the same in every shard.
+        if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
+            continue
         if model is not None:
             changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
@@ -169,6 +188,8 @@ def plan_experiment(
         plan = groups.get(name)
         if plan is None:
             plan = groups[name] = GroupPlan(name, rate, tokens)
+        elif rate < plan.rate_per_minute:  # one queue for APIs with and without a quota
+            plan.rate_per_minute = rate
         offset = spool.tell()
         entry = [record.line, record.data, record.key]
         spool.write(spool_line(entry))
@@ -179,6 +200,10 @@ def plan_experiment(
         plan.apis.add(api)
         model_key = (api, record.model_name or "")
         models[model_key] = models.get(model_key, 0) + 1
+        variant = record.data.get("prompt_variant")
+        if variant is not None:
+            pair = (f"{api}/{record.model_name or '-'}", str(variant))
+            variants[pair] = variants.get(pair, 0) + 1
     spool.flush()
     return Plan(
         input_file,
@@ -192,6 +217,7 @@ def plan_experiment(
         spool,
         notes.warnings(),
         invalid,
+        variants,
     )
 
 

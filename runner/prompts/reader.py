@@ -30,6 +30,8 @@ def check_experiment_path(path: Path) -> None:
         raise BadInputError(
             f"{path}: experiment files must end in .jsonl or .csv, not {path.suffix or '(none)'!r}"
         )
+    if path.exists() and not path.is_file():  # a pipe would be waited on, a device read
+        raise BadInputError(f"{path}: not a regular file (a folder, a device or a pipe)")
     if not path.is_file():
         raise BadInputError(f"{path}: no such experiment file; check experiments_dir and the name")
 

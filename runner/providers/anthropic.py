@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting, TokenEstimate, Usage
+from runner.limits.tokens import estimate_split
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
 from runner.providers.answer_parts import joined, tool_call
@@ -20,8 +21,13 @@ from runner.providers.base import (
 )
 from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Models whose input-token limit (ITPM) counts cache reads: the rate-limit docs mark them
+# with a dagger (older models); runner counts them for every Claude 3.x model, the safe side.
+# https://docs.anthropic.com/en/api/rate-limits
+ITPM_COUNTS_CACHE_READS = ("claude-3-",)
 # Error types that mean no request on this key will succeed until someone pays.
 QUOTA_TYPES = frozenset({"billing_error"})
 
@@ -81,20 +87,18 @@ def parse_message(body: dict[str, Any]) -> Completion:
     if not isinstance(blocks, list):
         raise ProviderError(f"the answer has no content: {str(body)[:200]}", ErrorKind.FATAL)
     text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-    usage = body.get("usage") or {}
     thoughts = [str(b.get("thinking") or "") for b in blocks if b.get("type") == "thinking"]
     calls = [
         tool_call(b.get("name"), b.get("input")) for b in blocks if b.get("type") == "tool_use"
     ]
-    return Completion(
+    completion = Completion(
         text=text,
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
         finish_reason=body.get("stop_reason"),
         model=body.get("model"),
         thinking=joined(thoughts),
         tool_calls=calls or None,
     )
+    return read_usage(body, "anthropic").fill(completion)
 
 
 class _Blocks:
@@ -134,6 +138,9 @@ class _Blocks:
 async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
     """A Completion from a streamed Messages answer (``message_start`` ... ``message_stop``).
 
+    Its counts: ``message_start``'s usage (input, cache writes and reads), updated by the
+    last ``message_delta``'s (output, and any count it repeats).
+
     Raises:
         ProviderError: retryable when the stream stops before ``message_stop`` (a connection
             dropped mid-stream) or carries an ``error`` event (e.g. overloaded).
@@ -142,6 +149,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
+    usage: dict[str, Any] = {}
     async for event, data in events:
         if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
             whole = data
@@ -150,14 +158,15 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         if kind == "message_start":
             message = data.get("message") or {}
             result.model = message.get("model")
-            result.input_tokens = (message.get("usage") or {}).get("input_tokens")
+            usage.update(message.get("usage") or {})
         elif kind == "content_block_start":
             blocks.start(data)
         elif kind == "content_block_delta":
             blocks.delta(data)
         elif kind == "message_delta":
             result.finish_reason = (data.get("delta") or {}).get("stop_reason")
-            result.output_tokens = (data.get("usage") or {}).get("output_tokens")
+            delta_usage = data.get("usage") or {}
+            usage.update({k: v for k, v in delta_usage.items() if v is not None})
         elif kind == "message_stop":
             ended = True
         elif kind == "error":
@@ -173,7 +182,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
             ErrorKind.RETRYABLE,
         )
     blocks.fill(result)
-    return result
+    return read_usage({"usage": usage}, "anthropic").fill(result) if usage else result
 
 
 @register
@@ -194,6 +203,28 @@ class AnthropicProvider(HttpProvider):
 
     def _base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
+
+    def estimate_tokens(self, record: PromptRecord) -> TokenEstimate:
+        """chars / 4, and the ``max_tokens`` sent (the default when none is given)."""
+        settings = self.context.settings
+        return estimate_split(
+            record, settings.output_tokens_estimate, settings.apis.anthropic.default_max_tokens
+        )
+
+    def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
+        """The billed counts, less cache reads: Anthropic's ITPM leaves them out.
+
+        "cache_read_input_tokens do not count towards ITPM" for most models (input tokens
+        and cache writes do); https://docs.anthropic.com/en/api/rate-limits.
+        """
+        tokens_in, reads = completion.input_tokens, completion.cached_input_tokens
+        if (
+            tokens_in is not None
+            and reads
+            and not (model_name or "").startswith(ITPM_COUNTS_CACHE_READS)
+        ):
+            tokens_in -= reads
+        return Usage(tokens_in, completion.output_tokens)
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []

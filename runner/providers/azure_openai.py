@@ -97,9 +97,9 @@ class AzureOpenAIProvider(HttpProvider):
         if self.route(model) == "responses":
             # The v1 surface: no deployment in the URL, the deployment is the body's model.
             url = f"{self._endpoint(model)}/openai/v1/responses"
-            return await send_responses(self, record, url, headers, model)
+            return await send_responses(self, record, url, headers, model, "azure")
         url = (
             f"{self._endpoint(model)}/openai/deployments/{quote(model, safe='')}"
             f"/chat/completions?api-version={quote(self._api_version(model))}"
         )
-        return await send_chat_completions(self, record, url, headers, None)
+        return await send_chat_completions(self, record, url, headers, None, "azure")

@@ -11,23 +11,28 @@ import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
+from loguru import logger
 
 from runner.config.schema import RunConfig
-from runner.engine.quota import Accounting, TokenEstimate
-from runner.engine.tokens import estimate_split
+from runner.limits.quota import Accounting, TokenEstimate, Usage
+from runner.limits.tokens import estimate_split
+from runner.prompts.grouping import declare_api
 from runner.prompts.records import PromptRecord
+from runner.redaction import public_url
 
 
 @dataclass
 class Completion:
     """What a model answered.
 
-    ``text`` is a list for a multi-turn prompt (one reply per user turn).
+    ``text`` is a list for a multi-turn prompt (one reply per user turn). Token counts are
+    as billed (see runner.providers.usage): ``input_tokens`` counts cache reads and writes,
+    ``output_tokens`` counts reasoning; None: not reported.
     """
 
     text: str | list[str]
@@ -40,6 +45,35 @@ class Completion:
     thinking: str | list[str] | None = None
     # The tools the answer called: ``{"name": ..., "arguments": {...}}`` each (no agent loop).
     tool_calls: list[dict[str, Any]] | None = None
+    cached_input_tokens: int | None = None  # read from the provider's prompt cache
+    cache_write_tokens: int | None = None  # written to it (Anthropic: 5 min and 1 h)
+    reasoning_tokens: int | None = None  # thinking, part of output_tokens
+    cache_write_1h_tokens: int | None = None  # the 1 h part of cache_write_tokens
+    # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
+    # tokens, web searches): parts of the totals above, priced at their own rates.
+    other_tokens: dict[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        # Token counts are priced and summed: a count an answer gave that is not a whole
+        # number >= 0 (-5000, "abc") is dropped, never priced. Streams set theirs through
+        # token_count.
+        tokens_in, tokens_out = self.input_tokens, self.output_tokens
+        if not (tokens_in is None or (type(tokens_in) is int and tokens_in >= 0)):
+            self.input_tokens = token_count(tokens_in, "input_tokens")
+        if not (tokens_out is None or (type(tokens_out) is int and tokens_out >= 0)):
+            self.output_tokens = token_count(tokens_out, "output_tokens")
+
+
+def token_count(value: Any, name: str = "token count") -> int | None:
+    """``value`` as a token count, or None (with a warning) when it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    logger.warning("an answer reported {}={!r}, not a token count: usage dropped", name, value)
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -78,10 +112,13 @@ class Provider(ABC):
     # The most requests it can serve at once (None: as many as the group allows).
     max_concurrency: ClassVar[int | None] = None
     # How the API charges token limits: reserved (the estimate, never refunded) or actual
-    # (corrected by the usage it reports); see runner.engine.quota.
+    # (corrected by the usage it reports); see runner.limits.quota.
     token_accounting: ClassVar[Accounting] = Accounting.RESERVED
     # Servers that load one model at a time: their prompts are sent model by model.
     sends_model_by_model: ClassVar[bool] = False
+    # Whether the API has a quota to pace for; without one (the local model) a group gets
+    # no default limit (max_queries unset), only the one the user sets.
+    has_quota: ClassVar[bool] = True
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
@@ -97,6 +134,14 @@ class Provider(ABC):
     def credential_parts(self, model_name: str | None) -> list[str]:
         """What the account of ``model_name``'s requests is (where to, with which key)."""
         return []
+
+    def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
+        """What an answer counts against token limits with ``actual`` accounting.
+
+        Default: the billed counts (input with cache reads and writes, output with
+        reasoning). A provider whose limits leave some of them out says so here.
+        """
+        return Usage(completion.input_tokens, completion.output_tokens)
 
     def credential(self, record: PromptRecord) -> str:
         """What identifies the account ``record`` is sent with (hashed before any use).
@@ -180,19 +225,21 @@ class HttpProvider(Provider):
             for name, value in vars(block).items()
             if name not in _NOT_SHAPING and isinstance(value, str | int | float | bool)
         }
-        return {"url": self._url(model_name) or "", **shaping}
+        # A password or key in the URL is no part of what is asked, and the cache file
+        # must not hold it.
+        return {"url": public_url(self._url(model_name) or ""), **shaping}
 
 
 # Settings of an api block that never change what is sent (or are secrets).
 _NOT_SHAPING = frozenset({"api_key", "base_url", "endpoint", "project_id"})
 
-ProviderFactory = Callable[[ProviderContext], Provider]
 _REGISTRY: dict[str, type[Provider]] = {}
 
 
 def register(cls: type[Provider]) -> type[Provider]:
     """Class decorator: make ``cls`` the provider of ``cls.api``."""
     _REGISTRY[cls.api] = cls
+    declare_api(cls.api, has_quota=cls.has_quota, sends_model_by_model=cls.sends_model_by_model)
     return cls
 
 

@@ -25,6 +25,7 @@ from runner.providers.gemini_content import gemini_payload, safety_problem
 from runner.providers.gemini_files import GeminiFiles
 from runner.providers.http import classify_status, post_json
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 # google.rpc status codes worth another attempt (RESOURCE_EXHAUSTED: rate or token limit).
@@ -51,16 +52,35 @@ def classify_gemini(status: int, body: Any, raw: str, headers: Mapping[str, str]
         return error
     rpc_status = detail["status"]
     kind = ErrorKind.RETRYABLE if rpc_status in RETRYABLE_STATUSES else error.kind
+    message = str(detail.get("message", ""))
+    gone = missing_file(status, message)
+    if gone is not None:  # not the key's or the model's refusal: this prompt's file is gone
+        message += f" (the File API no longer holds {gone}: uploads expire after 48 hours)"
     return dataclasses.replace(
         error,
-        message=f"HTTP {status}: {detail.get('message', '')} ({rpc_status})",
+        message=f"HTTP {status}: {message} ({rpc_status})",
         kind=kind,
         retry_after=error.retry_after if error.retry_after is not None else _retry_delay(detail),
+        prompt_only=gone is not None,
     )
 
 
+def missing_file(status: int, message: str) -> str | None:
+    """The File API name a 403 says Gemini does not hold ("You do not have permission to
+    access the File x or it may not exist"), or None: a 403 of another meaning."""
+    found = _MISSING_FILE.search(message) if status == 403 else None
+    return found.group(1) if found else None
+
+
+_MISSING_FILE = re.compile(r"permission to access the File (\S+?) or it may not exist")
+
+
 def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
-    """A Completion from a ``GenerateContentResponse``."""
+    """A Completion from a ``GenerateContentResponse`` (Gemini API or Vertex AI).
+
+    Its counts (``usageMetadata``) are read by genai-prices' ``google`` extractor: Vertex AI
+    answers the same block (cached content, thoughts, tool-use prompt tokens).
+    """
     candidates = body.get("candidates") or []
     if not candidates:
         feedback = body.get("promptFeedback") or {}
@@ -71,7 +91,6 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
         )
     candidate = candidates[0]
     parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
-    usage = body.get("usageMetadata") or {}
     # Thought summaries (thinkingConfig.includeThoughts) are parts marked thought: true.
     thoughts = [str(p.get("text", "")) for p in parts if p.get("thought")]
     calls = [
@@ -79,15 +98,14 @@ def parse_generate_content(body: dict[str, Any], model: str) -> Completion:
         for p in parts
         if isinstance(p.get("functionCall"), dict)
     ]
-    return Completion(
+    completion = Completion(
         text="".join(str(p.get("text", "")) for p in parts if not p.get("thought")),
-        input_tokens=usage.get("promptTokenCount"),
-        output_tokens=usage.get("candidatesTokenCount"),
         finish_reason=candidate.get("finishReason"),
         model=body.get("modelVersion") or model,
         thinking=joined(thoughts),
         tool_calls=calls or None,
     )
+    return read_usage(body, "google").fill(completion)
 
 
 def content_problems(
@@ -179,12 +197,17 @@ class GeminiProvider(HttpProvider):
         """A fileData part for a file in the File API: named, or uploaded now (once)."""
         files = self.files(model)
         name = part.get("uploaded_filename")
-        if name:
-            file = await files.get(str(name))
+        media_name = str(part.get("media") or "")
+        path = (
+            media.media_path(media.media_folder(self.context.settings), media_name)
+            if media_name
+            else None
+        )
+        mime = (media.mime_type_of(media_name, part.get("mime_type")) or "") if path else ""
+        if name:  # an earlier upload; gone (expired): the media file again, if it is here
+            file = await files.named(str(name), path, mime)
         else:
-            media_name = str(part["media"])
-            path = media.media_path(media.media_folder(self.context.settings), media_name)
-            mime = media.mime_type_of(media_name, part.get("mime_type")) or ""
+            assert path is not None
             file = await files.ensure_uploaded(path, mime)
         mime_type = part.get("mime_type") or file.get("mimeType")
         return {"fileData": {"mimeType": mime_type, "fileUri": file["uri"]}}
@@ -198,8 +221,12 @@ class GeminiProvider(HttpProvider):
         media_dir = media.media_folder(self.context.settings)
         cfg = self.context.settings.apis.gemini
 
+        used: list[str] = []  # File API URIs this prompt's parts resolved to
+
         async def resolve(part: dict[str, Any]) -> dict[str, Any]:
-            return await self.file_part(model, part)
+            found = await self.file_part(model, part)
+            used.append(found["fileData"]["fileUri"])
+            return found
 
         async def send(messages: list[Message]) -> Completion:
             payload = await gemini_payload(
@@ -220,4 +247,11 @@ class GeminiProvider(HttpProvider):
             )
             return parse_generate_content(body, model)
 
-        return await run_chat(record.prompt, send)
+        try:
+            return await run_chat(record.prompt, send)
+        except ProviderError as exc:
+            # A file that expired during the run: forgotten, so the engine's next attempt
+            # looks it up (and uploads its media again); once per file.
+            if exc.prompt_only and self.files(model).forget(used):
+                raise dataclasses.replace(exc, kind=ErrorKind.RETRYABLE) from None
+            raise

@@ -17,12 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from loguru import logger
 
 from runner.errors import ErrorKind, ProviderError
 from runner.hashing import file_sha256
 
-# Google AI's documented limit for a whole request with inline data.
-DEFAULT_INLINE_LIMIT = 20_000_000
 POLL_SECONDS = 1.0
 Classifier = Callable[[int, Any, str, Mapping[str, str]], ProviderError]
 
@@ -60,6 +59,8 @@ class GeminiFiles:
         self._by_hash: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._by_name: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._listed: asyncio.Task[dict[str, dict[str, Any]]] | None = None
+        self._reported: set[str] = set()  # gone names already reported
+        self._forgotten: set[str] = set()  # URIs generateContent said are gone
 
     async def _request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kw: Any
@@ -97,7 +98,8 @@ class GeminiFiles:
     async def get(self, name: str) -> dict[str, Any]:
         """A file's metadata (``uri``, ``mimeType``, ``state``), once per name per run."""
         task = self._by_name.get(name)
-        if task is None or (task.done() and task.exception() is not None):
+        failed = task is not None and task.done() and task.exception() is not None
+        if task is None or (failed and not gone(task.exception())):  # gone stays gone
             task = asyncio.ensure_future(self._get(name))
             self._by_name[name] = task
         return await asyncio.shield(task)
@@ -107,6 +109,54 @@ class GeminiFiles:
         if not isinstance(body, dict) or not body.get("uri"):
             raise ProviderError(f"File API: {name} has no uri: {body!r:.200}", ErrorKind.FATAL)
         return body
+
+    async def named(self, name: str, local: Path | None, mime_type: str) -> dict[str, Any]:
+        """The File resource ``name``; when the API no longer holds it (uploads expire after
+        48 hours), the ``local`` file the part also names, uploaded again (once per file).
+
+        Raises:
+            ProviderError: (fatal, for this prompt alone) it is gone and there is no local
+                file to upload again; the message names both.
+        """
+        try:
+            return await self.get(name)
+        except ProviderError as exc:
+            if not gone(exc):
+                raise
+            refusal = exc
+        if local is None or not await asyncio.to_thread(local.is_file):
+            where = f"its 'media' file {local} is not there" if local else "it names no 'media'"
+            raise ProviderError(
+                f"the Gemini File API no longer holds {name} (named by 'uploaded_filename'; "
+                f"uploads expire after 48 hours) and {where} to upload again: upload the file "
+                f"again (python -m runner.upload_media) or name it with 'media' [{refusal}]",
+                ErrorKind.FATAL,
+                refusal.status,
+                prompt_only=True,
+            )
+        if name not in self._reported:
+            self._reported.add(name)
+            logger.warning(
+                "Gemini File API: {} (uploaded_filename) is gone (uploads expire after 48 "
+                "hours): uploading {} again for the prompts that name it",
+                name,
+                local.name,
+            )
+        return await self.ensure_uploaded(local, mime_type)
+
+    def forget(self, uris: list[str]) -> bool:
+        """Drop what this run holds of the files at ``uris`` (the API says they are gone),
+        so they are looked up and uploaded again; False when none was forgotten before."""
+        fresh = set(uris) - self._forgotten
+        if not fresh:
+            return False
+        self._forgotten |= fresh
+        for held in (self._by_name, self._by_hash):
+            for key, task in list(held.items()):
+                if task.done() and task.exception() is None and task.result().get("uri") in fresh:
+                    del held[key]
+        self._listed = None
+        return True
 
     async def delete(self, name: str) -> None:
         await self._request("DELETE", f"{self.base_url}/{name}")
@@ -132,12 +182,16 @@ class GeminiFiles:
         return {remote_hash(f): f for f in await self.list_files()}
 
     async def upload(self, path: Path, mime_type: str) -> dict[str, Any]:
-        """Upload ``path`` (resumable protocol, one chunk) and wait until it is ACTIVE."""
-        data = await asyncio.to_thread(path.read_bytes)
+        """Upload ``path`` (resumable protocol, one request) and wait until it is ACTIVE.
+
+        The body is streamed from the file (aiohttp reads a file object in chunks), never
+        read whole: a 3 GB video must not take 3 GB of memory.
+        """
+        size = (await asyncio.to_thread(path.stat)).st_size
         start_headers = {
             "X-Goog-Upload-Protocol": "resumable",
             "X-Goog-Upload-Command": "start",
-            "X-Goog-Upload-Header-Content-Length": str(len(data)),
+            "X-Goog-Upload-Header-Content-Length": str(size),
             "X-Goog-Upload-Header-Content-Type": mime_type,
         }
         _, headers = await self._request(
@@ -150,7 +204,8 @@ class GeminiFiles:
         if not target:
             raise ProviderError("File API: the upload start gave no upload URL", ErrorKind.FATAL)
         finish = {"X-Goog-Upload-Offset": "0", "X-Goog-Upload-Command": "upload, finalize"}
-        body, _ = await self._request("POST", target, headers=finish, data=data)
+        with await asyncio.to_thread(path.open, "rb") as data:
+            body, _ = await self._request("POST", target, headers=finish, data=data)
         file = (body or {}).get("file") if isinstance(body, dict) else None
         if not isinstance(file, dict) or not file.get("name"):
             raise ProviderError(f"File API: bad upload answer {body!r:.200}", ErrorKind.FATAL)
@@ -166,3 +221,9 @@ class GeminiFiles:
                 ErrorKind.FATAL,
             )
         return file
+
+
+def gone(exc: BaseException | None) -> bool:
+    """Whether a File API failure says the file is not there (Gemini answers a name it does
+    not hold with a 403 PERMISSION_DENIED, see ``missing_file``; emulators with a 404)."""
+    return isinstance(exc, ProviderError) and (exc.prompt_only or exc.status == 404)

@@ -8,14 +8,17 @@ sent model by model (see grouping), so a model is loaded once per run.
 from __future__ import annotations
 
 import asyncio
+import difflib
+import functools
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
-from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting
 from runner.paths import runner_cache_home
 from runner.prompts.records import PromptRecord
 from runner.providers import media
@@ -50,6 +53,20 @@ def default_model_path(cache_dir: Path | None = None) -> Path:
     return Path(assemble(str(target)))
 
 
+# What runner passes itself, or what would break its reading of the answer.
+_NOT_PARAMETERS = frozenset({"self", "prompt", "messages", "stream", "model"})
+
+
+@functools.cache
+def accepted_parameters(method: str) -> frozenset[str]:
+    """The keyword parameters llama.cpp's ``Llama.<method>`` takes (what a prompt may set)."""
+    from llama_cpp import Llama
+
+    names = inspect.signature(getattr(Llama, method)).parameters
+    # response_format (output_schema) becomes a grammar for a continued text (see complete).
+    return (frozenset(names) | {"response_format"}) - _NOT_PARAMETERS
+
+
 @register
 class LocalProvider(Provider):
     """``api: local``: in-process llama.cpp; ``model_name`` is the default model or a .gguf path."""
@@ -59,6 +76,7 @@ class LocalProvider(Provider):
     sends_model_by_model = True  # it loads one model at a time
     uses_http = False
     max_concurrency = 1  # llama.cpp serves one call at a time per model
+    has_quota = False  # the machine is its limit: no default max_queries
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
@@ -99,7 +117,26 @@ class LocalProvider(Provider):
             import llama_cpp  # noqa: F401
         except ImportError:
             return ["api 'local' needs llama-cpp-python: pip install -e '.[local]' (or make demo)"]
-        return []
+        return self._parameter_problems(record)
+
+    def _parameter_problems(self, record: PromptRecord) -> list[str]:
+        """A parameter llama.cpp does not take would fail every prompt: refuse it up front."""
+        if not record.parameters:
+            return []
+        continued = isinstance(record.prompt, str)
+        continued = continued and self.context.settings.apis.local.string_prompts == "completion"
+        accepted = accepted_parameters(
+            "create_completion" if continued else "create_chat_completion"
+        )
+        found = []
+        for name in record.parameters:
+            if name not in accepted:
+                close = difflib.get_close_matches(name, sorted(accepted), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                found.append(
+                    f"parameters.{name}: the local model (llama.cpp) takes no such parameter{hint}"
+                )
+        return found
 
     def _load(self, model_name: str | None) -> Any:
         from llama_cpp import Llama

@@ -157,12 +157,6 @@ def media_parts(prompt: Any) -> Iterator[tuple[int, int, dict[str, Any]]]:
                     yield i, j, part
 
 
-def image_parts(prompt: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(message index, part)`` for every media part of a chat-messages prompt."""
-    for i, _j, part in media_parts(prompt):
-        yield i, part
-
-
 def has_images(prompt: Any) -> bool:
     """Whether a prompt holds any media part."""
     return any(True for _ in media_parts(prompt))

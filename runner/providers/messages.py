@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runner.providers.base import Completion
+from runner.providers.usage import add_counts
 
 Message = dict[str, Any]
 SendChat = Callable[[list[Message]], Awaitable[Completion]]
@@ -18,10 +19,6 @@ SendChat = Callable[[list[Message]], Awaitable[Completion]]
 def is_turn_list(prompt: Any) -> bool:
     """Whether ``prompt`` is a list of strings (a multi-turn conversation)."""
     return isinstance(prompt, list) and all(isinstance(p, str) for p in prompt)
-
-
-def _add(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else a + b
 
 
 async def run_chat(prompt: Any, send: SendChat) -> Completion:
@@ -45,8 +42,7 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
         text = reply.text if isinstance(reply.text, str) else "\n".join(reply.text)
         history.append({"role": "assistant", "content": text})
         replies.append(text)
-        total.input_tokens = _add(total.input_tokens, reply.input_tokens)
-        total.output_tokens = _add(total.output_tokens, reply.output_tokens)
+        add_counts(total, reply)
         total.finish_reason = reply.finish_reason
         total.model = reply.model
         # One thinking text per turn (like the replies); tool calls of every turn together.

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import Accounting
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import Accounting
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.answer_parts import tool_call
@@ -19,6 +19,7 @@ from runner.providers.base import (
 )
 from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import ollama_usage
 
 # Request fields that sit beside ``options`` rather than in it; every other parameter is
 # a model option (temperature, num_predict, seed, ...), as prompto sends them.
@@ -60,15 +61,14 @@ def parse_ollama(body: dict[str, Any], model: str) -> Completion:
         for c in (message or {}).get("tool_calls") or []
         if isinstance(c, dict)
     ]
-    return Completion(
+    completion = Completion(
         text=str(text or ""),
-        input_tokens=body.get("prompt_eval_count"),
-        output_tokens=body.get("eval_count"),
         finish_reason=body.get("done_reason"),
         model=body.get("model") or model,
         thinking=str(thinking) if thinking else None,
         tool_calls=calls or None,
     )
+    return ollama_usage(body).fill(completion)
 
 
 @register

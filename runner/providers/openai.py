@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.quota import TokenEstimate
-from runner.engine.tokens import CHARS_PER_TOKEN, answer_tokens, turns
 from runner.errors import ErrorKind, ProviderError
+from runner.limits.quota import TokenEstimate
+from runner.limits.tokens import CHARS_PER_TOKEN, answer_tokens, conversation, turns
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
 from runner.providers.answer_parts import tool_call
@@ -24,13 +24,19 @@ from runner.providers.base import (
 from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
 from runner.providers.messages import Message, run_chat
 from runner.providers.openai_responses import endpoint_for, send_responses
+from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def parse_chat_completion(body: dict[str, Any]) -> Completion:
-    """A Completion from an OpenAI-style ``chat.completion`` object."""
-    completion = _parse_choice(body, lambda choice: (choice.get("message") or {}).get("content"))
+def parse_chat_completion(body: dict[str, Any], usage_provider: str = "openai") -> Completion:
+    """A Completion from an OpenAI-style ``chat.completion`` object.
+
+    ``usage_provider``: whose usage block it is (genai-prices' id: ``openai``, ``azure``).
+    """
+    completion = _parse_choice(
+        body, lambda choice: (choice.get("message") or {}).get("content"), usage_provider
+    )
     message = (body["choices"][0] or {}).get("message") or {}
     calls = message.get("tool_calls")
     if isinstance(calls, list) and calls:
@@ -70,8 +76,12 @@ class _StreamedCalls:
         return [tool_call(self.names[i], arguments.get(i, "")) for i in sorted(self.names)]
 
 
-async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
+async def collect_chat_stream(
+    events: AsyncIterator[tuple[str, Any]], usage_provider: str = "openai"
+) -> Completion:
     """A Completion from a streamed ``chat.completion.chunk`` sequence.
+
+    Its counts come from the last chunk's ``usage`` (``stream_options.include_usage``).
 
     Raises:
         ProviderError: retryable when the stream stops before its last chunk (a connection
@@ -83,6 +93,7 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
     async for event, chunk in events:
         if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
             whole = chunk
@@ -93,10 +104,7 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
         if not isinstance(chunk, dict):
             continue
         result.model = chunk.get("model") or result.model
-        usage = chunk.get("usage") or {}
-        if usage:
-            result.input_tokens = usage.get("prompt_tokens")
-            result.output_tokens = usage.get("completion_tokens")
+        usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             parts.append(str(delta.get("content") or ""))
@@ -108,7 +116,9 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
             if choice.get("finish_reason"):
                 result.finish_reason = choice["finish_reason"]
     if whole is not None:
-        return parse_chat_completion(whole)
+        return parse_chat_completion(whole, usage_provider)
+    if usage:
+        read_usage({"usage": usage}, usage_provider, "chat").fill(result)
     if not ended and result.finish_reason is None:
         raise ProviderError(
             f"the stream ended mid-answer after {len(parts)} chunk(s) (connection dropped)",
@@ -122,24 +132,22 @@ async def collect_chat_stream(events: AsyncIterator[tuple[str, Any]]) -> Complet
 
 def parse_text_completion(body: dict[str, Any]) -> Completion:
     """A Completion from an OpenAI-style ``text_completion`` object (``/v1/completions``)."""
-    return _parse_choice(body, lambda choice: choice.get("text"))
+    return _parse_choice(body, lambda choice: choice.get("text"), "openai")
 
 
 def _parse_choice(
-    body: dict[str, Any], text_of_choice: Callable[[dict[str, Any]], Any]
+    body: dict[str, Any], text_of_choice: Callable[[dict[str, Any]], Any], usage_provider: str
 ) -> Completion:
     choices = body.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
         raise ProviderError(f"the answer has no choices: {str(body)[:200]}", ErrorKind.FATAL)
     choice = choices[0]
-    usage = body.get("usage") or {}
-    return Completion(
+    completion = Completion(
         text=str(text_of_choice(choice) or ""),
-        input_tokens=usage.get("prompt_tokens"),
-        output_tokens=usage.get("completion_tokens"),
         finish_reason=choice.get("finish_reason"),
         model=body.get("model"),
     )
+    return read_usage(body, usage_provider, "chat").fill(completion)
 
 
 def openai_content(content: Any, media_dir: Path) -> Any:
@@ -164,11 +172,13 @@ async def send_chat_completions(
     url: str,
     headers: Mapping[str, str],
     model: str | None,
+    usage_provider: str = "openai",
 ) -> Completion:
     """Send a record of any prompt form to an OpenAI-style ``chat/completions`` URL.
 
     Shared by the OpenAI-compatible APIs (openai, azure-openai, huggingface-tgi).
-    ``model`` is left out of the payload when None (Azure names it in the URL).
+    ``model`` is left out of the payload when None (Azure names it in the URL);
+    ``usage_provider`` reads the usage blocks (genai-prices' id).
     """
     context = provider.context
     media_dir = media.media_folder(context.settings)
@@ -184,11 +194,11 @@ async def send_chat_completions(
             events = post_stream(
                 context.http(), url, payload, headers=headers, timeout=context.timeout
             )
-            return await collect_chat_stream(events)
+            return await collect_chat_stream(events, usage_provider)
         body = await post_json(
             context.http(), url, payload, headers=headers, timeout=context.timeout
         )
-        return parse_chat_completion(body)
+        return parse_chat_completion(body, usage_provider)
 
     return await run_chat(record.prompt, send)
 
@@ -199,7 +209,8 @@ def chat_request_estimate(
     """OpenAI's rule: the characters of the request body / 4, plus ``max_tokens``.
 
     The body is built as sent (images named by path count as their path, not their data).
-    A multi-turn prompt is charged its whole conversation on each of its requests.
+    A multi-turn prompt is charged its whole conversation on each of its requests, and
+    each earlier answer (at its bound) on every later request that sends it back.
     """
     prompt = record.prompt
     if isinstance(prompt, str):
@@ -213,9 +224,9 @@ def chat_request_estimate(
         payload["model"] = model
     if record.parameters.get("stream"):
         payload.setdefault("stream_options", {"include_usage": True})
-    n = turns(record)
     chars = len(json.dumps(payload))
-    return TokenEstimate(chars / CHARS_PER_TOKEN * n, answer_tokens(record, output_estimate) * n)
+    answer = answer_tokens(record, output_estimate)
+    return conversation(chars / CHARS_PER_TOKEN, answer, turns(record))
 
 
 @register

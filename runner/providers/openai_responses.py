@@ -22,8 +22,8 @@ from runner.providers.answer_parts import joined, tool_call
 from runner.providers.base import Completion, Provider
 from runner.providers.http import PLAIN_JSON, post_json, post_stream
 from runner.providers.messages import Message, run_chat
+from runner.providers.usage import read_usage
 
-ENDPOINTS = ("chat", "responses")
 # Parameters with no meaning in a Responses request (streaming is asked by ``stream``).
 _DROPPED = frozenset({"stream_options"})
 
@@ -53,8 +53,12 @@ async def send_responses(
     url: str,
     headers: Mapping[str, str],
     model: str,
+    usage_provider: str = "openai",
 ) -> Completion:
-    """Send a record of any prompt form to a ``/responses`` URL, one request per user turn."""
+    """Send a record of any prompt form to a ``/responses`` URL, one request per user turn.
+
+    ``usage_provider`` reads the usage blocks (genai-prices' id: ``openai``, ``azure``).
+    """
     context = provider.context
     media_dir = media.media_folder(context.settings)
     params = record.parameters
@@ -65,11 +69,11 @@ async def send_responses(
             events = post_stream(
                 context.http(), url, payload, headers=headers, timeout=context.timeout
             )
-            return await collect_response_stream(events)
+            return await collect_response_stream(events, usage_provider)
         body = await post_json(
             context.http(), url, payload, headers=headers, timeout=context.timeout
         )
-        return parse_response(body)
+        return parse_response(body, usage_provider)
 
     return await run_chat(record.prompt, send)
 
@@ -149,16 +153,11 @@ def responses_payload(
     return payload
 
 
-def responses_usage(usage: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Input and output tokens of a Responses ``usage`` block (output includes reasoning).
+def parse_response(body: dict[str, Any], usage_provider: str = "openai") -> Completion:
+    """A Completion from a ``response`` object: its message text, reasoning summary, calls.
 
-    Kept apart so that a shared usage reader can take its place.
+    ``usage_provider``: whose usage block it is (genai-prices' id: ``openai``, ``azure``).
     """
-    return usage.get("input_tokens"), usage.get("output_tokens")
-
-
-def parse_response(body: dict[str, Any]) -> Completion:
-    """A Completion from a ``response`` object: its message text, reasoning summary, calls."""
     output = body.get("output")
     if not isinstance(output, list):
         raise ProviderError(f"the answer has no output: {str(body)[:200]}", ErrorKind.FATAL)
@@ -179,16 +178,14 @@ def parse_response(body: dict[str, Any]) -> Completion:
             summary += [str(s.get("text") or "") for s in item.get("summary") or []]
         elif kind == "function_call":
             calls.append(tool_call(item.get("name"), item.get("arguments")))
-    input_tokens, output_tokens = responses_usage(body.get("usage") or {})
-    return Completion(
+    completion = Completion(
         text="".join(texts),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
         finish_reason=_finish_reason(body, bool(calls)),
         model=body.get("model"),
         thinking=joined(summary),
         tool_calls=calls or None,
     )
+    return read_usage(body, usage_provider, "responses").fill(completion)
 
 
 def _finish_reason(body: Mapping[str, Any], called: bool) -> str | None:
@@ -205,7 +202,9 @@ def _finish_reason(body: Mapping[str, Any], called: bool) -> str | None:
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 
-async def collect_response_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
+async def collect_response_stream(
+    events: AsyncIterator[tuple[str, Any]], usage_provider: str = "openai"
+) -> Completion:
     """A Completion from a streamed response: its final ``response.completed`` event.
 
     Raises:
@@ -215,10 +214,10 @@ async def collect_response_stream(events: AsyncIterator[tuple[str, Any]]) -> Com
     deltas = 0
     async for event, data in events:
         if event == PLAIN_JSON:  # the server ignored stream: this is the whole answer
-            return parse_response(data)
+            return parse_response(data, usage_provider)
         kind = data.get("type", event) if isinstance(data, dict) else event
         if kind in _FINAL_EVENTS and isinstance(data, dict):
-            return parse_response(data.get("response") or {})
+            return parse_response(data.get("response") or {}, usage_provider)
         if kind in ("error", "response.failed"):
             detail = data.get("error") or (data.get("response") or {}).get("error") or data
             raise ProviderError(f"stream error: {detail}", ErrorKind.RETRYABLE)

@@ -12,6 +12,7 @@ import duckdb
 
 from runner import cli
 from runner.commands import python_command
+from runner.errors import BadInputError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.errors import QueryError
 from runner.query.api import DEFAULT_OUTPUTS_DIR, run_sql, to_frame
@@ -77,12 +78,29 @@ def _format(parser: argparse.ArgumentParser, fmt: str | None, out: Path | None) 
     return fmt
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is a folder or lies under a file, before the query runs.
+
+    Raises:
+        BadInputError: ``out`` cannot be the file the rows are written to.
+    """
+    if out.is_dir():
+        raise BadInputError(f"--out {out}: is a folder; name the file to write the rows to")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInputError(f"--out {out}: {parent} is a file, so nothing can be written there")
+
+
 def _query(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     fmt = _format(parser, args.format, args.out)
     if args.limit is not None and args.limit < 0:
         parser.error("--limit must be 0 or more")
+    if args.out is not None:
+        _check_out(args.out)
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     try:
         with run_sql(args.outputs_dir, sql, wait=args.wait) as (con, rel):

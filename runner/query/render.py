@@ -15,8 +15,10 @@ import duckdb
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from runner.index.schema import quote
+from runner.visible import visible
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -44,7 +46,7 @@ def _cell(value: object) -> str:
         return "NULL" if math.isnan(value) else f"{value:.6g}"
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    text = str(value).replace("\r", " ").replace("\n", " ")
+    text = visible(str(value).replace("\r", " ").replace("\n", " "))
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
@@ -55,16 +57,17 @@ def print_table(frame: pd.DataFrame, more: bool, out: TextIO | None = None) -> N
     width = None if stream.isatty() else 240
     console = Console(file=stream, width=width, highlight=False, soft_wrap=False)
     table = Table(show_lines=False, header_style="bold")
+    # Text, not str: rich would read "[/INST]" or "[link=...]" in data as its markup.
     for name in frame.columns:
-        table.add_column(str(name), overflow="fold")
+        table.add_column(Text(visible(str(name))), overflow="fold")
     for row in frame.itertuples(index=False, name=None):
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))
     console.print(table)
     n = len(frame)
     footer = f"{n} row{'s' if n != 1 else ''}"
     if more:
         footer += " shown; more rows exist (raise --limit, or export them with --out FILE)"
-    console.print(footer)
+    console.print(footer, markup=False)
 
 
 def export(

@@ -8,6 +8,7 @@ prints its path. One run: into its folder (unless ``out=``). Several runs (``run
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,14 +28,48 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
         BadInputError: an argument is not ``key=value`` or its key is unknown.
     """
     args: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
+    for arg in _joined_flags(argv):
+        key, sep, value = arg.removeprefix("--").partition("=")
+        key = key.replace("-", "_")  # --outputs-dir=X, as the flag commands spell it
         if not sep or key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1) if sep else []
+            hint = f"did you mean {close[0]}={value}? " if close else ""
             raise BadInputError(
-                f"unknown argument {arg!r}: use {' '.join(k + '=...' for k in _KEYS)}"
+                f"unknown argument {arg!r}: {hint}use {' '.join(k + '=...' for k in _KEYS)}"
             )
         args[key] = value
     return args
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``out=`` the report cannot be written to, before any work.
+
+    Raises:
+        BadInputError: ``out`` is a folder, or lies under a file.
+    """
+    if out.is_dir():
+        raise BadInputError(
+            f"out={out}: is a folder; name the report's file, e.g. out={out / REPORT_FILE}"
+        )
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInputError(f"out={out}: {parent} is a file, so no report can be written there")
+    if out.exists() and not out.is_file():
+        raise BadInputError(f"out={out}: not a regular file; name a file to write the report to")
+
+
+def _joined_flags(argv: Sequence[str]) -> list[str]:
+    """``--out FILE`` as ``--out=FILE``: the flag commands' spelling is taken here too."""
+    words = list(argv)
+    joined = []
+    while words:
+        word = words.pop(0)
+        if word.startswith("--") and "=" not in word and words:
+            word = f"{word}={words.pop(0)}"
+        joined.append(word)
+    return joined
 
 
 def make_report(argv: Sequence[str]) -> Path:
@@ -44,6 +79,8 @@ def make_report(argv: Sequence[str]) -> Path:
     experiment = args.get("experiment") or None
     runs = find_runs(outputs_dir, args.get("run") or None, experiment)
     out = Path(args["out"]) if args.get("out") else None
+    if out is not None:
+        check_out(out)
     if len(runs) == 1:
         if out is None:
             return report_run(runs[0])

@@ -29,6 +29,8 @@ EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
 # DuckDB's memory cap while the report reads a run's results (it spills past it).
 REPORT_MEMORY = "64MB"
+# Latency quantiles are exact up to this many results, estimated (approx_quantile) above.
+EXACT_QUANTILES = 200_000
 
 _COLUMNS = {
     "response": "JSON",
@@ -39,13 +41,19 @@ _COLUMNS = {
     "error_kind": "VARCHAR",
     "attempts": "BIGINT",
     "latency_s": "DOUBLE",
-    "usage": "STRUCT(input_tokens BIGINT, output_tokens BIGINT)",
+    # Older results lack the cache and reasoning counts: read as NULL.
+    "usage": "STRUCT(input_tokens BIGINT, output_tokens BIGINT, cached_input_tokens BIGINT, "
+    "cache_write_tokens BIGINT, reasoning_tokens BIGINT)",
     "rate_group": "VARCHAR",
     "prompt_key": "VARCHAR",
     "prompt": "JSON",
     "line": "BIGINT",
     "cost_usd": "DOUBLE",
     "cached": "BOOLEAN",
+    # A template experiment's (runner.prompts.expand): variants compare as models do.
+    "prompt_variant": "VARCHAR",
+    "row_id": "VARCHAR",
+    "repeat": "BIGINT",
 }
 # Answers shown in full-ish in the report's tables: the sample and the lowest-scoring.
 SAMPLE_SIZE = 5
@@ -65,7 +73,9 @@ class RunData:
     latency_hist: Table  # model, start, end, n
     attempts: Table  # model, attempts, n
     errors: Table  # error_kind, n
-    tokens: Table  # model, input_tokens, output_tokens, cost_usd, unpriced
+    # model, input_tokens, output_tokens, cost_usd, unpriced, cached_input_tokens,
+    # cache_write_tokens, reasoning_tokens
+    tokens: Table
     # A few failed prompts per error kind: model, prompt_key, prompt, error.
     error_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +86,8 @@ class RunData:
     sample: list[dict[str, Any]] = field(default_factory=list)
     lowest: list[dict[str, Any]] = field(default_factory=list)
     cached: int = 0
+    # Over repeats: step, model, reduction, n (prompts), repeats, mean, lo, hi.
+    repeat_scores: Table = field(default_factory=Table)
 
     @property
     def run_id(self) -> str:
@@ -120,8 +132,8 @@ def _open(completed: Path, spill: Path, *, resumed: bool = True) -> duckdb.DuckD
     )
     con.execute(
         "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
-        "usage, rate_group, prompt_key, line, cost_usd, cached, "
-        "coalesce(model_name, api, '?') AS model, "
+        "usage, rate_group, prompt_key, line, cost_usd, cached, row_id, repeat, "
+        "coalesce(model_name, api, '?') || coalesce(' · ' || prompt_variant, '') AS model, "
         "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 2000) END AS prompt, "
         "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw"
         + (last_wins if resumed else "")
@@ -175,7 +187,11 @@ def load_run(run_dir: Path) -> RunData:
                 "CAST(coalesce(sum(usage.output_tokens), 0) AS BIGINT) AS output_tokens, "
                 # null when no result of the model had a known price (never a silent 0)
                 "sum(cost_usd) AS cost_usd, "
-                "count(*) FILTER (WHERE status = 'ok' AND cost_usd IS NULL) AS unpriced "
+                "count(*) FILTER (WHERE status = 'ok' AND cost_usd IS NULL) AS unpriced, "
+                "CAST(coalesce(sum(usage.cached_input_tokens), 0) AS BIGINT) "
+                "AS cached_input_tokens, "
+                "CAST(coalesce(sum(usage.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens, "
+                "CAST(coalesce(sum(usage.reasoning_tokens), 0) AS BIGINT) AS reasoning_tokens "
                 "FROM r GROUP BY model ORDER BY model",
             ),
             timeline=_timeline(run_dir),
@@ -194,6 +210,9 @@ def load_run(run_dir: Path) -> RunData:
                 data.run_id,
             )
         if has_scores:
+            from runner.report.scores import load_repeat_scores
+
+            data.repeat_scores = load_repeat_scores(con, evaluations)
             data.lowest = lowest_scoring(con, evaluations)
         data.sample = answers(
             con,
@@ -294,11 +313,16 @@ def lowest_scoring(con: duckdb.DuckDBPyConnection, evaluations: Path) -> list[di
 
 
 def _latency(con: duckdb.DuckDBPyConnection) -> Table:
+    # Exact quantiles hold every latency in memory, which REPORT_MEMORY cannot at millions of
+    # prompts (1,000,000 ran out): above EXACT_QUANTILES, t-digest estimates in fixed memory.
+    row = con.execute("SELECT count(latency_s) FROM r").fetchone()
+    exact = row is None or int(row[0]) <= EXACT_QUANTILES
+    q = "quantile_cont" if exact else "approx_quantile"
     return _frame(
         con,
         "SELECT rate_group, model, count(latency_s) AS n, "
-        "quantile_cont(latency_s, 0.5) AS p50, quantile_cont(latency_s, 0.9) AS p90, "
-        "quantile_cont(latency_s, 0.99) AS p99, avg(latency_s) AS mean "
+        f"{q}(latency_s, 0.5) AS p50, {q}(latency_s, 0.9) AS p90, "
+        f"{q}(latency_s, 0.99) AS p99, avg(latency_s) AS mean "
         "FROM r WHERE latency_s IS NOT NULL GROUP BY ALL ORDER BY ALL",
     )
 

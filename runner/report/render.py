@@ -17,14 +17,15 @@ import jinja2.bccache
 from markupsafe import Markup
 
 from runner import __version__
-from runner.cost.budget import dollars
 from runner.errors import DiskFullError
 from runner.output.disk import atomic_write_text
+from runner.output.money import dollars
 from runner.output.run_folder import INPUT_DIR
 from runner.paths import runner_cache_home
 from runner.report import charts
 from runner.report.compare import comparison_table
 from runner.report.data import EXAMPLES_PER_KIND, RunData
+from runner.visible import visible
 
 REPORT_FILE = "report.html"
 
@@ -147,6 +148,38 @@ def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:
     return view
 
 
+def _safe(value: Any) -> Any:
+    """A chart spec's value as JSON can hold it: no NaN or infinity (JSON.parse refuses them,
+    and no chart was drawn), and text with its bidirectional controls made visible."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {key: _safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(item) for item in value]
+    return value
+
+
+# In a <script> element, "<!--<script>" from a model's name would swallow the element's end:
+# no character that HTML reads there is left in the JSON (JSON.parse reads the escapes).
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def specs_json(specs: dict[str, charts.Spec]) -> str:
+    """The charts' specs as JSON to put inside a ``<script>`` element as it is."""
+    text = json.dumps(_safe(specs), separators=(",", ":"), default=str, allow_nan=False)
+    return text.translate(_SCRIPT_SAFE)
+
+
+def _shown(value: Any) -> Any:
+    # Every {{ value }} of the page but the inlined code: a name cannot pass for another.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept in the user's cache (compiling the page took ~40 ms a report).
 
@@ -171,7 +204,10 @@ def _environment() -> jinja2.Environment:
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_TemplateCache(str(runner_cache_home() / "templates")),
+        # The folder names the options the code was compiled with (finalize): code compiled
+        # without them, by an earlier version, is never loaded.
+        bytecode_cache=_TemplateCache(str(runner_cache_home() / "templates-finalized")),
+        finalize=_shown,
     )
     env.filters["dollars"] = dollars  # $0.0123, as the console prints it
     return env
@@ -185,8 +221,6 @@ def render_html(runs: list[RunData], title: str) -> str:
         comparison = comparison_table(runs)
         specs["chart-comparison"] = charts.comparison_chart(comparison)
     views = [_view(i, data, specs) for i, data in enumerate(runs)]
-    # "</" inside JSON would end the script element early.
-    specs_json = json.dumps(specs, separators=(",", ":"), default=str).replace("</", "<\\/")
     return (
         _environment()
         .get_template("report.html.j2")
@@ -198,7 +232,7 @@ def render_html(runs: list[RunData], title: str) -> str:
             examples_per_kind=EXAMPLES_PER_KIND,
             version=__version__,
             generated=datetime.now(UTC).isoformat(timespec="seconds"),
-            specs_json=Markup(specs_json),
+            specs_json=Markup(specs_json(specs)),
             script=Markup(embed_script().replace("</script", "<\\/script")),
         )
     )

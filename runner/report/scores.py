@@ -99,3 +99,54 @@ def _interval(
     means = draws @ values / n
     lo, hi = np.quantile(means, [0.025, 0.975])
     return {"step": step, "model": model, "n": n, "mean": mean, "lo": float(lo), "hi": float(hi)}
+
+
+def load_repeat_scores(con: duckdb.DuckDBPyConnection, evaluations: Path) -> Table:
+    """Scores over repeats: (step, model, reduction, prompts, repeats, mean, lo, hi).
+
+    Each prompt's repeats (results sharing a ``row_id``, variant and model) reduce to one value
+    (runner.evaluation.repeats), and the interval is the bootstrap over prompts, as above.
+    Empty when the run has no repeats.
+    """
+    from runner.evaluation.repeats import reductions
+
+    path = "'" + str(evaluations).replace("'", "''") + "'"
+    rows = con.execute(
+        "WITH raw AS (SELECT *, row_number() OVER () AS seq FROM read_json("
+        f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "
+        "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})),"
+        " e AS (SELECT * FROM raw WHERE field = 'score' QUALIFY row_number() OVER "
+        "(PARTITION BY prompt_key, step ORDER BY seq DESC) = 1), "
+        "s AS (SELECT step, r.model, r.row_id, CASE json_type(value) WHEN 'BOOLEAN' THEN "
+        "CAST(CAST(value AS VARCHAR) = 'true' AS DOUBLE) "
+        "ELSE TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) END AS value "
+        "FROM e JOIN r USING (prompt_key) WHERE r.repeat IS NOT NULL) "
+        "SELECT step, model, row_id, list(value ORDER BY value) FROM s "
+        "WHERE value IS NOT NULL GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+    ).fetchall()
+    if not rows:
+        return Table()
+    import numpy as np
+
+    repeats = max(len(values) for *_, values in rows)
+    ks = sorted({1, repeats} | ({5} if repeats > 5 else set()))
+    per: dict[tuple[str, str, str], dict[float, float]] = {}
+    for step, model, _row, values in rows:
+        for name, value in reductions([float(v) for v in values], ks).items():
+            bucket = per.setdefault((str(step), str(model), name), {})
+            bucket[round(value, 6)] = bucket.get(round(value, 6), 0.0) + 1.0
+    rng = np.random.default_rng(0)
+    found = []
+    for (step, model, name), counts in per.items():
+        interval = _interval(step, model, sorted(counts.items()), rng)
+        found.append({**interval, "reduction": name, "repeats": repeats})
+    found.sort(key=lambda r: (str(r["step"]), str(r["model"]), _order(str(r["reduction"]))))
+    columns = ["step", "model", "reduction", "n", "repeats", "mean", "lo", "hi"]
+    return Table.from_records(found, columns)
+
+
+def _order(reduction: str) -> tuple[int, int]:
+    """mean, majority, then pass@k by k."""
+    if reduction.startswith("pass@"):
+        return 2, int(reduction.removeprefix("pass@"))
+    return (0 if reduction == "mean" else 1), 0

@@ -1,6 +1,8 @@
 """``python -m runner.view [--outputs-dir DIR] [--port N] [--token T]``: a local web viewer.
 
 Binds 127.0.0.1 only (a free port unless ``--port``) and prints its URL as the first line.
+Answers only requests whose ``Host`` is 127.0.0.1, localhost or [::1] with that port (403
+otherwise: a site the browser opened cannot reach it by DNS rebinding).
 Exit status 2 when the outputs folder is missing or the port is taken.
 """
 
@@ -19,7 +21,7 @@ from loguru import logger
 
 from runner import cli
 from runner.errors import BadInputError
-from runner.view.app import make_app
+from runner.view.app import allow_port, make_app
 
 HOST = "127.0.0.1"
 
@@ -59,7 +61,8 @@ async def start(
     """
     if not outputs_dir.is_dir():  # noqa: ASYNC240 - once, before serving
         raise BadInputError(f"--outputs-dir {outputs_dir}: no such folder; run an experiment first")
-    runner = web.AppRunner(make_app(outputs_dir, token, media_dir), access_log=None)
+    app = make_app(outputs_dir, token, media_dir)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     try:
@@ -71,6 +74,7 @@ async def start(
             "pick another port or leave --port out for a free one"
         ) from None
     bound = runner.addresses[0][1] if runner.addresses else port
+    allow_port(app, bound)
     query = f"?token={urllib.parse.quote(token)}" if token else ""
     return runner, f"http://{HOST}:{bound}/{query}"
 

@@ -12,31 +12,60 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from runner.commands import shell_command
 from runner.index.errors import IndexMissingError, ResultsIndexError
 from runner.report.render import REPORT_FILE
 from runner.view import compare, handlers, live, queries
 from runner.view.labels import read_labels
-from runner.view.security import CSRF, TOKEN, guard, report_csp
+from runner.view.security import (
+    CSRF,
+    HOSTS,
+    LOCAL_NAMES,
+    TOKEN,
+    guard,
+    local_host_only,
+    report_csp,
+)
+from runner.visible import visible
 
 OUTPUTS = handlers.OUTPUTS
 STATIC = Path(__file__).with_name("static")
+# The highest page number asked for: DuckDB's OFFSET must stay a 64-bit integer.
+MAX_PAGE = 1_000_000_000
 
 
 def _int(request: web.Request, name: str, default: int, choices: tuple[int, ...] = ()) -> int:
-    try:
-        value = int(request.query.get(name, default))
-    except ValueError:
+    """A numeric parameter; one that is not a number, or out of range, is a 400."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
         return default
-    if choices:
-        return value if value in choices else default
-    return max(1, value)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}={raw[:40]!r}: not a whole number") from None
+    in_range = value in choices if choices else 1 <= value <= MAX_PAGE
+    if not in_range:
+        allowed = f"one of {', '.join(map(str, choices))}" if choices else f"1 to {MAX_PAGE:,}"
+        raise web.HTTPBadRequest(text=f"{name}={raw[:40]}: must be {allowed}")
+    return value
+
+
+def _since(request: web.Request) -> str:
+    """The ``since`` date (YYYY-MM-DD) or ""; anything else is a 400."""
+    since = request.query.get("since", "")
+    try:
+        return date.fromisoformat(since).isoformat() if since else ""
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"since={since[:40]!r}: not a date (YYYY-MM-DD)") from None
 
 
 def _outputs(request: web.Request) -> Path:
@@ -46,7 +75,7 @@ def _outputs(request: web.Request) -> Path:
 @aiohttp_jinja2.template("runs.html.j2")
 async def runs_page(request: web.Request) -> dict[str, Any]:
     q = request.query
-    experiment, model, since = q.get("experiment", ""), q.get("model", ""), q.get("since", "")
+    experiment, model, since = q.get("experiment", ""), q.get("model", ""), _since(request)
     running = await asyncio.to_thread(live.running_runs, _outputs(request))
     try:
         rows = await asyncio.to_thread(queries.runs, _outputs(request), experiment, model, since)
@@ -73,6 +102,9 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         if folder is None:
             raise web.HTTPNotFound(text=f"No run {run_id} in the index.")
     report = folder / REPORT_FILE
+    if report.is_file() and not report.resolve().is_relative_to(_outputs(request).resolve()):
+        # A report.html that is a link out of the outputs folder is served by no one.
+        raise web.HTTPNotFound(text=f"Run {run_id}'s report lies outside the outputs folder.")
     if not report.is_file():
         # Still going (or ended without a report): its live page.
         raise web.HTTPFound(f"/live/{run_id}")
@@ -164,13 +196,22 @@ async def matrix_page(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("prompt.html.j2")
 async def prompt_page(request: web.Request) -> dict[str, Any]:
     experiment, key = request.query.get("experiment", ""), request.query.get("key", "")
-    answers = await asyncio.to_thread(queries.prompt_detail, _outputs(request), experiment, key)
-    if not answers:
+    prompt, page = await asyncio.to_thread(
+        queries.prompt_detail,
+        _outputs(request),
+        experiment,
+        key,
+        _int(request, "page", 1),
+        _int(request, "size", 25, queries.PAGE_SIZES),
+    )
+    if prompt is None:
         raise web.HTTPNotFound(text=f"No prompt {key!r} in experiment {experiment!r}.")
     labels = await asyncio.to_thread(read_labels, _outputs(request))
-    pairs = [(str(a["run_id"]), str(a["prompt_key"])) for a in answers]
+    pairs = [(str(a["run_id"]), str(a["prompt_key"])) for a in page.rows]
     evaluations = await asyncio.to_thread(queries.evaluations_of, _outputs(request), pairs)
-    return handlers.prompt_context(experiment, key, answers, evaluations, labels, request.app[CSRF])
+    return handlers.prompt_context(
+        experiment, key, prompt, page, evaluations, labels, request.app[CSRF]
+    )
 
 
 @web.middleware
@@ -179,8 +220,22 @@ async def _index_errors(request: web.Request, handler: Any) -> web.StreamRespons
     try:
         response: web.StreamResponse = await handler(request)
     except ResultsIndexError as exc:
-        return web.Response(status=503, text=f"{exc}\nBuild the index with: python -m runner.index")
+        build = shell_command("runner.index", "--outputs-dir", str(_outputs(request)))
+        return web.Response(status=503, text=f"{exc}\nBuild the index with: {build}")
     return response
+
+
+def allow_port(app: web.Application, port: int) -> None:
+    """Answer the local names with ``port`` from now on (and nothing else)."""
+    app[HOSTS].update(f"{name}:{port}" for name in LOCAL_NAMES)
+
+
+def _shown(value: Any) -> Any:
+    # Every {{ value }} of a page: a name or an answer cannot reorder what is drawn around it.
+    # A macro's output is markup already escaped; the escapes added are plain text.
+    if isinstance(value, Markup):
+        return Markup(visible(str(value)))
+    return visible(value) if isinstance(value, str) else value
 
 
 def make_app(
@@ -188,10 +243,12 @@ def make_app(
 ) -> web.Application:
     """The viewer over ``outputs_dir``'s index; with ``token``, every request must carry it.
 
-    Images named by prompts are served from ``media_dir`` (and nothing else from there).
+    Any Host is answered until :func:`allow_port`. Images named by prompts are served from
+    ``media_dir`` (and nothing else from there).
     """
-    app = web.Application(middlewares=[guard, _index_errors])
+    app = web.Application(middlewares=[local_host_only, guard, _index_errors])
     app[OUTPUTS] = outputs_dir
+    app[HOSTS] = set()
     app[TOKEN] = token
     app[handlers.MEDIA] = media_dir
     app[CSRF] = secrets.token_urlsafe(24)
@@ -201,6 +258,7 @@ def make_app(
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     handlers.add_filters(env)
     app.router.add_get("/", runs_page)

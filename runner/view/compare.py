@@ -1,6 +1,7 @@
 """The compare view's reads: one row per prompt, one column per (run, model) of an experiment.
 
-Every run of the experiment is a column (a seed sweep stays several columns); the page's
+Every run of the experiment is a column (a seed sweep stays several columns; a sharded run's
+folders, ``<run>.shard<K>of<N>``, are one column); the page's
 prompts alone are joined with their answers and scores. Rows can be ordered and filtered by
 how far the columns' scores lie apart ("where models disagree") or by column A minus B.
 """
@@ -16,8 +17,8 @@ from typing import Any
 
 import duckdb
 
-from runner.index.db import db_path, read_connection
-from runner.view.queries import Page, _page_scores, _records
+from runner.index.db import db_path
+from runner.view.queries import Page, _page_scores, _read, _records
 
 MAX_COLUMNS = 8
 # Summaries and score orders kept in memory (a few; each is dropped when the index changes).
@@ -42,6 +43,7 @@ class Column:
     p50: float | None = None
     p90: float | None = None
     labels: dict[str, int] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)  # the index's run ids (a sharded run's shards)
 
     @property
     def key(self) -> str:
@@ -51,6 +53,11 @@ class Column:
     def error_rate(self) -> float:
         return self.errors / self.n if self.n else 0.0
 
+
+# A shard's run id without its shard suffix (runner.shards: <run>.shard<K>of<N>).
+_RUN = r"regexp_replace(r.run_id, '\.shard[0-9]+of[0-9]+$', '')"
+# One row per index run id of a column: (run id, model, column number).
+Member = tuple[str, str, int]
 
 _SUMMARIES: OrderedDict[tuple[str, int, str], list[Column]] = OrderedDict()
 
@@ -71,18 +78,19 @@ def columns(outputs_dir: Path, experiment: str) -> list[Column]:
 
 def _columns(outputs_dir: Path, experiment: str) -> list[Column]:
     """Every (run, model) of ``experiment`` with its summary: score with its CI, cost, latency."""
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         rows = _records(
             con,
             "WITH s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
             "WHERE field = 'score' AND run_id IN (SELECT run_id FROM runs "
             "WHERE experiment = $e) GROUP BY ALL) "
-            "SELECT r.run_id, coalesce(r.model_name, r.api, '?') AS model, count(*) AS n, "
+            f"SELECT {_RUN} AS run_id, coalesce(r.model_name, r.api, '?') AS model, "
+            "list(DISTINCT r.run_id ORDER BY r.run_id) AS runs, count(*) AS n, "
             "count(*) FILTER (WHERE r.status <> 'ok') AS errors, avg(s.score) AS mean, "
             "stddev_samp(s.score) AS sd, count(s.score) AS scored, sum(r.cost_usd) AS cost, "
             "quantile_cont(r.latency_s, 0.5) AS p50, quantile_cont(r.latency_s, 0.9) AS p90 "
             "FROM responses r LEFT JOIN s USING (run_id, prompt_key) "
-            "WHERE r.experiment = $e GROUP BY ALL ORDER BY model, r.run_id",
+            "WHERE r.experiment = $e GROUP BY ALL ORDER BY model, 1",
             {"e": experiment},
         )
     out = []
@@ -107,22 +115,25 @@ def _chosen(cols: list[Column], keys: list[str]) -> list[Column]:
 _ORDERED: OrderedDict[tuple[Any, ...], list[tuple[str, float | None, float | None]]] = OrderedDict()
 
 
-def _cols_sql(pairs: list[tuple[str, str]], params: dict[str, Any]) -> str:
-    for i, (run_id, model) in enumerate(pairs):
+def _cols_sql(members: list[Member], params: dict[str, Any]) -> str:
+    for i, (run_id, model, _) in enumerate(members):
         params[f"r{i}"], params[f"m{i}"] = run_id, model
-    values = ", ".join(f"($r{i}, $m{i}, {i})" for i in range(len(pairs)))
+    values = ", ".join(f"($r{i}, $m{i}, {col})" for i, (_, _, col) in enumerate(members))
     return f"cols(run_id, model, col) AS (VALUES {values})"
 
 
 def _input_page(
-    con: duckdb.DuckDBPyConnection, experiment: str, first: tuple[str, str], page: int, size: int
+    con: duckdb.DuckDBPyConnection, experiment: str, first: Column, page: int, size: int
 ) -> tuple[list[tuple[str, float | None, float | None]], int]:
     """Prompts in input order, as the first column holds them (no aggregation at all)."""
-    params = {"e": experiment, "r": first[0], "m": first[1]}
-    where = "WHERE experiment = $e AND run_id = $r AND coalesce(model_name, api, '?') = $m"
+    runs = first.runs or [first.run_id]
+    params: dict[str, Any] = {"e": experiment, "m": first.model}
+    params.update({f"r{i}": run_id for i, run_id in enumerate(runs)})
+    marks = ", ".join(f"$r{i}" for i in range(len(runs)))
+    where = f"WHERE experiment = $e AND run_id IN ({marks}) AND coalesce(model_name, api, '?') = $m"
     count = con.execute(f"SELECT count(*) FROM responses {where}", params).fetchone()
     keys = con.execute(
-        f"SELECT coalesce(id, prompt) FROM responses {where} ORDER BY line "
+        f"SELECT coalesce(id, prompt) FROM responses {where} ORDER BY run_id, line "
         "LIMIT $size OFFSET $offset",
         {**params, "size": size, "offset": (page - 1) * size},
     ).fetchall()
@@ -132,7 +143,7 @@ def _input_page(
 def _score_order(
     con: duckdb.DuckDBPyConnection,
     experiment: str,
-    pairs: list[tuple[str, str]],
+    members: list[Member],
     order: str,
     a: int,
     b: int,
@@ -147,7 +158,7 @@ def _score_order(
         "b_minus_a": "a_minus_b ASC NULLS LAST, line",
     }[order]
     rows = con.execute(
-        f"WITH {_cols_sql(pairs, params)}, "
+        f"WITH {_cols_sql(members, params)}, "
         "a AS (SELECT coalesce(r.id, r.prompt) AS pk, r.prompt_key, r.line, r.run_id, "
         "cols.col, r.status FROM responses r JOIN cols ON r.run_id = cols.run_id "
         "AND coalesce(r.model_name, r.api, '?') = cols.model WHERE r.experiment = $e), "
@@ -166,13 +177,13 @@ def _score_order(
 
 
 def _cells(
-    con: duckdb.DuckDBPyConnection, experiment: str, pairs: list[tuple[str, str]], keys: list[str]
+    con: duckdb.DuckDBPyConnection, experiment: str, members: list[Member], keys: list[str]
 ) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"e": experiment}
     marks = ", ".join(f"$k{i}" for i in range(len(keys)))
     params.update({f"k{i}": k for i, k in enumerate(keys)})
-    runs = ", ".join(f"$r{i}" for i in range(len(pairs)))
-    params.update({f"r{i}": run_id for i, (run_id, _) in enumerate(pairs)})
+    runs = ", ".join(f"$r{i}" for i in range(len(members)))
+    params.update({f"r{i}": run_id for i, (run_id, _, _) in enumerate(members)})
     # Row ids first, the text after: reading the answers of every row scanned cost 4 times
     # the scan itself at a million rows.
     ids = [
@@ -185,7 +196,7 @@ def _cells(
     ]
     if not ids:
         return []
-    col_of = {pair: i for i, pair in enumerate(pairs)}
+    col_of = {(run_id, model): col for run_id, model, col in members}
     cells = []
     for cell in _records(
         con,
@@ -221,12 +232,13 @@ def compare(
 ) -> Page:
     """One page of prompts, each with its cell per column (answer, score, cost, latency)."""
     pairs = [(c.run_id, c.model) for c in cols]
+    members = [(r, c.model, i) for i, c in enumerate(cols) for r in (c.runs or [c.run_id])]
     if not pairs:
         return Page([], 0, page, size)
     a, b = min(a, len(pairs) - 1), min(b, len(pairs) - 1)
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         if order == "input" and min_spread is None:
-            keys, total = _input_page(con, experiment, pairs[0], page, size)
+            keys, total = _input_page(con, experiment, cols[0], page, size)
         else:
             order = "spread" if order == "input" else order
             stamp = db_path(outputs_dir).stat().st_mtime_ns
@@ -234,14 +246,14 @@ def compare(
             with _LOCK:
                 ordered = _ORDERED.get(key)
             if ordered is None:
-                ordered = _score_order(con, experiment, pairs, order, a, b, min_spread)
+                ordered = _score_order(con, experiment, members, order, a, b, min_spread)
                 with _LOCK:
                     _ORDERED[key] = ordered
                     while len(_ORDERED) > _KEPT:
                         _ORDERED.popitem(last=False)
             total = len(ordered)
             keys = ordered[(page - 1) * size : page * size]
-        cells = _cells(con, experiment, pairs, [k for k, _, _ in keys]) if keys else []
+        cells = _cells(con, experiment, members, [k for k, _, _ in keys]) if keys else []
     by_pk: dict[str, list[dict[str, Any]]] = {}
     for cell in cells:
         by_pk.setdefault(str(cell["pk"]), []).append(cell)

@@ -18,6 +18,7 @@ from runner.view import live
 from runner.view.conversation import as_text, conversation, is_image, pretty_json
 from runner.view.export import export as export_rows
 from runner.view.labels import append_label, labels_path
+from runner.view.queries import Page
 from runner.view.security import CSRF, check_csrf
 
 OUTPUTS = web.AppKey("outputs_dir", Path)
@@ -131,12 +132,14 @@ def _record(text: Any) -> dict[str, Any]:
 def prompt_context(
     experiment: str,
     key: str,
-    answers: list[dict[str, Any]],
+    prompt: str,
+    page: Page,
     evaluations: list[dict[str, Any]],
     labels: dict[tuple[str, str], dict[str, Any]],
     csrf: str,
 ) -> dict[str, Any]:
-    """What the prompt page draws: the conversation, then each answer in full."""
+    """What the prompt page draws: the conversation, then each answer of the page in full."""
+    answers = page.rows
     for a in answers:
         record = _record(a.pop("record", None))
         a["usage"] = record.get("usage") or {}
@@ -148,14 +151,21 @@ def prompt_context(
             if isinstance(c, dict)
         ]
         a["parsed"] = pretty_json(record.get("parsed")) if record.get("parsed") is not None else ""
-        a["turns"] = conversation(record.get("prompt", a.get("prompt")), record.get("response"))
+        a["turns"] = conversation(record.get("prompt", prompt), record.get("response"))
         a["evaluations"] = [
             e
             for e in evaluations
             if e["run_id"] == a["run_id"] and e["prompt_key"] == a["prompt_key"]
         ]
         a["label"] = labels.get((str(a["run_id"]), str(a["prompt_key"])))
-    return {"experiment": experiment, "key": key, "answers": answers, "csrf": csrf}
+    return {
+        "experiment": experiment,
+        "key": key,
+        "prompt": prompt,
+        "page": page,
+        "answers": answers,
+        "csrf": csrf,
+    }
 
 
 def _num(value: Any, digits: int = 3) -> str:

@@ -7,6 +7,7 @@ viewer never holds the index while a run updates it. Paging happens in DuckDB.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ RESULT_FILTERS = {
     "error_kind": "error_kind",
     "model": "model_name",
     "experiment": "experiment",
+    "variant": "prompt_variant",  # a template experiment's prompt variant
 }
 
 
@@ -38,6 +40,15 @@ class Page:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.size))
+
+
+# The viewer's queries in bounded memory: at 1,000,000 responses the matrix page took 376 MB
+# with DuckDB's default (most of the machine's memory), 218 MB with this.
+VIEWER_MEMORY = "128MB"
+
+
+def _read(outputs_dir: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    return read_connection(outputs_dir, memory_limit=VIEWER_MEMORY)
 
 
 def _records(
@@ -62,7 +73,7 @@ def runs(
     if since:
         where.append("started_at >= CAST($since AS DATE)")
         params["since"] = since
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         return _records(
             con,
             "WITH shown AS (SELECT run_id, experiment, status, "
@@ -80,7 +91,7 @@ def runs(
 
 def run_dir(outputs_dir: Path, run_id: str) -> Path | None:
     """The folder of run ``run_id``, only when it lies inside ``outputs_dir``."""
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         row = con.execute("SELECT run_dir FROM runs WHERE run_id = $id", {"id": run_id}).fetchone()
     if not row or not row[0]:
         return None
@@ -115,8 +126,8 @@ _SCORE = (
     "AND e.prompt_key = r.prompt_key AND e.field = 'score')"
 )
 RESULT_COLUMNS = (
-    "run_id, experiment, prompt_key, model_name, status, error_kind, attempts, latency_s, "
-    "cost_usd, cached, line"
+    "run_id, experiment, prompt_key, model_name, prompt_variant, status, error_kind, attempts, "
+    "latency_s, cost_usd, cached, line"
 )
 
 
@@ -146,6 +157,7 @@ def result_filter(filters: dict[str, str], text: str) -> tuple[str, dict[str, An
         where.append(f"{column} {op} ${key}")
         params[key] = number
     if text:
+        # The text is matched as typed: its % and _ are not wildcards.
         where.append(
             "(prompt ILIKE $text ESCAPE '\\' OR response ILIKE $text ESCAPE '\\' "
             "OR error ILIKE $text ESCAPE '\\')"
@@ -179,7 +191,7 @@ def results(
         else "(SELECT rowid AS rid, * FROM responses)"
     )
     score_column = ", score" if needs_score else ""
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         # The page's row ids are sorted first and its text read after: sorting with the text
         # along took 0.5 s for the last page of a million rows, this 0.2 s. The count rides
         # along (a window), so the scores are joined once, not twice.
@@ -242,36 +254,52 @@ def _page_scores(
 
 def experiments(outputs_dir: Path) -> list[str]:
     """Every experiment in the index."""
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         return [
             str(r[0])
             for r in con.execute("SELECT DISTINCT experiment FROM runs ORDER BY 1").fetchall()
         ]
 
 
-def prompt_detail(outputs_dir: Path, experiment: str, key: str) -> list[dict[str, Any]]:
-    """Every answer to one prompt of ``experiment`` (the same prompt text, in any run).
+def prompt_detail(
+    outputs_dir: Path, experiment: str, key: str, page: int, size: int
+) -> tuple[str | None, Page]:
+    """One prompt of ``experiment`` (its text, or None) and one page of its answers, in any run.
 
     Records without an ``id`` are keyed by a hash that may include the model's name, so the
-    prompt's text, not its key, joins the answers of different models. Only those answers'
-    scores are read (never an aggregate of the whole evaluations table).
+    prompt's text, not its key, joins the answers of different models. A prompt answered
+    200,000 times is paged like the results: one page is in memory, never every answer.
     """
-    with read_connection(outputs_dir) as con:
-        return _records(
+    params = {"experiment": experiment, "key": key}
+    with _read(outputs_dir) as con:
+        found = con.execute(
+            "SELECT any_value(prompt) FROM responses "
+            "WHERE experiment = $experiment AND prompt_key = $key",
+            params,
+        ).fetchone()
+        prompt = None if found is None or found[0] is None else str(found[0])
+        if prompt is None:
+            return None, Page([], 0, page, size)
+        where = "r.experiment = $experiment AND r.prompt = $prompt"
+        ask = {"experiment": experiment, "prompt": prompt}
+        count = con.execute(f"SELECT count(*) FROM responses r WHERE {where}", ask).fetchone()
+        rows = _records(
             con,
-            "WITH r AS (SELECT * FROM responses WHERE experiment = $experiment "
-            "AND prompt = (SELECT any_value(prompt) FROM responses "
-            "WHERE experiment = $experiment AND prompt_key = $key)), "
+            "WITH answers AS (SELECT r.run_id, r.line, r.prompt_key, r.model_name, r.api, "
+            "r.response, r.status, r.error, r.error_kind, r.attempts, r.latency_s, "
+            "r.input_tokens, r.output_tokens, r.cost_usd, r.cached, "
+            "CAST(r.record AS VARCHAR) AS record, "
+            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent "
+            f"FROM responses r WHERE {where} ORDER BY r.model_name, r.run_id, r.line "
+            "LIMIT $size OFFSET $offset), "
             "scores AS (SELECT run_id, prompt_key, "
             "string_agg(step || '=' || value, ' ' ORDER BY step) AS score FROM evaluations "
-            "SEMI JOIN r USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
-            "SELECT r.run_id, r.model_name, r.api, r.prompt, r.response, r.status, "
-            "r.error, r.error_kind, r.attempts, r.latency_s, r.input_tokens, r.output_tokens, "
-            "r.prompt_key, r.cost_usd, r.cached, CAST(r.record AS VARCHAR) AS record, "
-            "CAST(r.timestamp_sent AS VARCHAR) AS timestamp_sent, s.score FROM r "
-            "LEFT JOIN scores s USING (run_id, prompt_key) ORDER BY r.model_name, r.run_id",
-            {"experiment": experiment, "key": key},
+            "SEMI JOIN answers USING (run_id, prompt_key) WHERE field = 'score' GROUP BY ALL) "
+            "SELECT a.*, s.score FROM answers a LEFT JOIN scores s USING (run_id, prompt_key) "
+            "ORDER BY a.model_name, a.run_id, a.line",
+            {**ask, "size": size, "offset": (page - 1) * size},
         )
+    return prompt, Page(rows, int(count[0]) if count else 0, page, size)
 
 
 def evaluations_of(outputs_dir: Path, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -282,7 +310,7 @@ def evaluations_of(outputs_dir: Path, pairs: list[tuple[str, str]]) -> list[dict
     params: dict[str, Any] = {}
     for i, (run_id, key) in enumerate(pairs):
         params[f"r{i}"], params[f"k{i}"] = run_id, key
-    with read_connection(outputs_dir) as con:
+    with _read(outputs_dir) as con:
         return _records(
             con,
             f"WITH p(run_id, prompt_key) AS (VALUES {values}) SELECT e.run_id, e.prompt_key, "

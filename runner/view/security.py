@@ -1,6 +1,7 @@
 """The viewer's guards: security headers with a strict Content-Security-Policy, the token.
 
-Pages carry no inline script at all (their code is ``/static/view.js``); a run's report
+Only requests addressed to 127.0.0.1, localhost or [::1] with the viewer's port are
+answered. Pages carry no inline script at all (their code is ``/static/view.js``); a run's report
 carries one inline script, Vega's bundle, allowed by its SHA-256 alone, so text from a
 result can never run even if it reached the page unescaped. Vega compiles its expressions
 with ``new Function``, hence ``'unsafe-eval'`` on the report only.
@@ -17,6 +18,10 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = web.AppKey("token", str)
+# The Host headers the viewer answers (filled once its port is bound); any other is refused,
+# so a page of another site whose name resolves to 127.0.0.1 (DNS rebinding) reads nothing.
+HOSTS = web.AppKey("hosts", set[str])
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 CSRF = web.AppKey("csrf", str)
 COOKIE = "runner_view_token"
 
@@ -38,6 +43,18 @@ def report_csp() -> str:
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'none'"
     )
+
+
+@web.middleware
+async def local_host_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer only requests addressed to this machine's own names, with the viewer's port."""
+    hosts = request.app[HOSTS]
+    if hosts and (request.headers.get("Host") or "").lower() not in hosts:
+        return web.Response(
+            status=403, text="This viewer answers only http://127.0.0.1 or localhost."
+        )
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 def _token_ok(request: web.Request) -> bool:

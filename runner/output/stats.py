@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.engine.limiter import default_burst
+from runner.limits.limiter import default_burst
 
 
 @dataclass

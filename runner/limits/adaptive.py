@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from runner.engine.clock import Clock
-from runner.engine.limiter import TokenBucket
+from runner.limits.clock import Clock
+from runner.limits.limiter import TokenBucket
 
 
 class AdaptiveGate:

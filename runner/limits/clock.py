@@ -69,11 +69,6 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), future))
         await future
 
-    @property
-    def sleepers(self) -> int:
-        """How many tasks are asleep."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
     async def settle(self) -> None:
         """Let every runnable task run until all are blocked."""
         for _ in range(50):

@@ -1,4 +1,5 @@
-"""The run folders under ``outputs_dir``, oldest first, and "the latest run".
+"""Run folders by name, before one is opened: the names a run may take, the folders this
+process made, and "the latest run".
 
 Every command that takes ``latest`` (``resume=latest``, ``runner.evaluate run=latest``,
 ``runner.report run=latest``) asks here, so they all mean the same run: the one started
@@ -9,12 +10,40 @@ all of them.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.output.run_folder import RUN_META
+from runner.errors import ConfigError
 
+RUN_META = "run.json"
 LATEST = "latest"
+
+# Folders that did not exist when this process worked out its run folder: the only ones
+# clean-up may ever remove.
+made_here: set[Path] = set()
+
+
+def check_name(key: str, value: str) -> None:
+    """Refuse a run id (or experiment name) that is a path rather than a name.
+
+    Raises:
+        ConfigError: empty, ``.``, ``..``, or holding a path separator.
+    """
+    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise ConfigError(
+            f"{key}={value!r} is not a name: {key} names one folder (letters, digits, "
+            "-, _, no '/', not '.' or '..'). List runs with: ls <outputs_dir>/<experiment>/"
+        )
+
+
+def note_new_folders(path: Path) -> None:
+    """Remember which of ``path`` and its parents do not exist yet (this process makes them)."""
+    path = Path(os.path.abspath(path))
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        made_here.add(folder)
 
 
 def _started(run_dir: Path, marker: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runner.engine.limiter import Limiter
+from runner.limits.limiter import Limiter
 
 
 class Counts(StrEnum):
@@ -62,7 +62,6 @@ STORE_KIND = {
     Counts.INPUT_TOKENS: "ti",
     Counts.OUTPUT_TOKENS: "to",
 }
-TOKEN_COUNTS = (Counts.TOTAL_TOKENS, Counts.INPUT_TOKENS, Counts.OUTPUT_TOKENS)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from runner.engine.clock import Clock
+from runner.limits.clock import Clock
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 
 from loguru import logger
 
-from runner.engine.limiter import Gcra, default_burst
+from runner.limits.limiter import Gcra, default_burst
 
 ACTOR_NAME = "runner-limits"
 NAMESPACE = "runner"

@@ -11,7 +11,8 @@ sends with), so no key is ever written to disk.
 The state cannot go stale: beside the schedule it records the rate it was reserved at and
 which process (pid, and a hash of the host name) wrote it last. A process that finds it
 reserved at another rate rescales it (the units still owed, at its own pace); one that
-finds it written by a process of this host that has ended starts afresh. Both are logged.
+finds it written by a process of this host that has ended starts afresh. Both are logged
+(the second at DEBUG: it follows every earlier run that ended before its schedule did).
 Two live runs at the same rate share the schedule as before.
 """
 
@@ -24,13 +25,14 @@ import os
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
 
-from runner.engine.limiter import Gcra, default_burst
+from runner.limits.limiter import Gcra, default_burst
 from runner.paths import runner_cache_home
 
 # tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
@@ -86,6 +88,35 @@ def fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
+# Bucket files kept open at once by one SharedLimits: 100,000 groups each holding its
+# bucket's descriptor ran out of them ("Too many open files"). Others are reopened as used.
+MAX_OPEN_FILES = 64
+
+
+class _Descriptors:
+    """Open descriptors of bucket files, the least recently used closed beyond ``cap``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._open: OrderedDict[Path, int] = OrderedDict()
+
+    def fd(self, path: Path) -> int:
+        found = self._open.get(path)
+        if found is not None:
+            self._open.move_to_end(path)
+            return found
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._open[path] = fd
+        while len(self._open) > self.cap:  # never locked now: each take unlocks before returning
+            os.close(self._open.popitem(last=False)[1])
+        return fd
+
+    def forget(self, path: Path) -> None:
+        fd = self._open.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+
 class FileBucket:
     """A token bucket whose state lives in ``path``, shared between processes.
 
@@ -104,6 +135,7 @@ class FileBucket:
         burst: float | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
+        files: _Descriptors | None = None,
     ) -> None:
         self.path = path
         self._gcra = Gcra(
@@ -114,13 +146,14 @@ class FileBucket:
         self.holder = Holder.this_process()
         self._warned = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._files = files or _Descriptors(1)
+        self._files.fd(path)  # made now: a folder that cannot hold it fails at the start
 
-    def _note(self, message: str, *args: object) -> None:
+    def _note(self, message: str, *args: object, level: str = "INFO") -> None:
         """Say once per bucket why the shared state was rescaled or reset."""
         if not self._warned:
             self._warned = True
-            logger.info("Shared limit {}: " + message, self.path.name, *args)
+            logger.log(level, "Shared limit {}: " + message, self.path.name, *args)
 
     def _current_tat(self, raw: bytes, now: float) -> float:
         """The schedule in the file, made fit for this process's rate (see the docstring)."""
@@ -132,7 +165,8 @@ class FileBucket:
             return gcra.initial_tat(now)
         tat, rate, pid, host = _STATE.unpack(raw)
         if Holder(pid, host).ended(self.holder) and tat > gcra.initial_tat(now):
-            self._note("reserved by process {} that has ended: starting afresh", pid)
+            # After every earlier run that did not wait out its schedule: routine, not news.
+            self._note("reserved by process {} that has ended: starting afresh", pid, level="DEBUG")
             return gcra.initial_tat(now)
         if rate != gcra.rate_per_minute:
             if tat > now:
@@ -145,9 +179,10 @@ class FileBucket:
         return float(tat)
 
     def _update(self, cost: float, adjust_only: bool = False) -> float:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fd = self._files.fd(self.path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            raw = os.pread(self._fd, _STATE.size, 0)
+            raw = os.pread(fd, _STATE.size, 0)
             now = self._now()
             tat = self._current_tat(raw, now)
             if adjust_only:
@@ -155,10 +190,10 @@ class FileBucket:
             else:
                 wait, tat = self._gcra.reserve(tat, now, cost)
             state = _STATE.pack(tat, self._gcra.rate_per_minute, self.holder.pid, self.holder.host)
-            os.pwrite(self._fd, state, 0)
+            os.pwrite(fd, state, 0)
             return wait
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def reserve(self, cost: float = 1.0) -> float:
         """Take the next shared slot; returns seconds to wait."""
@@ -177,7 +212,7 @@ class FileBucket:
         self._update(delta, adjust_only=True)
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._files.forget(self.path)
 
 
 class SharedLimits:
@@ -186,12 +221,13 @@ class SharedLimits:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or default_limits_dir()
         self._buckets: dict[str, FileBucket] = {}
+        self._files = _Descriptors(MAX_OPEN_FILES)
 
     def bucket(self, identity: str, rate_per_minute: float, kind: str = "q") -> FileBucket:
         """The shared bucket for ``identity`` (already a fingerprint; never a raw key)."""
         name = f"{identity}.{kind}"
         if name not in self._buckets:
-            self._buckets[name] = FileBucket(self.folder / name, rate_per_minute)
+            self._buckets[name] = FileBucket(self.folder / name, rate_per_minute, files=self._files)
         return self._buckets[name]
 
     def close(self) -> None:

@@ -1,0 +1,120 @@
+"""Peak RSS of expanding a template experiment to 10,000,000 prompts (issue 24).
+
+Run ``.venv/bin/python -m bench.expand_memory [--prompts N]``. It writes a data file of
+N / 100 rows (JSONL, three columns), and expands it with two prompt variants (a string and a
+chat), two models and 25 repeats, so N prompts in all, through the generator a run feeds
+its plan with (runner.prompts.expand). Each size runs in its own process, which reads every
+expanded prompt and serialises it as the plan's spool does (to nowhere), and reports its
+peak RSS (``ru_maxrss``). It compares N prompts against 100,000 prompts: memory that does
+not grow with the expansion stays within 1.2x. The table is printed, and written to
+``bench/results/expand_memory.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import PYTHON, RESULTS, ROOT
+
+# rows x variants x models x repeats
+VARIANTS, MODELS, REPEATS = 2, 2, 25
+PER_ROW = VARIANTS * MODELS * REPEATS
+GROWTH_LIMIT = 1.2
+
+
+def _write_data(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(rows):
+            row = {"id": f"r{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i)}
+            handle.write(json.dumps(row) + "\n")
+
+
+def _expand(data: Path) -> dict[str, float]:
+    """In this process: expand every prompt; count them, peak RSS and time."""
+    from runner.prompts.expand import Expansion, ModelChoice
+    from runner.prompts.template import compile_prompt
+    from runner.wire_json import spool_line
+
+    prompt = {
+        "plain": "Q: {{ question }}",
+        "chat": [
+            {"role": "system", "content": "Answer with a number."},
+            {"role": "user", "content": "{{ question }}"},
+        ],
+    }
+    expansion = Expansion(
+        "bench",
+        str(data),
+        data.parent,
+        compile_prompt(prompt),
+        [ModelChoice("openai", "m1", {"max_tokens": 8}), ModelChoice("openai", "m2", {})],
+        {"temperature": 1.0},
+        REPEATS,
+    )
+    start = time.perf_counter()
+    count = size = 0
+    for record in expansion.records():
+        size += len(spool_line([record.line, record.data, record.key]))
+        count += 1
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"prompts": count, "maxrss_mb": peak_mb, "wall_s": wall, "spooled_mb": size / 1e6}
+
+
+def _measure(prompts: int, folder: Path) -> dict[str, float]:
+    data = folder / f"data_{prompts}.jsonl"
+    _write_data(data, prompts // PER_ROW)
+    out = subprocess.run(
+        [str(PYTHON), "-m", "bench.expand_memory", "--child", str(data)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data.unlink()
+    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=10_000_000)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_expand(args.child)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="runner-bench-expand-") as tmp:
+        results = [_measure(n, Path(tmp)) for n in (100_000, args.prompts)]
+    base, top = results
+    growth = top["maxrss_mb"] / base["maxrss_mb"]
+    lines = [
+        "| prompts | peak RSS | wall | prompts/s | spooled |",
+        "|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['prompts']:,.0f} | {r['maxrss_mb']:.0f} MB | {r['wall_s']:.1f} s | "
+            f"{r['prompts'] / r['wall_s']:,.0f} | {r['spooled_mb']:,.0f} MB |"
+            for r in results
+        ),
+        "",
+        f"Peak RSS at {top['prompts']:,.0f} / {base['prompts']:,.0f} prompts: {growth:.2f}x "
+        f"(<= {GROWTH_LIMIT}: {'PASS' if growth <= GROWTH_LIMIT else 'FAIL'}).",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "expand_memory.md").write_text(text + "\n", encoding="utf-8")
+    return 0 if growth <= GROWTH_LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
