@@ -1,7 +1,7 @@
 // The viewer's only script: j/k through rows, and a live run refreshing without a reload.
 "use strict";
 (function () {
-  const items = () => Array.from(document.querySelectorAll(".nav-item"));
+  const items = () => Array.from(document.querySelectorAll(".nav-item, section.answer"));
   let at = -1;
   function go(step) {
     const list = items();
