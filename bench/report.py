@@ -142,7 +142,7 @@ def make_index(outputs: Path, rows: int) -> None:
 
 def viewer_times(rows: int) -> list[tuple[str, float]]:
     """Seconds the viewer's queries take over an index of ``rows`` responses."""
-    from runner.view import queries
+    from runner.view import compare, queries
 
     with tempfile.TemporaryDirectory() as tmp:
         outputs = Path(tmp)
@@ -154,8 +154,12 @@ def viewer_times(rows: int) -> list[tuple[str, float]]:
             "results, status=error": lambda: queries.results(
                 outputs, {"status": "error"}, "", 3, 50
             ),
-            "matrix, page 1": lambda: queries.matrix(outputs, "big", 1, 25),
-            "matrix, page 1000": lambda: queries.matrix(outputs, "big", 1000, 25),
+            "compare, page 1": lambda: compare.compare(
+                outputs, "big", compare.columns(outputs, "big"), page=1
+            ),
+            "compare, page 1000": lambda: compare.compare(
+                outputs, "big", compare.columns(outputs, "big"), page=1000
+            ),
         }
         times = []
         for name, call in cases.items():

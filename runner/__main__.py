@@ -161,6 +161,10 @@ def _sweep_dir() -> Path | None:
 
 def _print_result(result: RunResult, settings: RunConfig) -> None:
     print(visible(result.summary.format()))  # group names are data: no bidi control acts
+    from runner.report.digest import digest_lines
+
+    for line in digest_lines(result.folder.path, result.summary.not_sent):
+        print(visible(line))  # error messages are data too
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
     print(f"Results: {result.folder.completed}")

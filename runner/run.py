@@ -7,6 +7,7 @@ Everything here takes typed settings; the command line and the Python API both c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shlex
@@ -48,6 +49,9 @@ from runner.shards import shard_run_name, split_shard_folder
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# Groups whose planned totals run.json keeps for the viewer's live page.
+PLANNED_GROUPS = 1_000
 
 
 @dataclass
@@ -92,6 +96,15 @@ def _new_meta(prepared: PreparedRun, folder: RunFolder, started: str) -> dict[st
         "started_at": started,
         "finished_at": None,
         "status": "running",
+        # What the viewer's live page measures progress against while the run goes.
+        "planned": {
+            "total": prepared.plan.total,
+            "groups": {
+                g.name: {"total": g.count, "limit_per_minute": g.rate_per_minute}
+                # 100,000 groups would make run.json megabytes: the live page shows the first.
+                for g in itertools.islice(prepared.plan.groups.values(), PLANNED_GROUPS)
+            },
+        },
         **_shard_meta(folder.run_id),
     }
 

@@ -33,6 +33,11 @@ USED_UNSEEN = {
     # Read by report.html.j2.
     ("runner/report/data.py", "error_examples"),
     ("runner/report/render.py", "input_hash"),
+    ("runner/report/data.py", "lowest"),
+    # Read by the viewer's matrix.html.j2 (the compare view's column cards).
+    ("runner/view/compare.py", "scored"),
+    ("runner/view/compare.py", "p90"),
+    ("runner/view/compare.py", "error_rate"),
     # The limits vocabulary issue 25 item 4 adopts (in flight, per day, key scope): kept
     # until the request and key limits are Limits.
     ("runner/limits/quota.py", "IN_FLIGHT"),

@@ -53,11 +53,35 @@ def test_requests_on_the_wire_count_in_quiet_intervals() -> None:
 
     timeline = Timeline(bucket_s=2.0)
     timeline.sent("g", 0.0)
-    timeline.finished("g", 25.0, "ok")  # one slow answer: nothing happens in between
+    timeline.finished("g", 250.0, "ok")  # one slow answer: nothing happens in between
     frame = timeline_frame(timeline.as_dict(), "g")
-    assert len(frame) == 13  # every 2 s from 0 to 24, the quiet ones too
-    assert list(frame["in_flight"]) == [1] * 13
-    assert list(frame["sent"]) == [1] + [0] * 12
+    assert len(frame) == 5  # a bin a minute from 0 to 240 s, the quiet ones too
+    assert list(frame["in_flight"]) == [1] * 5
+    assert list(frame["sent"]) == [1] + [0] * 4
+
+
+@pytest.mark.parametrize("limit", [10.0, 60.0, 600.0])
+def test_a_paced_run_never_appears_above_its_limit(limit: float) -> None:
+    """10/min paced in 2 s intervals once read 30/min against a 10/min line."""
+    from runner.report.charts import bin_width, health_chart, limit_per_bin, timeline_frame
+
+    timeline = Timeline(bucket_s=2.0)
+    timeline.limits("g", limit, None)
+    burst = max(1, int(limit / 60))
+    sent = [0.0] * burst + [i * 60.0 / limit for i in range(1, int(limit * 5))]
+    for t in sent:  # a burst at once, then exactly at the limit for five minutes
+        timeline.sent("g", t)
+        timeline.finished("g", t + 0.1, "ok")
+    frame = timeline_frame(timeline.as_dict(), "g")
+    line = limit_per_bin(limit, bin_width(2.0))
+    assert max(frame["sent_per_min"]) <= line + 1e-9
+    spec = health_chart(timeline.as_dict(), "g")
+    rule = spec["vconcat"][0]["layer"][1]
+    assert rule["data"]["values"][0]["limit"] == line
+    assert "requests per minute" in spec["vconcat"][0]["title"]
+    # No panel of failed attempts when nothing failed; the colours named in titles exist.
+    assert len(spec["vconcat"]) == 2
+    assert "orange" not in json.dumps(spec)
 
 
 def test_attempt_kinds() -> None:
@@ -114,7 +138,16 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert out.returncode == 1, out.stderr  # the 400 ends one prompt in error
     (folder,) = (tmp / "outputs" / "rep").iterdir()
     assert f"Report:  {folder / 'report.html'}" in out.stdout
+    (tmp / "stdout.txt").write_text(out.stdout)
     return folder
+
+
+def test_the_terminal_summary_shows_errors_by_kind_and_cached_counts(run_dir: Path) -> None:
+    stdout = (run_dir.parents[2] / "stdout.txt").read_text()
+    (failed,) = [line for line in read_jsonl(run_dir / "completed.jsonl") if line["status"] != "ok"]
+    assert "cached: 0 answer(s) from the cache; not sent: 0" in stdout
+    assert f"errors: {failed['error_kind']} x1" in stdout
+    assert " ".join(failed["error"].split())[:100] in stdout
 
 
 def test_timeline_json_matches_the_attempts(run_dir: Path) -> None:
@@ -160,8 +193,13 @@ def test_report_opens_offline_and_every_chart_draws(run_dir: Path) -> None:
             assert float(shown) == pytest.approx(achieved, abs=0.001 if achieved < 100 else 0.5)
         # Each error kind lists example prompts with their messages.
         (failed,) = [line for line in lines if line["status"] == "error"]
-        page.click("summary:has([data-error-kind=fatal])")
-        assert failed["error"][:100] in page.inner_text("section.run")
+        errors = page.inner_text("[data-table=errors]")
+        assert failed["error"][:100] in errors and failed["prompt"] in errors
+        # A sample of answers, each with its prompt and answer as text.
+        sample = page.inner_text("[data-table=sample]")
+        ok = [line for line in lines if line["status"] == "ok"]
+        assert ok[0]["prompt"] in sample and ok[0]["response"][:50] in sample
+        assert page.inner_text("[data-stat=cached]") == "0"
 
 
 def _report_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -261,3 +299,12 @@ def test_report_size_does_not_grow_with_the_number_of_prompts(tmp_path: Path) ->
         make_run(folder, n)
         sizes[n] = report_run(folder).stat().st_size
     assert sizes[20_000] < 1.1 * sizes[1_000] and sizes[20_000] < 1_500_000, sizes
+
+
+def test_the_summary_explains_a_dash_in_achieved_per_minute() -> None:
+    from runner.output.stats import GroupStats
+    from runner.output.summary import Summary
+
+    group = GroupStats("g", 600.0, total=1, ok=1, requests=1)
+    summary = Summary("r", "e", 1, 1, 0, 0, 1.0, {"g": group})
+    assert "'-': too few requests to measure a rate" in summary.format()

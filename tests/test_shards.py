@@ -199,14 +199,16 @@ def test_joblib_shards_share_the_limit_and_make_one_run(
     out = sharded_sweep(tmp_path, quota_server, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     run = check_sharded_run(tmp_path, quota_server, out)
 
-    # The viewer's prompt x model matrix shows the whole run, both shards; the report's
-    # run=R names both shards' folders, as does run=latest.
+    # The viewer's compare view shows the whole run, both shards, as one column; the
+    # report's run=R names both shards' folders, as does run=latest.
     from runner.report.runs import find_runs
-    from runner.view import queries
+    from runner.view import compare
 
     outputs = tmp_path / "outputs"
-    models, page = queries.matrix(outputs, "exp", 1, 25)
-    assert models == [MODEL] and page.total == PROMPTS
+    cols = compare.columns(outputs, "exp")
+    assert [(c.run_id, c.model, c.n) for c in cols] == [(run, MODEL, PROMPTS)]
+    assert cols[0].runs == [f"{run}.shard{k}of2" for k in range(2)]
+    assert compare.compare(outputs, "exp", cols).total == PROMPTS
     shards = [outputs / "exp" / f"{run}.shard{k}of2" for k in range(2)]
     assert find_runs(outputs, run, None) == shards
     assert find_runs(outputs, "latest", "exp") == shards

@@ -5,6 +5,7 @@ Also the side-by-side report of that sweep (``python -m runner.report experiment
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,15 +27,29 @@ pytestmark = pytest.mark.integration
 
 N_PROMPTS = 60
 MODELS = ("gpt-4.1-nano", "gpt-4o-mini")
+XSS = (
+    "<script>alert('xss-script')</script>",
+    '"><img src=x onerror="alert(\'xss-img\')">',
+    "</script><script>alert('xss-json')</script>",
+    "javascript:alert('xss-link')",
+)
+XSS_ID = 'q3"><svg onload=alert(1)>'
+XSS_CHAT = [
+    {"role": "system", "content": XSS[0]},
+    {"role": "user", "content": XSS[2] + " " + XSS[3]},
+]
 
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Outputs of a sweep over two models (one 400 for one model), indexed, with scores."""
     tmp = tmp_path_factory.mktemp("view")
-    records = [
+    records: list[dict[str, Any]] = [
         {"id": f"q{i}", "prompt": f"question {i}", "api": "openai"} for i in range(N_PROMPTS)
     ]
+    # Untrusted text in every field the pages draw: id, chat turns, a multi-turn prompt.
+    records[3] = {"id": XSS_ID, "prompt": XSS_CHAT, "api": "openai"}
+    records[4] = {"id": "q4", "prompt": ["first turn", XSS[1]], "api": "openai"}
     write_jsonl(tmp / "experiments" / "mat.jsonl", records)
     argv = [
         "index=true" if a == "index=false" else a
@@ -44,6 +59,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "experiment=mat",
             "model=gpt_4o_mini,gpt_4_1_nano",
             "evaluation=length",
+            # llmock's answers run 5 to 12 words: the models disagree on some prompts.
+            "evaluation.length_words.params.max=8",
             "max_queries=3000",
         )
     ]
@@ -126,7 +143,7 @@ def test_results_page_pages_searches_and_filters(viewer: str) -> None:
 def test_matrix_shows_every_prompt_against_both_models(viewer: str) -> None:
     with chromium_page() as page:
         page.goto(f"{viewer}matrix?experiment=mat")
-        assert _texts(page, "#matrix th.model") == list(MODELS)
+        assert _texts(page, "#matrix th.model") == [f"{i}. {m}" for i, m in enumerate(MODELS, 1)]
         assert page.locator("tr.prompt-row").count() == 25
         assert f"{N_PROMPTS} prompt(s)" in page.inner_text("body")
         cells = _texts(page, "tr.prompt-row td.cell")
@@ -134,7 +151,7 @@ def test_matrix_shows_every_prompt_against_both_models(viewer: str) -> None:
         assert page.locator("td.cell .score").count() >= 49  # every ok answer was scored
         page.click("tr.prompt-row a >> nth=0")
         assert page.locator("section.answer").count() == 2
-        assert page.inner_text("#prompt") == "question 0"
+        assert page.inner_text(".turn.user .text >> nth=0") == "question 0"
 
 
 def test_run_page_serves_the_run_report(viewer: str, outputs: Path) -> None:
@@ -142,6 +159,8 @@ def test_run_page_serves_the_run_report(viewer: str, outputs: Path) -> None:
     with chromium_page() as page:
         page.goto(f"{viewer}run/{run_id}")
         assert all(n > 10 for n in drawn_charts(page))
+        page.click("#viewer-nav a >> nth=0")  # a run's page has a way back
+        assert page.locator("#runs").count() == 1
 
 
 def _status(url: str) -> int:
@@ -198,5 +217,253 @@ def test_sweep_report_compares_the_models(outputs: Path) -> None:
         # Each model's mean score with its bootstrap interval (every ok answer passed).
         scores = _texts(page, "[data-table=scores]")
         assert len(scores) == 2
-        assert all("length_words" in s and "1.000" in s for s in scores)
+        assert all("length_words" in s for s in scores)
         assert "score:length_words" in table
+        assert page.locator("[data-table=sample]").count() == 2  # answers shown, per run
+
+
+# --- compare, find, a prompt, labels, live, safety (issue 21) ---------------------------------
+
+
+def test_compare_orders_by_disagreement_and_by_a_beating_b(viewer: str) -> None:
+    with chromium_page() as page:
+        page.goto(f"{viewer}compare?experiment=mat")
+        cards = _texts(page, "#summary .card")
+        assert len(cards) == 2 and all("mean score" in c and "p90" in c for c in cards)
+        assert "1.7%" in cards[0]  # one error in 60 for the first model
+        page.select_option("select[name=order]", "spread")
+        page.click("#compare-form button[type=submit]")
+        assert "order=spread" in page.url  # a view can be bookmarked
+        spreads = [float(t) for t in _texts(page, "tr.prompt-row td.num")]
+        assert spreads[0] == 1.0 and spreads == sorted(spreads, reverse=True)
+        page.goto(f"{viewer}compare?experiment=mat&order=a_minus_b&a=2&b=1&min_spread=1")
+        diffs = [float(t) for t in _texts(page, "tr.prompt-row td.num")]
+        assert diffs and diffs[0] == 1.0
+        total = int(page.inner_text(".pager").split()[0])
+        assert 0 < total < N_PROMPTS
+        # Multi-turn prompts and answers read as text, never as JSON arrays.
+        page.goto(f"{viewer}compare?experiment=mat")
+        row = page.locator("tr.prompt-row", has_text="first turn").inner_text()
+        assert '["' not in row
+
+
+def test_find_sorts_filters_and_exports_what_it_shows(viewer: str) -> None:
+    with chromium_page() as page:
+        page.goto(f"{viewer}results?experiment=mat")
+        page.click("a.sort[data-sort=score]")
+        assert "sort=score" in page.url
+        scores = [float(t) for t in _texts(page, "tr.result td.score") if t != "\u2013"]
+        assert scores == sorted(scores) and scores[0] == 0.0
+        page.fill("input[name=score_min]", "1")
+        page.select_option("select[name=status]", "ok")
+        page.click("#filters button[type=submit]")
+        assert "score_min=1" in page.url and "status=ok" in page.url
+        assert set(_texts(page, "tr.result td.score")) == {"1.00"}
+        shown = int(page.inner_text("#total"))
+        csv_url = page.get_attribute("#export-csv", "href")
+        jsonl_url = page.get_attribute("#export-jsonl", "href")
+    with urllib.request.urlopen(viewer.rstrip("/") + csv_url, timeout=30) as resp:
+        assert len(resp.read().decode().strip().splitlines()) == shown + 1  # and a header
+    with urllib.request.urlopen(viewer.rstrip("/") + jsonl_url, timeout=30) as resp:
+        lines = [json.loads(x) for x in resp.read().decode().splitlines()]
+    assert len(lines) == shown and all(x["status"] == "ok" and x["score"] == 1 for x in lines)
+
+
+def test_keyboard_j_k_moves_through_rows(viewer: str) -> None:
+    with chromium_page() as page:
+        page.goto(f"{viewer}compare?experiment=mat")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("k")
+        page.keyboard.press("j")
+        current = page.locator("tr.prompt-row.current")
+        assert current.count() == 1
+        assert "question 1" in current.inner_text()
+        page.keyboard.press("Enter")  # opens the current prompt
+        page.wait_for_url("**/prompt?*")
+        assert page.inner_text(".turn.user .text >> nth=0") == "question 1"
+
+
+def test_prompt_reads_as_a_conversation_and_labels_append(viewer: str, outputs: Path) -> None:
+    results = {p: p.read_bytes() for p in outputs.glob("mat/*/completed.jsonl")}
+    key = urllib.parse.quote(XSS_ID)
+    with chromium_page() as page:
+        page.goto(f"{viewer}prompt?experiment=mat&key={key}")
+        assert page.locator("section.answer").count() == 2
+        first = page.locator("section.answer").first
+        roles = first.locator(".turn .role").all_inner_texts()
+        assert [r.lower() for r in roles] == ["system", "user", "assistant"]
+        assert first.locator(".turn.system .text").inner_text() == XSS[0]
+        assert "{" not in first.locator(".conversation").inner_text()[:20]
+        first.locator("input[name=note]").fill("too long " + XSS[1])
+        first.locator("button[value=bad]").click()
+        page.wait_for_load_state()
+        assert "labelled bad" in page.locator("section.answer").first.inner_text()
+        page.goto(f"{viewer}compare?experiment=mat")
+        assert page.locator(".label.bad").count() == 1
+    labels = (outputs / "labels.jsonl").read_text().splitlines()
+    assert json.loads(labels[-1])["note"] == "too long " + XSS[1]
+    with urllib.request.urlopen(f"{viewer}labels.jsonl", timeout=10) as resp:
+        assert json.loads(resp.read().decode().splitlines()[-1])["label"] == "bad"
+    assert {p: p.read_bytes() for p in outputs.glob("mat/*/completed.jsonl")} == results
+    # A label needs this viewer's form: a post from elsewhere is refused.
+    data = urllib.parse.urlencode({"run": "x", "key": "y", "label": "good"}).encode()
+    assert _post_status(f"{viewer}label", data) == 403
+
+
+def _post_status(url: str, data: bytes) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_no_script_from_data_runs_on_any_page(viewer: str, outputs: Path) -> None:
+    run_id = sorted((outputs / "mat").iterdir())[0].name
+    key = urllib.parse.quote(XSS_ID)
+    pages = [
+        "",
+        "results?experiment=mat&size=25",
+        f"results?q={urllib.parse.quote(XSS[0])}",
+        "compare?experiment=mat",
+        f"prompt?experiment=mat&key={key}",
+        "prompt?experiment=mat&key=q4",
+        f"run/{run_id}",
+    ]
+    with chromium_page() as page:
+        dialogs: list[str] = []
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        for path in pages:
+            response = page.goto(viewer + path)
+            assert response is not None and response.ok, path
+            csp = response.headers.get("content-security-policy", "")
+            assert (
+                "script-src" in csp
+                and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+            )
+            page.wait_for_timeout(200)
+        page.goto(f"{viewer}prompt?experiment=mat&key={key}")
+        assert XSS[0] in page.inner_text("body")  # shown as text
+        assert page.locator("img[src=x], svg[onload]").count() == 0
+    assert dialogs == []
+
+
+def test_a_token_guards_a_shared_viewer(outputs: Path) -> None:
+    process = _viewer(outputs, "--token", "s3cret")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.endswith("/?token=s3cret")
+        base = url.split("?")[0]
+        assert _status(base + "results") == 403
+        with chromium_page() as page:
+            page.goto(url)
+            page.goto(base + "results")  # the cookie carries it from here
+            assert page.locator("#total").count() == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+
+
+def test_a_running_run_shows_live_and_turns_into_its_report(tmp_path: Path) -> None:
+    records = [{"id": f"l{i}", "prompt": f"live {i}", "api": "openai"} for i in range(12)]
+    write_jsonl(tmp_path / "experiments" / "live.jsonl", records)
+    (tmp_path / "outputs").mkdir()
+    argv = [
+        "index=true" if a == "index=false" else a
+        for a in runner_argv(
+            tmp_path, "experiment=live", "model=gpt_4o_mini", "model.max_queries=40"
+        )
+    ]
+    viewer = _viewer(tmp_path / "outputs")
+    with servers.llmock() as server:
+        run = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=runner_env(server.url),
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert viewer.stdout is not None
+            url = viewer.stdout.readline().strip()
+            with chromium_page() as page:
+                for _ in range(100):
+                    page.goto(url)
+                    if page.locator("#running tr[data-running]").count():
+                        break
+                    page.wait_for_timeout(200)
+                page.click("#running a")
+                assert "/live/" in page.url
+                for _ in range(100):  # the page's own script refreshes it (CSP: no eval here)
+                    if int(page.get_attribute("body", "data-refreshed") or 0) >= 2:
+                        break
+                    page.wait_for_timeout(100)
+                assert int(page.get_attribute("body", "data-refreshed") or 0) >= 2
+                done = page.inner_text("#live-groups")
+                assert "/ 12" in done and "1,000" not in done
+                assert "40" in done  # the group's limit per minute
+                page.screenshot(path=str(_shot_dir(tmp_path) / "live.png"))
+                page.wait_for_url("**/run/*", timeout=60_000)  # the run ended: its report
+                assert all(n > 10 for n in drawn_charts(page))
+            assert run.wait(timeout=60) == 0
+        finally:
+            if run.poll() is None:
+                run.kill()
+            viewer.send_signal(signal.SIGINT)
+            viewer.wait(timeout=10)
+
+
+SHOTS = ROOT / "docs" / "view"
+
+
+def _shot_dir(tmp_path: Path) -> Path:
+    """docs/view when RUNNER_SCREENSHOTS=1 (to refresh the docs), else a temp folder."""
+    return SHOTS if os.environ.get("RUNNER_SCREENSHOTS") == "1" else tmp_path
+
+
+def test_screenshots_of_each_page(viewer: str, outputs: Path, tmp_path: Path) -> None:
+    run_id = sorted((outputs / "mat").iterdir())[0].name
+    pages = {
+        "runs": "",
+        "find": "results?experiment=mat&sort=score&size=25",
+        "compare": "compare?experiment=mat&order=spread",
+        "prompt": f"prompt?experiment=mat&key={urllib.parse.quote(XSS_ID)}",
+        "report": f"run/{run_id}",
+    }
+    folder = _shot_dir(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1280, "height": 860})
+        for name, path in pages.items():
+            page.goto(viewer + path)
+            if name == "report":
+                drawn_charts(page)
+            page.screenshot(path=str(folder / f"{name}.png"))
+        page.emulate_media(color_scheme="dark")
+        page.goto(viewer + pages["compare"])
+        page.screenshot(path=str(folder / "compare-dark.png"))
+    assert all((folder / f"{name}.png").stat().st_size > 10_000 for name in pages)
+
+
+def test_hand_labels_count_as_a_scorer_in_the_report(outputs: Path, tmp_path: Path) -> None:
+    from runner.report import load_run
+
+    labels = outputs / "labels.jsonl"
+    if not labels.exists():  # run alone: label one answer as the viewer would
+        from runner.view.labels import append_label
+
+        run_id = sorted((outputs / "mat").iterdir())[0].name
+        append_label(outputs, run_id, "q5", "bad", "")
+    line = json.loads(labels.read_text().splitlines()[-1])
+    data = load_run(outputs / "mat" / line["run_id"])
+    human = [r for r in data.scores.records() if r["step"] == "human"]
+    assert len(human) == 1 and human[0]["n"] == 1
+    assert human[0]["mean"] == (1.0 if line["label"] == "good" else 0.0)

@@ -94,12 +94,19 @@ class Summary:
             f"  {'group':<{width}}  {'ok':>7} {'error':>6} {'retries':>7}"
             f" {'limit/min':>10} {'achieved/min':>12}"
         )
+        unmeasured = False
         for name, g in rows.items():
             achieved = g.achieved_per_minute()
+            unmeasured = unmeasured or achieved is None
             shown = "-" if achieved is None else f"{achieved:,.1f}"
             limit = "none" if never_binds(g.rate_per_minute) else f"{g.rate_per_minute:,.1f}"
             lines.append(
                 f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7} {limit:>10} {shown:>12}"
+            )
+        if unmeasured:
+            lines.append(
+                "  (achieved/min '-': too few requests to measure a rate; no more than the"
+                " limiter's burst, which may start at once)"
             )
         if len(self.groups) > len(rows):  # 100,000 groups: 100,000 lines on the terminal
             lines.append(f"  ... and {len(self.groups) - len(rows):,} more groups (run.json)")

@@ -37,121 +37,190 @@ def _tooltip(*fields: str) -> list[Spec]:
     return [_field(f.split(":")[0], kinds[f.split(":")[1]]) for f in fields]
 
 
+# Rates are drawn per bin of at least a minute: a pacer at N/min may send one request every
+# 60/N s, so a 2 s interval holding one request would read as 30/min against a 10/min limit.
+MIN_BIN_S = 60.0
+LIMIT_COLOR = "#555"
+MARK_COLOR = "#8e44ad"
+SERIES = {"started": "#4c78a8", "answered ok": "#54a24b"}
+
+
+def bin_width(bucket_s: float) -> float:
+    """The chart's bin: a whole number of the timeline's intervals, at least a minute."""
+    return bucket_s * max(1, -(-MIN_BIN_S // bucket_s))
+
+
+def limit_per_bin(rate_per_minute: float, width_s: float) -> float:
+    """The most a pacer at ``rate_per_minute`` lets start in one bin, as a per-minute rate.
+
+    A token bucket holds a burst of one second's share (at least one request) on top of the
+    steady rate, so one bin may hold ``burst + rate * width / 60`` starts.
+    """
+    burst = max(1.0, rate_per_minute / 60.0)
+    return (burst + rate_per_minute * width_s / 60.0) * 60.0 / width_s
+
+
 def timeline_frame(timeline: dict[str, Any], group: str) -> Table:
-    """One row per interval of ``group``: per-minute rates, in flight, failures by kind."""
+    """One row per bin of ``group``: per-minute rates, in flight, failures by kind."""
     rows = timeline["groups"][group]["buckets"]
     bucket_s = float(timeline["bucket_s"])
-    by_t = {round(float(row["t"]), 3): row for row in rows}
+    width = bin_width(bucket_s)
+    per_bin = round(width / bucket_s)
+    by_t = {round(float(row["t"]) / bucket_s): row for row in rows}
     # The file keeps non-empty intervals only; an interval without requests is a zero, not a
     # line drawn across the gap.
-    steps = round(max(by_t, default=0.0) / bucket_s) + 1
+    steps = max(by_t, default=0) + 1
     out: list[dict[str, Any]] = []
     on_wire = 0.0  # a quiet interval still has the requests on the wire at its start
-    for i in range(steps):
-        t = round(i * bucket_s, 3)
-        row = by_t.get(t)
-        values = {c: float((row or {}).get(c) or 0.0) for c in _COLUMNS}
-        if row is None:
-            values["in_flight"] = on_wire
-        elif row.get("in_flight_end") is not None:
-            on_wire = float(row["in_flight_end"])
+    for first in range(0, steps, per_bin):
+        values = dict.fromkeys(_COLUMNS, 0.0)
+        for i in range(first, min(first + per_bin, steps)):
+            row = by_t.get(i)
+            if row is None:
+                values["in_flight"] = max(values["in_flight"], on_wire)
+                continue
+            for c in _COLUMNS:
+                if c != "in_flight":
+                    values[c] += float(row.get(c) or 0.0)
+            values["in_flight"] = max(values["in_flight"], float(row.get("in_flight") or 0.0))
+            if row.get("in_flight_end") is not None:
+                on_wire = float(row["in_flight_end"])
+        t = round(first * bucket_s, 3)
         values["t"], values["minute"] = t, t / 60.0
         for name in ("sent", "ok", "tokens"):
-            values[f"{name}_per_min"] = values[name] * 60.0 / bucket_s
+            values[f"{name}_per_min"] = values[name] * 60.0 / width
         out.append(values)
     return Table.from_records(out)
 
 
-def _limit_rule(value: float) -> Spec:
+def _limit_rule(value: float, label: str) -> Spec:
     return {
-        "data": _values([{"limit": value}]),
-        "mark": {"type": "rule", "color": "red", "strokeDash": [6, 3]},
-        "encoding": {"y": _field("limit", "quantitative")},
+        "data": _values([{"limit": value, "what": label}]),
+        "mark": {"type": "rule", "color": LIMIT_COLOR, "strokeDash": [6, 3]},
+        "encoding": {"y": _field("limit", "quantitative"), "tooltip": _tooltip("what:N")},
     }
+
+
+def _rate_layers(
+    info: dict[str, Any], frame: list[dict[str, Any]], x: Spec, width: float
+) -> list[Spec]:
+    names = {"sent_per_min": "started", "ok_per_min": "answered ok"}
+    rates = [
+        {"minute": r["minute"], "series": label, "per_minute": r[series]}
+        for series, label in names.items()
+        for r in frame
+    ]
+    layers: list[Spec] = [
+        {
+            "data": _values(rates),
+            "mark": {"type": "line", "point": True, "interpolate": "step-after"},
+            "encoding": {
+                "x": x,
+                "y": _field("per_minute", "quantitative", title="requests per minute"),
+                "color": _field(
+                    "series",
+                    "nominal",
+                    title=None,
+                    scale={"domain": list(SERIES), "range": list(SERIES.values())},
+                ),
+                "tooltip": _tooltip("minute:Q", "series:N", "per_minute:Q"),
+            },
+        }
+    ]
+    if info.get("rate_per_minute"):
+        limit = float(info["rate_per_minute"])
+        layers.append(
+            _limit_rule(
+                limit_per_bin(limit, width),
+                f"limit {limit:g}/min plus its burst, over a {width:g} s bin",
+            )
+        )
+    marks = [r for r in frame if r["slowdowns"] > 0 or r["pauses"] > 0]
+    if marks:
+        layers.append(
+            {
+                "data": _values(marks),
+                "mark": {"type": "rule", "color": MARK_COLOR},
+                "encoding": {"x": x, "tooltip": _tooltip("slowdowns:Q", "pauses:Q")},
+            }
+        )
+    return layers
 
 
 def health_chart(timeline: dict[str, Any], group: str) -> Spec:
     """Run health of one group over time: rate vs limit, tokens, in flight, failures, pauses."""
     info = timeline["groups"][group]
     frame = timeline_frame(timeline, group).records()
+    width = bin_width(float(timeline["bucket_s"]))
     x = _field("minute", "quantitative", title="minutes since the first request")
-    rates = [
-        {"minute": r["minute"], "series": series, "per_minute": r[series]}
-        for series in ("sent_per_min", "ok_per_min")
-        for r in frame
-    ]
-    layers: list[Spec] = [
+    panels: list[Spec] = [
         {
-            "data": _values(rates),
-            "mark": {"type": "line", "point": True},
-            "encoding": {
-                "x": x,
-                "y": _field("per_minute", "quantitative", title="requests / min"),
-                "color": _field("series", "nominal", title=None),
-                "tooltip": _tooltip("minute:Q", "series:N", "per_minute:Q"),
-            },
+            "layer": _rate_layers(info, frame, x, width),
+            "width": WIDTH,
+            "height": 160,
+            "title": f"{group}: requests per minute, per {width:g} s bin "
+            "(dashed grey: the most the limit allows; purple: slowdown or pause)",
         }
     ]
-    if info.get("rate_per_minute"):
-        layers.append(_limit_rule(float(info["rate_per_minute"])))
-    marks = [r for r in frame if r["slowdowns"] > 0 or r["pauses"] > 0]
-    if marks:
-        layers.append(
+    if any(r["tokens"] for r in frame) or info.get("tokens_per_minute"):
+        tokens: list[Spec] = [
             {
-                "data": _values(marks),
-                "mark": {"type": "rule", "color": "orange"},
-                "encoding": {"x": x, "tooltip": _tooltip("slowdowns:Q", "pauses:Q")},
+                "data": {"name": "frame"},
+                "mark": {"type": "area", "opacity": 0.6, "interpolate": "step-after"},
+                "encoding": {
+                    "x": x,
+                    "y": _field("tokens_per_min", "quantitative", title="tokens per minute"),
+                },
+            }
+        ]
+        if info.get("tokens_per_minute"):
+            limit = float(info["tokens_per_minute"])
+            tokens.append(_limit_rule(limit, f"token limit {limit:g}/min"))
+        panels.append(
+            {
+                "layer": tokens,
+                "width": WIDTH,
+                "height": 130,
+                "title": "tokens per minute (dashed grey: the token limit)",
             }
         )
-    tokens: list[Spec] = [
+    panels.append(
         {
             "data": {"name": "frame"},
-            "mark": {"type": "area", "opacity": 0.6},
+            "mark": {"type": "area", "opacity": 0.6, "interpolate": "step-after"},
             "encoding": {
                 "x": x,
-                "y": _field("tokens_per_min", "quantitative", title="tokens / min"),
+                "y": _field("in_flight", "quantitative", title="requests in flight (most)"),
             },
+            "width": WIDTH,
+            "height": 130,
+            "title": "requests in flight",
         }
-    ]
-    if info.get("tokens_per_minute"):
-        tokens.append(_limit_rule(float(info["tokens_per_minute"])))
+    )
     trouble = [
         {"minute": r["minute"], "kind": kind, "n": r[kind]}
         for kind in TROUBLE
         for r in frame
         if r[kind] > 0
     ]
-    panels: list[Spec] = [
-        {
-            "layer": layers,
-            "width": WIDTH,
-            "height": 160,
-            "title": f"{group}: requests started per minute "
-            "(red: limit; orange: slowdown or pause)",
-        },
-        {"layer": tokens, "width": WIDTH, "height": 130, "title": "tokens per minute"},
-        {
-            "data": {"name": "frame"},
-            "mark": {"type": "area", "opacity": 0.6, "interpolate": "step-after"},
-            "encoding": {"x": x, "y": _field("in_flight", "quantitative", title="in flight (max)")},
-            "width": WIDTH,
-            "height": 130,
-            "title": "requests in flight",
-        },
-        {
-            "data": _values(trouble),
-            "mark": {"type": "bar"},
-            "encoding": {
-                "x": x,
-                "y": _field("n", "quantitative", title="failed attempts"),
-                "color": _field("kind", "nominal", scale={"domain": list(TROUBLE)}),
-                "tooltip": _tooltip("minute:Q", "kind:N", "n:Q"),
-            },
-            "width": WIDTH,
-            "height": 130,
-            "title": "429s, 5xx, timeouts per interval",
-        },
-    ]
+    if trouble:  # no empty chart: a run without failed attempts says so in the table
+        panels.append(
+            {
+                "data": _values(trouble),
+                "mark": {"type": "bar"},
+                "encoding": {
+                    "x": x,
+                    "y": _field("n", "quantitative", title="failed attempts"),
+                    "color": _field(
+                        "kind", "nominal", title="failure", scale={"domain": list(TROUBLE)}
+                    ),
+                    "tooltip": _tooltip("minute:Q", "kind:N", "n:Q"),
+                },
+                "width": WIDTH,
+                "height": 130,
+                "title": "failed attempts per bin: 429s, 5xx, timeouts",
+            }
+        )
     return _top(
         {
             "datasets": {"frame": frame},
@@ -231,8 +300,13 @@ def tokens_chart(data: RunData) -> Spec:
             "mark": {"type": "bar"},
             "encoding": {
                 "y": _field("model", "nominal", title=None),
-                "x": _field("tokens", "quantitative", stack="zero"),
-                "color": _field("kind", "nominal", title=None),
+                "x": _field("tokens", "quantitative", stack="zero", title="tokens"),
+                "color": _field(
+                    "kind",
+                    "nominal",
+                    title=None,
+                    scale={"domain": ["input_tokens", "output_tokens"]},
+                ),
                 "tooltip": _tooltip("model:N", "kind:N", "tokens:Q"),
             },
             "width": WIDTH / 2,
@@ -254,7 +328,11 @@ def scores_chart(scores: Table) -> Spec:
     }
     bars = {
         "mark": {"type": "errorbar"},
-        "encoding": {"y": y, "x": _field("lo", "quantitative"), "x2": {"field": "hi"}},
+        "encoding": {
+            "y": y,
+            "x": _field("lo", "quantitative", title="mean score (95% CI)"),
+            "x2": {"field": "hi"},
+        },
     }
     return _top(
         {
@@ -285,11 +363,26 @@ def score_hist_chart(hist: Table) -> Spec:
     )
 
 
+# Readable names of the comparison's metrics (the table keeps the short column names).
+_METRIC_TITLES = {
+    "prompts": "prompts",
+    "ok_rate": "share of prompts ok",
+    "p50_latency_s": "median latency (s)",
+    "p90_latency_s": "90th percentile latency (s)",
+    "output_tokens": "output tokens",
+    "cost_usd": "cost (USD)",
+}
+
+
 def comparison_chart(table: Table) -> Spec:
-    """Models side by side on each metric of a sweep (one panel per metric)."""
-    metrics = [c for c in table.columns if c not in ("model", "run_id")]
+    """Each run side by side on each metric of a sweep (one panel per metric, never summed)."""
+    metrics = [c for c in table.columns if c not in ("run", "model", "run_id", "settings")]
     long = [
-        {"model": r["model"], "metric": m, "value": r[m]}
+        {
+            "run": r["run"],
+            "metric": _METRIC_TITLES.get(m, m.replace("score:", "mean score: ")),
+            "value": r[m],
+        }
         for m in metrics
         for r in table.records()
         if r.get(m) is not None
@@ -299,14 +392,14 @@ def comparison_chart(table: Table) -> Spec:
             "data": _values(long),
             "mark": {"type": "bar"},
             "encoding": {
-                "x": _field("model", "nominal", title=None),
+                "x": _field("run", "nominal", title=None, axis={"labelLimit": 160}),
                 "y": _field("value", "quantitative", title=None),
-                "color": _field("model", "nominal"),
-                "column": _field("metric", "nominal", title=None),
-                "tooltip": _tooltip("model:N", "metric:N", "value:Q"),
+                "color": _field("run", "nominal", title="run (settings that differ)"),
+                "facet": _field("metric", "nominal", title=None, columns=3),
+                "tooltip": _tooltip("run:N", "metric:N", "value:Q"),
             },
-            "width": 140,
-            "height": 160,
+            "width": 180,
+            "height": 140,
             "resolve": {"scale": {"y": "independent"}},
         }
     )

@@ -22,6 +22,8 @@ from runner.output.run_folder import COMPLETED, RUN_META
 from runner.report.table import Table
 
 EVALUATIONS = "evaluations.jsonl"
+# Hand labels from the viewer, beside the outputs (runner.view.labels writes them).
+LABELS = "labels.jsonl"
 # Example failures shown per error kind.
 EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
@@ -31,6 +33,7 @@ REPORT_MEMORY = "64MB"
 EXACT_QUANTILES = 200_000
 
 _COLUMNS = {
+    "response": "JSON",
     "api": "VARCHAR",
     "model_name": "VARCHAR",
     "status": "VARCHAR",
@@ -46,11 +49,17 @@ _COLUMNS = {
     "prompt": "JSON",
     "line": "BIGINT",
     "cost_usd": "DOUBLE",
+    "cached": "BOOLEAN",
     # A template experiment's (runner.prompts.expand): variants compare as models do.
     "prompt_variant": "VARCHAR",
     "row_id": "VARCHAR",
     "repeat": "BIGINT",
 }
+# Answers shown in full-ish in the report's tables: the sample and the lowest-scoring.
+SAMPLE_SIZE = 5
+LOWEST_SCORING = 5
+PROMPT_CHARS = 300
+ANSWER_CHARS = 600
 
 
 @dataclass
@@ -72,6 +81,11 @@ class RunData:
     timeline: dict[str, Any] = field(default_factory=dict)
     scores: Table = field(default_factory=Table)  # step, model, n, mean, lo, hi
     score_hist: Table = field(default_factory=Table)  # step, model, value, n
+    # A few prompts with their answers: model, prompt_key, prompt, answer, status (and
+    # step, score for the lowest-scoring).
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    lowest: list[dict[str, Any]] = field(default_factory=list)
+    cached: int = 0
     # Over repeats: step, model, reduction, n (prompts), repeats, mean, lo, hi.
     repeat_scores: Table = field(default_factory=Table)
 
@@ -118,9 +132,9 @@ def _open(completed: Path, spill: Path, *, resumed: bool = True) -> duckdb.DuckD
     )
     con.execute(
         "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
-        "usage, rate_group, prompt_key, line, cost_usd, row_id, repeat, "
+        "usage, rate_group, prompt_key, line, cost_usd, cached, row_id, repeat, "
         "coalesce(model_name, api, '?') || coalesce(' · ' || prompt_variant, '') AS model, "
-        "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 200) END AS prompt, "
+        "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 2000) END AS prompt, "
         "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw"
         + (last_wins if resumed else "")
     )
@@ -183,12 +197,119 @@ def load_run(run_dir: Path) -> RunData:
             timeline=_timeline(run_dir),
         )
         evaluations = run_dir / EVALUATIONS
-        if evaluations.exists() and evaluations.stat().st_size:
-            from runner.report.scores import load_repeat_scores, load_scores
+        has_scores = evaluations.exists() and evaluations.stat().st_size > 0
+        labels = run_dir.parent.parent / LABELS
+        has_labels = labels.is_file() and _mentions(labels, data.run_id)
+        if has_scores or has_labels:
+            from runner.report.scores import load_scores
 
-            data.scores, data.score_hist = load_scores(con, evaluations)
+            data.scores, data.score_hist = load_scores(
+                con,
+                evaluations if has_scores else None,
+                labels if has_labels else None,
+                data.run_id,
+            )
+        if has_scores:
+            from runner.report.scores import load_repeat_scores
+
             data.repeat_scores = load_repeat_scores(con, evaluations)
+            data.lowest = lowest_scoring(con, evaluations)
+        data.sample = answers(
+            con,
+            "SELECT prompt_key, NULL AS step, NULL AS score FROM r WHERE status = 'ok' "
+            f"ORDER BY line LIMIT {SAMPLE_SIZE}",
+        )
+        row = con.execute("SELECT count(*) FILTER (WHERE cached) FROM r").fetchone()
+        data.cached = int(row[0]) if row and row[0] else 0
     return data
+
+
+def _mentions(labels: Path, run_id: str) -> bool:
+    """Whether the labels file names this run (it is small: a person wrote every line)."""
+    needle = json.dumps(run_id).encode()
+    with labels.open("rb") as handle:
+        return any(needle in line for line in handle)
+
+
+def readable(value: Any) -> str:
+    """A prompt or answer as text: a string as is, turns and chats one per paragraph."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return str(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return "\n\n".join(_turn(item) for item in value)
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _turn(item: Any) -> str:
+    if isinstance(item, dict) and "role" in item:
+        content = item.get("content", item.get("parts", ""))
+        if isinstance(content, list):
+            content = " ".join(
+                str(p.get("text", "[" + str(p.get("type", "part")) + "]"))
+                if isinstance(p, dict)
+                else str(p)
+                for p in content
+            )
+        return f"{item['role']}: {content}"
+    return str(item) if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+
+
+def answers(con: duckdb.DuckDBPyConnection, keys_sql: str) -> list[dict[str, Any]]:
+    """The prompts ``keys_sql`` names (prompt_key, step, score) with their prompt and answer.
+
+    Reads the results file again for those prompts only: the run's table keeps no answers.
+    """
+    rows = con.execute(
+        f"WITH k AS ({keys_sql}) SELECT coalesce(raw.model_name, raw.api, '?') AS model, "
+        "raw.prompt_key, CAST(raw.prompt AS VARCHAR) AS prompt, "
+        "CAST(raw.response AS VARCHAR) AS answer, raw.status, raw.error, k.step, k.score "
+        "FROM raw JOIN k USING (prompt_key) "
+        "QUALIFY row_number() OVER (PARTITION BY raw.prompt_key, k.step "
+        "ORDER BY raw.line DESC) = 1 ORDER BY k.score NULLS LAST, raw.line"
+    ).fetchall()
+    out = []
+    for model, key, prompt, answer, status, error, step, score in rows:
+        text = readable(answer) if answer is not None else f"[{status}] {error or ''}"
+        out.append(
+            {
+                "model": model,
+                "prompt_key": key,
+                "prompt": _cut(readable(prompt), PROMPT_CHARS),
+                "answer": _cut(text, ANSWER_CHARS),
+                "status": status,
+                "step": step,
+                "score": score,
+            }
+        )
+    return out
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def lowest_scoring(con: duckdb.DuckDBPyConnection, evaluations: Path) -> list[dict[str, Any]]:
+    """The prompts with the lowest scores (any step), with their prompt and answer."""
+    path = _literal(evaluations)
+    return answers(
+        con,
+        "WITH ev AS (SELECT *, row_number() OVER () AS seq FROM read_json("
+        f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "
+        "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})), "
+        "e AS (SELECT * FROM ev WHERE field = 'score' QUALIFY row_number() OVER "
+        "(PARTITION BY prompt_key, step ORDER BY seq DESC) = 1) "
+        "SELECT prompt_key, step, CASE json_type(value) WHEN 'BOOLEAN' THEN "
+        "CAST(CAST(value AS VARCHAR) = 'true' AS DOUBLE) "
+        "ELSE TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) END AS score FROM e "
+        f"WHERE score IS NOT NULL ORDER BY score, prompt_key LIMIT {LOWEST_SCORING}",
+    )
 
 
 def _latency(con: duckdb.DuckDBPyConnection) -> Table:
@@ -228,6 +349,7 @@ def _error_examples(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
     )
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in examples.records():
+        row["prompt"] = readable(row["prompt"]) if row["prompt"] is not None else ""
         grouped.setdefault(str(row.pop("error_kind")), []).append(
             {str(k): v for k, v in row.items()}
         )

@@ -24,7 +24,7 @@ from runner.output.run_folder import INPUT_DIR
 from runner.paths import runner_cache_home
 from runner.report import charts
 from runner.report.compare import comparison_table
-from runner.report.data import RunData
+from runner.report.data import EXAMPLES_PER_KIND, RunData
 from runner.visible import visible
 
 REPORT_FILE = "report.html"
@@ -139,7 +139,9 @@ def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:
     view.charts["attempts"] = add("attempts", charts.attempts_chart(data))
     if not data.errors.empty:
         view.charts["errors"] = add("errors", charts.errors_chart(data))
-    view.charts["tokens"] = add("tokens", charts.tokens_chart(data))
+    counted = [*data.tokens["input_tokens"], *data.tokens["output_tokens"]]
+    if any(counted):  # never an empty chart (every answer cached, or no usage reported)
+        view.charts["tokens"] = add("tokens", charts.tokens_chart(data))
     if not data.scores.empty:
         view.charts["scores"] = add("scores", charts.scores_chart(data.scores))
         view.charts["score_hist"] = add("score-hist", charts.score_hist_chart(data.score_hist))
@@ -227,6 +229,7 @@ def render_html(runs: list[RunData], title: str) -> str:
             runs=views,
             comparison=comparison,
             fmt=_fmt,
+            examples_per_kind=EXAMPLES_PER_KIND,
             version=__version__,
             generated=datetime.now(UTC).isoformat(timespec="seconds"),
             specs_json=Markup(specs_json(specs)),

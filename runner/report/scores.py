@@ -23,14 +23,45 @@ RESAMPLES = 2000
 MAX_DISTINCT = 50
 
 
-def load_scores(con: duckdb.DuckDBPyConnection, evaluations: Path) -> tuple[Table, Table]:
-    """(step, model, n, mean, lo, hi) and (step, model, value, n) for the run in ``con``."""
-    path = "'" + str(evaluations).replace("'", "''") + "'"
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _sources(evaluations: Path | None, labels: Path | None, run_id: str) -> str:
+    """The scores' rows: the evaluations file, and hand labels as the scorer ``human``."""
+    parts = []
+    if evaluations is not None:
+        parts.append(
+            f"SELECT prompt_key, step, field, value FROM read_json({_literal(evaluations)}, "
+            "format = 'newline_delimited', ignore_errors = true, columns = "
+            "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})"
+        )
+    if labels is not None:
+        run = "'" + run_id.replace("'", "''") + "'"
+        parts.append(
+            "SELECT prompt_key, 'human' AS step, 'score' AS field, "
+            f"CAST(label = 'good' AS JSON) AS value FROM read_json({_literal(labels)}, "
+            "format = 'newline_delimited', ignore_errors = true, columns = "
+            "{'run_id': 'VARCHAR', 'prompt_key': 'VARCHAR', 'label': 'VARCHAR'}) "
+            f"WHERE run_id = {run} AND label IN ('good', 'bad')"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def load_scores(
+    con: duckdb.DuckDBPyConnection,
+    evaluations: Path | None,
+    labels: Path | None = None,
+    run_id: str = "",
+) -> tuple[Table, Table]:
+    """(step, model, n, mean, lo, hi) and (step, model, value, n) for the run in ``con``.
+
+    Hand labels (``labels.jsonl`` beside the outputs) count as the step ``human``.
+    """
     counts = Table.of(
         con.execute(
-            "WITH raw AS (SELECT *, row_number() OVER () AS seq FROM read_json("
-            f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "
-            "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})),"
+            "WITH src AS (" + _sources(evaluations, labels, run_id) + "), "
+            "raw AS (SELECT *, row_number() OVER () AS seq FROM src),"
             # Evaluating again appends: the last line of a prompt and step wins.
             " e AS (SELECT * FROM raw WHERE field = 'score' QUALIFY row_number() OVER "
             "(PARTITION BY prompt_key, step ORDER BY seq DESC) = 1), "

@@ -1,4 +1,4 @@
-"""``python -m runner.view [--outputs-dir DIR] [--port N]``: a local web viewer over the index.
+"""``python -m runner.view [--outputs-dir DIR] [--port N] [--token T]``: a local web viewer.
 
 Binds 127.0.0.1 only (a free port unless ``--port``) and prints its URL as the first line.
 Answers only requests whose ``Host`` is 127.0.0.1, localhost or [::1] with that port (403
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,17 +29,31 @@ HOST = "127.0.0.1"
 def _parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m runner.view",
-        description="Browse runs, results and a prompt x model matrix from "
-        "<outputs-dir>/index.duckdb.",
+        description="Compare models prompt by prompt, find results, read a prompt in full, "
+        "watch a run live and label answers, over <outputs-dir>/index.duckdb.",
     )
     parser.add_argument(
         "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
     )
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument(
+        "--media-dir",
+        type=Path,
+        default=Path("media"),
+        help="where prompts' images are (shown as thumbnails); default: media",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("RUNNER_VIEW_TOKEN", ""),
+        help="require this token (in the printed URL, then a cookie) on a shared machine; "
+        "default: $RUNNER_VIEW_TOKEN (keeps it out of the process list)",
+    )
     return parser
 
 
-async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
+async def start(
+    outputs_dir: Path, port: int, token: str = "", media_dir: Path = Path("media")
+) -> tuple[web.AppRunner, str]:
     """Start the viewer; returns its runner and URL.
 
     Raises:
@@ -45,7 +61,7 @@ async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
     """
     if not outputs_dir.is_dir():  # noqa: ASYNC240 - once, before serving
         raise BadInputError(f"--outputs-dir {outputs_dir}: no such folder; run an experiment first")
-    app = make_app(outputs_dir)
+    app = make_app(outputs_dir, token, media_dir)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
@@ -59,13 +75,14 @@ async def start(outputs_dir: Path, port: int) -> tuple[web.AppRunner, str]:
         ) from None
     bound = runner.addresses[0][1] if runner.addresses else port
     allow_port(app, bound)
-    return runner, f"http://{HOST}:{bound}/"
+    query = f"?token={urllib.parse.quote(token)}" if token else ""
+    return runner, f"http://{HOST}:{bound}/{query}"
 
 
-async def _serve(outputs_dir: Path, port: int) -> None:
-    runner, url = await start(outputs_dir, port)
+async def _serve(outputs_dir: Path, port: int, token: str, media_dir: Path) -> None:
+    runner, url = await start(outputs_dir, port, token, media_dir)
     print(url, flush=True)
-    logger.info("Serving {} read-only; Ctrl-C stops", outputs_dir)
+    logger.info("Serving {} (writes only labels.jsonl); Ctrl-C stops", outputs_dir)
     try:
         await asyncio.Event().wait()
     finally:
@@ -78,7 +95,7 @@ COMMAND = cli.Command("runner.view")  # argparse prints its --help
 def _view(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        asyncio.run(_serve(args.outputs_dir, args.port))
+        asyncio.run(_serve(args.outputs_dir, args.port, args.token, args.media_dir))
     except KeyboardInterrupt:  # how a viewer is meant to stop
         return 0
     return 0
