@@ -23,6 +23,7 @@ class PlainServer:
 
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
 
 
 def _chat_completion(model: str, answer: str, finish_reason: str = "stop") -> dict[str, Any]:
@@ -57,6 +58,7 @@ def _app(state: PlainServer, answer: str, script: Sequence[tuple[str, str]]) -> 
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
         state.requests.append(body)
+        state.headers.append(dict(request.headers))
         if request.path.endswith("/messages"):
             return web.json_response(_message(body.get("model", ""), answer))
         if script:  # the n-th request gets the n-th (answer, finish_reason); the last repeats

@@ -409,3 +409,24 @@ def test_the_json_scorer_uses_jsonschema_and_refuses_a_bad_schema_up_front() -> 
     (problem,) = check({"schema": {"type": "objekt"}})
     assert problem.startswith("params.schema is not a valid JSON Schema: ")
     assert check({"schema": PERSON}) == []
+
+
+def test_anthropic_structured_output_carries_its_beta_header(tmp_path: Path) -> None:
+    # https://docs.claude.com/en/docs/build-with-claude/structured-outputs: output_format is
+    # taken with the structured-outputs-2025-11-13 beta header; a request without a schema
+    # carries no beta header.
+    records = [
+        _record(0, "anthropic", "so-claude-beta", output_schema=PERSON),
+        _record(1, "anthropic", "so-claude-beta"),
+    ]
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with plain_server(answer=VALID) as server:
+        result = run_experiment("exp", _overrides(tmp_path), env=_env(server.url))
+        sent = list(zip(server.requests, server.headers, strict=True))
+    lines = {line["id"]: line for line in read_jsonl(result.folder.completed)}
+    assert lines["p0"]["parsed"] == json.loads(VALID)
+    for body, headers in sent:
+        beta = {k.lower(): v for k, v in headers.items()}.get("anthropic-beta")
+        expected = "structured-outputs-2025-11-13" if "output_format" in body else None
+        assert beta == expected, (body, headers)
+    assert any("output_format" in body for body, _ in sent)

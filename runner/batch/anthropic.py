@@ -33,7 +33,12 @@ from runner.batch.requests import single_request
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.anthropic import DEFAULT_BASE_URL, anthropic_payload, classify_anthropic
+from runner.providers.anthropic import (
+    DEFAULT_BASE_URL,
+    anthropic_payload,
+    beta_headers,
+    classify_anthropic,
+)
 from runner.providers.http import post_json
 
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,55}")
@@ -96,11 +101,12 @@ class AnthropicBatches(BatchAdapter):
     ) -> str:
         marker = tag_marker(tag)
         requests = [{**line, "custom_id": marker + line["custom_id"]} for line in lines]
+        betas = [beta_headers(line["params"]) for line in lines]
         body = await post_json(
             self.provider.context.http(),
             self._base(model_name),
             {"requests": requests},
-            headers=self._headers(model_name),
+            headers={**self._headers(model_name), **next((b for b in betas if b), {})},
             # Up to 256 MB go up: no cap on the whole, timeout_s between two reads.
             timeout=transfer_timeout(self.provider.context.settings.timeout_s),
             classify=classify_anthropic,

@@ -185,6 +185,16 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
     return read_usage({"usage": usage}, "anthropic").fill(result) if usage else result
 
 
+# Structured output as the beta path names it (``output_format``); the API takes it with this
+# header (https://docs.claude.com/en/docs/build-with-claude/structured-outputs).
+STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
+
+
+def beta_headers(params: Mapping[str, Any]) -> dict[str, str]:
+    """The ``anthropic-beta`` header a request with these parameters needs (none: empty)."""
+    return {"anthropic-beta": STRUCTURED_OUTPUTS_BETA} if "output_format" in params else {}
+
+
 @register
 class AnthropicProvider(HttpProvider):
     """``api: anthropic``: the Messages API.
@@ -249,7 +259,7 @@ class AnthropicProvider(HttpProvider):
     async def complete(self, record: PromptRecord) -> Completion:
         cfg = self.context.settings.apis.anthropic
         model = record.model_name or ""
-        headers = {"anthropic-version": cfg.version}
+        headers = {"anthropic-version": cfg.version, **beta_headers(record.parameters)}
         key = self._key(model)
         if key:
             headers["x-api-key"] = key
