@@ -205,7 +205,8 @@ def test_rephrase_expands_a_template_experiment(
     (conf / "model" / "mock_rephraser.yaml").write_text(f"api: openai\nmodel_name: {writer}\n")
     (conf / "model" / "mock_gen.yaml").write_text("api: openai\nmodel_name: gen\n")
     (conf / "rephrase" / "mock.yaml").write_text(
-        "defaults: [/model@model_config: mock_rephraser]\ntemplates:\n  formal: 'F: {INPUT_PROMPT}'\n"
+        "defaults: [/model@model_config: mock_rephraser]\n"
+        "templates:\n  formal: 'F: {INPUT_PROMPT}'\n"
     )
     (conf / "experiment" / "tpl.yaml").write_text(
         "# @package _global_\nexperiment:\n  name: tpl\n"
