@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench import batch, cache, faults, memory, overhead, pacing, prompto_peer
+from bench import batch, cache, expand_memory, faults, memory, overhead, pacing, prompto_peer
 from bench.common import (
     PYTHON,
     RESULTS,
@@ -180,6 +180,8 @@ def run_section(name: str, job: Callable[[BenchConfig], Section], cfg: BenchConf
 EXTRA: dict[str, Callable[[BenchConfig], Section]] = {
     "index": index_section,
     "report": report_section,
+    # Issue 24: a template expanded to 1M prompts (10M by hand: python -m bench.expand_memory).
+    "expand": expand_memory.section,
 }
 
 

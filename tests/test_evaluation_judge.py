@@ -196,6 +196,43 @@ def test_rephrase_writes_tagged_experiment(
     assert lines[1]["model_name"] == "m" and result.failed == 0
 
 
+def test_rephrase_expands_a_template_experiment(
+    tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
+) -> None:
+    """A template experiment's expanded prompts are rephrased, as a file's records are."""
+    writer = f"rephraser-{uuid.uuid4().hex[:8]}"
+    conf = _conf(tmp_path, "unused")
+    (conf / "model" / "mock_rephraser.yaml").write_text(f"api: openai\nmodel_name: {writer}\n")
+    (conf / "model" / "mock_gen.yaml").write_text("api: openai\nmodel_name: gen\n")
+    (conf / "rephrase" / "mock.yaml").write_text(
+        "defaults: [/model@model_config: mock_rephraser]\n"
+        "templates:\n  formal: 'F: {INPUT_PROMPT}'\n"
+    )
+    (conf / "experiment" / "tpl.yaml").write_text(
+        "# @package _global_\nexperiment:\n  name: tpl\n"
+        "  data: [{id: a, country: France}, {id: b, country: Peru}]\n"
+        "  prompt:\n    terse: 'Capital of {{ country }}?'\n"
+        "    chat: [{role: user, content: 'Capital of {{ country }}?'}]\n"
+        "  models: [mock_gen]\n"
+    )
+    _reply(llmock_server, writer, "Which city is the capital?")
+    settings = to_settings(
+        compose_config(["experiment=tpl", "rephrase=mock", *_overrides(tmp_path)], conf)
+    )
+    result = rephrase_experiment(settings, env=env)
+    assert result.path == tmp_path / "experiments" / "tpl-rephrased.jsonl"
+    lines = read_jsonl(result.path)
+    rephrased = [r for r in lines if r["rephrase_template"] == "formal"]
+    # Two rows x two variants expanded; only the string variant's prompts are rephrased.
+    assert result.originals == 4 and len(lines) == 6 and result.failed == 0
+    assert {(r["row_id"], r["prompt_variant"]) for r in rephrased} == {
+        ("a", "terse"),
+        ("b", "terse"),
+    }
+    assert all(r["prompt"] == "Which city is the capital?" for r in rephrased)
+    assert {r["model_name"] for r in lines} == {"gen"}
+
+
 def test_judges_score_results_as_they_arrive_during_the_run(
     tmp_path: Path, llmock_server: servers.Server, env: dict[str, str]
 ) -> None:

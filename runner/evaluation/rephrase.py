@@ -1,7 +1,8 @@
 """Rephrasing, as prompto offers: paraphrase each prompt, then run originals and paraphrases.
 
 :func:`rephrase_experiment` asks a model (``rephrase.model``, a ``conf/model/*.yaml``) for a
-paraphrase of every string prompt with every template, and writes a new experiment file
+paraphrase of every string prompt with every template (a template experiment's expanded
+prompts, as a run expands them), and writes a new experiment file
 ``<experiments_dir>/<name><suffix>.jsonl``: each original followed by its paraphrases. Every
 record carries ``rephrase_of`` (the original's prompt key) and ``rephrase_template``
 (``original`` or the template's name), so SQL can compare them after the run.
@@ -29,9 +30,11 @@ from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
 from runner.limits.clock import Clock, SystemClock
 from runner.output.results import Outcome
+from runner.prompts.expand import Expansion, is_template
 from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.reader import read_records
 from runner.prompts.records import PromptRecord, record_problems
+from runner.prompts.select import selection
 from runner.providers import ProviderContext, known_apis, provider_class
 
 ORIGINAL = "original"
@@ -76,6 +79,19 @@ def _requests(
     return out
 
 
+def _originals(settings: RunConfig) -> tuple[Path, list[PromptRecord]]:
+    """The experiment's prompts: a file's records, or a template's expanded prompts."""
+    if not is_template(settings):
+        input_file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
+        return input_file, read_records(input_file)
+    # A template expands as a run would (limit, sample and prompt_variant apply): its
+    # paraphrases are written as a prompto file, each line carrying its row_id and variant.
+    records = Expansion.of(settings).records()
+    chosen = selection(settings.limit, settings.sample, settings.seed)
+    found = list(chosen(records) if chosen is not None else records)
+    return Path(settings.experiments_dir) / f"{settings.experiment.name}.jsonl", found
+
+
 def rephrase_experiment(
     settings: RunConfig,
     *,
@@ -91,8 +107,7 @@ def rephrase_experiment(
     if cfg is None:
         raise ConfigError("No rephrasing chosen: pass rephrase=NAME (conf/rephrase/NAME.yaml)")
     env = os.environ if env is None else env
-    input_file = resolve_path(Path(settings.experiments_dir), settings.experiment.file)
-    records = read_records(input_file)
+    input_file, records = _originals(settings)
     problems: list[str] = []
     if not cfg.templates:
         problems.append("rephrase.templates is empty: give {name: template with {INPUT_PROMPT}}")
@@ -200,6 +215,7 @@ def _write(
     stem = settings.experiment.name or input_file.stem
     out = Path(settings.experiments_dir) / f"{stem}{cfg.suffix}.jsonl"
     tmp = out.with_suffix(".jsonl.tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)  # a template's data may be inline
     count = 0
     with tmp.open("w", encoding="utf-8") as handle:
         for record in records:

@@ -1,7 +1,9 @@
 """The compare view's reads: one row per prompt, one column per (run, model) of an experiment.
 
 Every run of the experiment is a column (a seed sweep stays several columns; a sharded run's
-folders, ``<run>.shard<K>of<N>``, are one column); the page's
+folders, ``<run>.shard<K>of<N>``, are one column); a template experiment's prompt variants
+are columns too (run, model, variant), and its rows are its data rows (``row_id`` and
+``repeat``), since each variant words the prompt differently. The page's
 prompts alone are joined with their answers and scores. Rows can be ordered and filtered by
 how far the columns' scores lie apart ("where models disagree") or by column A minus B.
 """
@@ -33,6 +35,7 @@ class Column:
 
     run_id: str
     model: str
+    variant: str | None = None  # a template experiment's prompt_variant
     n: int = 0
     errors: int = 0
     mean: float | None = None
@@ -47,7 +50,8 @@ class Column:
 
     @property
     def key(self) -> str:
-        return f"{self.run_id}|{self.model}"
+        base = f"{self.run_id}|{self.model}"
+        return base if self.variant is None else f"{base}|{self.variant}"
 
     @property
     def error_rate(self) -> float:
@@ -56,8 +60,10 @@ class Column:
 
 # A shard's run id without its shard suffix (runner.shards: <run>.shard<K>of<N>).
 _RUN = r"regexp_replace(r.run_id, '\.shard[0-9]+of[0-9]+$', '')"
-# One row per index run id of a column: (run id, model, column number).
-Member = tuple[str, str, int]
+# One row per index run id of a column: (run id, model, variant, column number).
+Member = tuple[str, str, str | None, int]
+# A prompto file's row is its prompt (by id); a template's is its data row and repeat.
+_FILE_ROW = "coalesce({p}id, {p}prompt)"
 
 _SUMMARIES: OrderedDict[tuple[str, int, str], list[Column]] = OrderedDict()
 
@@ -85,12 +91,13 @@ def _columns(outputs_dir: Path, experiment: str) -> list[Column]:
             "WHERE field = 'score' AND run_id IN (SELECT run_id FROM runs "
             "WHERE experiment = $e) GROUP BY ALL) "
             f"SELECT {_RUN} AS run_id, coalesce(r.model_name, r.api, '?') AS model, "
-            "list(DISTINCT r.run_id ORDER BY r.run_id) AS runs, count(*) AS n, "
+            "r.prompt_variant AS variant, list(DISTINCT r.run_id ORDER BY r.run_id) AS runs, "
+            "count(*) AS n, "
             "count(*) FILTER (WHERE r.status <> 'ok') AS errors, avg(s.score) AS mean, "
             "stddev_samp(s.score) AS sd, count(s.score) AS scored, sum(r.cost_usd) AS cost, "
             "quantile_cont(r.latency_s, 0.5) AS p50, quantile_cont(r.latency_s, 0.9) AS p90 "
             "FROM responses r LEFT JOIN s USING (run_id, prompt_key) "
-            "WHERE r.experiment = $e GROUP BY ALL ORDER BY model, 1",
+            "WHERE r.experiment = $e GROUP BY ALL ORDER BY model, 1, variant",
             {"e": experiment},
         )
     out = []
@@ -102,6 +109,23 @@ def _columns(outputs_dir: Path, experiment: str) -> list[Column]:
             col.lo, col.hi = max(0.0, col.mean - half), col.mean + half
         out.append(col)
     return out
+
+
+def row_sql(con: duckdb.DuckDBPyConnection, prefix: str = "") -> str:
+    """The SQL of a row's key: a template's data row (row_id#repeat), else the file's id."""
+    have = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'responses'"
+        ).fetchall()
+    }
+    if "row_id" not in have:  # no template experiment was ever indexed
+        return _FILE_ROW.format(p=prefix)
+    repeat = (
+        f"coalesce('#' || CAST({prefix}\"repeat\" AS VARCHAR), '')" if "repeat" in have else "''"
+    )
+    row = f"CAST({prefix}row_id AS VARCHAR) || {repeat}"
+    return f"coalesce({row}, {_FILE_ROW.format(p=prefix)})"
 
 
 def _chosen(cols: list[Column], keys: list[str]) -> list[Column]:
@@ -116,25 +140,34 @@ _ORDERED: OrderedDict[tuple[Any, ...], list[tuple[str, float | None, float | Non
 
 
 def _cols_sql(members: list[Member], params: dict[str, Any]) -> str:
-    for i, (run_id, model, _) in enumerate(members):
-        params[f"r{i}"], params[f"m{i}"] = run_id, model
-    values = ", ".join(f"($r{i}, $m{i}, {col})" for i, (_, _, col) in enumerate(members))
-    return f"cols(run_id, model, col) AS (VALUES {values})"
+    for i, (run_id, model, variant, _) in enumerate(members):
+        params[f"r{i}"], params[f"m{i}"], params[f"v{i}"] = run_id, model, variant
+    values = ", ".join(
+        f"($r{i}, $m{i}, CAST($v{i} AS VARCHAR), {col})" for i, (_, _, _, col) in enumerate(members)
+    )
+    return f"cols(run_id, model, variant, col) AS (VALUES {values})"
 
 
 def _input_page(
-    con: duckdb.DuckDBPyConnection, experiment: str, first: Column, page: int, size: int
+    con: duckdb.DuckDBPyConnection,
+    experiment: str,
+    first: Column,
+    row: str,
+    page: int,
+    size: int,
 ) -> tuple[list[tuple[str, float | None, float | None]], int]:
     """Prompts in input order, as the first column holds them (no aggregation at all)."""
     runs = first.runs or [first.run_id]
-    params: dict[str, Any] = {"e": experiment, "m": first.model}
+    params: dict[str, Any] = {"e": experiment, "m": first.model, "v": first.variant}
     params.update({f"r{i}": run_id for i, run_id in enumerate(runs)})
     marks = ", ".join(f"$r{i}" for i in range(len(runs)))
-    where = f"WHERE experiment = $e AND run_id IN ({marks}) AND coalesce(model_name, api, '?') = $m"
+    where = (
+        f"WHERE experiment = $e AND run_id IN ({marks}) AND coalesce(model_name, api, '?') = $m "
+        "AND prompt_variant IS NOT DISTINCT FROM CAST($v AS VARCHAR)"
+    )
     count = con.execute(f"SELECT count(*) FROM responses {where}", params).fetchone()
     keys = con.execute(
-        f"SELECT coalesce(id, prompt) FROM responses {where} ORDER BY run_id, line "
-        "LIMIT $size OFFSET $offset",
+        f"SELECT {row} FROM responses {where} ORDER BY run_id, line LIMIT $size OFFSET $offset",
         {**params, "size": size, "offset": (page - 1) * size},
     ).fetchall()
     return [(str(k[0]), None, None) for k in keys], int(count[0]) if count else 0
@@ -144,6 +177,7 @@ def _score_order(
     con: duckdb.DuckDBPyConnection,
     experiment: str,
     members: list[Member],
+    row: str,
     order: str,
     a: int,
     b: int,
@@ -159,9 +193,10 @@ def _score_order(
     }[order]
     rows = con.execute(
         f"WITH {_cols_sql(members, params)}, "
-        "a AS (SELECT coalesce(r.id, r.prompt) AS pk, r.prompt_key, r.line, r.run_id, "
+        f"a AS (SELECT {row} AS pk, r.prompt_key, r.line, r.run_id, "
         "cols.col, r.status FROM responses r JOIN cols ON r.run_id = cols.run_id "
-        "AND coalesce(r.model_name, r.api, '?') = cols.model WHERE r.experiment = $e), "
+        "AND coalesce(r.model_name, r.api, '?') = cols.model "
+        "AND r.prompt_variant IS NOT DISTINCT FROM cols.variant WHERE r.experiment = $e), "
         "s AS (SELECT run_id, prompt_key, avg(value_num) AS score FROM evaluations "
         "WHERE field = 'score' AND run_id IN (SELECT run_id FROM cols) GROUP BY ALL), "
         # An answer that ended in error scores 0 when rows are compared: it lost to any answer.
@@ -177,36 +212,41 @@ def _score_order(
 
 
 def _cells(
-    con: duckdb.DuckDBPyConnection, experiment: str, members: list[Member], keys: list[str]
+    con: duckdb.DuckDBPyConnection,
+    experiment: str,
+    members: list[Member],
+    row: str,
+    keys: list[str],
 ) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"e": experiment}
     marks = ", ".join(f"$k{i}" for i in range(len(keys)))
     params.update({f"k{i}": k for i, k in enumerate(keys)})
     runs = ", ".join(f"$r{i}" for i in range(len(members)))
-    params.update({f"r{i}": run_id for i, (run_id, _, _) in enumerate(members)})
+    params.update({f"r{i}": run_id for i, (run_id, _, _, _) in enumerate(members)})
     # Row ids first, the text after: reading the answers of every row scanned cost 4 times
     # the scan itself at a million rows.
     ids = [
         int(r[0])
         for r in con.execute(
             f"SELECT rowid FROM responses WHERE experiment = $e AND run_id IN ({runs}) "
-            f"AND coalesce(id, prompt) IN ({marks})",
+            f"AND {row} IN ({marks})",
             params,
         ).fetchall()
     ]
     if not ids:
         return []
-    col_of = {(run_id, model): col for run_id, model, col in members}
+    col_of = {(run_id, model, variant): col for run_id, model, variant, col in members}
     cells = []
     for cell in _records(
         con,
-        "SELECT coalesce(id, prompt) AS pk, prompt, prompt_key, run_id, "
+        f"SELECT {row} AS pk, prompt, prompt_key, run_id, prompt_variant, "
         "coalesce(model_name, api, '?') AS model, status, error_kind, latency_s, cost_usd, "
         "left(coalesce(response, error, ''), 2000) AS answer FROM responses "
         f"WHERE rowid IN ({', '.join(map(str, ids))})",
         {},
     ):
-        col = col_of.get((str(cell["run_id"]), str(cell["model"])))
+        variant = cell.pop("prompt_variant")
+        col = col_of.get((str(cell["run_id"]), str(cell["model"]), variant))
         if col is not None:
             cell["col"] = col
             cells.append(cell)
@@ -231,14 +271,17 @@ def compare(
     size: int = 25,
 ) -> Page:
     """One page of prompts, each with its cell per column (answer, score, cost, latency)."""
-    pairs = [(c.run_id, c.model) for c in cols]
-    members = [(r, c.model, i) for i, c in enumerate(cols) for r in (c.runs or [c.run_id])]
+    pairs = [(c.run_id, c.model, c.variant) for c in cols]
+    members = [
+        (r, c.model, c.variant, i) for i, c in enumerate(cols) for r in (c.runs or [c.run_id])
+    ]
     if not pairs:
         return Page([], 0, page, size)
     a, b = min(a, len(pairs) - 1), min(b, len(pairs) - 1)
     with _read(outputs_dir) as con:
+        row = row_sql(con)
         if order == "input" and min_spread is None:
-            keys, total = _input_page(con, experiment, cols[0], page, size)
+            keys, total = _input_page(con, experiment, cols[0], row, page, size)
         else:
             order = "spread" if order == "input" else order
             stamp = db_path(outputs_dir).stat().st_mtime_ns
@@ -246,14 +289,16 @@ def compare(
             with _LOCK:
                 ordered = _ORDERED.get(key)
             if ordered is None:
-                ordered = _score_order(con, experiment, members, order, a, b, min_spread)
+                ordered = _score_order(
+                    con, experiment, members, row_sql(con, "r."), order, a, b, min_spread
+                )
                 with _LOCK:
                     _ORDERED[key] = ordered
                     while len(_ORDERED) > _KEPT:
                         _ORDERED.popitem(last=False)
             total = len(ordered)
             keys = ordered[(page - 1) * size : page * size]
-        cells = _cells(con, experiment, members, [k for k, _, _ in keys]) if keys else []
+        cells = _cells(con, experiment, members, row, [k for k, _, _ in keys]) if keys else []
     by_pk: dict[str, list[dict[str, Any]]] = {}
     for cell in cells:
         by_pk.setdefault(str(cell["pk"]), []).append(cell)
