@@ -39,7 +39,6 @@ from runner.providers.anthropic import (
     beta_headers,
     classify_anthropic,
 )
-from runner.providers.http import post_json
 
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,55}")
 # How far back find looks: results stay readable for 29 days after a batch is created.
@@ -66,11 +65,11 @@ class AnthropicBatches(BatchAdapter):
         self._first_ids: dict[str, str] = {}  # ended batch id -> its first result's custom_id
 
     def _base(self, model_name: str) -> str:
-        return f"{self.provider._url(model_name) or DEFAULT_BASE_URL}/v1/messages/batches"
+        return f"{self.provider.base_url(model_name) or DEFAULT_BASE_URL}/v1/messages/batches"
 
     def _headers(self, model_name: str) -> dict[str, str]:
         headers = {"anthropic-version": self.provider.context.settings.apis.anthropic.version}
-        key = self.provider._key(model_name)
+        key = self.provider.key(model_name)
         if key:
             headers["x-api-key"] = key
         return headers
@@ -102,14 +101,12 @@ class AnthropicBatches(BatchAdapter):
         marker = tag_marker(tag)
         requests = [{**line, "custom_id": marker + line["custom_id"]} for line in lines]
         betas = [beta_headers(line["params"]) for line in lines]
-        body = await post_json(
-            self.provider.context.http(),
+        body = await self.provider.post_json(
             self._base(model_name),
             {"requests": requests},
             headers={**self._headers(model_name), **next((b for b in betas if b), {})},
             # Up to 256 MB go up: no cap on the whole, timeout_s between two reads.
             timeout=transfer_timeout(self.provider.context.settings.timeout_s),
-            classify=classify_anthropic,
         )
         return id_in(body, "id", "the batch create")
 
@@ -147,13 +144,8 @@ class AnthropicBatches(BatchAdapter):
         await self.cancel_unless_ended(
             model_name,
             batch_id,
-            lambda: post_json(
-                self.provider.context.http(),
-                f"{self._base(model_name)}/{batch_id}/cancel",
-                {},
-                headers=self._headers(model_name),
-                timeout=self.provider.context.timeout,
-                classify=classify_anthropic,
+            lambda: self.provider.post_json(
+                f"{self._base(model_name)}/{batch_id}/cancel", {}, headers=self._headers(model_name)
             ),
         )
 

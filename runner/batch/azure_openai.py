@@ -30,9 +30,9 @@ class AzureOpenAIBatches(OpenAIShapedBatches):
 
     def url(self, model_name: str, path: str) -> str:
         azure = self._azure()
-        version = quote(azure._api_version(model_name))
+        version = quote(azure.api_version(model_name))
         glue = "&" if "?" in path else "?"
-        return f"{azure._endpoint(model_name)}/openai{path}{glue}api-version={version}"
+        return f"{azure.base_url(model_name)}/openai{path}{glue}api-version={version}"
 
     def headers(self, model_name: str) -> dict[str, str]:
-        return {"api-key": self._azure()._key(model_name) or ""}
+        return {"api-key": self.provider.key(model_name) or ""}

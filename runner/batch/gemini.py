@@ -41,7 +41,6 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.gemini import DEFAULT_BASE_URL, classify_gemini
 from runner.providers.gemini_content import gemini_payload, needs_file_api
-from runner.providers.http import post_json
 
 FIND_PAGES = 20  # of 100 batches each
 T = TypeVar("T")
@@ -75,10 +74,10 @@ class GeminiBatches(BatchAdapter):
         self._keys: dict[str, list[str]] = {}  # batch id -> its request keys, as submitted
 
     def _root(self, model_name: str) -> str:
-        return self.provider._url(model_name) or DEFAULT_BASE_URL
+        return self.provider.base_url(model_name) or DEFAULT_BASE_URL
 
     def _headers(self, model_name: str) -> dict[str, str]:
-        key = self.provider._key(model_name)
+        key = self.provider.key(model_name)
         return {"x-goog-api-key": key} if key else {}
 
     def request_line(self, record: PromptRecord, custom_id: str) -> dict[str, Any]:
@@ -145,14 +144,12 @@ class GeminiBatches(BatchAdapter):
         return body
 
     async def _post(self, model_name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return await post_json(
-            self.provider.context.http(),
+        return await self.provider.post_json(
             f"{self._root(model_name)}/models/{model_name}:batchGenerateContent",
             payload,
             headers=self._headers(model_name),
             # Up to 20 MB go up: no cap on the whole, timeout_s between two reads.
             timeout=transfer_timeout(self.provider.context.settings.timeout_s),
-            classify=classify_gemini,
         )
 
     async def _get(
@@ -192,13 +189,8 @@ class GeminiBatches(BatchAdapter):
         await self.cancel_unless_ended(
             model_name,
             batch_id,
-            lambda: post_json(
-                self.provider.context.http(),
-                f"{self._root(model_name)}/{batch_id}:cancel",
-                {},
-                headers=self._headers(model_name),
-                timeout=self.provider.context.timeout,
-                classify=classify_gemini,
+            lambda: self.provider.post_json(
+                f"{self._root(model_name)}/{batch_id}:cancel", {}, headers=self._headers(model_name)
             ),
         )
 

@@ -245,9 +245,9 @@ class OpenAIBatches(OpenAIShapedBatches):
     limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 
     def url(self, model_name: str, path: str) -> str:
-        base = self.provider._url(model_name) or DEFAULT_BASE_URL
+        base = self.provider.base_url(model_name) or DEFAULT_BASE_URL
         return f"{base}{path}"
 
     def headers(self, model_name: str) -> dict[str, str]:
-        key = self.provider._key(model_name)
+        key = self.provider.key(model_name)
         return {"Authorization": f"Bearer {key}"} if key else {}

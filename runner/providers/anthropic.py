@@ -19,7 +19,7 @@ from runner.providers.base import (
     model_variable,
     register,
 )
-from runner.providers.http import PLAIN_JSON, classify_status, post_json, post_stream
+from runner.providers.http import PLAIN_JSON, classify_status
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import read_usage
 
@@ -210,8 +210,9 @@ class AnthropicProvider(HttpProvider):
     url_env = "ANTHROPIC_BASE_URL"
     default_url = DEFAULT_BASE_URL
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
+    error_classifier = classify_anthropic
 
-    def _base_url(self, model_name: str | None) -> str:
+    def base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
 
     def estimate_tokens(self, record: PromptRecord) -> TokenEstimate:
@@ -240,10 +241,7 @@ class AnthropicProvider(HttpProvider):
         found: list[str] = []
         if not record.model_name:
             found.append("missing field 'model_name' (the Claude model to call)")
-        if (
-            not self._key(record.model_name)
-            and self._base_url(record.model_name) == DEFAULT_BASE_URL
-        ):
+        if not self.key(record.model_name) and self.base_url(record.model_name) == DEFAULT_BASE_URL:
             found.append(
                 "no Anthropic API key: set ANTHROPIC_API_KEY (or "
                 f"{model_variable('ANTHROPIC_API_KEY', record.model_name)}), "
@@ -260,33 +258,19 @@ class AnthropicProvider(HttpProvider):
         cfg = self.context.settings.apis.anthropic
         model = record.model_name or ""
         headers = {"anthropic-version": cfg.version, **beta_headers(record.parameters)}
-        key = self._key(model)
+        key = self.key(model)
         if key:
             headers["x-api-key"] = key
-        url = f"{self._base_url(model)}/v1/messages"
+        url = f"{self.base_url(model)}/v1/messages"
         params = dict(record.parameters)
         media_dir = media.media_folder(self.context.settings)
 
         async def send(messages: list[Message]) -> Completion:
             payload = anthropic_payload(messages, model, params, cfg.default_max_tokens, media_dir)
             if params.get("stream"):
-                events = post_stream(
-                    self.context.http(),
-                    url,
-                    payload,
-                    headers=headers,
-                    timeout=self.context.timeout,
-                    classify=classify_anthropic,
-                )
+                events = self.post_stream(url, payload, headers=headers)
                 return await collect_message_stream(events)
-            body = await post_json(
-                self.context.http(),
-                url,
-                payload,
-                headers=headers,
-                timeout=self.context.timeout,
-                classify=classify_anthropic,
-            )
+            body = await self.post_json(url, payload, headers=headers)
             return parse_message(body)
 
         return await run_chat(record.prompt, send)

@@ -16,7 +16,7 @@ from runner.providers.base import (
     setting_or_env,
 )
 from runner.providers.openai import send_chat_completions
-from runner.providers.openai_responses import endpoint_for, send_responses
+from runner.providers.openai_responses import Routes, send_responses
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
 
@@ -38,29 +38,17 @@ class AzureOpenAIProvider(HttpProvider):
 
     def __init__(self, context: ProviderContext) -> None:
         super().__init__(context)
-        self._routes: dict[str | None, str] = {}
+        # chat or responses: the model yaml's ``endpoint``, else ``apis.azure_openai.route``.
+        self.route = Routes(context.settings, self.api, "azure_openai", "route")
 
     def _setting(self, configured: str | None, variable: str, model_name: str | None) -> str | None:
         return setting_or_env(self.context.env, configured, variable, model_name)
 
-    def _endpoint(self, model_name: str | None) -> str | None:
-        return self._url(model_name)
-
-    def _api_version(self, model_name: str | None) -> str:
+    def api_version(self, model_name: str | None) -> str:
+        """The data-plane API version ``model_name``'s requests name."""
         cfg = self.context.settings.apis.azure_openai
         version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
         return version or DEFAULT_API_VERSION
-
-    def route(self, model_name: str | None) -> str:
-        """chat or responses: the model yaml's ``endpoint``, else ``apis.azure_openai.route``."""
-        found = self._routes.get(model_name)
-        if found is None:  # settings do not change in a run: looked up once per model
-            settings = self.context.settings
-            configured = settings.apis.azure_openai.route
-            found = self._routes[model_name] = endpoint_for(
-                settings, self.api, model_name, configured
-            )
-        return found
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         identity = super().cache_identity(model_name)
@@ -75,12 +63,12 @@ class AzureOpenAIProvider(HttpProvider):
         found = reasoning.openai_problems(model, record.parameters, self.route(model))
         if not model:
             found.append("missing field 'model_name' (the Azure OpenAI deployment to call)")
-        if not self._key(model):
+        if not self.key(model):
             found.append(
                 "no Azure OpenAI API key: set AZURE_OPENAI_API_KEY (or "
                 f"{model_variable('AZURE_OPENAI_API_KEY', model)})"
             )
-        if not self._endpoint(model):
+        if not self.base_url(model):
             found.append(
                 "no Azure OpenAI endpoint: set AZURE_OPENAI_API_ENDPOINT (or "
                 f"{model_variable('AZURE_OPENAI_API_ENDPOINT', model)}), "
@@ -93,13 +81,13 @@ class AzureOpenAIProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
-        headers = {"api-key": self._key(model) or ""}
+        headers = {"api-key": self.key(model) or ""}
         if self.route(model) == "responses":
             # The v1 surface: no deployment in the URL, the deployment is the body's model.
-            url = f"{self._endpoint(model)}/openai/v1/responses"
+            url = f"{self.base_url(model)}/openai/v1/responses"
             return await send_responses(self, record, url, headers, model, "azure")
         url = (
-            f"{self._endpoint(model)}/openai/deployments/{quote(model, safe='')}"
-            f"/chat/completions?api-version={quote(self._api_version(model))}"
+            f"{self.base_url(model)}/openai/deployments/{quote(model, safe='')}"
+            f"/chat/completions?api-version={quote(self.api_version(model))}"
         )
         return await send_chat_completions(self, record, url, headers, None, "azure")

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from runner.limits.quota import Accounting, TokenEstimate, Usage
 from runner.limits.tokens import estimate_split
 from runner.prompts.grouping import declare_api
 from runner.prompts.records import PromptRecord
+from runner.providers.http import Classifier, post_json, post_stream
 from runner.redaction import public_url
 
 
@@ -171,7 +172,52 @@ class Provider(ABC):
         """Release what the provider holds (models, files); the session is not its own."""
 
 
-class HttpProvider(Provider):
+class HttpClient(Provider):
+    """A provider that sends JSON over the run's session, as an httpx client would.
+
+    :meth:`post_json` and :meth:`post_stream` carry the session, the timeout (``timeout_s``)
+    and the API's ``error_classifier`` (None: :func:`runner.providers.http.classify_status`),
+    so call sites pass only what the request is.
+    """
+
+    error_classifier: ClassVar[Classifier | None] = None
+
+    def post_json(
+        self,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
+        """POST ``payload``; the JSON answer (see :func:`runner.providers.http.post_json`)."""
+        # Returns the helper's coroutine itself: no extra frame on every prompt's path.
+        context = self.context
+        return post_json(
+            context.http(),
+            url,
+            payload,
+            headers=headers,
+            timeout=context.timeout if timeout is None else timeout,
+            classify=type(self).error_classifier,
+        )
+
+    def post_stream(
+        self, url: str, payload: Mapping[str, Any], *, headers: Mapping[str, str]
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """POST ``payload``; its events (as :func:`runner.providers.http.post_stream`)."""
+        context = self.context
+        return post_stream(
+            context.http(),
+            url,
+            payload,
+            headers=headers,
+            timeout=context.timeout,
+            classify=type(self).error_classifier,
+        )
+
+
+class HttpProvider(HttpClient):
     """A provider of an HTTP API whose key and URL come from settings or the environment.
 
     Subclasses declare where those are: ``settings_block`` (the field of ``apis``),
@@ -196,7 +242,8 @@ class HttpProvider(Provider):
     def _settings(self) -> Any:
         return getattr(self.context.settings.apis, self.settings_block)
 
-    def _key(self, model_name: str | None) -> str | None:
+    def key(self, model_name: str | None) -> str | None:
+        """The API key ``model_name``'s requests are sent with (None: none configured)."""
         if self.key_env is None:
             return None
         if model_name not in self._keys:
@@ -206,7 +253,13 @@ class HttpProvider(Provider):
             )
         return self._keys[model_name]
 
+    def base_url(self, model_name: str | None) -> str | None:
+        """Where ``model_name``'s requests go (the configured URL; None: none configured)."""
+        return self._url(model_name)
+
     def _url(self, model_name: str | None) -> str | None:
+        # The configured URL, never a subclass's reading of it: the shared-limit and cache
+        # identities are built from this one.
         if model_name not in self._urls:
             configured = getattr(self._settings(), self.url_setting, None)
             url = setting_or_env(self.context.env, configured, self.url_env, model_name)
@@ -215,7 +268,7 @@ class HttpProvider(Provider):
         return self._urls[model_name]
 
     def credential_parts(self, model_name: str | None) -> list[str]:
-        return [self._url(model_name) or "", self._key(model_name) or ""]
+        return [self._url(model_name) or "", self.key(model_name) or ""]
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         """The endpoint and the block's settings that shape the request (never the key)."""

@@ -23,7 +23,7 @@ from runner.providers.base import (
 )
 from runner.providers.gemini_content import gemini_payload, safety_problem
 from runner.providers.gemini_files import GeminiFiles
-from runner.providers.http import classify_status, post_json
+from runner.providers.http import classify_status
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import read_usage
 
@@ -156,17 +156,18 @@ class GeminiProvider(HttpProvider):
     key_env = "GEMINI_API_KEY"
     url_env = "GEMINI_BASE_URL"
     default_url = DEFAULT_BASE_URL
+    error_classifier = classify_gemini
 
     def __init__(self, context: ProviderContext) -> None:
         super().__init__(context)
         self._files: dict[tuple[str, str | None], GeminiFiles] = {}
 
-    def _base_url(self, model_name: str | None) -> str:
+    def base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
 
     def files(self, model_name: str | None) -> GeminiFiles:
         """The File API of the account a model is sent with (one per key and base URL)."""
-        base_url, key = self._base_url(model_name), self._key(model_name)
+        base_url, key = self.base_url(model_name), self.key(model_name)
         found = self._files.get((base_url, key))
         if found is None:
             found = GeminiFiles(
@@ -180,10 +181,7 @@ class GeminiProvider(HttpProvider):
         cfg = self.context.settings.apis.gemini
         if not record.model_name:
             found.append("missing field 'model_name' (the Gemini model to call)")
-        if (
-            not self._key(record.model_name)
-            and self._base_url(record.model_name) == DEFAULT_BASE_URL
-        ):
+        if not self.key(record.model_name) and self.base_url(record.model_name) == DEFAULT_BASE_URL:
             found.append(
                 "no Gemini API key: set GEMINI_API_KEY (or "
                 f"{model_variable('GEMINI_API_KEY', record.model_name)}), "
@@ -214,9 +212,9 @@ class GeminiProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
-        key = self._key(model)
+        key = self.key(model)
         headers = {"x-goog-api-key": key} if key else {}
-        url = f"{self._base_url(model)}/models/{model}:generateContent"
+        url = f"{self.base_url(model)}/models/{model}:generateContent"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
         cfg = self.context.settings.apis.gemini
@@ -237,14 +235,7 @@ class GeminiProvider(HttpProvider):
                 inline_limit=cfg.inline_limit,
                 resolve=resolve if cfg.file_api else None,
             )
-            body = await post_json(
-                self.context.http(),
-                url,
-                payload,
-                headers=headers,
-                timeout=self.context.timeout,
-                classify=classify_gemini,
-            )
+            body = await self.post_json(url, payload, headers=headers)
             return parse_generate_content(body, model)
 
         try:

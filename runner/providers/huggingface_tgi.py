@@ -31,14 +31,14 @@ class HuggingfaceTgiProvider(HttpProvider):
     url_env = "HUGGINGFACE_TGI_API_ENDPOINT"
     url_setting = "endpoint"
 
-    def _endpoint(self, model_name: str | None) -> str | None:
+    def base_url(self, model_name: str | None) -> str | None:
         url = self._url(model_name)
         # Accept the endpoint with or without the /v1 suffix the OpenAI SDKs use.
         return url.removesuffix("/v1") if url else None
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
-        if not self._endpoint(record.model_name):
+        if not self.base_url(record.model_name):
             found.append(
                 "no TGI endpoint: set HUGGINGFACE_TGI_API_ENDPOINT (or "
                 f"{model_variable('HUGGINGFACE_TGI_API_ENDPOINT', record.model_name)}), "
@@ -51,7 +51,7 @@ class HuggingfaceTgiProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name
-        key = self._key(model)
+        key = self.key(model)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        url = f"{self._endpoint(model)}/v1/chat/completions"
+        url = f"{self.base_url(model)}/v1/chat/completions"
         return await send_chat_completions(self, record, url, headers, model or DEFAULT_MODEL)

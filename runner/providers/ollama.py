@@ -17,7 +17,6 @@ from runner.providers.base import (
     model_variable,
     register,
 )
-from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import ollama_usage
 
@@ -86,14 +85,11 @@ class OllamaProvider(HttpProvider):
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
     sends_model_by_model = True  # it loads one model at a time
 
-    def _endpoint(self, model_name: str | None) -> str | None:
-        return self._url(model_name)
-
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
         if not record.model_name:
             found.append("missing field 'model_name' (the Ollama model to call)")
-        if not self._endpoint(record.model_name):
+        if not self.base_url(record.model_name):
             found.append(
                 "no Ollama endpoint: set OLLAMA_API_ENDPOINT (or "
                 f"{model_variable('OLLAMA_API_ENDPOINT', record.model_name)}), "
@@ -107,18 +103,12 @@ class OllamaProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
-        endpoint = self._endpoint(model)
+        endpoint = self.base_url(model)
         params = record.parameters
         media_dir = media.media_folder(self.context.settings)
 
         async def post(path: str, body: dict[str, Any]) -> Completion:
-            answer = await post_json(
-                self.context.http(),
-                f"{endpoint}{path}",
-                body,
-                headers={},
-                timeout=self.context.timeout,
-            )
+            answer = await self.post_json(f"{endpoint}{path}", body, headers={})
             return parse_ollama(answer, model)
 
         if isinstance(record.prompt, str) and "tools" not in params:  # generate takes no tools

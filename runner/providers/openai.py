@@ -15,15 +15,15 @@ from runner.providers import media, reasoning
 from runner.providers.answer_parts import tool_call
 from runner.providers.base import (
     Completion,
+    HttpClient,
     HttpProvider,
-    Provider,
     ProviderContext,
     model_variable,
     register,
 )
-from runner.providers.http import PLAIN_JSON, STREAM_DONE, post_json, post_stream
+from runner.providers.http import PLAIN_JSON, STREAM_DONE
 from runner.providers.messages import Message, run_chat
-from runner.providers.openai_responses import endpoint_for, send_responses
+from runner.providers.openai_responses import Routes, send_responses
 from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -167,7 +167,7 @@ def openai_content(content: Any, media_dir: Path) -> Any:
 
 
 async def send_chat_completions(
-    provider: Provider,
+    provider: HttpClient,
     record: PromptRecord,
     url: str,
     headers: Mapping[str, str],
@@ -191,13 +191,9 @@ async def send_chat_completions(
             payload["model"] = model
         if params.get("stream"):
             payload.setdefault("stream_options", {"include_usage": True})
-            events = post_stream(
-                context.http(), url, payload, headers=headers, timeout=context.timeout
-            )
+            events = provider.post_stream(url, payload, headers=headers)
             return await collect_chat_stream(events, usage_provider)
-        body = await post_json(
-            context.http(), url, payload, headers=headers, timeout=context.timeout
-        )
+        body = await provider.post_json(url, payload, headers=headers)
         return parse_chat_completion(body, usage_provider)
 
     return await run_chat(record.prompt, send)
@@ -245,21 +241,11 @@ class OpenAIProvider(HttpProvider):
 
     def __init__(self, context: ProviderContext) -> None:
         super().__init__(context)
-        self._routes: dict[str | None, str] = {}
+        # chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``.
+        self.route = Routes(context.settings, self.api, "openai", "endpoint")
 
-    def _base_url(self, model_name: str | None) -> str:
+    def base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
-
-    def route(self, model_name: str | None) -> str:
-        """chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``."""
-        found = self._routes.get(model_name)
-        if found is None:  # settings do not change in a run: looked up once per model
-            settings = self.context.settings
-            configured = settings.apis.openai.endpoint
-            found = self._routes[model_name] = endpoint_for(
-                settings, self.api, model_name, configured
-            )
-        return found
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         identity = super().cache_identity(model_name)
@@ -272,8 +258,8 @@ class OpenAIProvider(HttpProvider):
         found = reasoning.openai_problems(model, record.parameters, self.route(model))
         if not model:
             found.append("missing field 'model_name' (the OpenAI model to call)")
-        base_url = self._base_url(model)
-        if not self._key(model) and base_url == DEFAULT_BASE_URL:
+        base_url = self.base_url(model)
+        if not self.key(model) and base_url == DEFAULT_BASE_URL:
             found.append(
                 "no OpenAI API key: set OPENAI_API_KEY (or "
                 f"{model_variable('OPENAI_API_KEY', model)}), "
@@ -291,10 +277,10 @@ class OpenAIProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
-        key = self._key(model)
+        key = self.key(model)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         if self.route(model) == "responses":
-            url = f"{self._base_url(model)}/responses"
+            url = f"{self.base_url(model)}/responses"
             return await send_responses(self, record, url, headers, model)
-        url = f"{self._base_url(model)}/chat/completions"
+        url = f"{self.base_url(model)}/chat/completions"
         return await send_chat_completions(self, record, url, headers, model)

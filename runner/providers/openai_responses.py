@@ -19,8 +19,8 @@ from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.answer_parts import joined, tool_call
-from runner.providers.base import Completion, Provider
-from runner.providers.http import PLAIN_JSON, post_json, post_stream
+from runner.providers.base import Completion, HttpClient
+from runner.providers.http import PLAIN_JSON
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import read_usage
 
@@ -47,8 +47,30 @@ def endpoint_for(settings: RunConfig, api: str, model_name: str | None, configur
     return configured
 
 
+class Routes:
+    """chat or responses, per model, for an api: looked up once per model.
+
+    A model yaml's ``endpoint`` wins, else the api block's setting ``setting`` (read when
+    first asked: the settings do not change in a run).
+    """
+
+    def __init__(self, settings: RunConfig, api: str, block: str, setting: str) -> None:
+        self._settings, self._api, self._block, self._setting = settings, api, block, setting
+        self._found: dict[str | None, str] = {}
+
+    def __call__(self, model_name: str | None) -> str:
+        """``chat`` or ``responses`` for ``model_name``."""
+        found = self._found.get(model_name)
+        if found is None:
+            configured = getattr(getattr(self._settings.apis, self._block), self._setting)
+            found = self._found[model_name] = endpoint_for(
+                self._settings, self._api, model_name, configured
+            )
+        return found
+
+
 async def send_responses(
-    provider: Provider,
+    provider: HttpClient,
     record: PromptRecord,
     url: str,
     headers: Mapping[str, str],
@@ -66,13 +88,9 @@ async def send_responses(
     async def send(messages: list[Message]) -> Completion:
         payload = responses_payload(messages, params, model, media_dir)
         if params.get("stream"):
-            events = post_stream(
-                context.http(), url, payload, headers=headers, timeout=context.timeout
-            )
+            events = provider.post_stream(url, payload, headers=headers)
             return await collect_response_stream(events, usage_provider)
-        body = await post_json(
-            context.http(), url, payload, headers=headers, timeout=context.timeout
-        )
+        body = await provider.post_json(url, payload, headers=headers)
         return parse_response(body, usage_provider)
 
     return await run_chat(record.prompt, send)

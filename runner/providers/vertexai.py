@@ -19,7 +19,7 @@ from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
     Completion,
-    Provider,
+    HttpClient,
     ProviderContext,
     parameters_without,
     register,
@@ -27,7 +27,6 @@ from runner.providers.base import (
 )
 from runner.providers.gemini import classify_gemini, content_problems, parse_generate_content
 from runner.providers.gemini_content import gemini_payload
-from runner.providers.http import post_json
 from runner.providers.messages import Message, run_chat
 
 DEFAULT_LOCATION = "us-central1"  # what vertexai.init uses when prompto passes no location
@@ -77,7 +76,7 @@ def has_google_auth() -> bool:
 
 
 @register
-class VertexAIProvider(Provider):
+class VertexAIProvider(HttpClient):
     """``api: vertexai``: Gemini on Vertex AI; prompts, parts and parameters as ``gemini``.
 
     Media go inline (base64) up to ``apis.vertexai.inline_limit`` bytes; larger ones must be
@@ -85,6 +84,7 @@ class VertexAIProvider(Provider):
     """
 
     api = "vertexai"
+    error_classifier = classify_gemini
 
     def __init__(self, context: ProviderContext) -> None:
         super().__init__(context)
@@ -105,10 +105,6 @@ class VertexAIProvider(Provider):
         cfg = self.context.settings.apis.vertexai
         url = self._setting(cfg.base_url, "VERTEXAI_BASE_URL", model)
         return (url or default_base_url(self._location(model))).rstrip("/")
-
-    def _key(self, model: str | None) -> str | None:
-        # The account: the project (tokens change, the project they bill does not).
-        return self._project(model)
 
     def _token_env(self, model: str | None) -> str | None:
         return self._setting(None, "VERTEXAI_ACCESS_TOKEN", model)
@@ -154,14 +150,7 @@ class VertexAIProvider(Provider):
                 safety_filter=record.data.get("safety_filter"),
                 inline_limit=cfg.inline_limit,
             )
-            body = await post_json(
-                self.context.http(),
-                url,
-                payload,
-                headers=await self._headers(model),
-                timeout=self.context.timeout,
-                classify=classify_gemini,
-            )
+            body = await self.post_json(url, payload, headers=await self._headers(model))
             return parse_generate_content(body, model)
 
         return await run_chat(record.prompt, send)
