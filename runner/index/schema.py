@@ -15,11 +15,12 @@ import duckdb
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
 # thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
-# the sharded_runs view (3, 4 and 5 migrated in place)
-SCHEMA_VERSION = "5"
+# the sharded_runs view; 6: labels, the viewer's hand labels (3 to 6 migrated in place)
+SCHEMA_VERSION = "6"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
-MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
+# ``labels`` is read again from labels.jsonl.
+MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta", "labels")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,11 @@ SHARDED_RUNS_VIEW = """CREATE OR REPLACE VIEW sharded_runs AS
         list(run_id ORDER BY run_id) AS run_ids
     FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)"""
 
+# The newest hand label per (run, prompt), from <outputs>/labels.jsonl (runner.index.labels).
+LABELS_TABLE = """CREATE TABLE IF NOT EXISTS labels (
+    run_id VARCHAR, prompt_key VARCHAR, label VARCHAR, note VARCHAR, labelled_at TIMESTAMPTZ,
+    PRIMARY KEY (run_id, prompt_key))"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS responses ("
@@ -176,6 +182,7 @@ _DDL = (
     """CREATE TABLE IF NOT EXISTS evaluations (
         run_id VARCHAR, prompt_key VARCHAR, step VARCHAR, field VARCHAR,
         value VARCHAR, value_num DOUBLE, created_at TIMESTAMPTZ)""",
+    LABELS_TABLE,
 )
 
 
@@ -260,6 +267,8 @@ MIGRATIONS = {
         "shards = TRY_CAST(record->>'shards' AS BIGINT)",
         SHARDED_RUNS_VIEW,
     ),
+    # Filled from labels.jsonl by the update that follows the migration.
+    "5": (LABELS_TABLE,),
 }
 
 

@@ -13,6 +13,7 @@ from runner.index import schema
 from runner.index.db import DEFAULT_WAIT_S, db_path, write_connection
 from runner.index.errors import IndexMissingError
 from runner.index.ingest import ingest
+from runner.index.labels import load_labels
 from runner.index.rebuild import rebuild_index
 from runner.index.report import IndexReport
 from runner.index.runs import update_runs
@@ -104,3 +105,4 @@ def _fill(con: duckdb.DuckDBPyConnection, outputs_dir: Path, report: IndexReport
     present = {f"{r.rel}/{COMPLETED}" for r in runs if r.completed is not None}
     present |= {f"{r.rel}/{RUN_JSON}" for r in runs if r.run_json is not None}
     report.files_removed = drop_missing(con, present)
+    load_labels(con, outputs_dir)

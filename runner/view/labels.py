@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-LABELS_FILE = "labels.jsonl"
-LABELS = ("good", "bad")
+import duckdb
+
+from runner.index.db import read_connection
+from runner.index.errors import ResultsIndexError
+from runner.index.labels import LABELS, indexed_labels, labels_path, read_label_lines
+
 NOTE_CHARS = 2000
 _LOCK = threading.Lock()
-
-
-def labels_path(outputs_dir: Path) -> Path:
-    """Where an outputs folder's labels live."""
-    return Path(outputs_dir) / LABELS_FILE
+__all__ = ["LABELS", "append_label", "labels_path", "read_labels"]
 
 
 def append_label(
@@ -56,20 +56,16 @@ def append_label(
 def read_labels(
     outputs_dir: Path, run_id: str | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The newest label per (run, prompt), of one run or all; bad lines are skipped."""
+    """The newest label per (run, prompt), of one run or all: the index's ``labels`` table,
+    and the file's lines the index has not read yet (so a label shows at once)."""
+    try:
+        with read_connection(outputs_dir) as con:
+            out, offset = indexed_labels(con, run_id)
+    except (ResultsIndexError, duckdb.Error):  # no index yet, or one from before labels
+        out, offset = {}, 0
     path = labels_path(outputs_dir)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    if not path.is_file():
-        return out
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for text in handle:
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(line, dict) or line.get("label") not in LABELS:
-                continue
-            if run_id is not None and line.get("run_id") != run_id:
-                continue
-            out[(str(line.get("run_id")), str(line.get("prompt_key")))] = line
+    if path.is_file() and path.stat().st_size < offset:
+        out, offset = {}, 0  # the file was rewritten: the index is behind it
+    tail, _ = read_label_lines(path, offset)
+    out.update((k, v) for k, v in tail.items() if run_id is None or k[0] == run_id)
     return out
