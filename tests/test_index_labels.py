@@ -32,7 +32,8 @@ def test_a_label_is_indexed_and_the_newest_wins(tmp_path: Path) -> None:
         ("run-1", "p2", "good", ""),
     ]
     with read_connection(tmp_path) as con:
-        at = con.execute("SELECT labelled_at::VARCHAR FROM labels WHERE prompt_key = 'p1'").fetchone()
+        sql = "SELECT labelled_at::VARCHAR FROM labels WHERE prompt_key = 'p1'"
+        at = con.execute(sql).fetchone()
     assert at is not None and at[0] is not None
 
 

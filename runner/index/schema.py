@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import duckdb
 
+from runner.index.scores import SCORES_TABLE
+
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
 # thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
-# the sharded_runs view; 6: labels, the viewer's hand labels (3 to 6 migrated in place)
+# the sharded_runs view; 6: labels, the viewer's hand labels, and response_scores (3 to 6
+# migrated in place)
 SCHEMA_VERSION = "6"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
@@ -183,6 +186,7 @@ _DDL = (
         run_id VARCHAR, prompt_key VARCHAR, step VARCHAR, field VARCHAR,
         value VARCHAR, value_num DOUBLE, created_at TIMESTAMPTZ)""",
     LABELS_TABLE,
+    SCORES_TABLE,
 )
 
 
@@ -268,7 +272,12 @@ MIGRATIONS = {
         SHARDED_RUNS_VIEW,
     ),
     # Filled from labels.jsonl by the update that follows the migration.
-    "5": (LABELS_TABLE,),
+    "5": (
+        LABELS_TABLE,
+        SCORES_TABLE,
+        "INSERT INTO response_scores SELECT run_id, prompt_key, avg(value_num) FROM evaluations "
+        "WHERE field = 'score' AND value_num IS NOT NULL GROUP BY ALL",
+    ),
 }
 
 

@@ -125,6 +125,26 @@ _SCORE = (
     "(SELECT avg(e.value_num) FROM evaluations e WHERE e.run_id = r.run_id "
     "AND e.prompt_key = r.prompt_key AND e.field = 'score')"
 )
+
+
+def scored_responses(con: duckdb.DuckDBPyConnection) -> str:
+    """Every response with its row id and mean score, as a FROM source.
+
+    The score comes from ``response_scores`` (averaged once, when evaluations are written):
+    averaging the evaluations per request made a score sort 0.5 s at a million rows. An
+    index from before that table (version 5, not updated yet) averages them here.
+    """
+    has_table = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'response_scores'"
+    ).fetchone()
+    if has_table and has_table[0]:
+        return (
+            "(SELECT r.rowid AS rid, r.*, s.score FROM responses r "
+            "LEFT JOIN response_scores s USING (run_id, prompt_key))"
+        )
+    return f"(SELECT r.rowid AS rid, r.*, {_SCORE} AS score FROM responses r)"
+
+
 RESULT_COLUMNS = (
     "run_id, experiment, prompt_key, model_name, prompt_variant, status, error_kind, attempts, "
     "latency_s, cost_usd, cached, line"
@@ -185,13 +205,11 @@ def results(
     """One page of responses matching ``filters`` and ``text`` (in prompt, answer or error)."""
     clause, params, needs_score = result_filter(filters, text)
     needs_score = needs_score or sort.startswith("score")
-    source = (
-        f"(SELECT r.rowid AS rid, r.*, {_SCORE} AS score FROM responses r)"
-        if needs_score
-        else "(SELECT rowid AS rid, * FROM responses)"
-    )
     score_column = ", score" if needs_score else ""
     with _read(outputs_dir) as con:
+        source = (
+            scored_responses(con) if needs_score else "(SELECT rowid AS rid, * FROM responses)"
+        )
         # The page's row ids are sorted first and its text read after: sorting with the text
         # along took 0.5 s for the last page of a million rows, this 0.2 s. The count rides
         # along (a window), so the scores are joined once, not twice.
