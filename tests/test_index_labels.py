@@ -7,6 +7,7 @@ from pathlib import Path
 from runner.index import update_index
 from runner.index.db import read_connection, write_connection
 from runner.index.schema import SCHEMA_VERSION
+from runner.index.scores import refresh_scores
 from runner.query import query_df
 from runner.view.labels import append_label, read_labels
 
@@ -40,8 +41,13 @@ def test_a_label_is_indexed_and_the_newest_wins(tmp_path: Path) -> None:
 def test_labels_survive_a_rebuild_and_a_rewritten_file(tmp_path: Path) -> None:
     append_label(tmp_path, "run-1", "p1", "bad", "")
     update_index(tmp_path)
+    with write_connection(tmp_path) as con:
+        con.execute("INSERT INTO evaluations VALUES ('run-1', 'p1', 's', 'score', '1', 1, now())")
+        refresh_scores(con)
     assert update_index(tmp_path, rebuild=True).rebuilt
     assert _labels(tmp_path) == [("run-1", "p1", "bad", "")]
+    with read_connection(tmp_path) as con:  # kept, as the evaluations are
+        assert con.execute("SELECT * FROM response_scores").fetchall() == [("run-1", "p1", 1.0)]
     (tmp_path / "labels.jsonl").write_text("")  # someone cleared it: the index follows
     update_index(tmp_path)
     assert _labels(tmp_path) == []
@@ -51,6 +57,7 @@ def test_a_version_5_index_gets_labels_in_place(tmp_path: Path) -> None:
     update_index(tmp_path)
     with write_connection(tmp_path) as con:  # make it a version-5 index, with an evaluation
         con.execute("DROP TABLE labels")
+        con.execute("DROP TABLE response_scores")
         con.execute("UPDATE index_meta SET value = '5' WHERE key = 'schema_version'")
         con.execute("INSERT INTO evaluations VALUES ('run-1', 'p1', 's', 'score', '1', 1, now())")
     append_label(tmp_path, "run-1", "p1", "good", "")
@@ -58,6 +65,8 @@ def test_a_version_5_index_gets_labels_in_place(tmp_path: Path) -> None:
     assert _labels(tmp_path) == [("run-1", "p1", "good", "")]
     with read_connection(tmp_path) as con:
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
+        # The mean scores the viewer sorts by came with the migration.
+        assert con.execute("SELECT * FROM response_scores").fetchall() == [("run-1", "p1", 1.0)]
         version = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'")
         assert version.fetchone() == (SCHEMA_VERSION,) == ("6",)
 

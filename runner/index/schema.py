@@ -275,6 +275,7 @@ MIGRATIONS = {
     "5": (
         LABELS_TABLE,
         SCORES_TABLE,
+        "DELETE FROM response_scores",
         "INSERT INTO response_scores SELECT run_id, prompt_key, avg(value_num) FROM evaluations "
         "WHERE field = 'score' AND value_num IS NOT NULL GROUP BY ALL",
     ),
