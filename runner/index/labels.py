@@ -13,6 +13,9 @@ from typing import Any
 
 import duckdb
 
+from runner.index.db import DEFAULT_WAIT_S, read_connection
+from runner.index.errors import ResultsIndexError
+
 LABELS_FILE = "labels.jsonl"
 LABELS = ("good", "bad")
 # index_meta's key for how many bytes of the file the table holds.
@@ -111,3 +114,21 @@ def indexed_labels(
         for r, k, lab, note, at in rows
     }
     return out, indexed_offset(con)
+
+
+def current_labels(
+    outputs_dir: Path, run_id: str | None = None, *, wait: float = DEFAULT_WAIT_S
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The newest label per (run, prompt), of one run or all: the index's ``labels`` table,
+    and the file's lines the index has not read yet (so a label shows at once)."""
+    try:
+        with read_connection(outputs_dir, wait=wait) as con:
+            out, offset = indexed_labels(con, run_id)
+    except (ResultsIndexError, duckdb.Error):  # no index yet, a busy one, or one before labels
+        out, offset = {}, 0
+    path = labels_path(outputs_dir)
+    if path.is_file() and path.stat().st_size < offset:
+        out, offset = {}, 0  # the file was rewritten: the index is behind it
+    tail, _ = read_label_lines(path, offset)
+    out.update((k, v) for k, v in tail.items() if run_id is None or k[0] == run_id)
+    return out

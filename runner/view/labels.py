@@ -14,11 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from runner.index.db import read_connection
-from runner.index.errors import ResultsIndexError
-from runner.index.labels import LABELS, indexed_labels, labels_path, read_label_lines
+from runner.index.labels import LABELS, current_labels, labels_path
 
 NOTE_CHARS = 2000
 _LOCK = threading.Lock()
@@ -56,16 +52,5 @@ def append_label(
 def read_labels(
     outputs_dir: Path, run_id: str | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The newest label per (run, prompt), of one run or all: the index's ``labels`` table,
-    and the file's lines the index has not read yet (so a label shows at once)."""
-    try:
-        with read_connection(outputs_dir) as con:
-            out, offset = indexed_labels(con, run_id)
-    except (ResultsIndexError, duckdb.Error):  # no index yet, or one from before labels
-        out, offset = {}, 0
-    path = labels_path(outputs_dir)
-    if path.is_file() and path.stat().st_size < offset:
-        out, offset = {}, 0  # the file was rewritten: the index is behind it
-    tail, _ = read_label_lines(path, offset)
-    out.update((k, v) for k, v in tail.items() if run_id is None or k[0] == run_id)
-    return out
+    """The newest label per (run, prompt), of one run or all (see :func:`current_labels`)."""
+    return current_labels(outputs_dir, run_id)
