@@ -71,6 +71,7 @@ def pages(rows: int, models: int) -> dict[str, str]:
         "find, last page": f"/results?page={last}",
         "find, status=error, sorted by latency": "/results?status=error&sort=latency:desc",
         "find, score <= 0, sorted by score": "/results?score_max=0&sort=score",
+        "find, sorted by score, best first": "/results?sort=score:desc",
         "find, search (1 s target)": "/results?q=topic%20996",
         "compare, input order": f"/compare?experiment=big&{cols}",
         "compare, where they disagree": f"/compare?experiment=big&{cols}&order=spread",

@@ -58,6 +58,7 @@ def test_a_version_5_index_gets_labels_in_place(tmp_path: Path) -> None:
     with write_connection(tmp_path) as con:  # make it a version-5 index, with an evaluation
         con.execute("DROP TABLE labels")
         con.execute("DROP TABLE response_scores")
+        con.execute("ALTER TABLE responses DROP COLUMN mean_score")
         con.execute("UPDATE index_meta SET value = '5' WHERE key = 'schema_version'")
         con.execute("INSERT INTO evaluations VALUES ('run-1', 'p1', 's', 'score', '1', 1, now())")
     append_label(tmp_path, "run-1", "p1", "good", "")
@@ -67,6 +68,7 @@ def test_a_version_5_index_gets_labels_in_place(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM evaluations").fetchone() == (1,)
         # The mean scores the viewer sorts by came with the migration.
         assert con.execute("SELECT * FROM response_scores").fetchall() == [("run-1", "p1", 1.0)]
+        assert con.execute("SELECT count(mean_score) FROM responses").fetchone() == (0,)
         version = con.execute("SELECT value FROM index_meta WHERE key = 'schema_version'")
         assert version.fetchone() == (SCHEMA_VERSION,) == ("6",)
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import duckdb
 
-from runner.index.scores import SCORES_TABLE
+from runner.index.scores import COPY_TO_RESPONSES, SCORES_TABLE
 
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
 # thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
-# the sharded_runs view; 6: labels, the viewer's hand labels, and response_scores (3 to 6
-# migrated in place)
+# the sharded_runs view; 6: labels (the viewer's hand labels), response_scores and
+# responses.mean_score (3 to 6 migrated in place)
 SCHEMA_VERSION = "6"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
@@ -78,7 +78,12 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
 # record is the bulk of the data and repeats itself line after line: zstd stores it in a tenth
 # of the space and three times faster than DuckDB's default choice for text.
-BOOKKEEPING_COLUMNS = (("record", "JSON USING COMPRESSION zstd"), ("source_file", "VARCHAR"))
+# mean_score: the mean of the response's evaluation scores (runner.index.scores keeps it).
+BOOKKEEPING_COLUMNS = (
+    ("record", "JSON USING COMPRESSION zstd"),
+    ("source_file", "VARCHAR"),
+    ("mean_score", "DOUBLE"),
+)
 
 # JSON keys consumed by the fixed columns (``usage`` is split into the token columns).
 FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
@@ -278,6 +283,8 @@ MIGRATIONS = {
         "DELETE FROM response_scores",
         "INSERT INTO response_scores SELECT run_id, prompt_key, avg(value_num) FROM evaluations "
         "WHERE field = 'score' AND value_num IS NOT NULL GROUP BY ALL",
+        "ALTER TABLE responses ADD COLUMN mean_score DOUBLE",
+        COPY_TO_RESPONSES.format(where=""),
     ),
 }
 
@@ -293,6 +300,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
         if version == "2" and taken & {"cost_usd", "cached"}:
             return False
         if version == "3" and taken & set(VERSION_4_RESPONSE_COLUMNS):
+            return False
+        if version == "5" and "mean_score" in taken:
             return False
         con.execute("BEGIN")
         try:
