@@ -205,9 +205,7 @@ def results(
     needs_score = needs_score or sort.startswith("score")
     score_column = ", score" if needs_score else ""
     with _read(outputs_dir) as con:
-        source = (
-            scored_responses(con) if needs_score else "(SELECT rowid AS rid, * FROM responses)"
-        )
+        source = scored_responses(con) if needs_score else "(SELECT rowid AS rid, * FROM responses)"
         # The page's row ids are sorted first and its text read after: sorting with the text
         # along took 0.5 s for the last page of a million rows, this 0.2 s. The count rides
         # along (a window), so the scores are joined once, not twice.
