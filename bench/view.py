@@ -28,6 +28,7 @@ def make_index(outputs: Path, rows: int, models: int) -> None:
     """One experiment ``big``: ``rows // models`` prompts answered by each of ``models`` runs."""
     from runner.index.db import write_connection
     from runner.index.schema import ensure_schema
+    from runner.index.scores import refresh_scores
 
     outputs.mkdir(parents=True, exist_ok=True)
     with write_connection(outputs) as con:
@@ -51,6 +52,7 @@ def make_index(outputs: Path, rows: int, models: int) -> None:
             "FROM range($n) t(i)",
             {"n": rows, "m": models},
         )
+        refresh_scores(con)  # as runner.evaluation.index does for the runs it writes
         con.execute(
             "INSERT INTO runs (run_id, experiment, status, total, n_ok, n_error, model_names) "
             "SELECT 'run-' || i, 'big', 'completed', $n // $m, 0, 0, ['model-' || i] "
@@ -69,6 +71,7 @@ def pages(rows: int, models: int) -> dict[str, str]:
         "find, last page": f"/results?page={last}",
         "find, status=error, sorted by latency": "/results?status=error&sort=latency:desc",
         "find, score <= 0, sorted by score": "/results?score_max=0&sort=score",
+        "find, sorted by score, best first": "/results?sort=score:desc",
         "find, search (1 s target)": "/results?q=topic%20996",
         "compare, input order": f"/compare?experiment=big&{cols}",
         "compare, where they disagree": f"/compare?experiment=big&{cols}&order=spread",

@@ -201,6 +201,9 @@ def test_an_old_index_is_migrated_in_place(tmp_path: Path, llmock_server: server
         for column in ("sharded_run", "shard", "shards"):  # version 5's
             con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         con.execute("DROP VIEW sharded_runs")
+        con.execute("DROP TABLE labels")  # version 6's
+        con.execute("DROP TABLE response_scores")
+        con.execute("ALTER TABLE responses DROP COLUMN mean_score")
         con.execute("UPDATE index_meta SET value = '2' WHERE key = 'schema_version'")
         con.execute("INSERT INTO evaluations VALUES ('r', 'p0', 's', 'score', '1', 1, now())")
     report = update_index(outputs)

@@ -18,6 +18,7 @@ from pathlib import Path
 from runner.evaluation.store import EVALUATIONS, latest_rows, value_num, value_text
 from runner.index.db import write_connection
 from runner.index.schema import ensure_schema
+from runner.index.scores import refresh_scores
 
 # One row per (run_id, prompt_key): responses may hold a prompt twice (a resumed run).
 _RESPONSE = """(SELECT DISTINCT ON (run_id, prompt_key)
@@ -77,6 +78,7 @@ def index_evaluations(outputs_dir: Path, run_dirs: Iterable[Path]) -> int:
             con.execute("DELETE FROM evaluations WHERE run_id = ?", [run_id])
         if rows:
             con.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        refresh_scores(con, run_ids)
         for view in _VIEWS:
             con.execute(view)
         con.execute("COMMIT")

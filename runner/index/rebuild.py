@@ -20,6 +20,7 @@ from loguru import logger
 from runner.index import schema
 from runner.index.db import DEFAULT_WAIT_S, checkpoint_uncapped, db_path, open_writer
 from runner.index.lock import index_lock
+from runner.index.scores import refresh_scores
 
 
 def _wal(path: Path) -> Path:
@@ -75,6 +76,7 @@ def _carry_over(tmp: Path, final: Path) -> None:
                     final,
                     str(exc).splitlines()[0],
                 )
+        refresh_scores(con)  # the new responses' mean scores, from the evaluations kept
         checkpoint_uncapped(con)
     finally:
         con.close()

@@ -12,14 +12,18 @@ from dataclasses import dataclass
 
 import duckdb
 
+from runner.index.scores import COPY_TO_RESPONSES, SCORES_TABLE
+
 # Bump when a table changes shape: an index with another version is rebuilt from the JSONL.
 # 2: runs has provenance columns; 3: cost_usd, cached; 4: cache and reasoning token counts,
 # thinking, tool_calls, parsed, prompt_variant; 5: runs has sharded_run, shard, shards and
-# the sharded_runs view (3, 4 and 5 migrated in place)
-SCHEMA_VERSION = "5"
+# the sharded_runs view; 6: labels (the viewer's hand labels), response_scores and
+# responses.mean_score (3 to 6 migrated in place)
+SCHEMA_VERSION = "6"
 
 # Tables the indexer owns and may drop on rebuild; ``evaluations`` is filled by others.
-MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta")
+# ``labels`` is read again from labels.jsonl.
+MANAGED_TABLES = ("responses", "runs", "indexed_files", "skipped_lines", "index_meta", "labels")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,12 @@ RESPONSE_COLUMNS: tuple[Column, ...] = (
 # Columns the indexer adds itself, after the fixed ones and before any user key. The whole
 # record is the bulk of the data and repeats itself line after line: zstd stores it in a tenth
 # of the space and three times faster than DuckDB's default choice for text.
-BOOKKEEPING_COLUMNS = (("record", "JSON USING COMPRESSION zstd"), ("source_file", "VARCHAR"))
+# mean_score: the mean of the response's evaluation scores (runner.index.scores keeps it).
+BOOKKEEPING_COLUMNS = (
+    ("record", "JSON USING COMPRESSION zstd"),
+    ("source_file", "VARCHAR"),
+    ("mean_score", "DOUBLE"),
+)
 
 # JSON keys consumed by the fixed columns (``usage`` is split into the token columns).
 FIXED_KEYS = frozenset({c.pointer.split("/")[1] for c in RESPONSE_COLUMNS})
@@ -145,6 +154,11 @@ SHARDED_RUNS_VIEW = """CREATE OR REPLACE VIEW sharded_runs AS
         list(run_id ORDER BY run_id) AS run_ids
     FROM runs GROUP BY experiment, coalesce(record->>'sharded_run', run_id)"""
 
+# The newest hand label per (run, prompt), from <outputs>/labels.jsonl (runner.index.labels).
+LABELS_TABLE = """CREATE TABLE IF NOT EXISTS labels (
+    run_id VARCHAR, prompt_key VARCHAR, label VARCHAR, note VARCHAR, labelled_at TIMESTAMPTZ,
+    PRIMARY KEY (run_id, prompt_key))"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS index_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS responses ("
@@ -176,6 +190,8 @@ _DDL = (
     """CREATE TABLE IF NOT EXISTS evaluations (
         run_id VARCHAR, prompt_key VARCHAR, step VARCHAR, field VARCHAR,
         value VARCHAR, value_num DOUBLE, created_at TIMESTAMPTZ)""",
+    LABELS_TABLE,
+    SCORES_TABLE,
 )
 
 
@@ -260,6 +276,16 @@ MIGRATIONS = {
         "shards = TRY_CAST(record->>'shards' AS BIGINT)",
         SHARDED_RUNS_VIEW,
     ),
+    # Filled from labels.jsonl by the update that follows the migration.
+    "5": (
+        LABELS_TABLE,
+        SCORES_TABLE,
+        "DELETE FROM response_scores",
+        "INSERT INTO response_scores SELECT run_id, prompt_key, avg(value_num) FROM evaluations "
+        "WHERE field = 'score' AND value_num IS NOT NULL GROUP BY ALL",
+        "ALTER TABLE responses ADD COLUMN mean_score DOUBLE",
+        COPY_TO_RESPONSES.format(where=""),
+    ),
 }
 
 
@@ -274,6 +300,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: str | None) -> bool:
         if version == "2" and taken & {"cost_usd", "cached"}:
             return False
         if version == "3" and taken & set(VERSION_4_RESPONSE_COLUMNS):
+            return False
+        if version == "5" and "mean_score" in taken:
             return False
         con.execute("BEGIN")
         try:

@@ -13,10 +13,12 @@ from runner.index import schema
 from runner.index.db import DEFAULT_WAIT_S, db_path, write_connection
 from runner.index.errors import IndexMissingError
 from runner.index.ingest import ingest
+from runner.index.labels import load_labels
 from runner.index.rebuild import rebuild_index
 from runner.index.report import IndexReport
 from runner.index.runs import update_runs
 from runner.index.scan import COMPLETED, FINAL_STATUSES, RUN_JSON, Slice, plan_slice, scan_runs
+from runner.index.scores import score_new_rows
 from runner.index.state import drop_missing, load_stored
 
 
@@ -99,8 +101,11 @@ def _fill(con: duckdb.DuckDBPyConnection, outputs_dir: Path, report: IndexReport
         with tempfile.TemporaryDirectory(prefix="runner-index-") as tmp:
             result = ingest(con, slices, Path(tmp))
         report.rows_added = result.rows_added
+        if result.rows_added:
+            score_new_rows(con)
         report.skipped.extend(result.skipped)
 
     present = {f"{r.rel}/{COMPLETED}" for r in runs if r.completed is not None}
     present |= {f"{r.rel}/{RUN_JSON}" for r in runs if r.run_json is not None}
     report.files_removed = drop_missing(con, present)
+    load_labels(con, outputs_dir)

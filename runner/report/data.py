@@ -18,12 +18,13 @@ import duckdb
 
 from runner.engine.timeline import TIMELINE_FILE
 from runner.errors import BadInputError
+from runner.index.labels import LABELS_FILE, current_labels
 from runner.output.run_folder import COMPLETED, RUN_META
 from runner.report.table import Table
 
 EVALUATIONS = "evaluations.jsonl"
 # Hand labels from the viewer, beside the outputs (runner.view.labels writes them).
-LABELS = "labels.jsonl"
+LABELS = LABELS_FILE
 # Example failures shown per error kind.
 EXAMPLES_PER_KIND = 3
 LATENCY_BINS = 30
@@ -198,16 +199,12 @@ def load_run(run_dir: Path) -> RunData:
         )
         evaluations = run_dir / EVALUATIONS
         has_scores = evaluations.exists() and evaluations.stat().st_size > 0
-        labels = run_dir.parent.parent / LABELS
-        has_labels = labels.is_file() and _mentions(labels, data.run_id)
-        if has_scores or has_labels:
+        labels = _labels(run_dir.parent.parent, data.run_id)
+        if has_scores or labels:
             from runner.report.scores import load_scores
 
             data.scores, data.score_hist = load_scores(
-                con,
-                evaluations if has_scores else None,
-                labels if has_labels else None,
-                data.run_id,
+                con, evaluations if has_scores else None, labels
             )
         if has_scores:
             from runner.report.scores import load_repeat_scores
@@ -224,11 +221,13 @@ def load_run(run_dir: Path) -> RunData:
     return data
 
 
-def _mentions(labels: Path, run_id: str) -> bool:
-    """Whether the labels file names this run (it is small: a person wrote every line)."""
-    needle = json.dumps(run_id).encode()
-    with labels.open("rb") as handle:
-        return any(needle in line for line in handle)
+def _labels(outputs_dir: Path, run_id: str) -> dict[str, bool]:
+    """The run's hand labels by prompt key (good: True), from the index and ``labels.jsonl``."""
+    if not (outputs_dir / LABELS).is_file():
+        return {}
+    # wait=0: an index being updated is not waited for; the file alone answers then.
+    found = current_labels(outputs_dir, run_id, wait=0)
+    return {key: line["label"] == "good" for (_, key), line in found.items()}
 
 
 def readable(value: Any) -> str:

@@ -27,7 +27,7 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _sources(evaluations: Path | None, labels: Path | None, run_id: str) -> str:
+def _sources(evaluations: Path | None, labels: dict[str, bool] | None) -> str:
     """The scores' rows: the evaluations file, and hand labels as the scorer ``human``."""
     parts = []
     if evaluations is not None:
@@ -36,14 +36,10 @@ def _sources(evaluations: Path | None, labels: Path | None, run_id: str) -> str:
             "format = 'newline_delimited', ignore_errors = true, columns = "
             "{'prompt_key': 'VARCHAR', 'step': 'VARCHAR', 'field': 'VARCHAR', 'value': 'JSON'})"
         )
-    if labels is not None:
-        run = "'" + run_id.replace("'", "''") + "'"
+    if labels:
         parts.append(
-            "SELECT prompt_key, 'human' AS step, 'score' AS field, "
-            f"CAST(label = 'good' AS JSON) AS value FROM read_json({_literal(labels)}, "
-            "format = 'newline_delimited', ignore_errors = true, columns = "
-            "{'run_id': 'VARCHAR', 'prompt_key': 'VARCHAR', 'label': 'VARCHAR'}) "
-            f"WHERE run_id = {run} AND label IN ('good', 'bad')"
+            "SELECT unnest($label_keys) AS prompt_key, 'human' AS step, 'score' AS field, "
+            "CAST(unnest($label_good) AS JSON) AS value"
         )
     return " UNION ALL ".join(parts)
 
@@ -51,16 +47,16 @@ def _sources(evaluations: Path | None, labels: Path | None, run_id: str) -> str:
 def load_scores(
     con: duckdb.DuckDBPyConnection,
     evaluations: Path | None,
-    labels: Path | None = None,
-    run_id: str = "",
+    labels: dict[str, bool] | None = None,
 ) -> tuple[Table, Table]:
     """(step, model, n, mean, lo, hi) and (step, model, value, n) for the run in ``con``.
 
-    Hand labels (``labels.jsonl`` beside the outputs) count as the step ``human``.
+    Hand labels (the run's, by prompt key: good is True) count as the step ``human``.
     """
+    params = {"label_keys": list(labels), "label_good": list(labels.values())} if labels else {}
     counts = Table.of(
         con.execute(
-            "WITH src AS (" + _sources(evaluations, labels, run_id) + "), "
+            "WITH src AS (" + _sources(evaluations, labels) + "), "
             "raw AS (SELECT *, row_number() OVER () AS seq FROM src),"
             # Evaluating again appends: the last line of a prompt and step wins.
             " e AS (SELECT * FROM raw WHERE field = 'score' QUALIFY row_number() OVER "
@@ -71,7 +67,8 @@ def load_scores(
             "ELSE TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) END AS value "
             "FROM e JOIN r USING (prompt_key)) "
             "SELECT step, model, round(value, 6) AS value, count(*) AS n FROM s "
-            "WHERE value IS NOT NULL GROUP BY ALL ORDER BY ALL"
+            "WHERE value IS NOT NULL GROUP BY ALL ORDER BY ALL",
+            params,
         )
     )
     if counts.empty:

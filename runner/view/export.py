@@ -53,9 +53,9 @@ def _produce(
     keys = (*queries.RESULT_FILTERS, "cached", *queries.RANGES)
     filters = {k: query.get(k, "") for k in keys}
     clause, params, _ = queries.result_filter(filters, query.get("q", ""))
-    source = f"(SELECT r.*, {queries._SCORE} AS score FROM responses r)"
     try:
         with read_connection(outputs_dir) as con:
+            source = queries.scored_responses(con)
             cursor = con.execute(
                 f"SELECT {EXPORT_COLUMNS} FROM {source} WHERE {clause} ORDER BY run_id DESC, line",
                 params,

@@ -14,15 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-LABELS_FILE = "labels.jsonl"
-LABELS = ("good", "bad")
+from runner.index.labels import LABELS, current_labels, labels_path
+
 NOTE_CHARS = 2000
 _LOCK = threading.Lock()
-
-
-def labels_path(outputs_dir: Path) -> Path:
-    """Where an outputs folder's labels live."""
-    return Path(outputs_dir) / LABELS_FILE
+__all__ = ["LABELS", "append_label", "labels_path", "read_labels"]
 
 
 def append_label(
@@ -56,20 +52,5 @@ def append_label(
 def read_labels(
     outputs_dir: Path, run_id: str | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The newest label per (run, prompt), of one run or all; bad lines are skipped."""
-    path = labels_path(outputs_dir)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    if not path.is_file():
-        return out
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for text in handle:
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(line, dict) or line.get("label") not in LABELS:
-                continue
-            if run_id is not None and line.get("run_id") != run_id:
-                continue
-            out[(str(line.get("run_id")), str(line.get("prompt_key")))] = line
-    return out
+    """The newest label per (run, prompt), of one run or all (see :func:`current_labels`)."""
+    return current_labels(outputs_dir, run_id)
