@@ -215,6 +215,7 @@ def test_thinking_is_kept_apart_for_every_api_that_returns_it(tmp_path: Path) ->
             con.execute(f"ALTER TABLE responses DROP COLUMN {column}")
         for column in RUN_TOKEN_COLUMNS:
             con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        con.execute("ALTER TABLE responses DROP COLUMN mean_score")  # nor version 6's
         con.execute("UPDATE index_meta SET value = '3' WHERE key = 'schema_version'")
     assert not update_index(tmp_path / "outputs").rebuilt  # migrated in place
     with read_connection(tmp_path / "outputs") as con:
