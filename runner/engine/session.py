@@ -31,6 +31,21 @@ from runner.output.stats import GroupStats
 from runner.providers.base import Provider, ProviderContext, provider_class
 
 
+def _open_session(
+    context: ProviderContext, providers: Iterable[Provider]
+) -> aiohttp.ClientSession | None:
+    """Open the HTTP session when HTTP providers need one and none is open (None: not opened).
+
+    One session, one pool for every group: no more connections than the engine lets
+    requests be in flight (bounded by the fd limit), whatever the number of groups.
+    """
+    if context.session is not None or not any(p.uses_http for p in providers):
+        return None
+    connector = aiohttp.TCPConnector(limit=in_flight_limit(), limit_per_host=0)
+    context.session = aiohttp.ClientSession(connector=connector, json_serialize=wire_json.dumps)
+    return context.session
+
+
 @asynccontextmanager
 async def engine_session(
     context: ProviderContext,
@@ -67,14 +82,7 @@ async def engine_session(
             usable[api] = provider_class(api)(context)
             made.append(usable[api])
     owned = [*(usable.values() if close_providers else made)]
-    own_session: aiohttp.ClientSession | None = None
-    if context.session is None and any(p.uses_http for p in usable.values()):
-        # One session, one pool for every group: no more connections than the engine lets
-        # requests be in flight (bounded by the fd limit), whatever the number of groups.
-        connector = aiohttp.TCPConnector(limit=in_flight_limit(), limit_per_host=0)
-        own_session = context.session = aiohttp.ClientSession(
-            connector=connector, json_serialize=wire_json.dumps
-        )
+    own_session = _open_session(context, usable.values())
     clock = clock or SystemClock()
     now = clock.wall
     cache: ResponseCache | None = None

@@ -160,13 +160,8 @@ def plan_experiment(
         problem_count += len(found)
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
-    stream = iter(source) if source is not None else None
-    if stream is None:
-        stream = iter_records(input_file, lambda problem: note([problem]))
-    if select is not None:
-        stream = select(stream)
     variants: dict[tuple[str, str], int] = {}
-    for record in stream:
+    for record in _stream(input_file, source, select, note):
         notes.see(record)
         # After see(): a duplicate id's key names its line, the same in every shard.
         if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
@@ -184,26 +179,8 @@ def plan_experiment(
         if skip_line(record.line):
             skipped += 1
             continue
-        name, rate, tokens = assigner.assign(record)
-        plan = groups.get(name)
-        if plan is None:
-            plan = groups[name] = GroupPlan(name, rate, tokens)
-        elif rate < plan.rate_per_minute:  # one queue for APIs with and without a quota
-            plan.rate_per_minute = rate
-        offset = spool.tell()
-        entry = [record.line, record.data, record.key]
-        spool.write(spool_line(entry))
-        plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
-        plan.count += 1
-        plan.credentials.add(credential(record))
-        api = record.api
-        plan.apis.add(api)
-        model_key = (api, record.model_name or "")
-        models[model_key] = models.get(model_key, 0) + 1
-        variant = record.data.get("prompt_variant")
-        if variant is not None:
-            pair = (f"{api}/{record.model_name or '-'}", str(variant))
-            variants[pair] = variants.get(pair, 0) + 1
+        _spool_into(groups, record, assigner, spool, credential)
+        _count(record, models, variants)
     spool.flush()
     return Plan(
         input_file,
@@ -219,6 +196,56 @@ def plan_experiment(
         invalid,
         variants,
     )
+
+
+def _stream(
+    input_file: Path,
+    source: Iterable[PromptRecord] | None,
+    select: Callable[[Iterator[PromptRecord]], Iterator[PromptRecord]] | None,
+    note: Callable[[list[str]], None],
+) -> Iterator[PromptRecord]:
+    """The records to plan: the file's (or ``source``'s), through ``select`` when given."""
+    if source is not None:
+        stream = iter(source)
+    else:
+        stream = iter_records(input_file, lambda problem: note([problem]))
+    return stream if select is None else select(stream)
+
+
+def _spool_into(
+    groups: dict[str, GroupPlan],
+    record: PromptRecord,
+    assigner: GroupAssigner,
+    spool: IO[bytes],
+    credential: Callable[[PromptRecord], str],
+) -> None:
+    """Write ``record`` to the spool and note its offset in its group's plan."""
+    name, rate, tokens = assigner.assign(record)
+    plan = groups.get(name)
+    if plan is None:
+        plan = groups[name] = GroupPlan(name, rate, tokens)
+    elif rate < plan.rate_per_minute:  # one queue for APIs with and without a quota
+        plan.rate_per_minute = rate
+    offset = spool.tell()
+    spool.write(spool_line([record.line, record.data, record.key]))
+    plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
+    plan.count += 1
+    plan.credentials.add(credential(record))
+    plan.apis.add(record.api)
+
+
+def _count(
+    record: PromptRecord,
+    models: dict[tuple[str, str], int],
+    variants: dict[tuple[str, str], int],
+) -> None:
+    """Count ``record`` for its model, and for its prompt variant (a template's)."""
+    model_key = (record.api, record.model_name or "")
+    models[model_key] = models.get(model_key, 0) + 1
+    variant = record.data.get("prompt_variant")
+    if variant is not None:
+        pair = (f"{record.api}/{record.model_name or '-'}", str(variant))
+        variants[pair] = variants.get(pair, 0) + 1
 
 
 class _Notes:
