@@ -171,6 +171,22 @@ def test_bad_template_syntax_names_the_yaml_and_its_line(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
+    ("prompt", "why"),
+    [
+        ('"{{ question.__class__.__mro__ }}"', "SecurityError"),  # the sandbox: text is data
+        ('"{{ question + 1 }}"', "TypeError"),
+    ],
+)
+def test_a_template_that_cannot_render_is_one_line_exit_2(
+    tmp_path: Path, prompt: str, why: str
+) -> None:
+    _experiment(tmp_path, prompt=prompt)
+    out = _cli(tmp_path, "runner", "experiment=t")
+    _refused(out, "template prompt", why, "nothing was sent")
+    assert not (tmp_path / "outputs" / "t").exists()
+
+
+@pytest.mark.parametrize(
     ("line", "where"),
     [
         ('{"id": "q9", "question": "fine", "answer": 1', "not valid JSON"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.errors import BadInputError
@@ -43,6 +43,13 @@ class Template:
             raise BadInputError(
                 f"{where}: template {self.label} uses {named}, which this row does not have; "
                 "nothing was sent"
+            ) from None
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            # The sandbox refusing an attribute, or an operation that fails on this row's
+            # values: the template's problem, said in one line, never a crash.
+            raise BadInputError(
+                f"{where}: template {self.label} cannot be rendered for this row "
+                f"({type(exc).__name__}: {exc}); nothing was sent"
             ) from None
         if self.parts[0][0] is None:
             return rendered[0][1]
