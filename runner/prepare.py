@@ -17,8 +17,8 @@ from runner.batch.registry import batch_mode, batch_problem
 from runner.config.schema import RunConfig
 from runner.config.settings import resolve_path
 from runner.cost.estimate import check_budget_priced
-from runner.engine.limits import token_limit_settings
 from runner.errors import BadInputError, ConfigError
+from runner.limits.from_settings import request_rates, token_limit_settings
 from runner.output.resume import line_done
 from runner.prompts.expand import Expansion, is_template, write_spec
 from runner.prompts.grouping import GroupAssigner
@@ -65,23 +65,6 @@ def input_path(settings: RunConfig, expansion: Expansion | None = None) -> Path:
     if expansion is not None:
         return write_spec(expansion, settings.experiment.prompt)
     return resolve_path(Path(settings.experiments_dir), settings.experiment.file)
-
-
-def _limits(settings: RunConfig) -> tuple[float | None, dict[str, Any]]:
-    """The default limit and the per-group limits, with the chosen model's own limit."""
-    limits: dict[str, Any] = dict(settings.max_queries_dict)
-    model = settings.model
-    if model is None or model.max_queries is None:
-        return settings.max_queries, limits
-    if not settings.parallel:
-        return model.max_queries, limits
-    current = limits.get(model.api)
-    per_model = dict(current) if isinstance(current, Mapping) else {}
-    if current is not None and not isinstance(current, Mapping):
-        per_model["default"] = current
-    per_model[model.model_name] = model.max_queries
-    limits[model.api] = per_model
-    return settings.max_queries, limits
 
 
 def default_output_schema(settings: RunConfig) -> dict[str, Any] | None:
@@ -161,7 +144,7 @@ def prepare_run(
             found = credentials[pair] = providers[record.api].credential(record)
         return found
 
-    max_queries, limits = _limits(settings)
+    max_queries, limits = request_rates(settings)
     assigner = GroupAssigner(
         max_queries=max_queries,
         parallel=settings.parallel,

@@ -9,12 +9,14 @@ from runner.batch.registry import batch_mode
 from runner.config.schema import RunConfig
 from runner.cost.spending import Spending
 from runner.engine.engine import Engine
-from runner.engine.limits import GroupLimits, accounting_of, group_identity, open_store
 from runner.engine.session import engine_session
 from runner.engine.stopping import GracefulStop
 from runner.engine.timeline import Timeline, TimelineObserver
 from runner.limits.adaptive import AdaptiveGate
 from runner.limits.clock import Clock
+from runner.limits.from_settings import accounting_of
+from runner.limits.group_limits import GroupLimits, group_identity
+from runner.limits.stores import open_store
 from runner.output.observer import Observer
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line

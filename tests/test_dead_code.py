@@ -38,11 +38,6 @@ USED_UNSEEN = {
     ("runner/view/compare.py", "scored"),
     ("runner/view/compare.py", "p90"),
     ("runner/view/compare.py", "error_rate"),
-    # The limits vocabulary issue 25 item 4 adopts (in flight, per day, key scope): kept
-    # until the request and key limits are Limits.
-    ("runner/limits/quota.py", "IN_FLIGHT"),
-    ("runner/limits/quota.py", "DAY"),
-    ("runner/limits/quota.py", "scope"),
     # Unused; in runner/report/, which another change is editing: remove with it.
     ("runner/report/scores.py", "MAX_DISTINCT"),
 }

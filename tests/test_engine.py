@@ -13,10 +13,10 @@ import pytest
 
 from runner.config.schema import RunConfig
 from runner.engine.engine import Engine, EngineSettings
-from runner.engine.limits import Limits
 from runner.engine.retry import Backoff
 from runner.errors import ErrorKind, ProviderError
 from runner.limits.clock import FakeClock
+from runner.limits.group_limits import Limits
 from runner.limits.quota import Accounting, Metered, TokenEstimate
 from runner.output.results import Outcome
 from runner.prompts.grouping import Group
@@ -318,7 +318,7 @@ async def test_token_limit_without_usage_keeps_the_estimate() -> None:
 
 
 async def test_groups_sending_with_one_key_share_its_limit() -> None:
-    from runner.engine.limits import GroupLimits
+    from runner.limits.group_limits import GroupLimits
 
     clock = FakeClock()
     t0 = clock.monotonic()

@@ -352,11 +352,12 @@ def _reservations(name: str) -> int:
 _HAMMER = textwrap.dedent(
     """
     import asyncio, json, sys, time
+    from runner.limits.from_settings import request_limit
     from runner.limits.ray_limits import RayLimits
 
     async def main(address, name, count, rate, start_at):
         limits = RayLimits(address)
-        bucket = limits.bucket(name, rate)
+        bucket = limits.bucket(name, request_limit(rate))
         await asyncio.sleep(max(0.0, start_at - time.time()))
         times = []
         for _ in range(count):
@@ -398,11 +399,12 @@ def test_ray_limits_are_shared_by_separate_drivers(ray_address: str) -> None:
 @pytest.mark.integration
 def test_ray_bucket_in_this_process(ray_address: str) -> None:
     """acquire() and adjust() through the actor from an asyncio caller."""
+    from runner.limits.from_settings import request_limit
     from runner.limits.ray_limits import RayLimits
 
     limits = RayLimits(ray_address)
-    bucket = limits.bucket(f"local-{time.time_ns()}", 120.0)
-    assert limits.bucket(bucket.name.removesuffix(".q"), 120.0) is bucket
+    bucket = limits.bucket(f"local-{time.time_ns()}", request_limit(120.0))
+    assert limits.bucket(bucket.name.removesuffix(".q"), request_limit(120.0)) is bucket
 
     async def run() -> list[float]:
         start = time.monotonic()

@@ -15,8 +15,8 @@ from tests import servers
 
 def test_a_limit_that_can_never_bind_is_not_shared(tmp_path: Path) -> None:
     """max_queries=1e9 (no limit) takes no locked file per request; a real limit still does."""
-    from runner.engine.limits import GroupLimits
     from runner.limits.clock import FakeClock
+    from runner.limits.group_limits import GroupLimits
     from runner.limits.limiter import TokenBucket
     from runner.limits.shared_limits import FileBucket, SharedLimits
     from runner.prompts.grouping import Group

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from runner.config.schema import RunConfig
-from runner.engine.limits import accounting_of
+from runner.limits.from_settings import accounting_of
 from runner.limits.quota import Accounting, Counts
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.records import PromptRecord

@@ -9,7 +9,6 @@ and every outcome (progress displays, timelines).
 from __future__ import annotations
 
 import asyncio
-import resource
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,13 +18,14 @@ from loguru import logger
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
 from runner.engine.group_run import GroupRun
-from runner.engine.limits import Limits
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
 from runner.engine.structured import check_output
 from runner.errors import ProviderError, RunnerError
 from runner.limits.adaptive import AdaptiveGate
 from runner.limits.clock import Clock
+from runner.limits.from_settings import in_flight_limit
+from runner.limits.group_limits import Limits
 from runner.output.observer import Observer
 from runner.output.results import Outcome
 from runner.output.stats import GroupStats
@@ -55,23 +55,6 @@ class EngineSettings:
 # Groups running at once: more wait for one to end (100,000 groups each with its tasks,
 # queue and gate at once took 4.4 GB). Far above what one process sends to in parallel.
 ACTIVE_GROUPS = 4096
-
-# Descriptors kept for what is not a connection (logs, results, spool, cache, index).
-FD_RESERVE = 128
-# The most requests in flight at once, whatever the descriptors allow.
-MAX_IN_FLIGHT = 1024
-
-
-def in_flight_limit() -> int:
-    """Requests in flight all groups together may have: what the fd limit leaves, <= 1024.
-
-    Each request holds a connection, so 100,000 groups of 16 each would need a descriptor
-    apiece: "Too many open files". Groups wait for a slot instead.
-    """
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return MAX_IN_FLIGHT
-    return max(8, min(MAX_IN_FLIGHT, soft - FD_RESERVE))
 
 
 class Engine:
@@ -132,7 +115,7 @@ class Engine:
         # The groups running now (a stop wakes each).
         self._running: set[GroupRun] = set()
         # Requests in flight across all groups: each holds a connection (a descriptor).
-        self.in_flight = asyncio.Semaphore(settings.max_in_flight or in_flight_limit())
+        self.in_flight = asyncio.Semaphore(int(in_flight_limit(settings.max_in_flight).amount))
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""

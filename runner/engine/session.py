@@ -22,10 +22,11 @@ from runner import wire_json
 from runner.cache.cache import ResponseCache, open_cache
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
-from runner.engine.engine import Engine, EngineSettings, OutcomeSink, in_flight_limit
-from runner.engine.limits import Limits
+from runner.engine.engine import Engine, EngineSettings, OutcomeSink
 from runner.engine.retry import Backoff
 from runner.limits.clock import Clock, SystemClock
+from runner.limits.from_settings import in_flight_limit
+from runner.limits.group_limits import Limits
 from runner.output.observer import Observer
 from runner.output.stats import GroupStats
 from runner.providers.base import Provider, ProviderContext, provider_class
@@ -41,7 +42,7 @@ def _open_session(
     """
     if context.session is not None or not any(p.uses_http for p in providers):
         return None
-    connector = aiohttp.TCPConnector(limit=in_flight_limit(), limit_per_host=0)
+    connector = aiohttp.TCPConnector(limit=int(in_flight_limit().amount), limit_per_host=0)
     context.session = aiohttp.ClientSession(connector=connector, json_serialize=wire_json.dumps)
     return context.session
 

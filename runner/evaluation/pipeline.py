@@ -31,6 +31,7 @@ from runner.evaluation.prompto_judge import load_judge_folder
 from runner.evaluation.scorers import BUILTINS
 from runner.evaluation.store import EvaluationWriter
 from runner.limits.clock import Clock
+from runner.limits.from_settings import request_rate
 from runner.output.results import STATUS_OK, Outcome
 from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group, Tagged, default_max_queries
@@ -202,10 +203,15 @@ class EvaluationRun:
             return dict(await engine.run(groups))
 
     def rate_of(self, step: Step) -> float:
-        assert step.model is not None
-        rate = step.config.max_queries or step.model.max_queries or self.settings.max_queries
-        rate = rate or default_max_queries(step.model.api)
-        return float(rate)
+        """A judge's requests a minute: the step's beat its model's, which beat the run's."""
+        model = step.model
+        assert model is not None
+        return request_rate(
+            step=step.config.max_queries,
+            model=model.max_queries,
+            run=self.settings.max_queries,
+            default=lambda: default_max_queries(model.api),
+        )
 
     def write_verdict(self, step: Step, request: judging.JudgeRequest, outcome: Outcome) -> None:
         completion = outcome.completion

@@ -29,6 +29,7 @@ from runner.engine.session import engine_session
 from runner.errors import BadInputError, ConfigError
 from runner.evaluation.judge import needed_keys, render
 from runner.limits.clock import Clock, SystemClock
+from runner.limits.from_settings import request_rate
 from runner.output.results import Outcome
 from runner.prompts.expand import Expansion, is_template
 from runner.prompts.grouping import Group, Tagged, default_max_queries
@@ -130,11 +131,11 @@ def rephrase_experiment(
     if problems:
         raise BadInputError(f"{len(problems)} problem(s) in rephrase; nothing was sent:", problems)
     check_budget_priced(settings, [(model.api, model.model_name)])
-    rate = float(
-        cfg.max_queries
-        or model.max_queries
-        or settings.max_queries
-        or default_max_queries(model.api)
+    rate = request_rate(
+        step=cfg.max_queries,
+        model=model.max_queries,
+        run=settings.max_queries,
+        default=lambda: default_max_queries(model.api),
     )
     answers: dict[int, str] = {}
     spending = Spending.for_run(settings)

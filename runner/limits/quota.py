@@ -1,9 +1,9 @@
 """The limits model: what a limit counts, over what time, for whom, and how it is charged.
 
 A :class:`Limit` is one typed thing. *What* it counts: requests, input tokens, output
-tokens, total tokens (or requests in flight, which the engine's concurrency cap enforces).
-*Per* minute or per day. Its *scope*: one rate-limit group, or one API key (every group
-sending with it). Its *accounting*, which must match how the provider charges:
+tokens, total tokens (each per minute), or requests in flight at once (the engine's cap).
+Its *scope*: one rate-limit group, or one API key (every group sending with it). Its
+*accounting*, which must match how the provider charges:
 
 * ``reserved``: the estimate is charged when the request starts and never refunded. This is
   how OpenAI documents its TPM limit (characters / 4 plus ``max_tokens``) and what
@@ -34,13 +34,6 @@ class Counts(StrEnum):
     IN_FLIGHT = "in_flight"
 
 
-class Per(StrEnum):
-    """The window a limit's amount is given for."""
-
-    MINUTE = "minute"
-    DAY = "day"
-
-
 class Scope(StrEnum):
     """Who shares a limit."""
 
@@ -55,33 +48,39 @@ class Accounting(StrEnum):
     ACTUAL = "actual"
 
 
-# The short kind each limit is stored under in shared state (file names, Ray keys).
+# The short kind each limit is stored under in shared state (bucket file names, Ray actor
+# keys): `<identity>.<kind>`. Buckets of a running sweep are found by these names, so they
+# never change. Requests in flight are never shared (each process caps its own).
 STORE_KIND = {
-    Counts.REQUESTS: "q",
-    Counts.TOTAL_TOKENS: "t",
-    Counts.INPUT_TOKENS: "ti",
-    Counts.OUTPUT_TOKENS: "to",
+    (Counts.REQUESTS, Scope.GROUP): "q",
+    (Counts.REQUESTS, Scope.KEY): "k",
+    (Counts.TOTAL_TOKENS, Scope.GROUP): "t",
+    (Counts.INPUT_TOKENS, Scope.GROUP): "ti",
+    (Counts.OUTPUT_TOKENS, Scope.GROUP): "to",
 }
 
 
 @dataclass(frozen=True)
 class Limit:
-    """One limit: ``amount`` of ``counts`` per ``per``, shared by ``scope``."""
+    """One limit: ``amount`` of ``counts`` per minute (in flight: at once), shared by ``scope``.
+
+    Built in one place, :mod:`runner.limits.from_settings`.
+    """
 
     counts: Counts
     amount: float
-    per: Per = Per.MINUTE
     scope: Scope = Scope.GROUP
     accounting: Accounting = Accounting.RESERVED
 
     @property
     def rate_per_minute(self) -> float:
-        return self.amount if self.per is Per.MINUTE else self.amount / (24 * 60)
+        """The pace a bucket enforcing this limit keeps."""
+        return self.amount
 
     @property
     def store_kind(self) -> str:
-        kind = STORE_KIND[self.counts]
-        return kind if self.per is Per.MINUTE else f"{kind}d"
+        """What this limit's shared bucket is named by, beside its identity."""
+        return STORE_KIND[self.counts, self.scope]
 
 
 @dataclass(frozen=True)

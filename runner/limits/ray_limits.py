@@ -28,6 +28,7 @@ from typing import Any
 from loguru import logger
 
 from runner.limits.limiter import Gcra, default_burst
+from runner.limits.quota import Limit
 
 ACTOR_NAME = "runner-limits"
 NAMESPACE = "runner"
@@ -211,11 +212,11 @@ class RayLimits:
         self._actor = limits_actor(ray)
         self._buckets: dict[str, RayBucket] = {}
 
-    def bucket(self, identity: str, rate_per_minute: float, kind: str = "q") -> RayBucket:
-        """The shared bucket for ``identity`` (already a fingerprint; never a raw key)."""
-        name = f"{identity}.{kind}"
+    def bucket(self, identity: str, limit: Limit) -> RayBucket:
+        """The shared bucket of ``limit`` for ``identity`` (a fingerprint; never a raw key)."""
+        name = f"{identity}.{limit.store_kind}"
         if name not in self._buckets:
-            self._buckets[name] = RayBucket(self._actor, name, rate_per_minute)
+            self._buckets[name] = RayBucket(self._actor, name, limit.rate_per_minute)
         return self._buckets[name]
 
     def reservations(self) -> dict[str, int]:

@@ -33,6 +33,7 @@ from pathlib import Path
 from loguru import logger
 
 from runner.limits.limiter import Gcra, default_burst
+from runner.limits.quota import Limit
 from runner.paths import runner_cache_home
 
 # tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
@@ -223,11 +224,13 @@ class SharedLimits:
         self._buckets: dict[str, FileBucket] = {}
         self._files = _Descriptors(MAX_OPEN_FILES)
 
-    def bucket(self, identity: str, rate_per_minute: float, kind: str = "q") -> FileBucket:
-        """The shared bucket for ``identity`` (already a fingerprint; never a raw key)."""
-        name = f"{identity}.{kind}"
+    def bucket(self, identity: str, limit: Limit) -> FileBucket:
+        """The shared bucket of ``limit`` for ``identity`` (a fingerprint; never a raw key)."""
+        name = f"{identity}.{limit.store_kind}"
         if name not in self._buckets:
-            self._buckets[name] = FileBucket(self.folder / name, rate_per_minute, files=self._files)
+            self._buckets[name] = FileBucket(
+                self.folder / name, limit.rate_per_minute, files=self._files
+            )
         return self._buckets[name]
 
     def close(self) -> None:

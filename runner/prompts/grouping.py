@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.limits.from_settings import chosen_rate, request_rate, token_limits_of
 from runner.limits.quota import Counts, Limit
 from runner.prompts.records import PromptRecord
 
@@ -67,8 +68,8 @@ class Group:
     def __post_init__(self) -> None:
         has_total = any(lim.counts is Counts.TOTAL_TOKENS for lim in self.token_limits)
         if self.tokens_per_minute is not None and not has_total:
-            total = Limit(Counts.TOTAL_TOKENS, self.tokens_per_minute)
-            self.token_limits = (*self.token_limits, total)
+            total = token_limits_of({Counts.TOTAL_TOKENS: self.tokens_per_minute})
+            self.token_limits = (*self.token_limits, *total)
         if self.total < 0 and isinstance(self.records, list):
             self.total = len(self.records)
 
@@ -125,29 +126,39 @@ class GroupAssigner:
         return {k: v for k, v in self._defaults.items() if v is not None}
 
     def assign(self, record: PromptRecord) -> tuple[str, float, TokenAmounts]:
-        """(group name, queries per minute, token limits per minute) for ``record``."""
-        default = self.max_queries
-        if default is None:
-            default = default_max_queries(record.api)
+        """(group name, queries per minute, token limits per minute) for ``record``.
+
+        A model's own limits beat its group's, which default to the run's (the one rule,
+        :func:`runner.limits.from_settings.chosen_rate`); the api's default comes last.
+        """
+
+        def default() -> float:
+            return default_max_queries(record.api)
+
         if not self.parallel:
-            return SINGLE_QUEUE, default, self._default_tokens()
+            rate = request_rate(run=self.max_queries, default=default)
+            return SINGLE_QUEUE, rate, self._default_tokens()
         base = record.group or record.api
         q_groups, q_models = self._queries
-        name = base
-        rate = q_groups.get(base) or default
-        tokens: dict[Counts, float | None] = {
-            kind: groups.get(base, self._defaults[kind])
-            for kind, (groups, _models) in self._tokens.items()
-        }
-        model = record.model_name
-        if model is not None and (
+        model = record.model_name or ""
+        own = bool(model) and (
             model in q_models.get(base, {})
             or any(model in models.get(base, {}) for _g, models in self._tokens.values())
-        ):
-            name = f"{base}-{model}"
-            rate = q_models.get(base, {}).get(model, rate)
-            for kind, (_groups, models) in self._tokens.items():
-                tokens[kind] = models.get(base, {}).get(model, tokens[kind])
+        )
+        # A model with a limit of its own is a sub-group of its own.
+        name = f"{base}-{model}" if own else base
+        rate = request_rate(
+            model=q_models.get(base, {}).get(model) if own else None,
+            run=q_groups.get(base, self.max_queries),
+            default=default,
+        )
+        tokens: dict[Counts, float | None] = {
+            kind: chosen_rate(
+                model=models.get(base, {}).get(model) if own else None,
+                run=groups.get(base, self._defaults[kind]),
+            )
+            for kind, (groups, models) in self._tokens.items()
+        }
         return name, rate, {k: v for k, v in tokens.items() if v is not None}
 
 
@@ -168,8 +179,7 @@ def group_records(
         name, rate, tokens = assigner.assign(record)
         if name not in groups:
             lists[name] = []
-            limits = tuple(Limit(kind, amount) for kind, amount in tokens.items())
-            groups[name] = Group(name, rate, lists[name], token_limits=limits)
+            groups[name] = Group(name, rate, lists[name], token_limits=token_limits_of(tokens))
         # One queue for APIs with and without a quota: the lowest limit holds for all.
         groups[name].rate_per_minute = min(groups[name].rate_per_minute, rate)
         lists[name].append(record)

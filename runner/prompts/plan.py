@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from runner.limits.quota import Accounting, Limit
+from runner.limits.from_settings import token_limits_of
+from runner.limits.quota import Accounting
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
@@ -89,10 +90,6 @@ class Plan:
             accounting: how the providers of a group's apis charge its token limits.
         """
 
-        def token_limits(g: GroupPlan) -> tuple[Limit, ...]:
-            how = accounting(g.apis)
-            return tuple(Limit(k, v, accounting=how) for k, v in g.token_limits.items())
-
         def cap(g: GroupPlan) -> int | None:
             caps = [c for c in map(api_concurrency, g.apis) if c is not None]
             return min(caps) if caps else None
@@ -103,7 +100,7 @@ class Plan:
                 g.rate_per_minute,
                 self.records(name),
                 total=g.count,
-                token_limits=token_limits(g),
+                token_limits=token_limits_of(g.token_limits, accounting(g.apis)),
                 identity=identity(g),
                 max_concurrency=cap(g),
             )
