@@ -15,8 +15,7 @@ from runner.engine.timeline import Timeline, TimelineObserver
 from runner.limits.adaptive import AdaptiveGate
 from runner.limits.clock import Clock
 from runner.limits.from_settings import accounting_of
-from runner.limits.group_limits import GroupLimits, group_identity
-from runner.limits.stores import open_store
+from runner.limits.group_limits import GroupLimits, group_identity, open_store
 from runner.output.observer import Observer
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line

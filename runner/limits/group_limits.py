@@ -12,15 +12,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.config.schema import RunConfig
 from runner.limits.clock import Clock
 from runner.limits.from_settings import request_limit
 from runner.limits.limiter import Limiter, TokenBucket
 from runner.limits.quota import Counts, Limit, Metered, Scope, TokenEstimate
-from runner.limits.shared_limits import fingerprint, never_binds
-from runner.limits.stores import LimitStore
+from runner.limits.shared_limits import SharedLimits, fingerprint, never_binds
 
 if TYPE_CHECKING:
     from runner.prompts.records import PromptRecord
+
+
+class LimitStore(Protocol):
+    """Shared buckets by name (``<identity>.<limit.store_kind>``): on files or in a Ray actor."""
+
+    def bucket(self, identity: str, limit: Limit) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(settings: RunConfig) -> LimitStore | None:
+    """The store ``shared_limits`` asks for, or None for in-process limits only."""
+    if settings.shared_limits == "none":
+        return None
+    if settings.shared_limits == "ray":
+        from runner.limits.ray_limits import RayLimits  # an optional extra: imported late
+
+        return RayLimits(address=settings.ray_address)
+    from pathlib import Path
+
+    folder = Path(settings.limits_dir).expanduser() if settings.limits_dir else None
+    return SharedLimits(folder)
 
 
 class LimitedGroup(Protocol):
