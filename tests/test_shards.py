@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import runner.providers  # noqa: F401  (providers declare their traits to the grouping)
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.plan import plan_experiment
 from runner.shards import shard_of, shard_run_name, split_shard_folder
