@@ -119,13 +119,13 @@ class Run:
             self.read()
             self.plan()
             try:
-                return self._after_plan()
+                return self._run_planned()
             finally:
                 self.prepared.plan.close()
         finally:
             self.lock.release()
 
-    def _after_plan(self) -> RunResult:
+    def _run_planned(self) -> RunResult:
         if not self.settings.resume:
             self.lock.acquire(self.folder.run_id)
             refuse_existing(self.settings, self.folder)  # again, now no one else can start it
