@@ -5,7 +5,7 @@ Nothing here sends anything: a problem anywhere stops the run with every problem
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from runner.prompts.output_schema import SchemaApplier, SchemaError, load_schema
 from runner.prompts.plan import Plan, plan_experiment
 from runner.prompts.records import PromptRecord, record_problems
 from runner.prompts.select import selection
-from runner.providers import Provider, ProviderContext, known_apis, provider_class
+from runner.providers import Provider, ProviderContext, ProviderSet, known_apis
 
 if TYPE_CHECKING:
     from runner.evaluation import EvaluationRun
@@ -38,9 +38,18 @@ class PreparedRun:
 
     experiment: str
     plan: Plan
-    providers: dict[str, Provider]
-    context: ProviderContext
+    provider_set: ProviderSet
     evaluation: EvaluationRun | None = None
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        """The providers of the apis the plan sends to, by api (one each)."""
+        return self.provider_set.providers
+
+    @property
+    def context(self) -> ProviderContext:
+        """What every provider of the run gets: settings, environment, HTTP session."""
+        return self.provider_set.context
 
     @property
     def input_file(self) -> Path:
@@ -106,44 +115,71 @@ def prepare_run(
     redaction.remember_env(env)  # keys passed in (the Python API) are masked too
     if settings.on_invalid not in ("stop", "skip"):
         raise ConfigError(f"on_invalid must be stop or skip, got {settings.on_invalid!r}")
-    context = ProviderContext(settings, env=env)
-    apis = known_apis()
-    providers: dict[str, Provider] = {}
+    providers = ProviderSet(ProviderContext(settings, env=env))
     evaluation = None
     if settings.evaluation:
         from runner.evaluation import EvaluationRun  # only runs that evaluate pay for it
 
         evaluation = EvaluationRun.create(settings, run_dir or Path("."), env=env)
+    check = RecordCheck(settings, providers, evaluation)
+    expansion = Expansion.of(settings) if is_template(settings) else None
+    plan = _plan(settings, expansion, check, providers.credential, done)
+    try:
+        _refuse_or_warn(settings, plan, expansion)
+    except BaseException:
+        plan.close()
+        raise
+    m = settings.model
+    if m is not None and plan.model_changed:
+        logger.info(
+            "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
+            m.model_name,
+            plan.model_changed,
+            m.api,
+            m.model_name,
+        )
+    return PreparedRun(experiment_name(settings), plan, providers, evaluation)
 
-    batch = batch_mode(settings)
-    schemas = SchemaApplier(default_output_schema(settings), input_path(settings).parent)
 
-    def check(record: PromptRecord) -> list[str]:
-        found = record_problems(record, apis) or schemas.apply(record)
+class RecordCheck:
+    """What stops a record from being sent, asked of each record as the plan reads it.
+
+    A record's provider comes from the run's :class:`ProviderSet` (made there on the
+    first record of its api); the check itself makes nothing.
+    """
+
+    def __init__(
+        self, settings: RunConfig, providers: ProviderSet, evaluation: EvaluationRun | None
+    ) -> None:
+        self.apis = known_apis()
+        self.providers = providers
+        self.evaluation = evaluation
+        self.batch = batch_mode(settings)
+        self.schemas = SchemaApplier(default_output_schema(settings), input_path(settings).parent)
+
+    def __call__(self, record: PromptRecord) -> list[str]:
+        """Every problem of ``record``, each naming where it is (none: it can be sent)."""
+        found = record_problems(record, self.apis) or self.schemas.apply(record)
         if found:
             return found
-        problem = batch_problem(record) if batch else None
+        problem = batch_problem(record) if self.batch else None
         if problem:
             return [f"{record.where}: {problem}"]
-        api = record.api
-        provider = providers.get(api)
-        if provider is None:
-            provider = providers[api] = provider_class(api)(context)
+        provider = self.providers.provider(record.api)
         found = [f"{record.where}: {p}" for p in provider.problems(record)]
-        if evaluation is not None and not found:
-            found = [f"{record.where}: {p}" for p in evaluation.validate([record])]
+        if self.evaluation is not None and not found:
+            found = [f"{record.where}: {p}" for p in self.evaluation.validate([record])]
         return found
 
-    # A record's credentials depend on its api and model only: hashed once per pair.
-    credentials: dict[tuple[str, str | None], str] = {}
 
-    def credential(record: PromptRecord) -> str:
-        pair = (record.api, record.model_name)
-        found = credentials.get(pair)
-        if found is None:
-            found = credentials[pair] = providers[record.api].credential(record)
-        return found
-
+def _plan(
+    settings: RunConfig,
+    expansion: Expansion | None,
+    check: Callable[[PromptRecord], list[str]],
+    credential: Callable[[PromptRecord], str],
+    done: bytearray | None,
+) -> Plan:
+    """Read the experiment once: every record checked, grouped and spooled."""
     max_queries, limits = request_rates(settings)
     assigner = GroupAssigner(
         max_queries=max_queries,
@@ -152,8 +188,7 @@ def prepare_run(
         token_limits=token_limit_settings(settings),
     )
     m = settings.model
-    expansion = Expansion.of(settings) if is_template(settings) else None
-    plan = plan_experiment(
+    return plan_experiment(
         input_path(settings, expansion),
         assigner,
         check,
@@ -165,9 +200,12 @@ def prepare_run(
         select=selection(settings.limit, settings.sample, settings.seed),
         shard=(settings.shard or 0, settings.shards) if settings.shards > 1 else None,
     )
+
+
+def _refuse_or_warn(settings: RunConfig, plan: Plan, expansion: Expansion | None) -> None:
+    """Stop on any problem (all listed) or an empty plan; warn of what is not sent."""
     where = plan.input_file if expansion is None else f"experiment {expansion.name}"
     if plan.problems:
-        plan.close()
         raise BadInputError(
             f"{where}: {plan.problem_count} problem(s) found; nothing was sent. Fix these:",
             plan.problems,
@@ -181,22 +219,8 @@ def prepare_run(
             len(plan.invalid),
         )
     if plan.total == 0:
-        plan.close()
         raise BadInputError(
             f"{where}: the experiment file holds no "
             + ("valid records" if plan.invalid else "records")
         )
-    try:
-        check_budget_priced(settings, plan.model_counts)
-    except ConfigError:
-        plan.close()
-        raise
-    if m is not None and plan.model_changed:
-        logger.info(
-            "model={}: {} prompt(s) named another api/model_name and now use {}/{}",
-            m.model_name,
-            plan.model_changed,
-            m.api,
-            m.model_name,
-        )
-    return PreparedRun(experiment_name(settings), plan, providers, context, evaluation)
+    check_budget_priced(settings, plan.model_counts)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.batch.registry import batch_mode
 from runner.config.schema import RunConfig
 from runner.cost.spending import Spending
 from runner.engine.engine import Engine
+from runner.engine.rejections import Rejections
 from runner.engine.session import engine_session
 from runner.engine.stopping import GracefulStop
 from runner.engine.timeline import Timeline, TimelineObserver
 from runner.limits.adaptive import AdaptiveGate
 from runner.limits.clock import Clock
 from runner.limits.from_settings import accounting_of
-from runner.limits.group_limits import GroupLimits, group_identity, open_store
+from runner.limits.group_limits import GroupLimits, Limits, group_identity, open_store
 from runner.output.observer import Observer
 from runner.output.progress import GroupProgress, progress_enabled
 from runner.output.results import Outcome, result_line
 from runner.output.stats import GroupStats
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun
+from runner.prompts.grouping import Group
+from runner.prompts.plan import GroupPlan
 
 if TYPE_CHECKING:
     from runner.batch.run import BatchRun
@@ -43,90 +46,156 @@ async def send_all(
     ``mode=batch`` the prompts go through the providers' batch APIs (runner.batch);
     the batch manifest sits beside ``completed.jsonl``.
     """
-    evaluation = prepared.evaluation
-    spending = spending or Spending.for_run(settings)
-    spending.prices.warm(prepared.plan.model_counts)
+    sending = Sending(prepared, settings, clock, writer, run_id, spending)
+    return await sending.run(timeline)
 
-    def sink(outcome: Outcome) -> None:
-        line = result_line(outcome, run_id=run_id, experiment=prepared.experiment)
-        writer.write(line)
-        if evaluation is not None:
-            evaluation.on_result(line)  # scorers now; judge prompts queued
 
-    store = open_store(settings)
-    limits = GroupLimits(
-        store,
-        clock,
-        key_limits={api: float(v) for api, v in settings.key_max_queries.items()},
-        credential=lambda record: prepared.providers[record.api].credential(record),
-    )
-    groups = prepared.plan.engine_groups(
-        lambda g: group_identity(g.name, g.credentials),
-        lambda api: prepared.providers[api].max_concurrency,
-        accounting_of(settings, {api: p.token_accounting for api, p in prepared.providers.items()}),
-    )
-    initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
-    stats: dict[str, GroupStats] = {}
-    stopper: GracefulStop | None = None
-    # The bars read the engine's live state (pauses, retries) at every redraw.
-    live: dict[str, Engine] = {}
-    progress = GroupProgress(
-        initial,
-        progress_enabled(settings.progress),
-        paused=lambda name: "e" in live and _paused(live["e"].gates.get(name), clock),
-        current=lambda name: live["e"].stats.get(name) if "e" in live else None,
-    )
-    observers: list[Observer] = [spending.tally]
-    if timeline is not None:
-        observers.append(TimelineObserver(timeline, clock))
-    try:
-        with progress:
-            async with engine_session(
-                prepared.context,
-                sink,
-                providers=prepared.providers,
-                close_providers=True,
-                clock=clock,
-                limits=limits.as_limits(),
-                on_change=progress.update,
-                observers=observers,
-                budget=spending.budget,
-                prices=spending.prices,
-            ) as engine:
-                live["e"] = engine
-                batches = await _start_batches(engine, prepared, settings, clock, writer, run_id)
-                stopper = GracefulStop(engine.request_stop, settings.stop_timeout_s, writer.close)
-                run_task: asyncio.Task[Any] = asyncio.create_task(engine.run(groups))
-                stopper.install(run_task)
-                try:
-                    if evaluation is not None and evaluation.has_judges:
-                        from runner.evaluation.live import judge_alongside
+class Sending:
+    """One run's sending: its engine, the file its results go to, what watches it."""
 
-                        # Judges have their own groups and limits: generation's are untouched.
-                        stats = await judge_alongside(
-                            evaluation,
-                            run_task,
-                            prepared.context,
-                            prepared.providers,
-                            clock,
-                            stopped=lambda: stopper is not None and stopper.stopped,
-                            spending=spending,
-                        )
-                    else:
-                        stats = await run_task
-                except asyncio.CancelledError:
-                    if not stopper.stopped:
-                        raise
-                    stats = engine.stats  # cut short after a stop: the counters so far
-                finally:
-                    stopper.uninstall()
-                    if batches is not None:
-                        await batches.close()
-    finally:
-        if store is not None:
-            store.close()
-        spending.prices.report_unpriced()
-    return stats, stopper is not None and stopper.stopped
+    def __init__(
+        self,
+        prepared: PreparedRun,
+        settings: RunConfig,
+        clock: Clock,
+        writer: ResultWriter,
+        run_id: str,
+        spending: Spending | None = None,
+    ) -> None:
+        self.prepared = prepared
+        self.settings = settings
+        self.clock = clock
+        self.writer = writer
+        self.run_id = run_id
+        self.spending = spending or Spending.for_run(settings)
+        self.engine: Engine | None = None  # the live engine, once its session is open
+        self.stopper: GracefulStop | None = None
+
+    async def run(self, timeline: Timeline | None) -> tuple[dict[str, GroupStats], bool]:
+        """Send everything; the counters, and whether a stop cut the run."""
+        self.spending.prices.warm(self.prepared.plan.model_counts)
+        store = open_store(self.settings)
+        limits = GroupLimits(
+            store,
+            self.clock,
+            key_limits={api: float(v) for api, v in self.settings.key_max_queries.items()},
+            credential=self.prepared.provider_set.credential,
+        )
+        groups = self._groups()
+        initial = [GroupStats(n, g.rate_per_minute, g.total) for n, g in groups.items()]
+        progress = GroupProgress(
+            initial,
+            progress_enabled(self.settings.progress),
+            paused=self.paused,
+            current=self.current,
+        )
+        observers: list[Observer] = [self.spending.tally]
+        if timeline is not None:
+            observers.append(TimelineObserver(timeline, self.clock))
+        try:
+            with progress:
+                stats = await self._send(groups, limits.as_limits(), progress, observers)
+        finally:
+            if store is not None:
+                store.close()
+            self.spending.prices.report_unpriced()
+        return stats, self.stopped()
+
+    def sink(self, outcome: Outcome) -> None:
+        """Write one result as soon as it is known; scorers and judges see it next."""
+        line = result_line(outcome, run_id=self.run_id, experiment=self.prepared.experiment)
+        self.writer.write(line)
+        if self.prepared.evaluation is not None:
+            self.prepared.evaluation.on_result(line)  # scorers now; judge prompts queued
+
+    def stopped(self) -> bool:
+        """Whether a stop (Ctrl-C, a signal) cut the sending short."""
+        return self.stopper is not None and self.stopper.stopped
+
+    # The progress bars read the engine's live state (pauses, retries) at every redraw.
+    def paused(self, group: str) -> bool:
+        """Whether ``group`` waits out a ``Retry-After`` now."""
+        return self.engine is not None and _paused(self.engine.gates.get(group), self.clock)
+
+    def current(self, group: str) -> GroupStats | None:
+        """The live counters of ``group`` (None before the engine starts)."""
+        return None if self.engine is None else self.engine.stats.get(group)
+
+    def _groups(self) -> dict[str, Group]:
+        providers = self.prepared.provider_set
+        return self.prepared.plan.engine_groups(
+            _identity,
+            providers.max_concurrency,
+            accounting_of(self.settings, providers.token_accounting()),
+        )
+
+    async def _send(
+        self,
+        groups: dict[str, Group],
+        limits: Limits,
+        progress: GroupProgress,
+        observers: list[Observer],
+    ) -> dict[str, GroupStats]:
+        """The engine's session, open while the groups (and any batches, judges) run."""
+        prepared, settings = self.prepared, self.settings
+        async with engine_session(
+            prepared.context,
+            self.sink,
+            providers=prepared.providers,
+            close_providers=True,
+            clock=self.clock,
+            limits=limits,
+            on_change=progress.update,
+            observers=observers,
+            budget=self.spending.budget,
+            prices=self.spending.prices,
+        ) as engine:
+            # Refused keys are known by the run's own fingerprints: one per (api, model).
+            engine.rejections = Rejections(prepared.provider_set.credential)
+            self.engine = engine
+            batches = await _start_batches(
+                engine, prepared, settings, self.clock, self.writer, self.run_id
+            )
+            self.stopper = GracefulStop(
+                engine.request_stop, settings.stop_timeout_s, self.writer.close
+            )
+            run_task: asyncio.Task[dict[str, GroupStats]] = asyncio.create_task(engine.run(groups))
+            self.stopper.install(run_task)
+            try:
+                return await self._generation(run_task)
+            except asyncio.CancelledError:
+                if not self.stopper.stopped:
+                    raise
+                return engine.stats  # cut short after a stop: the counters so far
+            finally:
+                self.stopper.uninstall()
+                if batches is not None:
+                    await batches.close()
+
+    async def _generation(
+        self, run_task: asyncio.Task[dict[str, GroupStats]]
+    ) -> dict[str, GroupStats]:
+        """Generation's counters when it ends; judges (if any) judge its results meanwhile."""
+        evaluation = self.prepared.evaluation
+        if evaluation is None or not evaluation.has_judges:
+            return await run_task
+        from runner.evaluation.live import judge_alongside
+
+        # Judges have their own groups and limits: generation's are untouched.
+        return await judge_alongside(
+            evaluation,
+            run_task,
+            self.prepared.context,
+            self.prepared.providers,
+            self.clock,
+            stopped=self.stopped,
+            spending=self.spending,
+        )
+
+
+def _identity(group: GroupPlan) -> str:
+    """A group's identity between processes (its name and the credentials it sends with)."""
+    return group_identity(group.name, group.credentials)
 
 
 def _paused(gate: AdaptiveGate | None, clock: Clock) -> bool:

@@ -21,11 +21,13 @@ from runner.providers.base import (
     provider_class,
     register,
 )
+from runner.providers.provider_set import ProviderSet
 
 __all__ = [
     "Completion",
     "Provider",
     "ProviderContext",
+    "ProviderSet",
     "known_apis",
     "provider_class",
     "register",

@@ -1,0 +1,79 @@
+"""Whether a run may use its folder: a new run never writes into one, a resume needs one."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from runner.config.schema import RunConfig
+from runner.errors import BadInputError
+from runner.output.resume import check_same_input, find_run
+from runner.output.run_folder import RunFolder
+from runner.output.summary import Summary
+from runner.prepare import PreparedRun, experiment_name, input_path
+from runner.run.result import RunResult
+
+
+def refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
+    """A new run never writes into a run that exists: that is what resume is for."""
+    if folder.meta.exists():
+        resume = shlex.quote(f"resume={folder.run_id}")
+        raise BadInputError(
+            f"run_id={folder.run_id}: experiment '{experiment_name(settings)}' already has "
+            f"this run ({folder.path}); continue it with {resume}, or pick "
+            "another run_id (or none, for a new one)"
+        )
+
+
+def require_run(settings: RunConfig, folder: RunFolder) -> None:
+    """A resume needs the run's folder: else say which runs there are."""
+    if not folder.meta.exists():
+        find_run(
+            Path(settings.outputs_dir),
+            experiment_name(settings),
+            settings.resume,
+            settings.shard,
+            settings.shards,
+        )
+        raise BadInputError(f"resume={settings.resume}: {folder.path} is not a run folder")
+
+
+def check_resumable(settings: RunConfig, folder: RunFolder) -> dict[str, Any]:
+    """The resumed run's ``run.json``, once its input and experiment are checked."""
+    check_same_input(folder, input_path(settings))
+    previous = folder.read_meta()
+    if previous.get("experiment") not in (None, experiment_name(settings)):
+        raise BadInputError(
+            f"resume={settings.resume}: that run is of experiment "
+            f"'{previous.get('experiment')}', not '{experiment_name(settings)}'"
+        )
+    return previous
+
+
+def already_complete(
+    prepared: PreparedRun, folder: RunFolder, previous: dict[str, Any]
+) -> RunResult:
+    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched."""
+    plan = prepared.plan
+    logger.info(
+        "Run {} is already complete: all {} prompt(s) are ok; nothing was sent.",
+        folder.run_id,
+        plan.total,
+    )
+    if prepared.evaluation is not None:
+        prepared.evaluation.close()
+    summary = Summary(
+        run_id=folder.run_id,
+        experiment=prepared.experiment,
+        total=plan.total,
+        ok=plan.total,
+        error=0,
+        not_sent=0,
+        wall_time_s=float(previous.get("wall_time_s") or 0.0),
+        groups={},
+        skipped=plan.skipped,
+    )
+    return RunResult(folder, summary, {"already_complete": True})
