@@ -128,7 +128,8 @@ def row_sql(con: duckdb.DuckDBPyConnection, prefix: str = "") -> str:
     return f"coalesce({row}, {_FILE_ROW.format(p=prefix)})"
 
 
-def _chosen(cols: list[Column], keys: list[str]) -> list[Column]:
+def chosen_columns(cols: list[Column], keys: list[str]) -> list[Column]:
+    """The columns ``keys`` name, in that order (all of them if none is known), at most MAX_COLUMNS."""
     by_key = {c.key: c for c in cols}
     picked = [by_key[k] for k in keys if k in by_key]
     return (picked or cols)[:MAX_COLUMNS]
@@ -320,4 +321,4 @@ def compare(
     return Page(rows, total, page, size)
 
 
-__all__ = ["MAX_COLUMNS", "ORDERS", "Column", "_chosen", "columns", "compare"]
+__all__ = ["MAX_COLUMNS", "ORDERS", "Column", "chosen_columns", "columns", "compare"]
