@@ -129,7 +129,7 @@ def row_sql(con: duckdb.DuckDBPyConnection, prefix: str = "") -> str:
 
 
 def chosen_columns(cols: list[Column], keys: list[str]) -> list[Column]:
-    """The columns ``keys`` name, in that order (all of them if none is known), at most MAX_COLUMNS."""
+    """The columns ``keys`` name, in order (all if none is known), at most MAX_COLUMNS."""
     by_key = {c.key: c for c in cols}
     picked = [by_key[k] for k in keys if k in by_key]
     return (picked or cols)[:MAX_COLUMNS]
