@@ -8,8 +8,9 @@ import pytest
 
 from bench.report import make_index, make_run
 from runner.index.db import read_connection
+from runner.report import aggregates
 from runner.report import data as report_data
-from runner.view import compare, queries
+from runner.view import compare, reads
 from tests.conftest import read_jsonl
 
 
@@ -21,7 +22,7 @@ def test_report_latency_quantiles_are_estimated_in_fixed_memory_for_big_runs(
     folder = tmp_path / "bench" / "20260101-000000-big"
     make_run(folder, 4000)
     exact = report_data.load_run(folder).latency.records()
-    monkeypatch.setattr(report_data, "EXACT_QUANTILES", 100)
+    monkeypatch.setattr(aggregates, "EXACT_QUANTILES", 100)
     estimated = report_data.load_run(folder).latency.records()
     assert len(exact) == len(estimated) > 0
     latencies = sorted(
@@ -37,7 +38,7 @@ def test_report_latency_quantiles_are_estimated_in_fixed_memory_for_big_runs(
 def test_viewer_reads_the_index_in_bounded_memory(tmp_path: Path) -> None:
     """The viewer's matrix page at 1,000,000 responses took 376 MB with DuckDB's default limit."""
     make_index(tmp_path, 1000)
-    with queries._read(tmp_path) as con:
+    with reads.read(tmp_path) as con:
         row = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')")
         limit, threads = row.fetchall()[0]
     assert limit.replace(" ", "").upper().startswith(("128", "122")), limit

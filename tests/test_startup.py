@@ -100,7 +100,7 @@ def test_the_mode_is_read_when_the_command_line_may_set_it(
 def test_the_report_reads_results_under_a_memory_cap(tmp_path: Path) -> None:
     # Before: DuckDB's default (80% of RAM) and every prompt's text in memory; a
     # 1,000,000-prompt run's report peaked at 504 MB RSS, now about 200 MB.
-    from runner.report.data import _open
+    from runner.report.results_db import open_results
 
     completed = tmp_path / "completed.jsonl"
     lines = [
@@ -108,7 +108,7 @@ def test_the_report_reads_results_under_a_memory_cap(tmp_path: Path) -> None:
         '{"prompt_key": "b", "line": 2, "status": "error", "prompt": "failed", "error": "e"}',
     ]
     completed.write_text("\n".join(lines) + "\n")
-    with _open(completed, tmp_path) as con:
+    with open_results(completed, tmp_path) as con:
         row = con.execute("SELECT current_setting('memory_limit')").fetchone()
         assert row == ("61.0 MiB",)  # 64MB, as DuckDB shows it
         kept = con.execute("SELECT prompt_key, prompt FROM r ORDER BY 1").fetchall()

@@ -25,7 +25,7 @@ from runner.errors import ConfigError
 FREE = "<name>"
 
 
-def _unwrap(tp: Any) -> Any:
+def unwrap_optional(tp: Any) -> Any:
     """``X | None`` as ``X``."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -33,24 +33,26 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def _fields(cls: type) -> dict[str, Any]:
+def typed_fields(cls: type) -> dict[str, Any]:
+    """A dataclass's fields with their types (``X | None`` as ``X``)."""
     hints = typing.get_type_hints(cls)
-    return {f.name: _unwrap(hints[f.name]) for f in dataclasses.fields(cls)}
+    return {f.name: unwrap_optional(hints[f.name]) for f in dataclasses.fields(cls)}
 
 
-def _is_map(tp: Any) -> bool:
+def is_map(tp: Any) -> bool:
+    """Whether ``tp`` is a ``dict[...]``."""
     return typing.get_origin(tp) is dict
 
 
 def setting_paths(cls: type = RunConfig, prefix: str = "") -> Iterator[str]:
     """Every settable path of the schema, sections included (``apis``, ``apis.local``)."""
-    for name, tp in _fields(cls).items():
+    for name, tp in typed_fields(cls).items():
         path = f"{prefix}{name}"
         yield path
         if dataclasses.is_dataclass(tp):
             yield from setting_paths(typing.cast(type, tp), f"{path}.")
-        elif _is_map(tp):
-            value = _unwrap(typing.get_args(tp)[1])
+        elif is_map(tp):
+            value = unwrap_optional(typing.get_args(tp)[1])
             if dataclasses.is_dataclass(value):
                 yield from setting_paths(typing.cast(type, value), f"{path}.{FREE}.")
 
@@ -62,13 +64,13 @@ def _known(parts: Sequence[str]) -> bool:
     while i < len(parts):
         if not dataclasses.is_dataclass(tp):
             return False  # a value has no keys below it
-        fields = _fields(typing.cast(type, tp))
+        fields = typed_fields(typing.cast(type, tp))
         if parts[i] not in fields:
             return False
         tp = fields[parts[i]]
         i += 1
-        if _is_map(tp) and i < len(parts):
-            tp = _unwrap(typing.get_args(tp)[1])
+        if is_map(tp) and i < len(parts):
+            tp = unwrap_optional(typing.get_args(tp)[1])
             if not dataclasses.is_dataclass(tp):
                 return True  # a free-form map: limits take any group name
             i += 1  # the step's own name

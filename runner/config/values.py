@@ -11,7 +11,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from runner.config.keys import _fields, _is_map, _unwrap, override_key
+from runner.config.keys import is_map, override_key, typed_fields, unwrap_optional
 from runner.config.schema import RunConfig
 from runner.errors import ConfigError
 
@@ -26,13 +26,13 @@ def setting_type(key: str) -> Any:
     while i < len(parts):
         if not dataclasses.is_dataclass(tp):
             return None
-        fields = _fields(typing.cast(type, tp))
+        fields = typed_fields(typing.cast(type, tp))
         if parts[i] not in fields:
             return None
         tp = fields[parts[i]]
         i += 1
-        if _is_map(tp) and i < len(parts):
-            tp = _unwrap(typing.get_args(tp)[1])
+        if is_map(tp) and i < len(parts):
+            tp = unwrap_optional(typing.get_args(tp)[1])
             i += 1
     return tp
 

@@ -151,7 +151,7 @@ class Hold:
 
     def release(self) -> None:
         """Nothing was sent: give the reservation back."""
-        self._end_probe(learnt=None)
+        self.end_probe(learnt=None)
         self.budget.settle(self.usd, 0.0, self.line)
 
     def settle(self, outcome: Outcome) -> None:
@@ -160,7 +160,7 @@ class Hold:
         if self.usd is not None and may_have_been_billed(outcome):
             charged = max(self.usd, charged or 0.0)
             self.budget.charged_unanswered += 1
-        self._end_probe(self._ratio(outcome))
+        self.end_probe(self._ratio(outcome))
         self.budget.settle(self.usd, charged, self.line)
 
     def _ratio(self, outcome: Outcome) -> float | None:
@@ -172,7 +172,8 @@ class Hold:
             return 1.0
         return completion.input_tokens / self.tokens.input
 
-    def _end_probe(self, learnt: float | None) -> None:
+    def end_probe(self, learnt: float | None) -> None:
+        """End the shape's probe, keeping ``learnt`` (billed over estimated input) if known."""
         budget, shape = self.budget, self.shape
         if shape is None:
             return
@@ -207,7 +208,7 @@ async def hold(
         budget.probing.add(shape)
     found = Hold(budget, line, usd, shape, estimate, probe)
     if not await budget.acquire(usd, stopped):
-        found._end_probe(learnt=None)
+        found.end_probe(learnt=None)
         budget.wake()
         return None
     return found

@@ -25,6 +25,41 @@ T = TypeVar("T")
 _CLOSED = None
 
 
+class _Queues:
+    """A queue of judge prompts per judge step, filled as generation's results arrive."""
+
+    def __init__(self, evaluation: EvaluationRun) -> None:
+        self.evaluation = evaluation
+        self.steps = {s.name: s for s in evaluation.steps if s.model is not None}
+        self.queues: dict[str, asyncio.Queue[judging.JudgeRequest | None]] = {
+            name: asyncio.Queue() for name in self.steps
+        }
+
+    def enqueue(self, request: judging.JudgeRequest) -> None:
+        self.queues[request.step].put_nowait(request)
+
+    async def stream(self, name: str) -> AsyncIterator[Tagged]:
+        while (request := await self.queues[name].get()) is not _CLOSED:
+            yield Tagged(request.record, request)  # the outcome carries its request back
+
+    def sink(self, outcome: Outcome) -> None:
+        request: judging.JudgeRequest = outcome.tag
+        self.evaluation.write_verdict(self.steps[request.step], request, outcome)
+
+    def groups(self) -> dict[str, Group]:
+        """One endless rate-limit group ``judge:<step>`` per judge step."""
+        return {
+            f"judge:{name}": Group(
+                f"judge:{name}", self.evaluation.rate_of(step), self.stream(name), total=-1
+            )
+            for name, step in self.steps.items()
+        }
+
+    def close(self) -> None:
+        for queue in self.queues.values():
+            queue.put_nowait(_CLOSED)
+
+
 async def judge_alongside(
     evaluation: EvaluationRun,
     generation: Awaitable[T],
@@ -45,31 +80,13 @@ async def judge_alongside(
         stopped: whether the run was asked to stop (then queued judge prompts are dropped).
         spending: the run's prices, budget and cost totals (judges have their own line).
     """
-    steps = {s.name: s for s in evaluation.steps if s.model is not None}
-    queues: dict[str, asyncio.Queue[judging.JudgeRequest | None]] = {
-        name: asyncio.Queue() for name in steps
-    }
-
-    def enqueue(request: judging.JudgeRequest) -> None:
-        queues[request.step].put_nowait(request)
-
-    async def stream(name: str) -> AsyncIterator[Tagged]:
-        while (request := await queues[name].get()) is not _CLOSED:
-            yield Tagged(request.record, request)  # the outcome carries its request back
-
-    def sink(outcome: Outcome) -> None:
-        request: judging.JudgeRequest = outcome.tag
-        evaluation.write_verdict(steps[request.step], request, outcome)
-
-    apis = [step.model.api for step in steps.values() if step.model is not None]
-    groups = {
-        f"judge:{name}": Group(f"judge:{name}", evaluation.rate_of(step), stream(name), total=-1)
-        for name, step in steps.items()
-    }
+    queues = _Queues(evaluation)
+    apis = [step.model.api for step in queues.steps.values() if step.model is not None]
+    groups = queues.groups()
     spent = spending or Spending.for_run(context.settings)
     async with engine_session(
         context,
-        sink,
+        queues.sink,
         providers=providers,
         apis=apis,
         clock=clock,
@@ -77,7 +94,7 @@ async def judge_alongside(
         budget=spent.budget,
         prices=spent.prices,
     ) as engine:
-        evaluation.live_sink = enqueue
+        evaluation.live_sink = queues.enqueue
         judges = asyncio.create_task(engine.run(groups))
         try:
             result = await generation
@@ -88,7 +105,6 @@ async def judge_alongside(
             evaluation.live_sink = None
             if stopped():
                 engine.request_stop()
-            for queue in queues.values():
-                queue.put_nowait(_CLOSED)
+            queues.close()
         await judges
     return result

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInputError
-from runner.prompts.reader import _text_lines
+from runner.prompts.reader import text_lines
 from runner.wire_json import loads_exact
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -75,7 +75,7 @@ def _row(columns: Any, number: int, where: str) -> DataRow:
 
 
 def _jsonl_rows(path: Path) -> Iterator[DataRow]:
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         if not line.strip():
             continue
         try:
@@ -89,7 +89,7 @@ def _jsonl_rows(path: Path) -> Iterator[DataRow]:
 
 
 def _csv_rows(path: Path) -> Iterator[DataRow]:
-    reader = csv.DictReader((text for _n, text in _text_lines(path)), strict=True)
+    reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
     start = 2
     try:
         for row in reader:

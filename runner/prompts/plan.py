@@ -18,8 +18,9 @@ from typing import IO
 from runner.limits.from_settings import token_limits_of
 from runner.limits.quota import Accounting
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
+from runner.prompts.notes import Notes
 from runner.prompts.reader import iter_records
-from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.prompts.records import PromptRecord
 from runner.shards import shard_of
 from runner.wire_json import spool_line, spool_value
 
@@ -143,56 +144,66 @@ def plan_experiment(
         BadInputError: the file is missing or of another kind (unreadable lines are
             problems of the plan, like invalid records).
     """
-    # Owned by the returned Plan, which closes it (Plan.close) once the run is over.
-    spool = tempfile.TemporaryFile(prefix="runner-spool-")  # noqa: SIM115
-    groups: dict[str, GroupPlan] = {}
-    problems: list[str] = []
-    problem_count = total = skipped = changed = 0
-    models: dict[tuple[str, str], int] = {}
-    notes = _Notes()
-    invalid: list[tuple[PromptRecord, list[str]]] = []
-
-    def note(found: list[str]) -> None:
-        nonlocal problem_count
-        problem_count += len(found)
-        problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
-
-    variants: dict[tuple[str, str], int] = {}
-    for record in _stream(input_file, source, select, note):
-        notes.see(record)
+    tally = _Tally()
+    for record in _stream(input_file, source, select, tally.note):
+        tally.notes.see(record)
         # After see(): a duplicate id's key names its line, the same in every shard.
         if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
             continue
         if model is not None:
-            changed += apply_model_to(record, model[0], model[1], dict(model[2]))
+            tally.changed += apply_model_to(record, model[0], model[1], dict(model[2]))
         found = check(record)
         if found and keep_invalid:
-            invalid.append((record, found))
+            tally.invalid.append((record, found))
             continue
         if found:
-            note(found)
+            tally.note(found)
             continue
-        total += 1
+        tally.total += 1
         if skip_line(record.line):
-            skipped += 1
+            tally.skipped += 1
             continue
-        _spool_into(groups, record, assigner, spool, credential)
-        _count(record, models, variants)
-    spool.flush()
-    return Plan(
-        input_file,
-        groups,
-        total,
-        skipped,
-        problems,
-        problem_count,
-        models,
-        changed,
-        spool,
-        notes.warnings(),
-        invalid,
-        variants,
-    )
+        _spool_into(tally.groups, record, assigner, tally.spool, credential)
+        _count(record, tally.models, tally.variants)
+    return tally.plan(input_file)
+
+
+class _Tally:
+    """What pass one keeps: the spool, each group's offsets, the counts and the problems."""
+
+    def __init__(self) -> None:
+        # Owned by the returned Plan, which closes it (Plan.close) once the run is over.
+        self.spool = tempfile.TemporaryFile(prefix="runner-spool-")  # noqa: SIM115
+        self.groups: dict[str, GroupPlan] = {}
+        self.problems: list[str] = []
+        self.problem_count = self.total = self.skipped = self.changed = 0
+        self.models: dict[tuple[str, str], int] = {}
+        self.notes = Notes(MAX_PROBLEMS_KEPT)
+        self.invalid: list[tuple[PromptRecord, list[str]]] = []
+        self.variants: dict[tuple[str, str], int] = {}
+
+    def note(self, found: list[str]) -> None:
+        """Count problems, keeping the first MAX_PROBLEMS_KEPT."""
+        self.problem_count += len(found)
+        self.problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(self.problems))])
+
+    def plan(self, input_file: Path) -> Plan:
+        """The plan of what was read."""
+        self.spool.flush()
+        return Plan(
+            input_file,
+            self.groups,
+            self.total,
+            self.skipped,
+            self.problems,
+            self.problem_count,
+            self.models,
+            self.changed,
+            self.spool,
+            self.notes.warnings(),
+            self.invalid,
+            self.variants,
+        )
 
 
 def _stream(
@@ -243,40 +254,3 @@ def _count(
     if variant is not None:
         pair = (f"{record.api}/{record.model_name or '-'}", str(variant))
         variants[pair] = variants.get(pair, 0) + 1
-
-
-class _Notes:
-    """Duplicate ids and input keys named like output fields: warned about, not refused."""
-
-    def __init__(self) -> None:
-        self.first_line: dict[str, int] = {}
-        self.duplicates: dict[str, list[int]] = {}
-        self.renamed: list[str] = []
-        self.source = ""
-
-    def see(self, record: PromptRecord) -> None:
-        self.source = record.source
-        clashing = (
-            ()
-            if OUTPUT_FIELDS.isdisjoint(record.data)
-            else sorted(OUTPUT_FIELDS.intersection(record.data))
-        )
-        if clashing and len(self.renamed) < MAX_PROBLEMS_KEPT:
-            names = ", ".join(f"{k!r} as 'input_{k}'" for k in clashing)
-            self.renamed.append(
-                f"{record.where}: input key(s) named like output fields are kept as {names}"
-            )
-        first = self.first_line.setdefault(record.key, record.line)
-        if first != record.line:
-            if "id" in record.data:
-                self.duplicates.setdefault(record.key, [first]).append(record.line)
-            # Its own result and evaluation row: the key names the line too.
-            record.make_key_unique()
-
-    def warnings(self) -> list[str]:
-        found = [
-            f"{self.source}: id {key!r} is on lines {', '.join(map(str, lines))}; each line "
-            "is sent and scored on its own (later ones keyed <id>@line<N>)"
-            for key, lines in self.duplicates.items()
-        ]
-        return found + self.renamed

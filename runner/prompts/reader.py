@@ -39,7 +39,7 @@ def check_experiment_path(path: Path) -> None:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """The lines of ``path`` as text, each checked to be UTF-8 (a leading BOM is dropped).
 
     Lines keep their line ending, as ``open(newline="")`` gives them (what csv expects).
@@ -72,7 +72,7 @@ def _report(problem: str, on_problem: ProblemSink | None) -> None:
 
 
 def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         if not line.strip():
             continue
         try:
@@ -144,7 +144,7 @@ def fold_csv_row(row: dict[str, str], *, typed: bool = True) -> dict[str, Any]:
 def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
     # strict: a quote left open or standing after a closing quote is an error, not a
     # cell that silently swallows the rows after it.
-    reader = csv.DictReader((text for _n, text in _text_lines(path)), strict=True)
+    reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
     start = 2
     try:
         for row in reader:

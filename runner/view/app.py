@@ -156,7 +156,7 @@ async def matrix_page(request: web.Request) -> dict[str, Any]:
     experiments = await asyncio.to_thread(queries.experiments, outputs)
     experiment = q.get("experiment") or (experiments[0] if experiments else "")
     every = await asyncio.to_thread(compare.columns, outputs, experiment)
-    chosen = compare._chosen(every, q.getall("col", []))
+    chosen = compare.chosen_columns(every, q.getall("col", []))
     order = q.get("order", "input") if q.get("order") in compare.ORDERS else "input"
     try:
         min_spread = float(q["min_spread"]) if q.get("min_spread") else None
