@@ -22,7 +22,6 @@ MAX_FUNCTION_LINES = 60
 LONG_MODULES_BEING_SPLIT = {
     "runner/engine/group_run.py",  # being split by issue 25 item 2
     "runner/batch/follow.py",  # being split by issue 25 item 2
-    "runner/run.py",  # being split by issue 25 item 3
     "runner/config/schema.py",  # being split by issue 25 item 5
     "runner/providers/base.py",  # being split by issue 25 item 5
     "runner/cost/prices.py",  # being split by issue 25 item 5
@@ -30,10 +29,6 @@ LONG_MODULES_BEING_SPLIT = {
 }
 LONG_FUNCTIONS_BEING_SPLIT = {
     "runner/engine/session.py:engine_session",  # being split by issue 25 item 2
-    "runner/prepare.py:prepare_run",  # being split by issue 25 item 3
-    "runner/run.py:execute_run",  # being split by issue 25 item 3
-    "runner/run.py:_execute",  # being split by issue 25 item 3
-    "runner/send.py:send_all",  # being split by issue 25 item 3
 }
 PRIVATE_READS_BEING_REMOVED = {
     "runner/cli.py:_SubParsersAction",  # argparse's subparsers class; issue 25 item 6
