@@ -44,6 +44,7 @@ from runner.output.stats import GroupStats
 from runner.output.summary import Summary
 from runner.output.writer import ResultWriter
 from runner.prepare import PreparedRun, experiment_name, input_path, prepare_run
+from runner.run_end import index_beside_report
 from runner.send import send_all
 from runner.shards import shard_run_name, split_shard_folder
 
@@ -364,9 +365,11 @@ def _execute(
     if prepared.evaluation is not None:
         prepared.evaluation.close()
         scores = mean_scores(folder.path / "evaluations.jsonl")
-    if settings.index:
-        _update_index(Path(settings.outputs_dir), folder.path if prepared.evaluation else None)
-    report = write_run_report(folder)
+    evaluated = folder.path if prepared.evaluation else None
+    index = (
+        (lambda: _update_index(Path(settings.outputs_dir), evaluated)) if settings.index else None
+    )
+    report = index_beside_report(index, lambda: write_run_report(folder))
     return RunResult(folder, summary, {"scores": scores, "report": report})
 
 
