@@ -153,18 +153,12 @@ def _report(got: dict[str, dict[str, list[float]]], n: int, pairs: int) -> Secti
 
 
 if __name__ == "__main__":
+    # python -m bench.start [FOLDER [PROMPTS [PAIRS]]]: the section's markdown, then its figures.
     import sys
 
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/start-bench")
-    result = measure(
-        folder,
-        int(sys.argv[2]) if len(sys.argv) > 2 else 20_000,
-        int(sys.argv[3]) if len(sys.argv) > 3 else PAIRS,
-    )
-    section = _report(
-        result,
-        int(sys.argv[2]) if len(sys.argv) > 2 else 20_000,
-        int(sys.argv[3]) if len(sys.argv) > 3 else PAIRS,
-    )
-    print(section.markdown)
-    print(json.dumps(result))
+    folder, n, pairs = (
+        sys.argv[1:] + ["/tmp/start-bench", "20000", str(PAIRS)][len(sys.argv) - 1 :]
+    )[:3]
+    figures = measure(Path(folder), int(n), int(pairs))
+    print(_report(figures, int(n), int(pairs)).markdown)
+    print(json.dumps(figures))

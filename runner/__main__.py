@@ -51,18 +51,16 @@ _DEFAULT_OUTPUTS_DIR = Path("outputs")
 # The jobs hydra.main ran in this process: (exit status, run folder).
 _IN_PROCESS: list[tuple[int, Path]] = []
 _MAIN_PID = os.getpid()
+# Set by a plain run: once it returns, everything it made is written and closed.
+_PLAIN_RUN: list[bool] = []
 
 
-class JobExit(Exception):
-    """A job that ran in another process exited non-zero: its status, back in this process.
-
-    Only for a command line ``hydra.main`` reads (a flag such as ``--config-dir``): its
-    launcher hands a job's exception back in the job's ``JobReturn``, and Hydra raises it.
-    """
+class JobExit(RunnerError):
+    """A job hydra.main ran in another process exited non-zero (Hydra raises it here)."""
 
     def __init__(self, code: int, run_dir: str) -> None:
-        super().__init__(code, run_dir)
-        self.code, self.run_dir = code, run_dir
+        super().__init__(f"{run_dir} exited {code}")
+        self.exit_code, self.run_dir = code, run_dir
 
 
 def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
@@ -221,6 +219,7 @@ def _main(args: list[str]) -> int:
     prepare_hydra(overrides)
     try:
         if is_plain_run(args):
+            _PLAIN_RUN.append(True)
             return run_once(args, _run_job)
         if is_sweep(args):
             return _sweep([a for a in args if not a.startswith("-")])
@@ -266,7 +265,7 @@ def _through_hydra_main(args: list[str]) -> int:
         code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         return max(_worst(_IN_PROCESS), code)
     except JobExit as exc:
-        return max(_worst(_IN_PROCESS), exc.code)
+        return max(_worst(_IN_PROCESS), exc.exit_code)
     return _worst(_IN_PROCESS)
 
 
@@ -278,5 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.main(COMMAND, _main, argv)
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``; after a plain run, without the interpreter's teardown.
+
+    The run's files are closed and its threads joined when it returns; tearing down the
+    modules it imported (Hydra, aiohttp, DuckDB) and collecting their objects only delays
+    the prompt's return to the shell. A sweep's launchers (joblib, Ray) clean up at exit.
+    """
+    if not _PLAIN_RUN or sys.gettrace() or sys.getprofile():  # coverage, cProfile: they save
+        sys.exit(code)
+    import logging
+
+    logging.shutdown()  # Hydra's file handlers, flushed and closed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
