@@ -14,10 +14,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 import runner
+from runner.config.run_mode import run_once, run_sweep
 from tests import servers
 from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
@@ -120,3 +125,57 @@ def test_a_run_imports_nothing_heavy_before_it_sends(
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "HEAVY: -" in done.stdout, done.stdout
+
+
+class Recorder(Callback):
+    """A callback a config lists under ``hydra.callbacks``: it notes what Hydra tells it."""
+
+    events: ClassVar[list[object]] = []
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.events.append("run_start")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.events.append("multirun_start")
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        self.events.append(("job_end", job_return.return_value))
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.events.append("run_end")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.events.append("multirun_end")
+
+
+def _conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.yaml").write_text(
+        "x: 0\n"
+        "hydra:\n"
+        f"  run: {{dir: '{tmp_path / 'run'}'}}\n"
+        f"  sweep: {{dir: '{tmp_path / 'sweep'}', subdir: '${{hydra.job.num}}'}}\n"
+        "  callbacks:\n"
+        f"    recorder: {{_target_: {__name__}.Recorder}}\n"
+    )
+    return conf
+
+
+def test_a_run_calls_the_configured_callbacks_and_returns_the_tasks_status(
+    tmp_path: Path,
+) -> None:
+    Recorder.events.clear()
+    assert run_once(["x=3"], lambda cfg: int(cfg.x) + 4, _conf(tmp_path)) == 7
+    assert Recorder.events == ["run_start", ("job_end", 7), "run_end"]
+    assert (tmp_path / "run").is_dir()
+
+
+def test_a_sweep_hands_back_every_jobs_return(tmp_path: Path) -> None:
+    Recorder.events.clear()
+    jobs = run_sweep(["x=1,2,3"], lambda cfg: int(cfg.x), _conf(tmp_path))
+    assert [job.return_value for job in jobs] == [1, 2, 3]
+    dirs = [job.hydra_cfg.hydra.runtime.output_dir for job in jobs if job.hydra_cfg is not None]
+    assert [Path(d).name for d in dirs] == ["0", "1", "2"]
+    ends = [("job_end", 1), ("job_end", 2), ("job_end", 3)]
+    assert Recorder.events == ["multirun_start", *ends, "multirun_end"]
