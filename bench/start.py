@@ -55,6 +55,10 @@ def _runner(exp: Path, out: Path, url: str, run_id: str) -> Measured:
     log = out / f"{exp.stem}-{run_id}.log"
     env = openai_env(url)
     env["RUNNER_CACHE_DIR"] = str(out / f"cache-{run_id}")
+    # The bench's own ~/.cache/runner, warmed by the first run (genai-prices' rates, the
+    # report's compiled templates) as a user's is after a first run; one shared with other
+    # checkouts is rewritten by each (its genai-prices memo names the package's path).
+    env["XDG_CACHE_HOME"] = str(out.parent / "xdg-cache")
     measured = run_measured(argv, log=log, env=env, cwd=ROOT)
     if measured.returncode != 0:
         raise RuntimeError(f"runner exited {measured.returncode}: {tail(log)}")
