@@ -15,6 +15,7 @@ _TERMINATED_EARLY: list[int] = []
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
+import contextlib
 import os
 import sys
 from collections import Counter
@@ -145,8 +146,6 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
 
 def _sweep_dir() -> Path | None:
     """The sweep's own folder when this job is one of a sweep (its jobs share the budget)."""
-    from hydra.types import RunMode
-
     hydra_cfg = HydraConfig.get()
     return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
 
@@ -289,8 +288,9 @@ def _exit(code: int) -> None:
     import logging
 
     logging.shutdown()  # Hydra's file handlers, flushed and closed
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say
+            stream.flush()
     os._exit(code)
 
 
