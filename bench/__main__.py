@@ -12,7 +12,17 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench import batch, cache, expand_memory, faults, memory, overhead, pacing, prompto_peer
+from bench import (
+    batch,
+    cache,
+    expand_memory,
+    faults,
+    memory,
+    overhead,
+    pacing,
+    prompto_peer,
+    start,
+)
 from bench.common import (
     PYTHON,
     RESULTS,
@@ -47,6 +57,8 @@ SECTIONS: dict[str, Callable[[BenchConfig], Section]] = {
     "memory": memory.run,
     "cache": cache.run,
     "batch": batch.run,
+    # Issue 25 (item 6): a one-prompt run and 20,000 prompts as whole processes.
+    "start": start.run,
 }
 
 

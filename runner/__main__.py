@@ -15,10 +15,9 @@ _TERMINATED_EARLY: list[int] = []
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
+import contextlib
 import os
 import sys
-import tempfile
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -36,10 +35,10 @@ from runner.commands import shell_command
 from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
 from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
-from runner.config.models import as_choices, name_models
+from runner.config.models import name_models
+from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
-from runner.config.run_mode import is_plain_run, run_once
-from runner.config.setup import quote_plain_values
+from runner.config.run_mode import is_plain_run, is_sweep, run_once, run_sweep
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.visible import visible
@@ -50,32 +49,19 @@ if TYPE_CHECKING:
 
 # runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
 _DEFAULT_OUTPUTS_DIR = Path("outputs")
-# Jobs may run in other processes (joblib, submitit, Ray): each leaves its status here.
-_EXIT_DIR_VAR = "RUNNER_EXIT_DIR"
+# The jobs hydra.main ran in this process: (exit status, run folder).
+_IN_PROCESS: list[tuple[int, Path]] = []
+_MAIN_PID = os.getpid()
+# Set by a plain run: once it returns, everything it made is written and closed.
+_PLAIN_RUN: list[bool] = []
 
 
-def _record_exit(code: int, run_dir: Path) -> None:
-    folder = os.environ.get(_EXIT_DIR_VAR)
-    if folder and Path(folder).is_dir():
-        (Path(folder) / uuid.uuid4().hex).write_text(f"{code}\n{run_dir}")
+class JobExit(RunnerError):
+    """A job hydra.main ran in another process exited non-zero (Hydra raises it here)."""
 
-
-def _collected_jobs(folder: Path) -> list[tuple[int, Path]]:
-    """Each job's exit status and run folder, as the jobs left them."""
-    jobs = []
-    for path in folder.iterdir():
-        code, _, run_dir = path.read_text().partition("\n")
-        jobs.append((int(code or 0), Path(run_dir)))
-        path.unlink()
-    folder.rmdir()
-    return jobs
-
-
-def _collected_exits(folder: Path) -> list[int]:
-    jobs = _collected_jobs(folder)
-    if len(jobs) > 1:
-        _print_sweep(jobs)
-    return [code for code, _ in jobs]
+    def __init__(self, code: int, run_dir: str) -> None:
+        super().__init__(f"{run_dir} exited {code}")
+        self.exit_code, self.run_dir = code, run_dir
 
 
 def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
@@ -88,6 +74,13 @@ def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
         (folder,) = experiments
         outputs = f"outputs_dir={folder.parent}"
         print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
+
+
+def _worst(jobs: list[tuple[int, Path]]) -> int:
+    """A sweep's exit status: its worst job's (the summary line first, for two or more)."""
+    if len(jobs) > 1:
+        _print_sweep(jobs)
+    return max((code for code, _ in jobs), default=0)
 
 
 def _run_job(cfg: DictConfig) -> int:
@@ -153,8 +146,6 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
 
 def _sweep_dir() -> Path | None:
     """The sweep's own folder when this job is one of a sweep (its jobs share the budget)."""
-    from hydra.types import RunMode
-
     hydra_cfg = HydraConfig.get()
     return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
 
@@ -209,32 +200,11 @@ def _log_changes(changed: dict[str, list[object]]) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    _record_exit(_run_job(cfg), Path(HydraConfig.get().runtime.output_dir))
-
-
-def refuse_literal_keys(argv: list[str]) -> None:
-    """Refuse ``apis.X.api_key=VALUE`` on the command line before Hydra saves or prints it.
-
-    Hydra writes the overrides to ``.hydra/*.yaml`` (and ``multirun.yaml``) and prints them
-    in its "Launching" line before any job runs; a reference such as ``${oc.env:VAR}`` is
-    fine, a key is not.
-
-    Raises:
-        ConfigError: an override gives a key literally.
-    """
-    from runner.errors import ConfigError
-
-    for arg in argv:
-        name, sep, value = arg.lstrip("+~").partition("=")
-        if not sep or name.rsplit(".", 1)[-1] != "api_key":
-            continue
-        if value.strip() in ("", "null", "None", "~") or value.lstrip("'\"").startswith("${"):
-            continue
-        raise ConfigError(
-            f"{name}= gives an API key on the command line, where it would be saved with the "
-            f"run and printed; nothing was run. Set it in the environment instead, or "
-            f"reference one: {name}='${{oc.env:MY_KEY_VAR}}'"
-        )
+    code, run_dir = _run_job(cfg), Path(HydraConfig.get().runtime.output_dir)
+    if os.getpid() == _MAIN_PID:
+        _IN_PROCESS.append((code, run_dir))
+    elif code:
+        raise JobExit(code, str(run_dir))
 
 
 COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
@@ -242,13 +212,16 @@ COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
 
 def _main(args: list[str]) -> int:
     refuse_literal_keys(args)
-    args = quote_plain_values(as_choices(args))  # the one rewrite of the command line
+    args = spelled_for_hydra(args)  # the one rewrite of the command line
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     prepare_hydra(overrides)
     try:
         if is_plain_run(args):
+            _PLAIN_RUN.append(True)
             return run_once(args, _run_job)
+        if is_sweep(args):
+            return _sweep([a for a in args if not a.startswith("-")])
         return _through_hydra_main(args)
     except OSError as exc:
         # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
@@ -261,32 +234,38 @@ def _main(args: list[str]) -> int:
         raise
 
 
-def _through_hydra_main(args: list[str]) -> int:
-    """A sweep, or a command line Hydra reads itself (``--help``, ``--cfg``, ``hydra.*``).
+def _sweep(overrides: list[str]) -> int:
+    """A sweep (``-m``): each job's status comes back in its ``JobReturn``; the worst wins."""
+    jobs = []
+    for job in run_sweep(overrides, _run_job):
+        run_dir = Path(str(job.hydra_cfg.hydra.runtime.output_dir)) if job.hydra_cfg else Path()
+        jobs.append((int(job.return_value), run_dir))
+    return _worst(jobs)
 
-    Its jobs may run in other processes (joblib, submitit, Ray): each leaves its exit status
-    in a folder, and the worst is returned.
+
+def _through_hydra_main(args: list[str]) -> int:
+    """A command line Hydra reads itself (``--help``, ``--cfg``, ``--config-dir``, ``hydra.*``).
+
+    A job that runs here leaves its status in this process; one in another process (a
+    launcher's worker) raises :class:`JobExit` when it fails, which Hydra hands back here.
     """
     sys.argv[1:] = args  # what hydra.main reads
-    exit_dir = Path(tempfile.mkdtemp(prefix="runner-exit-"))
-    os.environ[_EXIT_DIR_VAR] = str(exit_dir)
     # Hydra raises what it cannot compose instead of printing it in a dozen lines: said in
     # one (cli.config_problem), exit 2. A job's own failures never reach Hydra (guarded).
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    _IN_PROCESS.clear()
     try:
         _hydra_main()
     except SystemExit as exc:
-        codes = _collected_exits(exit_dir)
-        failed = exc.code not in (0, None)
         # Hydra exits 1 when it cannot compose the config (a misspelled key, a wrong
         # type) before any job ran: that is bad input, so exit 2 as for any other.
-        if failed and not codes:
+        if exc.code not in (0, None) and not _IN_PROCESS:
             return 2
-        return max([*codes, exc.code if isinstance(exc.code, int) else 1 if failed else 0])
-    except Exception:
-        _collected_exits(exit_dir)
-        raise
-    return max(_collected_exits(exit_dir), default=0)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        return max(_worst(_IN_PROCESS), code)
+    except JobExit as exc:
+        return max(_worst(_IN_PROCESS), exc.exit_code)
+    return _worst(_IN_PROCESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,5 +276,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.main(COMMAND, _main, argv)
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``; after a plain run, without the interpreter's teardown.
+
+    The run's files are closed and its threads joined when it returns; tearing down the
+    modules it imported (Hydra, aiohttp, DuckDB) and collecting their objects only delays
+    the prompt's return to the shell. A sweep's launchers (joblib, Ray) clean up at exit.
+    """
+    if not _PLAIN_RUN or sys.gettrace() or sys.getprofile():  # coverage, cProfile: they save
+        sys.exit(code)
+    import logging
+
+    logging.shutdown()  # Hydra's file handlers, flushed and closed
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -90,7 +90,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def _subcommand_at(self, words: list[str]) -> int:
         """Where a subcommand's name is in ``words`` (their end when there is none)."""
         for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
+            if action.nargs == argparse.PARSER and action.choices:  # add_subparsers()'s
                 for index, word in enumerate(words):
                     if word in action.choices:
                         return index

@@ -25,6 +25,9 @@ USED_UNSEEN = {
     ("runner/providers/vertexai.py", "VertexAIProvider"),
     # A settings block Hydra composes (apis.huggingface_tgi).
     ("runner/config/schema.py", "huggingface_tgi"),
+    # Hydra's launchers call a job's callbacks (hydra.core.utils.run_job).
+    ("runner/config/run_mode.py", "on_job_start"),
+    ("runner/config/run_mode.py", "on_job_end"),
     # Hydra's SearchPathPlugin hook.
     ("runner/config/search_path.py", "manipulate_search_path"),
     # __exit__'s signature.

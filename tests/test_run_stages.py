@@ -137,7 +137,9 @@ def test_a_run_calls_every_stage_once_in_order_and_a_finished_resume_only_reads_
     model = unique_model("stages")
     records = [{"api": "openai", "model_name": model, "prompt": f"q {i}"} for i in range(3)]
     result = _run(tmp_path, llmock_server.url, records)
-    assert result.summary.ok == 3 and called == list(STAGES)
+    # index and report run side by side (runner/run/run_end.py): either may be noted first.
+    assert result.summary.ok == 3 and called[:5] == list(STAGES[:5])
+    assert sorted(called[5:]) == sorted(STAGES[5:])
     called.clear()
     again = _run(tmp_path, llmock_server.url, records, f"resume={result.folder.run_id}")
     assert again.extra == {"already_complete": True} and called == ["read", "plan"]

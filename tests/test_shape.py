@@ -25,14 +25,11 @@ LONG_MODULES_BEING_SPLIT = {
     "runner/config/schema.py",  # being split by issue 25 item 5
     "runner/providers/base.py",  # being split by issue 25 item 5
     "runner/cost/prices.py",  # being split by issue 25 item 5
-    "runner/__main__.py",  # being split by issue 25 item 6
 }
 LONG_FUNCTIONS_BEING_SPLIT = {
     "runner/engine/session.py:engine_session",  # being split by issue 25 item 2
 }
-PRIVATE_READS_BEING_REMOVED = {
-    "runner/cli.py:_SubParsersAction",  # argparse's subparsers class; issue 25 item 6
-}
+PRIVATE_READS_BEING_REMOVED: set[str] = set()
 PRIVATE_IMPORTS_BEING_REMOVED = {
     "runner/batch/http.py:_raise_for_status",  # issue 25 item 5 (the provider's post_json)
     "runner/batch/http.py:_transport_errors",  # issue 25 item 5

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runner.errors import ConfigError
+
 
 def _as_name(value: object, raw: str) -> str:
     """A parsed override value as the name it stands for (``401`` stays ``"401"``)."""
@@ -56,3 +58,38 @@ def quoted_override(key: str, value: str) -> str:
 
     escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
     return f"{key}='{escaped}'"
+
+
+def spelled_for_hydra(args: Sequence[str]) -> list[str]:
+    """The command line as Hydra reads it: the one rewrite of ``python -m runner``'s words.
+
+    ``<step>.model=NAME`` becomes the group override of that step, and a plain value Hydra's
+    grammar cannot read unquoted (a space, a ``ü``) is quoted.
+    """
+    from runner.config.models import as_choices
+    from runner.config.setup import quote_plain_values
+
+    return quote_plain_values(as_choices(args))
+
+
+def refuse_literal_keys(argv: list[str]) -> None:
+    """Refuse ``apis.X.api_key=VALUE`` on the command line before Hydra saves or prints it.
+
+    Hydra writes the overrides to ``.hydra/*.yaml`` (and ``multirun.yaml``) and prints them
+    in its "Launching" line before any job runs; a reference such as ``${oc.env:VAR}`` is
+    fine, a key is not.
+
+    Raises:
+        ConfigError: an override gives a key literally.
+    """
+    for arg in argv:
+        name, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or name.rsplit(".", 1)[-1] != "api_key":
+            continue
+        if value.strip() in ("", "null", "None", "~") or value.lstrip("'\"").startswith("${"):
+            continue
+        raise ConfigError(
+            f"{name}= gives an API key on the command line, where it would be saved with the "
+            f"run and printed; nothing was run. Set it in the environment instead, or "
+            f"reference one: {name}='${{oc.env:MY_KEY_VAR}}'"
+        )

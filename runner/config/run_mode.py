@@ -1,25 +1,37 @@
-"""A plain run composed once: Hydra's compose API, not ``hydra.main``.
+"""Runs and sweeps through Hydra's public API (compose, the sweeper plugin), not ``hydra.main``.
 
 Before every run ``hydra.main`` composes the config once only to read ``hydra.mode`` (RUN or
 MULTIRUN), then composes it again to run: a quarter of a second of startup, the largest part
 of it. When nothing on the command line can set ``hydra.mode`` (no flag, not ``-m``, no
 ``hydra.*`` override, no other config folder, no config file of a group that writes global
 keys such as an experiment's YAML), the run is one run: :func:`run_once` composes it once
-and runs it as Hydra would. Anything else goes through ``hydra.main`` as it always did.
+and runs it as Hydra would. A sweep (``-m``) goes to :func:`run_sweep`, which hands the
+jobs to the configured sweeper and launcher as ``hydra.main`` does and gets every job's
+:class:`~hydra.core.utils.JobReturn` back, in this process, whichever launcher ran it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from hydra.experimental.callback import Callback
 
 from runner.config.search_path import UserConfigs
 from runner.config.setup import CONF_DIR
 
 if TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
+    from hydra.types import HydraContext
     from omegaconf import DictConfig
+
+# The config Hydra composes a command line against (conf/config.yaml) and the job's name as
+# hydra.main names a job started from runner/__main__.py.
+_CONFIG, _JOB = "config", "__main__"
 
 # Flags Hydra reads that leave the config as it is; any other flag takes the long way.
 _PLAIN_FLAGS = {"-m", "--multirun"}
@@ -71,6 +83,73 @@ def is_plain_run(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> bool:
     return not any(arg.startswith("-") for arg in argv) and not mode_may_be_set(argv, conf_dir)
 
 
+class HydraCallbacks(Callback):
+    """The callbacks a config lists under ``hydra.callbacks``, called as Hydra calls them.
+
+    What ``hydra.main`` hands its launcher (Hydra's own class for it is private): each event
+    goes to every callback, the ending ones in reverse order; a callback that fails is a
+    warning, never the run's failure. Launchers pickle it to their workers (joblib, Ray).
+    """
+
+    def __init__(self, config: DictConfig) -> None:
+        from hydra.utils import instantiate
+        from omegaconf import OmegaConf
+
+        listed = OmegaConf.select(config, "hydra.callbacks") or {}
+        self.callbacks: list[Callback] = [instantiate(params) for params in listed.values()]
+
+    def _notify(self, event: str, reverse: bool = False, **kwargs: Any) -> None:
+        for callback in reversed(self.callbacks) if reverse else self.callbacks:
+            try:
+                getattr(callback, event)(**kwargs)
+            except Exception as exc:  # as Hydra does: a callback never fails the job
+                warnings.warn(f"{type(callback).__name__}.{event} raised: {exc!r}", stacklevel=2)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._notify("on_run_start", config=config, **kwargs)
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._notify("on_run_end", reverse=True, config=config, **kwargs)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._notify("on_multirun_start", config=config, **kwargs)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._notify("on_multirun_end", reverse=True, config=config, **kwargs)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._notify("on_job_start", config=config, **kwargs)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        self._notify("on_job_end", reverse=True, config=config, job_return=job_return, **kwargs)
+
+
+@contextmanager
+def _composed(conf_dir: Path, overrides: Sequence[str]) -> Iterator[DictConfig]:
+    """The config with Hydra's own part, composed in a Hydra initialised on ``conf_dir``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.utils import configure_log
+
+    with initialize_config_dir(str(conf_dir), job_name=_JOB, version_base="1.3"):
+        cfg = compose(_CONFIG, list(overrides), return_hydra_config=True)
+        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        yield cfg
+
+
+def _context(callbacks: HydraCallbacks) -> HydraContext:
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import HydraContext
+
+    # HydraContext names Hydra's private Callbacks; any object with its methods serves.
+    return HydraContext(GlobalHydra.instance().config_loader(), callbacks)  # type: ignore[arg-type]
+
+
+def is_sweep(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` asks for a sweep (``-m``) with no other flag: :func:`run_sweep` runs it."""
+    flags = {arg for arg in argv if arg.startswith("-")}
+    return bool(flags) and flags <= _PLAIN_FLAGS
+
+
 def run_once(
     overrides: Sequence[str], task: Callable[[DictConfig], int], conf_dir: Path = CONF_DIR
 ) -> int:
@@ -80,25 +159,67 @@ def run_once(
     without the composition it makes first only to read ``hydra.mode``. Returns the task's
     exit status (what it raised, raised here).
     """
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.callbacks import Callbacks  # what Hydra's run calls; no public name
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.utils import configure_log, run_job
-    from hydra.types import HydraContext
+    from hydra.core.utils import run_job
 
-    # job_name as hydra.main names a job started from runner/__main__.py.
-    with initialize_config_dir(str(conf_dir), job_name="__main__", version_base="1.3"):
-        cfg = compose("config", [*overrides, "hydra.mode=RUN"], return_hydra_config=True)
-        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
-        callbacks = Callbacks(cfg)
-        callbacks.on_run_start(config=cfg, config_name="config")
-        loader = GlobalHydra.instance().config_loader()
+    with _composed(conf_dir, [*overrides, "hydra.mode=RUN"]) as cfg:
+        callbacks = HydraCallbacks(cfg)
+        callbacks.on_run_start(config=cfg, config_name=_CONFIG)
         ret = run_job(
             task_function=task,
             config=cfg,
             job_dir_key="hydra.run.dir",
             job_subdir_key=None,
-            hydra_context=HydraContext(config_loader=loader, callbacks=callbacks),
+            hydra_context=_context(callbacks),
         )
-        callbacks.on_run_end(config=cfg, config_name="config", job_return=ret)
-        return int(ret.return_value)
+        callbacks.on_run_end(config=cfg, config_name=_CONFIG, job_return=ret)
+    return int(ret.return_value)
+
+
+def run_sweep(
+    overrides: Sequence[str], task: Callable[[DictConfig], int], conf_dir: Path = CONF_DIR
+) -> list[JobReturn]:
+    """Run a sweep as ``hydra.main -m`` does; every job's :class:`JobReturn`, in job order.
+
+    The sweeper and the launcher the config names run the jobs (here, in joblib's or Ray's
+    workers, as submitit jobs) and hand back each job's ``JobReturn``: its exit status is
+    ``return_value``, its run folder ``hydra_cfg.hydra.runtime.output_dir``.
+    """
+    from hydra.core.plugins import Plugins
+    from omegaconf import open_dict
+
+    # The base config holds no sweep (each job composes its own); the sweeper gets them all.
+    fixed = [o for o in overrides if not _is_sweep(o)]
+    with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg:
+        with open_dict(cfg):
+            cfg.hydra.overrides.task = list(overrides)
+        callbacks = HydraCallbacks(cfg)
+        callbacks.on_multirun_start(config=cfg, config_name=_CONFIG)
+        sweeper = Plugins.instance().instantiate_sweeper(
+            config=cfg, hydra_context=_context(callbacks), task_function=task
+        )
+        returns = sweeper.sweep(arguments=list(overrides))
+        callbacks.on_multirun_end(config=cfg, config_name=_CONFIG)
+    return _flat(returns)
+
+
+def _is_sweep(override: str) -> bool:
+    """Whether an override sweeps (``a=1,2``, ``range(3)``), as Hydra's parser reads it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        (parsed,) = OverridesParser.create().parse_overrides([override])
+    except HydraException:
+        return False  # Hydra says what is wrong with it when it composes
+    return bool(parsed.is_sweep_override())
+
+
+def _flat(returns: object) -> list[JobReturn]:
+    """The sweeper's answer (a list of batches of ``JobReturn``) as one list."""
+    from hydra.core.utils import JobReturn
+
+    if isinstance(returns, JobReturn):
+        return [returns]
+    if isinstance(returns, list | tuple):
+        return [job for batch in returns for job in _flat(batch)]
+    return []

@@ -12,10 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-
 from runner.prompts.records import PromptRecord
 
 # Finish reasons that mean "cut at the token limit", in each API's words.
@@ -24,6 +20,8 @@ TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS", "max_output_tokens"
 
 @functools.lru_cache(maxsize=64)
 def _validator(text: str) -> Any:
+    import jsonschema  # a tenth of a second: only a run that checks answers pays it
+
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
@@ -96,6 +94,8 @@ def check_answer(text: Any, finish_reason: str | None, schema: Mapping[str, Any]
     except (TypeError, json.JSONDecodeError) as exc:
         shown = str(text)[:80]
         raise ValueError(f"the answer is not JSON ({exc}): {shown!r}") from None
+    import jsonschema.exceptions
+
     error = jsonschema.exceptions.best_match(validator_for(schema).iter_errors(value))
     if error is not None:
         where = "$" + "".join(

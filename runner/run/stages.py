@@ -46,6 +46,7 @@ from runner.run.folder_checks import (
 )
 from runner.run.meta import Invocation, start_meta, write_final_meta
 from runner.run.result import RunResult
+from runner.run.run_end import index_beside_report
 from runner.send import send_all
 
 # The stages of a run, in the order Run.execute calls them.
@@ -139,8 +140,8 @@ class Run:
             self.write()
         finally:
             summary = self.summarise()  # whatever ended the sending: run.json says how
-        self.index()
-        report = self.report()
+        # The index is brought up to date in a thread while the report renders (run_end.py).
+        report = index_beside_report(self.index, self.report)
         return RunResult(self.folder, summary, {"scores": self.scores, "report": report})
 
     def read(self) -> None:
