@@ -144,26 +144,8 @@ async def _start_batches(
     """Batch mode: a batch run on ``engine``, reattached to what a resumed run submitted."""
     if not batch_mode(settings):
         return None
-    from runner.batch.manifest import Manifest
-    from runner.batch.run import BatchRun
+    from runner.batch.run import start_batch_run
 
-    manifest = Manifest(writer.path.parent, run_id, prepared.experiment)
-    batches = BatchRun(
-        prepared.providers,
-        settings,
-        manifest,
-        clock,
-        run_id,
-        engine.fail,
-        budget=engine.budget,
-        prices=engine.prices,
+    return await start_batch_run(
+        engine, prepared.providers, settings, clock, writer.path.parent, run_id, prepared.experiment
     )
-    # A group holds a whole batch's prompts unanswered (they answer together).
-    engine.settings.read_ahead = batches.read_ahead(engine.settings.read_ahead)
-    engine.batches = batches
-    try:
-        await batches.start()
-    except BaseException:
-        await batches.close()
-        raise
-    return batches
