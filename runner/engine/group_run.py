@@ -150,11 +150,16 @@ class GroupRun:
         if not transport.metered:
             await transport.send(item, self.handle)
             return
-        meter, record = self.meter, item.record
-        held = await meter.hold_budget(record)
+        meter, record, budget = self.meter, item.record, self.shared.budget
+        # No cap: nothing to estimate or wait for, on the request path of most runs.
+        held = (
+            Hold(budget, meter.budget_line)
+            if budget.limit_usd is None
+            else await meter.hold_budget(record)
+        )
         if held is None:
             if not self.shared.stop.is_set():
-                self.not_sent(item, over_budget(self.shared.budget.limit_usd))
+                self.not_sent(item, over_budget(budget.limit_usd))
             return  # stopped while waiting for room: unsent, a resume sends it
         estimate = await meter.take_limits(record)
         if not self.still_sendable(item, held):
@@ -162,7 +167,9 @@ class GroupRun:
         outcome = await transport.send(item, self.handle)
         assert outcome is not None, "a metered transport answers at once"
         self.shared.cache.remember(item, outcome)
-        await meter.settle(record, outcome, estimate, held)
+        if estimate is not None:
+            await meter.settle_tokens(record, outcome, estimate)
+        meter.settle_cost(outcome, held)
         self.decide(item, outcome)
 
     def still_sendable(self, item: WorkItem, held: Hold) -> bool:

@@ -39,8 +39,6 @@ class GroupMeter:
         """
         shared = self.shared
         budget = shared.budget
-        if budget.limit_usd is None:  # no cap: nothing to estimate or wait for (most runs)
-            return Hold(budget, self.budget_line)
         provider = shared.providers[record.api]
         return await hold(
             budget,
@@ -67,21 +65,23 @@ class GroupMeter:
             await limiter.acquire()
         return estimate
 
-    async def settle(
-        self, record: PromptRecord, outcome: Outcome, estimate: TokenEstimate | None, held: Hold
+    async def settle_tokens(
+        self, record: PromptRecord, outcome: Outcome, estimate: TokenEstimate
     ) -> None:
-        """After an attempt: token limits corrected by the billed counts, its cost settled."""
-        if estimate is not None:
-            # Billed counts, as the provider's limits count them (Anthropic: no cache reads).
-            usage = (
-                None
-                if outcome.completion is None
-                else self.shared.providers[record.api].limit_usage(
-                    outcome.completion, record.model_name
-                )
+        """After an attempt: the token limits corrected by the counts billed."""
+        # Billed counts, as the provider's limits count them (Anthropic: no cache reads).
+        usage = (
+            None
+            if outcome.completion is None
+            else self.shared.providers[record.api].limit_usage(
+                outcome.completion, record.model_name
             )
-            for limit in self.token_limits:
-                await limit.settle(estimate, usage)
+        )
+        for limit in self.token_limits:
+            await limit.settle(estimate, usage)
+
+    def settle_cost(self, outcome: Outcome, held: Hold) -> None:
+        """After an attempt: its cost priced, and the budget's hold settled with it."""
         # Before deciding: a retry's own reservation must see this answer's real cost.
         # Priced once (deliver reuses it).
         outcome.cost_usd, outcome.priced = self.shared.prices.outcome_cost(outcome), True
