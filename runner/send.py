@@ -9,7 +9,6 @@ from runner.batch.registry import batch_mode
 from runner.config.schema import RunConfig
 from runner.cost.spending import Spending
 from runner.engine.engine import Engine
-from runner.engine.rejections import Rejections
 from runner.engine.session import engine_session
 from runner.engine.stopping import GracefulStop
 from runner.engine.timeline import Timeline, TimelineObserver
@@ -149,9 +148,9 @@ class Sending:
             observers=observers,
             budget=self.spending.budget,
             prices=self.spending.prices,
-        ) as engine:
             # Refused keys are known by the run's own fingerprints: one per (api, model).
-            engine.rejections = Rejections(prepared.provider_set.credential)
+            credential=prepared.provider_set.credential,
+        ) as engine:
             self.engine = engine
             batches = await _start_batches(
                 engine, prepared, settings, self.clock, self.writer, self.run_id
@@ -214,26 +213,8 @@ async def _start_batches(
     """Batch mode: a batch run on ``engine``, reattached to what a resumed run submitted."""
     if not batch_mode(settings):
         return None
-    from runner.batch.manifest import Manifest
-    from runner.batch.run import BatchRun
+    from runner.batch.run import start_batch_run
 
-    manifest = Manifest(writer.path.parent, run_id, prepared.experiment)
-    batches = BatchRun(
-        prepared.providers,
-        settings,
-        manifest,
-        clock,
-        run_id,
-        engine.fail,
-        budget=engine.budget,
-        prices=engine.prices,
+    return await start_batch_run(
+        engine, prepared.providers, settings, clock, writer.path.parent, run_id, prepared.experiment
     )
-    # A group holds a whole batch's prompts unanswered (they answer together).
-    engine.settings.read_ahead = batches.read_ahead(engine.settings.read_ahead)
-    engine.batches = batches
-    try:
-        await batches.start()
-    except BaseException:
-        await batches.close()
-        raise
-    return batches

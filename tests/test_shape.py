@@ -20,20 +20,15 @@ MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 
 LONG_MODULES_BEING_SPLIT = {
-    "runner/engine/group_run.py",  # being split by issue 25 item 2
-    "runner/batch/follow.py",  # being split by issue 25 item 2
     "runner/config/schema.py",  # being split by issue 25 item 5
     "runner/providers/base.py",  # being split by issue 25 item 5
     "runner/cost/prices.py",  # being split by issue 25 item 5
 }
-LONG_FUNCTIONS_BEING_SPLIT = {
-    "runner/engine/session.py:engine_session",  # being split by issue 25 item 2
-}
+LONG_FUNCTIONS_BEING_SPLIT: set[str] = set()
 PRIVATE_READS_BEING_REMOVED: set[str] = set()
 PRIVATE_IMPORTS_BEING_REMOVED = {
     "runner/batch/http.py:_raise_for_status",  # issue 25 item 5 (the provider's post_json)
     "runner/batch/http.py:_transport_errors",  # issue 25 item 5
-    "runner/batch/run.py:_Item",  # issue 25 item 2 (the transport seam)
 }
 # Underscored names that are documented public API: os._exit, a namedtuple's _replace,
 # _asdict and _fields.

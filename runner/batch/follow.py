@@ -7,13 +7,13 @@ tried again with backoff; a poll that fails is tolerated (the batch runs on with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, BatchState, BatchStatus, ItemResult
+from runner.batch.calls import CALL_TRIES, Calls, poll
 from runner.batch.in_doubt import find_in_doubt
 from runner.batch.manifest import ChunkState
 from runner.batch.requests import SHAPE_ERRORS
@@ -24,11 +24,9 @@ from runner.errors import ErrorKind, ProviderError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from runner.batch.run import BatchRun, Waiting
+    from runner.batch.chunks import Waiting
+    from runner.batch.run import BatchRun
 
-T = TypeVar("T")
-# Tries of one upload / submit / cancel / results download before giving up on it.
-CALL_TRIES = 8
 # Fatal poll answers (a batch the API no longer knows) tolerated before giving up on it.
 FATAL_POLLS = 3
 
@@ -55,6 +53,7 @@ class Follower:
 
     def __init__(self, run: BatchRun) -> None:
         self.run = run
+        self.calls = Calls(run.clock, run.settings)
 
     # -- a new chunk ----------------------------------------------------------------------
 
@@ -64,7 +63,7 @@ class Follower:
         if left_out:
             refused = over_budget(run.budget.limit_usd if run.budget else None)
             for w in left_out:
-                w.group_run.not_sent(w.item, refused)
+                w.group.refuse(w.item, refused)
             entries = {cid: w for cid, w in entries.items() if w.reserved is not None}
             if not entries:
                 return
@@ -82,11 +81,10 @@ class Follower:
         )
         live = Live(tag, api, model_name, waiting=dict(entries))
         for w in entries.values():
-            w.item.attempts += 1
-            w.group_run.stats.requests += 1
+            w.group.sent(w.item)
         lines = [w.line for w in entries.values()]
         try:
-            ref = await self.call(lambda: adapter.upload(model_name, lines), "upload")
+            ref = await self.calls.call(lambda: adapter.upload(model_name, lines), "upload")
             manifest.append({"event": "uploaded", "tag": tag, "input_ref": ref})
             manifest.append({"event": "submitting", "tag": tag})
             batch_id = await self.submit(adapter, model_name, lines, ref, tag)
@@ -118,14 +116,14 @@ class Follower:
                     raise
                 found = None
                 if exc.status is None or exc.status < 300:  # answer lost or unreadable
-                    found = await find_in_doubt(self, adapter, model_name, tag, sent_at)
+                    found = await find_in_doubt(self.calls, adapter, model_name, tag, sent_at)
                 elif exc.status >= 500:  # it may have been created
-                    found = await self.call(lambda: adapter.find(model_name, tag), "find")
+                    found = await self.calls.call(lambda: adapter.find(model_name, tag), "find")
                 if found is not None:
                     return found
                 if attempt == CALL_TRIES:  # and surely not made: the chunk is abandoned
                     raise
-                await self.run.clock.sleep(self.pause(attempt, exc))
+                await self.run.clock.sleep(self.calls.pause(attempt, exc))
         raise AssertionError("unreachable")
 
     def _began(self, live: Live, batch_id: str, how: str = "submitted") -> None:
@@ -147,7 +145,9 @@ class Follower:
         batch_id = chunk.batch_id
         if batch_id is None:  # killed between submit and its answer: did it get there?
             sent_at = chunk.submitting_at or 0.0
-            batch_id = await find_in_doubt(self, adapter, chunk.model_name, chunk.tag, sent_at)
+            batch_id = await find_in_doubt(
+                self.calls, adapter, chunk.model_name, chunk.tag, sent_at
+            )
             if batch_id is None:
                 run.manifest.append({"event": "abandoned", "tag": chunk.tag, "error": "not found"})
                 return
@@ -194,16 +194,16 @@ class Follower:
             if deadline and not live.deadline_hit and age >= deadline:
                 live.deadline_hit = True
                 logger.warning("batch mode: batch {} passed batch_deadline_s", live.batch_id)
-                await self.quietly(lambda: adapter.cancel(live.model_name, batch_id))
+                await self.calls.quietly(lambda: adapter.cancel(live.model_name, batch_id))
             try:
-                state = await _poll(adapter, live.model_name, batch_id)
+                state = await poll(adapter, live.model_name, batch_id)
             except ProviderError as exc:
                 failures += 1
                 fatal += exc.kind is not ErrorKind.RETRYABLE
                 logger.debug("batch mode: polling {} failed ({}): {}", live.batch_id, failures, exc)
                 if fatal >= FATAL_POLLS:
                     return BatchState(BatchStatus.FAILED, detail=f"poll failed: {exc}")
-                await run.clock.sleep(self.pause(failures, exc, settings.batch_poll_s))
+                await run.clock.sleep(self.calls.pause(failures, exc, settings.batch_poll_s))
                 continue
             failures = 0
             if state.status is not BatchStatus.IN_PROGRESS:
@@ -231,7 +231,7 @@ class Follower:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
                     logger.error("batch mode: reading batch {} failed: {}", live.batch_id, exc)
                     return answered
-                await self.run.clock.sleep(self.pause(attempt, exc))
+                await self.run.clock.sleep(self.calls.pause(attempt, exc))
         return answered
 
     def settle(self, live: Live, cid: str, result: ItemResult | ProviderError) -> None:
@@ -279,49 +279,4 @@ class Follower:
         if run.prices is not None:  # before deciding: a retry's reservation sees this cost
             outcome.cost_usd, outcome.priced = run.prices.outcome_cost(outcome), True
             run.settle(waiting, outcome.cost_usd)
-        waiting.group_run.remember_in_cache(waiting.item, outcome)  # a success, for later runs
-        waiting.group_run.decide(waiting.item, outcome)
-
-    # -- calls ----------------------------------------------------------------------------
-
-    async def call(self, job: Callable[[], Awaitable[T]], what: str) -> T:
-        """``job()``, tried again after retryable failures (backoff; Retry-After honoured)."""
-        for attempt in range(1, CALL_TRIES + 1):
-            try:
-                return await _shaped(job, what)
-            except ProviderError as exc:
-                if exc.kind is not ErrorKind.RETRYABLE or attempt == CALL_TRIES:
-                    raise
-                logger.debug("batch mode: {} failed (try {}): {}", what, attempt, exc)
-                await self.run.clock.sleep(self.pause(attempt, exc))
-        raise AssertionError("unreachable")
-
-    async def quietly(self, job: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await self.call(job, "cancel")
-        except ProviderError as exc:
-            logger.warning("batch mode: cancelling failed: {}", exc)
-
-    def pause(self, attempt: int, exc: ProviderError, base: float | None = None) -> float:
-        """The wait before another try: the API's Retry-After, else doubling from ``base``."""
-        settings = self.run.settings
-        start = settings.backoff_base_s if base is None else base
-        doubled = min(start * 2 ** (attempt - 1), max(settings.backoff_max_s, start))
-        return float(max(exc.retry_after or 0.0, doubled))
-
-
-async def _poll(adapter: BatchAdapter, model_name: str, batch_id: str) -> BatchState:
-    """``adapter.poll``; an answer of a shape it cannot read is a failed poll, not a crash."""
-    return await _shaped(lambda: adapter.poll(model_name, batch_id), f"the poll of {batch_id}")
-
-
-async def _shaped(job: Callable[[], Awaitable[T]], what: str) -> T:
-    """``job()``; an API answer of a shape the adapter cannot read is a retryable failure
-    of that call (a ProviderError the engine waits out), never a crash of the run."""
-    try:
-        return await job()
-    except SHAPE_ERRORS as exc:
-        raise ProviderError(
-            f"the answer to {what} is not of the documented shape: {type(exc).__name__}: {exc}",
-            ErrorKind.RETRYABLE,
-        ) from None
+        waiting.group.answer(waiting.item, outcome)  # a success is cached, for later runs

@@ -18,7 +18,7 @@ from loguru import logger
 
 if TYPE_CHECKING:
     from runner.batch.adapter import BatchAdapter
-    from runner.batch.follow import Follower
+    from runner.batch.calls import Calls
 
 # After the create's own timeout, how long a provider may still take to make the batch.
 GRACE_S = 30.0
@@ -27,18 +27,17 @@ LOOK_AGAIN_S = 2.0
 
 
 async def find_in_doubt(
-    follower: Follower, adapter: BatchAdapter, model_name: str, tag: str, sent_at: float
+    calls: Calls, adapter: BatchAdapter, model_name: str, tag: str, sent_at: float
 ) -> str | None:
     """The id of the batch created with ``tag`` (sent at epoch ``sent_at``), or None once
     the create can no longer be running and no batch carries the tag."""
-    run = follower.run
-    until = sent_at + run.settings.timeout_s + GRACE_S
+    until = sent_at + calls.settings.timeout_s + GRACE_S
     told = False
     while True:
-        found = await follower.call(lambda: adapter.find(model_name, tag), "find")
+        found = await calls.call(lambda: adapter.find(model_name, tag), "find")
         if found is not None:
             return found
-        left = until - run.clock.wall().timestamp()
+        left = until - calls.clock.wall().timestamp()
         if left <= 0:
             return None
         if not told:
@@ -50,4 +49,4 @@ async def find_in_doubt(
                 model_name,
                 left,
             )
-        await run.clock.sleep(min(LOOK_AGAIN_S, left))
+        await calls.clock.sleep(min(LOOK_AGAIN_S, left))

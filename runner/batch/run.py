@@ -1,10 +1,11 @@
 """Batch mode's engine: prompts collected per (api, model), sent as provider batches.
 
-A group's worker hands each prompt here after the cache seam (``GroupRun.send_in_batch``);
-prompts gather in an open chunk per ``(api, model_name)``, cut by the adapter's limits
-(count and bytes) or when no prompt has joined for a moment. Each chunk then goes through
+A :class:`BatchRun` is a transport (runner.engine.transport) the engine asks right after
+the cache (:func:`start_batch_run` mounts it); prompts gather in an open chunk per
+``(api, model_name)`` (runner.batch.chunks), cut by the adapter's limits (count and bytes)
+or when no prompt has joined for a moment. Each chunk then goes through
 the manifest (runner.batch.manifest) and the adapter: upload, submit, poll, results. Each
-result goes back to its group as an outcome (``GroupRun.decide``): ok and fatal errors are
+result goes back to its group as an outcome (``GroupHandle.answer``): ok and fatal errors are
 recorded through the run's writer, retryable ones and ids with no result line are sent
 again (next batch, or online with ``batch_fallback=online``), under ``max_attempts``.
 On resume, the batches the manifest says were (or may have been) submitted are reattached
@@ -18,12 +19,12 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from runner.batch.adapter import BatchAdapter, ItemResult
+from runner.batch.chunks import Chunks, Waiting
 from runner.batch.follow import Follower, Live
 from runner.batch.manifest import Manifest
 from runner.batch.progress import BatchProgress
@@ -32,6 +33,7 @@ from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
 from runner.cost.reserve import input_factor, reservation, shape_of
+from runner.engine.transport import GroupHandle, WorkItem
 from runner.errors import ProviderError
 from runner.limits.clock import Clock
 from runner.output.results import Outcome
@@ -39,11 +41,9 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
 
 if TYPE_CHECKING:
-    from runner.engine.group_run import GroupRun, _Item
+    from pathlib import Path
 
-# A chunk is sent once no prompt has joined it for this long (seconds): the feeder has
-# given all it has for now, so waiting longer only delays the batch.
-LINGER_S = 0.5
+    from runner.engine.engine import Engine
 
 
 def custom_id(record: PromptRecord) -> str:
@@ -51,29 +51,8 @@ def custom_id(record: PromptRecord) -> str:
     return hashlib.blake2b(record.key.encode(), digest_size=12).hexdigest()
 
 
-@dataclass
-class Waiting:
-    """A prompt in a chunk or a batch, and the group its outcome goes back to."""
-
-    group_run: GroupRun
-    item: _Item
-    line: dict[str, Any] = field(default_factory=dict)
-    size: int = 0
-    reserved: float | None = None  # its estimated batch cost held on the budget
-
-
-@dataclass
-class _Open:
-    """The chunk being filled for one (api, model_name)."""
-
-    entries: dict[str, Waiting] = field(default_factory=dict)
-    size: int = 0
-    last_add: float = 0.0
-    timer: asyncio.Task[None] | None = None
-
-
 class BatchRun:
-    """Batch mode for one run: see the module docstring.
+    """Batch mode for one run, a transport: see the module docstring.
 
     Args:
         providers: the run's providers (batch adapters use their keys and URLs).
@@ -105,7 +84,11 @@ class BatchRun:
         self.prices = prices
         self.progress = BatchProgress()
         self.adapters: dict[str, BatchAdapter] = {}
-        self.open: dict[tuple[str, str], _Open] = {}
+        self.chunks = Chunks(
+            clock,
+            lambda api: self.adapter(api).limits,
+            lambda api, model, entries: self.spawn(self.follower.send_chunk(api, model, entries)),
+        )
         self.tasks: set[asyncio.Task[None]] = set()
         # Resume: custom id -> the reattached batch that holds it, and results (or their
         # absence) that came back before their prompt was fed.
@@ -113,12 +96,15 @@ class BatchRun:
         self.settled: dict[str, ItemResult | ProviderError] = {}
         self.follower = Follower(self)
 
+    # Not metered: each chunk holds its budget at batch price (reserve), and a provider's
+    # batch quota is its own; the group's request and token limits are for online sends.
+    metered = False
+
     # -- entry points ---------------------------------------------------------------------
 
-    def read_ahead(self, base: int) -> int:
-        """How many prompts a group may hold unanswered: a whole batch's worth at least."""
-        largest = max((self.adapter(api).limits.max_requests for api in self.providers), default=0)
-        return max(base, largest)
+    def read_ahead(self) -> int:
+        """How many prompts a group may hold unanswered: a whole batch's worth."""
+        return max((self.adapter(api).limits.max_requests for api in self.providers), default=0)
 
     def adapter(self, api: str) -> BatchAdapter:
         if api not in self.adapters:
@@ -145,7 +131,7 @@ class BatchRun:
             tokens = self.providers[record.api].estimate_tokens(record)
             factor = input_factor(budget, shape_of(record))
             usd = reservation(prices, record, tokens, factor, batch=True)
-            if refused or not budget.reserve(usd, w.group_run.budget_line):
+            if refused or not budget.reserve(usd, w.group.budget_line):
                 refused.append(w)
                 continue
             w.reserved = usd
@@ -154,18 +140,21 @@ class BatchRun:
     def settle(self, waiting: Waiting, actual: float | None) -> None:
         """Replace ``waiting``'s reservation by what its answer cost."""
         if self.budget is not None and waiting.reserved is not None:
-            self.budget.settle(waiting.reserved, actual, waiting.group_run.budget_line)
+            self.budget.settle(waiting.reserved, actual, waiting.group.budget_line)
             waiting.reserved = None
 
-    def take(self, group_run: GroupRun, item: _Item) -> bool:
-        """Send ``item`` in a batch (True), or leave it to the online path (False)."""
+    def takes(self, item: WorkItem) -> bool:
+        """Whether ``item`` goes in a batch: not a fallback, nor a conversation (each turn
+        needs the one before)."""
+        return not item.online and not is_multi_turn(item.record)
+
+    async def send(self, item: WorkItem, group: GroupHandle) -> None:
+        """Put ``item`` in a chunk (or wait for its reattached batch); it answers later."""
         record = item.record
-        if item.online or is_multi_turn(record):
-            return False  # a fallback, or a conversation: each turn needs the one before
         if item.attempts == 0:  # counted once, however often it is sent again
             self.progress.prompts += 1
         cid = custom_id(record)
-        waiting = Waiting(group_run, item)
+        waiting = Waiting(group, item)
         live = self.attached.get(cid)
         if live is not None and (cid in self.settled or not live.finished):
             item.attempts = max(item.attempts, 1)  # it went in that batch, before the resume
@@ -173,21 +162,18 @@ class BatchRun:
                 self.follower.deliver(waiting, self.settled.pop(cid), live)
             else:
                 live.waiting[cid] = waiting
-            return True
+            return
         try:
             waiting.line = self.adapter(record.api).request_line(record, cid)
         except ProviderError as exc:
             self.follower.deliver(waiting, exc, None)
-            return True
+            return
         waiting.size = len(json.dumps(waiting.line, ensure_ascii=False).encode()) + 1
-        self._add((record.api, record.model_name or ""), cid, waiting)
-        return True
+        self.chunks.add((record.api, record.model_name or ""), cid, waiting)
 
     async def close(self) -> None:
         """Stop following batches (a stop, or the end: what is left has no prompt waiting)."""
-        for open_ in self.open.values():
-            if open_.timer is not None:
-                open_.timer.cancel()
+        self.chunks.close()
         if self.progress.in_progress:
             logger.warning(
                 "{} batch(es) still running at the provider: resume the run to collect them",
@@ -198,41 +184,6 @@ class BatchRun:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.manifest.close()
-
-    # -- chunks ---------------------------------------------------------------------------
-
-    def _add(self, key: tuple[str, str], cid: str, waiting: Waiting) -> None:
-        open_ = self.open.setdefault(key, _Open())
-        limits = self.adapter(key[0]).limits
-        if open_.entries and (
-            len(open_.entries) + 1 > limits.max_requests
-            or open_.size + waiting.size > limits.max_bytes
-        ):
-            self._flush(key)
-            open_ = self.open.setdefault(key, _Open())
-        open_.entries[cid] = waiting
-        open_.size += waiting.size
-        open_.last_add = self.clock.monotonic()
-        if open_.timer is None:
-            open_.timer = asyncio.create_task(self._linger(key, open_))
-
-    async def _linger(self, key: tuple[str, str], open_: _Open) -> None:
-        while True:
-            idle = self.clock.monotonic() - open_.last_add
-            if idle >= LINGER_S:
-                break
-            await self.clock.sleep(LINGER_S - idle)
-        if self.open.get(key) is open_:
-            open_.timer = None  # this task is the one flushing: not to be cancelled
-            self._flush(key)
-
-    def _flush(self, key: tuple[str, str]) -> None:
-        open_ = self.open.pop(key)
-        if open_.timer is not None:
-            open_.timer.cancel()
-        if not open_.entries:
-            return
-        self.spawn(self.follower.send_chunk(key[0], key[1], open_.entries))
 
     def new_tag(self) -> str:
         """A chunk's tag: unique across runs and resumes (the manifest and the API keep it)."""
@@ -254,7 +205,7 @@ class BatchRun:
         item = waiting.item
         return Outcome(
             item.record,
-            waiting.group_run.group.name,
+            waiting.group.name,
             item.attempts,
             sent_at=None if live is None else live.sent_at,
             received_at=self.clock.wall(),
@@ -265,3 +216,34 @@ class BatchRun:
 
     def fallback_online(self) -> bool:
         return self.settings.batch_fallback == "online"
+
+
+async def start_batch_run(
+    engine: Engine,
+    providers: dict[str, Provider],
+    settings: RunConfig,
+    clock: Clock,
+    folder: Path,
+    run_id: str,
+    experiment: str,
+) -> BatchRun:
+    """Batch mode on ``engine``: a batch run mounted as its first transport, reattached to
+    what a resumed run submitted; its manifest in ``folder``. Close it after the run."""
+    batches = BatchRun(
+        providers,
+        settings,
+        Manifest(folder, run_id, experiment),
+        clock,
+        run_id,
+        engine.fail,
+        budget=engine.budget,
+        prices=engine.prices,
+    )
+    # A group holds a whole batch's prompts unanswered (they answer together).
+    engine.mount(batches, read_ahead=batches.read_ahead())
+    try:
+        await batches.start()
+    except BaseException:
+        await batches.close()
+        raise
+    return batches

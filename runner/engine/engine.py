@@ -1,27 +1,30 @@
 """The engine: every group runs concurrently, paced by its own limiters.
 
-Each group runs as a :class:`runner.engine.group_run.GroupRun`. The engine holds what the
-groups share: the providers, the settings, the clock, the backoff, the limits (one
-:class:`Limits` object), the keys the APIs refused, and the observers told of every send
-and every outcome (progress displays, timelines).
+Each group runs as a :class:`runner.engine.group_run.GroupRun`, handed what the groups
+share (:class:`runner.engine.shared.Shared`): the providers, the settings, the clock, the
+backoff, the limits (one :class:`Limits` object), the keys the APIs refused, the
+transports (online; a batch run :meth:`Engine.mount` s before it) and the observers told
+of every send and every outcome (progress displays, timelines).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
+from runner.engine.cache_step import CacheStep
 from runner.engine.group_run import GroupRun
+from runner.engine.online import OnlineTransport
 from runner.engine.rejections import Rejections
 from runner.engine.retry import Backoff
-from runner.engine.structured import check_output
-from runner.errors import ProviderError, RunnerError
+from runner.engine.shared import EngineSettings, Shared
+from runner.engine.transport import Transport
+from runner.errors import RunnerError
 from runner.limits.adaptive import AdaptiveGate
 from runner.limits.clock import Clock
 from runner.limits.from_settings import in_flight_limit
@@ -34,22 +37,11 @@ from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider
 
 if TYPE_CHECKING:
-    from runner.batch.run import BatchRun
     from runner.cache.cache import ResponseCache
 
+__all__ = ["Engine", "EngineSettings", "OutcomeSink", "in_flight_limit"]
+
 OutcomeSink = Callable[[Outcome], None]
-
-
-@dataclass
-class EngineSettings:
-    """The engine's knobs (a slice of the run's settings)."""
-
-    max_attempts: int = 3
-    max_concurrency: int = 16
-    # Prompts read ahead of sending, per group: bounds memory whatever the input size.
-    read_ahead: int = 1000
-    # Requests in flight across every group (0: in_flight_limit(), from the fd limit).
-    max_in_flight: int = 0
 
 
 # Groups running at once: more wait for one to end (100,000 groups each with its tasks,
@@ -72,6 +64,8 @@ class Engine:
         cache: the response cache, asked first on the request path (None: no cache).
         budget: the spending cap shared with other engines of the run (unlimited by default).
         prices: what each outcome cost (``cost_usd``); genai-prices' data by default.
+        credential: a record's key fingerprint (refused keys are known by it); by default
+            its provider's ``credential``, a run passes its ProviderSet's memoized one.
     """
 
     def __init__(
@@ -87,18 +81,13 @@ class Engine:
         cache: ResponseCache | None = None,
         budget: Budget | None = None,
         prices: PriceBook | None = None,
+        credential: Callable[[PromptRecord], str] | None = None,
     ) -> None:
         self.providers = providers
-        self.cache = cache
         self.settings = settings
-        self.clock = clock
-        self.backoff = backoff
-        self._sink = sink
-        self.on_change = on_change or (lambda _stats: None)
         self.limits = limits or Limits()
         if self.limits.estimator is None:
             self.limits.estimator = lambda r: self.providers[r.api].estimate_tokens(r)
-        self.observers = list(observers)
         self.budget = budget or Budget()
         self.prices = prices or PriceBook()
         self.stop_requested = asyncio.Event()
@@ -108,14 +97,39 @@ class Engine:
         # An error that must end the run (a result that could not be written, a limiter
         # that broke): sending stops, and run() raises it once in-flight requests are done.
         self.fatal: BaseException | None = None
-        # Keys (401) and models (403) the APIs refused: their prompts are not sent.
-        self.rejections = Rejections(lambda r: self.providers[r.api].credential(r))
-        # Batch mode (mode=batch): prompts go to provider batches instead of one by one.
-        self.batches: BatchRun | None = None
         # The groups running now (a stop wakes each).
         self._running: set[GroupRun] = set()
         # Requests in flight across all groups: each holds a connection (a descriptor).
         self.in_flight = asyncio.Semaphore(int(in_flight_limit(settings.max_in_flight).amount))
+        observing = list(observers)
+        # What each group is handed: it reports back through sink, on_change and fail.
+        self.shared = Shared(
+            providers=providers,
+            settings=settings,
+            clock=clock,
+            backoff=backoff,
+            limits=self.limits,
+            cache=CacheStep(cache, providers),
+            budget=self.budget,
+            prices=self.prices,
+            # Keys (401) and models (403) the APIs refused: their prompts are not sent.
+            rejections=Rejections(credential or (lambda r: self.providers[r.api].credential(r))),
+            transports=[OnlineTransport(providers, clock, observing, self.in_flight)],
+            observers=observing,
+            stop=self.stop_requested,
+            sink=sink,
+            on_change=on_change or (lambda _stats: None),
+            fail=self.fail,
+        )
+
+    def mount(self, transport: Transport, *, read_ahead: int = 0) -> None:
+        """Send the prompts ``transport`` takes through it, before online (batch mode).
+
+        ``read_ahead``: how many prompts a group may hold unanswered at least (a batch's
+        prompts answer together). Call before :meth:`run`.
+        """
+        self.shared.transports.insert(0, transport)
+        self.settings.read_ahead = max(self.settings.read_ahead, read_ahead)
 
     def request_stop(self) -> None:
         """Stop sending: queued prompts stay unsent, requests in flight finish."""
@@ -139,7 +153,7 @@ class Engine:
             for name, group in pending:
                 if self.stop_requested.is_set():
                     return  # not started: its prompts stay unsent, as queued ones do
-                await self._run_group(GroupRun(self, group, stats[name]), keep=few)
+                await self._run_group(GroupRun(self.shared, group, stats[name]), keep=few)
 
         await asyncio.gather(*(lane() for _ in range(min(ACTIVE_GROUPS, len(groups)))))
         if isinstance(self.fatal, RunnerError):
@@ -152,7 +166,7 @@ class Engine:
         """Run one group; ``keep``: its gate stays readable after (not for 100,000 groups)."""
         name = group_run.group.name
         self.gates[name] = group_run.gate
-        for observer in self.observers:
+        for observer in self.shared.observers:
             observer.on_start(group_run.group)
         self._running.add(group_run)
         try:
@@ -171,60 +185,3 @@ class Engine:
         if self.fatal is None:
             self.fatal = exc
         self.request_stop()
-
-    def deliver(self, outcome: Outcome) -> None:
-        """Price a final outcome, hand it to the sink and the observers."""
-        if not outcome.priced:  # not priced on the way (a cache hit, a refusal, ...)
-            outcome.cost_usd, outcome.priced = self.prices.outcome_cost(outcome), True
-        try:
-            self._sink(outcome)
-        except Exception as exc:  # e.g. the disk is full: sending more would lose results
-            self.fail(exc, "writing a result")
-        for observer in self.observers:
-            observer.on_outcome(outcome)
-
-    async def attempt(
-        self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
-    ) -> Outcome:
-        """Send one attempt of ``record`` (its ``attempts``-th) and say how it went.
-
-        It waits first for a slot among the requests in flight of all groups.
-        """
-        async with self.in_flight:
-            return await self._attempt(record, tag, attempts, stats)
-
-    async def _attempt(
-        self, record: PromptRecord, tag: Any, attempts: int, stats: GroupStats
-    ) -> Outcome:
-        provider = self.providers[record.api]
-        stats.requests += 1
-        started = self.clock.monotonic()
-        if stats.first_sent is None:
-            stats.first_sent = started
-        stats.last_sent = started
-        outcome = Outcome(record, stats.name, attempts, sent_at=self.clock.wall(), tag=tag)
-        for observer in self.observers:
-            observer.on_send(record, stats.name)
-        stats.sending += 1
-        try:
-            outcome.completion = await provider.complete(record)
-        except ProviderError as exc:
-            outcome.error = exc
-            outcome.error_kind = exc.kind.value
-        except Exception as exc:  # a bug in a provider must not end the run
-            logger.opt(exception=exc).error("{}: unexpected error in provider", record.where)
-            outcome.error = ProviderError(f"internal error: {type(exc).__name__}: {exc}")
-            outcome.error_kind = "internal"
-        finally:
-            stats.sending -= 1
-        outcome.received_at = self.clock.wall()
-        outcome.latency_s = self.clock.monotonic() - started
-        check_output(outcome)  # output_schema: an invalid answer is an error (not cached)
-        for observer in self.observers:
-            observer.on_attempt(outcome)
-        return outcome
-
-    def slowed(self, group: str, gate: AdaptiveGate) -> None:
-        """Tell the observers a group's gate slowed down or paused."""
-        for observer in self.observers:
-            observer.on_slowdown(group, gate)

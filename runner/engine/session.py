@@ -5,9 +5,8 @@ one and the context has none), makes the providers of the apis asked for, builds
 engine with the run's backoff and attempts, and on the way out closes what it made (the
 providers it owns, the session it opened). The run, live judges, stored evaluation and
 rephrasing all send through it, so all of them use the response cache (``cache=``). A
-request goes cache -> budget -> limits -> provider: the cache is asked first
-(``GroupRun.answer_from_cache``), then batch mode (``GroupRun.send_in_batch``), then the
-budget (``GroupRun.reserve``); see docs/architecture.md.
+request goes cache -> budget -> limits -> transport (``GroupRun.send``; a batch run mounted
+on the engine takes its prompts right after the cache); see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from runner.limits.from_settings import in_flight_limit
 from runner.limits.group_limits import Limits
 from runner.output.observer import Observer
 from runner.output.stats import GroupStats
+from runner.prompts.records import PromptRecord
 from runner.providers.base import Provider, ProviderContext, provider_class
 
 
@@ -47,6 +47,19 @@ def _open_session(
     return context.session
 
 
+def _providers(
+    context: ProviderContext, given: Mapping[str, Provider], apis: Iterable[str], close_all: bool
+) -> tuple[dict[str, Provider], list[Provider]]:
+    """``given`` plus one made for each api of ``apis`` it lacks; and those to close after."""
+    usable = dict(given)
+    made: list[Provider] = []
+    for api in apis:
+        if api not in usable:
+            usable[api] = provider_class(api)(context)
+            made.append(usable[api])
+    return usable, [*(usable.values() if close_all else made)]
+
+
 @asynccontextmanager
 async def engine_session(
     context: ProviderContext,
@@ -61,6 +74,7 @@ async def engine_session(
     observers: Sequence[Observer] = (),
     budget: Budget | None = None,
     prices: PriceBook | None = None,
+    credential: Callable[[PromptRecord], str] | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine over ``providers`` plus one made for each api of ``apis`` it lacks.
 
@@ -74,15 +88,10 @@ async def engine_session(
         observers: told of every send and every outcome.
         budget: the run's spending cap, shared by its engines (none: unlimited).
         prices: what outcomes cost; by default the settings' prices over genai-prices'.
+        credential: a record's key fingerprint, for refused keys (see :class:`Engine`).
     """
     settings = context.settings
-    usable = dict(providers or {})
-    made: list[Provider] = []
-    for api in apis:
-        if api not in usable:
-            usable[api] = provider_class(api)(context)
-            made.append(usable[api])
-    owned = [*(usable.values() if close_providers else made)]
+    usable, owned = _providers(context, providers or {}, apis, close_providers)
     own_session = _open_session(context, usable.values())
     clock = clock or SystemClock()
     now = clock.wall
@@ -101,6 +110,7 @@ async def engine_session(
             cache=cache,
             budget=budget,
             prices=prices or PriceBook.from_settings(settings),
+            credential=credential,
         )
     finally:
         if cache is not None:
