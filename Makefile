@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install install-test model demo test test-fast lint bench clean
+.PHONY: install install-test model demo test test-fast test-unit test-integration lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,8 +65,18 @@ test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
 	$(PY) -m pytest
 
-test-fast: install-test
-	$(PY) -m pytest -m "not integration"
+# The two tiers (tests/unit: in-process, FakeClock, under a minute; tests/integration: real
+# servers, CLI subprocesses, Chromium, SLURM). `make test` runs both, and any test file still
+# flat in tests/.
+test-unit: install-test
+	$(PY) -m pytest tests/unit
+
+test-fast: test-unit
+
+test-integration: install-test model $(AIMOCK) $(CHROMIUM)
+	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
+	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
+	$(PY) -m pytest tests/integration
 
 bench: install-test model $(AIMOCK)
 	$(PY) -m bench
