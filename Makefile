@@ -57,13 +57,13 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-# A single-node SLURM cluster for the tests marked `slurm` (.ci/slurm.sh; needs root to install
-# Debian's packages once), stopped when the tests end however they end. Without it those
-# tests are skipped with the reason.
+# The unit tier first (a minute), then the rest. A single-node SLURM cluster for the tests
+# marked `slurm` (.ci/slurm.sh; needs root to install Debian's packages once), stopped when
+# the tests end however they end. Without it those tests are skipped with the reason.
 test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
 	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit && $(PY) -m pytest tests --ignore=tests/unit
 
 # The two tiers (tests/unit: in-process, FakeClock, under a minute; tests/integration: real
 # servers, CLI subprocesses, Chromium, SLURM). `make test` runs both, and any test file still
