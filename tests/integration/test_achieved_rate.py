@@ -1,5 +1,8 @@
-"""Honest rates in the summary (issue 13.4): achieved/min never above a held limit, ``-``
-with too few requests to tell, and the same figure in run.json."""
+"""Honest rates in the summary (issue 13.4): a paced run against llmock.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_achieved_rate.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The batch manifest: written before each step, torn lines tolerated, foreign ones refused."""
+"""The batch manifest: written before each step, torn lines tolerated, foreign ones refused.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_batch_manifest.py.
+"""
 
 from __future__ import annotations
 

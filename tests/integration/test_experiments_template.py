@@ -1,5 +1,8 @@
-"""Template experiments (conf/experiment/NAME.yaml with data and prompt): expansion, bad input,
-``limit``/``sample``, ``runner.check show=N``, ``runner.expand`` and pass@k. No server."""
+"""Template experiments (conf/experiment/NAME.yaml with data and prompt) as commands.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_experiments_template.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The results index: incremental updates, schema drift, torn and bad lines, locking."""
+"""The results index: incremental updates, schema drift, torn and bad lines, locking.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_index_ingest.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Queries on the results index: the Python API, read-only refusal, the CLI and its formats."""
+"""Queries on the results index: the Python API, read-only refusal, the CLI and its formats.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_index_query.py.
+"""
 
 from __future__ import annotations
 

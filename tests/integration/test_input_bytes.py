@@ -1,8 +1,7 @@
 """Issue 10.6: every input byte is checked.
 
-Invalid UTF-8 is exit 2 naming the file, line and byte offset (run and check alike, no
-traceback); a UTF-8 BOM is accepted in JSONL and CSV; a CSV quote left open or standing
-after a closing quote is exit 2 naming the line, not rows merged and sent.
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_input_bytes.py.
 """
 
 from __future__ import annotations

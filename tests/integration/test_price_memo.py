@@ -1,4 +1,8 @@
-"""genai-prices is asked once per model and day on a machine; a later run does not load it."""
+"""genai-prices is asked once per model and day on a machine; a later run does not load it.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_price_memo.py.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Issue 10 item 2: queries are read-only for real, whatever the SQL tries.
 
-Two lines of defence, each tested on its own: the statement check refuses (query_df, the CLI),
-and the sealed connection (``open_readonly``) fails the same statements when they reach it
-directly. Every hostile statement is also checked to leave every file as it was.
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_query_readonly.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Issue 13 item 9: runner's own costs per prompt and per command, kept off the hot path."""
+"""Issue 13 item 9: runner's own costs per prompt and per command, kept off the hot path.
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_speed.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""What a run does not pay for at its start and its end (issue 13, item 9: speed)."""
+"""What a run does not pay for at its start and its end (issue 13, item 9: speed).
+
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_startup.py.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """Issue 20 items 1, 2 and 4: every usage count a provider bills, and cost equal to the bill.
 
-Each provider's usage block is the one its API reference documents (URL beside each body),
-with the issue's figures in it; llmock's carry no cached or reasoning counts, so the
-end-to-end tests answer them from an in-test server (tests/usage_server.py). Expected costs
-are the providers' arithmetic, worked by hand at the rates genai-prices 0.2.3 bundles
-(USD per million tokens, written beside each).
+The tests with servers or subprocesses; the in-process ones are in
+tests/unit/test_usage_billed.py.
 """
 
 from __future__ import annotations

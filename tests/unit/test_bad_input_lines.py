@@ -1,8 +1,7 @@
 """Issue 23 item 9: every bad input is exit 2 with one line naming the file or the setting.
 
-Each case runs the command line as a user would (``python -m runner...``), except a cache
-that cannot be written: the tests run as root, who may write any file, so that failure is
-made in-process (sqlite's own "readonly database" error raised by the store).
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_bad_input_lines.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""The Anthropic batch adapter (Message Batches) against llmock, and a tiny server for the
-item results llmock never gives (errored, canceled, expired)."""
+"""The Anthropic batch adapter (Message Batches): what may go in a batch.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_batch_anthropic.py.
+"""
 
 from __future__ import annotations
 

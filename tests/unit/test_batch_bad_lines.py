@@ -1,12 +1,7 @@
 """A bad line in a batch's results costs that one prompt, not the run.
 
-Each case replaces the result of the second prompt with a line of another shape (played by
-the in-test batch server, tests/batch_server.py and tests/batch_server_apis.py, which
-answer the documented shapes otherwise: https://platform.openai.com/docs/api-reference/batch,
-https://docs.anthropic.com/en/api/retrieving-message-batch-results,
-https://ai.google.dev/api/batch-mode). The run completes, that prompt is recorded as an
-error naming what was wrong (or, for a line that names no prompt of the batch, is sent
-again), every other prompt normally, and a resume of the run works.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_batch_bad_lines.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""The Gemini batch adapter (batchGenerateContent, inline) against llmock, and a tiny server
-speaking the documented operation shapes llmock does not (displayName, nested inlined
-responses with metadata, per-item errors, failed and expired batches)."""
+"""The Gemini batch adapter (batchGenerateContent): what may go in a batch.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_batch_gemini.py.
+"""
 
 from __future__ import annotations
 

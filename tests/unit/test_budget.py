@@ -1,4 +1,8 @@
-"""The budget cap (issue 15 item 4) and the dry-run estimate (item 3), against llmock."""
+"""The budget cap (issue 15 item 4): a cap that is not positive is refused.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_budget.py.
+"""
 
 from __future__ import annotations
 

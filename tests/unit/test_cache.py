@@ -1,4 +1,8 @@
-"""The response cache against llmock: a second run sends nothing; refresh, only, ttl."""
+"""The response cache: runs opening a new cache at once.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_cache.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The pre-flight check, ``python -m runner.check``, and the same refusal by the run."""
+"""The pre-flight check, ``python -m runner.check``, and the same refusal by the run.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_check.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""A new user's first hour: commands that work as printed, help that helps, a quiet model."""
+"""A new user's first hour: commands that work as printed, help that helps, a quiet model.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_commands.py.
+"""
 
 from __future__ import annotations
 

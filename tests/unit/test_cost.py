@@ -1,4 +1,8 @@
-"""Cost per result (issue 15 item 2): prices, cost_usd on every line, totals, the index."""
+"""Cost per result (issue 15 item 2): prices, cost_usd on every line, totals, the index.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_cost.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""A ``.env`` read at start-up (python-dotenv) and prompto's ``-mqj`` limits file."""
+"""A ``.env`` read at start-up (python-dotenv) and prompto's ``-mqj`` limits file.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_env_file_and_limits_json.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Issue 23.12: the first hour, smoothed (what a new user tried, one test per case)."""
+"""Issue 23.12: the first hour, smoothed (what a new user tried, one test per case).
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_first_hour.py.
+"""
 
 from __future__ import annotations
 

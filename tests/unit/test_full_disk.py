@@ -1,10 +1,7 @@
 """Issue 10.5: a full disk is a clear stop.
 
-One line on the console (what, where, how much space), exit 1, ``run.json`` ends
-``failed`` and is never replaced by an empty file, every line already written is whole, and
-a resume once there is room finishes with no duplicates. The disk is a real tmpfs of a few
-hundred KB (the test is skipped where mounting is not permitted); the writers' own
-behaviour on ENOSPC is checked with an injected failure as well.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_full_disk.py.
 """
 
 from __future__ import annotations

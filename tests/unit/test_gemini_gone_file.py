@@ -1,12 +1,7 @@
 """A 403 is not always the key: Gemini's 403 for a File API name it does not hold.
 
-Uploads to the Gemini File API expire after 48 hours (https://ai.google.dev/gemini-api/docs/files),
-so a record's ``uploaded_filename`` (prompto's example files name long-gone uploads) meets
-403 PERMISSION_DENIED "You do not have permission to access the File ... or it may not
-exist." (the body tests/google_server.py answers, with its sources). That stops nothing but
-the prompt: the part's ``media`` file is uploaded again (once per file per run), and a part
-with no local file fails alone, with a message naming the file. A 403 that says the key may
-not use the model still stops the model (tests/integration/test_rejected_key.py).
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_gemini_gone_file.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Issue 10.3: keys never reach the disk or the console.
 
-llmock, scripted to reject a canary key with OpenAI's 401 body ("Incorrect API key provided:
-sk-..."), is run through every entry point; then every file under the test's tree and every
-captured output is searched for the canary. A key written literally on the command line is
-refused before Hydra saves or prints anything.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_key_masking.py.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""Sweeps through Hydra's launchers (joblib, submitit, Ray) with one API key's limit shared.
+"""Ray's shared limits state, in-process (the launcher sweeps are integration tests).
 
-Each launcher test runs a real two-model sweep as a user would (``python -m runner -m ...``)
-against llmock on a loopback port, then checks that every job wrote its own complete run
-folder, that the index holds both runs, and that the server saw the two jobs *together*
-stay within the one limit: no 429, and no window of a few seconds with more requests than
-the limit allows (two unshared jobs would send twice as many).
-
-llmock's ``--rpm`` bucket starts full (a minute's worth), so on its own it would only catch
-an overrun lasting over a minute; the tests first drain it so that any overrun meets 429s
-at once, and they also count the server's arrivals per window, which is the direct proof.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_launchers.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Issue 10.4: one writer per run folder.
 
-A resume while the run is still going is refused (exit 2, naming the process holding the
-run's OS lock), and the live run's results all land in the file on disk. ``run_id=`` of an
-existing run without ``resume=`` is refused too, adding nothing.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_one_writer.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``python -m runner.pipeline``: a watched folder, each new file run once, across restarts."""
+"""``python -m runner.pipeline``: a watched folder, each new file run once, across restarts.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_pipeline.py.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Every content-part form prompto accepts, over real HTTP: what reaches each server.
+"""Every content-part form prompto accepts: the canonical forms.
 
-llmock serves OpenAI, Anthropic and Gemini; aimock serves Ollama and Azure OpenAI; the
-Gemini File API and Vertex AI paths (which neither serves) go to tests/google_server.py.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_prompto_parts.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""api: gemini over real HTTP against llmock's Gemini v1beta generateContent route."""
+"""api: gemini: the RetryInfo delay of an error body.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_providers_gemini.py.
+"""
 
 from __future__ import annotations
 

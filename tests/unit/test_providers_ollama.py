@@ -1,4 +1,8 @@
-"""api: ollama and azure-openai against @copilotkit/aimock; huggingface-tgi against llmock."""
+"""api: ollama: the message carries images as base64.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_providers_ollama.py.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The run report: the engine's timeline, report.html after every run, ``python -m runner.report``.
 
-The report is opened from disk in headless Chromium with every non-file request aborted, and
-each chart must have drawn; the numbers it shows must be the run's.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_report.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Today's request shapes against llmock: the Responses API, tool calls, reasoning settings.
+"""Today's request shapes: the cache tells chat and Responses answers apart.
 
-llmock (PyPI) serves ``/v1/responses`` and answers tool calls for OpenAI chat, Responses,
-Anthropic and Gemini; its journal shows the bodies runner sent.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_request_shapes.py.
 """
 
 from __future__ import annotations

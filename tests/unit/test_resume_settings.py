@@ -1,8 +1,7 @@
 """Issue 12.7: a resume keeps the run's settings.
 
-``resume=ID`` runs with the run's own resolved settings plus only what is overridden now,
-says which settings changed, and ``run.json`` keeps every invocation's overrides. Resuming
-a complete run says so, sends nothing and leaves ``run.json`` as it was.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_resume_settings.py.
 """
 
 from __future__ import annotations

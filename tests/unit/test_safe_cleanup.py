@@ -1,9 +1,7 @@
 """Issue 10.1: nothing outside a run folder this process made is ever deleted.
 
-``run_id`` and ``resume`` are names, not paths: ``..``, ``.``, ``/`` and empty are refused
-(exit 2) before Hydra makes a folder. Clean-up after a refused run removes only a folder
-this invocation created, file by file, and only while it holds nothing but its own files.
-Every case runs in a tree of sentinel files, through every entry point.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_safe_cleanup.py.
 """
 
 from __future__ import annotations

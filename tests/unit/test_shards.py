@@ -1,9 +1,7 @@
-"""One experiment split across workers (``shards=N shard=K``) under one API key's limit.
+"""One experiment split across workers (``shards=N shard=K``): which prompts go where.
 
-Shard K of N takes the prompts whose key hashes to K, into ``<run id>.shard<K>of<N>``; a
-sweep over ``shard=0,...,N-1`` makes one run (the sweep's name) that the index shows as one
-row of ``sharded_runs``. The sweeps here run against llmock enforcing the key's limit, as
-the launcher tests do, and check the shards together never went faster than it.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_shards.py.
 """
 
 from __future__ import annotations

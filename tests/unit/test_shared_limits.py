@@ -1,4 +1,8 @@
-"""Limits shared between processes that send with the same credentials."""
+"""Limits shared between processes that send with the same credentials.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_shared_limits.py.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Shared limit state that cannot go stale (issue 13.3): files and the Ray actor's state.
 
-The state records the rate it was reserved at and the process holding it: a run is never
-held back by a slot reserved at another rate, or by a process that has ended.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_stale_limits.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Structured output (``output_schema``): sent in each API's form, every answer checked with
-``jsonschema``, invalid or truncated answers asked again (each attempt's cost counted), then
-``invalid_output``; ``parsed`` on the line and in the index; batch mode; the cache."""
+"""Structured output (``output_schema``): schemas, native forms and the json scorer.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_structured_output.py.
+"""
 
 from __future__ import annotations
 

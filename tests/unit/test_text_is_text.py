@@ -1,10 +1,7 @@
 """Issue 23 item 8: the viewer, the report and the terminal treat text from data as text.
 
-The viewer answers only its own Host names, serves no report that links out of the outputs
-folder, answers bad parameters with a 400, searches ``%`` and ``_`` literally and pages a
-prompt's answers. Rich never reads data as markup; bidirectional controls are shown as
-escapes (a model name cannot pass for another); the report draws its charts whatever the
-names and scores hold.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_text_is_text.py.
 """
 
 from __future__ import annotations

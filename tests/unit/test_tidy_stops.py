@@ -1,8 +1,7 @@
 """Issue 10.10: stops end tidily.
 
-After a double Ctrl-C ``run.json`` says ``interrupted`` and the resume command is printed;
-that command works as printed from the same folder, with its non-default folders. A
-refused resume leaves the run's ``.hydra/`` as it was. No numeric setting takes a negative.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_tidy_stops.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Token limits that hold (issue 13.1, 13.2), against llmock's real ``--tpm`` quota.
+"""Token limits (issue 13.1, 13.2): accounting and the shape of the settings.
 
-llmock charges each request ``len(body) // 4 + max_tokens`` up front and never refunds it,
-as OpenAI documents its TPM limit: runner's OpenAI accounting is ``reserved`` and must not
-overrun it. The quota starts full, so the test first spends most of it with one request of
-its own: the run then meets the refill rate within seconds instead of a minute.
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_token_limits.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The viewer's media route: images named by prompts, from the media folder only."""
+"""The viewer's media route: images named by prompts, from the media folder only.
+
+The in-process tests; the ones with servers or subprocesses are in
+tests/integration/test_view_media.py.
+"""
 
 from __future__ import annotations
 
