@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import ROOT, read_jsonl, runner_argv, runner_env
+from tests.helpers import ROOT, read_jsonl, runner_argv, runner_env
 
 pytestmark = pytest.mark.integration
 GROUPS = 5_000

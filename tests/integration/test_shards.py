@@ -19,7 +19,7 @@ import pytest
 
 from runner.shards import shard_of, split_shard_folder
 from tests import servers
-from tests.conftest import get_json, read_jsonl, run_cli, write_jsonl
+from tests.helpers import get_json, read_jsonl, run_cli, write_jsonl
 from tests.integration.test_launchers import KEY, LIMIT, _assert_within_limit, _drain
 from tests.integration.test_launchers import ray_address as ray_address  # the module's Ray instance
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import get_json
+from tests.helpers import get_json
 from tests.integration.test_launchers import (
     LIMIT,
     MODELS,

@@ -10,7 +10,7 @@ from bench.report import make_index, make_run
 from runner.index.db import read_connection
 from runner.report import data as report_data
 from runner.view import compare, queries
-from tests.conftest import read_jsonl
+from tests.helpers import read_jsonl
 
 
 def test_report_latency_quantiles_are_estimated_in_fixed_memory_for_big_runs(

@@ -11,7 +11,7 @@ from pathlib import Path
 from runner.prompts.grouping import GroupAssigner
 from runner.prompts.plan import plan_experiment
 from runner.shards import shard_of, shard_run_name, split_shard_folder
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 
 def test_shard_of_is_a_stable_hash_of_the_key() -> None:
