@@ -10,10 +10,12 @@ import multiprocessing.process
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
+HERE = Path(__file__).parent
 # Session fixtures that start servers or load the real model: never in the unit tier.
 SERVER_FIXTURES = frozenset({"llmock_server", "llama_server", "gemma_path"})
 # Markers of the tests that need something outside this process.
@@ -28,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Refuse, before anything starts, unit tests that ask for a server or an outside marker."""
     wrong = []
     for item in items:
-        if "tests/unit/" not in item.nodeid.replace("\\", "/"):
+        if HERE not in Path(str(item.path)).parents:
             continue
         servers = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         markers = OUTSIDE_MARKERS.intersection(m.name for m in item.iter_markers())
