@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install install-test model demo test test-fast lint bench clean
+.PHONY: install install-test model demo test test-fast test-unit test-integration lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,16 +57,26 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-# A single-node SLURM cluster for the tests marked `slurm` (.ci/slurm.sh; needs root to install
-# Debian's packages once), stopped when the tests end however they end. Without it those
-# tests are skipped with the reason.
+# The unit tier first (a minute), then the rest. A single-node SLURM cluster for the tests
+# marked `slurm` (.ci/slurm.sh; needs root to install Debian's packages once), stopped when
+# the tests end however they end. Without it those tests are skipped with the reason.
 test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
 	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit && $(PY) -m pytest tests --ignore=tests/unit
 
-test-fast: install-test
-	$(PY) -m pytest -m "not integration"
+# The two tiers (tests/unit: in-process, FakeClock, under a minute; tests/integration: real
+# servers, CLI subprocesses, Chromium, SLURM). `make test` runs both, and any test file still
+# flat in tests/.
+test-unit: install-test
+	$(PY) -m pytest tests/unit
+
+test-fast: test-unit
+
+test-integration: install-test model $(AIMOCK) $(CHROMIUM)
+	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
+	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
+	$(PY) -m pytest tests/integration
 
 bench: install-test model $(AIMOCK)
 	$(PY) -m bench

@@ -78,7 +78,7 @@ def _response(body: dict[str, Any]) -> dict[str, Any]:
     prompt = body["input"][-1]["content"]
     text = f"re: {prompt}"
     if ((body.get("text") or {}).get("format") or {}).get("type") == "json_schema":
-        text = json.dumps({"a": text})  # fits the schema tests/test_batch_responses.py sends
+        text = json.dumps({"a": text})  # the schema tests/integration/test_batch_responses.py sends
     message = {
         "type": "message",
         "id": "msg_1",

@@ -1,0 +1,103 @@
+"""What a run does not pay for at its start and its end (issue 13, item 9: speed)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.config.run_mode import is_plain_run, mode_may_be_set
+from runner.errors import RunnerError
+from tests.helpers import write_jsonl
+
+
+class _Stopped(RunnerError):
+    exit_code = 7
+
+
+def _stop(*_args: Any, **_kwargs: Any) -> Any:
+    raise _Stopped("stopped on purpose")
+
+
+def _no_exit_folder(*_args: Any, **_kwargs: Any) -> str:
+    raise AssertionError("a plain run passes its exit status through no folder")
+
+
+def test_a_plain_run_composes_its_config_once_and_returns_its_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One composition, Hydra left as it is (nothing patched), the status returned."""
+    from hydra._internal.hydra import Hydra
+
+    import runner.__main__ as entry
+    import runner.run
+
+    get_mode, compose_config = Hydra.get_mode, Hydra.compose_config
+    composed: list[str] = []
+
+    def counted(self: Hydra, *args: Any, **kwargs: Any) -> Any:
+        composed.append(str(kwargs.get("run_mode")))
+        return compose_config(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted)
+    monkeypatch.setattr(runner.run, "execute_run", _stop)
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_exit_folder)
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", [{"api": "openai", "prompt": "x"}])
+    args = [f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'out'}"]
+    assert entry.main(["experiment=exp", *args]) == 7
+    assert composed == ["RunMode.RUN"]
+    assert Hydra.get_mode is get_mode
+
+
+def test_a_sweep_or_a_flag_goes_through_hydra() -> None:
+    assert is_plain_run(["experiment=demo_file", "max_queries=5"])
+    assert not is_plain_run(["experiment=demo_file", "max_queries=5,10", "-m"])
+    assert not is_plain_run(["experiment=demo_file", "--cfg", "job"])
+    assert not is_plain_run(["experiment=demo_file", "hydra.mode=MULTIRUN"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "may"),
+    [
+        (["experiment=x", "max_queries=5"], False),
+        (["-m", "experiment=x", "max_queries=5,10"], False),
+        (["experiment=x", "hydra.mode=MULTIRUN"], True),
+        (["experiment=x", "hydra/launcher=joblib"], True),
+        (["--config-dir", "elsewhere", "experiment=x"], True),
+        (["experiment=sweep"], True),  # its YAML writes global keys
+        (["model=plain"], False),
+        (["model=[plain,sweep]"], True),
+    ],
+)
+def test_the_mode_is_read_when_the_command_line_may_set_it(
+    tmp_path: Path, argv: list[str], may: bool
+) -> None:
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "config.yaml").write_text("max_queries: 10\n")
+    (tmp_path / "experiment" / "sweep.yaml").write_text(
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n"
+    )
+    (tmp_path / "model" / "sweep.yaml").write_text("# @package _global_\nmax_queries: 1\n")
+    (tmp_path / "model" / "plain.yaml").write_text("api: openai\n")
+    assert mode_may_be_set(argv, tmp_path) is may
+
+
+def test_the_report_reads_results_under_a_memory_cap(tmp_path: Path) -> None:
+    # Before: DuckDB's default (80% of RAM) and every prompt's text in memory; a
+    # 1,000,000-prompt run's report peaked at 504 MB RSS, now about 200 MB.
+    from runner.report.results_db import open_results
+
+    completed = tmp_path / "completed.jsonl"
+    lines = [
+        '{"prompt_key": "a", "line": 1, "status": "ok", "prompt": "long text", "api": "x"}',
+        '{"prompt_key": "b", "line": 2, "status": "error", "prompt": "failed", "error": "e"}',
+    ]
+    completed.write_text("\n".join(lines) + "\n")
+    with open_results(completed, tmp_path) as con:
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row == ("61.0 MiB",)  # 64MB, as DuckDB shows it
+        kept = con.execute("SELECT prompt_key, prompt FROM r ORDER BY 1").fetchall()
+    assert kept == [("a", None), ("b", '"failed"')]  # only failed prompts keep their text
