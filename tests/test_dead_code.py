@@ -23,8 +23,10 @@ USED_UNSEEN = {
     ("runner/providers/local.py", "LocalProvider"),
     ("runner/providers/ollama.py", "OllamaProvider"),
     ("runner/providers/vertexai.py", "VertexAIProvider"),
-    # A settings block Hydra composes (apis.huggingface_tgi).
-    ("runner/config/schema.py", "huggingface_tgi"),
+    # The apis schema made from the providers' blocks: found by name (pickle, copy) through
+    # the module's __getattr__.
+    ("runner/config/apis.py", "__module__"),
+    ("runner/config/apis.py", "__getattr__"),
     # Hydra's SearchPathPlugin hook.
     ("runner/config/search_path.py", "manipulate_search_path"),
     # __exit__'s signature.

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner.commands import python_command
+from runner.config.apis import ApisConfig, apis_class
 from runner.config.schema import RunConfig
 from runner.errors import ConfigError
 
@@ -34,6 +35,8 @@ def _unwrap(tp: Any) -> Any:
 
 
 def _fields(cls: type) -> dict[str, Any]:
+    if cls is ApisConfig:  # the blocks the providers declare
+        cls = apis_class()
     hints = typing.get_type_hints(cls)
     return {f.name: _unwrap(hints[f.name]) for f in dataclasses.fields(cls)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,26 @@ def beta_headers(params: Mapping[str, Any]) -> dict[str, str]:
     return {"anthropic-beta": STRUCTURED_OUTPUTS_BETA} if "output_format" in params else {}
 
 
+@dataclass
+class AnthropicApiConfig:
+    """Settings of the ``anthropic`` provider (Messages API); None means the environment."""
+
+    api_key: str | None = None  # $ANTHROPIC_API_KEY
+    base_url: str | None = None  # $ANTHROPIC_BASE_URL, else https://api.anthropic.com
+    version: str = "2023-06-01"  # the anthropic-version header
+    # Anthropic requires max_tokens; sent when a prompt's parameters give none.
+    default_max_tokens: int = 1024
+
+
+# One line of ``--help`` per field of apis.anthropic.
+ANTHROPIC_HELP = {
+    "api_key": "null: $ANTHROPIC_API_KEY",
+    "base_url": "null: $ANTHROPIC_BASE_URL, else https://api.anthropic.com",
+    "version": "the anthropic-version header",
+    "default_max_tokens": "sent when a prompt's parameters give no max_tokens",
+}
+
+
 @register
 class AnthropicProvider(HttpProvider):
     """``api: anthropic``: the Messages API.
@@ -205,7 +226,11 @@ class AnthropicProvider(HttpProvider):
     """
 
     api = "anthropic"
-    settings_block = "anthropic"
+    settings_class = AnthropicApiConfig
+    settings_help = ANTHROPIC_HELP
+    price_provider = "anthropic"
+    usage_provider = "anthropic"
+    batch_adapter = "runner.batch.anthropic:AnthropicBatches"
     key_env = "ANTHROPIC_API_KEY"
     url_env = "ANTHROPIC_BASE_URL"
     default_url = DEFAULT_BASE_URL

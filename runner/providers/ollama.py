@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ def parse_ollama(body: dict[str, Any], model: str) -> Completion:
     return ollama_usage(body).fill(completion)
 
 
+@dataclass
+class OllamaApiConfig:
+    """Settings of the ``ollama`` provider (native API)."""
+
+    endpoint: str | None = None  # $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434
+
+
+# One line of ``--help`` per field of apis.ollama.
+OLLAMA_HELP = {
+    "endpoint": "null: $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434",
+}
+
+
 @register
 class OllamaProvider(HttpProvider):
     """``api: ollama``: the native API of an Ollama server.
@@ -79,7 +93,9 @@ class OllamaProvider(HttpProvider):
     """
 
     api = "ollama"
-    settings_block = "ollama"
+    settings_class = OllamaApiConfig
+    settings_help = OLLAMA_HELP
+    free = True
     url_env = "OLLAMA_API_ENDPOINT"
     url_setting = "endpoint"
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,25 @@ def chat_request_estimate(
     return conversation(chars / CHARS_PER_TOKEN, answer, turns(record))
 
 
+@dataclass
+class OpenAIApiConfig:
+    """Settings of the ``openai`` provider; None means the environment variable."""
+
+    # Keys are never written literally in a config: use ${oc.env:VAR} (see README).
+    api_key: str | None = None
+    base_url: str | None = None
+    # chat (/chat/completions) | responses (/responses, the Responses API).
+    endpoint: str = "chat"
+
+
+# One line of ``--help`` per field of apis.openai.
+OPENAI_HELP = {
+    "api_key": "null: $OPENAI_API_KEY; never literal, use a ${oc.env:VAR} reference",
+    "base_url": "null: $OPENAI_BASE_URL, else https://api.openai.com/v1",
+    "endpoint": "chat (/chat/completions) or responses (the Responses API)",
+}
+
+
 @register
 class OpenAIProvider(HttpProvider):
     """``api: openai``: chat completions.
@@ -234,7 +254,11 @@ class OpenAIProvider(HttpProvider):
     """
 
     api = "openai"
-    settings_block = "openai"
+    settings_class = OpenAIApiConfig
+    settings_help = OPENAI_HELP
+    price_provider = "openai"
+    usage_provider = "openai"
+    batch_adapter = "runner.batch.openai:OpenAIBatches"
     key_env = "OPENAI_API_KEY"
     url_env = "OPENAI_BASE_URL"
     default_url = DEFAULT_BASE_URL

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
@@ -75,6 +76,27 @@ def has_google_auth() -> bool:
     return importlib.util.find_spec("google.auth") is not None
 
 
+@dataclass
+class VertexAIApiConfig:
+    """Settings of the ``vertexai`` provider (Gemini on Vertex AI); None: the environment."""
+
+    project_id: str | None = None  # $VERTEXAI_PROJECT_ID
+    location_id: str | None = None  # $VERTEXAI_LOCATION_ID, else us-central1
+    # $VERTEXAI_BASE_URL, else https://<location>-aiplatform.googleapis.com/v1
+    base_url: str | None = None
+    # Media files larger than this (bytes) must be given as gs:// URIs.
+    inline_limit: int = 20_000_000
+
+
+# One line of ``--help`` per field of apis.vertexai.
+VERTEXAI_HELP = {
+    "project_id": "null: $VERTEXAI_PROJECT_ID (or _<model>)",
+    "location_id": "null: $VERTEXAI_LOCATION_ID (or _<model>)",
+    "base_url": "null: $VERTEXAI_BASE_URL, else the region's aiplatform endpoint",
+    "inline_limit": "bytes of media sent inline; larger ones must be gs:// URIs",
+}
+
+
 @register
 class VertexAIProvider(HttpClient):
     """``api: vertexai``: Gemini on Vertex AI; prompts, parts and parameters as ``gemini``.
@@ -84,6 +106,10 @@ class VertexAIProvider(HttpClient):
     """
 
     api = "vertexai"
+    settings_class = VertexAIApiConfig
+    settings_help = VERTEXAI_HELP
+    price_provider = "google"
+    usage_provider = "google"
     error_classifier = classify_gemini
 
     def __init__(self, context: ProviderContext) -> None:
