@@ -22,6 +22,7 @@ from runner.providers.base import (
 )
 from runner.providers.http import PLAIN_JSON, classify_status
 from runner.providers.messages import Message, run_chat
+from runner.providers.stream_parts import StreamedBlocks
 from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -102,40 +103,6 @@ def parse_message(body: dict[str, Any]) -> Completion:
     return read_usage(body, "anthropic").fill(completion)
 
 
-class _Blocks:
-    """A streamed message's content blocks: text, thinking and tool_use, by index."""
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.thinking: dict[int, list[str]] = {}
-        self.tools: dict[int, tuple[str, list[str]]] = {}
-
-    def start(self, data: dict[str, Any]) -> None:
-        block = data.get("content_block") or {}
-        index = int(data.get("index") or 0)
-        if block.get("type") == "tool_use":
-            self.tools[index] = (str(block.get("name") or ""), [])
-        elif block.get("type") == "thinking":
-            self.thinking[index] = [str(block.get("thinking") or "")]
-
-    def delta(self, data: dict[str, Any]) -> None:
-        delta = data.get("delta") or {}
-        index = int(data.get("index") or 0)
-        kind = delta.get("type")
-        if kind == "thinking_delta":
-            self.thinking.setdefault(index, []).append(str(delta.get("thinking") or ""))
-        elif kind == "input_json_delta" and index in self.tools:
-            self.tools[index][1].append(str(delta.get("partial_json") or ""))
-        else:
-            self.text.append(str(delta.get("text") or ""))
-
-    def fill(self, result: Completion) -> None:
-        result.text = "".join(self.text)
-        result.thinking = joined(["".join(self.thinking[i]) for i in sorted(self.thinking)])
-        calls = [tool_call(name, "".join(parts)) for name, parts in self.tools.values()]
-        result.tool_calls = calls or None
-
-
 async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
     """A Completion from a streamed Messages answer (``message_start`` ... ``message_stop``).
 
@@ -146,7 +113,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         ProviderError: retryable when the stream stops before ``message_stop`` (a connection
             dropped mid-stream) or carries an ``error`` event (e.g. overloaded).
     """
-    blocks = _Blocks()
+    blocks = StreamedBlocks()
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
@@ -228,6 +195,7 @@ class AnthropicProvider(HttpProvider):
     api = "anthropic"
     settings_class = AnthropicApiConfig
     settings_help = ANTHROPIC_HELP
+    structured_output = "anthropic"
     price_provider = "anthropic"
     usage_provider = "anthropic"
     batch_adapter = "runner.batch.anthropic:AnthropicBatches"

@@ -55,6 +55,7 @@ class AzureOpenAIProvider(HttpProvider):
     api = "azure-openai"
     settings_class = AzureOpenAIApiConfig
     settings_help = AZURE_OPENAI_HELP
+    structured_output = "openai_chat"
     price_provider = "azure"
     usage_provider = "azure"
     batch_adapter = "runner.batch.azure_openai:AzureOpenAIBatches"

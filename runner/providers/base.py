@@ -101,6 +101,8 @@ class Provider(ABC):
     # genai-prices' provider whose usage extractor reads its answers (None: the provider
     # reads its own usage into the Completion).
     usage_provider: ClassVar[str | None] = None
+    # The form it takes a JSON Schema in (runner.prompts.output_styles; None: none).
+    structured_output: ClassVar[str | None] = None
     # Its batch adapter as "module:Class", imported only in batch mode (None: online only).
     batch_adapter: ClassVar[str | None] = None
 

@@ -177,6 +177,7 @@ class GeminiProvider(HttpProvider):
     api = "gemini"
     settings_class = GeminiApiConfig
     settings_help = GEMINI_HELP
+    structured_output = "gemini"
     price_provider = "google"
     usage_provider = "google"
     batch_adapter = "runner.batch.gemini:GeminiBatches"

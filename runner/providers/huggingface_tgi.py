@@ -45,6 +45,7 @@ class HuggingfaceTgiProvider(HttpProvider):
     api = "huggingface-tgi"
     settings_class = HuggingfaceTgiApiConfig
     settings_help = HUGGINGFACE_TGI_HELP
+    structured_output = "tgi"
     usage_provider = "openai"
     key_env = "HUGGINGFACE_TGI_API_KEY"
     url_env = "HUGGINGFACE_TGI_API_ENDPOINT"

@@ -106,6 +106,7 @@ class LocalProvider(Provider):
     api = "local"
     settings_class = LocalApiConfig
     settings_help = LOCAL_HELP
+    structured_output = "llama_cpp"
     usage_provider = "openai"
     free = True
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it

@@ -19,7 +19,7 @@ from runner.providers.base import (
     register,
 )
 from runner.providers.messages import Message, run_chat
-from runner.providers.usage import ollama_usage
+from runner.providers.usage import UsageCounts
 
 # Request fields that sit beside ``options`` rather than in it; every other parameter is
 # a model option (temperature, num_predict, seed, ...), as prompto sends them.
@@ -45,6 +45,22 @@ def request_body(model: str, params: Mapping[str, Any], **fields: Any) -> dict[s
     if options:
         body["options"] = options
     return body
+
+
+def ollama_usage(body: dict[str, Any]) -> UsageCounts:
+    """Ollama's counts, read by hand (genai-prices has no Ollama provider).
+
+    Ollama reports ``prompt_eval_count`` (input) and ``eval_count`` (output, thinking
+    included); it has no prompt cache billing and reports no reasoning count apart.
+    """
+    return UsageCounts(
+        input_tokens=_count(body.get("prompt_eval_count")),
+        output_tokens=_count(body.get("eval_count")),
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_ollama(body: dict[str, Any], model: str) -> Completion:
@@ -95,6 +111,7 @@ class OllamaProvider(HttpProvider):
     api = "ollama"
     settings_class = OllamaApiConfig
     settings_help = OLLAMA_HELP
+    structured_output = "ollama"
     free = True
     url_env = "OLLAMA_API_ENDPOINT"
     url_setting = "endpoint"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from runner.config.apis import declare_block
 from runner.prompts.grouping import declare_api
+from runner.prompts.output_styles import declare_output_style
 
 if TYPE_CHECKING:
     from runner.providers.base import Provider
@@ -25,6 +26,8 @@ def register(cls: type[Provider]) -> type[Provider]:
         cls.settings_block = cls.api.replace("-", "_")
     _REGISTRY[cls.api] = cls
     declare_api(cls.api, has_quota=cls.has_quota, sends_model_by_model=cls.sends_model_by_model)
+    if cls.structured_output is not None:
+        declare_output_style(cls.api, cls.structured_output)
     if cls.settings_class is not None:
         declare_block(cls.settings_block, cls.settings_class, cls.settings_help)
     return cls

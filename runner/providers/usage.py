@@ -19,8 +19,8 @@ genai-prices names in ``other_tokens`` and priced by genai-prices itself.
   ``promptTokenCount`` (cached content included) plus ``toolUsePromptTokenCount``, output is
   ``candidatesTokenCount`` plus ``thoughtsTokenCount``.
 
-Where it does not fit, the counts are read here by hand: Ollama (genai-prices has no Ollama
-provider; ``prompt_eval_count`` / ``eval_count``, see :func:`ollama_usage`).
+A provider whose shape genai-prices does not know (``usage_provider`` None) reads its own
+counts into a :class:`UsageCounts` in its module.
 """
 
 from __future__ import annotations
@@ -181,22 +181,6 @@ def _counts(totals: dict[str, int]) -> UsageCounts:
     if other:
         counts["other_tokens"] = other
     return UsageCounts(**counts)
-
-
-def ollama_usage(body: dict[str, Any]) -> UsageCounts:
-    """Ollama's counts, read by hand (genai-prices has no Ollama provider).
-
-    Ollama reports ``prompt_eval_count`` (input) and ``eval_count`` (output, thinking
-    included); it has no prompt cache billing and reports no reasoning count apart.
-    """
-    return UsageCounts(
-        input_tokens=_int(body.get("prompt_eval_count")),
-        output_tokens=_int(body.get("eval_count")),
-    )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def add_counts(total: Completion, reply: Completion) -> None:

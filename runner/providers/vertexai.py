@@ -108,6 +108,7 @@ class VertexAIProvider(HttpClient):
     api = "vertexai"
     settings_class = VertexAIApiConfig
     settings_help = VERTEXAI_HELP
+    structured_output = "gemini"
     price_provider = "google"
     usage_provider = "google"
     error_classifier = classify_gemini
