@@ -7,9 +7,9 @@ the same version prices the same usage the same way, offline. A price given in
 
 Each provider declares the genai-prices provider its models are priced by
 (``price_provider``): openai -> openai, azure-openai -> azure, anthropic -> anthropic, gemini
-and vertexai -> google (Vertex AI bills Gemini at the Gemini API's rates). ``local`` and
-``ollama`` declare ``free`` (the user's own machine): they cost 0. ``huggingface-tgi`` has no
-per-token price (a TGI endpoint is billed by the hour, or is the user's own): its cost is
+and vertexai -> google (Vertex AI bills Gemini at the Gemini API's rates). A provider that
+runs on the user's own machine declares ``free``: it costs 0. One without a per-token price
+(a TGI endpoint is billed by the hour, or is the user's own) declares none: its cost is
 unknown (null) unless a price is given.
 
 Batch price: genai-prices' own batch price when it has one (``processing: batch``), else
