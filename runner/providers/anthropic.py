@@ -212,7 +212,7 @@ class AnthropicProvider(HttpProvider):
         """chars / 4, and the ``max_tokens`` sent (the default when none is given)."""
         settings = self.context.settings
         return estimate_split(
-            record, settings.output_tokens_estimate, settings.apis.anthropic.default_max_tokens
+            record, settings.output_tokens_estimate, self.settings().default_max_tokens
         )
 
     def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
@@ -244,11 +244,11 @@ class AnthropicProvider(HttpProvider):
         found += media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
-        cfg = self.context.settings.apis.anthropic
+        cfg: AnthropicApiConfig = self.settings()
         return found + reasoning.anthropic_problems(record.parameters, cfg.default_max_tokens)
 
     async def complete(self, record: PromptRecord) -> Completion:
-        cfg = self.context.settings.apis.anthropic
+        cfg: AnthropicApiConfig = self.settings()
         model = record.model_name or ""
         headers = {"anthropic-version": cfg.version, **beta_headers(record.parameters)}
         key = self.key(model)

@@ -73,7 +73,7 @@ class AzureOpenAIProvider(HttpProvider):
 
     def api_version(self, model_name: str | None) -> str:
         """The data-plane API version ``model_name``'s requests name."""
-        cfg = self.context.settings.apis.azure_openai
+        cfg: AzureOpenAIApiConfig = self.settings()
         version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
         return version or DEFAULT_API_VERSION
 

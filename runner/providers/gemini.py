@@ -206,7 +206,7 @@ class GeminiProvider(HttpProvider):
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
-        cfg = self.context.settings.apis.gemini
+        cfg: GeminiApiConfig = self.settings()
         if not record.model_name:
             found.append("missing field 'model_name' (the Gemini model to call)")
         if not self.key(record.model_name) and self.base_url(record.model_name) == DEFAULT_BASE_URL:
@@ -245,7 +245,7 @@ class GeminiProvider(HttpProvider):
         url = f"{self.base_url(model)}/models/{model}:generateContent"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
-        cfg = self.context.settings.apis.gemini
+        cfg: GeminiApiConfig = self.settings()
 
         used: list[str] = []  # File API URIs this prompt's parts resolved to
 

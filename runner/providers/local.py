@@ -122,14 +122,14 @@ class LocalProvider(Provider):
         self._model: Any = None
 
     def _path_for(self, model_name: str | None) -> Path | None:
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         if model_name in (None, "", DEFAULT_MODEL):
             return Path(cfg.model_path).expanduser() if cfg.model_path else None
         return Path(str(model_name)).expanduser()
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         """The model file and the settings that shape the answer (seed, format, defaults)."""
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         path = self._path_for(model_name)
         return {
             "model_path": str(path) if path else DEFAULT_MODEL,
@@ -161,7 +161,7 @@ class LocalProvider(Provider):
         if not record.parameters:
             return []
         continued = isinstance(record.prompt, str)
-        continued = continued and self.context.settings.apis.local.string_prompts == "completion"
+        continued = continued and self.settings().string_prompts == "completion"
         accepted = accepted_parameters(
             "create_completion" if continued else "create_chat_completion"
         )
@@ -178,7 +178,7 @@ class LocalProvider(Provider):
     def _load(self, model_name: str | None) -> Any:
         from llama_cpp import Llama
 
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         path = self._path_for(model_name)
         if path is None:
             cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
@@ -202,7 +202,7 @@ class LocalProvider(Provider):
         return self._model
 
     async def complete(self, record: PromptRecord) -> Completion:
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         params = {"max_tokens": cfg.default_max_tokens, **record.parameters}
         async with self._lock:  # llama.cpp serves one call at a time per model
             model = await self._model_for(record.model_name)

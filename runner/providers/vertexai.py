@@ -121,15 +121,15 @@ class VertexAIProvider(HttpClient):
         return setting_or_env(self.context.env, configured, variable, model)
 
     def _project(self, model: str | None) -> str | None:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         return self._setting(cfg.project_id, "VERTEXAI_PROJECT_ID", model)
 
     def _location(self, model: str | None) -> str:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         return self._setting(cfg.location_id, "VERTEXAI_LOCATION_ID", model) or DEFAULT_LOCATION
 
     def _base_url(self, model: str | None) -> str:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         url = self._setting(cfg.base_url, "VERTEXAI_BASE_URL", model)
         return (url or default_base_url(self._location(model))).rstrip("/")
 
@@ -151,7 +151,7 @@ class VertexAIProvider(HttpClient):
                 "no Vertex AI credentials: install the extra (pip install 'runner[vertexai]') "
                 "for application default credentials, or set VERTEXAI_ACCESS_TOKEN"
             )
-        limit = self.context.settings.apis.vertexai.inline_limit
+        limit = self.settings().inline_limit
         return found + content_problems(self, record, limit)
 
     async def _headers(self, model: str) -> dict[str, str]:
@@ -167,7 +167,7 @@ class VertexAIProvider(HttpClient):
         url = f"{self._base_url(model)}/{path}"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
 
         async def send(messages: list[Message]) -> Completion:
             payload = await gemini_payload(
