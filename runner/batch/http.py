@@ -18,7 +18,7 @@ import aiohttp
 from runner.errors import ErrorKind, ProviderError
 
 # The online helpers' error handling, shared so that a batch request fails the same way.
-from runner.providers.http import Classifier, _raise_for_status, _transport_errors
+from runner.providers.http import Classifier, raise_for_status, transport_errors
 
 
 def transfer_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
@@ -45,12 +45,12 @@ async def request_json(
             object (a proxy's error page, a body cut short).
     """
     async with (
-        _transport_errors(timeout),
+        transport_errors(timeout),
         session.request(
             method, url, json=payload, data=form, headers=headers, timeout=timeout, params=params
         ) as resp,
     ):
-        await _raise_for_status(resp, classify)
+        await raise_for_status(resp, classify)
         raw = await resp.read()
     try:
         body: Any = json.loads(raw) if raw else {}
@@ -92,10 +92,10 @@ async def lines_of(
 ) -> AsyncGenerator[str]:
     """The non-empty lines of the file at ``url`` (a JSONL download), as they arrive."""
     async with (
-        _transport_errors(timeout),
+        transport_errors(timeout),
         session.get(url, headers=headers, timeout=timeout) as resp,
     ):
-        await _raise_for_status(resp, classify)
+        await raise_for_status(resp, classify)
         async for raw in body_lines(resp.content):
             yield raw.decode("utf-8", errors="replace")
 

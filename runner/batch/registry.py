@@ -1,7 +1,8 @@
 """Which apis have a batch adapter, and what stops a record from going in a batch.
 
-Adapters register themselves with :func:`register_batch`; the modules listed in
-``ADAPTER_MODULES`` are imported the first time an adapter is asked for.
+Each provider names its adapter (``batch_adapter = "module:Class"``); the adapters' modules
+are imported the first time an adapter is asked for, and register themselves with
+:func:`register_batch`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from runner.providers.messages import is_turn_list
+from runner.providers.registry import batch_adapters
 
 if TYPE_CHECKING:
     from runner.batch.adapter import BatchAdapter
@@ -17,12 +19,6 @@ if TYPE_CHECKING:
     from runner.prompts.records import PromptRecord
     from runner.providers.base import Provider
 
-ADAPTER_MODULES = (
-    "runner.batch.openai",
-    "runner.batch.azure_openai",
-    "runner.batch.anthropic",
-    "runner.batch.gemini",
-)
 _REGISTRY: dict[str, type[BatchAdapter]] = {}
 MODES = ("online", "batch")
 
@@ -34,8 +30,10 @@ def register_batch(cls: type[BatchAdapter]) -> type[BatchAdapter]:
 
 
 def _load() -> None:
-    for module in ADAPTER_MODULES:
-        importlib.import_module(module)  # once: then a lookup in sys.modules
+    for api, path in batch_adapters().items():
+        if api not in _REGISTRY:  # once per api: then a lookup
+            module, _, name = path.partition(":")
+            _REGISTRY[api] = getattr(importlib.import_module(module), name)
 
 
 def batch_apis() -> frozenset[str]:

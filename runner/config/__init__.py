@@ -3,9 +3,7 @@
 from runner.config.schema import (
     ApisConfig,
     ExperimentConfig,
-    LocalApiConfig,
     ModelConfig,
-    OpenAIApiConfig,
     RunConfig,
     register_configs,
 )
@@ -16,9 +14,7 @@ __all__ = [
     "CONF_DIR",
     "ApisConfig",
     "ExperimentConfig",
-    "LocalApiConfig",
     "ModelConfig",
-    "OpenAIApiConfig",
     "RunConfig",
     "compose_config",
     "new_run_id",

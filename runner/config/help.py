@@ -1,8 +1,9 @@
 """``python -m runner --help`` and the README's settings table, built from the schema.
 
 The settings, their order and their defaults come from the dataclasses in
-:mod:`runner.config.schema`; only the one-line descriptions live here, and a setting without
-one fails the tests, so the help cannot drift from the code.
+:mod:`runner.config.schema`; only the one-line descriptions live here (an api block's lines
+beside its provider's dataclass), and a setting without one fails the tests, so the help
+cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from omegaconf import MISSING
 
 from runner.commands import python_command
-from runner.config.schema import ApisConfig, RunConfig
+from runner.config.apis import api_blocks, apis_class
+from runner.config.schema import RunConfig
 
 # Sections chosen as a whole by a config group (``model=NAME``), described under groups.
 GROUP_FIELDS = {
@@ -73,30 +75,6 @@ DESCRIPTIONS = {
     "progress": "progress bars per group: auto (only on a terminal), on, off",
     "index": "bring <outputs_dir>/index.duckdb up to date after the run",
     "log_level": "the terminal's log level (run.log in the run folder is always DEBUG)",
-    "apis.openai.api_key": "null: $OPENAI_API_KEY; never literal, use a ${oc.env:VAR} reference",
-    "apis.openai.base_url": "null: $OPENAI_BASE_URL, else https://api.openai.com/v1",
-    "apis.openai.endpoint": "chat (/chat/completions) or responses (the Responses API)",
-    "apis.local.model_path": "a .gguf file; null: Gemma 3 270M, assembled into the cache",
-    "apis.local.cache_dir": "where the default model is assembled; null: ~/.cache/runner/models",
-    "apis.local.n_ctx": "the context window in tokens",
-    "apis.local.n_threads": "CPU threads; null: llama.cpp's choice",
-    "apis.local.chat_format": "llama.cpp's chat format for chat prompts",
-    "apis.local.default_max_tokens": "sent when a prompt's parameters give no max_tokens",
-    "apis.local.seed": "the sampling seed",
-    "apis.local.string_prompts": "a string prompt as completion (continues it) or chat",
-    "apis.anthropic.api_key": "null: $ANTHROPIC_API_KEY",
-    "apis.anthropic.base_url": "null: $ANTHROPIC_BASE_URL, else https://api.anthropic.com",
-    "apis.anthropic.version": "the anthropic-version header",
-    "apis.anthropic.default_max_tokens": "sent when a prompt's parameters give no max_tokens",
-    "apis.gemini.api_key": "null: $GEMINI_API_KEY",
-    "apis.gemini.base_url": "null: $GEMINI_BASE_URL, else Google AI's v1beta",
-    "apis.ollama.endpoint": "null: $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434",
-    "apis.azure_openai.api_key": "null: $AZURE_OPENAI_API_KEY",
-    "apis.azure_openai.endpoint": "null: $AZURE_OPENAI_API_ENDPOINT",
-    "apis.azure_openai.api_version": "null: $AZURE_OPENAI_API_VERSION, else 2024-10-21",
-    "apis.azure_openai.route": "chat (the deployment's chat/completions) or responses (/openai/v1)",
-    "apis.huggingface_tgi.api_key": "null: $HUGGINGFACE_TGI_API_KEY (optional)",
-    "apis.huggingface_tgi.endpoint": "null: $HUGGINGFACE_TGI_API_ENDPOINT",
     "max_queries_json": "prompto's -mqj file (shaped like max_queries_dict); the dict wins per key",
     "env_file": "a .env file read at start-up; variables already set win",
     "on_invalid": "stop: any invalid line stops the run; skip: send the rest, record each",
@@ -105,12 +83,6 @@ DESCRIPTIONS = {
     "max_output_tokens_per_minute": "answer tokens per minute, the default of every group",
     "max_output_tokens_per_minute_dict": "per group or api, shaped like max_queries_dict",
     "token_accounting": "provider (as each declares), reserved (never refunded) or actual",
-    "apis.gemini.inline_limit": "bytes of media sent inline; larger files go through the File API",
-    "apis.gemini.file_api": "upload large media through the Gemini File API (reused by hash)",
-    "apis.vertexai.project_id": "null: $VERTEXAI_PROJECT_ID (or _<model>)",
-    "apis.vertexai.location_id": "null: $VERTEXAI_LOCATION_ID (or _<model>)",
-    "apis.vertexai.base_url": "null: $VERTEXAI_BASE_URL, else the region's aiplatform endpoint",
-    "apis.vertexai.inline_limit": "bytes of media sent inline; larger ones must be gs:// URIs",
 }
 
 
@@ -150,6 +122,11 @@ def format_value(value: Any) -> str:
 
 def _description(key: str) -> str:
     # A setting without a line still shows (tests/test_commands.py insists on every line).
+    section, _, rest = key.partition(".")
+    if section == "apis":  # apis.<block>.<field>: the line its provider declares
+        block, _, name = rest.partition(".")
+        found = api_blocks().get(block)
+        return found.descriptions.get(name, "") if found else ""
     return DESCRIPTIONS.get(key, "")
 
 
@@ -169,7 +146,7 @@ def settings() -> list[Setting]:
     for f in dataclasses.fields(RunConfig):
         if f.name not in GROUP_FIELDS and f.name != "apis":
             found.append(Setting(f.name, format_value(_default(f)), _description(f.name)))
-    return found + list(_leaves(ApisConfig, "apis."))
+    return found + list(_leaves(apis_class(), "apis."))
 
 
 def _stems(conf_dirs: Sequence[Path], group: str) -> list[str]:

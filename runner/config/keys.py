@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner.commands import python_command
+from runner.config.apis import ApisConfig, apis_class
 from runner.config.schema import RunConfig
 from runner.errors import ConfigError
 
@@ -35,6 +36,8 @@ def unwrap_optional(tp: Any) -> Any:
 
 def typed_fields(cls: type) -> dict[str, Any]:
     """A dataclass's fields with their types (``X | None`` as ``X``)."""
+    if cls is ApisConfig:  # the blocks the providers declare
+        cls = apis_class()
     hints = typing.get_type_hints(cls)
     return {f.name: unwrap_optional(hints[f.name]) for f in dataclasses.fields(cls)}
 

@@ -1,7 +1,7 @@
 """``max_queries_json=FILE``: the rate-limit file prompto's ``-mqj`` takes.
 
 Its shape is ``max_queries_dict``'s: ``{"<api or group>": n | {"default": n, "<model>": n}}``,
-so model keys such as Ollama tags (``gemma2:2b``), awkward on a command line, work. Values of
+so model keys with a tag (``gemma2:2b``), awkward on a command line, work. Values of
 ``max_queries_dict`` given as well win over the file's.
 """
 

@@ -14,6 +14,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from runner.config.apis import ApisConfig as ApisConfig  # the type of RunConfig.apis
+from runner.config.apis import defaults_node, new_apis
+
 
 @dataclass
 class ExperimentConfig:
@@ -67,112 +70,6 @@ class ModelConfig:
     endpoint: str | None = None
     # A JSON Schema its answers must follow (over the run's): see the run's output_schema.
     output_schema: Any = None
-
-
-@dataclass
-class OpenAIApiConfig:
-    """Settings of the ``openai`` provider; None means the environment variable."""
-
-    # Keys are never written literally in a config: use ${oc.env:VAR} (see README).
-    api_key: str | None = None
-    base_url: str | None = None
-    # chat (/chat/completions) | responses (/responses, the Responses API).
-    endpoint: str = "chat"
-
-
-@dataclass
-class LocalApiConfig:
-    """Settings of the embedded llama.cpp model (``api: local``)."""
-
-    # A .gguf file; None means the Gemma 3 270M model assembled into the cache folder.
-    model_path: str | None = None
-    cache_dir: str | None = None
-    n_ctx: int = 2048
-    n_threads: int | None = None
-    chat_format: str = "gemma"
-    # Sent when a prompt's parameters give no max_tokens: a base model rambles on otherwise.
-    default_max_tokens: int = 64
-    seed: int = 0
-    # How a plain string prompt is sent: "completion" continues the text (what a base model
-    # such as Gemma 3 270M does well), "chat" wraps it as one user turn of the chat format.
-    string_prompts: str = "completion"
-
-
-@dataclass
-class AnthropicApiConfig:
-    """Settings of the ``anthropic`` provider (Messages API); None means the environment."""
-
-    api_key: str | None = None  # $ANTHROPIC_API_KEY
-    base_url: str | None = None  # $ANTHROPIC_BASE_URL, else https://api.anthropic.com
-    version: str = "2023-06-01"  # the anthropic-version header
-    # Anthropic requires max_tokens; sent when a prompt's parameters give none.
-    default_max_tokens: int = 1024
-
-
-@dataclass
-class GeminiApiConfig:
-    """Settings of the ``gemini`` provider (Google AI generateContent, v1beta)."""
-
-    api_key: str | None = None  # $GEMINI_API_KEY
-    # $GEMINI_BASE_URL, else https://generativelanguage.googleapis.com/v1beta
-    base_url: str | None = None
-    # Media files larger than this (bytes) go through the File API instead of inline.
-    inline_limit: int = 20_000_000
-    # false: never use the File API (a larger file is then refused by the check).
-    file_api: bool = True
-
-
-@dataclass
-class VertexAIApiConfig:
-    """Settings of the ``vertexai`` provider (Gemini on Vertex AI); None: the environment."""
-
-    project_id: str | None = None  # $VERTEXAI_PROJECT_ID
-    location_id: str | None = None  # $VERTEXAI_LOCATION_ID, else us-central1
-    # $VERTEXAI_BASE_URL, else https://<location>-aiplatform.googleapis.com/v1
-    base_url: str | None = None
-    # Media files larger than this (bytes) must be given as gs:// URIs.
-    inline_limit: int = 20_000_000
-
-
-@dataclass
-class OllamaApiConfig:
-    """Settings of the ``ollama`` provider (native API)."""
-
-    endpoint: str | None = None  # $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434
-
-
-@dataclass
-class AzureOpenAIApiConfig:
-    """Settings of the ``azure-openai`` provider; ``model_name`` is the deployment."""
-
-    api_key: str | None = None  # $AZURE_OPENAI_API_KEY
-    endpoint: str | None = None  # $AZURE_OPENAI_API_ENDPOINT, https://<resource>.openai.azure.com
-    api_version: str | None = None  # $AZURE_OPENAI_API_VERSION, else 2024-10-21
-    # chat (deployments/{model_name}/chat/completions) | responses (/openai/v1/responses);
-    # named route here because ``endpoint`` is the resource URL.
-    route: str = "chat"
-
-
-@dataclass
-class HuggingfaceTgiApiConfig:
-    """Settings of the ``huggingface-tgi`` provider (TGI's OpenAI-compatible route)."""
-
-    api_key: str | None = None  # $HUGGINGFACE_TGI_API_KEY (optional)
-    endpoint: str | None = None  # $HUGGINGFACE_TGI_API_ENDPOINT, e.g. http://localhost:8080
-
-
-@dataclass
-class ApisConfig:
-    """Per-API settings, one field per provider."""
-
-    openai: OpenAIApiConfig = field(default_factory=OpenAIApiConfig)
-    local: LocalApiConfig = field(default_factory=LocalApiConfig)
-    anthropic: AnthropicApiConfig = field(default_factory=AnthropicApiConfig)
-    gemini: GeminiApiConfig = field(default_factory=GeminiApiConfig)
-    vertexai: VertexAIApiConfig = field(default_factory=VertexAIApiConfig)
-    ollama: OllamaApiConfig = field(default_factory=OllamaApiConfig)
-    azure_openai: AzureOpenAIApiConfig = field(default_factory=AzureOpenAIApiConfig)
-    huggingface_tgi: HuggingfaceTgiApiConfig = field(default_factory=HuggingfaceTgiApiConfig)
 
 
 @dataclass
@@ -230,7 +127,8 @@ class RunConfig:
     # Step name -> step; evaluation=NAME (or [A,B]) picks conf/evaluation/NAME.yaml.
     evaluation: dict[str, EvaluationStepConfig] = field(default_factory=dict)
     rephrase: RephraseConfig | None = None
-    apis: ApisConfig = field(default_factory=ApisConfig)
+    # One block per provider, each declared by its module (runner.config.apis).
+    apis: ApisConfig = field(default_factory=new_apis)
 
     experiments_dir: str = "experiments"
     # Images named in prompts ({"type": "image", "media": "pic.png"}) are read from here.
@@ -344,5 +242,7 @@ def register_configs() -> None:
     OmegaConf.set_struct(schema.key_max_queries, False)
     OmegaConf.set_struct(schema.prices, False)
     cs.store(name="run_schema", node=schema)
+    # conf/config.yaml lists this node: it reads conf/api/<name>.yaml into apis.<name>.
+    cs.store(name="api_blocks", node=defaults_node())
     cs.store(group="model", name="model_schema", node=ModelConfig, package="model")
     cs.store(group="rephrase", name="rephrase_schema", node=RephraseConfig, package="rephrase")

@@ -17,14 +17,8 @@ from datetime import UTC, datetime
 from loguru import logger
 
 from runner.cost.price_memo import PriceMemo
+from runner.providers.registry import price_provider
 
-API_PROVIDERS = {
-    "openai": "openai",
-    "azure-openai": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "vertexai": "google",
-}
 # What the providers document for their batch APIs when genai-prices has no batch price.
 BATCH_DISCOUNT = 0.5
 _BATCH_CONTEXT = {"processing": "batch"}
@@ -105,7 +99,7 @@ class Bundled:
 
 def bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> Bundled | None:
     """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
-    provider_id = API_PROVIDERS.get(api)
+    provider_id = price_provider(api)
     if provider_id is None or not model_name:
         return None
     key = PriceMemo.key(api, model_name, batch)

@@ -5,11 +5,12 @@ the data bundled with the pinned package: a run never fetches prices over the ne
 the same version prices the same usage the same way, offline. A price given in
 ``conf/model/<name>.yaml`` (``price:``) or in the run's ``prices`` setting wins over it.
 
-How runner's apis map to genai-prices' providers (``API_PROVIDERS``): openai -> openai,
-azure-openai -> azure, anthropic -> anthropic, gemini and vertexai -> google (Vertex AI
-bills Gemini at the Gemini API's rates). ``local`` and ``ollama`` run on the user's own
-machine and cost 0. ``huggingface-tgi`` has no per-token price (a TGI endpoint is billed by
-the hour, or is the user's own): its cost is unknown (null) unless a price is given.
+Each provider declares the genai-prices provider its models are priced by
+(``price_provider``): openai -> openai, azure-openai -> azure, anthropic -> anthropic, gemini
+and vertexai -> google (Vertex AI bills Gemini at the Gemini API's rates). A provider that
+runs on the user's own machine declares ``free``: it costs 0. One without a per-token price
+(a TGI endpoint is billed by the hour, or is the user's own) declares none: its cost is
+unknown (null) unless a price is given.
 
 Batch price: genai-prices' own batch price when it has one (``processing: batch``), else
 half the online price, as OpenAI, Azure, Anthropic and Google document for their batch APIs.
@@ -22,114 +23,28 @@ its own, where genai-prices has one), long-context tiers by genai-prices itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from runner.cost.bundled import (
-    API_PROVIDERS,
-    BATCH_DISCOUNT,
-    MILLION,
-    Bundled,
-    Tokens,
-    ask_genai_prices,
-    bundled,
-)
+from runner.cost.bundled import BATCH_DISCOUNT, Bundled, Tokens, ask_genai_prices, bundled
+from runner.cost.price import OwnPrice, Price, usage_tokens
 from runner.cost.price_memo import PriceMemo
 from runner.limits.quota import TokenEstimate
 from runner.limits.tokens import estimate_split
 from runner.prompts.records import PromptRecord
+from runner.providers.registry import is_free, price_provider
 from runner.providers.usage import usage_readers
 from runner.providers.usage_paths import compiled_paths, seed_compiled
 
 if TYPE_CHECKING:
-    from runner.config.schema import PriceConfig, RunConfig
+    from runner.config.schema import RunConfig
     from runner.output.results import Outcome
-    from runner.providers.base import Completion
 
-# Run on the user's own hardware: no bill per token.
-FREE_APIS = frozenset({"local", "ollama"})
-__all__ = ["API_PROVIDERS", "BATCH_DISCOUNT", "FREE_APIS", "Price", "PriceBook", "Tokens"]
+__all__ = ["BATCH_DISCOUNT", "Price", "PriceBook", "Tokens"]
 
 
-@dataclass(frozen=True)
-class Price:
-    """USD per million tokens, online and in batch mode.
-
-    Cache reads and writes cost ``cached_input_per_mtok`` / ``cache_write_per_mtok`` when
-    given (else the input price); reasoning costs the output price.
-    """
-
-    input_per_mtok: float
-    output_per_mtok: float
-    batch_input_per_mtok: float | None = None  # None: half the online price
-    batch_output_per_mtok: float | None = None
-    cached_input_per_mtok: float | None = None  # None: the input price
-    cache_write_per_mtok: float | None = None  # None: the input price
-
-    def cost(
-        self,
-        input_tokens: float,
-        output_tokens: float,
-        *,
-        batch: bool,
-        cache_read: float = 0.0,
-        cache_write: float = 0.0,
-    ) -> float:
-        rate_in, rate_out = self.input_per_mtok, self.output_per_mtok
-        rate_read = _or(self.cached_input_per_mtok, rate_in)
-        rate_write = _or(self.cache_write_per_mtok, rate_in)
-        if batch:
-            batch_in = _or(self.batch_input_per_mtok, rate_in * BATCH_DISCOUNT)
-            # The batch discount applies to cache reads and writes too (as Anthropic bills).
-            scale = batch_in / rate_in if rate_in else BATCH_DISCOUNT
-            rate_in, rate_read, rate_write = batch_in, rate_read * scale, rate_write * scale
-            rate_out = _or(self.batch_output_per_mtok, rate_out * BATCH_DISCOUNT)
-        uncached = input_tokens - cache_read - cache_write
-        return (
-            uncached * rate_in
-            + cache_read * rate_read
-            + cache_write * rate_write
-            + output_tokens * rate_out
-        ) / MILLION
-
-    @classmethod
-    def of(cls, config: PriceConfig) -> Price:
-        return cls(
-            float(config.input_per_mtok or 0.0),
-            float(config.output_per_mtok or 0.0),
-            config.batch_input_per_mtok,
-            config.batch_output_per_mtok,
-            config.cached_input_per_mtok,
-            config.cache_write_per_mtok,
-        )
-
-
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class _Own:
-    """The user's price, online or in batch mode (1 h cache writes at the write price)."""
-
-    price: Price
-    batch: bool
-
-    def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
-        if extra is None:
-            return self.price.cost(tokens_in, tokens_out, batch=self.batch)
-        return self.price.cost(
-            tokens_in,
-            tokens_out,
-            batch=self.batch,
-            cache_read=extra.cache_read,
-            cache_write=extra.cache_write,
-        )
-
-
-_Pricer = _Own | Bundled
+_Pricer = OwnPrice | Bundled
 
 
 class PriceBook:
@@ -235,7 +150,7 @@ class PriceBook:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
         if pricer is None:
             return None
-        if extra is not None and extra.other and type(pricer) is Bundled and api not in FREE_APIS:
+        if extra is not None and extra.other and type(pricer) is Bundled and not is_free(api):
             exact = self._exact(api, model_name, batch)
             if exact is not None:  # genai-prices prices audio, images, searches, ... itself
                 return exact(extra)
@@ -245,7 +160,7 @@ class PriceBook:
         """genai-prices' own calculator of a model (loaded once; None: free or unknown)."""
         key = (api, model_name, batch)
         if key not in self._calculators:
-            provider_id = API_PROVIDERS.get(api)
+            provider_id = price_provider(api)
             found = ask_genai_prices(provider_id, model_name, batch) if provider_id else None
             self._calculators[key] = None if found is None else found.calc
         return self._calculators[key]
@@ -253,8 +168,8 @@ class PriceBook:
     def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
         own = self.override(api, model_name)
         if own is not None:
-            return _Own(own, batch)
-        if api in FREE_APIS:
+            return OwnPrice(own, batch)
+        if is_free(api):
             return Bundled(0.0, 0.0, 0.0)
         return bundled(api, model_name, batch, self.memo)
 
@@ -322,12 +237,12 @@ class PriceBook:
             tokens_in,
             tokens_out,
             batch=outcome.batch_id is not None,
-            extra=_extra(completion, tokens_in, tokens_out),
+            extra=usage_tokens(completion, tokens_in, tokens_out),
         )
 
     def unreported(self, record: PromptRecord) -> float | None:
         """An answer without usage: free where the api is, else unknown (said once)."""
-        if record.api in FREE_APIS:
+        if is_free(record.api):
             return 0.0
         name = f"{record.api}/{record.model_name}"
         if name not in self.warned:
@@ -336,23 +251,6 @@ class PriceBook:
             if self._unreported[record.api] == 1:  # one warning per api; the rest counted
                 logger.warning("{} reported no token usage: its results get cost_usd null", name)
         return None
-
-
-def _extra(completion: Completion, tokens_in: int, tokens_out: int) -> Tokens | None:
-    """The whole usage of an answer with cache, reasoning or other counts (None: none)."""
-    read, write = completion.cached_input_tokens, completion.cache_write_tokens
-    reasoning, other = completion.reasoning_tokens, completion.other_tokens
-    if not (read or write or reasoning or other):
-        return None
-    return Tokens(
-        tokens_in,
-        tokens_out,
-        cache_read=read or 0,
-        cache_write=write or 0,
-        cache_write_1h=completion.cache_write_1h_tokens or 0,
-        reasoning=reasoning or 0,
-        other=other or None,
-    )
 
 
 _DEFAULT = PriceBook()

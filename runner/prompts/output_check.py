@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runner.prompts.output_styles import READERS, output_style
 from runner.prompts.records import PromptRecord
 
 # Finish reasons that mean "cut at the token limit", in each API's words.
@@ -57,22 +58,16 @@ def sent_schema(record: PromptRecord) -> dict[str, Any] | None:
     if not params:
         return None
     found: Any = None
-    api = record.api
     # OpenAI chat (json_schema), llama.cpp (json_object + schema), TGI (json_object + value)
     fmt = params.get("response_format")
     if isinstance(fmt, dict):
         nested = fmt.get("json_schema")
         found = nested.get("schema") if isinstance(nested, dict) else fmt.get("schema")
-        if found is None and api == "huggingface-tgi":
+        if found is None and output_style(record.api) == "tgi":
             found = fmt.get("value")
-    elif api == "anthropic":
-        fmt = params.get("output_format")
-        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            found = fmt.get("schema")
-    elif api in ("gemini", "vertexai"):
-        found = params.get("responseJsonSchema")
-    elif api == "ollama":
-        found = params.get("format")
+    else:
+        read = READERS.get(output_style(record.api) or "")
+        found = read(params) if read is not None else None
     return found if isinstance(found, dict) else None
 
 

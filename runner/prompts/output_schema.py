@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.prompts.output_check import validator_for
+from runner.prompts.output_styles import WRITERS, output_style, styled_apis
 from runner.prompts.records import PromptRecord
 
 FIELD = "output_schema"
-# The APIs that take OpenAI's chat ``response_format`` (TGI has its own; see below).
-CHAT_APIS = frozenset({"openai", "azure-openai"})
-GEMINI_APIS = frozenset({"gemini", "vertexai"})
-SUPPORTED_APIS = CHAT_APIS | GEMINI_APIS | {"anthropic", "ollama", "local", "huggingface-tgi"}
 _CLASS_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -137,30 +134,12 @@ _SUBSCHEMAS = frozenset({"items", "anyOf", "allOf", "oneOf", "prefixItems", "not
 def native_parameters(api: str, schema: dict[str, Any]) -> dict[str, Any]:
     """The request parameters that ask ``api`` for an answer following ``schema``.
 
-    Sources: OpenAI chat ``response_format``, strict where the schema allows
-    (platform.openai.com/docs/guides/structured-outputs),
-    Anthropic ``output_format`` (docs.claude.com/en/docs/build-with-claude/structured-outputs;
-    the API now also names it ``output_config.format``), Gemini ``responseJsonSchema``
-    (ai.google.dev/gemini-api/docs/structured-output), Ollama ``format``
-    (docs.ollama.com/capabilities/structured-outputs), llama-cpp-python's ``response_format``
-    with ``schema`` (a JSON-schema grammar), TGI's ``response_format`` with ``value``
-    (huggingface.co/docs/text-generation-inference/conceptual/guidance; TGI refuses OpenAI's
-    nested ``json_schema``: huggingface/text-generation-inference#3058).
+    In the form ``api``'s provider declares (runner.prompts.output_styles).
     """
-    if api in CHAT_APIS:
-        spec = {"name": schema_name(schema), "schema": schema, "strict": fits_strict(schema)}
-        return {"response_format": {"type": "json_schema", "json_schema": spec}}
-    if api == "anthropic":
-        return {"output_format": {"type": "json_schema", "schema": schema}}
-    if api in GEMINI_APIS:
-        return {"responseMimeType": "application/json", "responseJsonSchema": schema}
-    if api == "ollama":
-        return {"format": schema}
-    if api == "local":
-        return {"response_format": {"type": "json_object", "schema": schema}}
-    if api == "huggingface-tgi":
-        return {"response_format": {"type": "json_object", "value": schema}}
-    raise SchemaError(f"api {api!r} has no structured output; known: {sorted(SUPPORTED_APIS)}")
+    style = output_style(api)
+    if style is None:
+        raise SchemaError(f"api {api!r} has no structured output; known: {styled_apis()}")
+    return WRITERS[style](schema, schema_name(schema), fits_strict(schema))
 
 
 class SchemaApplier:

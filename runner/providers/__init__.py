@@ -1,27 +1,18 @@
 """Providers: one module per API behind :class:`runner.providers.base.Provider`.
 
-Importing this package registers every built-in provider.
+Importing this package imports every module in it, so a provider module dropped here (with
+its ``conf/api/<name>.yaml``) is registered with no list to edit (docs/providers.md).
 """
 
-from runner.providers import (  # noqa: F401  (registration)
-    anthropic,
-    azure_openai,
-    gemini,
-    huggingface_tgi,
-    local,
-    ollama,
-    openai,
-    vertexai,
-)
-from runner.providers.base import (
-    Completion,
-    Provider,
-    ProviderContext,
-    known_apis,
-    provider_class,
-    register,
-)
+import importlib
+import pkgutil
+
+from runner.providers.base import Completion, Provider, ProviderContext
 from runner.providers.provider_set import ProviderSet
+from runner.providers.registry import known_apis, provider_class, register
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "Completion",

@@ -10,7 +10,7 @@ from typing import Any
 def tool_call(name: Any, arguments: Any) -> dict[str, Any]:
     """A tool call as result lines keep it: ``{"name", "arguments"}``, arguments as an object.
 
-    OpenAI sends the arguments as a JSON string; Anthropic, Gemini and Ollama as an object.
+    OpenAI sends the arguments as a JSON string; the other APIs send an object.
     A string that is not JSON (a model may write broken arguments) is kept as it came.
     """
     if isinstance(arguments, str):

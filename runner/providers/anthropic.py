@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from runner.providers.base import (
 )
 from runner.providers.http import PLAIN_JSON, classify_status
 from runner.providers.messages import Message, run_chat
+from runner.providers.stream_parts import StreamedBlocks
 from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -101,40 +103,6 @@ def parse_message(body: dict[str, Any]) -> Completion:
     return read_usage(body, "anthropic").fill(completion)
 
 
-class _Blocks:
-    """A streamed message's content blocks: text, thinking and tool_use, by index."""
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.thinking: dict[int, list[str]] = {}
-        self.tools: dict[int, tuple[str, list[str]]] = {}
-
-    def start(self, data: dict[str, Any]) -> None:
-        block = data.get("content_block") or {}
-        index = int(data.get("index") or 0)
-        if block.get("type") == "tool_use":
-            self.tools[index] = (str(block.get("name") or ""), [])
-        elif block.get("type") == "thinking":
-            self.thinking[index] = [str(block.get("thinking") or "")]
-
-    def delta(self, data: dict[str, Any]) -> None:
-        delta = data.get("delta") or {}
-        index = int(data.get("index") or 0)
-        kind = delta.get("type")
-        if kind == "thinking_delta":
-            self.thinking.setdefault(index, []).append(str(delta.get("thinking") or ""))
-        elif kind == "input_json_delta" and index in self.tools:
-            self.tools[index][1].append(str(delta.get("partial_json") or ""))
-        else:
-            self.text.append(str(delta.get("text") or ""))
-
-    def fill(self, result: Completion) -> None:
-        result.text = "".join(self.text)
-        result.thinking = joined(["".join(self.thinking[i]) for i in sorted(self.thinking)])
-        calls = [tool_call(name, "".join(parts)) for name, parts in self.tools.values()]
-        result.tool_calls = calls or None
-
-
 async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Completion:
     """A Completion from a streamed Messages answer (``message_start`` ... ``message_stop``).
 
@@ -145,7 +113,7 @@ async def collect_message_stream(events: AsyncIterator[tuple[str, Any]]) -> Comp
         ProviderError: retryable when the stream stops before ``message_stop`` (a connection
             dropped mid-stream) or carries an ``error`` event (e.g. overloaded).
     """
-    blocks = _Blocks()
+    blocks = StreamedBlocks()
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
@@ -195,6 +163,26 @@ def beta_headers(params: Mapping[str, Any]) -> dict[str, str]:
     return {"anthropic-beta": STRUCTURED_OUTPUTS_BETA} if "output_format" in params else {}
 
 
+@dataclass
+class AnthropicApiConfig:
+    """Settings of the ``anthropic`` provider (Messages API); None means the environment."""
+
+    api_key: str | None = None  # $ANTHROPIC_API_KEY
+    base_url: str | None = None  # $ANTHROPIC_BASE_URL, else https://api.anthropic.com
+    version: str = "2023-06-01"  # the anthropic-version header
+    # Anthropic requires max_tokens; sent when a prompt's parameters give none.
+    default_max_tokens: int = 1024
+
+
+# One line of ``--help`` per field of apis.anthropic.
+ANTHROPIC_HELP = {
+    "api_key": "null: $ANTHROPIC_API_KEY",
+    "base_url": "null: $ANTHROPIC_BASE_URL, else https://api.anthropic.com",
+    "version": "the anthropic-version header",
+    "default_max_tokens": "sent when a prompt's parameters give no max_tokens",
+}
+
+
 @register
 class AnthropicProvider(HttpProvider):
     """``api: anthropic``: the Messages API.
@@ -205,7 +193,12 @@ class AnthropicProvider(HttpProvider):
     """
 
     api = "anthropic"
-    settings_block = "anthropic"
+    settings_class = AnthropicApiConfig
+    settings_help = ANTHROPIC_HELP
+    structured_output = "anthropic"
+    price_provider = "anthropic"
+    usage_provider = "anthropic"
+    batch_adapter = "runner.batch.anthropic:AnthropicBatches"
     key_env = "ANTHROPIC_API_KEY"
     url_env = "ANTHROPIC_BASE_URL"
     default_url = DEFAULT_BASE_URL
@@ -219,7 +212,7 @@ class AnthropicProvider(HttpProvider):
         """chars / 4, and the ``max_tokens`` sent (the default when none is given)."""
         settings = self.context.settings
         return estimate_split(
-            record, settings.output_tokens_estimate, settings.apis.anthropic.default_max_tokens
+            record, settings.output_tokens_estimate, self.settings().default_max_tokens
         )
 
     def limit_usage(self, completion: Completion, model_name: str | None) -> Usage:
@@ -251,11 +244,11 @@ class AnthropicProvider(HttpProvider):
         found += media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
-        cfg = self.context.settings.apis.anthropic
+        cfg: AnthropicApiConfig = self.settings()
         return found + reasoning.anthropic_problems(record.parameters, cfg.default_max_tokens)
 
     async def complete(self, record: PromptRecord) -> Completion:
-        cfg = self.context.settings.apis.anthropic
+        cfg: AnthropicApiConfig = self.settings()
         model = record.model_name or ""
         headers = {"anthropic-version": cfg.version, **beta_headers(record.parameters)}
         key = self.key(model)

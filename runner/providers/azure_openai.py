@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,27 @@ from runner.providers.openai_responses import Routes, send_responses
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when written
 
 
+@dataclass
+class AzureOpenAIApiConfig:
+    """Settings of the ``azure-openai`` provider; ``model_name`` is the deployment."""
+
+    api_key: str | None = None  # $AZURE_OPENAI_API_KEY
+    endpoint: str | None = None  # $AZURE_OPENAI_API_ENDPOINT, https://<resource>.openai.azure.com
+    api_version: str | None = None  # $AZURE_OPENAI_API_VERSION, else 2024-10-21
+    # chat (deployments/{model_name}/chat/completions) | responses (/openai/v1/responses);
+    # named route here because ``endpoint`` is the resource URL.
+    route: str = "chat"
+
+
+# One line of ``--help`` per field of apis.azure_openai.
+AZURE_OPENAI_HELP = {
+    "api_key": "null: $AZURE_OPENAI_API_KEY",
+    "endpoint": "null: $AZURE_OPENAI_API_ENDPOINT",
+    "api_version": "null: $AZURE_OPENAI_API_VERSION, else 2024-10-21",
+    "route": "chat (the deployment's chat/completions) or responses (/openai/v1)",
+}
+
+
 @register
 class AzureOpenAIProvider(HttpProvider):
     """``api: azure-openai``: ``POST {endpoint}/openai/deployments/{model_name}/chat/completions``.
@@ -31,7 +53,12 @@ class AzureOpenAIProvider(HttpProvider):
     """
 
     api = "azure-openai"
-    settings_block = "azure_openai"
+    settings_class = AzureOpenAIApiConfig
+    settings_help = AZURE_OPENAI_HELP
+    structured_output = "openai_chat"
+    price_provider = "azure"
+    usage_provider = "azure"
+    batch_adapter = "runner.batch.azure_openai:AzureOpenAIBatches"
     key_env = "AZURE_OPENAI_API_KEY"
     url_env = "AZURE_OPENAI_API_ENDPOINT"
     url_setting = "endpoint"
@@ -46,7 +73,7 @@ class AzureOpenAIProvider(HttpProvider):
 
     def api_version(self, model_name: str | None) -> str:
         """The data-plane API version ``model_name``'s requests name."""
-        cfg = self.context.settings.apis.azure_openai
+        cfg: AzureOpenAIApiConfig = self.settings()
         version = self._setting(cfg.api_version, "AZURE_OPENAI_API_VERSION", model_name)
         return version or DEFAULT_API_VERSION
 

@@ -9,72 +9,39 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
-from loguru import logger
 
 from runner.config.schema import RunConfig
 from runner.limits.quota import Accounting, TokenEstimate, Usage
 from runner.limits.tokens import estimate_split
-from runner.prompts.grouping import declare_api
 from runner.prompts.records import PromptRecord
+from runner.providers.completion import Completion, token_count
+from runner.providers.env import env_name_for_model, model_variable, setting_or_env
 from runner.providers.http import Classifier, post_json, post_stream
+from runner.providers.registry import known_apis, provider_class, register
 from runner.redaction import public_url
 
-
-@dataclass
-class Completion:
-    """What a model answered.
-
-    ``text`` is a list for a multi-turn prompt (one reply per user turn). Token counts are
-    as billed (see runner.providers.usage): ``input_tokens`` counts cache reads and writes,
-    ``output_tokens`` counts reasoning; None: not reported.
-    """
-
-    text: str | list[str]
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    finish_reason: str | None = None
-    model: str | None = None
-    # The model's reasoning text where the API returns it (Anthropic thinking blocks, Gemini
-    # thought parts, Responses reasoning summaries): never part of ``text``.
-    thinking: str | list[str] | None = None
-    # The tools the answer called: ``{"name": ..., "arguments": {...}}`` each (no agent loop).
-    tool_calls: list[dict[str, Any]] | None = None
-    cached_input_tokens: int | None = None  # read from the provider's prompt cache
-    cache_write_tokens: int | None = None  # written to it (Anthropic: 5 min and 1 h)
-    reasoning_tokens: int | None = None  # thinking, part of output_tokens
-    cache_write_1h_tokens: int | None = None  # the 1 h part of cache_write_tokens
-    # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
-    # tokens, web searches): parts of the totals above, priced at their own rates.
-    other_tokens: dict[str, int] | None = None
-
-    def __post_init__(self) -> None:
-        # Token counts are priced and summed: a count an answer gave that is not a whole
-        # number >= 0 (-5000, "abc") is dropped, never priced. Streams set theirs through
-        # token_count.
-        tokens_in, tokens_out = self.input_tokens, self.output_tokens
-        if not (tokens_in is None or (type(tokens_in) is int and tokens_in >= 0)):
-            self.input_tokens = token_count(tokens_in, "input_tokens")
-        if not (tokens_out is None or (type(tokens_out) is int and tokens_out >= 0)):
-            self.output_tokens = token_count(tokens_out, "output_tokens")
-
-
-def token_count(value: Any, name: str = "token count") -> int | None:
-    """``value`` as a token count, or None (with a warning) when it cannot be one."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    logger.warning("an answer reported {}={!r}, not a token count: usage dropped", name, value)
-    return None
+# Spelled here too: provider modules import the contract and its helpers from one place.
+__all__ = [
+    "Completion",
+    "HttpClient",
+    "HttpProvider",
+    "Provider",
+    "ProviderContext",
+    "env_name_for_model",
+    "known_apis",
+    "model_variable",
+    "parameters_without",
+    "provider_class",
+    "register",
+    "setting_or_env",
+    "token_count",
+]
 
 
 @functools.lru_cache(maxsize=8)
@@ -121,8 +88,30 @@ class Provider(ABC):
     # no default limit (max_queries unset), only the one the user sets.
     has_quota: ClassVar[bool] = True
 
+    # What the provider declares beside its code (runner.providers.registry reads it):
+    # its settings block ``apis.<settings_block>`` ("": the api, "-" as "_"), a dataclass
+    # whose defaults conf/api/<settings_block>.yaml may override, and a help line per field.
+    settings_block: ClassVar[str] = ""
+    settings_class: ClassVar[type | None] = None
+    settings_help: ClassVar[Mapping[str, str]] = {}
+    # genai-prices' provider id its models are priced by (None: unknown unless configured),
+    # and whether it runs on the user's own machine (then it costs 0).
+    price_provider: ClassVar[str | None] = None
+    free: ClassVar[bool] = False
+    # genai-prices' provider whose usage extractor reads its answers (None: the provider
+    # reads its own usage into the Completion).
+    usage_provider: ClassVar[str | None] = None
+    # The form it takes a JSON Schema in (runner.prompts.output_styles; None: none).
+    structured_output: ClassVar[str | None] = None
+    # Its batch adapter as "module:Class", imported only in batch mode (None: online only).
+    batch_adapter: ClassVar[str | None] = None
+
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
+
+    def settings(self) -> Any:
+        """This provider's settings block, ``apis.<settings_block>`` of the run's settings."""
+        return getattr(self.context.settings.apis, self.settings_block)
 
     def problems(self, record: PromptRecord) -> list[str]:
         """What stops this record from being sent (a missing key, ...), without sending."""
@@ -220,13 +209,12 @@ class HttpClient(Provider):
 class HttpProvider(HttpClient):
     """A provider of an HTTP API whose key and URL come from settings or the environment.
 
-    Subclasses declare where those are: ``settings_block`` (the field of ``apis``),
+    Subclasses declare where those are: ``settings_class`` (the block ``apis.<name>``),
     ``key_env`` and ``url_env`` (variables; ``<VAR>_<model_name>`` wins, as in prompto),
     ``url_setting`` (``base_url`` or ``endpoint``) and ``default_url``. The shared-limit
     identity (:meth:`credential_parts`) is built from these, never from a key on disk.
     """
 
-    settings_block: ClassVar[str]
     key_env: ClassVar[str | None] = None
     url_env: ClassVar[str]
     url_setting: ClassVar[str] = "base_url"
@@ -239,15 +227,12 @@ class HttpProvider(HttpClient):
         self._keys: dict[str | None, str | None] = {}
         self._urls: dict[str | None, str | None] = {}
 
-    def _settings(self) -> Any:
-        return getattr(self.context.settings.apis, self.settings_block)
-
     def key(self, model_name: str | None) -> str | None:
         """The API key ``model_name``'s requests are sent with (None: none configured)."""
         if self.key_env is None:
             return None
         if model_name not in self._keys:
-            configured = getattr(self._settings(), "api_key", None)
+            configured = getattr(self.settings(), "api_key", None)
             self._keys[model_name] = setting_or_env(
                 self.context.env, configured, self.key_env, model_name
             )
@@ -261,7 +246,7 @@ class HttpProvider(HttpClient):
         # The configured URL, never a subclass's reading of it: the shared-limit and cache
         # identities are built from this one.
         if model_name not in self._urls:
-            configured = getattr(self._settings(), self.url_setting, None)
+            configured = getattr(self.settings(), self.url_setting, None)
             url = setting_or_env(self.context.env, configured, self.url_env, model_name)
             url = url or self.default_url
             self._urls[model_name] = url.rstrip("/") if url else None
@@ -272,7 +257,7 @@ class HttpProvider(HttpClient):
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         """The endpoint and the block's settings that shape the request (never the key)."""
-        block = self._settings()
+        block = self.settings()
         shaping = {
             name: value
             for name, value in vars(block).items()
@@ -285,51 +270,6 @@ class HttpProvider(HttpClient):
 
 # Settings of an api block that never change what is sent (or are secrets).
 _NOT_SHAPING = frozenset({"api_key", "base_url", "endpoint", "project_id"})
-
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register(cls: type[Provider]) -> type[Provider]:
-    """Class decorator: make ``cls`` the provider of ``cls.api``."""
-    _REGISTRY[cls.api] = cls
-    declare_api(cls.api, has_quota=cls.has_quota, sends_model_by_model=cls.sends_model_by_model)
-    return cls
-
-
-def provider_class(api: str) -> type[Provider]:
-    """The provider registered for ``api``."""
-    return _REGISTRY[api]
-
-
-def known_apis() -> frozenset[str]:
-    """The api names records may use."""
-    return frozenset(_REGISTRY)
-
-
-def env_name_for_model(model_name: str) -> str:
-    """A model name as it appears in a model-specific variable (non-word characters as _)."""
-    return re.sub(r"\W", "_", model_name)
-
-
-def model_variable(variable: str, model_name: str | None) -> str:
-    """The model-specific variable read for ``model_name``, for messages that name it."""
-    return f"{variable}_{env_name_for_model(model_name) if model_name else '<model_name>'}"
-
-
-def setting_or_env(
-    env: Mapping[str, str],
-    configured: str | None,
-    variable: str,
-    model_name: str | None,
-) -> str | None:
-    """A value by prompto's precedence: ``VAR_<model>``, then the config, then ``VAR``."""
-    if model_name:
-        specific = env.get(f"{variable}_{env_name_for_model(model_name)}")
-        if specific:
-            return specific
-    if configured:
-        return configured
-    return env.get(variable) or None
 
 
 def parameters_without(params: Mapping[str, Any], *names: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
@@ -141,6 +142,28 @@ def url_type_problems(prompt: Any) -> list[str]:
     return found
 
 
+@dataclass
+class GeminiApiConfig:
+    """Settings of the ``gemini`` provider (Google AI generateContent, v1beta)."""
+
+    api_key: str | None = None  # $GEMINI_API_KEY
+    # $GEMINI_BASE_URL, else https://generativelanguage.googleapis.com/v1beta
+    base_url: str | None = None
+    # Media files larger than this (bytes) go through the File API instead of inline.
+    inline_limit: int = 20_000_000
+    # false: never use the File API (a larger file is then refused by the check).
+    file_api: bool = True
+
+
+# One line of ``--help`` per field of apis.gemini.
+GEMINI_HELP = {
+    "api_key": "null: $GEMINI_API_KEY",
+    "base_url": "null: $GEMINI_BASE_URL, else Google AI's v1beta",
+    "inline_limit": "bytes of media sent inline; larger files go through the File API",
+    "file_api": "upload large media through the Gemini File API (reused by hash)",
+}
+
+
 @register
 class GeminiProvider(HttpProvider):
     """``api: gemini``: Google AI ``generateContent``.
@@ -152,7 +175,12 @@ class GeminiProvider(HttpProvider):
     """
 
     api = "gemini"
-    settings_block = "gemini"
+    settings_class = GeminiApiConfig
+    settings_help = GEMINI_HELP
+    structured_output = "gemini"
+    price_provider = "google"
+    usage_provider = "google"
+    batch_adapter = "runner.batch.gemini:GeminiBatches"
     key_env = "GEMINI_API_KEY"
     url_env = "GEMINI_BASE_URL"
     default_url = DEFAULT_BASE_URL
@@ -178,7 +206,7 @@ class GeminiProvider(HttpProvider):
 
     def problems(self, record: PromptRecord) -> list[str]:
         found: list[str] = []
-        cfg = self.context.settings.apis.gemini
+        cfg: GeminiApiConfig = self.settings()
         if not record.model_name:
             found.append("missing field 'model_name' (the Gemini model to call)")
         if not self.key(record.model_name) and self.base_url(record.model_name) == DEFAULT_BASE_URL:
@@ -217,7 +245,7 @@ class GeminiProvider(HttpProvider):
         url = f"{self.base_url(model)}/models/{model}:generateContent"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
-        cfg = self.context.settings.apis.gemini
+        cfg: GeminiApiConfig = self.settings()
 
         used: list[str] = []  # File API URIs this prompt's parts resolved to
 

@@ -28,8 +28,8 @@ Classifier = Callable[[int, Any, str, Mapping[str, str]], ProviderError]
 
 def upload_url(base_url: str) -> str:
     """The upload endpoint beside a base URL: ``<origin>/upload/<path>/files``."""
-    parts = urlsplit(base_url.rstrip("/"))
-    return urlunsplit(parts._replace(path=f"/upload{parts.path}/files"))
+    scheme, netloc, path, query, fragment = urlsplit(base_url.rstrip("/"))
+    return urlunsplit((scheme, netloc, f"/upload{path}/files", query, fragment))
 
 
 def remote_hash(file: Mapping[str, Any]) -> str:

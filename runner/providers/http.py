@@ -120,7 +120,7 @@ def _transport_error(exc: BaseException, timeout: aiohttp.ClientTimeout) -> Prov
 
 
 @contextlib.asynccontextmanager
-async def _transport_errors(
+async def transport_errors(
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - only named in messages
 ) -> AsyncIterator[None]:
     """Turn aiohttp's failures into retryable ProviderErrors."""
@@ -130,7 +130,7 @@ async def _transport_errors(
         raise _transport_error(exc, timeout) from None
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier | None) -> None:
+async def raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier | None) -> None:
     if resp.status >= 400:
         raw = await resp.text()
         try:
@@ -151,10 +151,10 @@ async def _post(
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST ``payload``; the 2xx response, with failures turned into ProviderErrors."""
     async with (
-        _transport_errors(timeout),
+        transport_errors(timeout),
         session.post(url, json=payload, headers=headers, timeout=timeout) as resp,
     ):
-        await _raise_for_status(resp, classify)
+        await raise_for_status(resp, classify)
         yield resp
 
 
@@ -179,7 +179,7 @@ async def post_json(
     # Not through _post: two context managers less on every prompt's path (~3 us).
     try:
         async with session.post(url, json=payload, headers=headers, timeout=timeout) as resp:
-            await _raise_for_status(resp, classify)
+            await raise_for_status(resp, classify)
             # The bytes go to the JSON parser as they are (it reads UTF-8 itself): decoding
             # them to text first cost a charset lookup and a copy per answer.
             raw = await resp.read()

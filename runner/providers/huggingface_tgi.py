@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from runner.prompts.records import PromptRecord
 from runner.providers import media
 from runner.providers.base import (
@@ -16,6 +18,21 @@ from runner.providers.openai import send_chat_completions
 DEFAULT_MODEL = "tgi"
 
 
+@dataclass
+class HuggingfaceTgiApiConfig:
+    """Settings of the ``huggingface-tgi`` provider (TGI's OpenAI-compatible route)."""
+
+    api_key: str | None = None  # $HUGGINGFACE_TGI_API_KEY (optional)
+    endpoint: str | None = None  # $HUGGINGFACE_TGI_API_ENDPOINT, e.g. http://localhost:8080
+
+
+# One line of ``--help`` per field of apis.huggingface_tgi.
+HUGGINGFACE_TGI_HELP = {
+    "api_key": "null: $HUGGINGFACE_TGI_API_KEY (optional)",
+    "endpoint": "null: $HUGGINGFACE_TGI_API_ENDPOINT",
+}
+
+
 @register
 class HuggingfaceTgiProvider(HttpProvider):
     """``api: huggingface-tgi``: ``POST {endpoint}/v1/chat/completions``.
@@ -26,7 +43,10 @@ class HuggingfaceTgiProvider(HttpProvider):
     """
 
     api = "huggingface-tgi"
-    settings_block = "huggingface_tgi"
+    settings_class = HuggingfaceTgiApiConfig
+    settings_help = HUGGINGFACE_TGI_HELP
+    structured_output = "tgi"
+    usage_provider = "openai"
     key_env = "HUGGINGFACE_TGI_API_KEY"
     url_env = "HUGGINGFACE_TGI_API_ENDPOINT"
     url_setting = "endpoint"

@@ -12,6 +12,7 @@ import difflib
 import functools
 import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,47 @@ def accepted_parameters(method: str) -> frozenset[str]:
     return (frozenset(names) | {"response_format"}) - _NOT_PARAMETERS
 
 
+@dataclass
+class LocalApiConfig:
+    """Settings of the embedded llama.cpp model (``api: local``)."""
+
+    # A .gguf file; None means the Gemma 3 270M model assembled into the cache folder.
+    model_path: str | None = None
+    cache_dir: str | None = None
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    chat_format: str = "gemma"
+    # Sent when a prompt's parameters give no max_tokens: a base model rambles on otherwise.
+    default_max_tokens: int = 64
+    seed: int = 0
+    # How a plain string prompt is sent: "completion" continues the text (what a base model
+    # such as Gemma 3 270M does well), "chat" wraps it as one user turn of the chat format.
+    string_prompts: str = "completion"
+
+
+# One line of ``--help`` per field of apis.local.
+LOCAL_HELP = {
+    "model_path": "a .gguf file; null: Gemma 3 270M, assembled into the cache",
+    "cache_dir": "where the default model is assembled; null: ~/.cache/runner/models",
+    "n_ctx": "the context window in tokens",
+    "n_threads": "CPU threads; null: llama.cpp's choice",
+    "chat_format": "llama.cpp's chat format for chat prompts",
+    "default_max_tokens": "sent when a prompt's parameters give no max_tokens",
+    "seed": "the sampling seed",
+    "string_prompts": "a string prompt as completion (continues it) or chat",
+}
+
+
 @register
 class LocalProvider(Provider):
     """``api: local``: in-process llama.cpp; ``model_name`` is the default model or a .gguf path."""
 
     api = "local"
+    settings_class = LocalApiConfig
+    settings_help = LOCAL_HELP
+    structured_output = "llama_cpp"
+    usage_provider = "openai"
+    free = True
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it
     sends_model_by_model = True  # it loads one model at a time
     uses_http = False
@@ -85,14 +122,14 @@ class LocalProvider(Provider):
         self._model: Any = None
 
     def _path_for(self, model_name: str | None) -> Path | None:
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         if model_name in (None, "", DEFAULT_MODEL):
             return Path(cfg.model_path).expanduser() if cfg.model_path else None
         return Path(str(model_name)).expanduser()
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         """The model file and the settings that shape the answer (seed, format, defaults)."""
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         path = self._path_for(model_name)
         return {
             "model_path": str(path) if path else DEFAULT_MODEL,
@@ -124,7 +161,7 @@ class LocalProvider(Provider):
         if not record.parameters:
             return []
         continued = isinstance(record.prompt, str)
-        continued = continued and self.context.settings.apis.local.string_prompts == "completion"
+        continued = continued and self.settings().string_prompts == "completion"
         accepted = accepted_parameters(
             "create_completion" if continued else "create_chat_completion"
         )
@@ -141,7 +178,7 @@ class LocalProvider(Provider):
     def _load(self, model_name: str | None) -> Any:
         from llama_cpp import Llama
 
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         path = self._path_for(model_name)
         if path is None:
             cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
@@ -165,7 +202,7 @@ class LocalProvider(Provider):
         return self._model
 
     async def complete(self, record: PromptRecord) -> Completion:
-        cfg = self.context.settings.apis.local
+        cfg: LocalApiConfig = self.settings()
         params = {"max_tokens": cfg.default_max_tokens, **record.parameters}
         async with self._lock:  # llama.cpp serves one call at a time per model
             model = await self._model_for(record.model_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from runner.providers.base import (
     register,
 )
 from runner.providers.messages import Message, run_chat
-from runner.providers.usage import ollama_usage
+from runner.providers.usage import UsageCounts
 
 # Request fields that sit beside ``options`` rather than in it; every other parameter is
 # a model option (temperature, num_predict, seed, ...), as prompto sends them.
@@ -46,6 +47,22 @@ def request_body(model: str, params: Mapping[str, Any], **fields: Any) -> dict[s
     return body
 
 
+def ollama_usage(body: dict[str, Any]) -> UsageCounts:
+    """Ollama's counts, read by hand (genai-prices has no Ollama provider).
+
+    Ollama reports ``prompt_eval_count`` (input) and ``eval_count`` (output, thinking
+    included); it has no prompt cache billing and reports no reasoning count apart.
+    """
+    return UsageCounts(
+        input_tokens=_count(body.get("prompt_eval_count")),
+        output_tokens=_count(body.get("eval_count")),
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def parse_ollama(body: dict[str, Any], model: str) -> Completion:
     """A Completion from an ``/api/generate`` or ``/api/chat`` answer."""
     message = body.get("message") if isinstance(body.get("message"), dict) else None
@@ -70,6 +87,19 @@ def parse_ollama(body: dict[str, Any], model: str) -> Completion:
     return ollama_usage(body).fill(completion)
 
 
+@dataclass
+class OllamaApiConfig:
+    """Settings of the ``ollama`` provider (native API)."""
+
+    endpoint: str | None = None  # $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434
+
+
+# One line of ``--help`` per field of apis.ollama.
+OLLAMA_HELP = {
+    "endpoint": "null: $OLLAMA_API_ENDPOINT, e.g. http://localhost:11434",
+}
+
+
 @register
 class OllamaProvider(HttpProvider):
     """``api: ollama``: the native API of an Ollama server.
@@ -79,7 +109,10 @@ class OllamaProvider(HttpProvider):
     """
 
     api = "ollama"
-    settings_block = "ollama"
+    settings_class = OllamaApiConfig
+    settings_help = OLLAMA_HELP
+    structured_output = "ollama"
+    free = True
     url_env = "OLLAMA_API_ENDPOINT"
     url_setting = "endpoint"
     token_accounting = Accounting.ACTUAL  # usage reported per answer corrects it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from runner.providers.base import (
 from runner.providers.http import PLAIN_JSON, STREAM_DONE
 from runner.providers.messages import Message, run_chat
 from runner.providers.openai_responses import Routes, send_responses
+from runner.providers.stream_parts import StreamedCalls
 from runner.providers.usage import read_usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -54,28 +56,6 @@ def _chat_tool_call(call: dict[str, Any]) -> dict[str, Any]:
     return tool_call(function.get("name"), function.get("arguments"))
 
 
-class _StreamedCalls:
-    """Tool calls streamed in pieces: the name first, the arguments' text in fragments."""
-
-    def __init__(self) -> None:
-        self.names: dict[int, str] = {}
-        self.arguments: dict[int, list[str]] = {}
-
-    def add(self, deltas: Any) -> None:
-        for delta in deltas if isinstance(deltas, list) else []:
-            index = int(delta.get("index") or 0)
-            function = delta.get("function") or {}
-            if function.get("name"):
-                self.names[index] = str(function["name"])
-            self.arguments.setdefault(index, []).append(str(function.get("arguments") or ""))
-
-    def calls(self) -> list[dict[str, Any]] | None:
-        if not self.names:
-            return None
-        arguments = {i: "".join(pieces) for i, pieces in self.arguments.items()}
-        return [tool_call(self.names[i], arguments.get(i, "")) for i in sorted(self.names)]
-
-
 async def collect_chat_stream(
     events: AsyncIterator[tuple[str, Any]], usage_provider: str = "openai"
 ) -> Completion:
@@ -89,7 +69,7 @@ async def collect_chat_stream(
     """
     parts: list[str] = []
     thoughts: list[str] = []
-    calls = _StreamedCalls()
+    calls = StreamedCalls()
     result = Completion(text="")
     ended = False
     whole: dict[str, Any] | None = None
@@ -225,6 +205,25 @@ def chat_request_estimate(
     return conversation(chars / CHARS_PER_TOKEN, answer, turns(record))
 
 
+@dataclass
+class OpenAIApiConfig:
+    """Settings of the ``openai`` provider; None means the environment variable."""
+
+    # Keys are never written literally in a config: use ${oc.env:VAR} (see README).
+    api_key: str | None = None
+    base_url: str | None = None
+    # chat (/chat/completions) | responses (/responses, the Responses API).
+    endpoint: str = "chat"
+
+
+# One line of ``--help`` per field of apis.openai.
+OPENAI_HELP = {
+    "api_key": "null: $OPENAI_API_KEY; never literal, use a ${oc.env:VAR} reference",
+    "base_url": "null: $OPENAI_BASE_URL, else https://api.openai.com/v1",
+    "endpoint": "chat (/chat/completions) or responses (the Responses API)",
+}
+
+
 @register
 class OpenAIProvider(HttpProvider):
     """``api: openai``: chat completions.
@@ -234,7 +233,12 @@ class OpenAIProvider(HttpProvider):
     """
 
     api = "openai"
-    settings_block = "openai"
+    settings_class = OpenAIApiConfig
+    settings_help = OPENAI_HELP
+    structured_output = "openai_chat"
+    price_provider = "openai"
+    usage_provider = "openai"
+    batch_adapter = "runner.batch.openai:OpenAIBatches"
     key_env = "OPENAI_API_KEY"
     url_env = "OPENAI_BASE_URL"
     default_url = DEFAULT_BASE_URL

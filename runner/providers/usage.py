@@ -19,8 +19,8 @@ genai-prices names in ``other_tokens`` and priced by genai-prices itself.
   ``promptTokenCount`` (cached content included) plus ``toolUsePromptTokenCount``, output is
   ``candidatesTokenCount`` plus ``thoughtsTokenCount``.
 
-Where it does not fit, the counts are read here by hand: Ollama (genai-prices has no Ollama
-provider; ``prompt_eval_count`` / ``eval_count``, see :func:`ollama_usage`).
+A provider whose shape genai-prices does not know (``usage_provider`` None) reads its own
+counts into a :class:`UsageCounts` in its module.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from runner.providers.registry import usage_provider
 from runner.providers.usage_paths import MISSING, READERS, compiled_paths, provider, walk
 
 if TYPE_CHECKING:
@@ -88,18 +89,6 @@ def _implied(key: str) -> bool:
     return "_text_" in key or key == "cache_write_5m_tokens"
 
 
-# runner's apis -> the genai-prices provider whose extractor reads their usage blocks.
-USAGE_PROVIDERS = {
-    "openai": "openai",
-    "azure-openai": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "vertexai": "google",
-    "local": "openai",  # llama.cpp answers in OpenAI's chat shape
-    "huggingface-tgi": "openai",  # TGI's Messages API is OpenAI's chat shape
-}
-
-
 # The flavors each genai-prices provider is read in.
 USAGE_FLAVORS = {
     "openai": ("chat", "responses"),
@@ -111,7 +100,7 @@ USAGE_FLAVORS = {
 
 def usage_readers(api: str) -> tuple[tuple[str, str], ...]:
     """The (genai-prices provider, flavor) readers an api's answers are read with."""
-    provider_id = USAGE_PROVIDERS.get(api)
+    provider_id = usage_provider(api)
     if provider_id is None:
         return ()
     return tuple((provider_id, flavor) for flavor in USAGE_FLAVORS[provider_id])
@@ -192,22 +181,6 @@ def _counts(totals: dict[str, int]) -> UsageCounts:
     if other:
         counts["other_tokens"] = other
     return UsageCounts(**counts)
-
-
-def ollama_usage(body: dict[str, Any]) -> UsageCounts:
-    """Ollama's counts, read by hand (genai-prices has no Ollama provider).
-
-    Ollama reports ``prompt_eval_count`` (input) and ``eval_count`` (output, thinking
-    included); it has no prompt cache billing and reports no reasoning count apart.
-    """
-    return UsageCounts(
-        input_tokens=_int(body.get("prompt_eval_count")),
-        output_tokens=_int(body.get("eval_count")),
-    )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def add_counts(total: Completion, reply: Completion) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import ErrorKind, ProviderError
@@ -75,6 +76,27 @@ def has_google_auth() -> bool:
     return importlib.util.find_spec("google.auth") is not None
 
 
+@dataclass
+class VertexAIApiConfig:
+    """Settings of the ``vertexai`` provider (Gemini on Vertex AI); None: the environment."""
+
+    project_id: str | None = None  # $VERTEXAI_PROJECT_ID
+    location_id: str | None = None  # $VERTEXAI_LOCATION_ID, else us-central1
+    # $VERTEXAI_BASE_URL, else https://<location>-aiplatform.googleapis.com/v1
+    base_url: str | None = None
+    # Media files larger than this (bytes) must be given as gs:// URIs.
+    inline_limit: int = 20_000_000
+
+
+# One line of ``--help`` per field of apis.vertexai.
+VERTEXAI_HELP = {
+    "project_id": "null: $VERTEXAI_PROJECT_ID (or _<model>)",
+    "location_id": "null: $VERTEXAI_LOCATION_ID (or _<model>)",
+    "base_url": "null: $VERTEXAI_BASE_URL, else the region's aiplatform endpoint",
+    "inline_limit": "bytes of media sent inline; larger ones must be gs:// URIs",
+}
+
+
 @register
 class VertexAIProvider(HttpClient):
     """``api: vertexai``: Gemini on Vertex AI; prompts, parts and parameters as ``gemini``.
@@ -84,6 +106,11 @@ class VertexAIProvider(HttpClient):
     """
 
     api = "vertexai"
+    settings_class = VertexAIApiConfig
+    settings_help = VERTEXAI_HELP
+    structured_output = "gemini"
+    price_provider = "google"
+    usage_provider = "google"
     error_classifier = classify_gemini
 
     def __init__(self, context: ProviderContext) -> None:
@@ -94,15 +121,15 @@ class VertexAIProvider(HttpClient):
         return setting_or_env(self.context.env, configured, variable, model)
 
     def _project(self, model: str | None) -> str | None:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         return self._setting(cfg.project_id, "VERTEXAI_PROJECT_ID", model)
 
     def _location(self, model: str | None) -> str:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         return self._setting(cfg.location_id, "VERTEXAI_LOCATION_ID", model) or DEFAULT_LOCATION
 
     def _base_url(self, model: str | None) -> str:
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
         url = self._setting(cfg.base_url, "VERTEXAI_BASE_URL", model)
         return (url or default_base_url(self._location(model))).rstrip("/")
 
@@ -124,7 +151,7 @@ class VertexAIProvider(HttpClient):
                 "no Vertex AI credentials: install the extra (pip install 'runner[vertexai]') "
                 "for application default credentials, or set VERTEXAI_ACCESS_TOKEN"
             )
-        limit = self.context.settings.apis.vertexai.inline_limit
+        limit = self.settings().inline_limit
         return found + content_problems(self, record, limit)
 
     async def _headers(self, model: str) -> dict[str, str]:
@@ -140,7 +167,7 @@ class VertexAIProvider(HttpClient):
         url = f"{self._base_url(model)}/{path}"
         params = parameters_without(record.parameters, "stream")
         media_dir = media.media_folder(self.context.settings)
-        cfg = self.context.settings.apis.vertexai
+        cfg: VertexAIApiConfig = self.settings()
 
         async def send(messages: list[Message]) -> Completion:
             payload = await gemini_payload(

@@ -28,6 +28,10 @@ USED_UNSEEN = {
     # Hydra's launchers call a job's callbacks (hydra.core.utils.run_job).
     ("runner/config/run_mode.py", "on_job_start"),
     ("runner/config/run_mode.py", "on_job_end"),
+    # The apis schema made from the providers' blocks: found by name (pickle, copy) through
+    # the module's __getattr__.
+    ("runner/config/apis.py", "__module__"),
+    ("runner/config/apis.py", "__getattr__"),
     # Hydra's SearchPathPlugin hook.
     ("runner/config/search_path.py", "manipulate_search_path"),
     # __exit__'s signature.

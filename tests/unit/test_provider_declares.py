@@ -9,7 +9,7 @@ import pytest
 from runner.limits.quota import Accounting
 from runner.prompts.grouping import group_records
 from runner.prompts.records import PromptRecord
-from runner.providers import base
+from runner.providers import registry
 from runner.providers.base import Completion, Provider, provider_class
 
 
@@ -23,9 +23,9 @@ class _Swapper(Provider):
 
 @pytest.fixture
 def swapper() -> Iterator[None]:
-    base.register(_Swapper)
+    registry.register(_Swapper)
     yield
-    base._REGISTRY.pop(_Swapper.api)
+    registry._REGISTRY.pop(_Swapper.api)
 
 
 def test_a_provider_that_loads_one_model_at_a_time_gets_its_prompts_model_by_model(

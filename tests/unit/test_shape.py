@@ -19,17 +19,10 @@ ROOT = RUNNER.parent
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 
-LONG_MODULES_BEING_SPLIT = {
-    "runner/config/schema.py",  # being split by issue 25 item 5
-    "runner/providers/base.py",  # being split by issue 25 item 5
-    "runner/cost/prices.py",  # being split by issue 25 item 5
-}
+LONG_MODULES_BEING_SPLIT: set[str] = set()
 LONG_FUNCTIONS_BEING_SPLIT: set[str] = set()
 PRIVATE_READS_BEING_REMOVED: set[str] = set()
-PRIVATE_IMPORTS_BEING_REMOVED = {
-    "runner/batch/http.py:_raise_for_status",  # issue 25 item 5 (the provider's post_json)
-    "runner/batch/http.py:_transport_errors",  # issue 25 item 5
-}
+PRIVATE_IMPORTS_BEING_REMOVED: set[str] = set()
 # Underscored names that are documented public API: os._exit, a namedtuple's _replace,
 # _asdict and _fields.
 PUBLIC_UNDERSCORED = {"_exit", "_replace", "_asdict", "_fields"}

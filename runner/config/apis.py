@@ -1,0 +1,100 @@
+"""The ``apis`` section: one settings block per provider, declared by the provider itself.
+
+A provider module (``runner/providers/<name>.py``) declares its block (a dataclass), the
+one-line help of each field, and so on; registering the provider calls
+:func:`declare_block`. The schema (:class:`ApisConfig`), the defaults list that reads
+``conf/api/<name>.yaml`` into ``apis.<name>``, the help page and the key check are built
+from what was declared, so adding a provider edits no list here.
+
+Providers sit above config in the package graph, so config never imports them by name:
+:func:`api_blocks` loads the provider package once, by the name in ``PROVIDER_PACKAGE``,
+the first time a block is asked for (a plugin look-up, as Hydra finds ``hydra_plugins``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Imported the first time the blocks are needed; importing it registers every provider.
+PROVIDER_PACKAGE = "runner.providers"
+
+
+@dataclass
+class ApisConfig:
+    """Per-API settings, one field per provider (built by :func:`apis_class`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a block no provider declared: say so (the fields are the blocks).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"no provider declares the settings block apis.{name}")
+
+
+@dataclass(frozen=True)
+class ApiBlock:
+    """One provider's settings block: ``apis.<name>``, its dataclass, a line per field."""
+
+    name: str
+    settings: type
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+
+
+_BLOCKS: dict[str, ApiBlock] = {}
+
+
+def declare_block(name: str, settings: type, descriptions: Mapping[str, str]) -> None:
+    """Make ``settings`` (a dataclass) the block ``apis.<name>``; its help lines beside it."""
+    if not dataclasses.is_dataclass(settings):
+        raise TypeError(f"apis.{name}: the settings block must be a dataclass, not {settings!r}")
+    _BLOCKS[name] = ApiBlock(name, settings, dict(descriptions))
+
+
+def api_blocks() -> dict[str, ApiBlock]:
+    """Every declared block by name, in the order of their names (the help's order)."""
+    _load_providers()
+    return dict(sorted(_BLOCKS.items()))
+
+
+@functools.cache
+def _load_providers() -> None:
+    importlib.import_module(PROVIDER_PACKAGE)
+
+
+def apis_class() -> type[ApisConfig]:
+    """The ``apis`` schema: an :class:`ApisConfig` with one field per declared block."""
+    blocks = api_blocks()
+    return _apis_class(tuple((name, block.settings) for name, block in blocks.items()))
+
+
+@functools.cache
+def _apis_class(blocks: tuple[tuple[str, type], ...]) -> type[ApisConfig]:
+    fields = [(name, cls, field(default_factory=cls)) for name, cls in blocks]
+    made = dataclasses.make_dataclass("Apis", fields, bases=(ApisConfig,))
+    made.__module__ = __name__  # found by name through this module's ``__getattr__``
+    return typing.cast(type[ApisConfig], made)
+
+
+def new_apis() -> ApisConfig:
+    """An ``apis`` section holding every block's defaults (``RunConfig``'s default)."""
+    return apis_class()()
+
+
+def defaults_node() -> dict[str, Any]:
+    """The config node whose defaults list reads ``conf/api/<name>.yaml`` into each block.
+
+    ``optional``: a provider without a YAML file keeps its dataclass's defaults.
+    """
+    return {"defaults": [{f"optional api@apis.{name}": name} for name in api_blocks()]}
+
+
+def __getattr__(name: str) -> Any:
+    # ``Apis`` is made when the providers are loaded; pickle and copy find it by name here.
+    if name == "Apis":
+        return apis_class()
+    raise AttributeError(name)
