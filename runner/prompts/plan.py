@@ -19,6 +19,7 @@ from runner.limits.quota import Accounting, Limit
 from runner.prompts.grouping import Group, GroupAssigner, TokenAmounts, apply_model_to, swap_key
 from runner.prompts.reader import iter_records
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.prompts.seen import SeenKeys
 from runner.shards import shard_of
 from runner.wire_json import spool_line, spool_value
 
@@ -161,26 +162,29 @@ def plan_experiment(
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
     variants: dict[tuple[str, str], int] = {}
-    for record in _stream(input_file, source, select, note):
-        notes.see(record)
-        # After see(): a duplicate id's key names its line, the same in every shard.
-        if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
-            continue
-        if model is not None:
-            changed += apply_model_to(record, model[0], model[1], dict(model[2]))
-        found = check(record)
-        if found and keep_invalid:
-            invalid.append((record, found))
-            continue
-        if found:
-            note(found)
-            continue
-        total += 1
-        if skip_line(record.line):
-            skipped += 1
-            continue
-        _spool_into(groups, record, assigner, spool, credential)
-        _count(record, models, variants)
+    try:
+        for record in _stream(input_file, source, select, note):
+            notes.see(record)
+            # After see(): a duplicate id's key names its line, the same in every shard.
+            if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
+                continue
+            if model is not None:
+                changed += apply_model_to(record, model[0], model[1], dict(model[2]))
+            found = check(record)
+            if found and keep_invalid:
+                invalid.append((record, found))
+                continue
+            if found:
+                note(found)
+                continue
+            total += 1
+            if skip_line(record.line):
+                skipped += 1
+                continue
+            _spool_into(groups, record, assigner, spool, credential)
+            _count(record, models, variants)
+    finally:
+        notes.close()  # its keys on disk, past a size (runner.prompts.seen)
     spool.flush()
     return Plan(
         input_file,
@@ -252,7 +256,7 @@ class _Notes:
     """Duplicate ids and input keys named like output fields: warned about, not refused."""
 
     def __init__(self) -> None:
-        self.first_line: dict[str, int] = {}
+        self.seen = SeenKeys()
         self.duplicates: dict[str, list[int]] = {}
         self.renamed: list[str] = []
         self.source = ""
@@ -269,12 +273,15 @@ class _Notes:
             self.renamed.append(
                 f"{record.where}: input key(s) named like output fields are kept as {names}"
             )
-        first = self.first_line.setdefault(record.key, record.line)
+        first = self.seen.first_line(record.key, record.line)
         if first != record.line:
             if "id" in record.data:
                 self.duplicates.setdefault(record.key, [first]).append(record.line)
             # Its own result and evaluation row: the key names the line too.
             record.make_key_unique()
+
+    def close(self) -> None:
+        self.seen.close()
 
     def warnings(self) -> list[str]:
         found = [
