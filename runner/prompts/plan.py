@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -153,7 +154,6 @@ def plan_experiment(
     problems: list[str] = []
     problem_count = total = skipped = changed = 0
     models: dict[tuple[str, str], int] = {}
-    notes = _Notes()
     invalid: list[tuple[PromptRecord, list[str]]] = []
 
     def note(found: list[str]) -> None:
@@ -162,7 +162,7 @@ def plan_experiment(
         problems.extend(found[: max(0, MAX_PROBLEMS_KEPT - len(problems))])
 
     variants: dict[tuple[str, str], int] = {}
-    try:
+    with closing(_Notes()) as notes:  # its keys on disk past a size (runner.prompts.seen)
         for record in _stream(input_file, source, select, note):
             notes.see(record)
             # After see(): a duplicate id's key names its line, the same in every shard.
@@ -183,8 +183,6 @@ def plan_experiment(
                 continue
             _spool_into(groups, record, assigner, spool, credential)
             _count(record, models, variants)
-    finally:
-        notes.close()  # its keys on disk, past a size (runner.prompts.seen)
     spool.flush()
     return Plan(
         input_file,
