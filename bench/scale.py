@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    MODEL,
     PYTHON,
     ROOT,
     Measured,
     aimock_fixtures,
     openai_env,
+    prompt_record,
     run_measured,
     run_runner,
     say,
@@ -116,8 +118,15 @@ def measure(prompts: int, work: Path) -> dict[str, Any]:
         found["bare_cpu_s"] = round(bare.cpu_s, 1)
         found["run_vs_bare_cpu"] = round(bare.cpu_s / run.measured.cpu_s, 3)
         bare_out.unlink()
-    completed = run.run_dir / "completed.jsonl"
-    found["completed_mb"] = round(completed.stat().st_size / 1e6, 1)
+    found.update(measure_after_run(run.run_dir, work, prompts))
+    return found
+
+
+def measure_after_run(run_dir: Path, work: Path, prompts: int) -> dict[str, Any]:
+    """The index, the report and a viewer page over the run in ``run_dir``; the figures."""
+    outputs = run_dir.parents[1]
+    completed = run_dir / "completed.jsonl"
+    found: dict[str, Any] = {"completed_mb": round(completed.stat().st_size / 1e6, 1)}
     index = _step(
         "index", [PYTHON, "-m", "runner.index", "--outputs-dir", str(outputs)], work / "index.log"
     )
@@ -127,18 +136,48 @@ def measure(prompts: int, work: Path) -> dict[str, Any]:
     code = "import sys; from pathlib import Path; from runner.report import report_run; "
     report = _step(
         "report",
-        [PYTHON, "-c", code + "report_run(Path(sys.argv[1]))", str(run.run_dir)],
+        [PYTHON, "-c", code + "report_run(Path(sys.argv[1]))", str(run_dir)],
         work / "report.log",
     )
     found.update(_figures("report", report))
     page = "from runner.view import queries; queries.results(Path(sys.argv[1]), {}, '', 1, 50)"
     viewer = _step("viewer page", [PYTHON, "-c", code + page, str(outputs)], work / "viewer.log")
     found.update(_figures("viewer_page", viewer))
-    run_bytes = sum(p.stat().st_size for p in run.run_dir.rglob("*") if p.is_file())
+    run_bytes = sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file())
     found["bytes_per_prompt_results"] = round(completed.stat().st_size / prompts, 1)
     found["bytes_per_prompt_run_folder"] = round(run_bytes / prompts, 1)
     found["bytes_per_prompt_index"] = round(index_file.stat().st_size / prompts, 1)
     return found
+
+
+def write_run(prompts: int, work: Path) -> Path:
+    """A run folder of ``prompts`` ok lines as runner writes them (nothing sent); its path.
+
+    For the steps after the run at sizes whose run would take hours on shared cores: the
+    lines are the bench's prompts answered ``ok``, through result_line and the writer.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from runner.output.results import Outcome, result_line
+    from runner.output.writer import ResultWriter
+    from runner.prompts.records import PromptRecord
+    from runner.providers.base import Completion
+
+    run_dir = work / "out" / "scale" / "r1"
+    shutil.rmtree(work / "out", ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with ResultWriter(run_dir / "completed.jsonl") as writer:
+        for i in range(prompts):
+            sent = start + timedelta(milliseconds=i)
+            completion = Completion("ok", 7, 1, finish_reason="stop", model=MODEL)
+            record = PromptRecord(prompt_record(i), "scale.jsonl", i + 1)
+            outcome = Outcome(record, "all", 1, completion=completion, sent_at=sent)
+            outcome.received_at, outcome.latency_s = sent + timedelta(milliseconds=14), 0.0136
+            writer.write(result_line(outcome, run_id="r1", experiment="scale"))
+    meta = {"run_id": "r1", "experiment": "scale", "status": "completed", "total": prompts}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    return run_dir
 
 
 def table(f: dict[str, Any]) -> str:
@@ -195,9 +234,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prompts", type=int, default=10_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/runner-bench-scale"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--after-run",
+        action="store_true",
+        help="only the index, report and viewer, over written result lines (no run, no bare)",
+    )
     args = parser.parse_args(argv)
-    found = measure(args.prompts, args.work)
-    print(table(found))
+    if args.after_run:
+        run_dir = write_run(args.prompts, args.work)
+        found = {"prompts": args.prompts, **measure_after_run(run_dir, args.work, args.prompts)}
+        print(json.dumps(found, indent=2))
+    else:
+        found = measure(args.prompts, args.work)
+        print(table(found))
     if args.json is not None:
         args.json.write_text(json.dumps(found, indent=2))
     return 0

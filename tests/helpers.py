@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from runner.output.results import full_line
+
 ROOT = Path(__file__).resolve().parents[1]
 # The user's cache folder, read (never written) for the model `make model` assembled there
 # (read at import, before conftest points XDG_CACHE_HOME at the session's own folder).
@@ -42,8 +44,9 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The lines of a JSONL file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    """The lines of a JSONL file; result lines with their default fields (``full_line``)."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [full_line(x) if isinstance(x, dict) else x for x in lines]
 
 
 def runner_argv(tmp_path: Path, *args: str) -> list[str]:

@@ -26,7 +26,7 @@ from runner.evaluation.steps import Step, check_step
 from runner.evaluation.store import EvaluationWriter
 from runner.limits.clock import Clock
 from runner.limits.from_settings import request_rate
-from runner.output.results import STATUS_OK, Outcome
+from runner.output.results import STATUS_OK, Outcome, full_line
 from runner.output.stats import GroupStats
 from runner.prompts.grouping import Group, Tagged, default_max_queries
 from runner.prompts.records import PromptRecord
@@ -113,6 +113,7 @@ class EvaluationRun:
         """
         if line.get("status") != STATUS_OK or not self.steps:
             return
+        line = full_line(dict(line))  # scorers and judges see every field, defaults included
         run_id = str(line.get("run_id") or self.run_dir.name)
         key = str(line.get("prompt_key", ""))
         for step in self.steps:

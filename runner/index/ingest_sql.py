@@ -120,6 +120,8 @@ def insert(
         expr = _cast(f"v[{i}]", col.sql_type)
         if col.name in ("run_id", "experiment"):
             expr = f"coalesce({expr}, dir_{col.name})"  # the folder knows them too
+        elif col.name == "cached":
+            expr = f"coalesce({expr}, false)"  # a result line leaves out cached: false
         exprs.append(expr)
     names += ["record", "source_file"]
     exprs += ["json", "source_file"]

@@ -11,21 +11,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.output.disk import write_failed
+from runner.output.results import full_line
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
-    """The complete lines of ``completed.jsonl`` (a torn last line is skipped)."""
+    """The complete lines of ``completed.jsonl`` (a torn last line is skipped).
+
+    Each with the fields a line leaves out at their defaults put back (see ``full_line``).
+    """
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if not line.endswith("\n"):
                 break  # a line still being written, or torn by a crash
             try:
-                yield json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            yield full_line(value) if isinstance(value, dict) else value
 
 
 def read_results(path: Path) -> pd.DataFrame:

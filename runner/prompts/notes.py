@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner.prompts.records import OUTPUT_FIELDS, PromptRecord
+from runner.prompts.seen import SeenKeys
 
 
 class Notes:
@@ -10,7 +11,7 @@ class Notes:
 
     def __init__(self, keep: int) -> None:
         self.keep = keep  # renamed keys listed one by one; a broken file can have millions
-        self.first_line: dict[str, int] = {}
+        self.seen = SeenKeys()  # its keys on disk past a size (runner.prompts.seen)
         self.duplicates: dict[str, list[int]] = {}
         self.renamed: list[str] = []
         self.source = ""
@@ -28,12 +29,16 @@ class Notes:
             self.renamed.append(
                 f"{record.where}: input key(s) named like output fields are kept as {names}"
             )
-        first = self.first_line.setdefault(record.key, record.line)
+        first = self.seen.first_line(record.key, record.line)
         if first != record.line:
             if "id" in record.data:
                 self.duplicates.setdefault(record.key, [first]).append(record.line)
             # Its own result and evaluation row: the key names the line too.
             record.make_key_unique()
+
+    def close(self) -> None:
+        """Let go of the keys seen (a temporary file past a size)."""
+        self.seen.close()
 
     def warnings(self) -> list[str]:
         """The warnings, duplicate ids first."""

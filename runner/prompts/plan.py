@@ -145,26 +145,29 @@ def plan_experiment(
             problems of the plan, like invalid records).
     """
     tally = _Tally()
-    for record in _stream(input_file, source, select, tally.note):
-        tally.notes.see(record)
-        # After see(): a duplicate id's key names its line, the same in every shard.
-        if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
-            continue
-        if model is not None:
-            tally.changed += apply_model_to(record, model[0], model[1], dict(model[2]))
-        found = check(record)
-        if found and keep_invalid:
-            tally.invalid.append((record, found))
-            continue
-        if found:
-            tally.note(found)
-            continue
-        tally.total += 1
-        if skip_line(record.line):
-            tally.skipped += 1
-            continue
-        _spool_into(tally.groups, record, assigner, tally.spool, credential)
-        _count(record, tally.models, tally.variants)
+    try:
+        for record in _stream(input_file, source, select, tally.note):
+            tally.notes.see(record)
+            # After see(): a duplicate id's key names its line, the same in every shard.
+            if shard is not None and shard_of(record.key, shard[1]) != shard[0]:
+                continue
+            if model is not None:
+                tally.changed += apply_model_to(record, model[0], model[1], dict(model[2]))
+            found = check(record)
+            if found and keep_invalid:
+                tally.invalid.append((record, found))
+                continue
+            if found:
+                tally.note(found)
+                continue
+            tally.total += 1
+            if skip_line(record.line):
+                tally.skipped += 1
+                continue
+            _spool_into(tally.groups, record, assigner, tally.spool, credential)
+            _count(record, tally.models, tally.variants)
+    finally:
+        tally.notes.close()  # its keys on disk past a size (runner.prompts.seen)
     return tally.plan(input_file)
 
 

@@ -68,14 +68,19 @@ def open_results(
         " QUALIFY row_number() OVER (PARTITION BY prompt_key ORDER BY line DESC) = 1 "
         "OR prompt_key IS NULL"
     )
+    # Written to a Parquet file in ``spill`` and read from there: a table of ten million
+    # results did not fit the cap, even in a database file (COPY streams, in bounded memory).
+    table = literal(spill / "results.parquet")
     con.execute(
-        "CREATE TABLE r AS SELECT api, model_name, status, error_kind, attempts, latency_s, "
+        "COPY (SELECT api, model_name, status, error_kind, attempts, latency_s, "
         "usage, rate_group, prompt_key, line, cost_usd, cached, row_id, repeat, "
         "coalesce(model_name, api, '?') || coalesce(' · ' || prompt_variant, '') AS model, "
         "CASE WHEN status <> 'ok' THEN left(CAST(prompt AS VARCHAR), 2000) END AS prompt, "
         "CASE WHEN status <> 'ok' THEN left(error, 300) END AS error FROM raw"
         + (last_wins if resumed else "")
+        + f") TO {table} (FORMAT parquet, ROW_GROUP_SIZE 16384)"
     )
+    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet({table})")
     return con
 
 

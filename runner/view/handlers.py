@@ -14,6 +14,7 @@ import jinja2
 import markupsafe
 from aiohttp import web
 
+from runner.output.results import USAGE_FIELDS
 from runner.view import live
 from runner.view.conversation import as_text, conversation, is_image, pretty_json
 from runner.view.export import export as export_rows
@@ -142,7 +143,8 @@ def prompt_context(
     answers = page.rows
     for a in answers:
         record = _record(a.pop("record", None))
-        a["usage"] = record.get("usage") or {}
+        # A result line leaves out the counts an answer did not report (and an error's usage).
+        a["usage"] = dict.fromkeys(USAGE_FIELDS) | (record.get("usage") or {})
         a["parameters"] = pretty_json(record.get("parameters"))
         a["thinking"] = record.get("thinking")
         a["tool_calls"] = [

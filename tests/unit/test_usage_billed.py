@@ -21,7 +21,7 @@ from runner.config.schema import RunConfig
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
 from runner.limits.quota import Accounting, Counts, Limit, Metered, TokenEstimate
-from runner.output.results import Outcome, result_line
+from runner.output.results import Outcome, full_line, result_line
 from runner.prompts.records import PromptRecord
 from runner.providers.anthropic import AnthropicProvider, parse_message
 from runner.providers.base import Completion, ProviderContext
@@ -332,7 +332,8 @@ def test_the_line_carries_every_count() -> None:
     record = PromptRecord({"id": "a", "api": "anthropic", "model_name": "m", "prompt": "q"})
     outcome = Outcome(record, "g", 1, completion=parse_message(ANTHROPIC_MESSAGE))
     line = result_line(outcome, run_id="r", experiment="e")
-    assert line["usage"] == {
+    assert "reasoning_tokens" not in line["usage"]  # not reported: left out, read as null
+    assert full_line(line)["usage"] == {
         "input_tokens": 6200,
         "output_tokens": 300,
         "cached_input_tokens": 5000,
