@@ -1,0 +1,121 @@
+"""The composed config of a plain run, remembered so the next identical command skips Hydra's.
+
+Composing a command line through Hydra (its plugin scan, the schemas, the defaults list,
+merging every YAML) costs a third of a one-prompt run. What it composes is a function of
+the command's overrides and of the files it reads, so a plain run remembers the composed,
+UNRESOLVED config (``${oc.env:...}``, the run's folder and id are still interpolations, and
+resolve at load exactly as after a fresh compose) under runner's cache home, keyed by
+everything it came from: runner's and Hydra's versions, runner's code, the exact
+override list, the working folder, the experiments folder, and every file of every config
+folder searched (path, size, mtime_ns: a file added, removed or edited is a new key).
+An entry that cannot be read is a miss. Only a config the run accepted is remembered, and
+config never holds a literal key (refused by :func:`runner.config.settings.to_settings`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.paths import runner_cache_home
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+_FOLDER = "composed"
+# Entries kept: enough for a few command lines in turn; the oldest go first.
+_KEEP = 32
+# runner's code: its schemas (and the providers' settings blocks) shape what is composed.
+_CODE = Path(__file__).resolve().parents[1]
+
+
+def _stats(folder: Path, suffix: str = "") -> list[str]:
+    """Every file under ``folder`` as ``path size mtime_ns``, sorted; none when absent."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(suffix):
+                continue
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            found.append(f"{path} {st.st_size} {st.st_mtime_ns}")
+    return found
+
+
+def _folder_stat(folder: Path) -> str:
+    try:
+        st = folder.stat()
+    except OSError:
+        return f"{folder} absent"
+    return f"{folder} {st.st_mtime_ns}"
+
+
+def cache_key(overrides: Sequence[str], conf_dirs: Sequence[Path], experiments_dir: Path) -> str:
+    """The key of the config these overrides compose to with these config folders."""
+    from hydra import __version__ as hydra_version
+    from omegaconf import __version__ as omegaconf_version
+
+    from runner import __version__
+
+    parts = [
+        __version__,
+        hydra_version,
+        omegaconf_version,
+        sys.version,
+        os.getcwd(),
+        repr(list(overrides)),
+        repr([str(d) for d in conf_dirs]),
+        # The experiments folder's listing is in the help page and in experiment=NAME.
+        _folder_stat(experiments_dir),
+        *(line for d in conf_dirs for line in _stats(d)),
+        *_stats(_CODE, ".py"),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _path(key: str) -> Path:
+    return runner_cache_home() / _FOLDER / f"{key}.pickle"
+
+
+def load(key: str) -> DictConfig | None:
+    """The config remembered under ``key``, or None (none, or one that cannot be read)."""
+    from omegaconf import DictConfig
+
+    try:
+        cfg = pickle.loads(_path(key).read_bytes())
+    except Exception:  # absent, truncated, from another version: a miss
+        return None
+    return cfg if isinstance(cfg, DictConfig) else None
+
+
+def dump(cfg: DictConfig) -> bytes:
+    """The config as :func:`save` stores it (taken before the run changes it)."""
+    return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def save(key: str, data: bytes) -> None:
+    """Remember ``data`` under ``key``; a cache that cannot be written is no error."""
+    path = _path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        _trim(path.parent)
+    except OSError:
+        pass
+
+
+def _trim(folder: Path) -> None:
+    entries = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns)
+    for old in entries[:-_KEEP]:
+        old.unlink(missing_ok=True)
