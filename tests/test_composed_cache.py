@@ -15,7 +15,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from runner.config import composed, to_settings
+from runner.config import to_settings
 from runner.config.models import as_choices, name_models
 from runner.config.overrides import spelled_for_hydra
 from runner.config.run_mode import Remembered, run_once
@@ -56,6 +56,7 @@ class _Plain:
         self.composed = 0
         self.settings: list[RunConfig] = []
         self.run_dirs: list[str] = []
+        self.hydra: list[tuple[list[str], str]] = []
 
     def run(self, args: list[str]) -> int:
         args = quote_plain_values(as_choices(spelled_for_hydra(args)))
@@ -71,6 +72,8 @@ class _Plain:
     def _task(self, cfg: DictConfig) -> int:
         choices = HydraConfig.get().runtime.choices
         self.run_dirs.append(HydraConfig.get().runtime.output_dir)
+        job = HydraConfig.get()
+        self.hydra.append((list(job.overrides.task), str(job.job.override_dirname)))
         self.settings.append(to_settings(name_models(cfg, choices)))
         return 0
 
@@ -140,7 +143,7 @@ def test_an_unreadable_entry_is_a_miss(tmp_path: Path) -> None:
     entry.write_bytes(b"not a pickle")
     assert plain.run(args) == 0
     assert plain.composed == 2
-    entry.write_bytes(composed.dump(DictConfig({}))[:5])
+    entry.write_bytes(b"\x80\x05\x95")  # a truncated pickle
     assert plain.run(args) == 0
     assert plain.composed == 3
 
@@ -151,3 +154,22 @@ def test_a_config_the_run_refused_is_not_remembered(tmp_path: Path) -> None:
     refusing._task = functools.partial(lambda cfg: 2)  # type: ignore[method-assign]
     assert refusing.run(args) == 2
     assert not list((tmp_path / "xdg").rglob("*.pickle"))
+
+
+def test_a_new_run_id_or_outputs_dir_loads_the_config_and_sets_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [*_project(tmp_path), "model=mine"]
+    plain = _Plain()
+    plain.run([*args, "run_id=first"])
+    again = [*args[:-2], f"outputs_dir={tmp_path / 'elsewhere'}", "model=mine", "run_id=2nd"]
+    assert plain.run(again) == 0
+    assert plain.composed == 1
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-cache"))
+    fresh = _Plain()
+    fresh.run(again)
+    assert fresh.composed == 1
+    assert plain.settings[-1] == fresh.settings[-1]
+    assert plain.settings[-1].run_id == "2nd"
+    assert plain.hydra[-1] == fresh.hydra[-1]
+    assert Path(plain.run_dirs[-1]) == tmp_path / "elsewhere" / "exp" / "2nd"

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 _FOLDER = "composed"
+# Settings that only feed interpolations resolved at load (the run's id and folder): a
+# command that differs from a remembered one only in their values loads it and sets them
+# as Hydra sets a value override (a group's defaults list cannot name a value).
+_SET_AT_LOAD = frozenset({"run_id", "resume", "outputs_dir"})
 # Entries kept: enough for a few command lines in turn; the oldest go first.
 _KEEP = 32
 # runner's code: its schemas (and the providers' settings blocks) shape what is composed.
@@ -72,7 +76,7 @@ def cache_key(overrides: Sequence[str], conf_dirs: Sequence[Path], experiments_d
         omegaconf_version,
         sys.version,
         os.getcwd(),
-        repr(list(overrides)),
+        repr([_masked(o) for o in overrides]),
         repr([str(d) for d in conf_dirs]),
         # The experiments folder's listing is in the help page and in experiment=NAME.
         _folder_stat(experiments_dir),
@@ -80,6 +84,36 @@ def cache_key(overrides: Sequence[str], conf_dirs: Sequence[Path], experiments_d
         *_stats(_CODE, ".py"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _set_at_load(override: str) -> bool:
+    return override.partition("=")[0] in _SET_AT_LOAD
+
+
+def _masked(override: str) -> str:
+    return override.partition("=")[0] + "=(set at load)" if _set_at_load(override) else override
+
+
+def set_at_load(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Give a loaded config this command's values, as Hydra's composing gives them.
+
+    The values of the settings the key leaves out, the task's overrides, and the
+    ``override_dirname`` Hydra makes of them (its rule: sorted, excluded keys left out).
+    """
+    import re
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    task = [o for o in parsed if not o.is_hydra_override()]
+    for override in task:
+        if _set_at_load(override.input_line or ""):
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    cfg.hydra.overrides.task = [o.input_line for o in task]
+    dirname = cfg.hydra.job.config.override_dirname
+    lines = sorted(str(o.input_line) for o in task if o.key_or_group not in dirname.exclude_keys)
+    cfg.hydra.job.override_dirname = re.sub("[=]", dirname.kv_sep, dirname.item_sep.join(lines))
 
 
 def _path(key: str) -> Path:
@@ -98,12 +132,17 @@ def load(key: str) -> DictConfig | None:
 
 
 def dump(cfg: DictConfig) -> bytes:
-    """The config as :func:`save` stores it (taken before the run changes it)."""
+    """The config as :func:`save` stores it (taken before the run changes it); empty when
+    it holds what composing read from the environment (``hydra.job.env_copy``)."""
+    if cfg.hydra.job.get("env_copy"):
+        return b""
     return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def save(key: str, data: bytes) -> None:
     """Remember ``data`` under ``key``; a cache that cannot be written is no error."""
+    if not data:
+        return
     path = _path(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

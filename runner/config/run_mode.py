@@ -169,6 +169,11 @@ def run_once(
     key = remember.key(overrides) if remember else None
     cfg = composed.load(key) if key else None
     if cfg is not None:
+        try:
+            composed.set_at_load(cfg, overrides)
+        except Exception:  # a value Hydra would refuse: composing says how
+            cfg = None
+    if cfg is not None:
         return _run_loaded(cfg, task)
     if remember:
         remember.prepare()
