@@ -173,3 +173,14 @@ def test_a_new_run_id_or_outputs_dir_loads_the_config_and_sets_them(
     assert plain.settings[-1].run_id == "2nd"
     assert plain.hydra[-1] == fresh.hydra[-1]
     assert Path(plain.run_dirs[-1]) == tmp_path / "elsewhere" / "exp" / "2nd"
+
+
+def test_an_entry_others_may_write_is_not_loaded(tmp_path: Path) -> None:
+    args = _project(tmp_path)
+    plain = _Plain()
+    plain.run(args)
+    (entry,) = (tmp_path / "xdg" / "runner" / "composed").glob("*.pickle")
+    assert entry.stat().st_mode & 0o077 == 0
+    entry.chmod(0o666)
+    plain.run(args)
+    assert plain.composed == 2

@@ -124,8 +124,13 @@ def load(key: str) -> DictConfig | None:
     """The config remembered under ``key``, or None (none, or one that cannot be read)."""
     from omegaconf import DictConfig
 
+    path = _path(key)
     try:
-        cfg = pickle.loads(_path(key).read_bytes())
+        st = path.stat()
+        # A pickle runs code as it loads: only this user's own file, writable by no other.
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None
+        cfg = pickle.loads(path.read_bytes())
     except Exception:  # absent, truncated, from another version: a miss
         return None
     return cfg if isinstance(cfg, DictConfig) else None
@@ -147,7 +152,9 @@ def save(key: str, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
         _trim(path.parent)
     except OSError:
