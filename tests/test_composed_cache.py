@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,8 @@ from runner.config.setup import (
     quote_plain_values,
     register_for_compose,
 )
-from tests.helpers import write_jsonl
+from tests import servers
+from tests.helpers import ROOT, runner_argv, runner_env, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -184,3 +187,39 @@ def test_an_entry_others_may_write_is_not_loaded(tmp_path: Path) -> None:
     entry.chmod(0o666)
     plain.run(args)
     assert plain.composed == 2
+
+
+_WATCHED = """
+import sys
+import runner.__main__ as entry
+
+code = entry.main(sys.argv[1:])
+print("SCANNED:", any(m.startswith("hydra_plugins.") for m in sys.modules))
+sys.exit(code)
+"""
+
+
+@pytest.mark.integration
+def test_the_second_plain_run_skips_hydras_plugin_scan(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"api": "openai", "model_name": "gpt-4o-mini", "prompt": "hi"}],
+    )
+    env = runner_env(
+        llmock_server.url,
+        PYTHONPATH=os.pathsep.join(sys.path),
+        XDG_CACHE_HOME=str(tmp_path / "xdg"),
+    )
+    seen = []
+    for run_id in ("one", "two"):
+        argv = runner_argv(tmp_path, "experiment=exp", f"run_id={run_id}")
+        argv[1:3] = ["-c", _WATCHED]
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout.split("SCANNED: ")[-1].strip())
+        assert f"Report:  {tmp_path}" in done.stdout
+    assert seen == ["True", "False"]
+    second = next((tmp_path / "outputs").glob("exp/two"))
+    assert "run_id=two" in (second / ".hydra" / "overrides.yaml").read_text()
