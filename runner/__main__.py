@@ -16,7 +16,6 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
 import contextlib
-import functools
 import os
 import sys
 from collections import Counter
@@ -40,7 +39,7 @@ from runner.config.models import name_models
 from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
 from runner.config.run_mode import Remembered, is_plain_run, is_sweep, run_once, run_sweep
-from runner.config.setup import check_command, experiments_dir, register_for_compose
+from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.visible import visible
@@ -218,14 +217,11 @@ def _main(args: list[str]) -> int:
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     dirs = check_command(overrides)
-    if not is_plain_run(args):
-        register_for_compose(overrides, dirs)
     try:
         if is_plain_run(args):
             _PLAIN_RUN.append(True)
-            prepare = functools.partial(register_for_compose, overrides, dirs)
-            remember = Remembered(dirs, experiments_dir(overrides), prepare)
-            return run_once(args, _run_job, remember=remember)
+            return run_once(args, _run_job, remember=Remembered.of(overrides, dirs))
+        register_for_compose(overrides, dirs)  # what composing needs, the plugin scan too
         if is_sweep(args):
             return _sweep([a for a in args if not a.startswith("-")])
         return _through_hydra_main(args)

@@ -23,7 +23,12 @@ from hydra.experimental.callback import Callback
 
 from runner.config import composed
 from runner.config.search_path import UserConfigs
-from runner.config.setup import CONF_DIR, register_resolvers
+from runner.config.setup import (
+    CONF_DIR,
+    experiments_dir,
+    register_for_compose,
+    register_resolvers,
+)
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -190,6 +195,12 @@ class Remembered:
 
     def __init__(self, dirs: Sequence[Path], experiments_dir: Path, prepare: Callable[[], None]):
         self.dirs, self.experiments_dir, self.prepare = list(dirs), experiments_dir, prepare
+
+    @classmethod
+    def of(cls, overrides: Sequence[str], dirs: Sequence[Path]) -> Remembered:
+        """For a command line checked by :func:`~runner.config.setup.check_command`."""
+        prepare = functools.partial(register_for_compose, overrides, dirs)
+        return cls(dirs, experiments_dir(overrides), prepare)
 
     def key(self, overrides: Sequence[str]) -> str:
         """The cache key of the config ``overrides`` compose to."""
