@@ -8,7 +8,10 @@ interleaved pairs with the bare aiohttp loop of ``bench/bare.py`` on the same fi
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.bare import __file__ as _bare_file
@@ -37,9 +40,13 @@ PAIRS = 5
 TARGET_ONE_S = 0.4
 TARGET_RATIO = 0.8
 _BARE = Path(_bare_file)
+# BENCH_START_BEFORE=DIR: a checkout (an export of an older commit) measured interleaved
+# with this one. Each runs from its own folder: ``-m`` puts the working folder before
+# PYTHONPATH on sys.path, so a PYTHONPATH alone would run this checkout's code twice.
+_BEFORE = os.environ.get("BENCH_START_BEFORE")
 
 
-def _runner(exp: Path, out: Path, url: str, run_id: str) -> Measured:
+def _runner(exp: Path, out: Path, url: str, run_id: str, code: Path = ROOT) -> Measured:
     argv = [
         PYTHON,
         "-m",
@@ -58,8 +65,13 @@ def _runner(exp: Path, out: Path, url: str, run_id: str) -> Measured:
     # The bench's own ~/.cache/runner, warmed by the first run (genai-prices' rates, the
     # report's compiled templates) as a user's is after a first run; one shared with other
     # checkouts is rewritten by each (its genai-prices memo names the package's path).
-    env["XDG_CACHE_HOME"] = str(out.parent / "xdg-cache")
-    measured = run_measured(argv, log=log, env=env, cwd=ROOT)
+    env["XDG_CACHE_HOME"] = str(out.parent / ("xdg-cache" if code == ROOT else "xdg-before"))
+    if code != ROOT:
+        env["PYTHONPATH"] = str(code)
+    # An installed runner has its bytecode (pip compiles it; a checkout writes it on the first
+    # run): without it every run compiles ~140 modules from source, a tenth of a second.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    measured = run_measured(argv, log=log, env=env, cwd=code)
     if measured.returncode != 0:
         raise RuntimeError(f"runner exited {measured.returncode}: {tail(log)}")
     return measured
@@ -82,16 +94,24 @@ def measure(folder: Path, n: int, pairs: int = PAIRS) -> dict[str, dict[str, lis
         "many": write_experiment(folder / "exp" / "start_many.jsonl", n),
     }
     warm = write_experiment(folder / "exp" / "warmup.jsonl", 2_000)
+    clients: dict[str, Callable[[Path, Path, str, str], Measured]] = {
+        "runner": _runner,
+        "bare": _bare,
+    }
+    if _BEFORE:
+        clients["before"] = functools.partial(_runner, code=Path(_BEFORE))
     got: dict[str, dict[str, list[float]]] = {
-        f"{who} {size}": {"wall": [], "cpu": []} for size in files for who in ("runner", "bare")
+        f"{who} {size}": {"wall": [], "cpu": []} for size in files for who in clients
     }
     with servers.aimock(aimock_fixtures(folder / "fixtures")) as server:
         url = server.url + "/v1"
         _bare(warm, folder / "warm", url, "warm")  # warm the server's JIT; not counted
-        _runner(files["one"], folder / "warm", url, "warm")  # bytecode, caches
+        for who, client in clients.items():  # bytecode, caches
+            if who != "bare":
+                client(files["one"], folder / f"warm-{who}", url, "warm")
         for i in range(pairs):
             for size, exp in files.items():
-                for who, client in (("runner", _runner), ("bare", _bare)):
+                for who, client in clients.items():
                     m = client(exp, folder / f"{who}-{size}", url, f"r{i}")
                     got[f"{who} {size}"]["wall"].append(m.wall_s)
                     got[f"{who} {size}"]["cpu"].append(m.cpu_s)

@@ -32,13 +32,14 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
 from runner.commands import shell_command
-from runner.config import CONF_DIR, prepare_hydra, redacted_container, to_settings
+from runner.config import CONF_DIR, redacted_container, to_settings
 from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
 from runner.config.models import name_models
 from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
-from runner.config.run_mode import is_plain_run, is_sweep, run_once, run_sweep
+from runner.config.run_mode import Remembered, is_plain_run, is_sweep, run_once, run_sweep
+from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.visible import visible
@@ -215,11 +216,12 @@ def _main(args: list[str]) -> int:
     args = spelled_for_hydra(args)  # the one rewrite of the command line
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
-    prepare_hydra(overrides)
+    dirs = check_command(overrides)
     try:
         if is_plain_run(args):
             _PLAIN_RUN.append(True)
-            return run_once(args, _run_job)
+            return run_once(args, _run_job, remember=Remembered.of(overrides, dirs))
+        register_for_compose(overrides, dirs)  # what composing needs, the plugin scan too
         if is_sweep(args):
             return _sweep([a for a in args if not a.startswith("-")])
         return _through_hydra_main(args)

@@ -21,8 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
+from runner.config import composed
 from runner.config.search_path import UserConfigs
-from runner.config.setup import CONF_DIR
+from runner.config.setup import (
+    CONF_DIR,
+    experiments_dir,
+    register_for_compose,
+    register_resolvers,
+)
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -151,27 +157,93 @@ def is_sweep(argv: Sequence[str]) -> bool:
 
 
 def run_once(
-    overrides: Sequence[str], task: Callable[[DictConfig], int], conf_dir: Path = CONF_DIR
+    overrides: Sequence[str],
+    task: Callable[[DictConfig], int],
+    conf_dir: Path = CONF_DIR,
+    remember: Remembered | None = None,
 ) -> int:
     """Compose the config once through Hydra's compose API and run ``task`` in its run folder.
 
     What ``hydra.main`` does for a run (``hydra.run.dir``, Hydra's logging, its callbacks),
-    without the composition it makes first only to read ``hydra.mode``. Returns the task's
-    exit status (what it raised, raised here).
+    without the composition it makes first only to read ``hydra.mode``. With ``remember``,
+    the config an identical command composed before is loaded instead of composed
+    (:mod:`runner.config.composed`), and one composed here is remembered once ``task``
+    accepted it. Returns the task's exit status (what it raised, raised here).
     """
+    overrides = [*overrides, "hydra.mode=RUN"]
+    key = remember.key(overrides) if remember else None
+    cfg = composed.load(key) if key else None
+    if cfg is not None:
+        try:
+            composed.set_at_load(cfg, overrides)
+        except Exception:  # a value Hydra would refuse: composing says how
+            cfg = None
+    if cfg is not None:
+        return _run_loaded(cfg, task)
+    if remember:
+        remember.prepare()
+    with _composed(conf_dir, overrides) as cfg:
+        data = composed.dump(cfg) if key else b""
+        code = _run_composed(cfg, task, _context)
+    if key and code in (0, 1):  # a config the run accepted
+        composed.save(key, data)
+    return code
+
+
+class Remembered:
+    """How :func:`run_once` keys a composed config, and what composing needs first."""
+
+    def __init__(self, dirs: Sequence[Path], experiments_dir: Path, prepare: Callable[[], None]):
+        self.dirs, self.experiments_dir, self.prepare = list(dirs), experiments_dir, prepare
+
+    @classmethod
+    def of(cls, overrides: Sequence[str], dirs: Sequence[Path]) -> Remembered:
+        """For a command line checked by :func:`~runner.config.setup.check_command`."""
+        prepare = functools.partial(register_for_compose, overrides, dirs)
+        return cls(dirs, experiments_dir(overrides), prepare)
+
+    def key(self, overrides: Sequence[str]) -> str:
+        """The cache key of the config ``overrides`` compose to."""
+        return composed.cache_key(overrides, self.dirs, self.experiments_dir)
+
+
+def _run_loaded(cfg: DictConfig, task: Callable[[DictConfig], int]) -> int:
+    """Run ``task`` on a remembered config, set up as composing in Hydra would have."""
+    from hydra import version
+    from hydra.core.utils import JobRuntime, configure_log, setup_globals
+
+    version.setbase("1.3")
+    setup_globals()  # Hydra's resolvers: now, hydra, python_version
+    register_resolvers()  # runner's: the run's folder
+    JobRuntime().set("name", _JOB)
+    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+    return _run_composed(cfg, task, _loaded_context)
+
+
+def _loaded_context(callbacks: HydraCallbacks) -> HydraContext:
+    from hydra.types import HydraContext
+
+    # run_job reads only the callbacks; no config loader exists when nothing was composed.
+    return HydraContext(None, callbacks)  # type: ignore[arg-type]
+
+
+def _run_composed(
+    cfg: DictConfig,
+    task: Callable[[DictConfig], int],
+    context: Callable[[HydraCallbacks], HydraContext],
+) -> int:
     from hydra.core.utils import run_job
 
-    with _composed(conf_dir, [*overrides, "hydra.mode=RUN"]) as cfg:
-        callbacks = HydraCallbacks(cfg)
-        callbacks.on_run_start(config=cfg, config_name=_CONFIG)
-        ret = run_job(
-            task_function=task,
-            config=cfg,
-            job_dir_key="hydra.run.dir",
-            job_subdir_key=None,
-            hydra_context=_context(callbacks),
-        )
-        callbacks.on_run_end(config=cfg, config_name=_CONFIG, job_return=ret)
+    callbacks = HydraCallbacks(cfg)
+    callbacks.on_run_start(config=cfg, config_name=_CONFIG)
+    ret = run_job(
+        task_function=task,
+        config=cfg,
+        job_dir_key="hydra.run.dir",
+        job_subdir_key=None,
+        hydra_context=context(callbacks),
+    )
+    callbacks.on_run_end(config=cfg, config_name=_CONFIG, job_return=ret)
     return int(ret.return_value)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from hydra.core.config_search_path import ConfigSearchPath
-from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 PROVIDER = "runner (conf/ beside the experiments)"
@@ -49,7 +48,19 @@ class UserConfigs(SearchPathPlugin):
             search_path.append(PROVIDER, f"file://{path}")
 
 
-def use_config_dirs(user_dirs: Sequence[Path]) -> None:
-    """Search ``user_dirs`` in every composition from now on (before the project's conf/)."""
+def remember_config_dirs(user_dirs: Sequence[Path]) -> None:
+    """The user's folders :func:`use_config_dirs` puts on the search path (no plugin scan)."""
     UserConfigs.dirs = tuple(user_dirs)
+
+
+def use_config_dirs(user_dirs: Sequence[Path] | None = None) -> None:
+    """Search ``user_dirs`` (by default those remembered) in every composition from now on.
+
+    Registering the plugin makes Hydra scan every installed plugin (each launcher's module
+    and config: a tenth of a second), so a run that composes nothing does not call this.
+    """
+    if user_dirs is not None:
+        remember_config_dirs(user_dirs)
+    from hydra.core.plugins import Plugins
+
     Plugins.instance().register(UserConfigs)  # idempotent

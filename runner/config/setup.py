@@ -25,7 +25,12 @@ from runner.config.keys import check_override_keys
 from runner.config.models import as_choices, check_model_choices, name_models
 from runner.config.overrides import override_values
 from runner.config.schema import register_configs
-from runner.config.search_path import config_dirs, use_config_dirs, user_config_dirs
+from runner.config.search_path import (
+    config_dirs,
+    remember_config_dirs,
+    use_config_dirs,
+    user_config_dirs,
+)
 from runner.config.values import check_override_values
 from runner.errors import BadInputError, ConfigError
 from runner.run_dirs import LATEST, check_name, latest_run, note_new_folders
@@ -218,19 +223,45 @@ def prepare_hydra(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
             file or a folder that cannot be written.
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
+    register_for_compose(overrides, check_command(overrides, conf_dir))
+
+
+def check_command(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> list[Path]:
+    """Check a command line's overrides against the config folders; those folders, in order.
+
+    The checks of :func:`prepare_hydra`, without what only Hydra's composing needs.
+
+    Raises:
+        ConfigError: as :func:`prepare_hydra`.
+    """
     user_dirs = user_config_dirs(_experiments_dir(overrides), conf_dir)
-    use_config_dirs(user_dirs)
+    remember_config_dirs(user_dirs)
     dirs = config_dirs(user_dirs, conf_dir)
     check_override_keys(overrides, dirs)
     check_override_values(overrides)
     check_model_choices(overrides, dirs)
     check_group_choices(overrides, dirs)
     check_folder_settings(overrides)
+    check_run_names(overrides)
+    return dirs
+
+
+def register_for_compose(overrides: Sequence[str], dirs: Sequence[Path]) -> None:
+    """What Hydra's composing needs: the search path, schemas, help page, resolvers, files.
+
+    Raises:
+        BadInputError: an experiment named on the command line has no file and no YAML.
+    """
+    use_config_dirs()
     register_configs()
     register_help(overrides, dirs)
     register_resolvers()
-    check_run_names(overrides)
     register_experiment_files(overrides, dirs)
+
+
+def experiments_dir(overrides: Sequence[str]) -> Path:
+    """The experiments folder the overrides name, from the current folder."""
+    return _experiments_dir(overrides)
 
 
 def compose_config(

@@ -71,7 +71,7 @@ def _entry_points(tmp: Path) -> list[tuple[str, list[str], list[str], str]]:
     exp = [f"experiments_dir={tmp / 'experiments'}", f"outputs_dir={tmp / 'outputs'}"]
     missing = str(tmp / "missing")
     return [
-        ("runner.__main__", ["experiment=nope", *exp], ["experiment=exp", *exp], "prepare_hydra"),
+        ("runner.__main__", ["experiment=nope", *exp], ["experiment=exp", *exp], "check_command"),
         ("runner.check", ["experiment=nope", *exp], ["experiment=exp", *exp], "check_experiment"),
         ("runner.evaluate", ["run=nope", *exp], ["run=latest", *exp], "evaluate"),
         (
