@@ -8,7 +8,6 @@ says "failed"). A :class:`ProviderSet` makes each api's provider once and finger
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,39 +17,11 @@ import pytest
 from runner import run_experiment
 from runner.errors import RunnerError
 from runner.output.run_folder import RunFolder
-from runner.prompts.records import PromptRecord
-from runner.providers import ProviderContext
-from runner.providers.openai import OpenAIProvider
 from runner.run import STAGES, Run, RunResult
 from tests import servers
 from tests.helpers import write_jsonl
 from tests.providers_support import scenario, unique_model
-
-
-def _count_credentials(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str | None]]:
-    """Every ``OpenAIProvider.credential`` call, by (api, model)."""
-    calls: Counter[tuple[str, str | None]] = Counter()
-    credential = OpenAIProvider.credential
-
-    def counted(self: OpenAIProvider, record: PromptRecord) -> str:
-        calls[(record.api, record.model_name)] += 1
-        return credential(self, record)
-
-    monkeypatch.setattr(OpenAIProvider, "credential", counted)
-    return calls
-
-
-def _count_made(monkeypatch: pytest.MonkeyPatch) -> list[OpenAIProvider]:
-    """Every ``OpenAIProvider`` made."""
-    made: list[OpenAIProvider] = []
-    init = OpenAIProvider.__init__
-
-    def counted(self: OpenAIProvider, context: ProviderContext) -> None:
-        made.append(self)
-        init(self, context)
-
-    monkeypatch.setattr(OpenAIProvider, "__init__", counted)
-    return made
+from tests.unit.test_run_stages import count_credentials, count_made
 
 
 def _run(
@@ -130,7 +101,7 @@ def test_one_provider_and_one_fingerprint_per_model_for_plan_limits_and_refusals
     Before the ProviderSet the plan, the key limit and the refused-key check each hashed
     it (three times per model).
     """
-    calls, made = _count_credentials(monkeypatch), _count_made(monkeypatch)
+    calls, made = count_credentials(monkeypatch), count_made(monkeypatch)
     refused, fine = unique_model("refused"), unique_model("fine")
     behavior = {"type": "fail", "status": 403, "times": 1000, "match": {"model": refused}}
     scenario(llmock_server, behavior)

@@ -23,7 +23,7 @@ def _record(model: str, i: int = 0) -> PromptRecord:
     return PromptRecord({"id": i, "api": "openai", "model_name": model, "prompt": f"q {i}"})
 
 
-def _count_credentials(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str | None]]:
+def count_credentials(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str | None]]:
     """Every ``OpenAIProvider.credential`` call, by (api, model)."""
     calls: Counter[tuple[str, str | None]] = Counter()
     credential = OpenAIProvider.credential
@@ -36,7 +36,7 @@ def _count_credentials(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, st
     return calls
 
 
-def _count_made(monkeypatch: pytest.MonkeyPatch) -> list[OpenAIProvider]:
+def count_made(monkeypatch: pytest.MonkeyPatch) -> list[OpenAIProvider]:
     """Every ``OpenAIProvider`` made."""
     made: list[OpenAIProvider] = []
     init = OpenAIProvider.__init__
@@ -52,7 +52,7 @@ def _count_made(monkeypatch: pytest.MonkeyPatch) -> list[OpenAIProvider]:
 def test_a_provider_set_makes_a_provider_once_and_fingerprints_a_model_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls, made = _count_credentials(monkeypatch), _count_made(monkeypatch)
+    calls, made = count_credentials(monkeypatch), count_made(monkeypatch)
     providers = ProviderSet(ProviderContext(RunConfig(), env={"OPENAI_API_KEY": "k"}))
     assert providers.providers == {}  # nothing made before it is asked for
     first = providers.provider("openai")
