@@ -48,7 +48,8 @@ def is_plain_run(argv: Sequence[str]) -> bool:
     for arg in argv:
         if arg.startswith("-") or arg.lstrip("+~").startswith("hydra"):
             return False
-    return not any(_is_sweep(arg) for arg in argv if "=" in arg)
+    # Every sweep Hydra reads is a list (a,b) or a call (range(3)): nothing else is parsed.
+    return not any(_is_sweep(a) for a in argv if "=" in a and ("," in a or "(" in a))
 
 
 class HydraCallbacks(Callback):

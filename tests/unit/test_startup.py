@@ -70,6 +70,8 @@ def test_a_sweep_or_a_flag_goes_through_hydra() -> None:
         (["model=[plain,sweep]"], True),  # a list value, not a sweep
         (["-m", "experiment=x", "max_queries=5,10"], False),
         (["experiment=x", "max_queries=5,10"], False),  # Hydra says sweep or refuses
+        (["experiment=x", "max_queries=range(1,3)"], False),
+        (["experiment=x", "run_id='a,b'"], True),  # a quoted string
         (["experiment=x", "hydra.mode=MULTIRUN"], False),
         (["experiment=x", "hydra/launcher=joblib"], False),
         (["experiment=x", "+hydra.job.chdir=true"], False),
