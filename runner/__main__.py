@@ -32,19 +32,20 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
 from runner.commands import shell_command
-from runner.config import CONF_DIR, redacted_container, to_settings
+from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
 from runner.config.models import name_models
 from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
-from runner.config.run_mode import Remembered, is_plain_run, is_sweep, run_once, run_sweep
 from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.visible import visible
 
 if TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
+
     from runner.config.schema import RunConfig
     from runner.run import RunResult
 
@@ -218,12 +219,13 @@ def _main(args: list[str]) -> int:
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
     dirs = check_command(overrides)
     try:
-        if is_plain_run(args):
+        if run_mode.is_plain_run(args):
             _PLAIN_RUN.append(True)
-            return run_once(args, _run_job, remember=Remembered.of(overrides, dirs))
+            remember = run_mode.Remembered.of(overrides, dirs)
+            return run_mode.run_once(args, _run_job, remember=remember, on_sweep=_swept)
         register_for_compose(overrides, dirs)  # what composing needs, the plugin scan too
-        if is_sweep(args):
-            return _sweep([a for a in args if not a.startswith("-")])
+        if run_mode.is_sweep(args):
+            return _swept(run_mode.run_sweep([a for a in args if not a.startswith("-")], _run_job))
         return _through_hydra_main(args)
     except OSError as exc:
         # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
@@ -236,13 +238,10 @@ def _main(args: list[str]) -> int:
         raise
 
 
-def _sweep(overrides: list[str]) -> int:
-    """A sweep (``-m``): each job's status comes back in its ``JobReturn``; the worst wins."""
-    jobs = []
-    for job in run_sweep(overrides, _run_job):
-        run_dir = Path(str(job.hydra_cfg.hydra.runtime.output_dir)) if job.hydra_cfg else Path()
-        jobs.append((int(job.return_value), run_dir))
-    return _worst(jobs)
+def _swept(returns: list[JobReturn]) -> int:
+    """A sweep's status: each job's comes back in its ``JobReturn``; the worst wins."""
+    _PLAIN_RUN.clear()  # a sweep's launchers clean up at exit
+    return _worst(run_mode.job_statuses(returns))
 
 
 def _through_hydra_main(args: list[str]) -> int:

@@ -2,10 +2,10 @@
 
 Before every run ``hydra.main`` composes the config once only to read ``hydra.mode`` (RUN or
 MULTIRUN), then composes it again to run: a quarter of a second of startup, the largest part
-of it. When nothing on the command line can set ``hydra.mode`` (no flag, not ``-m``, no
-``hydra.*`` override, no other config folder, no config file of a group that writes global
-keys such as an experiment's YAML), the run is one run: :func:`run_once` composes it once
-and runs it as Hydra would. A sweep (``-m``) goes to :func:`run_sweep`, which hands the
+of it. A command line with no flag, no ``hydra.*`` override and no sweep
+override goes to :func:`run_once`, which composes it once and reads ``hydra.mode`` from that
+composition: one run is run as Hydra would; a sweep an experiment's YAML asks for goes to the
+sweeper from the same composition. A sweep (``-m``) goes to :func:`run_sweep`, which hands the
 jobs to the configured sweeper and launcher as ``hydra.main`` does and gets every job's
 :class:`~hydra.core.utils.JobReturn` back, in this process, whichever launcher ran it.
 """
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 
 from runner.config import composed
-from runner.config.search_path import UserConfigs
 from runner.config.setup import (
     CONF_DIR,
     experiments_dir,
@@ -43,50 +42,14 @@ _CONFIG, _JOB = "config", "__main__"
 _PLAIN_FLAGS = {"-m", "--multirun"}
 
 
-def mode_may_be_set(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> bool:
-    """Whether the config composed from ``argv`` might set ``hydra.mode``."""
+def is_plain_run(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is for :func:`run_once`: no flag (not ``-m``, no ``--help``), no
+    ``hydra.*`` override and no sweep override; the composed config says run or sweep."""
     for arg in argv:
-        if arg.startswith("-"):
-            if arg not in _PLAIN_FLAGS:
-                return True
-            continue
-        key, sep, value = arg.lstrip("+~").partition("=")
-        if not sep:
-            continue
-        if key.startswith("hydra"):
-            return True
-        # The user's conf/ folders are searched too (runner.config.search_path).
-        groups = [d / key for d in (*UserConfigs.dirs, conf_dir) if (d / key).is_dir()]
-        values = value.strip("[]").split(",")
-        if any(_writes_globals(group, v) for group in groups for v in values):
-            return True
-    return _writes_globals_dir(conf_dir)
-
-
-def _writes_globals(group: Path, value: str) -> bool:
-    """Whether ``group/value.yaml`` may write keys outside its group (``hydra.mode`` too)."""
-    path = group / f"{value.strip().strip(chr(39) + chr(34))}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return False  # not a YAML of the group: an experiment file, or Hydra reports it
-    return "_global_" in text or "hydra" in text
-
-
-@functools.cache
-def _writes_globals_dir(conf_dir: Path) -> bool:
-    """Whether the primary config itself sets the mode."""
-    try:
-        text = (conf_dir / "config.yaml").read_text(encoding="utf-8")
-    except OSError:
-        return True
-    return "mode:" in text
-
-
-def is_plain_run(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> bool:
-    """Whether ``argv`` asks for one run that nothing can turn into a sweep: no flag at all
-    (not ``-m``, no ``--help``), and nothing that may set ``hydra.mode``."""
-    return not any(arg.startswith("-") for arg in argv) and not mode_may_be_set(argv, conf_dir)
+        if arg.startswith("-") or arg.lstrip("+~").startswith("hydra"):
+            return False
+    # Every sweep Hydra reads is a list (a,b) or a call (range(3)): nothing else is parsed.
+    return not any(_is_sweep(a) for a in argv if "=" in a and ("," in a or "(" in a))
 
 
 class HydraCallbacks(Callback):
@@ -161,21 +124,25 @@ def run_once(
     task: Callable[[DictConfig], int],
     conf_dir: Path = CONF_DIR,
     remember: Remembered | None = None,
+    on_sweep: Callable[[list[JobReturn]], int] | None = None,
 ) -> int:
-    """Compose the config once through Hydra's compose API and run ``task`` in its run folder.
+    """Compose the config once through Hydra's compose API and run ``task`` as it says.
 
-    What ``hydra.main`` does for a run (``hydra.run.dir``, Hydra's logging, its callbacks),
-    without the composition it makes first only to read ``hydra.mode``. With ``remember``,
-    the config an identical command composed before is loaded instead of composed
-    (:mod:`runner.config.composed`), and one composed here is remembered once ``task``
-    accepted it. Returns the task's exit status (what it raised, raised here).
+    What ``hydra.main`` does (``hydra.run.dir``, Hydra's logging, its callbacks), without
+    the composition it makes first only to read ``hydra.mode``: this one composition is read
+    instead. A config that sets ``hydra.mode: MULTIRUN`` (an experiment's YAML) is a sweep:
+    its jobs go to the sweeper from it, and ``on_sweep`` turns their returns into the status
+    (by default the highest). With ``remember``, the config an identical command composed
+    before is loaded instead of composed (:mod:`runner.config.composed`), and one composed
+    here is remembered once ``task`` accepted it. Returns the task's exit status (what it
+    raised, raised here).
     """
-    overrides = [*overrides, "hydra.mode=RUN"]
-    key = remember.key(overrides) if remember else None
+    as_run = [*overrides, "hydra.mode=RUN"]  # what a remembered config was composed as
+    key = remember.key(as_run) if remember else None
     cfg = composed.load(key) if key else None
     if cfg is not None:
         try:
-            composed.set_at_load(cfg, overrides)
+            composed.set_at_load(cfg, as_run)
         except Exception:  # a value Hydra would refuse: composing says how
             cfg = None
     if cfg is not None:
@@ -183,11 +150,30 @@ def run_once(
     if remember:
         remember.prepare()
     with _composed(conf_dir, overrides) as cfg:
+        if not _as_run(cfg):
+            returns = _sweep_composed(cfg, overrides, task)
+            return (on_sweep or _highest)(returns)
         data = composed.dump(cfg) if key else b""
         code = _run_composed(cfg, task, _context)
     if key and code in (0, 1):  # a config the run accepted
         composed.save(key, data)
     return code
+
+
+def _as_run(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` is one run; one that names no mode is set as ``hydra.main`` sets it."""
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    if cfg.hydra.mode is None:
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.mode = RunMode.RUN
+            cfg.hydra.overrides.hydra.append("hydra.mode=RUN")
+    return bool(cfg.hydra.mode == RunMode.RUN)
+
+
+def _highest(returns: list[JobReturn]) -> int:
+    return max((int(job.return_value) for job in returns), default=0)
 
 
 class Remembered:
@@ -256,22 +242,39 @@ def run_sweep(
     workers, as submitit jobs) and hand back each job's ``JobReturn``: its exit status is
     ``return_value``, its run folder ``hydra_cfg.hydra.runtime.output_dir``.
     """
-    from hydra.core.plugins import Plugins
-    from omegaconf import open_dict
-
     # The base config holds no sweep (each job composes its own); the sweeper gets them all.
     fixed = [o for o in overrides if not _is_sweep(o)]
     with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg:
-        with open_dict(cfg):
-            cfg.hydra.overrides.task = list(overrides)
-        callbacks = HydraCallbacks(cfg)
-        callbacks.on_multirun_start(config=cfg, config_name=_CONFIG)
-        sweeper = Plugins.instance().instantiate_sweeper(
-            config=cfg, hydra_context=_context(callbacks), task_function=task
-        )
-        returns = sweeper.sweep(arguments=list(overrides))
-        callbacks.on_multirun_end(config=cfg, config_name=_CONFIG)
+        return _sweep_composed(cfg, overrides, task)
+
+
+def _sweep_composed(
+    cfg: DictConfig, overrides: Sequence[str], task: Callable[[DictConfig], int]
+) -> list[JobReturn]:
+    """The sweep of ``cfg``, composed in the Hydra initialised now (jobs compose from it)."""
+    from hydra.core.plugins import Plugins
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = list(overrides)
+    callbacks = HydraCallbacks(cfg)
+    callbacks.on_multirun_start(config=cfg, config_name=_CONFIG)
+    sweeper = Plugins.instance().instantiate_sweeper(
+        config=cfg, hydra_context=_context(callbacks), task_function=task
+    )
+    returns = sweeper.sweep(arguments=list(overrides))
+    callbacks.on_multirun_end(config=cfg, config_name=_CONFIG)
     return _flat(returns)
+
+
+def job_statuses(returns: list[JobReturn]) -> list[tuple[int, Path]]:
+    """Each job's exit status and run folder, from what the sweeper handed back."""
+    return [
+        (int(job.return_value), Path(str(job.hydra_cfg.hydra.runtime.output_dir)))
+        if job.hydra_cfg
+        else (int(job.return_value), Path())
+        for job in returns
+    ]
 
 
 def _is_sweep(override: str) -> bool:

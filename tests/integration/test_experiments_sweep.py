@@ -203,3 +203,26 @@ def test_limit_and_sample_run_only_n_prompts_of_a_file_or_a_template(
     assert len(keys) == 3 and len(set(keys)) == 3
     again = run_experiment("f", _overrides(tmp_path, "sample=3", "seed=4", "index=false"), env=env)
     assert sorted(keys) == sorted(line["prompt_key"] for line in read_jsonl(again.folder.completed))
+
+
+def test_an_experiment_yaml_that_sets_multirun_sweeps_without_m(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """``hydra.mode: MULTIRUN`` and sweeper params in the YAML: read from the composed config
+    (no longer from the YAML's text), the command line sweeps as ``hydra.main`` would."""
+    _setup(tmp_path)
+    swept = EXPERIMENT.replace("name: t", "name: swept") + (
+        "hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      model: gpt_4o_mini,gpt_4_1_nano\n"
+    )
+    (tmp_path / "experiments" / "conf" / "experiment" / "swept.yaml").write_text(swept)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(openai_env(llmock_server), PYTHONPATH=str(ROOT))
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    command = [sys.executable, "-m", "runner", "experiment=swept", *_overrides(tmp_path)]
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "Sweep:   2 runs (2 exited 0)" in out.stdout
+    runs = sorted(p for p in (tmp_path / "outputs" / "swept").iterdir() if p.is_dir())
+    models = {line["model_name"] for run in runs for line in read_jsonl(run / "completed.jsonl")}
+    assert len(runs) == 2 and models == {"gpt-4o-mini", "gpt-4.1-nano"}
+    assert not (tmp_path / "xdg" / "runner" / "composed").exists()  # a sweep is not remembered

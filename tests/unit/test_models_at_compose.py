@@ -246,22 +246,31 @@ def _cfg_overrides(cfg: DictConfig) -> list[str]:
 
 
 def test_help_and_the_run_mode_look_in_the_users_conf_too(tmp_path: Path) -> None:
+
     from runner.config import prepare_hydra
     from runner.config.help import group_options
-    from runner.config.run_mode import mode_may_be_set
+    from runner.config.run_mode import is_plain_run, run_once
     from runner.config.search_path import config_dirs, user_config_dirs
 
-    overrides = _experiments(tmp_path)
+    overrides = [*_experiments(tmp_path), f"outputs_dir={tmp_path / 'out'}"]
     prepare_hydra(overrides)
-    assert not mode_may_be_set(overrides)
     (tmp_path / "conf" / "model").mkdir(parents=True)
     (tmp_path / "conf" / "model" / "mine.yaml").write_text("api: openai\nmodel_name: m\n")
     (tmp_path / "conf" / "experiment").mkdir()
     (tmp_path / "conf" / "experiment" / "swept.yaml").write_text(
-        "# @package _global_\nexperiment: {file: exp.jsonl}\nhydra: {mode: MULTIRUN}\n"
+        "# @package _global_\nexperiment: {file: exp.jsonl}\n"
+        "hydra: {mode: MULTIRUN, sweeper: {params: {max_queries: '3,4'}}}\n"
     )
     dirs = config_dirs(user_config_dirs(tmp_path / "experiments", CONF_DIR), CONF_DIR)
     assert "mine" in group_options(dirs, tmp_path / "experiments")["model"]
     overrides = [*overrides[1:], "experiment=swept"]
     prepare_hydra(overrides)
-    assert mode_may_be_set(overrides)
+    assert is_plain_run(overrides)  # the composed config, not the YAML's text, says sweep
+    ran: list[int] = []
+
+    def task(cfg: DictConfig) -> int:
+        ran.append(int(cfg.max_queries))
+        return 0
+
+    assert run_once(overrides, task, on_sweep=lambda jobs: 10 + len(jobs)) == 12
+    assert ran == [3, 4]

@@ -8,13 +8,17 @@ from typing import Any
 
 import pytest
 
-from runner.config.run_mode import is_plain_run, mode_may_be_set
+from runner.config.run_mode import is_plain_run
 from runner.errors import RunnerError
 from tests.helpers import write_jsonl
 
 
 class _Stopped(RunnerError):
     exit_code = 7
+
+
+class _Ended(RunnerError):
+    exit_code = 1
 
 
 def _stop(*_args: Any, **_kwargs: Any) -> Any:
@@ -59,30 +63,73 @@ def test_a_sweep_or_a_flag_goes_through_hydra() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "may"),
+    ("argv", "plain"),
     [
-        (["experiment=x", "max_queries=5"], False),
+        (["experiment=x", "max_queries=5"], True),
+        (["experiment=sweep"], True),  # its YAML sets hydra.mode: the composed config says
+        (["model=[plain,sweep]"], True),  # a list value, not a sweep
         (["-m", "experiment=x", "max_queries=5,10"], False),
-        (["experiment=x", "hydra.mode=MULTIRUN"], True),
-        (["experiment=x", "hydra/launcher=joblib"], True),
-        (["--config-dir", "elsewhere", "experiment=x"], True),
-        (["experiment=sweep"], True),  # its YAML writes global keys
-        (["model=plain"], False),
-        (["model=[plain,sweep]"], True),
+        (["experiment=x", "max_queries=5,10"], False),  # Hydra says sweep or refuses
+        (["experiment=x", "max_queries=range(1,3)"], False),
+        (["experiment=x", "run_id='a,b'"], True),  # a quoted string
+        (["experiment=x", "hydra.mode=MULTIRUN"], False),
+        (["experiment=x", "hydra/launcher=joblib"], False),
+        (["experiment=x", "+hydra.job.chdir=true"], False),
+        (["--config-dir", "elsewhere", "experiment=x"], False),
     ],
 )
-def test_the_mode_is_read_when_the_command_line_may_set_it(
-    tmp_path: Path, argv: list[str], may: bool
+def test_only_flags_hydra_overrides_and_sweeps_skip_the_plain_path(
+    argv: list[str], plain: bool
 ) -> None:
-    (tmp_path / "experiment").mkdir()
-    (tmp_path / "model").mkdir()
-    (tmp_path / "config.yaml").write_text("max_queries: 10\n")
-    (tmp_path / "experiment" / "sweep.yaml").write_text(
-        "# @package _global_\nhydra:\n  mode: MULTIRUN\n"
+    # Before: the YAML of each group named was searched for "_global_" or "hydra", so every
+    # experiment YAML (all carry `# @package _global_`) took hydra.main's two compositions.
+    assert is_plain_run(argv) is plain
+
+
+def _counted_composes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from hydra._internal.hydra import Hydra
+
+    compose_config = Hydra.compose_config
+    composed: list[str] = []
+
+    def counted(self: Hydra, *args: Any, **kwargs: Any) -> Any:
+        composed.append(str(kwargs.get("run_mode")))
+        return compose_config(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted)
+    return composed
+
+
+def test_a_yaml_experiment_is_a_plain_run_composed_once_then_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`# @package _global_` and a defaults list of its own: one composition, then none."""
+    import runner.__main__ as entry
+    import runner.run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    composed = _counted_composes(monkeypatch)
+    seen: list[tuple[int, str]] = []
+
+    def stop(settings: Any, *_args: Any, **_kwargs: Any) -> Any:
+        seen.append((settings.max_queries, settings.experiment.file))
+        raise _Ended("ended on purpose")  # exit 1: a config the run accepted, remembered
+
+    monkeypatch.setattr(runner.run, "execute_run", stop)
+    experiments = tmp_path / "experiments"
+    write_jsonl(experiments / "exp.jsonl", [{"api": "openai", "prompt": "x"}])
+    (experiments / "conf" / "experiment").mkdir(parents=True)
+    (experiments / "conf" / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /evaluation: includes\n"
+        "experiment: {file: exp.jsonl, name: mine}\nmax_queries: 77\n"
     )
-    (tmp_path / "model" / "sweep.yaml").write_text("# @package _global_\nmax_queries: 1\n")
-    (tmp_path / "model" / "plain.yaml").write_text("api: openai\n")
-    assert mode_may_be_set(argv, tmp_path) is may
+    args = [f"experiments_dir={experiments}", f"outputs_dir={tmp_path / 'out'}"]
+    assert entry.main(["experiment=mine", *args]) == 1
+    assert composed == ["RunMode.RUN"]  # before: MULTIRUN (hydra.main's mode), then RUN
+    assert entry.main(["experiment=mine", *args]) == 1
+    assert composed == ["RunMode.RUN"]  # the remembered config, loaded
+    assert seen == [(77, "exp.jsonl"), (77, "exp.jsonl")]
 
 
 def test_the_report_reads_results_under_a_memory_cap(tmp_path: Path) -> None:
