@@ -247,8 +247,7 @@ class OpenAIProvider(HttpProvider):
         super().__init__(context)
         # chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``.
         self.route = Routes(context.settings, self.api, "openai", "endpoint")
-        # Per model: whether it takes the Responses API, its URL and its headers. Built
-        # once (key, URL and route do not change in a run), not on every prompt's path.
+        # Per model, built once (fixed in a run): (Responses API?, URL, headers).
         self._targets: dict[str, tuple[bool, str, dict[str, str]]] = {}
 
     def base_url(self, model_name: str | None) -> str:
