@@ -46,6 +46,14 @@ def dumps(value: Any) -> str:
         return json.dumps(value)  # what aiohttp sends by default
 
 
+def dumps_bytes(value: Any) -> bytes:
+    """:func:`dumps` as UTF-8 bytes, the request body as sent (no decode and re-encode)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
 def loads(raw: bytes | str) -> Any:
     """The value of JSON text from an API (bytes are read as UTF-8).
 

@@ -39,6 +39,11 @@ class OnlineTransport:
         self.clock = clock
         self.observers = observers
         self.in_flight = in_flight
+        # Only the hooks an observer has: a no-op call per observer per prompt is saved.
+        self._on_send = [o.on_send for o in observers if type(o).on_send is not Observer.on_send]
+        self._on_attempt = [
+            o.on_attempt for o in observers if type(o).on_attempt is not Observer.on_attempt
+        ]
 
     def takes(self, item: WorkItem) -> bool:
         """Every prompt can be sent online."""
@@ -46,38 +51,36 @@ class OnlineTransport:
 
     async def send(self, item: WorkItem, group: GroupHandle) -> Outcome:
         """Send one attempt of ``item`` once a slot among the requests in flight is free."""
+        # One coroutine, not a wrapper around a second: a frame less on every prompt's path.
         async with self.in_flight:
-            return await self._complete(item, group)
-
-    async def _complete(self, item: WorkItem, group: GroupHandle) -> Outcome:
-        record = item.record
-        provider = self.providers[record.api]
-        group.sent(item)
-        stats = group.stats
-        started = self.clock.monotonic()
-        if stats.first_sent is None:
-            stats.first_sent = started
-        stats.last_sent = started
-        outcome = Outcome(
-            record, group.name, item.attempts, sent_at=self.clock.wall(), tag=item.tag
-        )
-        for observer in self.observers:
-            observer.on_send(record, group.name)
-        stats.sending += 1
-        try:
-            outcome.completion = await provider.complete(record)
-        except ProviderError as exc:
-            outcome.error = exc
-            outcome.error_kind = exc.kind.value
-        except Exception as exc:  # a bug in a provider must not end the run
-            logger.opt(exception=exc).error("{}: unexpected error in provider", record.where)
-            outcome.error = ProviderError(f"internal error: {type(exc).__name__}: {exc}")
-            outcome.error_kind = "internal"
-        finally:
-            stats.sending -= 1
-        outcome.received_at = self.clock.wall()
-        outcome.latency_s = self.clock.monotonic() - started
-        check_output(outcome)  # output_schema: an invalid answer is an error (not cached)
-        for observer in self.observers:
-            observer.on_attempt(outcome)
-        return outcome
+            record = item.record
+            provider = self.providers[record.api]
+            group.sent(item)
+            stats = group.stats
+            started = self.clock.monotonic()
+            if stats.first_sent is None:
+                stats.first_sent = started
+            stats.last_sent = started
+            outcome = Outcome(
+                record, group.name, item.attempts, sent_at=self.clock.wall(), tag=item.tag
+            )
+            for on_send in self._on_send:
+                on_send(record, group.name)
+            stats.sending += 1
+            try:
+                outcome.completion = await provider.complete(record)
+            except ProviderError as exc:
+                outcome.error = exc
+                outcome.error_kind = exc.kind.value
+            except Exception as exc:  # a bug in a provider must not end the run
+                logger.opt(exception=exc).error("{}: unexpected error in provider", record.where)
+                outcome.error = ProviderError(f"internal error: {type(exc).__name__}: {exc}")
+                outcome.error_kind = "internal"
+            finally:
+                stats.sending -= 1
+            outcome.received_at = self.clock.wall()
+            outcome.latency_s = self.clock.monotonic() - started
+            check_output(outcome)  # output_schema: an invalid answer is an error (not cached)
+            for on_attempt in self._on_attempt:
+                on_attempt(outcome)
+            return outcome

@@ -43,7 +43,12 @@ def _open_session(
     if context.session is not None or not any(p.uses_http for p in providers):
         return None
     connector = aiohttp.TCPConnector(limit=int(in_flight_limit().amount), limit_per_host=0)
-    context.session = aiohttp.ClientSession(connector=connector, json_serialize=wire_json.dumps)
+    # Bodies as bytes straight from the encoder: no str decoded and encoded again per request.
+    context.session = aiohttp.ClientSession(
+        connector=connector,
+        json_serialize=wire_json.dumps,
+        json_serialize_bytes=wire_json.dumps_bytes,
+    )
     return context.session
 
 

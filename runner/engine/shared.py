@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
@@ -59,6 +59,13 @@ class Shared:
     sink: Callable[[Outcome], None]
     on_change: Callable[[GroupStats], None]
     fail: Callable[[BaseException, str], None]
+    # The observers' own on_outcome hooks (Observer's no-op left out), called per prompt.
+    _on_outcome: list[Callable[[Outcome], None]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._on_outcome = [
+            o.on_outcome for o in self.observers if type(o).on_outcome is not Observer.on_outcome
+        ]
 
     def transport_for(self, item: WorkItem) -> Transport:
         """The first transport that takes ``item`` (online takes every one)."""
@@ -75,5 +82,5 @@ class Shared:
             self.sink(outcome)
         except Exception as exc:  # e.g. the disk is full: sending more would lose results
             self.fail(exc, "writing a result")
-        for observer in self.observers:
-            observer.on_outcome(outcome)
+        for on_outcome in self._on_outcome:
+            on_outcome(outcome)

@@ -73,9 +73,7 @@ class Plan:
             for offset in offsets:
                 self.spool.seek(offset)
                 line, data, key = spool_value(self.spool.readline())
-                record = PromptRecord(data, source, line)
-                record.key = key
-                yield record
+                yield PromptRecord(data, source, line, key)
 
     def engine_groups(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runner.prompts.parts import PartFormError, canonical_prompt
@@ -30,15 +30,19 @@ class PromptRecord:
         data: the record as the user wrote it (every key is carried to the output).
         source: the file it came from, for error messages.
         line: its line number in that file (1-based; for CSV, the row's first line).
+        key: its key, when known already (a record read back from the plan's spool);
+            "": :func:`prompt_key` of ``data``.
     """
 
     data: dict[str, Any]
     source: str = "<memory>"
     line: int = 0
-    key: str = field(default="", init=False)
+    key: str = ""
 
     def __post_init__(self) -> None:
-        self.key = prompt_key(self.data)
+        # A record without an id is keyed by a hash of its content: not worked out twice.
+        if not self.key:
+            self.key = prompt_key(self.data)
 
     def make_key_unique(self) -> None:
         """Tell this record from an earlier one with the same ``id``: its key adds its line."""

@@ -247,6 +247,8 @@ class OpenAIProvider(HttpProvider):
         super().__init__(context)
         # chat or responses: the model yaml's ``endpoint``, else ``apis.openai.endpoint``.
         self.route = Routes(context.settings, self.api, "openai", "endpoint")
+        # Per model, built once (fixed in a run): (Responses API?, URL, headers).
+        self._targets: dict[str, tuple[bool, str, dict[str, str]]] = {}
 
     def base_url(self, model_name: str | None) -> str:
         return self._url(model_name) or DEFAULT_BASE_URL
@@ -281,10 +283,18 @@ class OpenAIProvider(HttpProvider):
 
     async def complete(self, record: PromptRecord) -> Completion:
         model = record.model_name or ""
+        target = self._targets.get(model)
+        if target is None:
+            target = self._targets[model] = self._target(model)
+        responses, url, headers = target
+        if responses:
+            return await send_responses(self, record, url, headers, model)
+        return await send_chat_completions(self, record, url, headers, model)
+
+    def _target(self, model: str) -> tuple[bool, str, dict[str, str]]:
+        """Whether ``model`` takes the Responses API, the URL it is sent to, its headers."""
         key = self.key(model)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         if self.route(model) == "responses":
-            url = f"{self.base_url(model)}/responses"
-            return await send_responses(self, record, url, headers, model)
-        url = f"{self.base_url(model)}/chat/completions"
-        return await send_chat_completions(self, record, url, headers, model)
+            return True, f"{self.base_url(model)}/responses", headers
+        return False, f"{self.base_url(model)}/chat/completions", headers

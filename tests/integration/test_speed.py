@@ -24,9 +24,9 @@ async def test_request_bodies_and_answers_go_through_wire_json(
     from runner.providers.http import post_json
 
     calls: list[str] = []
-    dumps, loads = wire_json.dumps, wire_json.loads
+    dumps, loads = wire_json.dumps_bytes, wire_json.loads
 
-    def counted_dumps(value: Any) -> str:
+    def counted_dumps(value: Any) -> bytes:
         calls.append("dumps")
         return dumps(value)
 
@@ -34,7 +34,7 @@ async def test_request_bodies_and_answers_go_through_wire_json(
         calls.append("loads")
         return loads(raw)
 
-    monkeypatch.setattr(wire_json, "dumps", counted_dumps)
+    monkeypatch.setattr(wire_json, "dumps_bytes", counted_dumps)
     monkeypatch.setattr(wire_json, "loads", counted_loads)
     context = ProviderContext(RunConfig())
     async with engine_session(context, lambda _o: None, apis=["openai"]) as _engine:

@@ -65,6 +65,8 @@ def test_wire_json_takes_what_the_standard_library_takes() -> None:
 
     for value in [{"a": 1, "é": ["x", 2.5, None]}, {1: "int key"}, {"n": 2**70}, {"s": "\ud800"}]:
         assert json.loads(wire_json.dumps(value)) == json.loads(json.dumps(value))
+        # The request body as bytes: the same bytes aiohttp sent when it encoded dumps' str.
+        assert wire_json.dumps_bytes(value) == wire_json.dumps(value).encode()
     assert wire_json.loads(b'{"usage": {"prompt_tokens": 7}}') == {"usage": {"prompt_tokens": 7}}
     assert wire_json.loads(b'{"x": NaN}')["x"] != 0  # the standard library reads NaN
     with pytest.raises(json.JSONDecodeError):
