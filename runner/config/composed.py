@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner import redaction
 from runner.paths import runner_cache_home
 
 if TYPE_CHECKING:
@@ -139,9 +140,21 @@ def load(key: str) -> DictConfig | None:
 def dump(cfg: DictConfig) -> bytes:
     """The config as :func:`save` stores it (taken before the run changes it); empty when
     it holds what composing read from the environment (``hydra.job.env_copy``)."""
-    if cfg.hydra.job.get("env_copy"):
+    if cfg.hydra.job.get("env_copy") or _holds_url_secret(cfg):
         return b""
     return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _holds_url_secret(cfg: DictConfig) -> bool:
+    """Whether a URL in ``cfg`` carries a password or a ``key=``/``token=`` parameter.
+
+    Config refuses literal keys, but a URL's credentials are allowed (they are needed to
+    send): such a config is composed each time rather than written to the cache.
+    """
+    from omegaconf import OmegaConf
+
+    text = OmegaConf.to_yaml(cfg)  # unresolved: ${oc.env:...} stays a name, not its value
+    return redaction.public_url(text) != text
 
 
 def save(key: str, data: bytes) -> None:

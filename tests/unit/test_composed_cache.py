@@ -156,6 +156,16 @@ def test_a_config_the_run_refused_is_not_remembered(tmp_path: Path) -> None:
     assert not list((tmp_path / "xdg").rglob("*.pickle"))
 
 
+def test_a_config_with_a_password_in_a_url_is_not_remembered(tmp_path: Path) -> None:
+    # Config refuses literal keys but lets a URL carry credentials: never written to a cache.
+    args = [*_project(tmp_path), "apis.openai.base_url=https://user:pw-secret-1@host.invalid/v1"]
+    plain = _Plain()
+    assert plain.run(args) == 0
+    assert plain.run(args) == 0
+    assert plain.composed == 2
+    assert not list((tmp_path / "xdg").rglob("*.pickle"))
+
+
 def test_a_new_run_id_or_outputs_dir_loads_the_config_and_sets_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
