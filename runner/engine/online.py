@@ -11,7 +11,7 @@ from runner.engine.structured import check_output
 from runner.engine.transport import GroupHandle, WorkItem
 from runner.errors import ProviderError
 from runner.limits.clock import Clock
-from runner.output.observer import Observer
+from runner.output.observer import Observer, hooks
 from runner.output.results import Outcome
 from runner.providers.base import Provider
 
@@ -39,11 +39,8 @@ class OnlineTransport:
         self.clock = clock
         self.observers = observers
         self.in_flight = in_flight
-        # Only the hooks an observer has: a no-op call per observer per prompt is saved.
-        self._on_send = [o.on_send for o in observers if type(o).on_send is not Observer.on_send]
-        self._on_attempt = [
-            o.on_attempt for o in observers if type(o).on_attempt is not Observer.on_attempt
-        ]
+        self._on_send = hooks(observers, "on_send")
+        self._on_attempt = hooks(observers, "on_attempt")
 
     def takes(self, item: WorkItem) -> bool:
         """Every prompt can be sent online."""

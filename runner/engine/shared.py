@@ -18,7 +18,7 @@ from runner.engine.retry import Backoff
 from runner.engine.transport import Transport, WorkItem
 from runner.limits.clock import Clock
 from runner.limits.group_limits import Limits
-from runner.output.observer import Observer
+from runner.output.observer import Observer, hooks
 from runner.output.results import Outcome
 from runner.output.stats import GroupStats
 from runner.providers.base import Provider
@@ -63,9 +63,7 @@ class Shared:
     _on_outcome: list[Callable[[Outcome], None]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._on_outcome = [
-            o.on_outcome for o in self.observers if type(o).on_outcome is not Observer.on_outcome
-        ]
+        self._on_outcome = hooks(self.observers, "on_outcome")
 
     def transport_for(self, item: WorkItem) -> Transport:
         """The first transport that takes ``item`` (online takes every one)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,3 +32,12 @@ class Observer:
 
     def on_outcome(self, outcome: Outcome) -> None:
         """A prompt's final outcome was delivered."""
+
+
+def hooks(observers: Iterable[Observer], name: str) -> list[Callable[..., None]]:
+    """Each observer's ``name`` hook that does something (:class:`Observer`'s no-op left out).
+
+    The engine calls these per prompt: a no-op call per observer per prompt is saved.
+    """
+    default = getattr(Observer, name)
+    return [getattr(o, name) for o in observers if getattr(type(o), name) is not default]
