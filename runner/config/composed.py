@@ -7,7 +7,8 @@ UNRESOLVED config (``${oc.env:...}``, the run's folder and id are still interpol
 resolve at load exactly as after a fresh compose) under runner's cache home, keyed by
 everything it came from: runner's and Hydra's versions, runner's code, the exact
 override list, the working folder, the experiments folder, and every file of every config
-folder searched (path, size, mtime_ns: a file added, removed or edited is a new key).
+folder searched (path, size, mtime_ns and a hash of its bytes: a file added, removed or
+edited is a new key).
 An entry that cannot be read is a miss. Only a config the run accepted is remembered, and
 config never holds a literal key (refused by :func:`runner.config.settings.to_settings`).
 """
@@ -39,8 +40,12 @@ _KEEP = 32
 _CODE = Path(__file__).resolve().parents[1]
 
 
-def _stats(folder: Path, suffix: str = "") -> list[str]:
-    """Every file under ``folder`` as ``path size mtime_ns``, sorted; none when absent."""
+def _stats(folder: Path, suffix: str = "", *, content: bool = False) -> list[str]:
+    """Every file under ``folder`` as ``path size mtime_ns``, sorted; none when absent.
+
+    With ``content``, each file's bytes are hashed too: a config file edited with its size
+    kept and its time put back (``cp -p``, ``rsync -a``, ``touch -r``) is a new key.
+    """
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -50,10 +55,16 @@ def _stats(folder: Path, suffix: str = "") -> list[str]:
             path = os.path.join(root, name)
             try:
                 st = os.stat(path)
+                digest = _digest(path) if content else ""
             except OSError:
                 continue
-            found.append(f"{path} {st.st_size} {st.st_mtime_ns}")
+            found.append(f"{path} {st.st_size} {st.st_mtime_ns} {digest}")
     return found
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
 
 
 def _folder_stat(folder: Path) -> str:
@@ -81,7 +92,7 @@ def cache_key(overrides: Sequence[str], conf_dirs: Sequence[Path], experiments_d
         repr([str(d) for d in conf_dirs]),
         # The experiments folder's listing is in the help page and in experiment=NAME.
         _folder_stat(experiments_dir),
-        *(line for d in conf_dirs for line in _stats(d)),
+        *(line for d in conf_dirs for line in _stats(d, content=True)),
         *_stats(_CODE, ".py"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -135,6 +135,24 @@ def test_a_config_file_added_or_edited_is_composed_anew(tmp_path: Path) -> None:
     assert plain.composed == 4
 
 
+def test_an_edit_that_keeps_the_size_and_puts_the_time_back_is_composed_anew(
+    tmp_path: Path,
+) -> None:
+    # cp -p, rsync -a, touch -r: the stat is the old one, the bytes are not.
+    args = [*_project(tmp_path), "model=mine", "run_id=fixed"]
+    plain = _Plain()
+    plain.run(args)
+    mine = tmp_path / "conf" / "model" / "mine.yaml"
+    before = mine.stat()
+    text = mine.read_text()
+    edited = text.replace("model_name: ", "model_name: Z", 1)[:-1]  # one added, one taken
+    assert edited != text and len(edited) == len(text)
+    mine.write_text(edited)
+    os.utime(mine, ns=(before.st_atime_ns, before.st_mtime_ns))
+    plain.run(args)
+    assert plain.composed == 2
+
+
 def test_an_unreadable_entry_is_a_miss(tmp_path: Path) -> None:
     args = _project(tmp_path)
     plain = _Plain()
