@@ -162,7 +162,9 @@ def plan_experiment(
             if skip_line(record.line):
                 tally.skipped += 1
                 continue
-            _spool_into(tally.groups, record, assigner, tally.spool, credential)
+            tally.spooled += _spool_into(
+                tally.groups, record, assigner, (tally.spool, tally.spooled), credential
+            )
             _count(record, tally.models, tally.variants)
     finally:
         tally.notes.close()  # its keys on disk past a size (runner.prompts.seen)
@@ -175,6 +177,7 @@ class _Tally:
     def __init__(self) -> None:
         # Owned by the returned Plan, which closes it (Plan.close) once the run is over.
         self.spool = tempfile.TemporaryFile(prefix="runner-spool-")  # noqa: SIM115
+        self.spooled = 0  # the spool's size: the next record's offset
         self.groups: dict[str, GroupPlan] = {}
         self.problems: list[str] = []
         self.problem_count = self.total = self.skipped = self.changed = 0
@@ -225,22 +228,26 @@ def _spool_into(
     groups: dict[str, GroupPlan],
     record: PromptRecord,
     assigner: GroupAssigner,
-    spool: IO[bytes],
+    spool: tuple[IO[bytes], int],
     credential: Callable[[PromptRecord], str],
-) -> None:
-    """Write ``record`` to the spool and note its offset in its group's plan."""
+) -> int:
+    """Write ``record`` at the end of the spool (file, its size); note the offset; the bytes.
+
+    The caller keeps the spool's size: ``tell()`` costs a system call a prompt.
+    """
     name, rate, tokens = assigner.assign(record)
     plan = groups.get(name)
     if plan is None:
         plan = groups[name] = GroupPlan(name, rate, tokens)
     elif rate < plan.rate_per_minute:  # one queue for APIs with and without a quota
         plan.rate_per_minute = rate
-    offset = spool.tell()
-    spool.write(spool_line([record.line, record.data, record.key]))
+    file, offset = spool
+    written = file.write(spool_line([record.line, record.data, record.key]))
     plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
     plan.count += 1
     plan.credentials.add(credential(record))
     plan.apis.add(record.api)
+    return written
 
 
 def _count(
