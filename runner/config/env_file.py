@@ -54,14 +54,14 @@ def load_env_file(
     Raises:
         BadInputError: ``env_file=`` names a missing file, or a line cannot be read.
     """
-    from dotenv import dotenv_values
-
     environ = os.environ if environ is None else environ
     path, named = _chosen(overrides)
     if not path.is_file():
         if named:
             raise BadInputError(f"env_file={path}: no such file; check the path")
         return None
+    from dotenv import dotenv_values  # only for a file to read
+
     path = path.resolve()
     _check_lines(path)
     values = dotenv_values(path, interpolate=True)

@@ -20,7 +20,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.config.choices import check_group_choices
 from runner.config.folders import check_folder_settings
-from runner.config.help import hydra_help_node
 from runner.config.keys import check_override_keys
 from runner.config.models import as_choices, check_model_choices, name_models
 from runner.config.overrides import override_values
@@ -163,6 +162,8 @@ def _experiments_dir(overrides: Sequence[str], base: Path | None = None) -> Path
 
 def register_help(overrides: Sequence[str], conf_dirs: Sequence[Path] = (CONF_DIR,)) -> None:
     """Register ``hydra/help=runner``, the page ``--help`` prints (conf/config.yaml picks it)."""
+    from runner.config.help import hydra_help_node  # the help page: only when composing
+
     node = hydra_help_node(conf_dirs, _experiments_dir(overrides))
     ConfigStore.instance().store(group="hydra/help", name="runner", node=node)
 
