@@ -86,8 +86,8 @@ def _figures(name: str, m: Measured) -> dict[str, float]:
     return {f"{name}_s": round(m.wall_s, 2), f"{name}_rss_mb": round(m.maxrss_mb, 1)}
 
 
-def measure(prompts: int, work: Path) -> dict[str, Any]:
-    """Every step at ``prompts`` prompts; the figures."""
+def measure(prompts: int, work: Path, run_only: bool = False) -> dict[str, Any]:
+    """Every step at ``prompts`` prompts (``run_only``: the run alone); the figures."""
     from tests import servers
 
     shutil.rmtree(work, ignore_errors=True)
@@ -102,6 +102,9 @@ def measure(prompts: int, work: Path) -> dict[str, Any]:
             raise RuntimeError(f"runner: {run.ok} of {prompts} ok: {tail(run.log)}")
         found.update(_figures("run", run.measured))
         found["run_pps"] = round(prompts / run.measured.wall_s, 1)
+        found["run_cpu_s"] = round(run.measured.cpu_s, 1)
+        if run_only:
+            return found
         bare_out = work / "bare.jsonl"
         argv = [PYTHON, "-m", "bench.scale", "bare", str(exp), str(bare_out)]
         bare = _step(
@@ -114,7 +117,6 @@ def measure(prompts: int, work: Path) -> dict[str, Any]:
         found["bare_pps"] = round(prompts / bare.wall_s, 1)
         found["run_vs_bare"] = round(bare.wall_s / run.measured.wall_s, 3)
         # On shared cores the wall-clock ratio swings with other work; CPU time does not.
-        found["run_cpu_s"] = round(run.measured.cpu_s, 1)
         found["bare_cpu_s"] = round(bare.cpu_s, 1)
         found["run_vs_bare_cpu"] = round(bare.cpu_s / run.measured.cpu_s, 3)
         bare_out.unlink()
@@ -235,6 +237,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/runner-bench-scale"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
+        "--run-only",
+        action="store_true",
+        help="only the run (no bare loop, no index, report or viewer): a second run to set "
+        "beside an earlier one's bare loop",
+    )
+    parser.add_argument(
         "--after-run",
         action="store_true",
         help="only the index, report and viewer, over written result lines (no run, no bare)",
@@ -243,6 +251,9 @@ def main(argv: list[str]) -> int:
     if args.after_run:
         run_dir = write_run(args.prompts, args.work)
         found = {"prompts": args.prompts, **measure_after_run(run_dir, args.work, args.prompts)}
+        print(json.dumps(found, indent=2))
+    elif args.run_only:
+        found = measure(args.prompts, args.work, run_only=True)
         print(json.dumps(found, indent=2))
     else:
         found = measure(args.prompts, args.work)

@@ -32,8 +32,8 @@ class Clock(Protocol):
 class SystemClock:
     """The real clock."""
 
-    def monotonic(self) -> float:
-        return time.monotonic()
+    # time.monotonic itself: no Python frame around it (asked ~8 times a prompt).
+    monotonic = staticmethod(time.monotonic)
 
     def wall(self) -> datetime:
         return datetime.now(UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.limits.limiter import default_burst
+from runner.limits.shared_limits import never_binds
 
 
 @dataclass
@@ -37,13 +38,14 @@ class GroupStats:
         are too few requests to tell a rate: no more than the burst the limiter allows
         (one second's share of the limit), which may all start at once. Never above the
         limit: the group's pacer holds it, so a higher figure would only be the burst
-        measured over too short a span.
+        measured over too short a span. A group with no limit (``max_queries=1e9``: its
+        "burst" would be millions) is measured over a span of a second or more.
         """
         if self.requests < 2 or self.first_sent is None or self.last_sent is None:
             return None
-        if self.requests <= default_burst(self.rate_per_minute):
-            return None
         span = self.last_sent - self.first_sent
-        if span <= 0:
+        if never_binds(self.rate_per_minute):
+            return (self.requests - 1) * 60.0 / span if span >= 1.0 else None
+        if self.requests <= default_burst(self.rate_per_minute) or span <= 0:
             return None
         return min((self.requests - 1) * 60.0 / span, self.rate_per_minute)

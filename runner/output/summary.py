@@ -106,7 +106,8 @@ class Summary:
         if unmeasured:
             lines.append(
                 "  (achieved/min '-': too few requests to measure a rate; no more than the"
-                " limiter's burst, which may start at once)"
+                " limiter's burst, which may start at once, or with no limit under a second"
+                " of sending)"
             )
         if len(self.groups) > len(rows):  # 100,000 groups: 100,000 lines on the terminal
             lines.append(f"  ... and {len(self.groups) - len(rows):,} more groups (run.json)")

@@ -92,6 +92,10 @@ def _split(
 TokenAmounts = dict[Counts, float]
 
 
+# What GroupAssigner.assign gives a record: its group, request rate and token limits.
+_Assigned = tuple[str, float, TokenAmounts]
+
+
 class GroupAssigner:
     """Decides each record's group and limits, one record at a time (for streaming).
 
@@ -117,6 +121,8 @@ class GroupAssigner:
             kinds.setdefault(Counts.TOTAL_TOKENS, (max_tokens, max_tokens_dict or {}))
         self._defaults = {k: d for k, (d, _) in kinds.items()}
         self._tokens = {k: _split(d, m) for k, (d, m) in kinds.items()}
+        # A record's group depends on its api, group and model only: worked out once each.
+        self._assigned: dict[tuple[str, str | None, str | None], _Assigned] = {}
 
     @property
     def max_tokens(self) -> float | None:
@@ -125,12 +131,20 @@ class GroupAssigner:
     def _default_tokens(self) -> TokenAmounts:
         return {k: v for k, v in self._defaults.items() if v is not None}
 
-    def assign(self, record: PromptRecord) -> tuple[str, float, TokenAmounts]:
+    def assign(self, record: PromptRecord) -> _Assigned:
         """(group name, queries per minute, token limits per minute) for ``record``.
 
         A model's own limits beat its group's, which default to the run's (the one rule,
         :func:`runner.limits.from_settings.chosen_rate`); the api's default comes last.
+        The token limits are shared by the records of a group: read them, never change them.
         """
+        key = (record.api, record.group, record.model_name)
+        found = self._assigned.get(key)
+        if found is None:
+            found = self._assigned[key] = self._assign(record)
+        return found
+
+    def _assign(self, record: PromptRecord) -> _Assigned:
 
         def default() -> float:
             return default_max_queries(record.api)

@@ -243,7 +243,11 @@ def _spool_into(
         plan.rate_per_minute = rate
     file, offset = spool
     written = file.write(spool_line([record.line, record.data, record.key]))
-    plan.offsets.setdefault(swap_key(record), array("q")).append(offset)
+    swap = swap_key(record)
+    offsets = plan.offsets.get(swap)
+    if offsets is None:  # not setdefault: that would make an array for every record
+        offsets = plan.offsets[swap] = array("q")
+    offsets.append(offset)
     plan.count += 1
     plan.credentials.add(credential(record))
     plan.apis.add(record.api)

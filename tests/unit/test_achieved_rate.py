@@ -27,3 +27,11 @@ def test_the_figure_is_never_above_the_limit_the_group_held() -> None:
     assert _stats(6000, 200, 4.0).achieved_per_minute() == pytest.approx(2985)
     # A slow limit with a few requests paced at it.
     assert _stats(10, 3, 12.0).achieved_per_minute() == pytest.approx(10)
+
+
+def test_a_group_with_no_limit_is_measured_however_many_it_sent() -> None:
+    # max_queries=1e9: a "burst" of 16.7 million. A 10,000,000-prompt run in 1,668 s printed
+    # '-' ("too few requests to measure a rate"); it sent 5,995 a second.
+    assert _stats(1e9, 10_000_000, 1668.0).achieved_per_minute() == pytest.approx(359_712, 1e-4)
+    # Still '-' for a span under a second: 16 requests started at once tell no rate.
+    assert _stats(1e9, 16, 0.004).achieved_per_minute() is None
