@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.limits.shared_limits import never_binds
 from runner.report.table import Table
 from runner.report.vega import WIDTH, Spec, field, inline, tooltip, top
 
@@ -101,8 +102,9 @@ def _rate_layers(
             },
         }
     ]
-    if info.get("rate_per_minute"):
-        limit = float(info["rate_per_minute"])
+    limit = float(info.get("rate_per_minute") or 0.0)
+    # No line for a limit that never binds (max_queries=1e9): it would flatten the rates.
+    if limit and not never_binds(limit):
         layers.append(
             _limit_rule(
                 limit_per_bin(limit, width),

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from runner import __version__
 from runner.errors import DiskFullError
+from runner.limits.shared_limits import never_binds
 from runner.output.disk import atomic_write_text
 from runner.output.money import dollars
 from runner.output.run_folder import INPUT_DIR
@@ -68,7 +69,7 @@ def embed_script() -> str:
 @dataclass
 class _GroupRow:
     name: str
-    limit: float | None
+    limit: float | str | None  # "none": a limit that never binds (max_queries=1e9)
     achieved: float | None
     requests: int
     retries: int
@@ -112,7 +113,7 @@ def _groups(meta: dict[str, Any]) -> list[_GroupRow]:
         rows.append(
             _GroupRow(
                 name,
-                g.get("limit_per_minute"),
+                _limit(g.get("limit_per_minute")),
                 g.get("achieved_per_minute"),
                 int(g.get("requests") or 0),
                 int(g.get("retries") or 0),
@@ -120,6 +121,11 @@ def _groups(meta: dict[str, Any]) -> list[_GroupRow]:
             )
         )
     return rows
+
+
+def _limit(value: Any) -> float | str | None:
+    """A group's limit as the table shows it: "none" when it never binds, as the summary."""
+    return "none" if isinstance(value, int | float) and never_binds(value) else value
 
 
 def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runner.limits.shared_limits import never_binds
 from runner.output.run_folder import COMPLETED, RUN_META
 
 # Rates are measured over the answers of the last minute.
@@ -114,7 +115,7 @@ def live_state(run_dir: Path) -> dict[str, Any]:
                     "done": done,
                     "total": total,
                     "per_minute": round(rate, 1),
-                    "limit_per_minute": plan.get("limit_per_minute"),
+                    "limit_per_minute": _limit(plan.get("limit_per_minute")),
                     "eta_s": None if eta is None else round(eta),
                 }
             )
@@ -125,3 +126,8 @@ def live_state(run_dir: Path) -> dict[str, Any]:
         "total": planned.get("total") or meta.get("total"),
         "groups": groups,
     }
+
+
+def _limit(value: Any) -> Any:
+    """A group's limit as shown: "none" when it never binds (max_queries=1e9), as the summary."""
+    return "none" if isinstance(value, int | float) and never_binds(value) else value

@@ -101,3 +101,39 @@ def test_the_summary_explains_a_dash_in_achieved_per_minute() -> None:
     group = GroupStats("g", 600.0, total=1, ok=1, requests=1)
     summary = Summary("r", "e", 1, 1, 0, 0, 1.0, {"g": group})
     assert "'-': too few requests to measure a rate" in summary.format()
+
+
+def test_a_group_with_no_limit_has_no_limit_line_and_reads_none(tmp_path: Path) -> None:
+    """max_queries=1e9: the report drew a line at 1e9/min, every rate flat along zero."""
+    from bench.report import make_run
+    from runner.report import report_run
+    from runner.report.charts import health_chart
+
+    timeline = Timeline(bucket_s=2.0)
+    timeline.limits("g", 1e9, None)
+    for i in range(100):
+        timeline.sent("g", i * 0.05)
+        timeline.finished("g", i * 0.05 + 0.01, "ok")
+    rates = health_chart(timeline.as_dict(), "g")["vconcat"][0]
+    assert [layer["mark"]["type"] for layer in rates["layer"]] == ["line"]  # no rule
+    folder = tmp_path / "outputs" / "bench" / "r1"
+    make_run(folder, 100)
+    meta = json.loads((folder / "run.json").read_text())
+    meta["groups"]["openai"]["limit_per_minute"] = 1e9
+    (folder / "run.json").write_text(json.dumps(meta))
+    html = report_run(folder).read_text()
+    assert '<td class="num">none</td>' in html and "1,000,000,000" not in html
+
+
+def test_the_live_view_reads_none_for_a_limit_that_never_binds(tmp_path: Path) -> None:
+    from runner.view.live import live_state
+
+    run_dir = tmp_path / "outputs" / "e" / "r"
+    run_dir.mkdir(parents=True)
+    groups = {"all": {"total": 2, "limit_per_minute": 1e9}, "g": {"limit_per_minute": 60.0}}
+    meta = {"run_id": "r", "experiment": "e", "status": "running", "planned": {"groups": groups}}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    lines = [{"rate_group": "all", "status": "ok"}, {"rate_group": "g", "status": "ok"}]
+    (run_dir / "completed.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    shown = {g["name"]: g["limit_per_minute"] for g in live_state(run_dir)["groups"]}
+    assert shown == {"all": "none", "g": 60.0}
