@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from runner.limits.limiter import default_burst
 from runner.limits.shared_limits import never_binds
@@ -49,3 +50,12 @@ class GroupStats:
         if self.requests <= default_burst(self.rate_per_minute) or span <= 0:
             return None
         return min((self.requests - 1) * 60.0 / span, self.rate_per_minute)
+
+
+def shown_limit(rate_per_minute: Any) -> Any:
+    """A request limit as runner shows it: "none" when it never binds (max_queries=1e9)."""
+    return (
+        "none"
+        if isinstance(rate_per_minute, int | float) and never_binds(rate_per_minute)
+        else rate_per_minute
+    )

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.limits.shared_limits import never_binds
 from runner.output.money import dollars, format_costs
-from runner.output.stats import GroupStats
+from runner.output.stats import GroupStats, shown_limit
 
 # Groups listed one by one in the summary; the rest are counted (all are in run.json).
 MAX_GROUP_ROWS = 50
@@ -99,7 +98,8 @@ class Summary:
             achieved = g.achieved_per_minute()
             unmeasured = unmeasured or achieved is None
             shown = "-" if achieved is None else f"{achieved:,.1f}"
-            limit = "none" if never_binds(g.rate_per_minute) else f"{g.rate_per_minute:,.1f}"
+            limit = shown_limit(g.rate_per_minute)
+            limit = limit if isinstance(limit, str) else f"{limit:,.1f}"
             lines.append(
                 f"  {name:<{width}}  {g.ok:>7} {g.error:>6} {g.retries:>7} {limit:>10} {shown:>12}"
             )

@@ -18,10 +18,10 @@ from markupsafe import Markup
 
 from runner import __version__
 from runner.errors import DiskFullError
-from runner.limits.shared_limits import never_binds
 from runner.output.disk import atomic_write_text
 from runner.output.money import dollars
 from runner.output.run_folder import INPUT_DIR
+from runner.output.stats import shown_limit
 from runner.paths import runner_cache_home
 from runner.report import charts
 from runner.report.compare import comparison_table
@@ -113,7 +113,7 @@ def _groups(meta: dict[str, Any]) -> list[_GroupRow]:
         rows.append(
             _GroupRow(
                 name,
-                _limit(g.get("limit_per_minute")),
+                shown_limit(g.get("limit_per_minute")),
                 g.get("achieved_per_minute"),
                 int(g.get("requests") or 0),
                 int(g.get("retries") or 0),
@@ -121,11 +121,6 @@ def _groups(meta: dict[str, Any]) -> list[_GroupRow]:
             )
         )
     return rows
-
-
-def _limit(value: Any) -> float | str | None:
-    """A group's limit as the table shows it: "none" when it never binds, as the summary."""
-    return "none" if isinstance(value, int | float) and never_binds(value) else value
 
 
 def _view(index: int, data: RunData, specs: dict[str, charts.Spec]) -> _RunView:

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.limits.shared_limits import never_binds
 from runner.output.run_folder import COMPLETED, RUN_META
+from runner.output.stats import shown_limit
 
 # Rates are measured over the answers of the last minute.
 WINDOW_S = 60.0
@@ -115,7 +115,7 @@ def live_state(run_dir: Path) -> dict[str, Any]:
                     "done": done,
                     "total": total,
                     "per_minute": round(rate, 1),
-                    "limit_per_minute": _limit(plan.get("limit_per_minute")),
+                    "limit_per_minute": shown_limit(plan.get("limit_per_minute")),
                     "eta_s": None if eta is None else round(eta),
                 }
             )
@@ -126,8 +126,3 @@ def live_state(run_dir: Path) -> dict[str, Any]:
         "total": planned.get("total") or meta.get("total"),
         "groups": groups,
     }
-
-
-def _limit(value: Any) -> Any:
-    """A group's limit as shown: "none" when it never binds (max_queries=1e9), as the summary."""
-    return "none" if isinstance(value, int | float) and never_binds(value) else value

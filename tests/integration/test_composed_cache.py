@@ -24,21 +24,9 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-COMMAND_LINES = [
-    ["run_id=fixed"],
-    ["run_id=fixed", "model=gpt_4o_mini", "max_queries=7"],
-    ["run_id=fixed", "model=mine", "evaluation=judge_correctness"],
-    ["run_id=fixed", "api@apis.openai=by_env"],
-    ["run_id=fixed", "evaluation=judge_correctness", "evaluation.correctness.model=mine"],
-]
-
-
 _WATCHED = """
 import sys
 import runner.__main__ as entry
-
-
-
 
 code = entry.main(sys.argv[1:])
 print("SCANNED:", any(m.startswith("hydra_plugins.") for m in sys.modules))

@@ -212,16 +212,3 @@ def test_an_entry_others_may_write_is_not_loaded(tmp_path: Path) -> None:
     entry.chmod(0o666)
     plain.run(args)
     assert plain.composed == 2
-
-
-_WATCHED = """
-import sys
-import runner.__main__ as entry
-
-
-
-
-code = entry.main(sys.argv[1:])
-print("SCANNED:", any(m.startswith("hydra_plugins.") for m in sys.modules))
-sys.exit(code)
-"""
