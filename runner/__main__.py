@@ -31,6 +31,7 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
+from runner.closed_pipe import reader_may_leave
 from runner.commands import shell_command
 from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
@@ -41,16 +42,11 @@ from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
-from runner.visible import visible
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
 
-    from runner.config.schema import RunConfig
-    from runner.run import RunResult
 
-# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
-_DEFAULT_OUTPUTS_DIR = Path("outputs")
 # The jobs hydra.main ran in this process: (exit status, run folder).
 _IN_PROCESS: list[tuple[int, Path]] = []
 _MAIN_PID = os.getpid()
@@ -81,7 +77,8 @@ def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
 def _worst(jobs: list[tuple[int, Path]]) -> int:
     """A sweep's exit status: its worst job's (the summary line first, for two or more)."""
     if len(jobs) > 1:
-        _print_sweep(jobs)
+        with reader_may_leave():
+            _print_sweep(jobs)
     return max((code for code, _ in jobs), default=0)
 
 
@@ -128,6 +125,7 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
     except MissingMandatoryValue as exc:
         raise_missing(str(exc))
     from runner.run import execute_run
+    from runner.run.printed import print_result
 
     if not settings.run_id:
         settings.run_id = run_dir.name
@@ -142,7 +140,7 @@ def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None
         changed=changed,
         sweep_dir=_sweep_dir(),
     )
-    _print_result(result, settings)
+    print_result(result, settings)  # its status stands if no one reads it (| head)
     return result.exit_code
 
 
@@ -150,34 +148,6 @@ def _sweep_dir() -> Path | None:
     """The sweep's own folder when this job is one of a sweep (its jobs share the budget)."""
     hydra_cfg = HydraConfig.get()
     return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
-
-
-def _print_result(result: RunResult, settings: RunConfig) -> None:
-    print(visible(result.summary.format()))  # group names are data: no bidi control acts
-    from runner.report.digest import digest_lines
-
-    for line in digest_lines(result.folder.path, result.summary.not_sent):
-        print(visible(line))  # error messages are data too
-    for step, (mean, count) in result.extra.get("scores", {}).items():
-        print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
-    print(f"Results: {result.folder.completed}")
-    outputs = _outputs_flag(settings)
-    if settings.index:
-        run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
-        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
-        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
-    # Last, so a run (and `make demo`) ends by saying where to look.
-    if result.extra.get("report"):
-        print(f"Report:  {result.extra['report']}")
-        if settings.index:
-            print(f"View:    {shell_command('runner.view', *outputs)}")
-
-
-def _outputs_flag(settings: RunConfig) -> list[str]:
-    """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
-    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
-        return []
-    return ["--outputs-dir", settings.outputs_dir]
 
 
 def _hydra_files(cfg: DictConfig) -> dict[str, str]:
@@ -229,7 +199,9 @@ def _main(args: list[str]) -> int:
         return _through_hydra_main(args)
     except OSError as exc:
         # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
-        # run's folder (or .hydra/) it could not make.
+        # run's folder (or .hydra/) it could not make, or its --help page found no reader.
+        if isinstance(exc, BrokenPipeError):
+            raise
         if cli.config_problem(exc) is None:
             raise ConfigError(
                 f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "

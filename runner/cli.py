@@ -4,7 +4,8 @@ Every entry point (``runner``, ``runner.check``, ``runner.evaluate`` ...) runs i
 through :func:`main` (a Hydra job through :func:`guarded`), so each maps a failure to its
 exit status the same way: a :class:`RunnerError` to its own status with one line saying
 what to do, a config Hydra or OmegaConf cannot compose to 2, Ctrl-C to 130, and anything
-unexpected to 1 with one line on the terminal and the traceback in a log file. Entry points
+unexpected to 1 with one line on the terminal and the traceback in a log file; a reader
+that leaves early (``| head``) is no failure (runner.closed_pipe). Entry points
 import from here, never from one another's ``__main__``.
 """
 
@@ -29,6 +30,7 @@ from typing import NoReturn
 from loguru import logger
 
 from runner import logs, redaction
+from runner.closed_pipe import reader_left, reader_may_leave
 from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
@@ -162,7 +164,8 @@ def main(
         logs.configure(command.log_level)
         args = list(sys.argv[1:] if argv is None else argv)
         if command.usage and any(a in ("-h", "--help") for a in args):
-            print(command_help(command.name, command.usage, command.doc))
+            with reader_may_leave():
+                print(command_help(command.name, command.usage, command.doc))
             return 0
     except KeyboardInterrupt:
         return guarded(raise_interrupt, command.name)
@@ -198,6 +201,9 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
     except KeyboardInterrupt:
         logger.warning("{}", interrupted or "Interrupted")
         return INTERRUPTED
+    except BrokenPipeError:  # the reader of the output left (``| head``): not a failure
+        reader_left()
+        return 0
     except Exception as exc:
         problem = config_problem(exc)
         if problem is not None:
@@ -208,8 +214,9 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
 
 def say_error(exc: BaseException | str) -> None:
     """The one line the user sees for a failure (key values masked)."""
-    sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
-    sys.stderr.flush()
+    with contextlib.suppress(BrokenPipeError):  # no one reads stderr any more: nothing to do
+        sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
+        sys.stderr.flush()
 
 
 def _crash_log(name: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from runner import cli
+from runner.closed_pipe import reader_left
 from runner.commands import python_command
 from runner.errors import BadInputError
 from runner.index.db import DEFAULT_WAIT_S
@@ -116,10 +116,8 @@ def _query(argv: list[str]) -> int:
             except duckdb.Error as exc:
                 # Errors that only show once rows are produced (a bad cast, say).
                 raise QueryError(first_line(exc)) from None
-    except BrokenPipeError:
-        # The reader (``| head``) left: not an error. Point stdout at nothing so the
-        # interpreter's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader (``| head``) left: not an error
+        reader_left()
         return 0
     except OSError as exc:  # writing --out: a full disk, a folder that is not there
         cli.say_error(exc)

@@ -1,0 +1,51 @@
+"""What a finished run prints on the terminal: its summary, where its results are, what next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.closed_pipe import reader_may_leave
+from runner.commands import shell_command
+from runner.config.schema import RunConfig
+from runner.run.result import RunResult
+from runner.visible import visible
+
+# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
+_DEFAULT_OUTPUTS_DIR = Path("outputs")
+
+
+def print_result(result: RunResult, settings: RunConfig) -> None:
+    """The summary, the digest of errors, the scores, then the commands that look further.
+
+    A reader that leaves early (``| head``) gets no more; the run's status stands.
+    """
+    with reader_may_leave():
+        _print_result(result, settings)
+
+
+def _print_result(result: RunResult, settings: RunConfig) -> None:
+    print(visible(result.summary.format()))  # group names are data: no bidi control acts
+    from runner.report.digest import digest_lines
+
+    for line in digest_lines(result.folder.path, result.summary.not_sent):
+        print(visible(line))  # error messages are data too
+    for step, (mean, count) in result.extra.get("scores", {}).items():
+        print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
+    print(f"Results: {result.folder.completed}")
+    outputs = _outputs_flag(settings)
+    if settings.index:
+        run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
+        sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
+        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
+    # Last, so a run (and `make demo`) ends by saying where to look.
+    if result.extra.get("report"):
+        print(f"Report:  {result.extra['report']}")
+        if settings.index:
+            print(f"View:    {shell_command('runner.view', *outputs)}")
+
+
+def _outputs_flag(settings: RunConfig) -> list[str]:
+    """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
+    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
+        return []
+    return ["--outputs-dir", settings.outputs_dir]
