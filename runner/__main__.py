@@ -230,8 +230,7 @@ def _main(args: list[str]) -> int:
             return _swept(run_mode.run_sweep([a for a in args if not a.startswith("-")], _run_job))
         return _through_hydra_main(args)
     except OSError as exc:
-        # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
-        # run's folder (or .hydra/) it could not make.
+        # Hydra's errors: cli.config_problem; any other OSError: the run folder it could not make.
         if cli.config_problem(exc) is None:
             raise ConfigError(
                 f"cannot make the run's folder {exc.filename or ''}: {exc.strerror or exc}; "

@@ -8,10 +8,13 @@ process: the pickle names the providers' settings classes, so loading it imports
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from runner.config.schema import RunConfig
@@ -55,3 +58,28 @@ def test_a_pickled_config_loads_in_a_fresh_process() -> None:
     endpoint, blocks = _python(_UNPICKLED, data).split()
     assert endpoint == "chat"
     assert blocks.split(",") == [f.name for f in dataclasses.fields(RunConfig().apis)]
+
+
+_COMMANDS = {
+    "runner": ["-m", "runner", "experiment=demo"],
+    "check": ["-m", "runner.check", "experiment=demo"],
+    "expand": ["-m", "runner.expand", "experiment=demo", "out=x.jsonl"],
+    "rephrase": ["-m", "runner.rephrase", "experiment=demo", "rephrase=paraphrase"],
+    "evaluate": ["-m", "runner.evaluate", "run=file:done.jsonl", "evaluation=match"],
+    "api": ["-c", "import runner; runner.run_experiment('demo', ['apis.openai.endpont=x'])"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(_COMMANDS))
+def test_every_entry_point_checks_keys_against_the_providers_blocks(
+    command: str, tmp_path: Path
+) -> None:
+    """Each command, in a process of its own, knows the blocks: a misspelled key is named."""
+    line = {"id": "a", "status": "ok", "prompt": "p", "response": "r", "api": "openai"}
+    (tmp_path / "done.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    argv = [sys.executable, *_COMMANDS[command]]
+    if command != "api":
+        argv.append("apis.openai.endpont=x")
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (1, 2), done.stderr[-2000:]
+    assert "did you mean apis.openai.endpoint?" in done.stderr, done.stderr[-2000:]
