@@ -187,6 +187,8 @@ def _main(args: list[str]) -> int:
     args = spelled_for_hydra(args)  # the one rewrite of the command line
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     load_env_file(overrides)  # before composing: ${oc.env:...} may name its variables
+    import runner.providers  # noqa: F401 - declares each provider's settings block
+
     dirs = check_command(overrides)
     try:
         if run_mode.is_plain_run(args):

@@ -39,6 +39,7 @@ def run_experiment(
         BadInputError: the experiment cannot be sent as it is; nothing was sent.
         ConfigError: a setting has a value runner cannot use.
     """
+    import runner.providers  # noqa: F401 - declares each provider's settings block
     from runner.config.resumed import original_config, resumed_config
     from runner.run import default_run_dir, execute_run
 

@@ -106,6 +106,7 @@ def check_experiment(
         ConfigError: the configuration cannot be composed or has a wrong value.
         BadInputError: the experiment file cannot be read at all.
     """
+    import runner.providers  # noqa: F401 - declares each provider's settings block
     from runner.prepare import prepare_run  # the run machinery, loaded only once config is fine
 
     settings = compose_settings(overrides)

@@ -108,6 +108,8 @@ def evaluate(
     if experiment is None and lines is None:
         # Quoted: the run's folder is named after its experiment, which may hold ' or =.
         overrides.append(quoted_override("experiment.file", _input_file(run_dir)))
+    import runner.providers  # noqa: F401 - declares each provider's settings block
+
     settings = compose_settings(overrides, conf_dir)
     logs.configure(settings.log_level)
     env = os.environ if env is None else env

@@ -33,6 +33,7 @@ def expand_to_file(overrides: Sequence[str], out: Path) -> int:
         ConfigError: the experiment is a file experiment, or its config is wrong.
         BadInputError: ``out`` exists, or the data or a template is bad.
     """
+    import runner.providers  # noqa: F401 - declares each provider's settings block
     from runner.prompts.expand import Expansion, is_template
     from runner.prompts.select import selection
 

@@ -21,6 +21,8 @@ COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value .
 
 
 def _rephrase(args: list[str]) -> int:
+    import runner.providers  # noqa: F401 - declares each provider's settings block
+
     settings = compose_settings(args)
     logs.configure(settings.log_level)
     result = rephrase_experiment(settings)

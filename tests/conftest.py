@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import runner.providers  # noqa: F401 - as the entry points do: each declares its settings block
 from runner import logs
 from tests import servers
 

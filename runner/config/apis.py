@@ -6,27 +6,31 @@ one-line help of each field, and so on; registering the provider calls
 ``conf/api/<name>.yaml`` into ``apis.<name>``, the help page and the key check are built
 from what was declared, so adding a provider edits no list here.
 
-Providers sit above config in the package graph, so config never imports them by name:
-:func:`api_blocks` loads the provider package once, by the name in ``PROVIDER_PACKAGE``,
-the first time a block is asked for (a plugin look-up, as Hydra finds ``hydra_plugins``).
+Providers sit above config in the package graph, so config never imports them, not even
+by name: the entry points (the top of the graph) import ``runner.providers`` before they
+configure anything, as they do before grouping (``prompts.grouping.declare_api``). Until a
+block is declared, asking for the blocks is a programming error that says so. A pickled
+``Apis`` class carries its blocks' classes, so unpickling it (a sweep's worker, the
+remembered config) imports the modules that declare them.
 """
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import functools
-import importlib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Imported the first time the blocks are needed; importing it registers every provider.
-PROVIDER_PACKAGE = "runner.providers"
+
+class _ApisType(type):
+    """The metaclass of the ``apis`` schema: pickled by its blocks (see :func:`_reduce`)."""
 
 
 @dataclass
-class ApisConfig:
+class ApisConfig(metaclass=_ApisType):
     """Per-API settings, one field per provider (built by :func:`apis_class`)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -46,6 +50,8 @@ class ApiBlock:
 
 
 _BLOCKS: dict[str, ApiBlock] = {}
+# Each ``Apis`` class made, with the blocks it was made of (what pickle rebuilds it from).
+_MADE_OF: dict[type, tuple[tuple[str, type], ...]] = {}
 
 
 def declare_block(name: str, settings: type, descriptions: Mapping[str, str]) -> None:
@@ -56,14 +62,17 @@ def declare_block(name: str, settings: type, descriptions: Mapping[str, str]) ->
 
 
 def api_blocks() -> dict[str, ApiBlock]:
-    """Every declared block by name, in the order of their names (the help's order)."""
-    _load_providers()
+    """Every declared block by name, in the order of their names (the help's order).
+
+    Raises:
+        RuntimeError: no provider declared one (``runner.providers`` was not imported).
+    """
+    if not _BLOCKS:
+        raise RuntimeError(
+            "no provider declared a settings block: import runner.providers before "
+            "configuring (the entry points do)"
+        )
     return dict(sorted(_BLOCKS.items()))
-
-
-@functools.cache
-def _load_providers() -> None:
-    importlib.import_module(PROVIDER_PACKAGE)
 
 
 def apis_class() -> type[ApisConfig]:
@@ -77,7 +86,19 @@ def _apis_class(blocks: tuple[tuple[str, type], ...]) -> type[ApisConfig]:
     fields = [(name, cls, field(default_factory=cls)) for name, cls in blocks]
     made = dataclasses.make_dataclass("Apis", fields, bases=(ApisConfig,))
     made.__module__ = __name__  # found by name through this module's ``__getattr__``
+    _MADE_OF[made] = blocks
     return typing.cast(type[ApisConfig], made)
+
+
+def _reduce(cls: type) -> str | tuple[Any, ...]:
+    # Pickle names the blocks' classes (each in its provider's module), not ``Apis``: a
+    # process that unpickles a config imports the providers that way, config never does.
+    if cls is ApisConfig:
+        return "ApisConfig"
+    return _apis_class, (_MADE_OF[cls],)
+
+
+copyreg.pickle(_ApisType, _reduce)
 
 
 def new_apis() -> ApisConfig:
@@ -94,7 +115,7 @@ def defaults_node() -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    # ``Apis`` is made when the providers are loaded; pickle and copy find it by name here.
+    # ``Apis`` is made from the declared blocks; cloudpickle checks it is found by name here.
     if name == "Apis":
         return apis_class()
     raise AttributeError(name)

@@ -41,7 +41,8 @@ def test_readme_settings_table_is_the_schemas() -> None:
     table = markdown_table()
     assert table in README.read_text(encoding="utf-8"), (
         "README's settings table differs from the schema; paste the output of "
-        '`python -c "from runner.config.help import markdown_table as t; print(t())"`'
+        '`python -c "import runner.providers; from runner.config.help import markdown_table as t; '
+        'print(t())"`'
     )
     for key in ("log_level", "ray_address", "apis.local.model_path", "experiment=NAME"):
         assert f"| `{key}`" in table

@@ -8,7 +8,9 @@ batch registry find them there (tests/test_provider_one_file.py does it end to e
 from __future__ import annotations
 
 import ast
+import copyreg
 import dataclasses
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +143,31 @@ def test_no_provider_module_reads_another_objects_private_name() -> None:
 def test_the_upload_url_keeps_the_base_urls_query() -> None:
     url = upload_url("https://proxy.test/gemini/v1beta?tenant=a")
     assert url == "https://proxy.test/upload/gemini/v1beta/files?tenant=a"
+
+
+def test_config_asks_for_blocks_no_provider_declared_with_what_to_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """config never imports the providers itself: without them, it says what to import."""
+    monkeypatch.setattr(apis, "_BLOCKS", {})
+    with pytest.raises(RuntimeError, match=r"import runner\.providers before configuring"):
+        apis.api_blocks()
+    with pytest.raises(RuntimeError, match=r"import runner\.providers"):
+        RunConfig()
+
+
+def test_a_pickled_apis_schema_names_its_blocks_classes_not_a_name_config_must_resolve() -> None:
+    """Unpickling (a sweep's worker, the remembered config) imports the providers' modules."""
+    made = apis.apis_class()
+    reduced = copyreg.dispatch_table[type(made)](made)
+    assert isinstance(reduced, tuple)
+    rebuild, (blocks,) = reduced[:2]
+    assert rebuild is apis._apis_class
+    assert dict(blocks) == {name: b.settings for name, b in apis.api_blocks().items()}
+    assert {cls.__module__ for _, cls in blocks} <= {
+        f"runner.providers.{path.stem}" for path in PROVIDERS.glob("*.py")
+    }
+    assert pickle.loads(pickle.dumps(made)) is made
+    assert pickle.loads(pickle.dumps(apis.ApisConfig)) is apis.ApisConfig
+    run = pickle.loads(pickle.dumps(RunConfig()))
+    assert type(run.apis) is made and run.apis == RunConfig().apis
