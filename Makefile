@@ -57,19 +57,19 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-# The unit tier first (a minute), then the rest. A single-node SLURM cluster for the tests
+# The unit tier first (half a minute on 2 cores, one process per core), then the rest. A single-node SLURM cluster for the tests
 # marked `slurm` (.ci/slurm.sh; needs root to install Debian's packages once), stopped when
 # the tests end however they end. Without it those tests are skipped with the reason.
 test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
 	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
-	$(PY) -m pytest tests/unit && $(PY) -m pytest tests --ignore=tests/unit
+	$(PY) -m pytest tests/unit -n auto && $(PY) -m pytest tests --ignore=tests/unit
 
 # The two tiers (tests/unit: in-process, FakeClock, under a minute; tests/integration: real
 # servers, CLI subprocesses, Chromium, SLURM). `make test` runs both, and any test file still
 # flat in tests/.
 test-unit: install-test
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -n auto
 
 test-fast: test-unit
 
