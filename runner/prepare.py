@@ -19,6 +19,7 @@ from runner.config.settings import resolve_path
 from runner.cost.estimate import check_budget_priced
 from runner.errors import BadInputError, ConfigError
 from runner.limits.from_settings import request_rates, token_limit_settings
+from runner.limits.group_limits import check_store
 from runner.output.resume import line_done
 from runner.prompts.expand import Expansion, is_template, write_spec
 from runner.prompts.grouping import GroupAssigner
@@ -115,6 +116,7 @@ def prepare_run(
     redaction.remember_env(env)  # keys passed in (the Python API) are masked too
     if settings.on_invalid not in ("stop", "skip"):
         raise ConfigError(f"on_invalid must be stop or skip, got {settings.on_invalid!r}")
+    check_store(settings)  # the shared limits' folder, before a run folder is made
     providers = ProviderSet(ProviderContext(settings, env=env))
     evaluation = None
     if settings.evaluation:

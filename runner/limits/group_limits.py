@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.config.schema import RunConfig
@@ -17,7 +18,13 @@ from runner.limits.clock import Clock
 from runner.limits.from_settings import request_limit
 from runner.limits.limiter import Limiter, TokenBucket
 from runner.limits.quota import Counts, Limit, Metered, Scope, TokenEstimate
-from runner.limits.shared_limits import SharedLimits, fingerprint, never_binds
+from runner.limits.shared_limits import (
+    SharedLimits,
+    default_limits_dir,
+    fingerprint,
+    never_binds,
+    usable_folder,
+)
 
 if TYPE_CHECKING:
     from runner.prompts.records import PromptRecord
@@ -39,10 +46,21 @@ def open_store(settings: RunConfig) -> LimitStore | None:
         from runner.limits.ray_limits import RayLimits  # an optional extra: imported late
 
         return RayLimits(address=settings.ray_address)
-    from pathlib import Path
+    return SharedLimits(_limits_folder(settings))
 
-    folder = Path(settings.limits_dir).expanduser() if settings.limits_dir else None
-    return SharedLimits(folder)
+
+def check_store(settings: RunConfig) -> None:
+    """Refuse, before a run starts, a ``limits_dir`` the shared limits cannot be kept in.
+
+    Raises:
+        ConfigError: the folder (``~/.cache/runner/limits`` by default) cannot be written.
+    """
+    if settings.shared_limits == "file":
+        usable_folder(_limits_folder(settings) or default_limits_dir())
+
+
+def _limits_folder(settings: RunConfig) -> Path | None:
+    return Path(settings.limits_dir).expanduser() if settings.limits_dir else None
 
 
 class LimitedGroup(Protocol):

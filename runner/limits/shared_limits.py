@@ -19,6 +19,7 @@ Two live runs at the same rate share the schedule as before.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import hashlib
 import os
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from runner.errors import ConfigError
 from runner.limits.limiter import Gcra, default_burst
 from runner.limits.quota import Limit
 from runner.paths import runner_cache_home
@@ -82,6 +84,31 @@ def never_binds(rate_per_minute: float) -> bool:
 def default_limits_dir() -> Path:
     """The machine-wide folder for shared limit state."""
     return runner_cache_home() / "limits"
+
+
+def usable_folder(folder: Path) -> Path:
+    """``folder``, made if missing, once shared limits can be kept in it.
+
+    A read-only home or ``XDG_CACHE_HOME`` under a file once stopped a run with "please
+    report it" as its first prompt was paced; a run checks this before it starts.
+
+    Raises:
+        ConfigError: the folder cannot be made or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    except OSError as exc:
+        raise ConfigError(_cannot_keep(folder, exc)) from None
+    return folder
+
+
+def _cannot_keep(folder: Path, exc: OSError) -> str:
+    return (
+        f"limits_dir: cannot keep the shared limits in {folder} ({exc.strerror or exc}); "
+        "set limits_dir=<a writable folder>, or shared_limits=none to pace each run alone"
+    )
 
 
 def fingerprint(*parts: str) -> str:
@@ -220,7 +247,7 @@ class SharedLimits:
     """Makes the shared bucket of a named limit, one object per name in this process."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder or default_limits_dir()
+        self.folder = usable_folder(folder or default_limits_dir())
         self._buckets: dict[str, FileBucket] = {}
         self._files = _Descriptors(MAX_OPEN_FILES)
 
@@ -228,9 +255,11 @@ class SharedLimits:
         """The shared bucket of ``limit`` for ``identity`` (a fingerprint; never a raw key)."""
         name = f"{identity}.{limit.store_kind}"
         if name not in self._buckets:
-            self._buckets[name] = FileBucket(
-                self.folder / name, limit.rate_per_minute, files=self._files
-            )
+            try:
+                bucket = FileBucket(self.folder / name, limit.rate_per_minute, files=self._files)
+            except OSError as exc:  # the disk filled, the folder went, since the run's check
+                raise ConfigError(_cannot_keep(self.folder, exc)) from None
+            self._buckets[name] = bucket
         return self._buckets[name]
 
     def close(self) -> None:

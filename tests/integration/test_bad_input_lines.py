@@ -22,18 +22,25 @@ from tests.unit.test_bad_input_lines import _one_line as _one_line
 from tests.unit.test_bad_input_lines import project as project
 
 
-def _run(tmp_path: Path, module: str, *args: str, timeout: float = 60) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(
+def _run(
+    tmp_path: Path,
+    module: str,
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    full_env.update(
         OPENAI_API_KEY="test-key",
         OPENAI_BASE_URL="http://127.0.0.1:9/v1",
         PYTHONPATH=str(ROOT),
         XDG_CACHE_HOME=str(tmp_path / "xdg"),
     )
+    full_env.update(env or {})
     out = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=tmp_path,
-        env=env,
+        env=full_env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -62,6 +69,21 @@ def test_a_folder_setting_that_is_a_file_is_one_line(
     _one_line(err, setting, where)
     assert (project / "afile").read_text(encoding="utf-8") == "not a folder\n"
     assert not (project / "outputs").exists()  # nothing was made
+
+
+def test_a_default_limits_folder_that_cannot_be_made_is_one_line(project: Path) -> None:
+    """``XDG_CACHE_HOME`` under a file: the run stopped as it paced its first prompt."""
+    code, _, err = _run(
+        project,
+        "runner",
+        "experiment=e",
+        "progress=off",
+        "index=false",
+        env={"XDG_CACHE_HOME": str(project / "afile" / "cache")},
+    )
+    assert code == 2
+    _one_line(err, "limits_dir:", "afile/cache/runner/limits", "shared_limits=none")
+    assert not (project / "outputs").exists()  # no run folder: it never started
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a read-only folder")
