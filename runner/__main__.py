@@ -31,7 +31,7 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
-from runner.closed_pipe import reader_may_leave
+from runner.closed_pipe import reader_may_leave, streams_in_place
 from runner.commands import shell_command
 from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
@@ -246,6 +246,7 @@ def _through_hydra_main(args: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (the ``runner`` script exits with it)."""
     if _TERMINATED_EARLY:
+        streams_in_place()
         logs.configure(COMMAND.log_level)
         return cli.guarded(cli.raise_interrupt, COMMAND.name)
     return cli.main(COMMAND, _main, argv)

@@ -30,7 +30,7 @@ from typing import NoReturn
 from loguru import logger
 
 from runner import logs, redaction
-from runner.closed_pipe import reader_left, reader_may_leave
+from runner.closed_pipe import reader_left, reader_may_leave, streams_in_place
 from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
@@ -159,6 +159,7 @@ def main(
     global _own_process
     _own_process = argv is None  # a command of its own, not a call from a test or a notebook
     if _own_process:
+        streams_in_place()  # started with 2>&- or >&-: every line would fail
         terminate_as_interrupt()
     try:
         logs.configure(command.log_level)

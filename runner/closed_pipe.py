@@ -1,10 +1,11 @@
-"""When the reader of a command's output leaves early (``| head``, ``| grep -m1``).
+"""When a command's output has no reader: it left early (``| head``), or was never there.
 
 Python ignores SIGPIPE, so a write to a pipe nobody reads any more raises
 ``BrokenPipeError``. That is not the command's failure: a run whose summary found no reader
 has still sent and written everything, and keeps its exit status. What is left to print is
 dropped; stdout is pointed at the null device, because the interpreter's last flush of it
-would raise again.
+would raise again. A stream closed before the command started (``2>&-``, ``>&-``) is None
+in Python; it is given the null device, so printing and logging go on.
 """
 
 from __future__ import annotations
@@ -30,3 +31,10 @@ def reader_may_leave() -> Iterator[None]:
         yield
     except BrokenPipeError:
         reader_left()
+
+
+def streams_in_place() -> None:
+    """Give stdout and stderr the null device when they were closed before the start."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115

@@ -8,6 +8,8 @@ BrokenPipeError ... please report it" and exited 1; ``--help`` tracebacks in fou
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,34 @@ def test_a_run_with_errors_still_exits_1_when_its_reader_left(tmp_path: Path) ->
     code, err = _reader_gone(argv, env, ROOT)
     assert code == 1, err
     assert "Traceback" not in err and "unexpected" not in err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_run_started_with_a_stream_closed_runs_to_its_end(
+    tmp_path: Path, llmock_server: servers.Server, closed: int
+) -> None:
+    """``>&-`` / ``2>&-``: Python starts with that stream None; the run failed at its start
+    (stderr: no line at all, exit 1) or at its exit (stdout: a traceback, exit 1)."""
+    records = [
+        {"id": i, "prompt": f"hi {i}", "api": "openai", "model_name": "m-closed"} for i in (1, 2)
+    ]
+    write_jsonl(tmp_path / "experiments" / "closed.jsonl", records)
+    env = runner_env(llmock_server.url, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    argv = runner_argv(tmp_path, "experiment=closed", "run_id=r1")
+    other = subprocess.PIPE
+    done = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=None if closed == 1 else other,
+        stderr=None if closed == 2 else other,
+        preexec_fn=lambda: os.close(closed),
+        timeout=120,
+        text=True,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "Traceback" not in (done.stdout or "") + (done.stderr or "")
+    run = tmp_path / "outputs" / "closed" / "r1"
+    assert [line["status"] for line in read_jsonl(run / "completed.jsonl")] == ["ok", "ok"]
+    assert json.loads((run / "run.json").read_text(encoding="utf-8"))["status"] == "completed"

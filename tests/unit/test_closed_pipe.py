@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.closed_pipe import reader_may_leave
+from runner.closed_pipe import reader_may_leave, streams_in_place
 
 
 def _write_to_a_closed_pipe() -> int:
@@ -51,3 +51,15 @@ def test_an_error_line_for_a_closed_stderr_is_dropped(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr("sys.stderr", Closed())
     cli.say_error("bad input")  # no exception: there is no one to tell
+
+
+def test_a_stream_closed_at_the_start_is_given_the_null_device(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stderr", None)
+    streams_in_place()
+    import sys
+
+    assert sys.stderr is not None
+    print("dropped", file=sys.stderr)  # no error: the line goes nowhere
+    sys.stderr.close()
