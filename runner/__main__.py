@@ -31,7 +31,6 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs
-from runner.closed_pipe import reader_may_leave, streams_in_place
 from runner.commands import shell_command
 from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
@@ -42,6 +41,7 @@ from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
+from runner.std_streams import reader_may_leave, streams_in_place
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn

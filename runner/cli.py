@@ -5,7 +5,7 @@ through :func:`main` (a Hydra job through :func:`guarded`), so each maps a failu
 exit status the same way: a :class:`RunnerError` to its own status with one line saying
 what to do, a config Hydra or OmegaConf cannot compose to 2, Ctrl-C to 130, and anything
 unexpected to 1 with one line on the terminal and the traceback in a log file; a reader
-that leaves early (``| head``) is no failure (runner.closed_pipe). Entry points
+that leaves early (``| head``) is no failure (runner.std_streams). Entry points
 import from here, never from one another's ``__main__``.
 """
 
@@ -30,10 +30,10 @@ from typing import NoReturn
 from loguru import logger
 
 from runner import logs, redaction
-from runner.closed_pipe import reader_left, reader_may_leave, streams_in_place
 from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
+from runner.std_streams import reader_left, reader_may_leave, streams_in_place
 
 INTERRUPTED = 130
 UNEXPECTED = 1

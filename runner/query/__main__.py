@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 
 from runner import cli
-from runner.closed_pipe import reader_left
 from runner.commands import python_command
 from runner.errors import BadInputError
 from runner.index.db import DEFAULT_WAIT_S
@@ -18,6 +17,7 @@ from runner.index.errors import QueryError
 from runner.query.api import DEFAULT_OUTPUTS_DIR, run_sql, to_frame
 from runner.query.check import first_line
 from runner.query.render import FORMATS, export, print_table
+from runner.std_streams import reader_left
 
 COMMAND = cli.Command("runner.query", log_level="WARNING")  # argparse prints its --help
 # Rows shown in the terminal when no --limit is given; exports take every row.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.closed_pipe import reader_may_leave
 from runner.commands import shell_command
 from runner.config.schema import RunConfig
 from runner.run.result import RunResult
+from runner.std_streams import reader_may_leave
 from runner.visible import visible
 
 # runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).

@@ -1,16 +1,19 @@
-"""When a command's output has no reader: it left early (``| head``), or was never there.
+"""A command's stdout and stderr: a reader that left early (``| head``), a closed stream.
 
 Python ignores SIGPIPE, so a write to a pipe nobody reads any more raises
 ``BrokenPipeError``. That is not the command's failure: a run whose summary found no reader
 has still sent and written everything, and keeps its exit status. What is left to print is
 dropped; stdout is pointed at the null device, because the interpreter's last flush of it
 would raise again. A stream closed before the command started (``2>&-``, ``>&-``) is None
-in Python; it is given the null device, so printing and logging go on.
+in Python; it is given the null device, so printing and logging go on. A terminal that
+cannot show a character (``PYTHONIOENCODING=ascii``, a Latin-1 locale) gets its
+``\xfc`` escape, as Python's stderr already does, instead of stopping the command.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -34,7 +37,11 @@ def reader_may_leave() -> Iterator[None]:
 
 
 def streams_in_place() -> None:
-    """Give stdout and stderr the null device when they were closed before the start."""
+    """Stdout and stderr that take every line: the null device for a closed one, and
+    escapes for characters their encoding lacks."""
     for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
+        stream = getattr(sys, name)
+        if stream is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+        elif isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")

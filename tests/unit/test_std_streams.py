@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.closed_pipe import reader_may_leave, streams_in_place
+from runner.std_streams import reader_may_leave, streams_in_place
 
 
 def _write_to_a_closed_pipe() -> int:

@@ -116,3 +116,19 @@ def test_a_run_started_with_a_stream_closed_runs_to_its_end(
     run = tmp_path / "outputs" / "closed" / "r1"
     assert [line["status"] for line in read_jsonl(run / "completed.jsonl")] == ["ok", "ok"]
     assert json.loads((run / "run.json").read_text(encoding="utf-8"))["status"] == "completed"
+
+
+@pytest.mark.integration
+def test_a_terminal_that_cannot_show_a_character_gets_its_escape(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """``PYTHONIOENCODING=ascii`` (or a Latin-1 locale): a finished run whose folder holds a
+    'ü' ended "unexpected UnicodeEncodeError ... please report it", exit 1."""
+    record = {"id": 1, "prompt": "hi", "api": "openai", "model_name": "m-ascii"}
+    write_jsonl(tmp_path / "experiments" / "caf\u00fc.jsonl", [record])
+    env = runner_env(llmock_server.url, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env["PYTHONIOENCODING"] = "ascii"
+    argv = runner_argv(tmp_path, "experiment=caf\u00fc", "run_id=r1")
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert b"outputs/caf\\xfc/r1/completed.jsonl" in done.stdout
