@@ -7,7 +7,7 @@ dropped; stdout is pointed at the null device, because the interpreter's last fl
 would raise again. A stream closed before the command started (``2>&-``, ``>&-``) is None
 in Python; it is given the null device, so printing and logging go on. A terminal that
 cannot show a character (``PYTHONIOENCODING=ascii``, a Latin-1 locale) gets its
-``\xfc`` escape, as Python's stderr already does, instead of stopping the command.
+``\\xfc`` escape, as Python's stderr already does, instead of stopping the command.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def reader_may_leave() -> Iterator[None]:
 
 
 def streams_in_place() -> None:
-    """Stdout and stderr that take every line: the null device for a closed one, and
-    escapes for characters their encoding lacks."""
+    """Stdout and stderr that take every line: the null device, escapes (module docstring)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:
