@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
     )
-    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--port", type=_port, default=0, help="default: a free port")
     parser.add_argument(
         "--media-dir",
         type=Path,
@@ -49,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
         "default: $RUNNER_VIEW_TOKEN (keeps it out of the process list)",
     )
     return parser
+
+
+def _port(text: str) -> int:
+    """``--port``: 0 (a free one) to 65535; beyond, the viewer stopped with a bug's line."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 1-65535, or 0 (a free one)")
+    return value
 
 
 async def start(

@@ -189,6 +189,16 @@ def test_a_port_in_use_exits_2(viewer: str, outputs: Path) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("port", ["80000", "-5", "abc"])
+def test_a_port_out_of_range_exits_2_naming_it(outputs: Path, port: str) -> None:
+    """``--port 80000`` once ended "unexpected OverflowError ... please report it", exit 1."""
+    process = _viewer(outputs, "--port", port)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"argument --port: '{port}' is not a port" in err
+    assert "Traceback" not in err and "unexpected" not in err
+
+
 def test_missing_outputs_folder_exits_2(tmp_path: Path) -> None:
     process = _viewer(tmp_path / "nothing")
     _, err = process.communicate(timeout=60)
