@@ -9,6 +9,16 @@ from runner.config.cache_settings import check_mode, ttl_seconds
 from runner.config.schema import RunConfig
 from runner.errors import ConfigError
 
+# The settings that are durations, in seconds.
+SECONDS_SETTINGS = (
+    "timeout_s",
+    "stop_timeout_s",
+    "backoff_base_s",
+    "backoff_max_s",
+    "batch_poll_s",
+    "batch_deadline_s",
+)
+
 
 def _positive(name: str, value: Any, unit: str = "queries per minute") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -72,6 +82,7 @@ def check_values(run: RunConfig) -> None:
         raise ConfigError(f"timeout_s must be positive, got {run.timeout_s}")
     if run.backoff_base_s < 0 or run.backoff_max_s < 0:
         raise ConfigError("backoff_base_s and backoff_max_s must not be negative")
+    _check_finite_seconds(run)
     if run.apis.local.string_prompts not in ("completion", "chat"):
         raise ConfigError(
             f"apis.local.string_prompts must be completion or chat, got "
@@ -83,6 +94,17 @@ def check_values(run: RunConfig) -> None:
     check_mode(run.cache)
     ttl_seconds(run.cache_ttl)
     _check_batch(run)
+
+
+def _check_finite_seconds(run: RunConfig) -> None:
+    """A duration must be a number of seconds: ``timeout_s=inf`` failed every request."""
+    for name in SECONDS_SETTINGS:
+        value = getattr(run, name)
+        if math.isinf(value):
+            raise ConfigError(
+                f"{name} must be a finite number of seconds, got {value}; "
+                "for a long wait give a large one (3600 is an hour)"
+            )
 
 
 def _check_prices(run: RunConfig) -> None:

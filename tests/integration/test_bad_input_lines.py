@@ -119,6 +119,8 @@ def test_a_misspelled_choice_in_a_list_or_sweep_is_found(project: Path) -> None:
         ("max_queries=5,abc", ("max_queries=abc", "takes a number")),
         ("max_attempts=two", ("max_attempts=two", "takes a whole number")),
         ("index=maybe", ("index=maybe", "true or false")),
+        # Every request failed with "OverflowError: cannot convert float infinity to integer".
+        ("timeout_s=inf", ("timeout_s must be a finite number of seconds", "3600")),
     ],
 )
 def test_a_value_of_the_wrong_type_is_one_line(

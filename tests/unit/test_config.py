@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from runner.config import CONF_DIR, compose_config, to_settings
+from runner.config.checks import SECONDS_SETTINGS, check_values
 from runner.config.schema import RunConfig
 from runner.errors import BadInputError, ConfigError
 
@@ -112,6 +114,13 @@ def test_invalid_limits_are_config_errors(override: str) -> None:
     cfg = compose_config(["experiment=demo", override])
     with pytest.raises(ConfigError):
         to_settings(cfg)
+
+
+@pytest.mark.parametrize("name", SECONDS_SETTINGS)
+def test_a_duration_must_be_finite(name: str) -> None:
+    """``timeout_s=inf`` failed every request ("cannot convert float infinity to integer")."""
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number of seconds"):
+        check_values(dataclasses.replace(RunConfig(), **{name: float("inf")}))
 
 
 def test_literal_api_key_is_refused_but_env_reference_is_fine() -> None:
