@@ -19,6 +19,9 @@ from runner.errors import ConfigError
 RUN_META = "run.json"
 LATEST = "latest"
 
+# A folder's name holds 255 bytes on common file systems; a shard's run adds ".shard<K>of<N>".
+MAX_NAME_BYTES = 200
+
 # Folders that did not exist when this process worked out its run folder: the only ones
 # clean-up may ever remove.
 made_here: set[Path] = set()
@@ -28,12 +31,17 @@ def check_name(key: str, value: str) -> None:
     """Refuse a run id (or experiment name) that is a path rather than a name.
 
     Raises:
-        ConfigError: empty, ``.``, ``..``, or holding a path separator.
+        ConfigError: empty, ``.``, ``..``, holding a path separator, or over 200 bytes.
     """
     if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise ConfigError(
             f"{key}={value!r} is not a name: {key} names one folder (letters, digits, "
             "-, _, no '/', not '.' or '..'). List runs with: ls <outputs_dir>/<experiment>/"
+        )
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"{key}={value[:40]!r}... is too long for a folder's name "
+            f"({len(value.encode('utf-8', 'surrogatepass')):,} bytes; at most {MAX_NAME_BYTES})"
         )
 
 
