@@ -57,9 +57,9 @@ lint: install-test
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy
 
-# The unit tier first (half a minute on 2 cores, one process per core), then the rest. A single-node SLURM cluster for the tests
-# marked `slurm` (.ci/slurm.sh; needs root to install Debian's packages once), stopped when
-# the tests end however they end. Without it those tests are skipped with the reason.
+# The unit tier first (half a minute on 2 cores, a process per core), then the rest. A
+# single-node SLURM cluster for the tests marked `slurm` (.ci/slurm.sh; needs root to install
+# Debian's packages once), stopped when the tests end however they end. Without it those tests are skipped with the reason.
 test: install-test model $(AIMOCK) $(CHROMIUM) lint
 	trap '.ci/slurm.sh stop || true' EXIT INT TERM; \
 	.ci/slurm.sh start || echo "make: no SLURM cluster; the tests marked slurm are skipped"; \
