@@ -16,6 +16,7 @@ from runner.cli import Command
 from runner.commands import shell_command
 from runner.config.compose import compose_settings
 from runner.evaluation.rephrase import rephrase_experiment
+from runner.paths import DEFAULT_OUTPUTS_DIR
 
 COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__)
 
@@ -29,7 +30,7 @@ def _rephrase(args: list[str]) -> int:
     run_it = [f"experiment={result.path.stem}"]
     if result.path.parent.resolve() != Path("experiments").resolve():
         run_it.append(f"experiments_dir={result.path.parent}")
-    if Path(settings.outputs_dir) != Path("outputs"):
+    if Path(settings.outputs_dir) != DEFAULT_OUTPUTS_DIR:
         run_it.append(f"outputs_dir={settings.outputs_dir}")
     print(
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "

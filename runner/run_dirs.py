@@ -38,10 +38,11 @@ def check_name(key: str, value: str) -> None:
             f"{key}={value!r} is not a name: {key} names one folder (letters, digits, "
             "-, _, no '/', not '.' or '..'). List runs with: ls <outputs_dir>/<experiment>/"
         )
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
         raise ConfigError(
             f"{key}={value[:40]!r}... is too long for a folder's name "
-            f"({len(value.encode('utf-8', 'surrogatepass')):,} bytes; at most {MAX_NAME_BYTES})"
+            f"({size:,} bytes; at most {MAX_NAME_BYTES})"
         )
 
 

@@ -11,6 +11,7 @@ from runner import cli
 from runner.commands import python_command
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.update import update_index
+from runner.paths import DEFAULT_OUTPUTS_DIR
 
 COMMAND = cli.Command("runner.index", log_level="WARNING")  # argparse prints its --help
 # Bad lines printed one by one before the rest are only counted.
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--outputs-dir",
         type=Path,
-        default=Path("outputs"),
+        default=DEFAULT_OUTPUTS_DIR,
         help="folder holding <experiment>/<run_id>/ run folders (default: outputs)",
     )
     parser.add_argument(

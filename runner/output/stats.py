@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from runner.limits.limiter import default_burst
 from runner.limits.shared_limits import never_binds
@@ -52,7 +51,7 @@ class GroupStats:
         return min((self.requests - 1) * 60.0 / span, self.rate_per_minute)
 
 
-def shown_limit(rate_per_minute: Any) -> Any:
+def shown_limit(rate_per_minute: float | None) -> float | str | None:
     """A request limit as runner shows it: "none" when it never binds (max_queries=1e9)."""
     return (
         "none"

@@ -14,7 +14,8 @@ from runner.commands import python_command
 from runner.errors import BadInputError
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.errors import QueryError
-from runner.query.api import DEFAULT_OUTPUTS_DIR, run_sql, to_frame
+from runner.paths import DEFAULT_OUTPUTS_DIR
+from runner.query.api import run_sql, to_frame
 from runner.query.check import first_line
 from runner.query.render import FORMATS, export, print_table
 from runner.std_streams import reader_left

@@ -20,9 +20,8 @@ import pandas as pd
 from runner.index.db import DB_NAME, DEFAULT_WAIT_S, read_connection
 from runner.index.errors import QueryError, ReadOnlyQueryError
 from runner.index.schema import RESPONSE_COLUMNS
+from runner.paths import DEFAULT_OUTPUTS_DIR
 from runner.query.check import check_read_only, first_line, parse, split_settings
-
-DEFAULT_OUTPUTS_DIR = Path("outputs")
 
 # What DuckDB says when the sealed connection stops a statement the check let through.
 _SEALED_MARKS = (

@@ -6,12 +6,10 @@ from pathlib import Path
 
 from runner.commands import shell_command
 from runner.config.schema import RunConfig
+from runner.paths import DEFAULT_OUTPUTS_DIR
 from runner.run.result import RunResult
 from runner.std_streams import reader_may_leave
 from runner.visible import visible
-
-# runner.query's and runner.view's default --outputs-dir (not imported: duckdb is heavy).
-_DEFAULT_OUTPUTS_DIR = Path("outputs")
 
 
 def print_result(result: RunResult, settings: RunConfig) -> None:
@@ -46,6 +44,6 @@ def _print_result(result: RunResult, settings: RunConfig) -> None:
 
 def _outputs_flag(settings: RunConfig) -> list[str]:
     """``--outputs-dir DIR`` for a command that reads the index, unless DIR is its default."""
-    if Path(settings.outputs_dir) == _DEFAULT_OUTPUTS_DIR:
+    if Path(settings.outputs_dir) == DEFAULT_OUTPUTS_DIR:
         return []
     return ["--outputs-dir", settings.outputs_dir]

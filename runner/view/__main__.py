@@ -21,6 +21,7 @@ from loguru import logger
 
 from runner import cli
 from runner.errors import BadInputError
+from runner.paths import DEFAULT_OUTPUTS_DIR
 from runner.view.app import allow_port, make_app
 
 HOST = "127.0.0.1"
@@ -33,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "watch a run live and label answers, over <outputs-dir>/index.duckdb.",
     )
     parser.add_argument(
-        "--outputs-dir", type=Path, default=Path("outputs"), help="default: outputs"
+        "--outputs-dir", type=Path, default=DEFAULT_OUTPUTS_DIR, help="default: outputs"
     )
     parser.add_argument("--port", type=_port, default=0, help="default: a free port")
     parser.add_argument(
