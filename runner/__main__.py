@@ -38,7 +38,7 @@ from runner.config.env_file import load_env_file
 from runner.config.models import name_models
 from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
-from runner.config.setup import check_command, register_for_compose
+from runner.config.setup import check_command, help_page, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.std_streams import reader_may_leave, streams_in_place
@@ -179,7 +179,10 @@ def _hydra_main(cfg: DictConfig) -> None:
         raise JobExit(code, str(run_dir))
 
 
-COMMAND = cli.Command("runner")  # Hydra prints its --help (hydra/help=runner)
+COMMAND = cli.Command("runner")  # its --help: runner.config.help, built from the schema
+# Hydra's flags for its own help; the page runner prints itself (Hydra would first list every
+# config group's options, twice, deep-copying its config repository for each: a second).
+_HELP_FLAGS = ("--help", "-h")
 
 
 def _main(args: list[str]) -> int:
@@ -190,6 +193,9 @@ def _main(args: list[str]) -> int:
     import runner.providers  # noqa: F401 - declares each provider's settings block
 
     dirs = check_command(overrides)
+    if any(a in _HELP_FLAGS for a in args):
+        print(help_page(overrides, dirs), end="")
+        return 0
     try:
         if run_mode.is_plain_run(args):
             _PLAIN_RUN.append(True)
@@ -201,7 +207,7 @@ def _main(args: list[str]) -> int:
         return _through_hydra_main(args)
     except OSError as exc:
         # Hydra's own errors are said by cli.config_problem; an OSError of its own is the
-        # run's folder (or .hydra/) it could not make, or its --help page found no reader.
+        # run's folder (or .hydra/) it could not make.
         if isinstance(exc, BrokenPipeError):
             raise
         if cli.config_problem(exc) is None:

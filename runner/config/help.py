@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from runner.commands import python_command
+from runner.config import choices
 from runner.config.apis import api_blocks, apis_class
 from runner.config.schema import RunConfig
 
@@ -149,16 +150,12 @@ def settings() -> list[Setting]:
     return found + list(_leaves(apis_class(), "apis."))
 
 
-def _stems(conf_dirs: Sequence[Path], group: str) -> list[str]:
-    return sorted({p.stem for d in conf_dirs for p in (d / group).glob("*.yaml")})
-
-
 def group_options(conf_dirs: Sequence[Path], experiments_dir: Path) -> dict[str, list[str]]:
     """The options of each config group: YAML files in the ``conf/`` folders, experiments."""
-    options = {group: _stems(conf_dirs, group) for group in GROUP_FIELDS}
+    options = {group: choices.group_options(group, conf_dirs) for group in GROUP_FIELDS}
     files = [p.stem for s in ("*.jsonl", "*.csv") for p in experiments_dir.glob(s)]
     options["experiment"] = sorted(set(options["experiment"]) | set(files))
-    launchers = _stems(conf_dirs, "hydra/launcher")
+    launchers = choices.group_options("hydra/launcher", conf_dirs)
     options["hydra/launcher"] = ["basic", *launchers]
     return options
 
@@ -202,14 +199,6 @@ def help_text(conf_dirs: Sequence[Path], experiments_dir: Path) -> str:
         "Hydra's flags work too: --cfg job (the composed config), --hydra-help, -m.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def hydra_help_node(conf_dirs: Sequence[Path], experiments_dir: Path) -> dict[str, str]:
-    """The ``hydra/help`` option whose template is :func:`help_text`."""
-    # OmegaConf resolves ${...} when Hydra reads the template, then Hydra substitutes $NAME:
-    # escape for both, in that order of reading.
-    text = help_text(conf_dirs, experiments_dir).replace("$", "$$").replace("$${", "$\\${")
-    return {"app_name": "runner", "header": "", "footer": "", "template": text}
 
 
 def markdown_table() -> str:

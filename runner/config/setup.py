@@ -160,12 +160,11 @@ def _experiments_dir(overrides: Sequence[str], base: Path | None = None) -> Path
     )
 
 
-def register_help(overrides: Sequence[str], conf_dirs: Sequence[Path] = (CONF_DIR,)) -> None:
-    """Register ``hydra/help=runner``, the page ``--help`` prints (conf/config.yaml picks it)."""
-    from runner.config.help import hydra_help_node  # the help page: only when composing
+def help_page(overrides: Sequence[str], conf_dirs: Sequence[Path] = (CONF_DIR,)) -> str:
+    """The page ``python -m runner --help`` prints, with the options these folders offer."""
+    from runner.config.help import help_text  # the help page: only when asked for
 
-    node = hydra_help_node(conf_dirs, _experiments_dir(overrides))
-    ConfigStore.instance().store(group="hydra/help", name="runner", node=node)
+    return help_text(conf_dirs, _experiments_dir(overrides))
 
 
 def register_experiment_files(
@@ -248,14 +247,13 @@ def check_command(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> list[P
 
 
 def register_for_compose(overrides: Sequence[str], dirs: Sequence[Path]) -> None:
-    """What Hydra's composing needs: the search path, schemas, help page, resolvers, files.
+    """What Hydra's composing needs: the search path, schemas, resolvers, experiment files.
 
     Raises:
         BadInputError: an experiment named on the command line has no file and no YAML.
     """
     use_config_dirs()
     register_configs()
-    register_help(overrides, dirs)
     register_resolvers()
     register_experiment_files(overrides, dirs)
 
