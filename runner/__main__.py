@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import signal
 
-# Importing what follows takes a few tenths of a second: a SIGTERM meanwhile is a stop too
-# (exit 130, one line), noted here and acted on once the command's own handler is in place.
+# Importing what follows takes a few tenths of a second: a SIGTERM or SIGHUP meanwhile is a
+# stop too (exit 130, one line), noted here and acted on once the command's own handler is
+# in place. A signal ignored by who started us (nohup) stays ignored.
 _TERMINATED_EARLY: list[int] = []
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED_EARLY.append(signum))
+    for _name in ("SIGTERM", "SIGHUP"):
+        _sig = getattr(signal, _name, None)
+        if _sig is not None and signal.getsignal(_sig) != signal.SIG_IGN:
+            signal.signal(_sig, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
 import contextlib
 import os
@@ -41,7 +45,7 @@ from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import check_command, help_page, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
-from runner.std_streams import reader_may_leave, streams_in_place
+from runner.std_streams import reader_may_leave, streams_in_place, terminal_gone
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -253,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (the ``runner`` script exits with it)."""
     if _TERMINATED_EARLY:
         streams_in_place()
+        if getattr(signal, "SIGHUP", None) in _TERMINATED_EARLY:
+            terminal_gone()
         logs.configure(COMMAND.log_level)
         return cli.guarded(cli.raise_interrupt, COMMAND.name)
     return cli.main(COMMAND, _main, argv)

@@ -18,7 +18,6 @@ import gc
 import inspect
 import os
 import re
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from runner.commands import python_command
 from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
 from runner.std_streams import reader_left, reader_may_leave, streams_in_place
+from runner.stop_signals import terminate_as_interrupt
 
 INTERRUPTED = 130
 UNEXPECTED = 1
@@ -175,21 +175,6 @@ def main(
 
 def raise_interrupt() -> int:
     raise KeyboardInterrupt
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def terminate_as_interrupt() -> None:
-    """SIGTERM stops a command as Ctrl-C does (exit 130, one line), from its first moment.
-
-    A run installs its own graceful handlers while it sends (runner.engine.stopping) and
-    puts this one back after; without it, a SIGTERM before the run folder existed (or after
-    sending, while the report is written) killed the process with no word.
-    """
-    with contextlib.suppress(ValueError):  # not the main thread: left as it is
-        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int:

@@ -1,4 +1,4 @@
-"""Graceful stop: the first Ctrl-C (or SIGTERM) stops sending; a second exits at once."""
+"""Graceful stop: the first Ctrl-C (SIGTERM, SIGHUP) stops sending; a second exits at once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import sys
 from collections.abc import Callable, Iterator
 
 from loguru import logger
+
+from runner.std_streams import terminal_gone
+from runner.stop_signals import STOP_SIGNALS
 
 EXIT_INTERRUPTED = 130
 
@@ -53,10 +56,12 @@ class GracefulStop:
         self._previous: dict[signal.Signals, object] = {}
 
     def install(self, task: asyncio.Task[object]) -> None:
-        """Watch SIGINT and SIGTERM while ``task`` (the run) goes on."""
+        """Watch the stop signals while ``task`` (the run) goes on."""
         self._task = task
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # ignored by who started us (nohup: SIGHUP): it stays so
             try:
                 self._previous[sig] = signal.getsignal(sig)
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -78,6 +83,8 @@ class GracefulStop:
         return self.signals > 0
 
     def _on_signal(self, sig: signal.Signals) -> None:
+        if sig == getattr(signal, "SIGHUP", None):
+            terminal_gone()  # what follows goes to run.log; the terminal would fail the run
         self.signals += 1
         if self.signals == 1:
             logger.warning(

@@ -7,8 +7,10 @@ refused resume leaves the run's ``.hydra/`` as it was. No numeric setting takes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import shlex
 import signal
 import subprocess
@@ -146,3 +148,72 @@ def test_sigterm_before_the_run_folder_exists_exits_130(tmp_path: Path, after_s:
     assert "Interrupted" in err or "SIGTERM: stopping" in err, err
     if not started:  # stopped before the run began: no run folder left behind
         assert not list((tmp_path / "outputs").glob("big/*/run.json"))
+
+
+def _start_on(tmp_path: Path, server: servers.Server, **streams: object) -> subprocess.Popen[bytes]:
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": "m", "prompt": "q"} for i in range(N)],
+    )
+    argv = [sys.executable, "-m", "runner", "experiment=exp", "run_id=r", "index=false"]
+    argv += ["max_queries=6000", "max_concurrency=6", "stop_timeout_s=60"]
+    return subprocess.Popen(argv, cwd=tmp_path, env=_env(server), **streams)  # type: ignore[call-overload,no-any-return]
+
+
+def _first_result(tmp_path: Path, proc: subprocess.Popen[bytes], read: int | None) -> Path:
+    done = tmp_path / "outputs" / "exp" / "r" / "completed.jsonl"
+    deadline = time.monotonic() + 30
+    while not done.exists() or not done.read_bytes().count(b"\n"):
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never wrote"
+        if read is not None:  # keep the terminal's buffer from filling up
+            with contextlib.suppress(OSError):
+                os.read(read, 65536)
+        time.sleep(0.02)
+    return done
+
+
+@pytest.mark.integration
+def test_a_closed_terminal_stops_the_run_gracefully_keeping_what_was_in_flight(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    # Before: SIGHUP (an SSH session or a terminal window closed) killed the run at once:
+    # exit -1, run.json "running", and the answers to the 6 requests in flight (billed by
+    # the provider all the same) lost.
+    master, slave = pty.openpty()
+    proc = _start_on(
+        tmp_path, slow_llmock, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+    )
+    os.close(slave)
+    done = _first_result(tmp_path, proc, master)
+    before = done.read_bytes().count(b"\n")
+    os.close(master)  # the terminal is gone: writes to it fail from now on
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 130
+    assert done.read_bytes().count(b"\n") >= before + 6  # those in flight, answered and kept
+    run_dir = done.parent
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    log = (run_dir / "run.log").read_text()
+    assert "SIGHUP: stopping" in log and "Resume with:" in log
+    assert not list(tmp_path.rglob("*crash*"))
+
+
+@pytest.mark.integration
+def test_sighup_under_nohup_is_ignored_and_a_redirected_stop_says_so_in_its_file(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    def nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    kept = _start_on(tmp_path / "nohup", slow_llmock, preexec_fn=nohup, stderr=subprocess.PIPE)
+    _first_result(tmp_path / "nohup", kept, None)
+    kept.send_signal(signal.SIGHUP)
+    _, err = kept.communicate(timeout=60)
+    assert kept.returncode == 0, err
+    assert b"SIGHUP" not in err
+    with open(tmp_path / "log.txt", "wb") as log:
+        stopped = _start_on(tmp_path / "file", slow_llmock, stdout=log, stderr=log)
+        _first_result(tmp_path / "file", stopped, None)
+        stopped.send_signal(signal.SIGHUP)
+        assert stopped.wait(timeout=60) == 130
+    said = (tmp_path / "log.txt").read_text()
+    assert "SIGHUP: stopping" in said and "Resume with:" in said
