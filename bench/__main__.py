@@ -43,7 +43,7 @@ INDEX_SCRIPT = ROOT / "bench" / "bench_index.py"
 INDEX_TABLE = RESULTS / "index.md"
 INDEX_FIGURES = RESULTS / "index.json"
 # Quick mode: 100,000 lines in 20 runs, and a 20,000-prompt run with the index on.
-INDEX_QUICK = ["--lines", "100000", "--runs", "20", "--run-prompts", "20000"]
+INDEX_QUICK = ["--lines", "100000", "--runs", "20", "--run-prompts", "20000", "--many-runs", "2000"]
 REPORT_SCRIPT = ROOT / "bench" / "report.py"
 REPORT_FIGURES = RESULTS / "report.json"
 REPORT_QUICK = ["--prompts", "20000", "--viewer-rows", "100000"]
@@ -127,7 +127,25 @@ def index_checks(figures: dict[str, object]) -> list[Check]:
                 run_mb <= 300,
             )
         )
-    return checks
+    return checks + many_runs_checks(figures)
+
+
+def many_runs_checks(figures: dict[str, object]) -> list[Check]:
+    """Our bounds on an index of many small runs (``bench/index_runs.py``)."""
+    many, full_s, update_s = (figures.get(f"many_runs{k}") for k in ("", "_full_s", "_update_s"))
+    if not isinstance(many, int) or not isinstance(full_s, float | int):
+        return []
+    if not isinstance(update_s, float | int):
+        return []
+    return [
+        Check(f"full index of {many:,} small runs", "<= 30 s", f"{full_s:.1f} s", full_s <= 30),
+        Check(
+            f"a run's end-of-run update among {many:,} runs",
+            "<= 0.5 s",
+            f"{update_s:.3f} s",
+            update_s <= 0.5,
+        ),
+    ]
 
 
 def report_section(cfg: BenchConfig) -> Section:

@@ -12,6 +12,8 @@ prompt keys, ~870 bytes a line), then measures
 5. a real ``python -m runner`` run of P prompts (default 200,000) against aimock with default
    settings (the index on): peak RSS of the whole command, end-of-run index update included
    (issue 12: ≤ 300 MB),
+6. ``bench/index_runs.py``: a full index of 10,000 one-prompt run folders (``--many-runs``),
+   and the update a run's end makes among them,
 
 and prints a markdown table that is also written to ``bench/results/index.md`` (figures in
 ``bench/results/index.json`` for ``python -m bench``).
@@ -37,6 +39,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import index_runs
 from bench.common import (
     PYTHON,
     ROOT,
@@ -224,6 +227,9 @@ def main() -> int:
         help="prompts in the real run with the index on (0: skip it)",
     )
     parser.add_argument("--keep", type=Path, default=None, help="generate here and keep it")
+    parser.add_argument(
+        "--many-runs", type=int, default=index_runs.RUNS, help="small runs indexed (0: skip)"
+    )
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="runner-bench-"))
@@ -257,6 +263,7 @@ def main() -> int:
     assert int(frame["n"].sum()) == per_run * args.runs + 1_000
     db_mb = (outputs / "index.duckdb").stat().st_size / 1e6
     run = run_with_index(root, args.run_prompts) if args.run_prompts else None
+    many = index_runs.measure(root, args.many_runs) if args.many_runs else None
     # Other work on the machine slows every figure; the load average tells the reader.
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
 
@@ -286,6 +293,8 @@ def main() -> int:
             f"\n| {args.run_prompts:,}-prompt run, index on: peak RSS of the whole command | "
             f"≤ {MAX_RSS_MB:g} MB | {run.maxrss_mb:,.0f} MB ({run.wall_s:.1f} s) |"
         )
+    if many is not None:
+        table += "\n" + "\n".join(many.rows())
     table += (
         "\n\nThe index writer runs DuckDB with `memory_limit=160MB`, `threads=1`, "
         "`preserve_insertion_order=false` and spills to `index.duckdb.tmp` "
@@ -300,6 +309,9 @@ def main() -> int:
         "run_rss_mb": run.maxrss_mb if run else None,
         "run_wall_s": run.wall_s if run else None,
         "load": load,
+        "many_runs": many.runs if many else None,
+        "many_runs_full_s": many.full_s if many else None,
+        "many_runs_update_s": many.update_s if many else None,
     }
     print(table)
     results = Path(__file__).resolve().parent / "results"

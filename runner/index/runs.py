@@ -7,6 +7,7 @@ size or modification time changes; Python checks it parses, DuckDB extracts the 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,12 @@ SELECT coalesce(j->>'run_id', dir_run_id), coalesce(j->>'experiment', dir_experi
 FROM (SELECT unnest($dirs) AS run_dir, unnest($texts)::JSON AS j,
              unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment)
 """
+
+# The run.json text one INSERT takes at most. DuckDB holds a statement's JSON values and
+# every column taken from them at once: 3,007 run.json files of 4.6 kB (14 MB) in one went
+# over the writer's memory cap (runner.index.db.WRITER_MEMORY), and the fall-back of one
+# transaction per run took 20 s where chunks take well under one.
+_CHUNK_BYTES = 1 << 20
 
 
 def _parse(path: Path) -> tuple[dict[str, object] | None, str]:
@@ -90,7 +97,8 @@ def update_runs(
     marks = [(rel, run.rel, size, mtime) for run, rel, size, mtime in changed]
     con.execute("BEGIN TRANSACTION")
     try:
-        _replace(con, good)
+        for chunk in _chunks(good):
+            _replace(con, chunk)
         mark_run_files(con, marks)
         con.execute("COMMIT")
     except duckdb.Error:
@@ -110,6 +118,20 @@ def update_runs(
         mark_run_files(con, marks)
         con.execute("COMMIT")
     return statuses, skipped
+
+
+def _chunks(items: list[tuple[RunDir, str]]) -> Iterator[list[tuple[RunDir, str]]]:
+    """``items`` in runs of at most :data:`_CHUNK_BYTES` of text (a bigger file alone)."""
+    chunk: list[tuple[RunDir, str]] = []
+    size = 0
+    for item in items:
+        if chunk and size + len(item[1]) > _CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item[1])
+    if chunk:
+        yield chunk
 
 
 def _replace(con: duckdb.DuckDBPyConnection, items: list[tuple[RunDir, str]]) -> None:

@@ -74,32 +74,36 @@ class Slice:
     skipped_lines: list[SkippedLine] = field(default_factory=list)
 
 
-def _stat(path: Path) -> os.stat_result | None:
+def _stat(path: str) -> os.stat_result | None:
     """``os.stat`` that answers None for a missing file (a run folder may be half made)."""
     try:
-        st = path.stat()
+        return os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return st
 
 
 def scan_runs(outputs_dir: Path) -> list[RunDir]:
-    """Every run folder under ``outputs_dir`` that holds a ``completed.jsonl`` or ``run.json``."""
+    """Every run folder under ``outputs_dir`` that holds a ``completed.jsonl`` or ``run.json``.
+
+    Every run's end scans every run folder (60,000 files at 30,000 runs), so paths are plain
+    strings here: pathlib's joins took half the time of the scan.
+    """
     runs: list[RunDir] = []
     with os.scandir(outputs_dir) as experiments:
         exp_dirs = sorted(e.name for e in experiments if e.is_dir() and not e.name.startswith("."))
     for experiment in exp_dirs:
+        base = os.path.join(outputs_dir, experiment)
         try:
-            with os.scandir(outputs_dir / experiment) as entries:
+            with os.scandir(base) as entries:
                 run_ids = sorted(
                     e.name for e in entries if e.is_dir() and not e.name.startswith(".")
                 )
         except OSError:
             continue  # removed or unreadable since we listed it
         for run_id in run_ids:
-            folder = outputs_dir / experiment / run_id
-            completed = _stat(folder / COMPLETED)
-            run_json = _stat(folder / RUN_JSON)
+            folder = f"{base}{os.sep}{run_id}{os.sep}"
+            completed = _stat(folder + COMPLETED)
+            run_json = _stat(folder + RUN_JSON)
             if completed is None and run_json is None:
                 continue
             runs.append(RunDir(f"{experiment}/{run_id}", experiment, run_id, completed, run_json))
