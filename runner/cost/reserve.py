@@ -16,7 +16,8 @@ the bills where not:
   :data:`FIRST_MEDIA_TOKENS` per media part.
 
 An attempt that may have been billed without an answer (a timeout, a dropped connection,
-a conversation that failed after its first turn) is charged its reservation, never $0.
+a 2xx answer that could not be read, a conversation that failed after its first turn) is
+charged its reservation, never $0.
 """
 
 from __future__ import annotations
@@ -129,13 +130,15 @@ def reservation(
 def may_have_been_billed(outcome: Outcome) -> bool:
     """Whether an attempt without an answer may still be on the bill.
 
-    A timeout or a dropped connection (no HTTP status) may have reached the model; a
+    A timeout or a dropped connection (no HTTP status) may have reached the model; a 2xx
+    answer that could not be read (a body that is not JSON) was answered, so billed; a
     conversation that failed after its first turn was billed for the turns before.
     """
     error = outcome.error
     if outcome.completion is not None or error is None or outcome.cached:
         return False
-    return error.status is None or turns(outcome.record) > 1
+    status = error.status
+    return status is None or 200 <= status < 300 or turns(outcome.record) > 1
 
 
 @dataclass
