@@ -40,6 +40,7 @@ from runner.providers.usage_paths import compiled_paths, seed_compiled
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.output.results import Outcome
+    from runner.providers.completion import Completion
 
 __all__ = ["BATCH_DISCOUNT", "Price", "PriceBook", "Tokens"]
 
@@ -227,16 +228,25 @@ class PriceBook:
         completion = outcome.completion
         if outcome.cached or completion is None:
             return 0.0
+        batch = outcome.batch_id is not None
+        if completion.turns:  # a request per turn, each billed on its own (tiers)
+            costs = [self.completion_cost(outcome.record, turn, batch) for turn in completion.turns]
+            return None if None in costs else sum(c for c in costs if c is not None)
+        return self.completion_cost(outcome.record, completion, batch)
+
+    def completion_cost(
+        self, record: PromptRecord, completion: Completion, batch: bool
+    ) -> float | None:
+        """What one answered request cost: its usage priced (None: unknown)."""
         if completion.input_tokens is None and completion.output_tokens is None:
-            return self.unreported(outcome.record)
-        record = outcome.record
+            return self.unreported(record)
         tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
         return self.cost_of(
             record.api,
             record.model_name or "",
             tokens_in,
             tokens_out,
-            batch=outcome.batch_id is not None,
+            batch=batch,
             extra=usage_tokens(completion, tokens_in, tokens_out),
         )
 

@@ -34,6 +34,9 @@ class Completion:
     # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
     # tokens, web searches): parts of the totals above, priced at their own rates.
     other_tokens: dict[str, int] | None = None
+    # A multi-turn prompt's replies, one request each: each is billed on its own (a
+    # long-context tier is reached by a request, not by the conversation's sum).
+    turns: list[Completion] | None = None
 
     def __post_init__(self) -> None:
         # Token counts are priced and summed: a count an answer gave that is not a whole

@@ -35,7 +35,8 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
     history: list[Message] = []
     replies: list[str] = []
     thoughts: list[str] = []
-    total = Completion(text=replies)
+    sent: list[Completion] = []
+    total = Completion(text=replies, turns=sent)
     for turn in prompt:
         history.append({"role": "user", "content": turn})
         reply = await send(list(history))
@@ -43,6 +44,7 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
         history.append({"role": "assistant", "content": text})
         replies.append(text)
         add_counts(total, reply)
+        sent.append(reply)
         total.finish_reason = reply.finish_reason
         total.model = reply.model
         # One thinking text per turn (like the replies); tool calls of every turn together.

@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from genai_prices import calc_price, extract_usage
 
 from runner import run_experiment
 from tests import servers
-from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides
+from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides, serve
 from tests.helpers import read_jsonl, runner_env, write_jsonl
 from tests.providers_support import aimock_journal
 
@@ -68,3 +73,80 @@ def test_an_unreadable_200_answer_is_charged_its_reservation(
     assert len(answered) < 150  # today: every prompt sent 3 times
     lines = read_jsonl(result.folder.completed)
     assert any(x["error_kind"] == "budget" for x in lines)
+
+
+# -- a conversation's turns, each billed on its own ----------------------------------------
+
+# (api, model, llmock's route prefix, genai-prices provider and flavor, apis.openai.endpoint)
+DIALECTS = [
+    ("openai", "gpt-5.4", "/v1", "openai", "chat", "chat"),
+    ("openai", "gpt-5.4", "/v1", "openai", "responses", "responses"),
+    ("anthropic", "claude-sonnet-4-5", "/anthropic", "anthropic", "default", "chat"),
+    ("gemini", "gemini-2.5-pro", "/gemini/v1beta", "google", "default", "chat"),
+]
+
+
+@contextmanager
+def recording_proxy(target: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A pass-through to ``target`` keeping every JSON body it answers (llmock's journal
+    leaves large request bodies out, so its answers are kept on their way back)."""
+    answers: list[dict[str, Any]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                target + request.path_qs, data=await request.read(), headers=request.headers
+            ) as resp,
+        ):
+            raw, status = await resp.read(), resp.status
+        if status == 200:
+            answers.append(json.loads(raw))
+        return web.Response(body=raw, status=status, content_type="application/json")
+
+    app = web.Application(client_max_size=1 << 26)
+    app.router.add_post("/{tail:.*}", forward)
+    with serve(app) as url:
+        yield url, answers
+
+
+def _bill(answers: list[dict[str, Any]], model: str, provider: str, flavor: str) -> float:
+    """The answers' usage bodies read and priced by genai-prices itself, each on its own."""
+    bill = 0.0
+    for body in answers:
+        usage = extract_usage(body, provider_id=provider, api_flavor=flavor).usage
+        bill += float(calc_price(usage, model, provider_id=provider).total_price)
+    return bill
+
+
+@pytest.mark.parametrize(("api", "model", "prefix", "provider", "flavor", "endpoint"), DIALECTS)
+def test_a_long_conversation_costs_what_its_requests_are_billed(
+    tmp_path: Path, api: str, model: str, prefix: str, provider: str, flavor: str, endpoint: str
+) -> None:
+    # Two turns of ~150k input tokens each: every request is under the model's long-context
+    # tier (272k gpt-5.4, 200k the others), the two together are over it. Runner priced the
+    # summed counts at the long-context rate: about twice the bill.
+    long_turn = "word " * 120_000  # llmock counts characters / 4: 150k tokens
+    records = [{"id": "c", "api": api, "model_name": model, "prompt": [long_turn, "and then?"],
+                "parameters": {"max_tokens": 30}}]  # fmt: skip
+    if api == "gemini":
+        records[0]["parameters"] = {"maxOutputTokens": 30}
+    elif model.startswith("gpt-5"):  # a reasoning model: max_tokens is refused
+        records[0]["parameters"] = {"max_completion_tokens": 30}
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with servers.llmock() as server, recording_proxy(server.url) as (proxy, answers):
+        url, key = f"{proxy}{prefix}", "k"
+        env = {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": key, "ANTHROPIC_BASE_URL": url,
+               "ANTHROPIC_API_KEY": key, "GEMINI_BASE_URL": url, "GEMINI_API_KEY": key}  # fmt: skip
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, "cache=off", f"apis.openai.endpoint={endpoint}"),
+            env=runner_env(**env),
+        )
+    bill = _bill(answers, model, provider, flavor)
+    (line,) = read_jsonl(result.folder.completed)
+    assert len(answers) == 2 and line["status"] == "ok"
+    assert line["usage"]["input_tokens"] > 300_000
+    assert line["cost_usd"] == pytest.approx(bill, rel=1e-6)
+    run = json.loads(result.folder.meta.read_text())
+    assert run["cost"]["total_usd"] == pytest.approx(bill, abs=1e-6)

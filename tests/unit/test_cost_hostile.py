@@ -1,0 +1,80 @@
+"""cost_usd against the bill where a hostile prompt or server bends the arithmetic.
+
+The bill is genai-prices' ``calc_price`` of each request's usage, as the provider bills
+each request on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from runner.cost.price_memo import PriceMemo
+from runner.cost.prices import PriceBook
+from runner.output.results import Outcome
+from runner.prompts.records import PromptRecord
+from runner.providers.base import Completion
+from runner.providers.gemini import parse_generate_content
+from runner.providers.messages import run_chat
+
+
+def _gemini_answer(prompt_tokens: int) -> dict[str, Any]:
+    """A generateContent answer as https://ai.google.dev/api/generate-content documents it."""
+    return {
+        "candidates": [
+            {"content": {"parts": [{"text": "ok"}], "role": "model"}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": 100,
+            "totalTokenCount": prompt_tokens + 100,
+        },
+        "modelVersion": "gemini-2.5-pro",
+    }
+
+
+def _bill(model: str, provider: str, *requests: tuple[int, int]) -> float:
+    """What the provider bills: each request's usage priced on its own."""
+    return sum(
+        float(
+            calc_price(
+                Usage(input_tokens=i, output_tokens=o), model, provider_id=provider
+            ).total_price
+        )
+        for i, o in requests
+    )
+
+
+async def test_a_conversation_is_priced_turn_by_turn_as_billed(tmp_path: Path) -> None:
+    # Three turns of 150k, 160k and 170k prompt tokens: each request is under
+    # gemini-2.5-pro's 200k long-context tier, their sum is not. The bill is $0.6030;
+    # pricing the summed counts gave $1.2045, twice the bill.
+    sizes = iter((150_000, 160_000, 170_000))
+
+    async def send(messages: list[dict[str, Any]]) -> Completion:
+        return parse_generate_content(_gemini_answer(next(sizes)), "gemini-2.5-pro")
+
+    completion = await run_chat(["one", "two", "three"], send)
+    record = PromptRecord({"api": "gemini", "model_name": "gemini-2.5-pro", "prompt": ["x"]})
+    book = PriceBook(memo=PriceMemo(tmp_path / "memo.json"))
+    cost = book.outcome_cost(Outcome(record, "g", 1, completion=completion))
+    bill = _bill("gemini-2.5-pro", "google", (150_000, 100), (160_000, 100), (170_000, 100))
+    assert cost == pytest.approx(bill) == pytest.approx(0.603)
+    assert completion.input_tokens == 480_000  # the line's counts are still the sums
+
+
+async def test_a_turn_without_usage_makes_the_conversation_cost_unknown(tmp_path: Path) -> None:
+    # The second turn's answer reports no usage: its part of the bill is unknown, so the
+    # whole is unknown (null), never the other turns' part alone as if it were the bill.
+    answers = iter((_gemini_answer(1000), {**_gemini_answer(1000), "usageMetadata": None}))
+
+    async def send(messages: list[dict[str, Any]]) -> Completion:
+        return parse_generate_content(next(answers), "gemini-2.5-pro")
+
+    completion = await run_chat(["one", "two"], send)
+    record = PromptRecord({"api": "gemini", "model_name": "gemini-2.5-pro", "prompt": ["x"]})
+    book = PriceBook(memo=PriceMemo(tmp_path / "memo.json"))
+    assert book.outcome_cost(Outcome(record, "g", 1, completion=completion)) is None
