@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from runner.errors import ErrorKind, ProviderError
 from runner.output.money import dollars
@@ -81,12 +82,13 @@ class Budget:
     def reserve(self, usd: float | None, line: str) -> bool:
         """Hold ``usd`` for a request on ``line`` now, or refuse it and stop sending.
 
-        Unlimited budgets always accept. A limited one refuses an unknown cost (None):
-        nothing can say it fits. For requests that may wait, see :meth:`acquire`.
+        Unlimited budgets always accept. A limited one refuses an unknown cost (None, or
+        NaN and inf from an infinite price): nothing can say it fits. For requests that
+        may wait, see :meth:`acquire`.
         """
         if self.limit_usd is None:
             return True
-        if self.exhausted or usd is None or not self._fits(usd):
+        if self.exhausted or not _finite(usd) or not self._fits(usd):
             self.exhausted = True
             return False
         self.reserved_usd += usd
@@ -105,7 +107,7 @@ class Budget:
         turn = object()
         self._waiting.append(turn)
         try:
-            while not self.exhausted and usd is not None and not stopped():
+            while not self.exhausted and _finite(usd) and not stopped():
                 if self._waiting[0] is turn:
                     if self._fits(usd):
                         self.reserved_usd += usd
@@ -172,6 +174,11 @@ class Budget:
         if self.exhausted:
             text += f": budget reached, {sum(self.refused.values())} prompt(s) not sent"
         return text
+
+
+def _finite(usd: float | None) -> TypeGuard[float]:
+    """Whether a reservation is a real amount (None, NaN, inf: nothing can say it fits)."""
+    return usd is not None and math.isfinite(usd)
 
 
 def over_budget(limit: float | None) -> ProviderError:

@@ -6,14 +6,18 @@ each request on its own.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
 
+from runner.config.compose import compose_settings
+from runner.cost.budget import Budget
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import PriceBook
+from runner.errors import ConfigError
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
@@ -78,3 +82,27 @@ async def test_a_turn_without_usage_makes_the_conversation_cost_unknown(tmp_path
     record = PromptRecord({"api": "gemini", "model_name": "gemini-2.5-pro", "prompt": ["x"]})
     book = PriceBook(memo=PriceMemo(tmp_path / "memo.json"))
     assert book.outcome_cost(Outcome(record, "g", 1, completion=completion)) is None
+
+
+@pytest.mark.parametrize(
+    "price",
+    [
+        "{input_per_mtok:inf,output_per_mtok:1}",
+        "{input_per_mtok:1,output_per_mtok:1e400}",
+        "{input_per_mtok:1,output_per_mtok:1,cached_input_per_mtok:inf}",
+    ],
+)
+def test_an_infinite_price_is_refused(price: str) -> None:
+    # inf made every reservation NaN (0 cache-read tokens x inf): it never fit and was never
+    # refused, so the run waited forever with nothing in flight.
+    with pytest.raises(ConfigError, match="finite number of USD per million tokens"):
+        compose_settings(["experiment=demo", f"prices={{m:{price}}}", "max_cost_usd=1"])
+
+
+@pytest.mark.parametrize("usd", [float("nan"), float("inf")])
+async def test_a_reservation_that_is_not_a_real_amount_is_refused_not_waited_on(
+    usd: float,
+) -> None:
+    budget = Budget(1.0)
+    assert not await asyncio.wait_for(budget.acquire(usd, lambda: False), 1.0)
+    assert budget.exhausted and not budget.reserve(usd, "generation")
