@@ -24,6 +24,7 @@ from genai_prices import calc_price, extract_usage
 from runner import run_experiment
 from tests import servers
 from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides, serve
+from tests.documented_server import documented_server
 from tests.helpers import read_jsonl, runner_env, write_jsonl
 from tests.providers_support import aimock_journal
 
@@ -150,3 +151,42 @@ def test_a_long_conversation_costs_what_its_requests_are_billed(
     assert line["cost_usd"] == pytest.approx(bill, rel=1e-6)
     run = json.loads(result.folder.meta.read_text())
     assert run["cost"]["total_usd"] == pytest.approx(bill, abs=1e-6)
+
+
+# -- a usage block with absurd counts ------------------------------------------------------
+
+
+def _chat_answer(prompt_tokens: int) -> dict[str, Any]:
+    """A chat.completion as https://platform.openai.com/docs/api-reference/chat/object
+    documents it, with the count under test in its usage block."""
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1741570283,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": "Paris.", "refusal": None}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 5,
+                  "total_tokens": prompt_tokens + 5},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [10**20, 2**63 - 1])
+def test_an_absurd_token_count_is_no_bill_and_the_report_is_written(
+    tmp_path: Path, count: int
+) -> None:
+    # Today 1e20 prompt tokens were taken for the bill ($15,000,000,000,000 a line), and
+    # 2**63 - 1 overflowed the report's sums ("Conversion Error ... INT64": no report).
+    records = [{"id": f"p{i}", "api": "openai", "model_name": "gpt-4o-mini", "prompt": "q",
+                "parameters": {"max_tokens": 10}} for i in range(2)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with documented_server({"/v1/chat/completions": _chat_answer(count)}) as server:
+        result = run_experiment(
+            "exp",
+            [*overrides(tmp_path, "cache=off"), "index=true"],
+            env=runner_env(server.url),
+        )
+    assert result.exit_code == 0
+    lines = read_jsonl(result.folder.completed)
+    assert all(x.get("cost_usd") is None and x["status"] == "ok" for x in lines)
+    run = json.loads(result.folder.meta.read_text())
+    assert run["cost"]["total_usd"] is None and run["cost"]["tokens"]["input_tokens"] == 0
+    assert (result.folder.path / "report.html").exists()

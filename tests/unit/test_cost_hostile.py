@@ -7,6 +7,7 @@ each request on its own.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from runner.errors import ConfigError
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
+from runner.providers.completion import MAX_TOKEN_COUNT, token_count
 from runner.providers.gemini import parse_generate_content
 from runner.providers.messages import run_chat
+from runner.providers.ollama import parse_ollama
+from runner.providers.usage import NO_USAGE, read_usage, read_with_genai_prices
 
 
 def _gemini_answer(prompt_tokens: int) -> dict[str, Any]:
@@ -106,3 +110,37 @@ async def test_a_reservation_that_is_not_a_real_amount_is_refused_not_waited_on(
     budget = Budget(1.0)
     assert not await asyncio.wait_for(budget.acquire(usd, lambda: False), 1.0)
     assert budget.exhausted and not budget.reserve(usd, "generation")
+
+
+ABSURD = [10**20, 1e20, 1e300, MAX_TOKEN_COUNT + 1]
+
+
+@pytest.mark.parametrize("count", ABSURD)
+@pytest.mark.parametrize(
+    ("body", "provider_id", "flavor"),
+    [
+        ({"usage": {"prompt_tokens": "N", "completion_tokens": 5}}, "openai", "chat"),
+        ({"usage": {"input_tokens": "N", "output_tokens": 5}}, "openai", "responses"),
+        ({"usage": {"input_tokens": 5, "output_tokens": "N"}}, "anthropic", "default"),
+        ({"usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": "N"}}, "google",
+         "default"),
+    ],
+)  # fmt: skip
+def test_an_absurd_token_count_is_no_bill(
+    body: dict[str, Any], provider_id: str, flavor: str, count: float
+) -> None:
+    # 1e300 prompt tokens priced an answer at $1.5e293, and counts near 2**63 overflowed
+    # the report's sums; such a block is as unreadable as a negative count: cost unknown.
+    body = json.loads(json.dumps(body).replace('"N"', json.dumps(count)))
+    assert read_usage(body, provider_id, flavor) == NO_USAGE
+    assert read_with_genai_prices(body, provider_id, flavor) == NO_USAGE
+
+
+@pytest.mark.parametrize("count", ABSURD)
+def test_an_absurd_count_is_dropped_from_a_completion_and_ollama(count: float) -> None:
+    assert Completion(text="", input_tokens=count, output_tokens=count).input_tokens is None  # type: ignore[arg-type]
+    body = {"model": "m", "response": "x", "done": True, "prompt_eval_count": count,
+            "eval_count": 3}  # fmt: skip
+    assert parse_ollama(body, "m").input_tokens is None
+    assert token_count(count) is None
+    assert token_count(MAX_TOKEN_COUNT) == MAX_TOKEN_COUNT  # the bound itself is a count
