@@ -56,6 +56,8 @@ class Budget:
     refused: dict[str, int] = field(default_factory=dict)
     ledger: Ledger | None = None
     learnt: dict[Any, float] = field(default_factory=dict)
+    # Per shape, the longest answer (output tokens a turn) seen: unbounded answers reserve it.
+    learnt_output: dict[Any, float] = field(default_factory=dict)
     # Shapes whose first request is in flight: the others of the shape wait for its usage.
     probing: set[Any] = field(default_factory=set)
     # Requests whose reservation may have been billed without an answer (timeouts, ...).

@@ -190,3 +190,41 @@ def test_an_absurd_token_count_is_no_bill_and_the_report_is_written(
     run = json.loads(result.folder.meta.read_text())
     assert run["cost"]["total_usd"] is None and run["cost"]["tokens"]["input_tokens"] == 0
     assert (result.folder.path / "report.html").exists()
+
+
+# -- answers without a bound ----------------------------------------------------------------
+
+
+@pytest.fixture
+def long_aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    """aimock answering every request with 8,000 characters (2,000 completion tokens)."""
+    folder = tmp_path_factory.mktemp("fixtures")
+    catch_all = {"fixtures": [{"match": {}, "response": {"content": "word " * 1600}}]}
+    (folder / "zz-catch-all.json").write_text(json.dumps(catch_all))
+    with servers.aimock(folder) as server:
+        yield server
+
+
+def test_answers_without_a_bound_are_reserved_at_the_longest_seen(
+    tmp_path: Path, long_aimock: servers.Server
+) -> None:
+    # No max_tokens: each answer is reserved at output_tokens_estimate (256), and aimock
+    # answers 2,000 tokens ($2.00 at DEAR's rate). Sixteen in flight took the bill to
+    # $36.36 under max_cost_usd=10; now the first answer tells its shape's length.
+    records = [{"id": f"u{i}", "api": "openai", "model_name": "dear-model",
+                "prompt": f"tell me a long story {i}"} for i in range(200)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    cap = 10.0
+    with recording_proxy(long_aimock.url) as (proxy, answers):
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "max_concurrency=16", "cache=off"),
+            env=runner_env(proxy),
+        )
+    bill = sum(
+        (a["usage"]["prompt_tokens"] + a["usage"]["completion_tokens"]) * USD_PER_TOKEN
+        for a in answers
+    )
+    assert len(answers) >= 2 and answers[0]["usage"]["completion_tokens"] == 2000
+    assert bill <= cap
+    assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill, abs=1e-6)
