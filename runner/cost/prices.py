@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from runner.cost.bundled import BATCH_DISCOUNT, Bundled, Tokens, ask_genai_prices, bundled
+from runner.cost.bundled import (
+    BATCH_DISCOUNT,
+    Bundled,
+    Tokens,
+    ask_genai_prices,
+    bundled,
+    consistent,
+)
 from runner.cost.price import OwnPrice, Price, usage_tokens
 from runner.cost.price_memo import PriceMemo
 from runner.limits.quota import TokenEstimate
@@ -66,6 +73,7 @@ class PriceBook:
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
         self._warned_models: set[tuple[str, str]] = set()
+        self._warned_parts: set[tuple[str, str]] = set()  # usage contradicting itself
         # Models without a known price, by api: the first is named, the rest counted.
         self._unpriced: dict[str, int] = {}
         self._unreported: dict[str, int] = {}
@@ -151,6 +159,8 @@ class PriceBook:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
         if pricer is None:
             return None
+        if extra is not None and not consistent(extra):
+            self._warn_parts(api, model_name, extra)
         if extra is not None and extra.other and type(pricer) is Bundled and not is_free(api):
             exact = self._exact(api, model_name, batch)
             if exact is not None:  # genai-prices prices audio, images, searches, ... itself
@@ -173,6 +183,14 @@ class PriceBook:
         if is_free(api):
             return Bundled(0.0, 0.0, 0.0)
         return bundled(api, model_name, batch, self.memo)
+
+    def _warn_parts(self, api: str, model_name: str, tokens: Tokens) -> None:
+        """Say once per model that its usage contradicts itself (only its totals are priced)."""
+        if (api, model_name) in self._warned_parts:
+            return
+        self._warned_parts.add((api, model_name))
+        message = "{}/{} reported usage whose parts exceed its totals ({}): its totals priced"
+        logger.warning(message, api, model_name, tokens)
 
     def _warn(self, api: str, model_name: str) -> None:
         if (api, model_name) in self._warned_models:  # every answer of such a model comes here

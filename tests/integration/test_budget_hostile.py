@@ -228,3 +228,28 @@ def test_answers_without_a_bound_are_reserved_at_the_longest_seen(
     assert len(answers) >= 2 and answers[0]["usage"]["completion_tokens"] == 2000
     assert bill <= cap
     assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill, abs=1e-6)
+
+
+def test_usage_whose_parts_exceed_its_totals_never_costs_less_than_nothing(
+    tmp_path: Path,
+) -> None:
+    # A server reporting 5,000 cached of 10 prompt tokens: with a cached price each line
+    # cost -$4.485, the run "spent" -$134.55 and sent all 30 prompts under a $0.20 cap.
+    answer = _chat_answer(10)
+    answer["usage"]["prompt_tokens_details"] = {"cached_tokens": 5000}
+    records = [{"id": f"p{i}", "api": "openai", "model_name": "dear-model", "prompt": f"q{i}",
+                "parameters": {"max_tokens": 10}} for i in range(30)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    price = (
+        "prices={dear-model:{input_per_mtok:1000,output_per_mtok:1000,cached_input_per_mtok:100}}"
+    )
+    with documented_server({"/v1/chat/completions": answer}) as server:
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, price, "max_cost_usd=0.2", "cache=off"),
+            env=runner_env(server.url),
+        )
+    bill = len(server.requests) * (10 + 5) * USD_PER_TOKEN  # its totals, at the full rates
+    lines = read_jsonl(result.folder.completed)
+    assert all(x["cost_usd"] >= 0 for x in lines)
+    assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill) and bill <= 0.2

@@ -17,7 +17,7 @@ from genai_prices import Usage, calc_price
 from runner.config.compose import compose_settings
 from runner.cost.budget import Budget
 from runner.cost.price_memo import PriceMemo
-from runner.cost.prices import PriceBook
+from runner.cost.prices import Price, PriceBook
 from runner.errors import ConfigError
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
@@ -144,3 +144,32 @@ def test_an_absurd_count_is_dropped_from_a_completion_and_ollama(count: float) -
     assert parse_ollama(body, "m").input_tokens is None
     assert token_count(count) is None
     assert token_count(MAX_TOKEN_COUNT) == MAX_TOKEN_COUNT  # the bound itself is a count
+
+
+def test_usage_whose_parts_exceed_its_totals_is_priced_by_the_totals(tmp_path: Path) -> None:
+    # 5,000 cached of 10 prompt tokens: with a user's cached price the uncached rest was
+    # -4,990 tokens, a line cost -$4.485 and every answer freed room on the budget.
+    body = _chat_usage(prompt_tokens=10, completion_tokens=5, cached=5000)
+    completion = Completion(text="x")
+    read_usage(body, "openai", "chat").fill(completion)
+    record = PromptRecord({"api": "openai", "model_name": "house", "prompt": "q"})
+    price = Price(1000.0, 1000.0, cached_input_per_mtok=100.0)
+    book = PriceBook({"house": price}, memo=PriceMemo(tmp_path / "memo.json"))
+    cost = book.outcome_cost(Outcome(record, "g", 1, completion=completion))
+    assert cost == pytest.approx((10 + 5) * 1000 / 1_000_000)
+    bundled = PriceBook(memo=PriceMemo(tmp_path / "memo.json"))
+    mini = PromptRecord({"api": "openai", "model_name": "gpt-4o-mini", "prompt": "q"})
+    found = bundled.outcome_cost(Outcome(mini, "g", 1, completion=completion))
+    assert found == pytest.approx((10 * 0.15 + 5 * 0.6) / 1_000_000)  # gpt-4o-mini's rates
+
+
+def _chat_usage(prompt_tokens: int, completion_tokens: int, cached: int) -> dict[str, Any]:
+    """A usage block as https://platform.openai.com/docs/api-reference/chat/object shows it."""
+    return {
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+    }
