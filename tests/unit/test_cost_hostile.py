@@ -15,7 +15,9 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from runner.config.compose import compose_settings
+from runner.cost import ledger as ledger_module
 from runner.cost.budget import Budget
+from runner.cost.ledger import Ledger
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
 from runner.errors import ConfigError
@@ -173,3 +175,34 @@ def _chat_usage(prompt_tokens: int, completion_tokens: int, cached: int) -> dict
             "prompt_tokens_details": {"cached_tokens": cached},
         }
     }
+
+
+# -- a sweep's shared ledger -----------------------------------------------------------------
+
+
+def test_a_job_killed_mid_write_leaves_the_sweeps_total(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger truncated its file, then wrote: a job killed between the two left it
+    # empty, and every later job of the sweep read $0 spent (the cap began again).
+    ledger = Ledger(tmp_path / "budget.json")
+    ledger.settle(0.0, 3.0)
+
+    def killed(*args: object) -> int:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(ledger_module.os, "pwrite", killed)
+    with pytest.raises(SystemExit):
+        ledger.settle(0.0, 1.0)
+    monkeypatch.undo()
+    assert Ledger(tmp_path / "budget.json").spent() == 3.0
+
+
+def test_a_hand_edited_ledger_is_read_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps({"spent_usd": "x", "held": {"zz:abc": 1.0, "00:": "y", "q": 2}}))
+    ledger = Ledger(path)
+    assert ledger.hold(0.5, 1.0) and ledger.spent() == 0.0
+    ledger.settle(0.5, 0.25)
+    assert Ledger(path).spent() == 0.25
+    assert json.loads(path.read_text())["held"] == {}
