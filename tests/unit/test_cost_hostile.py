@@ -21,6 +21,7 @@ from runner.cost.ledger import Ledger
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
 from runner.errors import ConfigError
+from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
 from runner.providers.base import Completion
@@ -206,3 +207,8 @@ def test_a_hand_edited_ledger_is_read_without_a_traceback(tmp_path: Path) -> Non
     ledger.settle(0.5, 0.25)
     assert Ledger(path).spent() == 0.25
     assert json.loads(path.read_text())["held"] == {}
+
+
+def test_a_tiny_amount_is_shown_in_a_few_characters() -> None:
+    assert dollars(1e-300) == "$1e-300" and dollars(0.0000123) == "$0.000012"
+    assert dollars(1.5e-11) == "$0.000000000015" and dollars(1.5e-12) == "$1.5e-12"
