@@ -15,7 +15,6 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from runner.config.compose import compose_settings
-from runner.cost import ledger as ledger_module
 from runner.cost.budget import Budget
 from runner.cost.ledger import Ledger
 from runner.cost.price_memo import PriceMemo
@@ -192,7 +191,7 @@ def test_a_job_killed_mid_write_leaves_the_sweeps_total(
     def killed(*args: object) -> int:
         raise SystemExit("killed")
 
-    monkeypatch.setattr(ledger_module.os, "pwrite", killed)
+    monkeypatch.setattr("runner.cost.ledger.os.pwrite", killed)
     with pytest.raises(SystemExit):
         ledger.settle(0.0, 1.0)
     monkeypatch.undo()
