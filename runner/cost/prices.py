@@ -244,6 +244,8 @@ class PriceBook:
     def outcome_cost(self, outcome: Outcome) -> float | None:
         """What ``outcome`` cost: 0 when cached or nothing was answered, else its usage priced."""
         completion = outcome.completion
+        if completion is None and outcome.error is not None:
+            completion = outcome.error.billed  # a conversation's turns before it failed
         if outcome.cached or completion is None:
             return 0.0
         batch = outcome.batch_id is not None

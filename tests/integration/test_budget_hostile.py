@@ -253,3 +253,40 @@ def test_usage_whose_parts_exceed_its_totals_never_costs_less_than_nothing(
     lines = read_jsonl(result.folder.completed)
     assert all(x["cost_usd"] >= 0 for x in lines)
     assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill) and bill <= 0.2
+
+
+# -- a conversation that fails after its first turn ---------------------------------------
+
+
+@pytest.fixture
+def second_turn_fails(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    """aimock answering a first turn, and HTTP 500 to the turn ``second turn``."""
+    folder = tmp_path_factory.mktemp("fixtures")
+    failing = {"fixtures": [{"match": {"userMessage": "second turn"}, "response": {
+        "error": {"message": "server error", "type": "server_error"}, "status": 500}}]}  # fmt: skip
+    catch_all = {"fixtures": [{"match": {}, "response": {"content": "word " * 400}}]}
+    (folder / "10-failing.json").write_text(json.dumps(failing))
+    (folder / "zz-catch-all.json").write_text(json.dumps(catch_all))
+    with servers.aimock(folder) as server:
+        yield server
+
+
+def test_the_turns_of_a_failed_conversation_are_on_its_line(
+    tmp_path: Path, second_turn_fails: servers.Server
+) -> None:
+    # Each of the 3 attempts got its first turn answered (billed, 500 output tokens) and a
+    # 500 on its second: the line said $0 and run.json $0 while the bill was 3 first turns.
+    prompt = ["first turn", "second turn"]
+    records = [{"id": "c", "api": "openai", "model_name": "gpt-4o-mini", "prompt": prompt,
+                "parameters": {"max_tokens": 600}}]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with recording_proxy(second_turn_fails.url) as (proxy, answers):
+        result = run_experiment(
+            "exp", overrides(tmp_path, "max_attempts=3", "cache=off"), env=runner_env(proxy)
+        )
+    bill = _bill(answers, "gpt-4o-mini", "openai", "chat")
+    (line,) = read_jsonl(result.folder.completed)
+    assert line["status"] == "error" and line["attempts"] == 3 and len(answers) == 3
+    assert line["cost_usd"] == pytest.approx(bill, rel=1e-6) and bill > 0
+    run = json.loads(result.folder.meta.read_text())
+    assert run["cost"]["total_usd"] == pytest.approx(bill, abs=1e-6)
