@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class RunnerError(Exception):
@@ -86,6 +87,9 @@ class ProviderError(RunnerError):
     # The key's request limit per minute, when the API states it in its headers.
     limit_per_minute: float | None = None
     prompt_only: bool = False
+    # A conversation that failed after its first turn: the turns answered before (a
+    # Completion), which the API billed (runner.cost prices them on the line).
+    billed: Any = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -123,6 +123,11 @@ def _check_prices(run: RunConfig) -> None:
                 f"{where} needs both input_per_mtok and output_per_mtok (USD per million "
                 "tokens), e.g. {input_per_mtok: 0.15, output_per_mtok: 0.6}"
             )
+        for name, rate in vars(price).items():  # inf: every reservation NaN, a run that hung
+            if isinstance(rate, float) and not math.isfinite(rate):
+                raise ConfigError(
+                    f"{where}.{name} must be a finite number of USD per million tokens, got {rate}"
+                )
 
 
 def _check_batch(run: RunConfig) -> None:

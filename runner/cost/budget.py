@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from runner.errors import ErrorKind, ProviderError
 from runner.output.money import dollars
@@ -55,6 +56,8 @@ class Budget:
     refused: dict[str, int] = field(default_factory=dict)
     ledger: Ledger | None = None
     learnt: dict[Any, float] = field(default_factory=dict)
+    # Per shape, the longest answer (output tokens a turn) seen: unbounded answers reserve it.
+    learnt_output: dict[Any, float] = field(default_factory=dict)
     # Shapes whose first request is in flight: the others of the shape wait for its usage.
     probing: set[Any] = field(default_factory=set)
     # Requests whose reservation may have been billed without an answer (timeouts, ...).
@@ -81,12 +84,13 @@ class Budget:
     def reserve(self, usd: float | None, line: str) -> bool:
         """Hold ``usd`` for a request on ``line`` now, or refuse it and stop sending.
 
-        Unlimited budgets always accept. A limited one refuses an unknown cost (None):
-        nothing can say it fits. For requests that may wait, see :meth:`acquire`.
+        Unlimited budgets always accept. A limited one refuses an unknown cost (None, or
+        NaN and inf from an infinite price): nothing can say it fits. For requests that
+        may wait, see :meth:`acquire`.
         """
         if self.limit_usd is None:
             return True
-        if self.exhausted or usd is None or not self._fits(usd):
+        if self.exhausted or not _finite(usd) or not self._fits(usd):
             self.exhausted = True
             return False
         self.reserved_usd += usd
@@ -105,7 +109,7 @@ class Budget:
         turn = object()
         self._waiting.append(turn)
         try:
-            while not self.exhausted and usd is not None and not stopped():
+            while not self.exhausted and _finite(usd) and not stopped():
                 if self._waiting[0] is turn:
                     if self._fits(usd):
                         self.reserved_usd += usd
@@ -172,6 +176,11 @@ class Budget:
         if self.exhausted:
             text += f": budget reached, {sum(self.refused.values())} prompt(s) not sent"
         return text
+
+
+def _finite(usd: float | None) -> TypeGuard[float]:
+    """Whether a reservation is a real amount (None, NaN, inf: nothing can say it fits)."""
+    return usd is not None and math.isfinite(usd)
 
 
 def over_budget(limit: float | None) -> ProviderError:

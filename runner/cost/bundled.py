@@ -67,7 +67,7 @@ class Bundled:
     def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
         if self.tiered and self.calc is not None:
             return self.calc(extra or Tokens(tokens_in, tokens_out))
-        if extra is None or not _consistent(extra):  # the common case first, kept cheap
+        if extra is None or not consistent(extra):  # the common case first, kept cheap
             return self.base + tokens_in * self.per_input + tokens_out * self.per_output
         return (
             self.base
@@ -183,7 +183,7 @@ def _is_plain(tokens: Tokens) -> bool:
     )
 
 
-def _consistent(tokens: Tokens) -> bool:
+def consistent(tokens: Tokens) -> bool:
     """Whether the parts fit in their totals (else only the totals are priced)."""
     return (
         tokens.cache_read + tokens.cache_write <= tokens.input

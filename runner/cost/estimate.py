@@ -22,16 +22,14 @@ from typing import TYPE_CHECKING
 
 from runner.cache.expect import expected_hits
 from runner.cost.prices import PriceBook
-from runner.cost.reserve import cache_write_factor
+from runner.cost.reserve import cache_write_factor, output_bounded
 from runner.errors import ConfigError
 from runner.limits.quota import Counts
-from runner.limits.tokens import answer_bound
 from runner.output.money import dollars
 
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.prepare import PreparedRun
-    from runner.prompts.records import PromptRecord
 
 
 @dataclass
@@ -188,15 +186,6 @@ def _bounds_note(rows: list[ModelEstimate]) -> list[str]:
     else:
         note[0] += "."
     return note
-
-
-# Apis that send a default max_tokens when a prompt gives none (apis.<api>.default_max_tokens).
-_DEFAULT_MAX_APIS = frozenset({"anthropic", "local"})
-
-
-def output_bounded(record: PromptRecord) -> bool:
-    """Whether the most ``record``'s answers may take is known (a bound, not a guess)."""
-    return record.api in _DEFAULT_MAX_APIS or answer_bound(record.parameters) is not None
 
 
 def check_budget_priced(settings: RunConfig, models: Iterable[tuple[str, str]]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -31,21 +32,26 @@ class Ledger:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self.holder = Holder.this_process()
         self._key = f"{self.holder.host.hex()}:{self.holder.pid}"
+        self._size = 0  # the file's length at the last read
 
     def _read(self) -> dict[str, Any]:
         raw = os.pread(self._fd, 1 << 20, 0)
+        self._size = len(raw)
         try:
-            state = json.loads(raw) if raw else {}
+            state = json.loads(raw) if raw.strip() else {}
         except ValueError:
             state = {}
         if not isinstance(state, dict):
             state = {}
         held = state.get("held")
-        state["held"] = dict(held) if isinstance(held, dict) else {}
-        state["spent_usd"] = float(state.get("spent_usd") or 0.0)
+        state["held"] = {
+            str(k): v
+            for k, v in (held.items() if isinstance(held, dict) else ())
+            if _amount(v) is not None
+        }
+        state["spent_usd"] = _amount(state.get("spent_usd")) or 0.0
         for key in list(state["held"]):
-            host, _, pid = key.partition(":")
-            if key != self._key and Holder(int(pid or 0), bytes.fromhex(host)).ended(self.holder):
+            if key != self._key and _ended(key, self.holder):
                 del state["held"][key]  # a job that ended without settling
         return state
 
@@ -64,9 +70,11 @@ class Ledger:
             else:
                 held.pop(self._key, None)
             state["spent_usd"] += spend
+            # One write over the old state, padded to its length (JSON allows the trailing
+            # blanks): a job killed between a truncate and its write left the file empty,
+            # and the sweep's total spent fell back to $0.
             data = json.dumps(state).encode()
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
+            os.pwrite(self._fd, data.ljust(self._size), 0)
             return True
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -93,3 +101,19 @@ class Ledger:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _amount(value: Any) -> float | None:
+    """A sum of dollars the file holds (None: not one, as a hand-edited file may have)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _ended(key: str, here: Holder) -> bool:
+    """Whether the job of a ``host:pid`` key ended (a key that is neither is no job's)."""
+    host, _, pid = key.partition(":")
+    try:
+        return Holder(int(pid), bytes.fromhex(host)).ended(here)
+    except ValueError:
+        return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runner.cost.bundled import BATCH_DISCOUNT, MILLION, Tokens
+from runner.cost.bundled import BATCH_DISCOUNT, MILLION, Tokens, consistent
 
 if TYPE_CHECKING:
     from runner.config.schema import PriceConfig
@@ -77,7 +77,9 @@ class OwnPrice:
     batch: bool
 
     def cost(self, tokens_in: float, tokens_out: float, extra: Tokens | None = None) -> float:
-        if extra is None:
+        # Parts larger than their totals (5,000 cached of 10 input) priced the uncached rest
+        # negative: a line cost -$4.49 and freed the budget. Only the totals are priced then.
+        if extra is None or not consistent(extra):
             return self.price.cost(tokens_in, tokens_out, batch=self.batch)
         return self.price.cost(
             tokens_in,

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from runner.cost.bundled import BATCH_DISCOUNT, Bundled, Tokens, ask_genai_prices, bundled
+from runner.cost.bundled import (
+    BATCH_DISCOUNT,
+    Bundled,
+    Tokens,
+    ask_genai_prices,
+    bundled,
+    consistent,
+)
 from runner.cost.price import OwnPrice, Price, usage_tokens
 from runner.cost.price_memo import PriceMemo
 from runner.limits.quota import TokenEstimate
@@ -40,6 +47,7 @@ from runner.providers.usage_paths import compiled_paths, seed_compiled
 if TYPE_CHECKING:
     from runner.config.schema import RunConfig
     from runner.output.results import Outcome
+    from runner.providers.completion import Completion
 
 __all__ = ["BATCH_DISCOUNT", "Price", "PriceBook", "Tokens"]
 
@@ -65,6 +73,7 @@ class PriceBook:
         self.output_tokens_estimate = output_tokens_estimate
         self.warned: set[str] = set()
         self._warned_models: set[tuple[str, str]] = set()
+        self._warned_parts: set[tuple[str, str]] = set()  # usage contradicting itself
         # Models without a known price, by api: the first is named, the rest counted.
         self._unpriced: dict[str, int] = {}
         self._unreported: dict[str, int] = {}
@@ -150,6 +159,8 @@ class PriceBook:
             pricer = self._pricers[key] = self._resolve(api, model_name, batch)
         if pricer is None:
             return None
+        if extra is not None and not consistent(extra):
+            self._warn_parts(api, model_name, extra)
         if extra is not None and extra.other and type(pricer) is Bundled and not is_free(api):
             exact = self._exact(api, model_name, batch)
             if exact is not None:  # genai-prices prices audio, images, searches, ... itself
@@ -172,6 +183,14 @@ class PriceBook:
         if is_free(api):
             return Bundled(0.0, 0.0, 0.0)
         return bundled(api, model_name, batch, self.memo)
+
+    def _warn_parts(self, api: str, model_name: str, tokens: Tokens) -> None:
+        """Say once per model that its usage contradicts itself (only its totals are priced)."""
+        if (api, model_name) in self._warned_parts:
+            return
+        self._warned_parts.add((api, model_name))
+        message = "{}/{} reported usage whose parts exceed its totals ({}): its totals priced"
+        logger.warning(message, api, model_name, tokens)
 
     def _warn(self, api: str, model_name: str) -> None:
         if (api, model_name) in self._warned_models:  # every answer of such a model comes here
@@ -225,18 +244,29 @@ class PriceBook:
     def outcome_cost(self, outcome: Outcome) -> float | None:
         """What ``outcome`` cost: 0 when cached or nothing was answered, else its usage priced."""
         completion = outcome.completion
+        if completion is None and outcome.error is not None:
+            completion = outcome.error.billed  # a conversation's turns before it failed
         if outcome.cached or completion is None:
             return 0.0
+        batch = outcome.batch_id is not None
+        if completion.turns:  # a request per turn, each billed on its own (tiers)
+            costs = [self.completion_cost(outcome.record, turn, batch) for turn in completion.turns]
+            return None if None in costs else sum(c for c in costs if c is not None)
+        return self.completion_cost(outcome.record, completion, batch)
+
+    def completion_cost(
+        self, record: PromptRecord, completion: Completion, batch: bool
+    ) -> float | None:
+        """What one answered request cost: its usage priced (None: unknown)."""
         if completion.input_tokens is None and completion.output_tokens is None:
-            return self.unreported(outcome.record)
-        record = outcome.record
+            return self.unreported(record)
         tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
         return self.cost_of(
             record.api,
             record.model_name or "",
             tokens_in,
             tokens_out,
-            batch=outcome.batch_id is not None,
+            batch=batch,
             extra=usage_tokens(completion, tokens_in, tokens_out),
         )
 

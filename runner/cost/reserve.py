@@ -13,10 +13,14 @@ the bills where not:
   Anthropic to cache (the dearest input rate it may be billed);
 * until a shape's first answer says how it is billed, its requests go one at a time, the
   first reserved at :data:`FIRST_FACTOR` times its input estimate plus
-  :data:`FIRST_MEDIA_TOKENS` per media part.
+  :data:`FIRST_MEDIA_TOKENS` per media part;
+* an answer without a bound (no ``max_tokens``: ``output_tokens_estimate`` is a guess)
+  is reserved at the longest answer its shape has given, with the margin, when that is
+  more than the guess.
 
 An attempt that may have been billed without an answer (a timeout, a dropped connection,
-a conversation that failed after its first turn) is charged its reservation, never $0.
+a 2xx answer that could not be read, a conversation that failed after its first turn) is
+charged its reservation, never $0.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from runner.cost.budget import Budget
 from runner.cost.prices import PriceBook
 from runner.limits.quota import TokenEstimate
-from runner.limits.tokens import turns
+from runner.limits.tokens import answer_bound, turns
 from runner.prompts.records import PromptRecord
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ FIRST_FACTOR = 4.0
 FIRST_MEDIA_TOKENS = 1600.0
 
 Shape = tuple[str, str, bool, bool]
+# Apis that send a default max_tokens when a prompt gives none (apis.<api>.default_max_tokens).
+_DEFAULT_MAX_APIS = frozenset({"anthropic", "local"})
 
 
 def shape_of(record: PromptRecord) -> Shape:
@@ -105,6 +111,31 @@ def cache_write_factor(record: PromptRecord) -> float:
     return CACHE_WRITE_1H if ttl == "1h" else CACHE_WRITE_5M
 
 
+def output_bounded(record: PromptRecord) -> bool:
+    """Whether the most ``record``'s answers may take is known (a bound, not a guess)."""
+    return record.api in _DEFAULT_MAX_APIS or answer_bound(record.parameters) is not None
+
+
+def learnt_output(
+    budget: Budget, record: PromptRecord, shape: Shape, tokens: TokenEstimate
+) -> TokenEstimate:
+    """``tokens`` with an unbounded answer at the longest its shape gave (with the margin).
+
+    Without a bound the answer is a guess (``output_tokens_estimate``); a shape that
+    answered longer is reserved at that length (each turn's answer, and each earlier one
+    sent back, of a multi-turn prompt).
+    """
+    longest = budget.learnt_output.get(shape)
+    if longest is None or output_bounded(record):
+        return tokens
+    n = turns(record)
+    guess = tokens.output / n
+    extra = longest * MARGIN - guess
+    if extra <= 0:
+        return tokens
+    return TokenEstimate(tokens.input + extra * n * (n - 1) / 2, (guess + extra) * n)
+
+
 def input_factor(budget: Budget, shape: Shape) -> float:
     """What the input estimate is multiplied by: the worst ratio seen, with a margin.
 
@@ -129,13 +160,15 @@ def reservation(
 def may_have_been_billed(outcome: Outcome) -> bool:
     """Whether an attempt without an answer may still be on the bill.
 
-    A timeout or a dropped connection (no HTTP status) may have reached the model; a
+    A timeout or a dropped connection (no HTTP status) may have reached the model; a 2xx
+    answer that could not be read (a body that is not JSON) was answered, so billed; a
     conversation that failed after its first turn was billed for the turns before.
     """
     error = outcome.error
     if outcome.completion is not None or error is None or outcome.cached:
         return False
-    return error.status is None or turns(outcome.record) > 1
+    status = error.status
+    return status is None or 200 <= status < 300 or turns(outcome.record) > 1
 
 
 @dataclass
@@ -161,7 +194,17 @@ class Hold:
             charged = max(self.usd, charged or 0.0)
             self.budget.charged_unanswered += 1
         self.end_probe(self._ratio(outcome))
+        self._learn_output(outcome)
         self.budget.settle(self.usd, charged, self.line)
+
+    def _learn_output(self, outcome: Outcome) -> None:
+        """Keep the longest answer (per turn) its shape gave, for unbounded reservations."""
+        completion, shape = outcome.completion, self.shape
+        if shape is None or completion is None or not completion.output_tokens:
+            return
+        per_turn = completion.output_tokens / turns(outcome.record)
+        learnt = self.budget.learnt_output
+        learnt[shape] = max(learnt.get(shape, 0.0), per_turn)
 
     def _ratio(self, outcome: Outcome) -> float | None:
         """Billed over estimated input tokens (1: answered without usage; None: no answer)."""
@@ -201,7 +244,7 @@ async def hold(
     shape = shape_of(record)
     while shape not in budget.learnt and shape in budget.probing and not stopped():
         await budget.changed()  # the shape's first request tells how it is billed
-    estimate = tokens()
+    estimate = learnt_output(budget, record, shape, tokens())
     usd = reservation(prices, record, estimate, input_factor(budget, shape), batch=False)
     probe = shape not in budget.learnt
     if probe:

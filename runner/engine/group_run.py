@@ -204,7 +204,7 @@ class GroupRun:
         error = outcome.error
         if error is None:
             self.gate.on_success()
-            add_refused(outcome, item.refused)
+            add_refused(outcome, item.refused, item.billed_usd)
             self.finish(outcome)
             return
         if error.status in (429, 529) and error.kind is ErrorKind.RETRYABLE:
@@ -225,7 +225,7 @@ class GroupRun:
             and not self.shared.stop.is_set()
         )
         if not retry:
-            add_refused(outcome, item.refused)
+            add_refused(outcome, item.refused, item.billed_usd)
             self.finish(outcome)
             return
         self.retry(item, outcome, error)
@@ -235,7 +235,8 @@ class GroupRun:
         if outcome.error_kind == INVALID_OUTPUT:  # asked again at once: the server is fine
             item.refused = [*(item.refused or ()), refused_attempt(outcome)]
             delay = 0.0
-        else:
+        else:  # a conversation's turns answered before it failed are on the bill
+            item.billed_usd += outcome.cost_usd or 0.0
             delay = self.shared.backoff.delay(item.attempts, error.retry_after)
         self.stats.retries += 1
         logger.debug(
@@ -269,6 +270,8 @@ class GroupRun:
                 error=error,
                 error_kind=kind,
                 tag=item.tag,
+                cost_usd=item.billed_usd,
+                priced=True,
             )
         )
 

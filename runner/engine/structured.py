@@ -49,8 +49,13 @@ def refused_attempt(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def add_refused(outcome: Outcome, refused: list[dict[str, Any]] | None) -> None:
-    """Put the earlier refused attempts on the final ``outcome``; its cost counts theirs."""
+def add_refused(
+    outcome: Outcome, refused: list[dict[str, Any]] | None, billed: float = 0.0
+) -> None:
+    """Put the earlier refused attempts on the final ``outcome``; its cost counts theirs,
+    and ``billed``: what its earlier failed attempts were billed."""
+    if billed and outcome.cost_usd is not None:
+        outcome.cost_usd += billed
     if not refused:
         return
     outcome.structured = True

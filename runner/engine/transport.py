@@ -32,6 +32,8 @@ class WorkItem:
     online: bool = False  # batch mode: send this one online (batch_fallback=online)
     # output_schema: earlier attempts whose answers were refused (see engine.structured).
     refused: list[dict[str, Any]] | None = None
+    # What earlier attempts that failed were billed (a conversation's answered turns).
+    billed_usd: float = 0.0
 
 
 class GroupHandle:

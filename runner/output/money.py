@@ -17,7 +17,8 @@ def dollars(usd: float | None) -> str:
         return "-"
     if 0 < abs(usd) < 0.0001:
         places = 1 - math.floor(math.log10(abs(usd)))
-        return f"${usd:.{places}f}"
+        # max_cost_usd=1e-300 printed 300 zeros in every budget error line.
+        return f"${usd:.{places}f}" if places <= 12 else f"${usd:.2g}"
     return f"${usd:,.4f}"
 
 

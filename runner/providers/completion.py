@@ -7,6 +7,11 @@ from typing import Any
 
 from loguru import logger
 
+# A trillion tokens: no request is billed that many. A larger count (1e20, 1e300 as a float)
+# is a broken usage block, not a bill: it priced answers at $1e293 and overflowed the
+# index's and the report's 64-bit sums.
+MAX_TOKEN_COUNT = 10**12
+
 
 @dataclass
 class Completion:
@@ -34,15 +39,18 @@ class Completion:
     # Any other count reported above 0, by genai-prices' name (audio, image, tool-use
     # tokens, web searches): parts of the totals above, priced at their own rates.
     other_tokens: dict[str, int] | None = None
+    # A multi-turn prompt's replies, one request each: each is billed on its own (a
+    # long-context tier is reached by a request, not by the conversation's sum).
+    turns: list[Completion] | None = None
 
     def __post_init__(self) -> None:
         # Token counts are priced and summed: a count an answer gave that is not a whole
         # number >= 0 (-5000, "abc") is dropped, never priced. Streams set theirs through
         # token_count.
-        tokens_in, tokens_out = self.input_tokens, self.output_tokens
-        if not (tokens_in is None or (type(tokens_in) is int and tokens_in >= 0)):
+        tokens_in, tokens_out, top = self.input_tokens, self.output_tokens, MAX_TOKEN_COUNT
+        if not (tokens_in is None or (type(tokens_in) is int and 0 <= tokens_in <= top)):
             self.input_tokens = token_count(tokens_in, "input_tokens")
-        if not (tokens_out is None or (type(tokens_out) is int and tokens_out >= 0)):
+        if not (tokens_out is None or (type(tokens_out) is int and 0 <= tokens_out <= top)):
             self.output_tokens = token_count(tokens_out, "output_tokens")
 
 
@@ -50,9 +58,9 @@ def token_count(value: Any, name: str = "token count") -> int | None:
     """``value`` as a token count, or None (with a warning) when it cannot be one."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
         return value
-    if isinstance(value, float) and value.is_integer() and value >= 0:
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_TOKEN_COUNT:
         return int(value)
     logger.warning("an answer reported {}={!r}, not a token count: usage dropped", name, value)
     return None

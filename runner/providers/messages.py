@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from runner.errors import ProviderError
 from runner.providers.base import Completion
 from runner.providers.usage import add_counts
 
@@ -35,14 +36,21 @@ async def run_chat(prompt: Any, send: SendChat) -> Completion:
     history: list[Message] = []
     replies: list[str] = []
     thoughts: list[str] = []
-    total = Completion(text=replies)
+    sent: list[Completion] = []
+    total = Completion(text=replies, turns=sent)
     for turn in prompt:
         history.append({"role": "user", "content": turn})
-        reply = await send(list(history))
+        try:
+            reply = await send(list(history))
+        except ProviderError as exc:
+            if sent:  # the turns answered so far are on the bill
+                exc.billed = total
+            raise
         text = reply.text if isinstance(reply.text, str) else "\n".join(reply.text)
         history.append({"role": "assistant", "content": text})
         replies.append(text)
         add_counts(total, reply)
+        sent.append(reply)
         total.finish_reason = reply.finish_reason
         total.model = reply.model
         # One thinking text per turn (like the replies); tool calls of every turn together.

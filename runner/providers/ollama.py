@@ -18,6 +18,7 @@ from runner.providers.base import (
     model_variable,
     register,
 )
+from runner.providers.completion import MAX_TOKEN_COUNT
 from runner.providers.messages import Message, run_chat
 from runner.providers.usage import UsageCounts
 
@@ -60,7 +61,9 @@ def ollama_usage(body: dict[str, Any]) -> UsageCounts:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_TOKEN_COUNT else None
 
 
 def parse_ollama(body: dict[str, Any], model: str) -> Completion:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from runner.providers.completion import MAX_TOKEN_COUNT
 from runner.providers.registry import usage_provider
 from runner.providers.usage_paths import MISSING, READERS, compiled_paths, provider, walk
 
@@ -81,7 +82,7 @@ _FROM_GENAI = (
 )
 _KEPT = dict(_FROM_GENAI)
 _PLAIN = frozenset({"input_tokens", "output_tokens"})
-_INFINITY = float("inf")
+_MAX = MAX_TOKEN_COUNT
 
 
 def _implied(key: str) -> bool:
@@ -141,11 +142,11 @@ def read_usage(body: Any, provider_id: str, api_flavor: str = "default") -> Usag
                     if required:
                         return NO_USAGE
                     continue
-                if isinstance(value, bool) or not 0 <= value < _INFINITY:
-                    return NO_USAGE  # likewise: a boolean, NaN or infinite count
+                if isinstance(value, bool) or not 0 <= value <= _MAX:
+                    return NO_USAGE  # likewise: a boolean, NaN, infinite or absurd count
                 value = int(value)
-            elif value < 0:
-                return NO_USAGE  # likewise: a negative count
+            elif not 0 <= value <= _MAX:
+                return NO_USAGE  # likewise: a negative count; an absurd one is no bill
             totals[key] = totals[key] + value if key in totals else value
     return _counts(totals)
 
@@ -158,8 +159,10 @@ def read_with_genai_prices(body: Any, provider_id: str, api_flavor: str) -> Usag
         _, usage = provider(provider_id).extract_usage(body, api_flavor=api_flavor)
     except (ValueError, LookupError, TypeError):
         return NO_USAGE
-    reported = vars(usage)  # genai-prices keeps only the reported keys here
-    return _counts({key: int(value) for key, value in reported.items() if value is not None})
+    reported = {k: int(v) for k, v in vars(usage).items() if v is not None}  # reported keys
+    if any(value > _MAX for value in reported.values()):
+        return NO_USAGE  # an absurd count is no bill (as read_usage)
+    return _counts(reported)
 
 
 def _counts(totals: dict[str, int]) -> UsageCounts:

@@ -10,13 +10,14 @@ import pytest
 
 from runner.config.schema import RunConfig
 from runner.cost.budget import Budget
-from runner.cost.estimate import ModelEstimate, format_estimate, output_bounded
+from runner.cost.estimate import ModelEstimate, format_estimate
 from runner.cost.prices import Price, PriceBook
 from runner.cost.reserve import (
     CACHE_WRITE_1H,
     CACHE_WRITE_5M,
     cache_write_factor,
     input_factor,
+    output_bounded,
     reservation,
     shape_of,
 )
