@@ -54,6 +54,31 @@ def dumps_bytes(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
+def std_loads(text: bytes | str) -> Any:
+    """The standard library's value of ``text``; what it cannot hold is not JSON either.
+
+    Text nested deeper than the interpreter's recursion limit (about 1,000 levels), or with
+    an integer of more than 4,300 digits, made ``json.loads`` raise ``RecursionError`` or a
+    plain ``ValueError``: a model's answer of ``[[[[...`` stopped a whole run.
+
+    Raises:
+        json.JSONDecodeError: the text is not JSON, or is nested or sized beyond reading.
+        UnicodeDecodeError: the bytes are not UTF-8.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        problem = "nested more than about 1,000 levels deep"
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise
+        problem = "an integer has more than 4,300 digits"
+    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    raise json.JSONDecodeError(problem, shown, 0) from None
+
+
 def loads(raw: bytes | str) -> Any:
     """The value of JSON text from an API (bytes are read as UTF-8).
 
@@ -64,7 +89,7 @@ def loads(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        return std_loads(raw)
 
 
 def loads_exact(text: str | bytes) -> Any:
@@ -79,7 +104,7 @@ def loads_exact(text: str | bytes) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass  # NaN, a half character, or not JSON: the standard library says which
-    return json.loads(text)
+    return std_loads(text)
 
 
 def _finite(value: Any) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,41 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             continue
         if "\\ud" in line or "\\uD" in line:  # no lowered copy of every line
             _check_no_lone_surrogate(path, number, data)
+        if _MAYBE_NOT_FINITE.search(line) and (field := not_finite(data)):
+            _report(_not_finite_problem(f"{path}:{number}", field), on_problem)
+            continue
         yield PromptRecord(data, str(path), number)
+
+
+# How a number JSON cannot send is spelled: NaN, Infinity, or an exponent past a double's.
+_MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+def not_finite(value: Any, where: str = "") -> str | None:
+    """The field of ``value`` holding NaN or an infinity (``parameters.stop[1]``), or None.
+
+    Python's JSON reader takes ``NaN``, ``Infinity`` and ``1e999``; no API does, and a
+    result line writes them as null: ``temperature: 1e999`` was sent as ``null``, silently.
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    for field, item in items:
+        found = not_finite(item, field)
+        if found is not None:
+            return found
+    return None
+
+
+def _not_finite_problem(where: str, field: str) -> str:
+    return (
+        f"{where}: field {field!r} is NaN or infinite (NaN, Infinity, 1e999): JSON has no "
+        "such number (it would be sent and written as null); give a finite number"
+    )
 
 
 def _check_no_lone_surrogate(path: Path, number: int, data: dict[str, Any]) -> None:
@@ -187,7 +223,12 @@ def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[
         yield from _jsonl_records(path, on_problem)
     else:
         # Typed by column as prompto's pandas reader does (so the whole file is read first).
-        yield from typed_csv_records(_csv_records(path, on_problem))
+        for record in typed_csv_records(_csv_records(path, on_problem)):
+            field = not_finite(record.data)  # a cell 'inf' or '1e999' types as a float
+            if field is not None:
+                _report(_not_finite_problem(record.where, field), on_problem)
+                continue
+            yield record
 
 
 def read_records(path: Path) -> list[PromptRecord]:

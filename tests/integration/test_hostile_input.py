@@ -1,0 +1,39 @@
+"""Hostile experiment files through the command line: exit 2, one line, no run folder.
+
+A line nested 5,000 levels deep ended "unexpected RecursionError ... please report it",
+exit 1, with an empty run folder left behind; ``temperature: NaN`` was sent as null.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_bad_input_lines import _runner
+
+pytestmark = pytest.mark.integration
+
+GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"id": "b", "api": "openai", "prompt": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+         "nested more than"),
+        ('{"id": 1' + "0" * 5000 + ', "api": "openai", "prompt": "hi"}', "4,300 digits"),
+        ('{"id": "b", "api": "openai", "prompt": "hi", "parameters": {"temperature": NaN}}',
+         "field 'parameters.temperature' is NaN or infinite"),
+    ],
+)  # fmt: skip
+def test_a_hostile_line_is_bad_input_and_leaves_no_run_folder(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "e.jsonl").write_text(GOOD + line + "\n", encoding="utf-8")
+    code, out, err = _runner(tmp_path)
+    assert code == 2, (out, err)
+    assert "e.jsonl:2: " in out + err and said in out + err, (out, err)
+    assert "Traceback" not in out + err and "please report" not in out + err
+    assert not (tmp_path / "outputs" / "e").exists()

@@ -1,0 +1,102 @@
+"""Numbers and nesting no API takes: one line naming the file, line and field, not a crash.
+
+Python's JSON reader takes ``NaN``, ``Infinity`` and ``1e999``, which were sent (and written)
+as ``null``; a line nested deeper than ~1,000 levels or with an integer of over 4,300
+digits raised ``RecursionError``/``ValueError`` (exit 1, "please report it", a run folder
+left behind). A model's answer nested that deep stopped the whole run when an
+``output_schema`` was checked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from runner.errors import BadInputError
+from runner.evaluation.scorers import valid_json
+from runner.prompts.output_check import check_answer
+from runner.prompts.reader import iter_records, read_records
+from runner.wire_json import loads, loads_exact
+
+GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def _file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ('"parameters": {"temperature": NaN}', "parameters.temperature"),
+        ('"parameters": {"temperature": 1e999}', "parameters.temperature"),
+        ('"parameters": {"stop": ["a", -Infinity]}', "parameters.stop[1]"),
+        ('"id": 1E+400', "id"),
+    ],
+)
+def test_a_number_json_cannot_hold_names_its_field(tmp_path: Path, value: str, field: str) -> None:
+    line = '{"api": "openai", "model_name": "m", "prompt": "hi", ' + value + "}\n"
+    path = _file(tmp_path, "e.jsonl", GOOD + line)
+    said = rf"e\.jsonl:2: field '{re.escape(field)}' is NaN or infinite"
+    with pytest.raises(BadInputError, match=said):
+        read_records(path)
+    problems: list[str] = []
+    assert len(list(iter_records(path, problems.append))) == 1  # the good line still read
+    assert len(problems) == 1
+
+
+def test_words_and_finite_exponents_are_not_numbers_json_cannot_hold(tmp_path: Path) -> None:
+    text = '{"api": "openai", "prompt": "NaN and Infinity", "parameters": {"t": 1e-300}}\n'
+    records = read_records(_file(tmp_path, "e.jsonl", text))
+    assert records[0].data["parameters"] == {"t": 1e-300}
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity", "1e999"])
+def test_a_csv_cell_that_types_as_infinity_is_named(tmp_path: Path, cell: str) -> None:
+    text = f"api,prompt,parameters-temperature\nopenai,hi,0.5\nopenai,hi,{cell}\n"
+    with pytest.raises(
+        BadInputError, match=r"e\.csv:3: field 'parameters\.temperature' is NaN or infinite"
+    ):
+        read_records(_file(tmp_path, "e.csv", text))
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"api": "openai", "prompt": "hi", "x": ' + DEEP + "}", "nested more than"),
+        ('{"api": "openai", "prompt": "hi", "id": 1' + "0" * 5000 + "}", "an integer has more"),
+    ],
+)
+def test_a_line_too_deep_or_too_long_a_number_is_bad_input(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    path = _file(tmp_path, "e.jsonl", GOOD + line + "\n")
+    with pytest.raises(BadInputError, match=rf"e\.jsonl:2: not valid JSON \({said}"):
+        read_records(path)
+
+
+def test_json_too_deep_is_a_decode_error_for_every_reader() -> None:
+    for read in (loads, loads_exact):
+        with pytest.raises(ValueError, match="nested more than"):
+            read(DEEP)
+        with pytest.raises(ValueError, match="nested more than"):
+            read(DEEP.encode())
+
+
+def test_an_answer_nested_too_deep_is_an_invalid_output_not_a_stopped_run() -> None:
+    with pytest.raises(ValueError, match=r"the answer is not JSON \(nested more than"):
+        check_answer(DEEP, "stop", {"type": "array"})
+    # Parsed (under the parser's depth), but deeper than the validator can walk.
+    nested = "[" * 950 + "]" * 950
+    with pytest.raises(ValueError, match="nested too deeply to check"):
+        check_answer(nested, "stop", {"type": "array", "items": {"$ref": "#"}})
+
+
+def test_the_json_scorer_scores_an_answer_nested_too_deep_as_not_json() -> None:
+    fields = valid_json({"response": DEEP})
+    assert fields["score"] is False and "nested more than" in str(fields["reason"])
