@@ -18,6 +18,7 @@ A URL may carry a credential of its own (``http://user:password@host/v1``, ``?ke
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -27,6 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -149,9 +151,29 @@ def url_secrets(values: Iterable[str]) -> list[str]:
     found: list[str] = []
     for value in values:
         for match in _URL_USERINFO.finditer(value):
-            found.append(match.group(0)[len(match.group(1)) : -1].partition(":")[2])
+            userinfo = match.group(0)[len(match.group(1)) : -1]
+            found.append(userinfo.partition(":")[2])
+            found += _basic_auth_forms(userinfo.replace("\\:", ":"))
         found += [m.group(0)[len(m.group(1)) :] for m in _SECRET_PARAM.finditer(value)]
     return found
+
+
+def _basic_auth_forms(userinfo: str) -> list[str]:
+    """The password as sent, and the ``Authorization: Basic`` token a URL's login becomes.
+
+    aiohttp sends ``user:password@`` as base64 of the percent-decoded pair; a server that
+    echoes the header in its error ("Incorrect API key provided: Basic YWxp...") put the
+    login, readable by anyone with base64, into the results, the index and the report.
+    """
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return []
+    pair = f"{unquote(user)}:{unquote(password)}"
+    try:
+        raw = pair.encode("latin-1")  # aiohttp's BasicAuth encoding
+    except UnicodeEncodeError:
+        raw = pair.encode("utf-8")
+    return [unquote(password), base64.b64encode(raw).decode("ascii")]
 
 
 def dotenv_values(path: Path) -> dict[str, str]:
