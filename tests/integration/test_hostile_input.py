@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_bad_input_lines import _runner
+from tests.integration.test_bad_input_lines import _run, _runner
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +37,15 @@ def test_a_hostile_line_is_bad_input_and_leaves_no_run_folder(
     assert "e.jsonl:2: " in out + err and said in out + err, (out, err)
     assert "Traceback" not in out + err and "please report" not in out + err
     assert not (tmp_path / "outputs" / "e").exists()
+
+
+def test_an_experiment_named_with_escapes_never_reaches_the_terminal_raw(tmp_path: Path) -> None:
+    """Its first log line, ``Results:`` and ``Report:`` printed ESC and BEL as they were."""
+    name = "e\x1b]0;TITLE\x07\x1b[2J"
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / f"{name}.jsonl").write_text(GOOD, encoding="utf-8")
+    code, out, err = _run(tmp_path, "runner", f"experiment={name}", "max_attempts=1")
+    assert code == 1, (out, err)  # nothing listens on the test's port: an error line
+    assert "Results: " in out and "Report: " in out
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\u001b]0;TITLE\\u0007" in out and "\\u001b]0;TITLE\\u0007" in err
