@@ -49,3 +49,23 @@ def test_an_experiment_named_with_escapes_never_reaches_the_terminal_raw(tmp_pat
     assert "Results: " in out and "Report: " in out
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\u001b]0;TITLE\\u0007" in out and "\\u001b]0;TITLE\\u0007" in err
+
+
+def test_run_id_of_a_folder_made_by_hand_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """It appended the run's lines to the folder's completed.jsonl, replaced its report.html."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "e.jsonl").write_text(GOOD, encoding="utf-8")
+    mine = tmp_path / "outputs" / "e" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "completed.jsonl").write_text('{"x": 1}\n', encoding="utf-8")
+    (mine / "report.html").write_text("my own\n", encoding="utf-8")
+    code, out, err = _runner(tmp_path, "run_id=mine")
+    assert code == 2, (out, err)
+    assert "already holds completed.jsonl, report.html and is no run" in err, err
+    assert sorted(p.name for p in mine.iterdir()) == ["completed.jsonl", "report.html"]
+    assert (mine / "completed.jsonl").read_text(encoding="utf-8") == '{"x": 1}\n'
+    assert (mine / "report.html").read_text(encoding="utf-8") == "my own\n"
+    # An empty folder made by hand is taken, and kept.
+    (tmp_path / "outputs" / "e" / "empty").mkdir()
+    code, out, err = _runner(tmp_path, "run_id=empty", "max_attempts=1")
+    assert code == 1 and (tmp_path / "outputs" / "e" / "empty" / "run.json").exists(), err
