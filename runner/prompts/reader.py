@@ -94,14 +94,14 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             continue
         if "\\ud" in line or "\\uD" in line:  # no lowered copy of every line
             _check_no_lone_surrogate(path, number, data)
-        if _MAYBE_NOT_FINITE.search(line) and (field := not_finite(data)):
-            _report(_not_finite_problem(f"{path}:{number}", field), on_problem)
+        if MAYBE_NOT_FINITE.search(line) and (field := not_finite(data)):
+            _report(not_finite_problem(f"{path}:{number}", field), on_problem)
             continue
         yield PromptRecord(data, str(path), number)
 
 
 # How a number JSON cannot send is spelled: NaN, Infinity, or an exponent past a double's.
-_MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
 
 
 def not_finite(value: Any, where: str = "") -> str | None:
@@ -124,7 +124,8 @@ def not_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
-def _not_finite_problem(where: str, field: str) -> str:
+def not_finite_problem(where: str, field: str) -> str:
+    """The problem of a line (``where``) whose ``field`` is NaN or infinite."""
     return (
         f"{where}: field {field!r} is NaN or infinite (NaN, Infinity, 1e999): JSON has no "
         "such number (it would be sent and written as null); give a finite number"
@@ -226,7 +227,7 @@ def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[
         for record in typed_csv_records(_csv_records(path, on_problem)):
             field = not_finite(record.data)  # a cell 'inf' or '1e999' types as a float
             if field is not None:
-                _report(_not_finite_problem(record.where, field), on_problem)
+                _report(not_finite_problem(record.where, field), on_problem)
                 continue
             yield record
 

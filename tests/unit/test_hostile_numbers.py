@@ -16,6 +16,7 @@ import pytest
 
 from runner.errors import BadInputError
 from runner.evaluation.scorers import valid_json
+from runner.prompts.data import iter_rows
 from runner.prompts.output_check import check_answer
 from runner.prompts.reader import iter_records, read_records
 from runner.wire_json import loads, loads_exact
@@ -100,3 +101,10 @@ def test_an_answer_nested_too_deep_is_an_invalid_output_not_a_stopped_run() -> N
 def test_the_json_scorer_scores_an_answer_nested_too_deep_as_not_json() -> None:
     fields = valid_json({"response": DEEP})
     assert fields["score"] is False and "nested more than" in str(fields["reason"])
+
+
+def test_a_template_data_line_with_nan_names_its_field(tmp_path: Path) -> None:
+    text = '{"id": "a", "country": "X"}\n{"id": "b", "country": "Y", "expected": NaN}\n'
+    _file(tmp_path, "rows.jsonl", text)
+    with pytest.raises(BadInputError, match=r"rows\.jsonl:2: field 'expected' is NaN or infinite"):
+        list(iter_rows("rows.jsonl", tmp_path))
