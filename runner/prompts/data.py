@@ -82,7 +82,8 @@ def _jsonl_rows(path: Path) -> Iterator[DataRow]:
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
             raise BadInputError(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); each "
+                f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
+                f"{exc.colno}); each "
                 "line of a data file must be one JSON object; nothing was sent"
             ) from None
         field = not_finite(data) if MAYBE_NOT_FINITE.search(line) else None

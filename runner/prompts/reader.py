@@ -81,8 +81,8 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
             _report(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must be one JSON object",
+                f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
+                f"{exc.colno}); each line must be one JSON object",
                 on_problem,
             )
             continue

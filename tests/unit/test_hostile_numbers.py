@@ -108,3 +108,10 @@ def test_a_template_data_line_with_nan_names_its_field(tmp_path: Path) -> None:
     _file(tmp_path, "rows.jsonl", text)
     with pytest.raises(BadInputError, match=r"rows\.jsonl:2: field 'expected' is NaN or infinite"):
         list(iter_rows("rows.jsonl", tmp_path))
+
+
+def test_a_control_character_in_a_string_is_said_once(tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.jsonl", GOOD + '{"api": "openai", "prompt": "a\tb"}\n')
+    with pytest.raises(BadInputError, match=r"Invalid control character at column 31\)") as got:
+        read_records(path)
+    assert "at at" not in str(got.value)
