@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInputError
-from runner.prompts.reader import MAYBE_NOT_FINITE, not_finite, not_finite_problem, text_lines
+from runner.prompts.reader import text_lines, value_problem
 from runner.wire_json import loads_exact
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -86,9 +86,9 @@ def _jsonl_rows(path: Path) -> Iterator[DataRow]:
                 f"{exc.colno}); each "
                 "line of a data file must be one JSON object; nothing was sent"
             ) from None
-        field = not_finite(data) if MAYBE_NOT_FINITE.search(line) else None
-        if field is not None:
-            raise BadInputError(not_finite_problem(f"{path}:{number}", field))
+        problem = value_problem(line, data)
+        if problem:
+            raise BadInputError(f"{path}:{number}: {problem}; nothing was sent")
         yield _row(data, number, f"{path}:{number}")
 
 

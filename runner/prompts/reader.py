@@ -94,10 +94,36 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             continue
         if "\\ud" in line or "\\uD" in line:  # no lowered copy of every line
             _check_no_lone_surrogate(path, number, data)
-        if MAYBE_NOT_FINITE.search(line) and (field := not_finite(data)):
-            _report(not_finite_problem(f"{path}:{number}", field), on_problem)
+        problem = value_problem(line, data)
+        if problem:
+            _report(f"{path}:{number}: {problem}", on_problem)
             continue
         yield PromptRecord(data, str(path), number)
+
+
+# Deeper than this, a record cannot be written as a result line (orjson stops at 255
+# levels; the standard library's fallback ran out of stack): "unexpected RecursionError".
+MAX_DEPTH = 200
+
+
+def value_problem(line: str, data: Any) -> str | None:
+    """What no API or result line can hold in a parsed line: NaN, infinity, deep nesting."""
+    if line.count("[") + line.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels (lists and objects); flatten it"
+    field = not_finite(data) if MAYBE_NOT_FINITE.search(line) else None
+    return None if field is None else not_finite_problem(field)
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # How a number JSON cannot send is spelled: NaN, Infinity, or an exponent past a double's.
@@ -124,10 +150,10 @@ def not_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
-def not_finite_problem(where: str, field: str) -> str:
-    """The problem of a line (``where``) whose ``field`` is NaN or infinite."""
+def not_finite_problem(field: str) -> str:
+    """The problem of a line whose ``field`` is NaN or infinite."""
     return (
-        f"{where}: field {field!r} is NaN or infinite (NaN, Infinity, 1e999): JSON has no "
+        f"field {field!r} is NaN or infinite (NaN, Infinity, 1e999): JSON has no "
         "such number (it would be sent and written as null); give a finite number"
     )
 
@@ -227,7 +253,7 @@ def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[
         for record in typed_csv_records(_csv_records(path, on_problem)):
             field = not_finite(record.data)  # a cell 'inf' or '1e999' types as a float
             if field is not None:
-                _report(not_finite_problem(record.where, field), on_problem)
+                _report(f"{record.where}: {not_finite_problem(field)}", on_problem)
                 continue
             yield record
 

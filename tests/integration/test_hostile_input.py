@@ -1,7 +1,8 @@
 """Hostile experiment files through the command line: exit 2, one line, no run folder.
 
-A line nested 5,000 levels deep ended "unexpected RecursionError ... please report it",
-exit 1, with an empty run folder left behind; ``temperature: NaN`` was sent as null.
+A line nested 5,000 levels deep (or 500, read but not writable as a result line) ended
+"unexpected RecursionError ... please report it", exit 1, with an empty run folder left
+behind; ``temperature: NaN`` was sent as null.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
         ('{"id": "b", "api": "openai", "prompt": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}",
          "nested more than"),
         ('{"id": 1' + "0" * 5000 + ', "api": "openai", "prompt": "hi"}', "4,300 digits"),
+        ('{"id": "b", "api": "openai", "prompt": "hi", "x": ' + "[" * 500 + "]" * 500 + "}",
+         "nested deeper than 200 levels"),
         ('{"id": "b", "api": "openai", "prompt": "hi", "parameters": {"temperature": NaN}}',
          "field 'parameters.temperature' is NaN or infinite"),
     ],

@@ -115,3 +115,19 @@ def test_a_control_character_in_a_string_is_said_once(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match=r"Invalid control character at column 31\)") as got:
         read_records(path)
     assert "at at" not in str(got.value)
+
+
+def test_a_record_nested_deeper_than_a_result_line_can_hold_is_bad_input(tmp_path: Path) -> None:
+    """300 levels parsed, then crashed the spool: orjson writes 255 at most, the fallback
+    ran out of stack ("unexpected RecursionError", exit 1)."""
+
+    def line(depth: int) -> str:
+        return '{"api": "openai", "prompt": "hi", "x": ' + "[" * depth + "]" * depth + "}\n"
+
+    with pytest.raises(BadInputError, match=r"e\.jsonl:2: nested deeper than 200 levels"):
+        read_records(_file(tmp_path, "e.jsonl", GOOD + line(300)))
+    kept = read_records(_file(tmp_path, "k.jsonl", GOOD + line(199)))  # 200 with the record
+    assert len(kept) == 2
+    _file(tmp_path, "rows.jsonl", '{"id": "a", "x": ' + "[" * 300 + "]" * 300 + "}\n")
+    with pytest.raises(BadInputError, match=r"rows\.jsonl:1: nested deeper than 200"):
+        list(iter_rows("rows.jsonl", tmp_path))
