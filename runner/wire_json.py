@@ -118,6 +118,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# A result line holds lists and objects this deep; deeper parts of an answer (a tool call's
+# arguments, a parsed answer) are cut to a note: 500 levels stopped the whole run.
+MAX_LINE_DEPTH = 200
+CUT = "(nested deeper than 200 levels: cut)"
+
+
+def _cut(value: Any, room: int) -> Any:
+    """``value`` with lists and objects below ``room`` levels replaced by :data:`CUT`."""
+    if isinstance(value, dict | list | tuple) and room <= 0:
+        return CUT
+    if isinstance(value, dict):
+        return {k: _cut(v, room - 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(v, room - 1) for v in value]
+    return value
+
+
 def spool_line(value: Any) -> bytes:
     """``value`` as a line :func:`spool_value` reads back exactly (tagged by its writer).
 
@@ -139,11 +156,14 @@ def json_line(value: Any) -> bytes:
     """``value`` as one UTF-8 line of JSON, ending in a newline.
 
     Never fails on a value of the run's own: what orjson refuses goes to the standard
-    library, and a half character (a lone surrogate in an API's answer) becomes U+FFFD.
+    library, a half character (a lone surrogate in an API's answer) becomes U+FFFD, and
+    lists and objects nested past :data:`MAX_LINE_DEPTH` are cut to :data:`CUT`.
     """
     try:
         return orjson.dumps(value, default=str, option=_LINE_OPTIONS)
-    except TypeError:
+    except TypeError as exc:
+        if "Recursion limit" in str(exc):  # orjson's, past 255 levels
+            value = _cut(value, MAX_LINE_DEPTH)
         text = _LINE_FALLBACK.encode(_finite(value)) + "\n"
     try:
         return text.encode("utf-8")

@@ -9,6 +9,7 @@ left behind). A model's answer nested that deep stopped the whole run when an
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from runner.evaluation.scorers import valid_json
 from runner.prompts.data import iter_rows
 from runner.prompts.output_check import check_answer
 from runner.prompts.reader import iter_records, read_records
-from runner.wire_json import loads, loads_exact
+from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
 
 GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
 DEEP = "[" * 5000 + "]" * 5000
@@ -131,3 +132,21 @@ def test_a_record_nested_deeper_than_a_result_line_can_hold_is_bad_input(tmp_pat
     _file(tmp_path, "rows.jsonl", '{"id": "a", "x": ' + "[" * 300 + "]" * 300 + "}\n")
     with pytest.raises(BadInputError, match=r"rows\.jsonl:1: nested deeper than 200"):
         list(iter_rows("rows.jsonl", tmp_path))
+
+
+def test_a_result_line_cuts_an_answer_nested_too_deep_and_still_writes() -> None:
+    """A tool call's arguments (or a parsed answer) 900 levels deep stopped the whole run:
+    orjson refuses past 255 levels and the fallback ran out of stack."""
+    deep: list[object] = []
+    for _ in range(900):
+        deep = [deep]
+    line = {"id": "a", "response": "x", "tool_calls": [{"name": "f", "arguments": deep}]}
+    written = json.loads(json_line(line))
+    assert written["id"] == "a" and written["response"] == "x"
+    assert CUT in json.dumps(written)
+    depth, value = 0, written["tool_calls"][0]["arguments"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0]
+    assert value == CUT and depth <= MAX_LINE_DEPTH
+    shallow = {"a": [[[1]]], "n": float("nan")}
+    assert json.loads(json_line(shallow)) == {"a": [[[1]]], "n": None}  # untouched
