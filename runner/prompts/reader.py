@@ -6,7 +6,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,7 @@ def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptR
     reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
     start = 2
     try:
+        _check_header(path, reader.fieldnames or [])
         for row in reader:
             if None in row:
                 _report(
@@ -221,6 +222,18 @@ def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptR
             start = reader.line_num + 1
     except csv.Error as exc:
         raise BadInputError(_csv_problem(path, start, reader.line_num, str(exc))) from None
+
+
+def _check_header(path: Path, columns: Sequence[str]) -> None:
+    """A column named twice: the row's last cell won, silently (pandas keeps both)."""
+    seen: set[str] = set()
+    for number, column in enumerate(columns, start=1):
+        if column in seen and column.strip():  # unnamed columns (a spreadsheet's ",,") aside
+            raise BadInputError(
+                f"{path}:1: column {number} is named {column!r} again; each column needs its "
+                "own name (only one of the two would be read)"
+            )
+        seen.add(column)
 
 
 def _csv_problem(path: Path, start: int, end: int, error: str) -> str:

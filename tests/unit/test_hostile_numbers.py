@@ -150,3 +150,12 @@ def test_a_result_line_cuts_an_answer_nested_too_deep_and_still_writes() -> None
     assert value == CUT and depth <= MAX_LINE_DEPTH
     shallow = {"a": [[[1]]], "n": float("nan")}
     assert json.loads(json_line(shallow)) == {"a": [[[1]]], "n": None}  # untouched
+
+
+def test_a_csv_column_named_twice_is_named_and_unnamed_ones_pass(tmp_path: Path) -> None:
+    """The row's last 'prompt' cell was sent; prompto (pandas) reads the first."""
+    text = "id,api,prompt,prompt\n1,openai,first,second\n"
+    with pytest.raises(BadInputError, match=r"e\.csv:1: column 4 is named 'prompt' again"):
+        read_records(_file(tmp_path, "e.csv", text))
+    spreadsheet = "id,api,prompt,,\n1,openai,hi,,\n"
+    assert read_records(_file(tmp_path, "s.csv", spreadsheet))[0].data["prompt"] == "hi"
