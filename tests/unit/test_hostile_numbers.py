@@ -17,6 +17,7 @@ import pytest
 
 from runner.errors import BadInputError
 from runner.evaluation.scorers import valid_json
+from runner.evaluation.stored import completed_file_lines, read_lines
 from runner.prompts.data import iter_rows
 from runner.prompts.output_check import check_answer
 from runner.prompts.reader import iter_records, read_records
@@ -159,3 +160,13 @@ def test_a_csv_column_named_twice_is_named_and_unnamed_ones_pass(tmp_path: Path)
         read_records(_file(tmp_path, "e.csv", text))
     spreadsheet = "id,api,prompt,,\n1,openai,hi,,\n"
     assert read_records(_file(tmp_path, "s.csv", spreadsheet))[0].data["prompt"] == "hi"
+
+
+def test_a_completed_file_nested_too_deep_is_bad_input_for_evaluate(tmp_path: Path) -> None:
+    """runner.evaluate file=... ended 'unexpected RecursionError ... please report it'."""
+    text = '{"id": "a", "response": "x"}\n{"id": "b", "response": ' + DEEP + "}\n"
+    path = _file(tmp_path, "done.jsonl", text)
+    with pytest.raises(BadInputError, match=r"done\.jsonl:2: not valid JSON \(nested more than"):
+        completed_file_lines(path)
+    run = _file(tmp_path, "completed.jsonl", text)
+    assert [line["id"] for line in read_lines(run)] == ["a"]  # a run's: the line is skipped
