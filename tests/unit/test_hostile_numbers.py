@@ -21,6 +21,7 @@ from runner.evaluation.stored import completed_file_lines, read_lines
 from runner.prompts.data import iter_rows
 from runner.prompts.output_check import check_answer
 from runner.prompts.reader import iter_records, read_records
+from runner.prompts.records import PromptRecord, record_problems
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
 
 GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
@@ -170,3 +171,32 @@ def test_a_completed_file_nested_too_deep_is_bad_input_for_evaluate(tmp_path: Pa
         completed_file_lines(path)
     run = _file(tmp_path, "completed.jsonl", text)
     assert [line["id"] for line in read_lines(run)] == ["a"]  # a run's: the line is skipped
+
+
+@pytest.mark.parametrize(
+    ("parameters", "said"),
+    [
+        ({"max_tokens": "lots"}, "parameters.max_tokens is 'lots'"),
+        ({"max_tokens": True}, "parameters.max_tokens is True"),
+        ({"max_tokens": -5}, "parameters.max_tokens is -5"),
+        ({"max_completion_tokens": 1e308}, "parameters.max_completion_tokens is 1e+308"),
+        ({"max_tokens": 1.5}, "parameters.max_tokens is 1.5"),
+        ({"options": {"num_predict": -3}}, "parameters.options.num_predict is -3"),
+    ],
+)
+def test_a_token_bound_that_is_no_whole_number_is_named(
+    parameters: dict[str, object], said: str
+) -> None:
+    """It was sent as given; the budget and token limits had no bound to hold it to."""
+    record = PromptRecord({"api": "openai", "prompt": "hi", "parameters": parameters}, "e", 2)
+    (problem,) = record_problems(record, frozenset({"openai"}))
+    assert problem.startswith(f"e:2: {said}; it bounds the answer's tokens"), problem
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"max_tokens": 100}, {"max_tokens": 100.0}, {"options": {"num_predict": -1}}, {}],
+)
+def test_a_whole_token_bound_passes(parameters: dict[str, object]) -> None:
+    record = PromptRecord({"api": "openai", "prompt": "hi", "parameters": parameters})
+    assert record_problems(record, frozenset({"openai"})) == []
