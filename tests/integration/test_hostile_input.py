@@ -72,3 +72,25 @@ def test_run_id_of_a_folder_made_by_hand_is_refused_and_left_alone(tmp_path: Pat
     (tmp_path / "outputs" / "e" / "empty").mkdir()
     code, out, err = _runner(tmp_path, "run_id=empty", "max_attempts=1")
     assert code == 1 and (tmp_path / "outputs" / "e" / "empty" / "run.json").exists(), err
+
+
+def test_cfg_job_prints_no_key_and_no_url_password(tmp_path: Path) -> None:
+    """Hydra prints the config itself: --resolve showed the key, a URL its password."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "e.jsonl").write_text(GOOD, encoding="utf-8")
+    key = "sk-cfgcanary0123456789abcdef"
+    code, out, err = _run(
+        tmp_path,
+        "runner",
+        "experiment=e",
+        "apis.openai.api_key=${oc.env:OPENAI_API_KEY}",
+        "apis.anthropic.base_url=http://user:hunter2pass@127.0.0.1:9/v1",
+        "--cfg",
+        "job",
+        "--resolve",
+        env={"OPENAI_API_KEY": key},
+    )
+    assert code == 0, err
+    assert "api_key: '[REDACTED]'" in out or "api_key: [REDACTED]" in out, out
+    assert "base_url: http://127.0.0.1:9/v1" in out, out
+    assert key not in out + err and "hunter2pass" not in out + err
