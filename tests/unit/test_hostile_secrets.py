@@ -71,3 +71,16 @@ def test_tgi_says_the_same_for_its_endpoint() -> None:
     provider = HuggingfaceTgiProvider(ProviderContext(RunConfig(), env=env))
     record = PromptRecord({**RECORD, "api": "huggingface-tgi"})
     assert any("apis.huggingface_tgi.endpoint" in p for p in provider.problems(record))
+
+
+@pytest.mark.parametrize("key", ["sk-short1", "abcdef123456", "Passw0rd-local"])
+def test_a_key_variable_is_masked_however_plain_its_value_looks(key: str) -> None:
+    """A server echoing 'Bearer abcdef123456' put that key into results, index and terminal."""
+    redaction.remember_env({"OPENAI_API_KEY": key, "PRIMARY_KEY": "response"})
+    redaction.remember(["localkey-777"], known=True)  # apis.*.api_key, once resolved
+    echoed = f"Incorrect API key provided: Bearer {key}; also localkey-777. response"
+    assert redaction.redact(echoed) == (
+        f"Incorrect API key provided: Bearer {redaction.MASK}; also {redaction.MASK}. response"
+    )
+    redaction.remember(["short12"], known=True)  # under 8 characters: it would mask words
+    assert redaction.redact("short12") == "short12"
