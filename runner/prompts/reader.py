@@ -80,9 +80,12 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
         try:
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
+            # Old Mac line ends (a lone \r) are no line end here: records run together.
+            cr = "\r" in line.rstrip("\r\n")
             _report(
                 f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
-                f"{exc.colno}); each line must be one JSON object",
+                f"{exc.colno}); each line must be one JSON object"
+                + ("; this line holds a lone \\r: end lines with \\n" if cr else ""),
                 on_problem,
             )
             continue

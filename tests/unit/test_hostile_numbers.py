@@ -200,3 +200,9 @@ def test_a_token_bound_that_is_no_whole_number_is_named(
 def test_a_whole_token_bound_passes(parameters: dict[str, object]) -> None:
     record = PromptRecord({"api": "openai", "prompt": "hi", "parameters": parameters})
     assert record_problems(record, frozenset({"openai"})) == []
+
+
+def test_records_joined_by_a_lone_carriage_return_say_so(tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.jsonl", GOOD.rstrip("\n") + "\r" + GOOD)
+    with pytest.raises(BadInputError, match=r"e\.jsonl:1: .*lone \\r: end lines with \\n"):
+        read_records(path)
