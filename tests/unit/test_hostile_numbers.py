@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import BadInputError
+from runner.config.limits_json import merged_limits
+from runner.errors import BadInputError, ConfigError
 from runner.evaluation.scorers import valid_json
 from runner.evaluation.stored import completed_file_lines, read_lines
 from runner.prompts.data import iter_rows
 from runner.prompts.output_check import check_answer
+from runner.prompts.output_schema import SchemaError, load_schema
 from runner.prompts.reader import iter_records, read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
@@ -206,3 +208,15 @@ def test_records_joined_by_a_lone_carriage_return_say_so(tmp_path: Path) -> None
     path = _file(tmp_path, "e.jsonl", GOOD.rstrip("\n") + "\r" + GOOD)
     with pytest.raises(BadInputError, match=r"e\.jsonl:1: .*lone \\r: end lines with \\n"):
         read_records(path)
+
+
+def test_settings_files_nested_too_deep_are_config_errors(tmp_path: Path) -> None:
+    """max_queries_json= and output_schema= of such a file ended 'unexpected RecursionError'."""
+    deep = _file(tmp_path, "deep.json", '{"openai": ' + DEEP + "}")
+    with pytest.raises(ConfigError, match=r"deep\.json: not valid JSON \(nested more than"):
+        merged_limits(deep, {})
+    with pytest.raises(SchemaError, match=r"deep\.json:1: not valid JSON \(nested more than"):
+        load_schema(str(deep), tmp_path)
+    walked = '{"type": "array", "items": ' + '{"items": ' * 900 + "{}" + "}" * 900 + "}"
+    with pytest.raises(SchemaError, match="nested too deeply to check"):
+        load_schema(str(_file(tmp_path, "walked.json", walked)), tmp_path)
