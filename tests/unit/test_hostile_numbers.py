@@ -24,6 +24,8 @@ from runner.prompts.output_check import check_answer
 from runner.prompts.output_schema import SchemaError, load_schema
 from runner.prompts.reader import iter_records, read_records
 from runner.prompts.records import PromptRecord, record_problems
+from runner.report.answers import readable
+from runner.view.conversation import as_text, pretty_json
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
 
 GOOD = '{"id": "a", "api": "openai", "model_name": "m", "prompt": "hi"}\n'
@@ -220,3 +222,10 @@ def test_settings_files_nested_too_deep_are_config_errors(tmp_path: Path) -> Non
     walked = '{"type": "array", "items": ' + '{"items": ' * 900 + "{}" + "}" * 900 + "}"
     with pytest.raises(SchemaError, match="nested too deeply to check"):
         load_schema(str(_file(tmp_path, "walked.json", walked)), tmp_path)
+
+
+def test_an_answer_nested_too_deep_is_shown_as_text_in_the_report_and_viewer() -> None:
+    """The viewer's find and compare pages answered 500 (RecursionError) for such an answer."""
+    assert as_text(DEEP) == DEEP
+    assert pretty_json(DEEP) == DEEP
+    assert readable(DEEP) == DEEP
