@@ -20,6 +20,7 @@ if __name__ == "__main__":
             signal.signal(_sig, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
 import contextlib
+import io
 import os
 import sys
 from collections import Counter
@@ -34,7 +35,7 @@ from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
-from runner import cli, logs
+from runner import cli, logs, redaction
 from runner.commands import shell_command
 from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
@@ -234,6 +235,19 @@ def _through_hydra_main(args: list[str]) -> int:
     A job that runs here leaves its status in this process; one in another process (a
     launcher's worker) raises :class:`JobExit` when it fails, which Hydra hands back here.
     """
+    if any(a in ("--cfg", "-c") or a.startswith("--cfg=") for a in args):
+        # Hydra prints the config itself: a key (--resolve) or a URL's password went out.
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                return _hydra_status(args)
+        finally:
+            sys.stdout.write(redaction.scrub(printed.getvalue()))
+    return _hydra_status(args)
+
+
+def _hydra_status(args: list[str]) -> int:
+    """Hydra's own run of the command line; the worst exit status of what it ran."""
     sys.argv[1:] = args  # what hydra.main reads
     # Hydra raises what it cannot compose instead of printing it in a dozen lines: said in
     # one (cli.config_problem), exit 2. A job's own failures never reach Hydra (guarded).

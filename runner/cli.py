@@ -34,6 +34,7 @@ from runner.errors import ConfigError, RunnerError
 from runner.paths import runner_cache_home
 from runner.std_streams import reader_left, reader_may_leave, streams_in_place
 from runner.stop_signals import terminate_as_interrupt
+from runner.visible import visible
 
 INTERRUPTED = 130
 UNEXPECTED = 1
@@ -201,7 +202,8 @@ def guarded(call: Callable[[], int], name: str, *, interrupted: str = "") -> int
 def say_error(exc: BaseException | str) -> None:
     """The one line the user sees for a failure (key values masked)."""
     with contextlib.suppress(BrokenPipeError):  # no one reads stderr any more: nothing to do
-        sys.stderr.write(redaction.scrub(f"error: {exc}") + "\n")
+        # A file name or value holding ESC is shown as \u001b, not acted on by the terminal.
+        sys.stderr.write(visible(redaction.scrub(f"error: {exc}")) + "\n")
         sys.stderr.flush()
 
 

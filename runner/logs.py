@@ -19,10 +19,20 @@ from loguru import logger
 from runner import redaction
 from runner.visible import visible
 
-_STDERR_FORMAT = "<level>{level: <7}</level> {message}"
+_STDERR_FORMAT = "<level>{level: <7}</level> {extra[shown]}\n{exception}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {name}:{line} | {message}"
 
 _files: dict[int, _RunLogFile] = {}
+
+
+def _stderr_format(record: Any) -> str:
+    """The terminal's line: the message with its control characters shown, not acted on.
+
+    A name or an error holding ESC (``\\x1b]0;title\\x07``, ``\\x1b[2J``) retitled or
+    cleared the terminal; the level's own colour codes are added after, by loguru.
+    """
+    record["extra"]["shown"] = visible(record["message"])
+    return _STDERR_FORMAT
 
 
 def _to_stderr(message: str) -> None:
@@ -97,7 +107,7 @@ def configure(level: str = "INFO") -> None:
     logger.add(
         _to_stderr,
         level=level.upper(),
-        format=_STDERR_FORMAT,
+        format=_stderr_format,
         colorize=sys.stderr.isatty(),
         backtrace=False,
         diagnose=False,

@@ -18,6 +18,7 @@ A URL may carry a credential of its own (``http://user:password@host/v1``, ``?ke
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -27,6 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -35,6 +37,8 @@ MASK = "[REDACTED]"
 # Names of variables that hold credentials: OPENAI_API_KEY, OPENAI_API_KEY_gpt_4o,
 # HF_TOKEN, AZURE_OPENAI_API_KEY, MY_SECRET, ...
 _SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD)(_|$)", re.IGNORECASE)
+# Of those, names whose value is a key for certain (OPENAI_API_KEY_gpt_4o, ..._ACCESS_TOKEN).
+_KEY_NAME = re.compile(r"(^|_)(API_?KEY|ACCESS_TOKEN)(_|$)", re.IGNORECASE)
 # Shorter values ("1", "true", "abc") would mask ordinary words; no real key is this short.
 _MIN_LENGTH = 8
 # Keys that services issue begin so: OpenAI and Stripe (sk-, sk-ant- for Anthropic), Google
@@ -94,13 +98,18 @@ def looks_like_secret(value: str) -> bool:
     return bits >= _MIN_BITS_PER_CHAR
 
 
-def remember(values: Iterable[str | None]) -> None:
-    """Mask these values from now on, if they look like keys (also as escaped in JSON)."""
+def remember(values: Iterable[str | None], *, known: bool = False) -> None:
+    """Mask these values from now on, if they look like keys (also as escaped in JSON).
+
+    ``known``: they are keys for certain (an ``*_API_KEY`` variable, ``apis.*.api_key``, a
+    URL's password), masked from 8 characters on however they look: a server that echoed
+    ``Bearer abcdef123456`` put that key into the results, the index and the terminal.
+    """
     global _known
     added = False
     with _lock:
         for value in values:
-            if not value or not looks_like_secret(value):
+            if not value or not (_long_token(value) if known else looks_like_secret(value)):
                 continue
             for form in (value, value.strip(), *_escaped(value)):
                 if form not in _secrets:
@@ -115,6 +124,12 @@ def remember(values: Iterable[str | None]) -> None:
             _known = (tuple(ordered), pattern, utf8)
 
 
+def _long_token(value: str) -> bool:
+    """8+ characters and no space: a known key this short or spaced would mask words."""
+    value = value.strip()
+    return len(value) >= _MIN_LENGTH and not any(c.isspace() for c in value)
+
+
 def _escaped(value: str) -> list[str]:
     """``value`` as the JSON writers (the standard library's, orjson) escape it in a string."""
     forms = [json.dumps(value)[1:-1]]
@@ -126,7 +141,8 @@ def _escaped(value: str) -> list[str]:
 def remember_env(env: Mapping[str, str]) -> None:
     """Mask the value of every credential-named variable of ``env`` (and of URLs' secrets)."""
     remember(value for name, value in env.items() if is_secret_name(name))
-    remember(url_secrets(value for value in env.values() if "://" in value))
+    remember((value for name, value in env.items() if _KEY_NAME.search(name)), known=True)
+    remember(url_secrets(value for value in env.values() if "://" in value), known=True)
 
 
 def public_url(text: str) -> str:
@@ -149,9 +165,29 @@ def url_secrets(values: Iterable[str]) -> list[str]:
     found: list[str] = []
     for value in values:
         for match in _URL_USERINFO.finditer(value):
-            found.append(match.group(0)[len(match.group(1)) : -1].partition(":")[2])
+            userinfo = match.group(0)[len(match.group(1)) : -1]
+            found.append(userinfo.partition(":")[2])
+            found += _basic_auth_forms(userinfo.replace("\\:", ":"))
         found += [m.group(0)[len(m.group(1)) :] for m in _SECRET_PARAM.finditer(value)]
     return found
+
+
+def _basic_auth_forms(userinfo: str) -> list[str]:
+    """The password as sent, and the ``Authorization: Basic`` token a URL's login becomes.
+
+    aiohttp sends ``user:password@`` as base64 of the percent-decoded pair; a server that
+    echoes the header in its error ("Incorrect API key provided: Basic YWxp...") put the
+    login, readable by anyone with base64, into the results, the index and the report.
+    """
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return []
+    pair = f"{unquote(user)}:{unquote(password)}"
+    try:
+        raw = pair.encode("latin-1")  # aiohttp's BasicAuth encoding
+    except UnicodeEncodeError:
+        raw = pair.encode("utf-8")
+    return [unquote(password), base64.b64encode(raw).decode("ascii")]
 
 
 def dotenv_values(path: Path) -> dict[str, str]:

@@ -31,3 +31,24 @@ def visible(text: str, *, controls: bool = True) -> str:
             terminal's own colour codes (a formatted log line).
     """
     return (_HIDDEN if controls else _HIDDEN_BIDI).sub(_escape, text)
+
+
+# A spreadsheet runs a cell starting so as a formula (=HYPERLINK(...), +cmd|' /C calc'!A0);
+# OWASP's CSV-injection advice: lead such a text cell with a ' (shown, never run).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A plain number starting with a sign is left alone: -0.5 is a value, not a formula.
+NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER)
+# The same rule for DuckDB (a text column ``{0}`` as the CSV export writes it).
+SQL_SPREADSHEET_CELL = (
+    "CASE WHEN regexp_matches({0}, '^[=+\\-@\\t\\r]') AND NOT regexp_full_match({0}, '"
+    + NUMBER
+    + "') THEN '''' || {0} ELSE {0} END"
+)
+
+
+def spreadsheet_cell(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet shows and never runs as a formula."""
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text

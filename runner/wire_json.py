@@ -54,6 +54,31 @@ def dumps_bytes(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
+def std_loads(text: bytes | str) -> Any:
+    """The standard library's value of ``text``; what it cannot hold is not JSON either.
+
+    Text nested deeper than the interpreter's recursion limit (about 1,000 levels), or with
+    an integer of more than 4,300 digits, made ``json.loads`` raise ``RecursionError`` or a
+    plain ``ValueError``: a model's answer of ``[[[[...`` stopped a whole run.
+
+    Raises:
+        json.JSONDecodeError: the text is not JSON, or is nested or sized beyond reading.
+        UnicodeDecodeError: the bytes are not UTF-8.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        problem = "nested more than about 1,000 levels deep"
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise
+        problem = "an integer has more than 4,300 digits"
+    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    raise json.JSONDecodeError(problem, shown, 0) from None
+
+
 def loads(raw: bytes | str) -> Any:
     """The value of JSON text from an API (bytes are read as UTF-8).
 
@@ -64,7 +89,7 @@ def loads(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        return std_loads(raw)
 
 
 def loads_exact(text: str | bytes) -> Any:
@@ -79,7 +104,7 @@ def loads_exact(text: str | bytes) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass  # NaN, a half character, or not JSON: the standard library says which
-    return json.loads(text)
+    return std_loads(text)
 
 
 def _finite(value: Any) -> Any:
@@ -90,6 +115,23 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
+    return value
+
+
+# A result line holds lists and objects this deep; deeper parts of an answer (a tool call's
+# arguments, a parsed answer) are cut to a note: 500 levels stopped the whole run.
+MAX_LINE_DEPTH = 200
+CUT = "(nested deeper than 200 levels: cut)"
+
+
+def _cut(value: Any, room: int) -> Any:
+    """``value`` with lists and objects below ``room`` levels replaced by :data:`CUT`."""
+    if isinstance(value, dict | list | tuple) and room <= 0:
+        return CUT
+    if isinstance(value, dict):
+        return {k: _cut(v, room - 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(v, room - 1) for v in value]
     return value
 
 
@@ -114,11 +156,14 @@ def json_line(value: Any) -> bytes:
     """``value`` as one UTF-8 line of JSON, ending in a newline.
 
     Never fails on a value of the run's own: what orjson refuses goes to the standard
-    library, and a half character (a lone surrogate in an API's answer) becomes U+FFFD.
+    library, a half character (a lone surrogate in an API's answer) becomes U+FFFD, and
+    lists and objects nested past :data:`MAX_LINE_DEPTH` are cut to :data:`CUT`.
     """
     try:
         return orjson.dumps(value, default=str, option=_LINE_OPTIONS)
-    except TypeError:
+    except TypeError as exc:
+        if "Recursion limit" in str(exc):  # orjson's, past 255 levels
+            value = _cut(value, MAX_LINE_DEPTH)
         text = _LINE_FALLBACK.encode(_finite(value)) + "\n"
     try:
         return text.encode("utf-8")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.wire_json import std_loads
 
 
 def _check_value(path: Path, where: str, value: Any) -> None:
@@ -28,7 +29,7 @@ def read_limits_json(path: Path) -> dict[str, Any]:
         ConfigError: the file is missing, not JSON, not an object, or holds a bad limit.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = std_loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"max_queries_json={path}: cannot read it ({exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -132,9 +132,10 @@ def to_settings(cfg: DictConfig) -> RunConfig:
     check_values(run)
     # A key referenced from config (${oc.env:ANY_NAME}) is masked like the usual variables.
     apis = [getattr(run.apis, f.name) for f in fields(run.apis)]
-    redaction.remember(getattr(api, "api_key", None) for api in apis)
+    redaction.remember((getattr(api, "api_key", None) for api in apis), known=True)
     urls = [getattr(api, name, None) for api in apis for name in ("base_url", "endpoint")]
-    redaction.remember(redaction.url_secrets(url for url in urls if isinstance(url, str)))
+    secrets = redaction.url_secrets(url for url in urls if isinstance(url, str))
+    redaction.remember(secrets, known=True)
     return run
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.evaluation.jsonschema import schema_errors
+from runner.wire_json import std_loads
 
 Fields = dict[str, Any]
 ScorerFn = Callable[..., Any]
@@ -91,7 +92,7 @@ def valid_json(line: Mapping[str, Any], schema: dict[str, Any] | None = None) ->
     if fenced:
         text = fenced.group(1).strip()
     try:
-        value = json.loads(text)
+        value = std_loads(text)  # an answer of [[[[... is not JSON here, not an error
     except json.JSONDecodeError as exc:
         return {"score": False, "reason": f"not JSON: {exc}"}
     problems = schema_errors(value, schema) if schema else []

@@ -20,6 +20,7 @@ from runner.evaluation.pipeline import EvaluationRun
 from runner.output.run_folder import COMPLETED
 from runner.providers import ProviderContext
 from runner.run_dirs import LATEST, run_folders
+from runner.wire_json import std_loads
 
 
 @dataclass
@@ -78,7 +79,7 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
             if not text.endswith("\n"):
                 break
             try:
-                line = json.loads(text)
+                line = std_loads(text)
             except json.JSONDecodeError:
                 continue
             if isinstance(line, dict):
@@ -145,7 +146,7 @@ def completed_file_lines(path: Path) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for number, text in enumerate(texts, start=1):
         try:
-            line = json.loads(text) if text.strip() else None
+            line = std_loads(text) if text.strip() else None
         except json.JSONDecodeError as exc:
             raise BadInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(line, dict):

@@ -69,10 +69,14 @@ def _number(value: Any) -> float | None:
     return found if found >= 0 else None  # -1: Gemini's "dynamic", no bound
 
 
+# Blocks of parameters that hold generation settings: Gemini's and Ollama's.
+_NESTED = ("generationConfig", "generation_config", "options")
+
+
 def _settings_of(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The parameters and the blocks nested in them that hold generation settings."""
     found = [params]
-    for name in ("generationConfig", "generation_config", "options"):
+    for name in _NESTED:
         nested = params.get(name)
         if isinstance(nested, Mapping):
             found.append(nested)
@@ -108,6 +112,31 @@ def answer_bound(params: Mapping[str, Any]) -> float | None:
             found = _number(block.get(name))
             if found is not None:
                 return found
+    return None
+
+
+def bound_problem(params: Mapping[str, Any]) -> str | None:
+    """What is wrong with a parameter that bounds the answer, or None.
+
+    A bound is a whole number of tokens: ``max_tokens: "lots"``, ``true``, ``-5`` or
+    ``1e308`` was sent as given (the API refuses it, or the budget and token limits had
+    no bound to hold). Ollama's ``num_predict`` takes -1 and -2 (no bound, fill the context).
+    """
+    blocks = [("", params)] + [
+        (f"{name}.", params[name]) for name in _NESTED if isinstance(params.get(name), Mapping)
+    ]
+    for prefix, block in blocks:
+        for name in _BOUNDS:
+            if name not in block:
+                continue
+            value = block[name]
+            lowest = -2 if name == "num_predict" else 1
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and lowest <= value < 2**53 and value == int(value)):
+                return (
+                    f"parameters.{prefix}{name} is {value!r}; it bounds the answer's tokens: "
+                    f"give a whole number of at least {lowest}"
+                )
     return None
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.output.disk import write_failed
 from runner.output.results import full_line
+from runner.visible import spreadsheet_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,8 @@ def read_results(path: Path) -> pd.DataFrame:
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return spreadsheet_cell(value)  # an answer "=HYPERLINK(...)" is text, not a formula
     return "" if value is None else value
 
 
@@ -50,7 +53,8 @@ def export_csv(source: Path, target: Path) -> int:
     """Write the results of ``source`` as CSV, streaming; returns the rows written.
 
     Columns are the union of every line's keys, in first-seen order; dict and list cells
-    are written as JSON text.
+    are written as JSON text, and a text cell a spreadsheet would run as a formula (``=``,
+    ``+``, ``-``, ``@`` first, not a number) leads with a ``'``.
 
     Raises:
         DiskFullError: the CSV could not be written (no partial file is left).

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInputError
-from runner.prompts.reader import text_lines
+from runner.prompts.reader import text_lines, value_problem
 from runner.wire_json import loads_exact
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -82,9 +82,13 @@ def _jsonl_rows(path: Path) -> Iterator[DataRow]:
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
             raise BadInputError(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); each "
+                f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
+                f"{exc.colno}); each "
                 "line of a data file must be one JSON object; nothing was sent"
             ) from None
+        problem = value_problem(line, data)
+        if problem:
+            raise BadInputError(f"{path}:{number}: {problem}; nothing was sent")
         yield _row(data, number, f"{path}:{number}")
 
 

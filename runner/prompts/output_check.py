@@ -14,6 +14,7 @@ from typing import Any
 
 from runner.prompts.output_styles import READERS, output_style
 from runner.prompts.records import PromptRecord
+from runner.wire_json import std_loads
 
 # Finish reasons that mean "cut at the token limit", in each API's words.
 TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS", "max_output_tokens"})
@@ -85,13 +86,16 @@ def check_answer(text: Any, finish_reason: str | None, schema: Mapping[str, Any]
     if finish_reason in TRUNCATED:
         raise ValueError(f"the answer was cut at the token limit (finish_reason {finish_reason})")
     try:
-        value = json.loads(text)
+        value = std_loads(text)  # an answer of [[[[... is not JSON here, not a crash
     except (TypeError, json.JSONDecodeError) as exc:
         shown = str(text)[:80]
         raise ValueError(f"the answer is not JSON ({exc}): {shown!r}") from None
     import jsonschema.exceptions
 
-    error = jsonschema.exceptions.best_match(validator_for(schema).iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(validator_for(schema).iter_errors(value))
+    except RecursionError:
+        raise ValueError("the answer is nested too deeply to check against the schema") from None
     if error is not None:
         where = "$" + "".join(
             f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path

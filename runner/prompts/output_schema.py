@@ -21,6 +21,7 @@ from typing import Any
 from runner.prompts.output_check import validator_for
 from runner.prompts.output_styles import WRITERS, output_style, styled_apis
 from runner.prompts.records import PromptRecord
+from runner.wire_json import std_loads
 
 FIELD = "output_schema"
 _CLASS_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -45,7 +46,7 @@ def load_schema(value: Any, base: Path) -> dict[str, Any]:
         schema: Any = dict(value)
     elif isinstance(value, str) and value.strip().startswith("{"):
         try:
-            schema = json.loads(value)
+            schema = std_loads(value)
         except json.JSONDecodeError as exc:
             raise SchemaError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     elif isinstance(value, str) and value.endswith(".json"):
@@ -63,6 +64,8 @@ def load_schema(value: Any, base: Path) -> dict[str, Any]:
         validator_for(schema)
     except ValueError as exc:
         raise SchemaError(f"not a valid JSON Schema: {exc}") from None
+    except RecursionError:  # parsed, but deeper than the schema checker can walk
+        raise SchemaError("not a valid JSON Schema: nested too deeply to check") from None
     return schema
 
 
@@ -73,7 +76,7 @@ def _read_file(path: Path, base: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise SchemaError(f"cannot read {full}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return json.loads(text)
+        return std_loads(text)
     except json.JSONDecodeError as exc:
         raise SchemaError(
             f"{full}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +80,12 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
         try:
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
+            # Old Mac line ends (a lone \r) are no line end here: records run together.
+            cr = "\r" in line.rstrip("\r\n")
             _report(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must be one JSON object",
+                f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
+                f"{exc.colno}); each line must be one JSON object"
+                + ("; this line holds a lone \\r: end lines with \\n" if cr else ""),
                 on_problem,
             )
             continue
@@ -92,7 +97,68 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             continue
         if "\\ud" in line or "\\uD" in line:  # no lowered copy of every line
             _check_no_lone_surrogate(path, number, data)
+        problem = value_problem(line, data)
+        if problem:
+            _report(f"{path}:{number}: {problem}", on_problem)
+            continue
         yield PromptRecord(data, str(path), number)
+
+
+# Deeper than this, a record cannot be written as a result line (orjson stops at 255
+# levels; the standard library's fallback ran out of stack): "unexpected RecursionError".
+MAX_DEPTH = 200
+
+
+def value_problem(line: str, data: Any) -> str | None:
+    """What no API or result line can hold in a parsed line: NaN, infinity, deep nesting."""
+    if line.count("[") + line.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels (lists and objects); flatten it"
+    field = not_finite(data) if MAYBE_NOT_FINITE.search(line) else None
+    return None if field is None else not_finite_problem(field)
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+# How a number JSON cannot send is spelled: NaN, Infinity, or an exponent past a double's.
+MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+def not_finite(value: Any, where: str = "") -> str | None:
+    """The field of ``value`` holding NaN or an infinity (``parameters.stop[1]``), or None.
+
+    Python's JSON reader takes ``NaN``, ``Infinity`` and ``1e999``; no API does, and a
+    result line writes them as null: ``temperature: 1e999`` was sent as ``null``, silently.
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    for field, item in items:
+        found = not_finite(item, field)
+        if found is not None:
+            return found
+    return None
+
+
+def not_finite_problem(field: str) -> str:
+    """The problem of a line whose ``field`` is NaN or infinite."""
+    return (
+        f"field {field!r} is NaN or infinite (NaN, Infinity, 1e999): JSON has no "
+        "such number (it would be sent and written as null); give a finite number"
+    )
 
 
 def _check_no_lone_surrogate(path: Path, number: int, data: dict[str, Any]) -> None:
@@ -147,6 +213,7 @@ def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptR
     reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
     start = 2
     try:
+        _check_header(path, reader.fieldnames or [])
         for row in reader:
             if None in row:
                 _report(
@@ -158,6 +225,18 @@ def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptR
             start = reader.line_num + 1
     except csv.Error as exc:
         raise BadInputError(_csv_problem(path, start, reader.line_num, str(exc))) from None
+
+
+def _check_header(path: Path, columns: Sequence[str]) -> None:
+    """A column named twice: the row's last cell won, silently (pandas keeps both)."""
+    seen: set[str] = set()
+    for number, column in enumerate(columns, start=1):
+        if column in seen and column.strip():  # unnamed columns (a spreadsheet's ",,") aside
+            raise BadInputError(
+                f"{path}:1: column {number} is named {column!r} again; each column needs its "
+                "own name (only one of the two would be read)"
+            )
+        seen.add(column)
 
 
 def _csv_problem(path: Path, start: int, end: int, error: str) -> str:
@@ -187,7 +266,12 @@ def iter_records(path: Path, on_problem: ProblemSink | None = None) -> Iterator[
         yield from _jsonl_records(path, on_problem)
     else:
         # Typed by column as prompto's pandas reader does (so the whole file is read first).
-        yield from typed_csv_records(_csv_records(path, on_problem))
+        for record in typed_csv_records(_csv_records(path, on_problem)):
+            field = not_finite(record.data)  # a cell 'inf' or '1e999' types as a float
+            if field is not None:
+                _report(f"{record.where}: {not_finite_problem(field)}", on_problem)
+                continue
+            yield record
 
 
 def read_records(path: Path) -> list[PromptRecord]:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from runner.limits.tokens import bound_problem
 from runner.prompts.parts import PartFormError, canonical_prompt
 
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -161,6 +162,9 @@ def record_problems(record: PromptRecord, known_apis: frozenset[str]) -> list[st
         problems.append(f"unknown api {api!r}; known: {', '.join(sorted(known_apis))}")
     if "parameters" in data and not isinstance(data["parameters"], dict):
         problems.append("field 'parameters' must be an object (a dict of model parameters)")
+    elif isinstance(data.get("parameters"), dict):
+        problem = bound_problem(data["parameters"])
+        problems += [problem] if problem else []
     if "model_name" in data and not isinstance(data["model_name"], str | int | float):
         problems.append("field 'model_name' must be a string")
     return [f"{record.where}: {p}" for p in problems]

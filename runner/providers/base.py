@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -254,6 +255,25 @@ class HttpProvider(HttpClient):
 
     def credential_parts(self, model_name: str | None) -> list[str]:
         return [self._url(model_name) or "", self.key(model_name) or ""]
+
+    def url_login_problems(self, model_name: str | None) -> list[str]:
+        """A URL's ``user:password@`` beside a key sent as ``Authorization``: one must go.
+
+        aiohttp refuses to send both, so every request failed as an "internal error"
+        with a traceback per prompt, after the run had started.
+        """
+        url = self._url(model_name)
+        if not url or "@" not in url or not self.key(model_name):
+            return []
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return []
+        return [
+            f"apis.{self.settings_block}.{self.url_setting} (or ${self.url_env}) "
+            f"{public_url(url)!r} carries a user:password@ and the API key goes in the "
+            "Authorization header: only one can be sent; take the login out of the URL "
+            "or unset the key"
+        ]
 
     def cache_identity(self, model_name: str | None) -> dict[str, Any]:
         """The endpoint and the block's settings that shape the request (never the key)."""

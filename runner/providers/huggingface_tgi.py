@@ -64,7 +64,7 @@ class HuggingfaceTgiProvider(HttpProvider):
                 f"{model_variable('HUGGINGFACE_TGI_API_ENDPOINT', record.model_name)}), "
                 "e.g. http://localhost:8080"
             )
-        found += media.media_problems(
+        found += self.url_login_problems(record.model_name) + media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
         return found

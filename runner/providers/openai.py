@@ -272,7 +272,7 @@ class OpenAIProvider(HttpProvider):
                 "or point OPENAI_BASE_URL at a "
                 "server that needs none"
             )
-        found += media.media_problems(
+        found += self.url_login_problems(model) + media.media_problems(
             record.prompt, media.media_folder(self.context.settings), api=self.api
         )
         return found

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.index.schema import quote
-from runner.visible import visible
+from runner.visible import SQL_SPREADSHEET_CELL, visible
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -116,7 +116,7 @@ def _write(
         columns = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
         scratch.execute(f"CREATE TABLE result ({columns})")
         casts = ", ".join(
-            f"CAST(chunk.{quote(c)} AS {t})" for c, t in zip(rel.columns, types, strict=True)
+            _cast(f"chunk.{quote(c)}", t, fmt) for c, t in zip(rel.columns, types, strict=True)
         )
         # One pandas frame of a few thousand rows at a time: memory stays flat.
         for chunk in _chunks(con, rel):
@@ -128,6 +128,12 @@ def _write(
     finally:
         scratch.close()
     return int(row[0]) if row else 0
+
+
+def _cast(column: str, kind: str, fmt: str) -> str:
+    """``column`` as written: in CSV, a text cell a spreadsheet would run leads with a '."""
+    cast = f"CAST({column} AS {kind})"
+    return SQL_SPREADSHEET_CELL.format(cast) if fmt == "csv" and kind == "VARCHAR" else cast
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> Iterator[pd.DataFrame]:

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from runner.report.results_db import literal
+from runner.wire_json import std_loads
 
 # Answers shown in full-ish in the report's tables: the sample and the lowest-scoring.
 SAMPLE_SIZE = 5
@@ -21,7 +22,7 @@ def readable(value: Any) -> str:
     """A prompt or answer as text: a string as is, turns and chats one per paragraph."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = std_loads(value)  # an answer of [[[[... is text here
         except json.JSONDecodeError:
             return str(value)
     if isinstance(value, str):

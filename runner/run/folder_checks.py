@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,19 @@ from loguru import logger
 from runner.config.schema import RunConfig
 from runner.errors import BadInputError
 from runner.output.resume import check_same_input, find_run
-from runner.output.run_folder import RunFolder
+from runner.output.run_folder import LOCK_FILE, RunFolder
 from runner.output.summary import Summary
 from runner.prepare import PreparedRun, experiment_name, input_path
 from runner.run.result import RunResult
+from runner.run_dirs import made_here
 
 
 def refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
-    """A new run never writes into a run that exists: that is what resume is for."""
+    """A new run never writes into a run that exists: that is what resume is for.
+
+    Nor into a folder of someone else's: ``run_id=mine`` of a folder made by hand appended
+    the run's lines to the ``completed.jsonl`` it held and replaced its ``report.html``.
+    """
     if folder.meta.exists():
         resume = shlex.quote(f"resume={folder.run_id}")
         raise BadInputError(
@@ -26,6 +32,20 @@ def refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
             f"this run ({folder.path}); continue it with {resume}, or pick "
             "another run_id (or none, for a new one)"
         )
+    held = _not_made_here(folder.path)
+    if held:
+        raise BadInputError(
+            f"run_id={folder.run_id}: {folder.path} already holds {', '.join(held[:3])}"
+            f"{' ...' if len(held) > 3 else ''} and is no run (no {folder.meta.name}); a run "
+            "writes only into a folder of its own: pick another run_id (or none, for a new one)"
+        )
+
+
+def _not_made_here(path: Path) -> list[str]:
+    """What a folder this process did not make holds (its lock file aside), sorted."""
+    if Path(os.path.abspath(path)) in made_here or not path.is_dir():
+        return []
+    return sorted(item.name for item in path.iterdir() if item.name != LOCK_FILE)
 
 
 def require_run(settings: RunConfig, folder: RunFolder) -> None:

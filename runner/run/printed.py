@@ -29,17 +29,17 @@ def _print_result(result: RunResult, settings: RunConfig) -> None:
         print(visible(line))  # error messages are data too
     for step, (mean, count) in result.extra.get("scores", {}).items():
         print(f"  evaluation {step}: mean score {mean:.2f} over {count} result(s)")
-    print(f"Results: {result.folder.completed}")
+    print(visible(f"Results: {result.folder.completed}"))  # a folder name holding ESC
     outputs = _outputs_flag(settings)
     if settings.index:
         run_id = result.folder.run_id.replace("'", "''")  # an SQL string literal
         sql = f"SELECT id, status, response FROM responses WHERE run_id = '{run_id}'"
-        print(f"Query:   {shell_command('runner.query', *outputs, sql)}")
+        print(visible(f"Query:   {shell_command('runner.query', *outputs, sql)}"))
     # Last, so a run (and `make demo`) ends by saying where to look.
     if result.extra.get("report"):
-        print(f"Report:  {result.extra['report']}")
+        print(visible(f"Report:  {result.extra['report']}"))
         if settings.index:
-            print(f"View:    {shell_command('runner.view', *outputs)}")
+            print(visible(f"View:    {shell_command('runner.view', *outputs)}"))
 
 
 def _outputs_flag(settings: RunConfig) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runner.wire_json import std_loads
+
 
 def pretty_json(value: Any) -> str:
     """Indented JSON (for parameters, tool arguments, parsed output); a string as is."""
@@ -12,7 +14,7 @@ def pretty_json(value: Any) -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = std_loads(value)
         except json.JSONDecodeError:
             return str(value)
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -83,7 +85,7 @@ def as_text(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith(("[", "{")):
         return "" if value is None else str(value)
     try:
-        parsed = json.loads(value)
+        parsed = std_loads(value)  # an answer of [[[[... is text here
     except json.JSONDecodeError:
         return value  # cut short for the page, or not JSON at all
     if isinstance(parsed, list):

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from runner.index.db import read_connection
 from runner.view import queries
+from runner.visible import spreadsheet_cell
 
 # Rows fetched from DuckDB per chunk while an export streams.
 EXPORT_CHUNK = 5000
@@ -36,7 +37,10 @@ def _encode(kind: str, names: list[str], rows: list[tuple[Any, ...]], header: bo
         writer = csv.writer(buffer)
         if header:
             writer.writerow(names)
-        writer.writerows(rows)
+        # A prompt or answer "=HYPERLINK(...)" is text in the spreadsheet, not a formula.
+        writer.writerows(
+            [spreadsheet_cell(v) if isinstance(v, str) else v for v in r] for r in rows
+        )
     else:
         for row in rows:
             buffer.write(json.dumps(dict(zip(names, row, strict=True)), default=str) + "\n")

@@ -91,10 +91,18 @@ async def label(request: web.Request) -> web.StreamResponse:
         )
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    back = str(form.get("back") or "/")
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/"  # never a redirect off this viewer
-    raise web.HTTPSeeOther(back)
+    raise web.HTTPSeeOther(same_site_path(str(form.get("back") or "/")))
+
+
+def same_site_path(back: str) -> str:
+    """``back`` if it is a path on this viewer, else ``/``: never a redirect off it.
+
+    A browser reads ``/\\evil.example`` as ``//evil.example`` (another site); a control
+    character would end the Location header.
+    """
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        return "/"
+    return "/" if any(ord(c) < 32 or ord(c) == 127 for c in back) else back
 
 
 MEDIA = web.AppKey("media_dir", Path)
