@@ -56,7 +56,10 @@ def check_resumable(settings: RunConfig, folder: RunFolder) -> dict[str, Any]:
 def already_complete(
     prepared: PreparedRun, folder: RunFolder, previous: dict[str, Any]
 ) -> RunResult:
-    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched."""
+    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched.
+
+    (Unless the run's end was cut off: :func:`ending_cut_off`, finished by the caller.)
+    """
     plan = prepared.plan
     logger.info(
         "Run {} is already complete: all {} prompt(s) are ok; nothing was sent.",
@@ -77,3 +80,14 @@ def already_complete(
         skipped=plan.skipped,
     )
     return RunResult(folder, summary, {"already_complete": True})
+
+
+def ending_cut_off(folder: RunFolder, previous: dict[str, Any]) -> bool:
+    """Whether a run with every prompt ok stopped before its end (``kill -9``, a full disk).
+
+    Its ``run.json`` does not say ``completed`` (it still says ``running``), or it has no
+    report: the end of the run (run.json, the index, the report) was cut off.
+    """
+    from runner.report.render import REPORT_FILE
+
+    return previous.get("status") != "completed" or not (folder.path / REPORT_FILE).exists()

@@ -41,10 +41,11 @@ from runner.run.endings import (
 from runner.run.folder_checks import (
     already_complete,
     check_resumable,
+    ending_cut_off,
     refuse_existing,
     require_run,
 )
-from runner.run.meta import Invocation, start_meta, write_final_meta
+from runner.run.meta import FINAL_COUNTS, Invocation, start_meta, write_final_meta
 from runner.run.result import RunResult
 from runner.run.run_end import index_beside_report
 from runner.send import send_all
@@ -131,7 +132,10 @@ class Run:
             self.lock.acquire(self.folder.run_id)
             refuse_existing(self.settings, self.folder)  # again, now no one else can start it
         if self.previous and self.prepared.plan.skipped == self.prepared.plan.total:
-            return already_complete(self.prepared, self.folder, self.previous)
+            done = already_complete(self.prepared, self.folder, self.previous)
+            if ending_cut_off(self.folder, self.previous):
+                done.extra["report"] = self._finish_ending(done.summary)
+            return done
         if self.on_start is not None:
             self.on_start()
         self._open()
@@ -245,6 +249,19 @@ class Run:
             some_groups(list(plan.groups.values())),
         )
         self._spending = Spending.for_run(self.settings, self.invocation.sweep_dir)
+
+    def _finish_ending(self, summary: Summary) -> Path | None:
+        """What a run killed after its last result left undone: run.json, index, report."""
+        logger.info(
+            "Run {} ended before its run.json, index and report were written: writing them",
+            self.folder.run_id,
+        )
+        if self.previous.get("status") != "completed":
+            counts = {k: v for k, v in summary.as_dict().items() if k in FINAL_COUNTS}
+            finished = self.clock.wall().isoformat()
+            self.meta = {**self.previous, **counts, "status": "completed", "finished_at": finished}
+            write_final_meta(self.folder, self.meta, failing=False)
+        return index_beside_report(self.index, self.report)
 
     def _forced_exit(self) -> None:
         # A second Ctrl-C skips the ending: record the stop and say how to go on.
