@@ -25,6 +25,7 @@ from runner.index.errors import (
     QueryError,
     ReadOnlyQueryError,
     ResultsIndexError,
+    disk_refused,
 )
 from runner.index.lock import index_lock
 from runner.index.schema import literal
@@ -142,7 +143,9 @@ def checkpoint_uncapped(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("RESET memory_limit")
     try:
         con.execute("CHECKPOINT")
-    finally:
+    except duckdb.Error:
+        raise  # a failed checkpoint closes the database: the cap cannot be set back
+    else:
         if row is not None:
             con.execute(f"SET memory_limit = {literal(str(row[0]))}")
 
@@ -185,6 +188,14 @@ def write_connection(
         try:
             yield con
             checkpoint_uncapped(con)
+        except duckdb.Error as exc:
+            refused = disk_refused(exc)
+            if refused is None:
+                raise
+            raise ResultsIndexError(
+                f"could not write the index {path}: the disk is full ({refused}); the "
+                "results are intact: free some space, then update the index again"
+            ) from None
         finally:
             con.close()
 

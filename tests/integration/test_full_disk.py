@@ -121,3 +121,37 @@ def test_a_disk_that_fills_while_copying_the_input_stops_clearly(
     assert server.requests == []  # nothing sent
     copy = small_disk / "e" / "r1" / "input" / "e.jsonl"
     assert not copy.exists()  # no partial copy left behind
+
+
+def _index(outputs: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner.index", "--outputs-dir", str(outputs)],
+        cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_disk_that_fills_with_the_index_says_so_and_indexes_once_there_is_room(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The index hitting ENOSPC was 'unexpected FatalException ... please report it' (a run
+    whose results were all written exited 1 on it), or a failed COMMIT sent the file down the
+    bad-line pass, whose ROLLBACK then raised 'unexpected TransactionException'.
+    """
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(400))
+    with plain_server() as server:
+        assert _run(tmp_path, server, tmp_path / "outputs", "run_id=r1").returncode == 0
+    run = small_disk / "e" / "r1"
+    run.mkdir(parents=True)
+    for name in ("completed.jsonl", "run.json"):  # ~100 KB: the index needs more than is left
+        (run / name).write_bytes((tmp_path / "outputs" / "e" / "r1" / name).read_bytes())
+    full = _index(small_disk)
+    assert full.returncode == 1, full.stderr
+    assert "unexpected" not in full.stderr and "Traceback" not in full.stderr
+    (line,) = full.stderr.splitlines()
+    assert "could not write the index" in line and "the disk is full" in line
+    assert "No space left on device" in line and "results are intact" in line
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    again = _index(small_disk)
+    assert again.returncode == 0, again.stderr
+    assert "400 response(s) added" in again.stderr + again.stdout  # no line taken for bad
