@@ -200,6 +200,17 @@ def write_connection(
             con.close()
 
 
+def _built(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the index has its tables: its version is stamped once every table is made."""
+    # fetchall: a result left unfinished would refuse the caller's next statement.
+    made = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'index_meta' AND schema_name = 'main'"
+    ).fetchall()
+    return bool(made) and bool(
+        con.execute("SELECT 1 FROM index_meta WHERE key = 'schema_version'").fetchall()
+    )
+
+
 @contextmanager
 def read_connection(
     outputs_dir: Path,
@@ -230,6 +241,12 @@ def read_connection(
     with index_lock(path, exclusive=False, timeout=wait):
         con = _open(path, read_only=True, settings=settings, memory_limit=memory_limit)
         try:
+            if not _built(con):
+                raise IndexMissingError(
+                    f"the results index {path} has no tables yet (its first update was cut "
+                    "off?); build it with "
+                    f"`{shell_command('runner.index', '--outputs-dir', str(path.parent))}`."
+                )
             yield con
         finally:
             con.close()
