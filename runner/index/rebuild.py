@@ -57,9 +57,34 @@ def rebuild_index(
             # The old file's log must not be replayed into the new file.
             _wal(final).unlink(missing_ok=True)
             os.replace(tmp, final)
+            _remove_killed_rebuilds(final)
     finally:
         for leftover in (tmp, _wal(tmp)):
             leftover.unlink(missing_ok=True)
+
+
+def _remove_killed_rebuilds(final: Path) -> None:
+    """Remove the files of rebuilds that were killed (``kill -9``): each is a whole index.
+
+    Only those whose process is gone: another rebuild may be waiting to swap its file in.
+    """
+    for stale in final.parent.glob(f"{final.name}.rebuild-*.tmp"):
+        pid = stale.name.removeprefix(f"{final.name}.rebuild-").removesuffix(".tmp")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        for leftover in (stale, _wal(stale)):
+            leftover.unlink(missing_ok=True)
+        logger.info("results index: removed {}, left by a rebuild that was killed", stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _carry_over(tmp: Path, final: Path) -> None:
