@@ -131,7 +131,9 @@ class Run:
         if not self.settings.resume:
             self.lock.acquire(self.folder.run_id)
             refuse_existing(self.settings, self.folder)  # again, now no one else can start it
-        if self.previous and self.prepared.plan.skipped == self.prepared.plan.total:
+        plan, evaluation = self.prepared.plan, self.prepared.evaluation
+        unjudged = evaluation is not None and evaluation.pending  # see plan()
+        if self.previous and plan.skipped == plan.total and not unjudged:
             done = already_complete(self.prepared, self.folder, self.previous)
             if ending_cut_off(self.folder, self.previous):
                 done.extra["report"] = self._finish_ending(done.summary)
@@ -162,6 +164,11 @@ class Run:
         """Read the experiment, check every record and plan the groups; nothing is sent."""
         self._prepared = prepare_run(self.settings, self.env, self.done, self.folder.path)
         self.prepared.context.run_id = self.folder.run_id  # the cache keeps lookups by run
+        evaluation = self.prepared.evaluation
+        if self.previous and evaluation is not None:
+            scored = evaluation.score_unscored(self.folder.completed)
+            if scored:
+                logger.info("Scoring {} result(s) a step had not scored yet", scored)
 
     def send(self) -> None:
         """Send every prompt; each result goes to ``completed.jsonl`` as soon as it is known."""

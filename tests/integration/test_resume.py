@@ -260,3 +260,48 @@ def test_resume_after_a_kill_at_the_runs_end_finishes_it_without_sending(
     written = (run_dir / "run.json").read_bytes()
     again = run(f"resume={run_dir.name}")
     assert again.returncode == 0 and (run_dir / "run.json").read_bytes() == written
+
+
+@pytest.mark.parametrize("generation_left", [False, True])
+def test_resume_judges_the_results_a_kill_left_unjudged_and_no_others(
+    tmp_path: Path, llmock_server: servers.Server, generation_left: bool
+) -> None:
+    """Killed with judge prompts in flight: their results were written, their verdicts not.
+
+    Before, the resume never judged them (a run with every prompt ok was "already complete"),
+    so the scores lacked them for good; re-scoring with runner.evaluate pays every judge again.
+    """
+    from tests.helpers import get_json, post_json
+
+    n, model = 6, "gpt-judged-resume"
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"q{i}"}
+         for i in range(n)],
+    )  # fmt: skip
+    args = ("experiment=exp", "max_queries=60000", "evaluation=judge_helpfulness",
+            "evaluation.helpfulness.max_queries=60000")  # fmt: skip
+    first = run_cli(tmp_path, llmock_server.url, *args, timeout=120)
+    run_dir = _run_dir(tmp_path)
+    evaluations = run_dir / "evaluations.jsonl"
+    rows = evaluations.read_text().splitlines(keepends=True)
+    unjudged = {"p1", "p4"}
+    if generation_left:  # killed before p5's answer was written too
+        unjudged.add("p5")
+        completed = run_dir / "completed.jsonl"
+        kept = [x for x in completed.read_text().splitlines(keepends=True) if '"p5"' not in x]
+        completed.write_text("".join(kept))
+    evaluations.write_text("".join(r for r in rows if json.loads(r)["prompt_key"] not in unjudged))
+    post_json(f"{llmock_server.url}/_llmock/reset", {})
+    out = run_cli(tmp_path, llmock_server.url, *args[:1], f"resume={run_dir.name}", timeout=120)
+    assert out.returncode == first.returncode, out.stderr
+    sent = get_json(f"{llmock_server.url}/_llmock/requests")["requests"]
+    assert sorted(r["model"] for r in sent if r["model"] == model) == (
+        [model] if generation_left else []
+    )
+    judged = [r["body"]["messages"][-1]["content"] for r in sent if r["model"] != model]
+    assert len(judged) == len(unjudged)  # the judges of the others are not paid again
+    assert all(any(f"\nq{k[1:]}\n" in text for text in judged) for k in unjudged)
+    fields = [(r["prompt_key"], r["field"]) for r in map(json.loads, evaluations.open())]
+    assert {key for key, _ in fields} == {f"p{i}" for i in range(n)}
+    assert len(fields) == len(set(fields))  # nobody judged twice
