@@ -9,6 +9,7 @@ behaviour on ENOSPC is checked with an injected failure as well.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -155,3 +156,32 @@ def test_a_disk_that_fills_with_the_index_says_so_and_indexes_once_there_is_room
     again = _index(small_disk)
     assert again.returncode == 0, again.stderr
     assert "400 response(s) added" in again.stderr + again.stdout  # no line taken for bad
+
+
+@pytest.mark.integration
+def test_a_full_disk_under_the_shared_limits_stops_in_one_line(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """It stopped with 'ERROR ... sending failed', a traceback and 'the run stopped: [Errno 28]
+    No space left on device', naming no file."""
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(5))
+    with (small_disk / "fill").open("ab", buffering=0) as fill, contextlib.suppress(OSError):
+        while True:  # until the disk is full
+            fill.write(b"x" * 4096)
+    argv = [sys.executable, "-m", "runner", "experiment=e", "max_queries=600", "progress=off",
+            f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'out'}",
+            "index=false"]  # fmt: skip
+    with plain_server() as server:
+        full = subprocess.run([*argv, f"limits_dir={small_disk}"], cwd=ROOT,
+                              env=runner_env(server.url), capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        _one_clear_line(full, "could not write the shared limit state")
+        (run,) = (tmp_path / "out" / "e").iterdir()
+        assert json.loads((run / "run.json").read_text())["status"] == "failed"
+        resumed = subprocess.run([*argv, f"resume={run.name}", f"limits_dir={tmp_path}"],
+                                 cwd=ROOT, env=runner_env(server.url), capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(line["id"] for line in read_jsonl(run / "completed.jsonl")) == [
+        f"p{i}" for i in range(5)
+    ]
