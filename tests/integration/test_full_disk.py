@@ -165,9 +165,7 @@ def test_a_full_disk_under_the_shared_limits_stops_in_one_line(
     """It stopped with 'ERROR ... sending failed', a traceback and 'the run stopped: [Errno 28]
     No space left on device', naming no file."""
     write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(5))
-    with (small_disk / "fill").open("ab", buffering=0) as fill, contextlib.suppress(OSError):
-        while True:  # until the disk is full
-            fill.write(b"x" * 4096)
+    _fill(small_disk)
     argv = [sys.executable, "-m", "runner", "experiment=e", "max_queries=600", "progress=off",
             f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'out'}",
             "index=false"]  # fmt: skip
@@ -185,3 +183,24 @@ def test_a_full_disk_under_the_shared_limits_stops_in_one_line(
     assert sorted(line["id"] for line in read_jsonl(run / "completed.jsonl")) == [
         f"p{i}" for i in range(5)
     ]
+
+
+def _fill(disk: Path) -> None:
+    with (disk / "fill").open("ab", buffering=0) as fill, contextlib.suppress(OSError):
+        while True:  # until the disk is full
+            fill.write(b"x" * 4096)
+
+
+@pytest.mark.integration
+def test_a_disk_full_before_the_run_starts_stops_in_one_line(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """It was 'unexpected OSError: [Errno 28] No space left on device ... please report it'
+    (the run's lock file), and left an empty run folder behind."""
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(3))
+    _fill(small_disk)
+    with plain_server() as server:
+        done = _run(tmp_path, server, small_disk, "run_id=r1")
+    _one_clear_line(done, "could not write the run's lock file")
+    assert server.requests == []
+    assert not (small_disk / "e" / "r1").exists()
