@@ -21,6 +21,7 @@ from loguru import logger
 from runner.commands import shell_command
 from runner.index.errors import (
     IndexBusyError,
+    IndexDiskFullError,
     IndexMissingError,
     QueryError,
     ReadOnlyQueryError,
@@ -80,21 +81,8 @@ def _open(
             config.update(memory_limit=memory_limit, threads=1)
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise IndexBusyError(
-                f"index is busy: {path} is open in another program (a DuckDB shell or "
-                "notebook?); close it and try again."
-            ) from None
-        raise ResultsIndexError(
-            f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
-        ) from None
     except duckdb.Error as exc:
-        raise ResultsIndexError(
-            f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
-        ) from None
+        raise _cannot_open(path, exc) from None
     try:
         # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
         con.execute("SET TimeZone = 'UTC'")
@@ -118,6 +106,22 @@ def _open(
         con.close()
         raise
     return con
+
+
+def _cannot_open(path: Path, exc: duckdb.Error) -> ResultsIndexError:
+    """Why DuckDB could not open ``path``, with the next step: busy, a full disk, broken."""
+    full = disk_full_error(path, exc)
+    if full is not None:
+        return full
+    if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+        return IndexBusyError(
+            f"index is busy: {path} is open in another program (a DuckDB shell or "
+            "notebook?); close it and try again."
+        )
+    return ResultsIndexError(
+        f"cannot open the index {path}: {exc}. Rebuild it with "
+        f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
+    )
 
 
 def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -159,6 +163,17 @@ def open_writer(path: Path) -> duckdb.DuckDBPyConnection:
     return _open(path, read_only=False)
 
 
+def disk_full_error(path: Path, exc: duckdb.Error) -> IndexDiskFullError | None:
+    """The one-line error for ``exc`` when it is the disk refusing a write to ``path``."""
+    refused = disk_refused(exc)
+    if refused is None:
+        return None
+    return IndexDiskFullError(
+        f"could not write the index {path}: the disk is full ({refused}); the "
+        "results are intact: free some space, then update the index again"
+    )
+
+
 @contextmanager
 def write_connection(
     outputs_dir: Path, *, wait: float = DEFAULT_WAIT_S, replace_broken: bool = False
@@ -176,8 +191,8 @@ def write_connection(
     with index_lock(path, exclusive=True, timeout=wait):
         try:
             con = _open(path, read_only=False)
-        except IndexBusyError:
-            raise
+        except (IndexBusyError, IndexDiskFullError):
+            raise  # not a broken database: never replaced
         except ResultsIndexError:
             if not replace_broken:
                 raise
@@ -189,13 +204,7 @@ def write_connection(
             yield con
             checkpoint_uncapped(con)
         except duckdb.Error as exc:
-            refused = disk_refused(exc)
-            if refused is None:
-                raise
-            raise ResultsIndexError(
-                f"could not write the index {path}: the disk is full ({refused}); the "
-                "results are intact: free some space, then update the index again"
-            ) from None
+            raise disk_full_error(path, exc) or exc from None
         finally:
             con.close()
 

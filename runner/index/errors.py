@@ -18,6 +18,10 @@ class IndexBusyError(ResultsIndexError):
     """Another process holds the index lock for longer than we were willing to wait."""
 
 
+class IndexDiskFullError(ResultsIndexError):
+    """The disk refused a write to the index (it is full); the index is not broken."""
+
+
 class IndexMissingError(ResultsIndexError):
     """There is no index database yet (or no outputs folder) where the user pointed."""
 

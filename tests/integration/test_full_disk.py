@@ -124,9 +124,9 @@ def test_a_disk_that_fills_while_copying_the_input_stops_clearly(
     assert not copy.exists()  # no partial copy left behind
 
 
-def _index(outputs: Path) -> subprocess.CompletedProcess[str]:
+def _index(outputs: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runner.index", "--outputs-dir", str(outputs)],
+        [sys.executable, "-m", "runner.index", "--outputs-dir", str(outputs), *flags],
         cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -146,12 +146,13 @@ def test_a_disk_that_fills_with_the_index_says_so_and_indexes_once_there_is_room
     run.mkdir(parents=True)
     for name in ("completed.jsonl", "run.json"):  # ~100 KB: the index needs more than is left
         (run / name).write_bytes((tmp_path / "outputs" / "e" / "r1" / name).read_bytes())
-    full = _index(small_disk)
-    assert full.returncode == 1, full.stderr
-    assert "unexpected" not in full.stderr and "Traceback" not in full.stderr
-    (line,) = full.stderr.splitlines()
-    assert "could not write the index" in line and "the disk is full" in line
-    assert "No space left on device" in line and "results are intact" in line
+    for flags in ((), ("--rebuild",)):
+        full = _index(small_disk, *flags)
+        assert full.returncode == 1, full.stderr
+        assert "unexpected" not in full.stderr and "Traceback" not in full.stderr
+        (line,) = full.stderr.splitlines()
+        assert "could not write the index" in line and "the disk is full" in line
+        assert "No space left on device" in line and "results are intact" in line
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     again = _index(small_disk)
     assert again.returncode == 0, again.stderr
