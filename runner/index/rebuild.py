@@ -27,6 +27,7 @@ from runner.index.db import (
 )
 from runner.index.lock import index_lock
 from runner.index.scores import refresh_scores
+from runner.output.run_lock import process_alive
 
 
 def _wal(path: Path) -> Path:
@@ -85,21 +86,11 @@ def _remove_killed_rebuilds(final: Path) -> None:
     """
     for stale in final.parent.glob(f"{final.name}.rebuild-*.tmp"):
         pid = stale.name.removeprefix(f"{final.name}.rebuild-").removesuffix(".tmp")
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_alive(int(pid)):
             continue
         for leftover in (stale, _wal(stale)):
             leftover.unlink(missing_ok=True)
         logger.info("results index: removed {}, left by a rebuild that was killed", stale)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
 
 
 def _carry_over(tmp: Path, final: Path) -> None:

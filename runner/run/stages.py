@@ -43,6 +43,7 @@ from runner.run.folder_checks import (
     check_resumable,
     ending_cut_off,
     refuse_existing,
+    remove_killed_writes,
     require_run,
 )
 from runner.run.meta import FINAL_COUNTS, Invocation, start_meta, write_final_meta
@@ -159,6 +160,7 @@ class Run:
         self.lock.acquire(self.folder.run_id)  # before the repair: it rewrites completed.jsonl
         self.previous = check_resumable(self.settings, self.folder)
         self.done = repair_and_collect(self.folder)
+        remove_killed_writes(self.folder)
 
     def plan(self) -> None:
         """Read the experiment, check every record and plan the groups; nothing is sent."""

@@ -214,6 +214,13 @@ def _as_killed_after_the_last_line(run_dir: Path, outputs: Path) -> None:
         (run_dir / name).unlink()
     for index in outputs.glob("index.duckdb*"):
         index.unlink()
+    # What the writes the kill cut off left (pids above any pid_max: processes that are gone).
+    for name in (
+        "run.json.99999991.tmp",
+        "report.html.99999993.tmp",
+        ".hydra/config.yaml.99999995.tmp",
+    ):
+        (run_dir / name).write_text("{")
 
 
 def test_resume_after_a_kill_at_the_runs_end_finishes_it_without_sending(
@@ -249,6 +256,7 @@ def test_resume_after_a_kill_at_the_runs_end_finishes_it_without_sending(
     assert meta["counts"] == {"ok": n, "error": 0} and meta["total"] == n
     assert (run_dir / "report.html").is_file()
     assert f"Report:  {run_dir / 'report.html'}" in out.stdout
+    assert not list(run_dir.rglob("*.tmp"))
     sql = "SELECT runs.status, count(*) AS n FROM runs JOIN responses USING (run_id) GROUP BY ALL"
     query = subprocess.run(
         [argv[0], "-m", "runner.query", "--outputs-dir", str(outputs), "--format", "csv", sql],
