@@ -45,6 +45,7 @@ from runner.config.overrides import refuse_literal_keys, spelled_for_hydra
 from runner.config.resumed import original_config, resumed_config
 from runner.config.setup import check_command, help_page, register_for_compose
 from runner.errors import ConfigError, RunnerError
+from runner.orphan import run_watched
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.std_streams import reader_may_leave, streams_in_place, terminal_gone
 
@@ -113,7 +114,7 @@ def _run_job(cfg: DictConfig) -> int:
             return cli.INTERRUPTED
 
     interrupted = f"Interrupted: results written so far are in {run_dir}"
-    return cli.guarded(job, COMMAND.name, interrupted=interrupted)
+    return run_watched(lambda: cli.guarded(job, COMMAND.name, interrupted=interrupted))
 
 
 def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None]) -> int:

@@ -95,6 +95,9 @@ async def judge_alongside(
         prices=spent.prices,
     ) as engine:
         evaluation.live_sink = queues.enqueue
+        for request in evaluation.pending:  # a resume's lines its judges never saw
+            queues.enqueue(request)
+        evaluation.pending = []
         judges = asyncio.create_task(engine.run(groups))
         try:
             result = await generation

@@ -23,7 +23,7 @@ from runner.engine.session import engine_session
 from runner.errors import BadInputError
 from runner.evaluation import judge as judging
 from runner.evaluation.steps import Step, check_step
-from runner.evaluation.store import EvaluationWriter
+from runner.evaluation.store import EvaluationWriter, read_rows
 from runner.limits.clock import Clock
 from runner.limits.from_settings import request_rate
 from runner.output.results import STATUS_OK, Outcome, full_line
@@ -113,10 +113,32 @@ class EvaluationRun:
         """
         if line.get("status") != STATUS_OK or not self.steps:
             return
+        self._score(line, self.steps)
+
+    def score_unscored(self, completed: Path) -> int:
+        """A resumed run's ok lines some step never scored (the run was killed first).
+
+        Scored now, their judge prompts queued (sent alongside the resume's generation);
+        steps that scored a line are not asked again (a judge is not paid twice). Returns
+        how many lines were scored.
+        """
+        from runner.evaluation.stored import read_lines  # it imports this module
+
+        scored = {(str(r["prompt_key"]), str(r["step"])) for r in read_rows(self.writer.path)}
+        count = 0
+        for line in read_lines(completed) if completed.is_file() else []:
+            key = str(line.get("prompt_key", ""))
+            steps = [s for s in self.steps if (key, s.name) not in scored]
+            if steps and line.get("status") == STATUS_OK:
+                self._score(line, steps)
+                count += 1
+        return count
+
+    def _score(self, line: Mapping[str, Any], steps: Sequence[Step]) -> None:
         line = full_line(dict(line))  # scorers and judges see every field, defaults included
         run_id = str(line.get("run_id") or self.run_dir.name)
         key = str(line.get("prompt_key", ""))
-        for step in self.steps:
+        for step in steps:
             if step.model is not None:
                 record = judging.judge_record(step.name, step.config, step.model, line)
                 request = judging.JudgeRequest(step.name, run_id, key, record)

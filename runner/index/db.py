@@ -21,10 +21,12 @@ from loguru import logger
 from runner.commands import shell_command
 from runner.index.errors import (
     IndexBusyError,
+    IndexDiskFullError,
     IndexMissingError,
     QueryError,
     ReadOnlyQueryError,
     ResultsIndexError,
+    disk_refused,
 )
 from runner.index.lock import index_lock
 from runner.index.schema import literal
@@ -79,21 +81,8 @@ def _open(
             config.update(memory_limit=memory_limit, threads=1)
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise IndexBusyError(
-                f"index is busy: {path} is open in another program (a DuckDB shell or "
-                "notebook?); close it and try again."
-            ) from None
-        raise ResultsIndexError(
-            f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
-        ) from None
     except duckdb.Error as exc:
-        raise ResultsIndexError(
-            f"cannot open the index {path}: {exc}. Rebuild it with "
-            f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
-        ) from None
+        raise _cannot_open(path, exc) from None
     try:
         # Timestamps read back in UTC, as the runs wrote them, whatever the machine's zone.
         con.execute("SET TimeZone = 'UTC'")
@@ -119,6 +108,22 @@ def _open(
     return con
 
 
+def _cannot_open(path: Path, exc: duckdb.Error) -> ResultsIndexError:
+    """Why DuckDB could not open ``path``, with the next step: busy, a full disk, broken."""
+    full = disk_full_error(path, exc)
+    if full is not None:
+        return full
+    if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+        return IndexBusyError(
+            f"index is busy: {path} is open in another program (a DuckDB shell or "
+            "notebook?); close it and try again."
+        )
+    return ResultsIndexError(
+        f"cannot open the index {path}: {exc}. Rebuild it with "
+        f"`{shell_command('runner.index', '--outputs-dir', str(path.parent), '--rebuild')}`."
+    )
+
+
 def _bound_memory(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Cap a writer's memory: DuckDB spills to disk and keeps no insertion order it need not."""
     con.execute(f"SET memory_limit = {literal(WRITER_MEMORY)}")
@@ -142,7 +147,9 @@ def checkpoint_uncapped(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("RESET memory_limit")
     try:
         con.execute("CHECKPOINT")
-    finally:
+    except duckdb.Error:
+        raise  # a failed checkpoint closes the database: the cap cannot be set back
+    else:
         if row is not None:
             con.execute(f"SET memory_limit = {literal(str(row[0]))}")
 
@@ -154,6 +161,17 @@ def open_writer(path: Path) -> duckdb.DuckDBPyConnection:
     goes through :func:`write_connection`.
     """
     return _open(path, read_only=False)
+
+
+def disk_full_error(path: Path, exc: duckdb.Error) -> IndexDiskFullError | None:
+    """The one-line error for ``exc`` when it is the disk refusing a write to ``path``."""
+    refused = disk_refused(exc)
+    if refused is None:
+        return None
+    return IndexDiskFullError(
+        f"could not write the index {path}: the disk is full ({refused}); the "
+        "results are intact: free some space, then update the index again"
+    )
 
 
 @contextmanager
@@ -173,8 +191,8 @@ def write_connection(
     with index_lock(path, exclusive=True, timeout=wait):
         try:
             con = _open(path, read_only=False)
-        except IndexBusyError:
-            raise
+        except (IndexBusyError, IndexDiskFullError):
+            raise  # not a broken database: never replaced
         except ResultsIndexError:
             if not replace_broken:
                 raise
@@ -185,8 +203,21 @@ def write_connection(
         try:
             yield con
             checkpoint_uncapped(con)
+        except duckdb.Error as exc:
+            raise disk_full_error(path, exc) or exc from None
         finally:
             con.close()
+
+
+def _built(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the index has its tables: its version is stamped once every table is made."""
+    # fetchall: a result left unfinished would refuse the caller's next statement.
+    made = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'index_meta' AND schema_name = 'main'"
+    ).fetchall()
+    return bool(made) and bool(
+        con.execute("SELECT 1 FROM index_meta WHERE key = 'schema_version'").fetchall()
+    )
 
 
 @contextmanager
@@ -219,6 +250,12 @@ def read_connection(
     with index_lock(path, exclusive=False, timeout=wait):
         con = _open(path, read_only=True, settings=settings, memory_limit=memory_limit)
         try:
+            if not _built(con):
+                raise IndexMissingError(
+                    f"the results index {path} has no tables yet (its first update was cut "
+                    "off?); build it with "
+                    f"`{shell_command('runner.index', '--outputs-dir', str(path.parent))}`."
+                )
             yield con
         finally:
             con.close()

@@ -19,6 +19,7 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
+from runner.index.errors import disk_refused
 from runner.index.ingest_sql import (
     NOT_OBJECT,
     Source,
@@ -149,6 +150,8 @@ class _Ingest:
         try:
             found = discover(self.con, [s.read_path for s in sources], self.max_object)
         except duckdb.Error as exc:
+            if disk_refused(exc):
+                raise
             self._split(sources, exc)
             return
         if NOT_OBJECT in found:
@@ -160,6 +163,8 @@ class _Ingest:
             self.result.rows_added += insert(self.con, sources, found, self.max_object)
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
+            if disk_refused(exc):
+                raise  # a commit the disk refused has no transaction left to roll back
             self.con.execute("ROLLBACK")
             self._split(sources, exc)
 

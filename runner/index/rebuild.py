@@ -18,9 +18,16 @@ import duckdb
 from loguru import logger
 
 from runner.index import schema
-from runner.index.db import DEFAULT_WAIT_S, checkpoint_uncapped, db_path, open_writer
+from runner.index.db import (
+    DEFAULT_WAIT_S,
+    checkpoint_uncapped,
+    db_path,
+    disk_full_error,
+    open_writer,
+)
 from runner.index.lock import index_lock
 from runner.index.scores import refresh_scores
+from runner.output.run_lock import process_alive
 
 
 def _wal(path: Path) -> Path:
@@ -42,24 +49,48 @@ def rebuild_index(
     final = db_path(outputs_dir)
     tmp = final.with_name(f"{final.name}.rebuild-{os.getpid()}.tmp")
     try:
-        for leftover in (tmp, _wal(tmp)):
-            leftover.unlink(missing_ok=True)  # our own pid's, from a rebuild that was killed
-        with index_lock(final, exclusive=False, timeout=wait):
-            con = open_writer(tmp)
-            try:
-                schema.ensure_schema(con)
-                fill(con)
-                checkpoint_uncapped(con)
-            finally:
-                con.close()
-        with index_lock(final, exclusive=True, timeout=wait):
-            _carry_over(tmp, final)
-            # The old file's log must not be replayed into the new file.
-            _wal(final).unlink(missing_ok=True)
-            os.replace(tmp, final)
+        _build_and_swap(final, tmp, fill, wait)
+    except duckdb.Error as exc:
+        raise disk_full_error(final, exc) or exc from None
     finally:
         for leftover in (tmp, _wal(tmp)):
             leftover.unlink(missing_ok=True)
+
+
+def _build_and_swap(
+    final: Path, tmp: Path, fill: Callable[[duckdb.DuckDBPyConnection], None], wait: float
+) -> None:
+    """Build the new index in ``tmp`` under the shared lock, then swap it in exclusively."""
+    for leftover in (tmp, _wal(tmp)):
+        leftover.unlink(missing_ok=True)  # our own pid's, from a rebuild that was killed
+    with index_lock(final, exclusive=False, timeout=wait):
+        con = open_writer(tmp)
+        try:
+            schema.ensure_schema(con)
+            fill(con)
+            checkpoint_uncapped(con)
+        finally:
+            con.close()
+    with index_lock(final, exclusive=True, timeout=wait):
+        _carry_over(tmp, final)
+        # The old file's log must not be replayed into the new file.
+        _wal(final).unlink(missing_ok=True)
+        os.replace(tmp, final)
+        _remove_killed_rebuilds(final)
+
+
+def _remove_killed_rebuilds(final: Path) -> None:
+    """Remove the files of rebuilds that were killed (``kill -9``): each is a whole index.
+
+    Only those whose process is gone: another rebuild may be waiting to swap its file in.
+    """
+    for stale in final.parent.glob(f"{final.name}.rebuild-*.tmp"):
+        pid = stale.name.removeprefix(f"{final.name}.rebuild-").removesuffix(".tmp")
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue
+        for leftover in (stale, _wal(stale)):
+            leftover.unlink(missing_ok=True)
+        logger.info("results index: removed {}, left by a rebuild that was killed", stale)
 
 
 def _carry_over(tmp: Path, final: Path) -> None:

@@ -23,6 +23,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import socket
 import struct
 import time
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DiskFullError
 from runner.limits.limiter import Gcra, default_burst
 from runner.limits.quota import Limit
 from runner.paths import runner_cache_home
@@ -108,6 +109,20 @@ def _cannot_keep(folder: Path, exc: OSError) -> str:
     return (
         f"limits_dir: cannot keep the shared limits in {folder} ({exc.strerror or exc}); "
         "set limits_dir=<a writable folder>, or shared_limits=none to pace each run alone"
+    )
+
+
+def _cannot_write(path: Path, exc: OSError) -> str:
+    try:
+        free = f"{shutil.disk_usage(path.parent).free:,} bytes free there"
+    except OSError:
+        free = "free space unknown"
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    reason = "the disk is full" if full else (exc.strerror or str(exc))
+    return (
+        f"could not write the shared limit state {path}: {reason} ({free}). "
+        "What was written before is intact; free some space, or set limits_dir=<a folder "
+        "with room> (or shared_limits=none), and resume the run"
     )
 
 
@@ -218,7 +233,10 @@ class FileBucket:
             else:
                 wait, tat = self._gcra.reserve(tat, now, cost)
             state = _STATE.pack(tat, self._gcra.rate_per_minute, self.holder.pid, self.holder.host)
-            os.pwrite(fd, state, 0)
+            try:
+                os.pwrite(fd, state, 0)
+            except OSError as exc:  # a full disk: one line naming the file, not a traceback
+                raise DiskFullError(_cannot_write(self.path, exc)) from None
             return wait
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from runner.errors import BadInputError
+from runner.output.disk import write_failed
 
 
 class RunLock:
@@ -28,6 +29,7 @@ class RunLock:
 
         Raises:
             BadInputError: another process is writing this run (exit 2, nothing touched).
+            DiskFullError: the lock file could not be written (exit 1, nothing sent).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+", encoding="utf-8")
@@ -42,11 +44,14 @@ class RunLock:
                 f"({self.path.parent}); wait for it to end, or stop it "
                 f"(kill -INT {holder}), then resume."
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         self._handle = handle
+        try:
+            # Unbuffered: a write the disk refused leaves nothing for close() to flush again.
+            os.ftruncate(handle.fileno(), 0)
+            os.write(handle.fileno(), f"{os.getpid()}\n".encode())  # "a+": at offset 0
+        except OSError as exc:  # a full disk: one line naming the file, nothing sent
+            self.release()
+            raise write_failed(exc, self.path, "the run's lock file") from None
 
     def release(self) -> None:
         """Let the lock go (the file stays: removing it would race a waiting process)."""
@@ -55,3 +60,16 @@ class RunLock:
                 fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -12,11 +12,12 @@ from loguru import logger
 from runner.config.schema import RunConfig
 from runner.errors import BadInputError
 from runner.output.resume import check_same_input, find_run
-from runner.output.run_folder import LOCK_FILE, RunFolder
+from runner.output.run_folder import HYDRA_DIR, HYDRA_FILES, LOCK_FILE, RunFolder
+from runner.output.run_lock import process_alive
 from runner.output.summary import Summary
 from runner.prepare import PreparedRun, experiment_name, input_path
 from runner.run.result import RunResult
-from runner.run_dirs import made_here
+from runner.run_dirs import RUN_META, made_here
 
 
 def refuse_existing(settings: RunConfig, folder: RunFolder) -> None:
@@ -76,7 +77,10 @@ def check_resumable(settings: RunConfig, folder: RunFolder) -> dict[str, Any]:
 def already_complete(
     prepared: PreparedRun, folder: RunFolder, previous: dict[str, Any]
 ) -> RunResult:
-    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched."""
+    """A resume of a run with every prompt ok: nothing to send, ``run.json`` untouched.
+
+    (Unless the run's end was cut off: :func:`ending_cut_off`, finished by the caller.)
+    """
     plan = prepared.plan
     logger.info(
         "Run {} is already complete: all {} prompt(s) are ok; nothing was sent.",
@@ -97,3 +101,30 @@ def already_complete(
         skipped=plan.skipped,
     )
     return RunResult(folder, summary, {"already_complete": True})
+
+
+def ending_cut_off(folder: RunFolder, previous: dict[str, Any]) -> bool:
+    """Whether a run with every prompt ok stopped before its end (``kill -9``, a full disk).
+
+    Its ``run.json`` does not say ``completed`` (it still says ``running``), or it has no
+    report: the end of the run (run.json, the index, the report) was cut off.
+    """
+    from runner.report.render import REPORT_FILE
+
+    return previous.get("status") != "completed" or not (folder.path / REPORT_FILE).exists()
+
+
+def remove_killed_writes(folder: RunFolder) -> None:
+    """Remove what writes cut off by ``kill -9`` left: ``run.json.<pid>.tmp`` and the like.
+
+    Only runner's own files (``run.json``, the timeline, the report, ``.hydra``'s), and only
+    of a process that has ended: a ``runner.report`` still writing keeps its file.
+    """
+    from runner.engine.timeline import TIMELINE_FILE
+    from runner.report.render import REPORT_FILE
+
+    own = {RUN_META, TIMELINE_FILE, REPORT_FILE, *HYDRA_FILES}
+    for tmp in [*folder.path.glob("*.tmp"), *(folder.path / HYDRA_DIR).rglob("*.tmp")]:
+        base, _, pid = tmp.name.removesuffix(".tmp").rpartition(".")
+        if base in own and pid.isdigit() and not process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)

@@ -21,6 +21,9 @@ from runner.shards import split_shard_folder
 # Groups whose planned totals run.json keeps for the viewer's live page.
 PLANNED_GROUPS = 1_000
 
+# The counts a finished run's run.json holds, written by a resume that finds every prompt ok.
+FINAL_COUNTS = ("counts", "not_sent", "unsent", "total")
+
 
 @dataclass
 class Invocation:

@@ -41,10 +41,12 @@ from runner.run.endings import (
 from runner.run.folder_checks import (
     already_complete,
     check_resumable,
+    ending_cut_off,
     refuse_existing,
+    remove_killed_writes,
     require_run,
 )
-from runner.run.meta import Invocation, start_meta, write_final_meta
+from runner.run.meta import FINAL_COUNTS, Invocation, start_meta, write_final_meta
 from runner.run.result import RunResult
 from runner.run.run_end import index_beside_report
 from runner.send import send_all
@@ -130,8 +132,13 @@ class Run:
         if not self.settings.resume:
             self.lock.acquire(self.folder.run_id)
             refuse_existing(self.settings, self.folder)  # again, now no one else can start it
-        if self.previous and self.prepared.plan.skipped == self.prepared.plan.total:
-            return already_complete(self.prepared, self.folder, self.previous)
+        plan, evaluation = self.prepared.plan, self.prepared.evaluation
+        unjudged = evaluation is not None and evaluation.pending  # see plan()
+        if self.previous and plan.skipped == plan.total and not unjudged:
+            done = already_complete(self.prepared, self.folder, self.previous)
+            if ending_cut_off(self.folder, self.previous):
+                done.extra["report"] = self._finish_ending(done.summary)
+            return done
         if self.on_start is not None:
             self.on_start()
         self._open()
@@ -153,11 +160,17 @@ class Run:
         self.lock.acquire(self.folder.run_id)  # before the repair: it rewrites completed.jsonl
         self.previous = check_resumable(self.settings, self.folder)
         self.done = repair_and_collect(self.folder)
+        remove_killed_writes(self.folder)
 
     def plan(self) -> None:
         """Read the experiment, check every record and plan the groups; nothing is sent."""
         self._prepared = prepare_run(self.settings, self.env, self.done, self.folder.path)
         self.prepared.context.run_id = self.folder.run_id  # the cache keeps lookups by run
+        evaluation = self.prepared.evaluation
+        if self.previous and evaluation is not None:
+            scored = evaluation.score_unscored(self.folder.completed)
+            if scored:
+                logger.info("Scoring {} result(s) a step had not scored yet", scored)
 
     def send(self) -> None:
         """Send every prompt; each result goes to ``completed.jsonl`` as soon as it is known."""
@@ -245,6 +258,19 @@ class Run:
             some_groups(list(plan.groups.values())),
         )
         self._spending = Spending.for_run(self.settings, self.invocation.sweep_dir)
+
+    def _finish_ending(self, summary: Summary) -> Path | None:
+        """What a run killed after its last result left undone: run.json, index, report."""
+        logger.info(
+            "Run {} ended before its run.json, index and report were written: writing them",
+            self.folder.run_id,
+        )
+        if self.previous.get("status") != "completed":
+            counts = {k: v for k, v in summary.as_dict().items() if k in FINAL_COUNTS}
+            finished = self.clock.wall().isoformat()
+            self.meta = {**self.previous, **counts, "status": "completed", "finished_at": finished}
+            write_final_meta(self.folder, self.meta, failing=False)
+        return index_beside_report(self.index, self.report)
 
     def _forced_exit(self) -> None:
         # A second Ctrl-C skips the ending: record the stop and say how to go on.

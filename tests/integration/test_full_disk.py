@@ -9,6 +9,7 @@ behaviour on ENOSPC is checked with an injected failure as well.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -121,3 +122,86 @@ def test_a_disk_that_fills_while_copying_the_input_stops_clearly(
     assert server.requests == []  # nothing sent
     copy = small_disk / "e" / "r1" / "input" / "e.jsonl"
     assert not copy.exists()  # no partial copy left behind
+
+
+def _index(outputs: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner.index", "--outputs-dir", str(outputs), *flags],
+        cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_disk_that_fills_with_the_index_says_so_and_indexes_once_there_is_room(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The index hitting ENOSPC was 'unexpected FatalException ... please report it' (a run
+    whose results were all written exited 1 on it), or a failed COMMIT sent the file down the
+    bad-line pass, whose ROLLBACK then raised 'unexpected TransactionException'.
+    """
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(400))
+    with plain_server() as server:
+        assert _run(tmp_path, server, tmp_path / "outputs", "run_id=r1").returncode == 0
+    run = small_disk / "e" / "r1"
+    run.mkdir(parents=True)
+    for name in ("completed.jsonl", "run.json"):  # ~100 KB: the index needs more than is left
+        (run / name).write_bytes((tmp_path / "outputs" / "e" / "r1" / name).read_bytes())
+    for flags in ((), ("--rebuild",)):
+        full = _index(small_disk, *flags)
+        assert full.returncode == 1, full.stderr
+        assert "unexpected" not in full.stderr and "Traceback" not in full.stderr
+        (line,) = full.stderr.splitlines()
+        assert "could not write the index" in line and "the disk is full" in line
+        assert "No space left on device" in line and "results are intact" in line
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    again = _index(small_disk)
+    assert again.returncode == 0, again.stderr
+    assert "400 response(s) added" in again.stderr + again.stdout  # no line taken for bad
+
+
+@pytest.mark.integration
+def test_a_full_disk_under_the_shared_limits_stops_in_one_line(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """It stopped with 'ERROR ... sending failed', a traceback and 'the run stopped: [Errno 28]
+    No space left on device', naming no file."""
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(5))
+    _fill(small_disk)
+    argv = [sys.executable, "-m", "runner", "experiment=e", "max_queries=600", "progress=off",
+            f"experiments_dir={tmp_path / 'experiments'}", f"outputs_dir={tmp_path / 'out'}",
+            "index=false"]  # fmt: skip
+    with plain_server() as server:
+        full = subprocess.run([*argv, f"limits_dir={small_disk}"], cwd=ROOT,
+                              env=runner_env(server.url), capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        _one_clear_line(full, "could not write the shared limit state")
+        (run,) = (tmp_path / "out" / "e").iterdir()
+        assert json.loads((run / "run.json").read_text())["status"] == "failed"
+        resumed = subprocess.run([*argv, f"resume={run.name}", f"limits_dir={tmp_path}"],
+                                 cwd=ROOT, env=runner_env(server.url), capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(line["id"] for line in read_jsonl(run / "completed.jsonl")) == [
+        f"p{i}" for i in range(5)
+    ]
+
+
+def _fill(disk: Path) -> None:
+    with (disk / "fill").open("ab", buffering=0) as fill, contextlib.suppress(OSError):
+        while True:  # until the disk is full
+            fill.write(b"x" * 4096)
+
+
+@pytest.mark.integration
+def test_a_disk_full_before_the_run_starts_stops_in_one_line(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """It was 'unexpected OSError: [Errno 28] No space left on device ... please report it'
+    (the run's lock file), and left an empty run folder behind."""
+    write_jsonl(tmp_path / "experiments" / "e.jsonl", _records(3))
+    _fill(small_disk)
+    with plain_server() as server:
+        done = _run(tmp_path, server, small_disk, "run_id=r1")
+    _one_clear_line(done, "could not write the run's lock file")
+    assert server.requests == []
+    assert not (small_disk / "e" / "r1").exists()

@@ -196,3 +196,120 @@ def test_bad_resume_exits_2_and_sends_nothing(
     assert out.returncode == 2, out.stderr
     assert "resume" in out.stderr
     assert (_run_dir(tmp_path) / "completed.jsonl").read_text() == before
+
+
+def _as_killed_after_the_last_line(run_dir: Path, outputs: Path) -> None:
+    """The folder as ``kill -9`` leaves it between the last result and the run's end.
+
+    ``run.json`` is the one the run wrote as it started ("running", no counts), and the
+    timeline, the report and the index were never written. A real ``kill -9`` lands there
+    only now and then (the window is a few milliseconds), so the state is made directly.
+    """
+    meta = json.loads((run_dir / "run.json").read_text())
+    for key in ("counts", "not_sent", "unsent", "skipped", "total", "wall_time_s", "groups"):
+        meta.pop(key, None)
+    meta.update(status="running", finished_at=None)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    for name in ("report.html", "timeline.json"):
+        (run_dir / name).unlink()
+    for index in outputs.glob("index.duckdb*"):
+        index.unlink()
+    # What the writes the kill cut off left (pids above any pid_max: processes that are gone).
+    for name in (
+        "run.json.99999991.tmp",
+        "report.html.99999993.tmp",
+        ".hydra/config.yaml.99999995.tmp",
+    ):
+        (run_dir / name).write_text("{")
+
+
+def test_resume_after_a_kill_at_the_runs_end_finishes_it_without_sending(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    """Killed after its last result: the resume wrote nothing, so run.json said 'running'.
+
+    Before, the resume said "already complete" and left run.json 'running' for good, with no
+    report and the run missing from the index.
+    """
+    from tests.helpers import get_json, post_json
+
+    n = 5
+    _experiment(tmp_path, n)
+    argv = runner_argv(tmp_path, "experiment=exp", "max_queries=6000")
+    argv.remove("index=false")
+
+    def run(*more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*argv, *more], cwd=ROOT, env=runner_env(llmock_server.url),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    assert run().returncode == 0
+    run_dir, outputs = _run_dir(tmp_path), tmp_path / "outputs"
+    _as_killed_after_the_last_line(run_dir, outputs)
+    before = (run_dir / "completed.jsonl").read_bytes()
+    post_json(f"{llmock_server.url}/_llmock/reset", {})
+    out = run(f"resume={run_dir.name}")
+    assert out.returncode == 0, out.stderr
+    assert get_json(f"{llmock_server.url}/_llmock/requests")["count"] == 0  # nothing re-billed
+    assert (run_dir / "completed.jsonl").read_bytes() == before
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["finished_at"]
+    assert meta["counts"] == {"ok": n, "error": 0} and meta["total"] == n
+    assert (run_dir / "report.html").is_file()
+    assert f"Report:  {run_dir / 'report.html'}" in out.stdout
+    assert not list(run_dir.rglob("*.tmp"))
+    sql = "SELECT runs.status, count(*) AS n FROM runs JOIN responses USING (run_id) GROUP BY ALL"
+    query = subprocess.run(
+        [argv[0], "-m", "runner.query", "--outputs-dir", str(outputs), "--format", "csv", sql],
+        cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    assert query.stdout.split() == ["status,n", f"completed,{n}"]
+    # A second resume finds nothing left to do and leaves run.json as it is.
+    written = (run_dir / "run.json").read_bytes()
+    again = run(f"resume={run_dir.name}")
+    assert again.returncode == 0 and (run_dir / "run.json").read_bytes() == written
+
+
+@pytest.mark.parametrize("generation_left", [False, True])
+def test_resume_judges_the_results_a_kill_left_unjudged_and_no_others(
+    tmp_path: Path, llmock_server: servers.Server, generation_left: bool
+) -> None:
+    """Killed with judge prompts in flight: their results were written, their verdicts not.
+
+    Before, the resume never judged them (a run with every prompt ok was "already complete"),
+    so the scores lacked them for good; re-scoring with runner.evaluate pays every judge again.
+    """
+    from tests.helpers import get_json, post_json
+
+    n, model = 6, "gpt-judged-resume"
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"q{i}"}
+         for i in range(n)],
+    )  # fmt: skip
+    args = ("experiment=exp", "max_queries=60000", "evaluation=judge_helpfulness",
+            "evaluation.helpfulness.max_queries=60000")  # fmt: skip
+    first = run_cli(tmp_path, llmock_server.url, *args, timeout=120)
+    run_dir = _run_dir(tmp_path)
+    evaluations = run_dir / "evaluations.jsonl"
+    rows = evaluations.read_text().splitlines(keepends=True)
+    unjudged = {"p1", "p4"}
+    if generation_left:  # killed before p5's answer was written too
+        unjudged.add("p5")
+        completed = run_dir / "completed.jsonl"
+        kept = [x for x in completed.read_text().splitlines(keepends=True) if '"p5"' not in x]
+        completed.write_text("".join(kept))
+    evaluations.write_text("".join(r for r in rows if json.loads(r)["prompt_key"] not in unjudged))
+    post_json(f"{llmock_server.url}/_llmock/reset", {})
+    out = run_cli(tmp_path, llmock_server.url, *args[:1], f"resume={run_dir.name}", timeout=120)
+    assert out.returncode == first.returncode, out.stderr
+    sent = get_json(f"{llmock_server.url}/_llmock/requests")["requests"]
+    assert sorted(r["model"] for r in sent if r["model"] == model) == (
+        [model] if generation_left else []
+    )
+    judged = [r["body"]["messages"][-1]["content"] for r in sent if r["model"] != model]
+    assert len(judged) == len(unjudged)  # the judges of the others are not paid again
+    assert all(any(f"\nq{k[1:]}\n" in text for text in judged) for k in unjudged)
+    fields = [(r["prompt_key"], r["field"]) for r in map(json.loads, evaluations.open())]
+    assert {key for key, _ in fields} == {f"p{i}" for i in range(n)}
+    assert len(fields) == len(set(fields))  # nobody judged twice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,23 @@ def test_rebuild_replaces_an_unreadable_database(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="--rebuild"):
         update_index(tmp_path)
     assert update_index(tmp_path, rebuild=True).rows_added == 1
+
+
+def test_rebuild_removes_what_killed_rebuilds_left(tmp_path: Path) -> None:
+    """A rebuild killed with ``kill -9`` left ``index.duckdb.rebuild-<pid>.tmp``, a whole
+    index, for good: each killed rebuild added one. The next rebuild removes them."""
+    make_run(tmp_path, "exp", "r1", lines([record(0)]))
+    update_index(tmp_path)
+    # Two pids above any pid_max (processes that are gone), and one alive (a rebuild that
+    # may be waiting to swap its file in: kept).
+    live = f"index.duckdb.rebuild-{os.getppid()}.tmp"
+    for name in ("index.duckdb.rebuild-99999991.tmp", "index.duckdb.rebuild-99999993.tmp", live):
+        (tmp_path / name).write_bytes(b"x" * 1000)
+        (tmp_path / f"{name}.wal").write_bytes(b"x")
+    assert update_index(tmp_path, rebuild=True).rows_added == 1
+    assert sorted(p.name for p in tmp_path.glob("index.duckdb*")) == sorted(
+        ["index.duckdb", "index.duckdb.lock", live, f"{live}.wal"]
+    )
 
 
 def test_busy_index_says_so(tmp_path: Path) -> None:

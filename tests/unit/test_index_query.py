@@ -161,3 +161,15 @@ def test_missing_index(tmp_path: Path) -> None:
     """Querying before anything was indexed says how to index."""
     with pytest.raises(IndexMissingError, match=r"python -m runner\.index"):
         query_df("SELECT 1", tmp_path)
+
+
+def test_an_index_whose_first_update_was_cut_off_says_how_to_build_it(tmp_path: Path) -> None:
+    """``kill -9`` as the first update began leaves a database with no tables.
+
+    A query said "Catalog Error: Table with name responses does not exist!".
+    """
+    duckdb.connect(str(tmp_path / "index.duckdb")).close()
+    with pytest.raises(IndexMissingError, match=r"has no tables yet.*python -m runner\.index"):
+        query_df("SELECT count(*) FROM responses", tmp_path)
+    update_index(tmp_path)
+    assert query_df("SELECT count(*) AS n FROM responses", tmp_path)["n"].tolist() == [0]

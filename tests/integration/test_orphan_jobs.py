@@ -1,0 +1,104 @@
+"""A sweep killed with ``kill -9``: its joblib workers stop sending and exit.
+
+Before, loky's workers outlived the sweep: they sent (and were billed for) every prompt left
+in their jobs, then hung for good handing their results back to a process that was gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import servers
+from tests.helpers import ROOT, get_json, read_jsonl, run_cli, runner_argv, runner_env, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def slow_llmock() -> Iterator[servers.Server]:
+    """llmock answering after 20 ms: a job of N prompts at 4 in flight lasts ~10 s."""
+    with servers.llmock("--latency-ms", "20") as server:
+        yield server
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_sweep_killed_9_stops_its_joblib_workers(
+    tmp_path: Path, slow_llmock: servers.Server
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the joblib extra")
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-orphan", "prompt": f"q{i}"}
+         for i in range(N)],
+    )  # fmt: skip
+    argv = runner_argv(tmp_path, "-m", "experiment=exp", "max_queries=600000",
+                       "max_concurrency=4", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "max_attempts=1,2")  # fmt: skip
+    sweep = subprocess.Popen(argv, cwd=ROOT, env=runner_env(slow_llmock.url),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    runs = tmp_path / "outputs" / "exp"
+
+    def both_sending() -> bool:
+        files = list(runs.glob("*/completed.jsonl")) if runs.exists() else []
+        return len(files) == 2 and all(f.read_bytes().count(b"\n") >= 20 for f in files)
+
+    workers: list[int] = []
+    try:
+        _wait(both_sending, 60, "the sweep's two jobs never started sending")
+        workers = _children(sweep.pid)
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait(timeout=10)
+        _wait(lambda: not any(_alive(pid) for pid in workers), 30, "workers outlived the sweep")
+    finally:
+        sweep.kill()
+        for pid in workers:  # only when the test failed: they are gone otherwise
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    sent = get_json(f"{slow_llmock.url}/_llmock/requests")["count"]
+    time.sleep(1)
+    assert get_json(f"{slow_llmock.url}/_llmock/requests")["count"] == sent  # nothing more
+    for run in runs.iterdir():
+        assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+        assert 20 <= len(read_jsonl(run / "completed.jsonl")) < N
+    first = sorted(runs.iterdir())[0]
+    out = run_cli(tmp_path, slow_llmock.url, "experiment=exp", f"resume={first.name}",
+                  "max_queries=600000", "max_concurrency=64", timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    ids = [line["id"] for line in read_jsonl(first / "completed.jsonl")]
+    assert len(ids) == len(set(ids)) == N

@@ -1,0 +1,34 @@
+"""What writes cut off by ``kill -9`` leave in a run folder goes at its resume; nothing else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runner.output.run_folder import RunFolder
+from runner.run.folder_checks import remove_killed_writes
+
+GONE = 99999991  # above any pid_max: a process that has ended
+
+
+def test_only_runners_own_temporary_files_of_ended_processes_go(tmp_path: Path) -> None:
+    (tmp_path / ".hydra" / "resumes" / "t1").mkdir(parents=True)
+    gone = [
+        f"run.json.{GONE}.tmp",
+        f"timeline.json.{GONE}.tmp",
+        f"report.html.{GONE}.tmp",
+        f".hydra/overrides.yaml.{GONE}.tmp",
+        f".hydra/resumes/t1/config.yaml.{GONE}.tmp",
+    ]
+    kept = [
+        f"report.html.{os.getpid()}.tmp",  # a report being written now
+        f"notes.txt.{GONE}.tmp",  # not runner's
+        "run.json.tmp",
+        "completed.jsonl",
+    ]
+    for name in gone + kept:
+        (tmp_path / name).write_text("x")
+    remove_killed_writes(RunFolder(tmp_path))
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == (
+        sorted(kept)
+    )
