@@ -185,10 +185,9 @@ def _hydra_main(cfg: DictConfig) -> None:
         raise JobExit(code, str(run_dir))
 
 
-COMMAND = cli.Command("runner")  # its --help: runner.config.help, built from the schema
-# Hydra's flags for its own help; the page runner prints itself (Hydra would first list every
-# config group's options, twice, deep-copying its config repository for each: a second).
-_HELP_FLAGS = ("--help", "-h")
+COMMAND = cli.Command("runner")
+# Its --help page (runner.config.help) is printed here: Hydra deep-copied its config
+_HELP_FLAGS = ("--help", "-h")  # repository ~150 times first, for lists the page never shows
 
 
 def _main(args: list[str]) -> int:
