@@ -290,3 +290,33 @@ def test_the_turns_of_a_failed_conversation_are_on_its_line(
     assert line["cost_usd"] == pytest.approx(bill, rel=1e-6) and bill > 0
     run = json.loads(result.folder.meta.read_text())
     assert run["cost"]["total_usd"] == pytest.approx(bill, abs=1e-6)
+
+
+# -- several answers to one request ---------------------------------------------------------
+
+
+def test_n_answers_to_a_request_are_each_reserved(tmp_path: Path) -> None:
+    # n=8 asks for 8 choices of up to 100 tokens, billed "across all of the choices"
+    # (https://platform.openai.com/docs/api-reference/chat/create#chat-create-n); llmock
+    # answers 8 choices but bills one, so this server answers the documented body with each
+    # choice at its bound. Reserving one choice took the bill past the cap.
+    answer = _chat_answer(20)
+    message = answer["choices"][0]["message"]
+    answer["choices"] = [
+        {"index": i, "finish_reason": "length", "logprobs": None, "message": message}
+        for i in range(8)
+    ]
+    answer["usage"].update(completion_tokens=800, total_tokens=820)
+    records = [{"id": f"n{i}", "api": "openai", "model_name": "dear-model", "prompt": f"q{i}",
+                "parameters": {"max_tokens": 100, "n": 8}} for i in range(40)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    cap = 3.0
+    with documented_server({"/v1/chat/completions": answer}) as server:
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "max_concurrency=16", "cache=off"),
+            env=runner_env(server.url),
+        )
+    bill = len(server.requests) * 820 * USD_PER_TOKEN
+    assert len(server.requests) >= 2 and bill <= cap
+    assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill)

@@ -20,6 +20,7 @@ from runner.cost.ledger import Ledger
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
 from runner.errors import ConfigError
+from runner.limits.tokens import answer_tokens
 from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
@@ -211,3 +212,18 @@ def test_a_hand_edited_ledger_is_read_without_a_traceback(tmp_path: Path) -> Non
 def test_a_tiny_amount_is_shown_in_a_few_characters() -> None:
     assert dollars(1e-300) == "$1e-300" and dollars(0.0000123) == "$0.000012"
     assert dollars(1.5e-11) == "$0.000000000015" and dollars(1.5e-12) == "$1.5e-12"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"max_tokens": 100, "n": 8}, 800.0),
+        ({"generationConfig": {"maxOutputTokens": 50, "candidateCount": 3}}, 150.0),
+        ({"max_tokens": 100, "n": 1}, 100.0),
+        ({"max_tokens": 100, "n": "x"}, 100.0),
+        ({"n": 4}, 4 * 256.0),
+    ],
+)
+def test_each_answer_asked_for_is_counted(params: dict[str, Any], expected: float) -> None:
+    record = PromptRecord({"api": "openai", "model_name": "m", "prompt": "q", "parameters": params})
+    assert answer_tokens(record, 256) == expected
