@@ -227,3 +227,15 @@ def test_a_tiny_amount_is_shown_in_a_few_characters() -> None:
 def test_each_answer_asked_for_is_counted(params: dict[str, Any], expected: float) -> None:
     record = PromptRecord({"api": "openai", "model_name": "m", "prompt": "q", "parameters": params})
     assert answer_tokens(record, 256) == expected
+
+
+def test_a_memo_with_negative_rates_is_asked_again(tmp_path: Path) -> None:
+    # A memo file whose rates were edited or garbled (-1000 per token) priced every answer
+    # below $0 and freed the budget; such an entry is not a price: genai-prices is asked.
+    path = tmp_path / "memo.json"
+    memo = PriceMemo(path)
+    memo.put(PriceMemo.key("openai", "gpt-4o-mini", False), [0, -1e-3, -1e-3, 0, 0, 0, 0])
+    book = PriceBook(memo=PriceMemo(path))
+    assert book.cost_of("openai", "gpt-4o-mini", 1000, 1000, batch=False) == pytest.approx(
+        (1000 * 0.15 + 1000 * 0.6) / 1_000_000
+    )
