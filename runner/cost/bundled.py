@@ -97,22 +97,33 @@ class Bundled:
         ]
 
 
-def bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> Bundled | None:
+def service_tier(params: Mapping[str, object]) -> str | None:
+    """The processing tier a request asks for (OpenAI ``service_tier``: ``priority``,
+    ``flex``), billed at its own rates; None: the standard one (``auto``, ``default``)."""
+    tier = params.get("service_tier")
+    return tier if isinstance(tier, str) and tier not in ("auto", "default") else None
+
+
+def bundled(
+    api: str, model_name: str, batch: bool, memo: PriceMemo, tier: str | None = None
+) -> Bundled | None:
     """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
     provider_id = price_provider(api)
     if provider_id is None or not model_name:
         return None
-    key = PriceMemo.key(api, model_name, batch)
+    key = PriceMemo.key(api, model_name, batch) + (f"|{tier}" if tier else "")
     known, rates = memo.get(key)
     if known:
         return None if rates is None else Bundled.of_rates(rates)
-    found = ask_genai_prices(provider_id, model_name, batch)
+    found = ask_genai_prices(provider_id, model_name, batch, tier)
     if found is None or not found.tiered:
         memo.put(key, None if found is None else found.rates())
     return found
 
 
-def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled | None:
+def ask_genai_prices(
+    provider_id: str, model_name: str, batch: bool, tier: str | None = None
+) -> Bundled | None:
     """genai-prices' price from its bundled data; None when it does not know the model.
 
     genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
@@ -132,8 +143,14 @@ def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled 
         v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
         for v in model.price_variants or ()
     )
-    context = _BATCH_CONTEXT if has_batch else None
+    context: dict[str, str] | None = _BATCH_CONTEXT if has_batch else None
     scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
+    if (
+        tier
+        and not batch
+        and any(v.when == {"service_tier": tier} for v in model.price_variants or ())
+    ):
+        context = {"service_tier": tier}  # priority costs about twice the standard rates
 
     def calc(tokens: Tokens) -> float:
         usage = Usage(

@@ -320,3 +320,39 @@ def test_n_answers_to_a_request_are_each_reserved(tmp_path: Path) -> None:
     bill = len(server.requests) * 820 * USD_PER_TOKEN
     assert len(server.requests) >= 2 and bill <= cap
     assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill)
+
+
+# -- a processing tier billed at its own rates ---------------------------------------------
+
+
+@pytest.mark.parametrize(("tier", "endpoint"), [("priority", "chat"), ("flex", "responses")])
+def test_a_processing_tier_is_priced_at_its_rates(tmp_path: Path, tier: str, endpoint: str) -> None:
+    # service_tier=priority bills gpt-5.4 at twice the standard rates, flex at half
+    # (https://platform.openai.com/docs/guides/priority-processing, genai-prices' variants):
+    # runner priced every tier as standard, so a priority run's cost_usd was half its bill
+    # and its reservations half what it spent.
+    records = [{"id": f"t{i}", "api": "openai", "model_name": "gpt-5.4", "prompt": f"hi {i}",
+                "parameters": {"max_completion_tokens": 50, "service_tier": tier}}
+               for i in range(3)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with servers.llmock() as server, recording_proxy(server.url) as (proxy, answers):
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, "cache=off", f"apis.openai.endpoint={endpoint}"),
+            env=runner_env(proxy),
+        )
+    flavor = "chat" if endpoint == "chat" else "responses"
+    bill = sum(
+        float(
+            calc_price(
+                extract_usage(a, provider_id="openai", api_flavor=flavor).usage,
+                "gpt-5.4",
+                provider_id="openai",
+                price_context={"service_tier": tier},
+            ).total_price
+        )
+        for a in answers
+    )
+    lines = read_jsonl(result.folder.completed)
+    assert len(answers) == 3 and all(x["status"] == "ok" for x in lines)
+    assert sum(x["cost_usd"] for x in lines) == pytest.approx(bill, rel=1e-6)
