@@ -10,9 +10,10 @@ by genai-prices' calculator itself. See runner.cost.prices for the rest of the p
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from loguru import logger
 
@@ -139,18 +140,7 @@ def ask_genai_prices(
     except LookupError:
         return None
     now = datetime.now(tz=UTC)
-    has_batch = batch and any(
-        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
-        for v in model.price_variants or ()
-    )
-    context: dict[str, str] | None = _BATCH_CONTEXT if has_batch else None
-    scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
-    if (
-        tier
-        and not batch
-        and any(v.when == {"service_tier": tier} for v in model.price_variants or ())
-    ):
-        context = {"service_tier": tier}  # priority costs about twice the standard rates
+    context, scale = _context(model.price_variants or (), batch, tier, now)
 
     def calc(tokens: Tokens) -> float:
         usage = Usage(
@@ -188,6 +178,23 @@ def ask_genai_prices(
     )
     rates = [base, *((calc(tokens) - base) / m for tokens in each)]
     return dataclasses.replace(Bundled.of_rates(rates), calc=calc)
+
+
+def _context(
+    variants: Iterable[Any], batch: bool, tier: str | None, now: datetime
+) -> tuple[dict[str, str] | None, float]:
+    """genai-prices' price context of a request, and the scale of a batch price it lacks."""
+    has_batch = batch and any(
+        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
+        for v in variants
+    )
+    if has_batch:
+        return _BATCH_CONTEXT, 1.0
+    if batch:
+        return None, BATCH_DISCOUNT
+    if tier and any(v.when == {"service_tier": tier} for v in variants):
+        return {"service_tier": tier}, 1.0  # priority costs about twice the standard rates
+    return None, 1.0
 
 
 def _is_plain(tokens: Tokens) -> bool:
