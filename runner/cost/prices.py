@@ -258,6 +258,7 @@ class PriceBook:
         if completion.input_tokens is None and completion.output_tokens is None:
             return self.unreported(record)
         tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
+        served = completion.service_tier
         return self.cost_of(
             record.api,
             record.model_name or "",
@@ -265,7 +266,8 @@ class PriceBook:
             tokens_out,
             batch=batch,
             extra=usage_tokens(completion, tokens_in, tokens_out),
-            tier=service_tier(record.parameters),
+            # The tier the answer says served it, else the one asked for.
+            tier=service_tier({"service_tier": served} if served else record.parameters),
         )
 
     def unreported(self, record: PromptRecord) -> float | None:

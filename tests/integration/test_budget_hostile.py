@@ -356,3 +356,27 @@ def test_a_processing_tier_is_priced_at_its_rates(tmp_path: Path, tier: str, end
     lines = read_jsonl(result.folder.completed)
     assert len(answers) == 3 and all(x["status"] == "ok" for x in lines)
     assert sum(x["cost_usd"] for x in lines) == pytest.approx(bill, rel=1e-6)
+
+
+@pytest.mark.parametrize(("asked", "served"), [("priority", "default"), (None, "priority")])
+def test_the_tier_an_answer_says_served_it_is_the_one_priced(
+    tmp_path: Path, asked: str | None, served: str
+) -> None:
+    # "the response body will include the service_tier value based on the processing mode
+    # actually used to serve the request" (https://platform.openai.com/docs/api-reference/
+    # chat/object#chat/object-service_tier): a priority request served at the default tier
+    # is billed at the default rates, a project whose default is priority at priority's.
+    answer = {**_chat_answer(1000), "model": "gpt-5.4", "service_tier": served}
+    params: dict[str, Any] = {"max_completion_tokens": 50}
+    if asked:
+        params["service_tier"] = asked
+    records = [{"id": "t", "api": "openai", "model_name": "gpt-5.4", "prompt": "q",
+                "parameters": params}]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with documented_server({"/v1/chat/completions": answer}) as server:
+        result = run_experiment("exp", overrides(tmp_path, "cache=off"), env=runner_env(server.url))
+    usage = extract_usage(answer, provider_id="openai", api_flavor="chat").usage
+    context = {"service_tier": served}
+    bill = calc_price(usage, "gpt-5.4", provider_id="openai", price_context=context).total_price
+    (line,) = read_jsonl(result.folder.completed)
+    assert line["cost_usd"] == pytest.approx(float(bill), rel=1e-6)
