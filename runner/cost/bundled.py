@@ -10,9 +10,10 @@ by genai-prices' calculator itself. See runner.cost.prices for the rest of the p
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from loguru import logger
 
@@ -97,22 +98,33 @@ class Bundled:
         ]
 
 
-def bundled(api: str, model_name: str, batch: bool, memo: PriceMemo) -> Bundled | None:
+def service_tier(params: Mapping[str, object]) -> str | None:
+    """The processing tier a request asks for (OpenAI ``service_tier``: ``priority``,
+    ``flex``), billed at its own rates; None: the standard one (``auto``, ``default``)."""
+    tier = params.get("service_tier")
+    return tier if isinstance(tier, str) and tier not in ("auto", "default") else None
+
+
+def bundled(
+    api: str, model_name: str, batch: bool, memo: PriceMemo, tier: str | None = None
+) -> Bundled | None:
     """genai-prices' price of a model (None: it does not know it), remembered in ``memo``."""
     provider_id = price_provider(api)
     if provider_id is None or not model_name:
         return None
-    key = PriceMemo.key(api, model_name, batch)
+    key = PriceMemo.key(api, model_name, batch) + (f"|{tier}" if tier else "")
     known, rates = memo.get(key)
     if known:
         return None if rates is None else Bundled.of_rates(rates)
-    found = ask_genai_prices(provider_id, model_name, batch)
+    found = ask_genai_prices(provider_id, model_name, batch, tier)
     if found is None or not found.tiered:
         memo.put(key, None if found is None else found.rates())
     return found
 
 
-def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled | None:
+def ask_genai_prices(
+    provider_id: str, model_name: str, batch: bool, tier: str | None = None
+) -> Bundled | None:
     """genai-prices' price from its bundled data; None when it does not know the model.
 
     genai-prices takes ~60 us a call; a run prices every answer, so the rates are read once
@@ -128,12 +140,7 @@ def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled 
     except LookupError:
         return None
     now = datetime.now(tz=UTC)
-    has_batch = batch and any(
-        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
-        for v in model.price_variants or ()
-    )
-    context = _BATCH_CONTEXT if has_batch else None
-    scale = BATCH_DISCOUNT if batch and not has_batch else 1.0
+    context, scale = _context(model.price_variants or (), batch, tier, now)
 
     def calc(tokens: Tokens) -> float:
         usage = Usage(
@@ -171,6 +178,23 @@ def ask_genai_prices(provider_id: str, model_name: str, batch: bool) -> Bundled 
     )
     rates = [base, *((calc(tokens) - base) / m for tokens in each)]
     return dataclasses.replace(Bundled.of_rates(rates), calc=calc)
+
+
+def _context(
+    variants: Iterable[Any], batch: bool, tier: str | None, now: datetime
+) -> tuple[dict[str, str] | None, float]:
+    """genai-prices' price context of a request, and the scale of a batch price it lacks."""
+    has_batch = batch and any(
+        v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(now))
+        for v in variants
+    )
+    if has_batch:
+        return _BATCH_CONTEXT, 1.0
+    if batch:
+        return None, BATCH_DISCOUNT
+    if tier and any(v.when == {"service_tier": tier} for v in variants):
+        return {"service_tier": tier}, 1.0  # priority costs about twice the standard rates
+    return None, 1.0
 
 
 def _is_plain(tokens: Tokens) -> bool:

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,10 +153,13 @@ def _valid(key: str, value: Any) -> bool:
         return True
     if key.startswith(READER_PREFIX):
         return _valid_reader(value)
-    return (
+    return (  # a rate that is negative, NaN or infinite is no price: it is asked again
         isinstance(value, list)
         and len(value) == RATES_LEN
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < math.inf
+            for v in value
+        )
     )
 
 

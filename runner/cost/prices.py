@@ -1,23 +1,14 @@
 """What a request costs: genai-prices' bundled price data, or the user's own prices.
 
-Prices come from ``genai-prices`` (pydantic's maintained, dated price data), always from
-the data bundled with the pinned package: a run never fetches prices over the network, so
-the same version prices the same usage the same way, offline. A price given in
-``conf/model/<name>.yaml`` (``price:``) or in the run's ``prices`` setting wins over it.
-
-Each provider declares the genai-prices provider its models are priced by
-(``price_provider``): openai -> openai, azure-openai -> azure, anthropic -> anthropic, gemini
-and vertexai -> google (Vertex AI bills Gemini at the Gemini API's rates). A provider that
-runs on the user's own machine declares ``free``: it costs 0. One without a per-token price
-(a TGI endpoint is billed by the hour, or is the user's own) declares none: its cost is
-unknown (null) unless a price is given.
-
-Batch price: genai-prices' own batch price when it has one (``processing: batch``), else
-half the online price, as OpenAI, Azure, Anthropic and Google document for their batch APIs.
-
-An answer is priced on its whole billed usage (runner.providers.usage): cache reads and
-writes (Anthropic's 1 h writes apart) at their own rates, reasoning at the output rate (or
-its own, where genai-prices has one), long-context tiers by genai-prices itself.
+Prices come from ``genai-prices``' data bundled with the pinned package (never fetched), so a
+version prices the same usage the same way, offline; a ``price:`` in ``conf/model/<name>.yaml``
+or the run's ``prices`` wins. Each provider names its genai-prices provider
+(``price_provider``; Vertex AI bills Gemini at the Gemini API's rates), declares ``free``
+(the user's own machine: 0), or neither (a TGI endpoint: unknown unless a price is given).
+Batch: genai-prices' batch price, else half the online price (as the providers document);
+a processing tier (OpenAI ``service_tier: priority``) at its own rates. An answer is priced
+on its whole billed usage (runner.providers.usage): cache reads and writes, reasoning and
+long-context tiers each as genai-prices prices them (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -34,6 +25,7 @@ from runner.cost.bundled import (
     ask_genai_prices,
     bundled,
     consistent,
+    service_tier,
 )
 from runner.cost.price import OwnPrice, Price, usage_tokens
 from runner.cost.price_memo import PriceMemo
@@ -53,6 +45,7 @@ __all__ = ["BATCH_DISCOUNT", "Price", "PriceBook", "Tokens"]
 
 
 _Pricer = OwnPrice | Bundled
+_Calc = Callable[[Tokens], float]
 
 
 class PriceBook:
@@ -80,8 +73,8 @@ class PriceBook:
         self.memo = memo if memo is not None else PriceMemo()
         # (api, model_name, batch) -> what prices it: the user's price, genai-prices' (None:
         # no known price); resolved once, as every answer of a run is priced.
-        self._pricers: dict[tuple[str, str, bool], _Pricer | None] = {}
-        self._calculators: dict[tuple[str, str, bool], Callable[[Tokens], float] | None] = {}
+        self._pricers: dict[tuple[str, str, bool, str | None], _Pricer | None] = {}
+        self._calculators: dict[tuple[str, str, bool, str | None], _Calc | None] = {}
 
     @classmethod
     def from_settings(cls, settings: RunConfig) -> PriceBook:
@@ -130,13 +123,17 @@ class PriceBook:
         *,
         batch: bool,
         extra: Tokens | None = None,
+        tier: str | None = None,
     ) -> float | None:
         """USD for this usage; None (and one warning per model) when no price is known.
 
         ``extra``: the whole usage when it has cache or reasoning counts (priced each at
         its own rate); its ``input`` and ``output`` are ``input_tokens`` and ``output_tokens``.
+        ``tier``: the processing tier asked for (runner.cost.bundled.service_tier).
         """
-        cost = self.price(api, model_name, input_tokens, output_tokens, batch=batch, extra=extra)
+        cost = self.price(
+            api, model_name, input_tokens, output_tokens, batch=batch, extra=extra, tier=tier
+        )
         if cost is None:
             self._warn(api, model_name)
         return cost
@@ -150,39 +147,40 @@ class PriceBook:
         *,
         batch: bool,
         extra: Tokens | None = None,
+        tier: str | None = None,
     ) -> float | None:
         """Like :meth:`cost_of`, without the warning (None: no known price)."""
-        key = (api, model_name, batch)
+        key = (api, model_name, batch, tier)
         try:
             pricer = self._pricers[key]
         except KeyError:
-            pricer = self._pricers[key] = self._resolve(api, model_name, batch)
+            pricer = self._pricers[key] = self._resolve(api, model_name, batch, tier)
         if pricer is None:
             return None
         if extra is not None and not consistent(extra):
             self._warn_parts(api, model_name, extra)
         if extra is not None and extra.other and type(pricer) is Bundled and not is_free(api):
-            exact = self._exact(api, model_name, batch)
+            exact = self._exact(api, model_name, batch, tier)
             if exact is not None:  # genai-prices prices audio, images, searches, ... itself
                 return exact(extra)
         return pricer.cost(tokens_in, tokens_out, extra)
 
-    def _exact(self, api: str, model_name: str, batch: bool) -> Callable[[Tokens], float] | None:
+    def _exact(self, api: str, model_name: str, batch: bool, tier: str | None) -> _Calc | None:
         """genai-prices' own calculator of a model (loaded once; None: free or unknown)."""
-        key = (api, model_name, batch)
+        key = (api, model_name, batch, tier)
         if key not in self._calculators:
             provider_id = price_provider(api)
-            found = ask_genai_prices(provider_id, model_name, batch) if provider_id else None
+            found = ask_genai_prices(provider_id, model_name, batch, tier) if provider_id else None
             self._calculators[key] = None if found is None else found.calc
         return self._calculators[key]
 
-    def _resolve(self, api: str, model_name: str, batch: bool) -> _Pricer | None:
+    def _resolve(self, api: str, model_name: str, batch: bool, tier: str | None) -> _Pricer | None:
         own = self.override(api, model_name)
         if own is not None:
             return OwnPrice(own, batch)
         if is_free(api):
             return Bundled(0.0, 0.0, 0.0)
-        return bundled(api, model_name, batch, self.memo)
+        return bundled(api, model_name, batch, self.memo, tier)
 
     def _warn_parts(self, api: str, model_name: str, tokens: Tokens) -> None:
         """Say once per model that its usage contradicts itself (only its totals are priced)."""
@@ -237,9 +235,8 @@ class PriceBook:
         ``max_tokens`` (else ``output_tokens_estimate``).
         """
         split = tokens or estimate_split(record, self.output_tokens_estimate)
-        return self.cost_of(
-            record.api, record.model_name or "", split.input, split.output, batch=batch
-        )
+        model, tier = record.model_name or "", service_tier(record.parameters)
+        return self.cost_of(record.api, model, split.input, split.output, batch=batch, tier=tier)
 
     def outcome_cost(self, outcome: Outcome) -> float | None:
         """What ``outcome`` cost: 0 when cached or nothing was answered, else its usage priced."""
@@ -261,6 +258,7 @@ class PriceBook:
         if completion.input_tokens is None and completion.output_tokens is None:
             return self.unreported(record)
         tokens_in, tokens_out = completion.input_tokens or 0, completion.output_tokens or 0
+        served = completion.service_tier
         return self.cost_of(
             record.api,
             record.model_name or "",
@@ -268,6 +266,8 @@ class PriceBook:
             tokens_out,
             batch=batch,
             extra=usage_tokens(completion, tokens_in, tokens_out),
+            # The tier the answer says served it, else the one asked for.
+            tier=service_tier({"service_tier": served} if served else record.parameters),
         )
 
     def unreported(self, record: PromptRecord) -> float | None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.cost.budget import Budget
+from runner.cost.bundled import service_tier
 from runner.cost.prices import PriceBook
 from runner.limits.quota import TokenEstimate
 from runner.limits.tokens import answer_bound, turns
@@ -154,7 +155,8 @@ def reservation(
         tokens_in += FIRST_MEDIA_TOKENS * media_parts(record.prompt)
     tokens_in *= cache_write_factor(record)
     model = record.model_name or ""
-    return prices.cost_of(record.api, model, tokens_in, tokens.output, batch=batch)
+    tier = service_tier(record.parameters)
+    return prices.cost_of(record.api, model, tokens_in, tokens.output, batch=batch, tier=tier)
 
 
 def may_have_been_billed(outcome: Outcome) -> bool:

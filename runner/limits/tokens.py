@@ -152,6 +152,22 @@ def thinking_budget(params: Mapping[str, Any]) -> float:
     return 0.0
 
 
+# Parameters asking for several answers to one request, each billed: OpenAI's ``n`` ("you
+# will be charged based on the number of generated tokens across all of the choices",
+# https://platform.openai.com/docs/api-reference/chat/create), Gemini's ``candidateCount``.
+_CHOICES = ("n", "candidateCount", "candidate_count")
+
+
+def choices(params: Mapping[str, Any]) -> float:
+    """How many answers one request asks for (1 unless a parameter says more)."""
+    for block in _settings_of(params):
+        for name in _CHOICES:
+            found = _number(block.get(name))
+            if found is not None and found > 1:
+                return found
+    return 1.0
+
+
 def answer_tokens(
     record: PromptRecord, output_estimate: int, default_max: int | None = None
 ) -> float:
@@ -160,7 +176,7 @@ def answer_tokens(
     A bound the prompt gives (``max_tokens``, ``max_completion_tokens``, Gemini's
     ``maxOutputTokens``, ...) or the api's own default (``default_max``, the one it sends),
     never less than the thinking budget; without one, the thinking budget plus
-    ``output_tokens_estimate`` (a guess, not a bound).
+    ``output_tokens_estimate`` (a guess, not a bound). Times the answers asked for (``n``).
     """
     params = record.parameters
     bound = answer_bound(params)
@@ -168,8 +184,8 @@ def answer_tokens(
     if bound is None and default_max is not None:
         bound = float(default_max)
     if bound is None:
-        return float(output_estimate) + thinking
-    return max(bound, thinking)
+        return (float(output_estimate) + thinking) * choices(params)
+    return max(bound, thinking) * choices(params)  # each choice up to the bound
 
 
 def turns(record: PromptRecord) -> int:

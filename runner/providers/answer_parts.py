@@ -23,3 +23,9 @@ def joined(pieces: list[str]) -> str | None:
     """Text pieces (thinking blocks, summary parts) as one text; None when there are none."""
     kept = [p for p in pieces if p]
     return "\n\n".join(kept) if kept else None
+
+
+def tier_of(body: dict[str, Any]) -> str | None:
+    """The ``service_tier`` an answer says served it (OpenAI; None: it says none)."""
+    tier = body.get("service_tier")
+    return tier if isinstance(tier, str) else None

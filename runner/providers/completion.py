@@ -42,6 +42,9 @@ class Completion:
     # A multi-turn prompt's replies, one request each: each is billed on its own (a
     # long-context tier is reached by a request, not by the conversation's sum).
     turns: list[Completion] | None = None
+    # The processing tier that served the answer, as it says (OpenAI ``service_tier``): a
+    # priority request served at the default tier is billed at the default rates.
+    service_tier: str | None = None
 
     def __post_init__(self) -> None:
         # Token counts are priced and summed: a count an answer gave that is not a whole

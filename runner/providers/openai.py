@@ -13,7 +13,7 @@ from runner.limits.quota import TokenEstimate
 from runner.limits.tokens import CHARS_PER_TOKEN, answer_tokens, conversation, turns
 from runner.prompts.records import PromptRecord
 from runner.providers import media, reasoning
-from runner.providers.answer_parts import tool_call
+from runner.providers.answer_parts import tier_of, tool_call
 from runner.providers.base import (
     Completion,
     HttpClient,
@@ -59,9 +59,7 @@ def _chat_tool_call(call: dict[str, Any]) -> dict[str, Any]:
 async def collect_chat_stream(
     events: AsyncIterator[tuple[str, Any]], usage_provider: str = "openai"
 ) -> Completion:
-    """A Completion from a streamed ``chat.completion.chunk`` sequence.
-
-    Its counts come from the last chunk's ``usage`` (``stream_options.include_usage``).
+    """A Completion from streamed ``chat.completion.chunk``s (counts: the last one's ``usage``).
 
     Raises:
         ProviderError: retryable when the stream stops before its last chunk (a connection
@@ -84,6 +82,7 @@ async def collect_chat_stream(
         if not isinstance(chunk, dict):
             continue
         result.model = chunk.get("model") or result.model
+        result.service_tier = tier_of(chunk) or result.service_tier
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
@@ -126,6 +125,7 @@ def _parse_choice(
         text=str(text_of_choice(choice) or ""),
         finish_reason=choice.get("finish_reason"),
         model=body.get("model"),
+        service_tier=tier_of(body),
     )
     return read_usage(body, usage_provider, "chat").fill(completion)
 

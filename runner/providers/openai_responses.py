@@ -18,7 +18,7 @@ from runner.config.schema import ModelConfig, RunConfig
 from runner.errors import ErrorKind, ProviderError
 from runner.prompts.records import PromptRecord
 from runner.providers import media
-from runner.providers.answer_parts import joined, tool_call
+from runner.providers.answer_parts import joined, tier_of, tool_call
 from runner.providers.base import Completion, HttpClient
 from runner.providers.http import PLAIN_JSON
 from runner.providers.messages import Message, run_chat
@@ -202,6 +202,7 @@ def parse_response(body: dict[str, Any], usage_provider: str = "openai") -> Comp
         model=body.get("model"),
         thinking=joined(summary),
         tool_calls=calls or None,
+        service_tier=tier_of(body),
     )
     return read_usage(body, usage_provider, "responses").fill(completion)
 

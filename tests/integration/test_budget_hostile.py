@@ -290,3 +290,93 @@ def test_the_turns_of_a_failed_conversation_are_on_its_line(
     assert line["cost_usd"] == pytest.approx(bill, rel=1e-6) and bill > 0
     run = json.loads(result.folder.meta.read_text())
     assert run["cost"]["total_usd"] == pytest.approx(bill, abs=1e-6)
+
+
+# -- several answers to one request ---------------------------------------------------------
+
+
+def test_n_answers_to_a_request_are_each_reserved(tmp_path: Path) -> None:
+    # n=8 asks for 8 choices of up to 100 tokens, billed "across all of the choices"
+    # (https://platform.openai.com/docs/api-reference/chat/create#chat-create-n); llmock
+    # answers 8 choices but bills one, so this server answers the documented body with each
+    # choice at its bound. Reserving one choice took the bill past the cap.
+    answer = _chat_answer(20)
+    message = answer["choices"][0]["message"]
+    answer["choices"] = [
+        {"index": i, "finish_reason": "length", "logprobs": None, "message": message}
+        for i in range(8)
+    ]
+    answer["usage"].update(completion_tokens=800, total_tokens=820)
+    records = [{"id": f"n{i}", "api": "openai", "model_name": "dear-model", "prompt": f"q{i}",
+                "parameters": {"max_tokens": 100, "n": 8}} for i in range(40)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    cap = 3.0
+    with documented_server({"/v1/chat/completions": answer}) as server:
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, DEAR, f"max_cost_usd={cap}", "max_concurrency=16", "cache=off"),
+            env=runner_env(server.url),
+        )
+    bill = len(server.requests) * 820 * USD_PER_TOKEN
+    assert len(server.requests) >= 2 and bill <= cap
+    assert budget_of(result.folder.path)["spent_usd"] == pytest.approx(bill)
+
+
+# -- a processing tier billed at its own rates ---------------------------------------------
+
+
+@pytest.mark.parametrize(("tier", "endpoint"), [("priority", "chat"), ("flex", "responses")])
+def test_a_processing_tier_is_priced_at_its_rates(tmp_path: Path, tier: str, endpoint: str) -> None:
+    # service_tier=priority bills gpt-5.4 at twice the standard rates, flex at half
+    # (https://platform.openai.com/docs/guides/priority-processing, genai-prices' variants):
+    # runner priced every tier as standard, so a priority run's cost_usd was half its bill
+    # and its reservations half what it spent.
+    records = [{"id": f"t{i}", "api": "openai", "model_name": "gpt-5.4", "prompt": f"hi {i}",
+                "parameters": {"max_completion_tokens": 50, "service_tier": tier}}
+               for i in range(3)]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with servers.llmock() as server, recording_proxy(server.url) as (proxy, answers):
+        result = run_experiment(
+            "exp",
+            overrides(tmp_path, "cache=off", f"apis.openai.endpoint={endpoint}"),
+            env=runner_env(proxy),
+        )
+    flavor = "chat" if endpoint == "chat" else "responses"
+    bill = sum(
+        float(
+            calc_price(
+                extract_usage(a, provider_id="openai", api_flavor=flavor).usage,
+                "gpt-5.4",
+                provider_id="openai",
+                price_context={"service_tier": tier},
+            ).total_price
+        )
+        for a in answers
+    )
+    lines = read_jsonl(result.folder.completed)
+    assert len(answers) == 3 and all(x["status"] == "ok" for x in lines)
+    assert sum(x["cost_usd"] for x in lines) == pytest.approx(bill, rel=1e-6)
+
+
+@pytest.mark.parametrize(("asked", "served"), [("priority", "default"), (None, "priority")])
+def test_the_tier_an_answer_says_served_it_is_the_one_priced(
+    tmp_path: Path, asked: str | None, served: str
+) -> None:
+    # "the response body will include the service_tier value based on the processing mode
+    # actually used to serve the request" (https://platform.openai.com/docs/api-reference/
+    # chat/object#chat/object-service_tier): a priority request served at the default tier
+    # is billed at the default rates, a project whose default is priority at priority's.
+    answer = {**_chat_answer(1000), "model": "gpt-5.4", "service_tier": served}
+    params: dict[str, Any] = {"max_completion_tokens": 50}
+    if asked:
+        params["service_tier"] = asked
+    records = [{"id": "t", "api": "openai", "model_name": "gpt-5.4", "prompt": "q",
+                "parameters": params}]  # fmt: skip
+    write_jsonl(tmp_path / "experiments" / "exp.jsonl", records)
+    with documented_server({"/v1/chat/completions": answer}) as server:
+        result = run_experiment("exp", overrides(tmp_path, "cache=off"), env=runner_env(server.url))
+    usage = extract_usage(answer, provider_id="openai", api_flavor="chat").usage
+    context = {"service_tier": served}
+    bill = calc_price(usage, "gpt-5.4", provider_id="openai", price_context=context).total_price
+    (line,) = read_jsonl(result.folder.completed)
+    assert line["cost_usd"] == pytest.approx(float(bill), rel=1e-6)

@@ -20,6 +20,7 @@ from runner.cost.ledger import Ledger
 from runner.cost.price_memo import PriceMemo
 from runner.cost.prices import Price, PriceBook
 from runner.errors import ConfigError
+from runner.limits.tokens import answer_tokens
 from runner.output.money import dollars
 from runner.output.results import Outcome
 from runner.prompts.records import PromptRecord
@@ -211,3 +212,30 @@ def test_a_hand_edited_ledger_is_read_without_a_traceback(tmp_path: Path) -> Non
 def test_a_tiny_amount_is_shown_in_a_few_characters() -> None:
     assert dollars(1e-300) == "$1e-300" and dollars(0.0000123) == "$0.000012"
     assert dollars(1.5e-11) == "$0.000000000015" and dollars(1.5e-12) == "$1.5e-12"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"max_tokens": 100, "n": 8}, 800.0),
+        ({"generationConfig": {"maxOutputTokens": 50, "candidateCount": 3}}, 150.0),
+        ({"max_tokens": 100, "n": 1}, 100.0),
+        ({"max_tokens": 100, "n": "x"}, 100.0),
+        ({"n": 4}, 4 * 256.0),
+    ],
+)
+def test_each_answer_asked_for_is_counted(params: dict[str, Any], expected: float) -> None:
+    record = PromptRecord({"api": "openai", "model_name": "m", "prompt": "q", "parameters": params})
+    assert answer_tokens(record, 256) == expected
+
+
+def test_a_memo_with_negative_rates_is_asked_again(tmp_path: Path) -> None:
+    # A memo file whose rates were edited or garbled (-1000 per token) priced every answer
+    # below $0 and freed the budget; such an entry is not a price: genai-prices is asked.
+    path = tmp_path / "memo.json"
+    memo = PriceMemo(path)
+    memo.put(PriceMemo.key("openai", "gpt-4o-mini", False), [0, -1e-3, -1e-3, 0, 0, 0, 0])
+    book = PriceBook(memo=PriceMemo(path))
+    assert book.cost_of("openai", "gpt-4o-mini", 1000, 1000, batch=False) == pytest.approx(
+        (1000 * 0.15 + 1000 * 0.6) / 1_000_000
+    )
