@@ -102,10 +102,13 @@ class Budget:
         Requests wait in turn (a large one is not starved by smaller ones behind it).
         Refused once it could not fit even if every request in flight cost nothing (then
         sending stops), or when ``stopped()`` (then it is not sent, and the budget not
-        reached).
+        reached). A request that alone costs more than the whole cap is refused by itself:
+        the budget is not reached, and the prompts after it are sent.
         """
         if self.limit_usd is None:
             return True
+        if _finite(usd) and usd > self.limit_usd:
+            return False  # over the whole cap alone (max_tokens 1e30): refused, others go on
         turn = object()
         self._waiting.append(turn)
         try:

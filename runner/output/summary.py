@@ -84,7 +84,7 @@ class Summary:
                 if stopped
                 else ""
             )
-            + (f" ({over_budget} not sent: the budget was reached)" if over_budget else "")
+            + (f" ({over_budget} not sent: {_budget_why(self.cost)})" if over_budget else "")
             + (f"; {self.invalid} invalid line(s) not sent" if self.invalid else "")
         ]
         rows = dict(itertools.islice(self.groups.items(), MAX_GROUP_ROWS))
@@ -132,3 +132,9 @@ class Summary:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def _budget_why(cost: dict[str, Any]) -> str:
+    """Why prompts were not sent for the budget: it was reached, or each alone was over it."""
+    reached = (cost.get("budget") or {}).get("exhausted", True)
+    return "the budget was reached" if reached else "each alone could cost more than max_cost_usd"

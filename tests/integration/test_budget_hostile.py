@@ -25,7 +25,7 @@ from runner import run_experiment
 from tests import servers
 from tests.budget_support import DEAR, USD_PER_TOKEN, budget_of, overrides, serve
 from tests.documented_server import documented_server
-from tests.helpers import read_jsonl, runner_env, write_jsonl
+from tests.helpers import read_jsonl, run_cli, runner_env, write_jsonl
 from tests.providers_support import aimock_journal
 
 pytestmark = pytest.mark.integration
@@ -380,3 +380,23 @@ def test_the_tier_an_answer_says_served_it_is_the_one_priced(
     bill = calc_price(usage, "gpt-5.4", provider_id="openai", price_context=context).total_price
     (line,) = read_jsonl(result.folder.completed)
     assert line["cost_usd"] == pytest.approx(float(bill), rel=1e-6)
+
+
+@pytest.mark.integration
+def test_one_prompt_over_the_whole_cap_is_refused_alone(
+    tmp_path: Path, llmock_server: servers.Server
+) -> None:
+    # max_tokens 10**12 alone could cost more than max_cost_usd=1: before, it marked the
+    # budget reached and the three prompts after it, which fit, were refused with it.
+    rows = [{"id": "big", "parameters": {"max_tokens": 10**12}}]
+    rows += [{"id": f"p{i}", "parameters": {"max_tokens": 50}} for i in range(3)]
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"prompt": "q", "api": "openai", "model_name": "gpt-4o-mini", **r} for r in rows],
+    )
+    out = run_cli(tmp_path, llmock_server.url, "experiment=exp", "run_id=r", "max_cost_usd=1")
+    assert out.returncode == 1, out.stderr
+    lines = {line["id"]: line for line in read_jsonl(tmp_path / "outputs/exp/r/completed.jsonl")}
+    assert lines["big"]["error_kind"] == "budget"
+    assert [lines[f"p{i}"]["status"] for i in range(3)] == ["ok"] * 3
+    assert "1 not sent: each alone could cost more than max_cost_usd" in out.stdout

@@ -79,6 +79,16 @@ async def test_acquire_refuses_what_could_never_fit() -> None:
     assert budget.exhausted
 
 
+async def test_a_request_over_the_whole_cap_is_refused_alone() -> None:
+    # One prompt with max_tokens 1e30 marked the budget reached: every other prompt of the
+    # run was refused with it, though each fitted.
+    budget = Budget(limit_usd=1.0)
+    assert not await budget.acquire(5.0, lambda: False)
+    assert not budget.exhausted
+    assert await budget.acquire(0.5, lambda: False)
+    assert budget.reserved_usd == pytest.approx(0.5)
+
+
 async def test_a_stop_while_waiting_is_not_a_spent_budget() -> None:
     budget = Budget(limit_usd=1.0)
     stop = False
