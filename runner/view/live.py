@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.output.run_folder import COMPLETED, LOCK_FILE, RUN_META
-from runner.output.run_lock import process_alive
+from runner.output.run_lock import writer_ended
 from runner.output.stats import shown_limit
 
 # Rates are measured over the answers of the last minute.
@@ -45,13 +45,7 @@ def _status(run_dir: Path, meta: dict[str, Any]) -> str:
     """The run's status; ``stopped`` for one whose ``run.json`` says running though the
     process writing it has ended (``kill -9``, a crash): it is no longer going."""
     status = str(meta.get("status") or "unknown")
-    if status != "running":
-        return status
-    try:
-        pid = int((run_dir / LOCK_FILE).read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return status  # no word of its writer: as run.json says
-    return status if process_alive(pid) else "stopped"
+    return "stopped" if status == "running" and writer_ended(run_dir / LOCK_FILE) else status
 
 
 def running_runs(outputs_dir: Path) -> list[dict[str, Any]]:
