@@ -109,7 +109,9 @@ def _run_job(cfg: DictConfig) -> int:
             return cli.INTERRUPTED
 
     interrupted = f"Interrupted: results written so far are in {run_dir}"
-    return run_watched(lambda: cli.guarded(job, COMMAND.name, interrupted=interrupted))
+    return run_watched(
+        lambda: cli.guarded(job, COMMAND.name, interrupted=interrupted), _sweep_dir()
+    )
 
 
 def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None]) -> int:

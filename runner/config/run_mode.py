@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
-from runner.config import composed
+from runner.config import composed, sweep_stop
 from runner.config.setup import (
     CONF_DIR,
     experiments_dir,
@@ -244,7 +244,7 @@ def run_sweep(
     """
     # The base config holds no sweep (each job composes its own); the sweeper gets them all.
     fixed = [o for o in overrides if not _is_sweep(o)]
-    with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg:
+    with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg, sweep_stop.together(cfg):
         return _sweep_composed(cfg, overrides, task)
 
 
