@@ -244,7 +244,7 @@ def run_sweep(
     """
     # The base config holds no sweep (each job composes its own); the sweeper gets them all.
     fixed = [o for o in overrides if not _is_sweep(o)]
-    with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg, sweep_stop.together(cfg):
+    with _composed(conf_dir, [*fixed, "hydra.mode=MULTIRUN"]) as cfg:
         return _sweep_composed(cfg, overrides, task)
 
 
@@ -262,7 +262,7 @@ def _sweep_composed(
     sweeper = Plugins.instance().instantiate_sweeper(
         config=cfg, hydra_context=_context(callbacks), task_function=task
     )
-    returns = sweeper.sweep(arguments=list(overrides))
+    returns = sweep_stop.together(cfg, lambda: sweeper.sweep(arguments=list(overrides)))
     callbacks.on_multirun_end(config=cfg, config_name=_CONFIG)
     return _flat(returns)
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
 SWEEP_STOPPED = ".stopped"
+T = TypeVar("T")
 
 
 def sweep_stopped(sweep_dir: Path) -> bool:
@@ -50,8 +51,14 @@ def _loky_workers() -> list[int]:
     return found
 
 
+def together(cfg: Any, launch: Callable[[], T]) -> T:
+    """``launch()`` (the sweep's jobs), stopping together (see the module's docstring)."""
+    with _stopping_together(cfg):
+        return launch()
+
+
 @contextlib.contextmanager
-def together(cfg: Any) -> Iterator[None]:
+def _stopping_together(cfg: Any) -> Iterator[None]:
     """Around a sweep's launch: a stale stop cleared; with joblib, signals stop the sweep."""
     sweep_dir = Path(str(cfg.hydra.sweep.dir))
     (sweep_dir / SWEEP_STOPPED).unlink(missing_ok=True)  # a sweep folder given again
