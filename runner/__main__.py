@@ -10,13 +10,11 @@ from __future__ import annotations
 import signal
 
 # Importing what follows takes a few tenths of a second: a SIGTERM or SIGHUP meanwhile is a
-# stop too (exit 130, one line), noted here and acted on once the command's own handler is
-# in place. A signal ignored by who started us (nohup) stays ignored.
+# stop too (exit 130, one line), acted on once the command's own handler is in place.
 _TERMINATED_EARLY: list[int] = []
 if __name__ == "__main__":
-    for _name in ("SIGTERM", "SIGHUP"):
-        _sig = getattr(signal, _name, None)
-        if _sig is not None and signal.getsignal(_sig) != signal.SIG_IGN:
+    for _sig in {getattr(signal, name, signal.SIGTERM) for name in ("SIGTERM", "SIGHUP")}:
+        if signal.getsignal(_sig) != signal.SIG_IGN:  # ignored by who started us: nohup
             signal.signal(_sig, lambda signum, frame: _TERMINATED_EARLY.append(signum))
 
 import contextlib
@@ -114,7 +112,9 @@ def _run_job(cfg: DictConfig) -> int:
             return cli.INTERRUPTED
 
     interrupted = f"Interrupted: results written so far are in {run_dir}"
-    return run_watched(lambda: cli.guarded(job, COMMAND.name, interrupted=interrupted))
+    return run_watched(
+        lambda: cli.guarded(job, COMMAND.name, interrupted=interrupted), _sweep_dir()
+    )
 
 
 def _execute(cfg: DictConfig, run_dir: Path, accept: Callable[[str | None], None]) -> int:

@@ -1,4 +1,5 @@
-"""A sweep's job whose launching process died stops as on Ctrl-C, then exits.
+"""A sweep's jobs: one whose launching process died stops as on Ctrl-C, then exits; once
+one was stopped, those not started yet are not.
 
 joblib's workers (loky processes) outlive a sweep killed with ``kill -9``: they went on
 sending, and being billed for, every prompt of their jobs, then hung for good handing
@@ -16,8 +17,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from loguru import logger
+
+from runner.cli import INTERRUPTED
+from runner.config.sweep_stop import mark_sweep_stopped, sweep_stopped
+from runner.output.run_folder import RunFolder
 
 # How often a worker looks at its parent: a dead sweep costs at most this much more sending.
 POLL_S = 0.5
@@ -48,8 +55,23 @@ def in_launcher_worker() -> bool:
     return multiprocessing.current_process().name != "MainProcess"
 
 
-def run_watched(job: Callable[[], int]) -> int:
-    """``job()``'s exit status; in a launcher's worker, stopped and exited if orphaned."""
+def run_watched(job: Callable[[], int], sweep_dir: Path | None = None) -> int:
+    """``job()``'s exit status; in a launcher's worker, stopped and exited if orphaned.
+
+    A job of a sweep (``sweep_dir``) that was stopped is not started: Ctrl-C stops the
+    sweep, not only the jobs running then.
+    """
+    if sweep_dir is not None and sweep_stopped(sweep_dir):
+        logger.warning("The sweep was stopped: this job is not started")
+        RunFolder(Path(HydraConfig.get().runtime.output_dir)).remove_if_unused()
+        return INTERRUPTED
+    code = _watched(job)
+    if code == INTERRUPTED and sweep_dir is not None:
+        mark_sweep_stopped(sweep_dir)
+    return code
+
+
+def _watched(job: Callable[[], int]) -> int:
     if not in_launcher_worker():
         return job()
     watch = _Watch()

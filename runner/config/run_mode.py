@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
-from runner.config import composed
+from runner.config import composed, sweep_stop
 from runner.config.setup import (
     CONF_DIR,
     experiments_dir,
@@ -262,7 +262,7 @@ def _sweep_composed(
     sweeper = Plugins.instance().instantiate_sweeper(
         config=cfg, hydra_context=_context(callbacks), task_function=task
     )
-    returns = sweeper.sweep(arguments=list(overrides))
+    returns = sweep_stop.together(cfg, lambda: sweeper.sweep(arguments=list(overrides)))
     callbacks.on_multirun_end(config=cfg, config_name=_CONFIG)
     return _flat(returns)
 

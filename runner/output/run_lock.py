@@ -2,7 +2,8 @@
 
 ``fcntl.flock`` on ``<run>/.lock``: the kernel drops it when the process ends, however it
 ends (kill -9 included), so a crashed run never leaves a stale lock behind. The holder's
-PID is written into the file so a refused resume can say which process holds the run.
+PID and host are written into the file so a refused resume can say which process holds the
+run, and the viewer can tell a run killed on this host from one still going.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 from pathlib import Path
 from typing import IO
 
@@ -37,7 +39,7 @@ class RunLock:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = (handle.read().split() or ["unknown"])[0]
             handle.close()
             raise BadInputError(
                 f"run {run_id} is still being written by process {holder} "
@@ -48,7 +50,7 @@ class RunLock:
         try:
             # Unbuffered: a write the disk refused leaves nothing for close() to flush again.
             os.ftruncate(handle.fileno(), 0)
-            os.write(handle.fileno(), f"{os.getpid()}\n".encode())  # "a+": at offset 0
+            os.write(handle.fileno(), f"{os.getpid()}\n{socket.gethostname()}\n".encode())
         except OSError as exc:  # a full disk: one line naming the file, nothing sent
             self.release()
             raise write_failed(exc, self.path, "the run's lock file") from None
@@ -73,3 +75,12 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def writer_ended(lock_file: Path) -> bool:
+    """Whether the process named in a run's lock file ran on this host and has ended."""
+    try:
+        pid, host = lock_file.read_text(encoding="utf-8").split()[:2]
+    except (OSError, ValueError):
+        return False  # no word of its writer (or of its host): cannot tell
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))

@@ -114,6 +114,13 @@ def _transport_error(exc: BaseException, timeout: aiohttp.ClientTimeout) -> Prov
     """aiohttp's failure (one of ``_TRANSPORT_ERRORS``) as a retryable ProviderError."""
     if isinstance(exc, TimeoutError):
         return ProviderError(f"timed out after {timeout.total} s (timeout_s)", ErrorKind.RETRYABLE)
+    if isinstance(exc, aiohttp.TooManyRedirects):  # its message is empty; retrying loops again
+        return ProviderError(
+            f"too many redirects ({len(exc.history)}): the endpoint redirects in a loop; "
+            "check its base URL",
+            ErrorKind.FATAL,
+            exc.status,
+        )
     if isinstance(exc, aiohttp.ClientResponseError):
         return ProviderError(f"bad response: {exc.message}", ErrorKind.RETRYABLE, exc.status)
     return ProviderError(f"connection failed: {type(exc).__name__}: {exc}", ErrorKind.RETRYABLE)

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.output.run_folder import COMPLETED, RUN_META
+from runner.output.run_folder import COMPLETED, LOCK_FILE, RUN_META
+from runner.output.run_lock import writer_ended
 from runner.output.stats import shown_limit
 
 # Rates are measured over the answers of the last minute.
@@ -40,12 +41,19 @@ def _meta(run_dir: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _status(run_dir: Path, meta: dict[str, Any]) -> str:
+    """The run's status; ``stopped`` for one whose ``run.json`` says running though the
+    process writing it has ended (``kill -9``, a crash): it is no longer going."""
+    status = str(meta.get("status") or "unknown")
+    return "stopped" if status == "running" and writer_ended(run_dir / LOCK_FILE) else status
+
+
 def running_runs(outputs_dir: Path) -> list[dict[str, Any]]:
-    """Runs whose ``run.json`` says running, newest first."""
+    """Runs whose ``run.json`` says running and whose process runs, newest first."""
     found = []
     for meta_path in Path(outputs_dir).glob(f"*/*/{RUN_META}"):
         meta = _meta(meta_path.parent)
-        if meta and meta.get("status") == "running":
+        if meta and _status(meta_path.parent, meta) == "running":
             found.append(
                 {
                     "run_id": str(meta.get("run_id") or meta_path.parent.name),
@@ -122,7 +130,7 @@ def live_state(run_dir: Path) -> dict[str, Any]:
     return {
         "run_id": str(meta.get("run_id") or run_dir.name),
         "experiment": str(meta.get("experiment") or run_dir.parent.name),
-        "status": str(meta.get("status") or "unknown"),
+        "status": _status(run_dir, meta),
         "total": planned.get("total") or meta.get("total"),
         "groups": groups,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from runner.output.run_folder import RunFolder
@@ -32,3 +33,25 @@ def test_only_runners_own_temporary_files_of_ended_processes_go(tmp_path: Path) 
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == (
         sorted(kept)
     )
+
+
+def test_a_run_killed_while_running_is_not_shown_live(tmp_path: Path) -> None:
+    """Its run.json says 'running' for good: the viewer showed it live, never moving."""
+    from runner.view.live import live_state, running_runs
+
+    here = socket.gethostname()
+    runs = (
+        ("killed", f"{GONE}\n{here}"),
+        ("going", f"{os.getpid()}\n{here}"),
+        ("elsewhere", f"{GONE}\nanother-host"),  # a cluster node's run: cannot be checked
+        ("old", None),
+    )
+    for run, holder in runs:
+        folder = tmp_path / "exp" / run
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(f'{{"run_id": "{run}", "status": "running"}}')
+        if holder is not None:
+            (folder / ".lock").write_text(holder + "\n")
+    assert sorted(r["run_id"] for r in running_runs(tmp_path)) == ["elsewhere", "going", "old"]
+    assert live_state(tmp_path / "exp" / "killed")["status"] == "stopped"
+    assert live_state(tmp_path / "exp" / "going")["status"] == "running"

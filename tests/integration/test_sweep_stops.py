@@ -1,7 +1,9 @@
-"""A sweep killed with ``kill -9``: its joblib workers stop sending and exit.
+"""A sweep stops as a whole: Ctrl-C stops it, ``kill -9`` stops its joblib workers.
 
-Before, loky's workers outlived the sweep: they sent (and were billed for) every prompt left
-in their jobs, then hung for good handing their results back to a process that was gone.
+Before, Ctrl-C stopped the jobs running then and the sweep started the next ones, which sent
+(and were billed for) every prompt; and loky's workers outlived a sweep killed with
+``kill -9``: they sent every prompt left in their jobs, then hung for good handing their
+results back to a process that was gone.
 """
 
 from __future__ import annotations
@@ -102,3 +104,53 @@ def test_a_sweep_killed_9_stops_its_joblib_workers(
     assert out.returncode == 0, out.stderr
     ids = [line["id"] for line in read_jsonl(first / "completed.jsonl")]
     assert len(ids) == len(set(ids)) == N
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sighup"])
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_ctrl_c_or_sigterm_stops_the_whole_sweep(
+    tmp_path: Path, slow_llmock: servers.Server, launcher: str, how: str
+) -> None:
+    """SIGTERM to the sweep's process alone (``timeout``, ``kill``) made joblib kill its
+    workers mid-run: their runs said 'running' for good."""
+    if launcher == "joblib":
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs joblib")
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-sweep-stop", "prompt": f"s{i}"}
+         for i in range(N)],
+    )  # fmt: skip
+    chosen = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    argv = runner_argv(tmp_path, "-m", "experiment=exp", "max_queries=600000",
+                       "max_concurrency=4", *chosen, "max_attempts=1,2,3")  # fmt: skip
+    sweep = subprocess.Popen(argv, cwd=ROOT, env=runner_env(slow_llmock.url),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
+    runs = tmp_path / "outputs" / "exp"
+    running = 2 if launcher == "joblib" else 1
+
+    def sending() -> bool:
+        files = list(runs.glob("*/completed.jsonl")) if runs.exists() else []
+        return len(files) == running and all(f.read_bytes().count(b"\n") >= 20 for f in files)
+
+    try:
+        _wait(sending, 60, "the sweep never started sending")
+        if how == "ctrl-c":
+            os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C in its terminal: the whole group
+        elif how == "sighup":
+            os.killpg(sweep.pid, signal.SIGHUP)  # its terminal closed: the whole group
+        else:
+            sweep.send_signal(signal.SIGTERM)  # the sweep's process alone
+        _, stderr = sweep.communicate(timeout=60)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 130, stderr
+    # (With SIGHUP to the group, loky's resource tracker dies too, and its relaunch prints
+    # KeyErrors to a terminal that is gone; nothing of the sweep's is lost or leaked.)
+    assert "error: unexpected" not in stderr, stderr
+    assert stderr.count("this job is not started") == 3 - running
+    done = [json.loads((run / "run.json").read_text())["status"] for run in runs.iterdir()]
+    assert done == ["interrupted"] * running  # the others were never started: no folder
+    sent = get_json(f"{slow_llmock.url}/_llmock/requests")["count"]
+    time.sleep(1)
+    assert get_json(f"{slow_llmock.url}/_llmock/requests")["count"] == sent
