@@ -21,7 +21,6 @@ import contextlib
 import io
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,6 @@ from loguru import logger
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from runner import cli, logs, redaction
-from runner.commands import shell_command
 from runner.config import CONF_DIR, redacted_container, run_mode, to_settings
 from runner.config.compose import raise_missing
 from runner.config.env_file import load_env_file
@@ -45,7 +43,8 @@ from runner.config.setup import check_command, help_page, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.orphan import run_watched
 from runner.output.run_folder import RunFolder, scrub_file
-from runner.std_streams import reader_may_leave, streams_in_place, terminal_gone
+from runner.run.printed import print_sweep
+from runner.std_streams import streams_in_place, terminal_gone
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -66,23 +65,10 @@ class JobExit(RunnerError):
         self.exit_code, self.run_dir = code, run_dir
 
 
-def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
-    """The end of a sweep: how each job ended, and the command that compares them."""
-    ended = Counter(code for code, _ in jobs)
-    said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
-    print(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(str(d) for _, d in sorted(jobs))}")
-    experiments = {run_dir.parent for _, run_dir in jobs}
-    if len(experiments) == 1:
-        (folder,) = experiments
-        outputs = f"outputs_dir={folder.parent}"
-        print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
-
-
 def _worst(jobs: list[tuple[int, Path]]) -> int:
     """A sweep's exit status: its worst job's (the summary line first, for two or more)."""
     if len(jobs) > 1:
-        with reader_may_leave():
-            _print_sweep(jobs)
+        print_sweep(jobs)
     return max((code for code, _ in jobs), default=0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from runner.commands import shell_command
@@ -47,3 +48,23 @@ def _outputs_flag(settings: RunConfig) -> list[str]:
     if Path(settings.outputs_dir) == DEFAULT_OUTPUTS_DIR:
         return []
     return ["--outputs-dir", settings.outputs_dir]
+
+
+def print_sweep(jobs: list[tuple[int, Path]]) -> None:
+    """The end of a sweep: how its jobs ended, their run folders, the command comparing them.
+
+    A job a stopped sweep never started has no folder: it is counted, not listed.
+    """
+    with reader_may_leave():
+        ended = Counter(code for code, _ in jobs)
+        said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
+        made = [run_dir for _, run_dir in sorted(jobs) if run_dir.exists()]
+        if len(made) < len(jobs):
+            said += f"; {len(jobs) - len(made)} not started"
+        print(visible(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(map(str, made))}"))
+        experiments = {run_dir.parent for _, run_dir in jobs}
+        if len(experiments) == 1:
+            (folder,) = experiments
+            outputs = f"outputs_dir={folder.parent}"
+            compare = shell_command("runner.report", f"experiment={folder.name}", outputs)
+            print(visible(f"Compare: {compare}"))

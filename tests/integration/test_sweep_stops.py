@@ -141,10 +141,14 @@ def test_ctrl_c_or_sigterm_stops_the_whole_sweep(
             os.killpg(sweep.pid, signal.SIGHUP)  # its terminal closed: the whole group
         else:
             sweep.send_signal(signal.SIGTERM)  # the sweep's process alone
-        _, stderr = sweep.communicate(timeout=60)
+        stdout, stderr = sweep.communicate(timeout=60)
     finally:
         sweep.kill()
     assert sweep.returncode == 130, stderr
+    # The summary lists only the folders there are (it listed the never-started jobs' too).
+    assert f"; {3 - running} not started): " in stdout, stdout
+    listed = stdout.split(" not started): ")[1].splitlines()[0].split(", ")
+    assert len(listed) == running and all(Path(p).is_dir() for p in listed), stdout
     # (With SIGHUP to the group, loky's resource tracker dies too, and its relaunch prints
     # KeyErrors to a terminal that is gone; nothing of the sweep's is lost or leaked.)
     assert "error: unexpected" not in stderr, stderr
