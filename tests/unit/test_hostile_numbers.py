@@ -24,6 +24,7 @@ from runner.prompts.output_check import check_answer
 from runner.prompts.output_schema import SchemaError, load_schema
 from runner.prompts.reader import iter_records, read_records
 from runner.prompts.records import PromptRecord, record_problems
+from runner.providers.answer_parts import tool_call
 from runner.report.answers import readable
 from runner.view.conversation import as_text, pretty_json
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
@@ -229,3 +230,9 @@ def test_an_answer_nested_too_deep_is_shown_as_text_in_the_report_and_viewer() -
     assert as_text(DEEP) == DEEP
     assert pretty_json(DEEP) == DEEP
     assert readable(DEEP) == DEEP
+
+
+def test_tool_call_arguments_nested_too_deep_are_kept_as_text() -> None:
+    """A model's arguments of [[[[... raised RecursionError inside the provider."""
+    assert tool_call("f", DEEP) == {"name": "f", "arguments": DEEP}
+    assert tool_call("f", '{"a": [1]}') == {"name": "f", "arguments": {"a": [1]}}
