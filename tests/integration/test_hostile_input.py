@@ -7,10 +7,13 @@ behind; ``temperature: NaN`` was sent as null.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from tests.budget_support import serve
 from tests.integration.test_bad_input_lines import _run, _runner
 
 pytestmark = pytest.mark.integration
@@ -94,3 +97,51 @@ def test_cfg_job_prints_no_key_and_no_url_password(tmp_path: Path) -> None:
     assert "api_key: '[REDACTED]'" in out or "api_key: [REDACTED]" in out, out
     assert "base_url: http://127.0.0.1:9/v1" in out, out
     assert key not in out + err and "hunter2pass" not in out + err
+
+
+def _hostile_server() -> web.Application:
+    """Answers as a hostile or broken server might: bodies nested 5,000 levels deep.
+
+    No provider documents such a body; the shapes around the nesting are OpenAI's chat
+    completion error and stream chunk (https://platform.openai.com/docs/api-reference/chat).
+    """
+    deep = "[" * 5000 + "]" * 5000
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body.get("stream"):
+            return web.Response(text='{"error": ' + deep + "}", status=400)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(f"data: {deep}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_server_body_nested_too_deep_is_an_error_line_not_a_crash(
+    tmp_path: Path, stream: bool
+) -> None:
+    """An error body or stream chunk of [[[[... was 'internal error: RecursionError' with a
+    traceback per prompt on the terminal."""
+    (tmp_path / "experiments").mkdir()
+    record = GOOD if not stream else GOOD.replace('"hi"}', '"hi", "parameters": {"stream": true}}')
+    (tmp_path / "experiments" / "e.jsonl").write_text(record, encoding="utf-8")
+    with serve(_hostile_server()) as url:
+        code, out, err = _run(
+            tmp_path,
+            "runner",
+            "experiment=e",
+            "max_attempts=1",
+            "index=false",
+            env={"OPENAI_BASE_URL": url + "/v1"},
+        )
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err and "RecursionError" not in out + err
+    (results,) = (tmp_path / "outputs" / "e").glob("*/completed.jsonl")
+    (line,) = [json.loads(text) for text in results.read_text(encoding="utf-8").splitlines()]
+    assert line["status"] == "error" and "internal error" not in line["error"], line
