@@ -9,6 +9,7 @@ prints its path. One run: into its folder (unless ``out=``). Several runs (``run
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,7 +46,8 @@ def check_out(out: Path) -> None:
     """Refuse an ``out=`` the report cannot be written to, before any work.
 
     Raises:
-        BadInputError: ``out`` is a folder, or lies under a file.
+        BadInputError: ``out`` is a folder, lies under a file, or is a file that is no
+            report of runner's.
     """
     if out.is_dir():
         raise BadInputError(
@@ -58,6 +60,24 @@ def check_out(out: Path) -> None:
         raise BadInputError(f"out={out}: {parent} is a file, so no report can be written there")
     if out.exists() and not out.is_file():
         raise BadInputError(f"out={out}: not a regular file; name a file to write the report to")
+    if out.is_file() and not _is_report(out):
+        raise BadInputError(
+            f"out={out}: the file exists and is no report of runner's; it is never "
+            "overwritten: name another file (or a report written before)"
+        )
+
+
+# What every report says near its top ("Generated <when> by runner <version>").
+_REPORT_MARK = re.compile(rb"Generated \S+ by runner ")
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is a report runner wrote (out=notes.txt replaced the user's notes)."""
+    try:
+        with path.open("rb") as handle:
+            return _REPORT_MARK.search(handle.read(1 << 20)) is not None  # titles come first
+    except OSError:
+        return False
 
 
 def _joined_flags(argv: Sequence[str]) -> list[str]:
