@@ -207,10 +207,21 @@ def fold_csv_row(row: dict[str, str], *, typed: bool = True) -> dict[str, Any]:
     return record
 
 
+# The csv module refuses a cell over 128 KiB ("field larger than field limit"): a long
+# document as a prompt, which prompto's pandas reader takes. A cell may be up to 2 GiB.
+CSV_CELL_LIMIT = 2**31 - 1
+
+
+def csv_rows(path: Path) -> csv.DictReader[str]:
+    """A strict reader of ``path``'s rows: a quote left open or standing after a closing
+    quote is an error, not a cell that silently swallows the rows after it."""
+    if csv.field_size_limit() < CSV_CELL_LIMIT:
+        csv.field_size_limit(CSV_CELL_LIMIT)
+    return csv.DictReader((text for _n, text in text_lines(path)), strict=True)
+
+
 def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
-    # strict: a quote left open or standing after a closing quote is an error, not a
-    # cell that silently swallows the rows after it.
-    reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
+    reader = csv_rows(path)
     start = 2
     try:
         _check_header(path, reader.fieldnames or [])

@@ -236,3 +236,13 @@ def test_tool_call_arguments_nested_too_deep_are_kept_as_text() -> None:
     """A model's arguments of [[[[... raised RecursionError inside the provider."""
     assert tool_call("f", DEEP) == {"name": "f", "arguments": DEEP}
     assert tool_call("f", '{"a": [1]}') == {"name": "f", "arguments": {"a": [1]}}
+
+
+def test_a_csv_cell_over_128_kib_is_read_as_prompto_reads_it(tmp_path: Path) -> None:
+    """'unreadable CSV (field larger than field limit (131072))': a long document refused."""
+    long = "word " * 40_000
+    text = f'id,api,prompt\n1,openai,"{long}"\n'
+    assert read_records(_file(tmp_path, "e.csv", text))[0].data["prompt"] == long
+    _file(tmp_path, "rows.csv", f'id,country\n1,"{long}"\n')
+    (row,) = iter_rows("rows.csv", tmp_path)
+    assert row.columns["country"] == long
