@@ -43,6 +43,7 @@ from runner.config.setup import check_command, register_for_compose
 from runner.errors import ConfigError, RunnerError
 from runner.output.run_folder import RunFolder, scrub_file
 from runner.std_streams import reader_may_leave, streams_in_place
+from runner.visible import visible
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -67,12 +68,14 @@ def _print_sweep(jobs: list[tuple[int, Path]]) -> None:
     """The end of a sweep: how each job ended, and the command that compares them."""
     ended = Counter(code for code, _ in jobs)
     said = ", ".join(f"{n} exited {code}" for code, n in sorted(ended.items()))
-    print(f"Sweep:   {len(jobs)} runs ({said}): {', '.join(str(d) for _, d in sorted(jobs))}")
+    runs = ", ".join(str(d) for _, d in sorted(jobs))
+    print(visible(f"Sweep:   {len(jobs)} runs ({said}): {runs}"))  # folder names are data
     experiments = {run_dir.parent for _, run_dir in jobs}
     if len(experiments) == 1:
         (folder,) = experiments
         outputs = f"outputs_dir={folder.parent}"
-        print(f"Compare: {shell_command('runner.report', f'experiment={folder.name}', outputs)}")
+        compare = shell_command("runner.report", f"experiment={folder.name}", outputs)
+        print(visible(f"Compare: {compare}"))
 
 
 def _worst(jobs: list[tuple[int, Path]]) -> int:

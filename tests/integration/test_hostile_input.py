@@ -55,6 +55,12 @@ def test_an_experiment_named_with_escapes_never_reaches_the_terminal_raw(tmp_pat
     assert "Results: " in out and "Report: " in out
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\u001b]0;TITLE\\u0007" in out and "\\u001b]0;TITLE\\u0007" in err
+    # A sweep's own closing lines (Sweep:, Compare:) too.
+    code, out, err = _run(
+        tmp_path, "runner", "-m", f"experiment={name}", "max_attempts=1", "max_queries=6000,12000"
+    )
+    assert code == 1 and "Sweep:   2 runs" in out and "Compare: " in out, (out, err)
+    assert "\x1b" not in out + err and "\x07" not in out + err
 
 
 def test_run_id_of_a_folder_made_by_hand_is_refused_and_left_alone(tmp_path: Path) -> None:
