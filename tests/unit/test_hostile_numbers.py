@@ -26,6 +26,7 @@ from runner.prompts.reader import iter_records, read_records
 from runner.prompts.records import PromptRecord, record_problems
 from runner.providers.answer_parts import tool_call
 from runner.report.answers import readable
+from runner.run_dirs import run_folders
 from runner.view.conversation import as_text, pretty_json
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
 
@@ -246,3 +247,14 @@ def test_a_csv_cell_over_128_kib_is_read_as_prompto_reads_it(tmp_path: Path) -> 
     _file(tmp_path, "rows.csv", f'id,country\n1,"{long}"\n')
     (row,) = iter_rows("rows.csv", tmp_path)
     assert row.columns["country"] == long
+
+
+def test_runs_of_an_experiment_named_with_glob_characters_are_found(tmp_path: Path) -> None:
+    """'a[1]' read as a character class: resume=latest, runner.report and runner.evaluate
+    found no runs; 'st*r' took the runs of every experiment it matched."""
+    for name in ("a[1]", "st*r", "start", "a1"):
+        run = tmp_path / name / f"run-{name.replace('*', 'x')}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text('{"started_at": "2026-01-01"}', encoding="utf-8")
+    assert [p.parent.name for p in run_folders(tmp_path, "a[1]")] == ["a[1]"]
+    assert [p.parent.name for p in run_folders(tmp_path, "st*r")] == ["st*r"]
