@@ -18,6 +18,7 @@ from runner import cli
 from runner.errors import BadInputError
 from runner.report import REPORT_FILE, report_run, report_runs
 from runner.report.runs import find_runs
+from runner.visible import visible
 
 _KEYS = ("run", "experiment", "outputs_dir", "out")
 
@@ -118,7 +119,7 @@ COMMAND = cli.Command(
 
 
 def _report(argv: list[str]) -> int:
-    print(make_report(argv))
+    print(visible(str(make_report(argv))))  # a folder name holding ESC
     return 0
 
 

@@ -55,6 +55,9 @@ def test_an_experiment_named_with_escapes_never_reaches_the_terminal_raw(tmp_pat
     assert "Results: " in out and "Report: " in out
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\u001b]0;TITLE\\u0007" in out and "\\u001b]0;TITLE\\u0007" in err
+    code, out, err = _run(tmp_path, "runner.report", f"experiment={name}")
+    assert code == 0 and out.endswith("report.html\n"), (out, err)  # found, 'a[' as written
+    assert "\x1b" not in out + err and "\\u001b]0;TITLE" in out
     # A sweep's own closing lines (Sweep:, Compare:) too.
     code, out, err = _run(
         tmp_path, "runner", "-m", f"experiment={name}", "max_attempts=1", "max_queries=6000,12000"
