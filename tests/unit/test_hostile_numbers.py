@@ -258,3 +258,10 @@ def test_runs_of_an_experiment_named_with_glob_characters_are_found(tmp_path: Pa
         (run / "run.json").write_text('{"started_at": "2026-01-01"}', encoding="utf-8")
     assert [p.parent.name for p in run_folders(tmp_path, "a[1]")] == ["a[1]"]
     assert [p.parent.name for p in run_folders(tmp_path, "st*r")] == ["st*r"]
+
+
+def test_a_byte_order_mark_inside_the_file_is_named_in_plain_words(tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.jsonl", GOOD + "\ufeff" + GOOD)
+    with pytest.raises(BadInputError, match=r"e\.jsonl:2: a byte-order mark \(U\+FEFF\)") as got:
+        read_records(path)
+    assert "utf-8-sig" not in str(got.value)
