@@ -154,3 +154,25 @@ def test_a_server_body_nested_too_deep_is_an_error_line_not_a_crash(
     (results,) = (tmp_path / "outputs" / "e").glob("*/completed.jsonl")
     (line,) = [json.loads(text) for text in results.read_text(encoding="utf-8").splitlines()]
     assert line["status"] == "error" and "internal error" not in line["error"], line
+
+
+def test_an_experiment_named_with_glob_characters_is_read_as_written(tmp_path: Path) -> None:
+    """DuckDB globs the paths it reads: the results of run r of experiment 'a[1]' were read
+    as run r of a1's (its digest, its report, its rows in the index, under a1, twice)."""
+    (tmp_path / "experiments").mkdir()
+    two = GOOD + GOOD.replace('"a"', '"b"')
+    (tmp_path / "experiments" / "a1.jsonl").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "experiments" / "a[1].jsonl").write_text(two, encoding="utf-8")
+    code, out, err = _run(tmp_path, "runner", "experiment=a1", "max_attempts=1", "run_id=r")
+    assert code == 1 and "1 error" in out, (out, err)
+    code, out, err = _run(tmp_path, "runner", "experiment=a[1]", "max_attempts=1", "run_id=r")
+    assert code == 1 and "2 error" in out, (out, err)
+    assert "x2" in out and "x1" not in out, out  # the digest of its own error lines
+    code, out, err = _run(
+        tmp_path,
+        "runner.query",
+        "--format",
+        "csv",
+        "SELECT experiment, count(*) AS n FROM responses GROUP BY ALL ORDER BY 1",
+    )
+    assert out.splitlines() == ["experiment,n", "a1,1", "a[1],2"], (out, err)
