@@ -30,6 +30,7 @@ from runner.evaluation.stored import (
     find_run,
 )
 from runner.output.run_folder import INPUT_DIR, RUN_META
+from runner.visible import visible
 
 
 def _split(argv: Sequence[str]) -> tuple[str, list[str]]:
@@ -134,10 +135,11 @@ COMMAND = Command("runner.evaluate", "run=RUN_ID evaluation=NAME [key=value ...]
 
 def _evaluate(args: list[str]) -> int:
     report = evaluate(args)
-    print(
+    said = (
         f"Scored {report.lines} result(s) of {report.run_dir}: {report.rows} row(s) in "
         f"{report.run_dir / 'evaluations.jsonl'}, {report.errors} step error(s)"
     )
+    print(visible(said))  # a folder name holding ESC
     print_scores(report)
     if report.budget:
         print(f"  {report.budget}")

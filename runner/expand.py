@@ -21,6 +21,7 @@ from runner.cli import Command
 from runner.commands import python_command
 from runner.config.compose import compose_settings
 from runner.errors import BadInputError, ConfigError
+from runner.visible import visible
 from runner.wire_json import json_line
 
 COMMAND = Command("runner.expand", "experiment=NAME out=FILE.jsonl [key=value ...]", __doc__)
@@ -82,7 +83,7 @@ def _expand(args: list[str]) -> int:
         return 2
     out = Path(outs[0]).expanduser()
     count = expand_to_file(overrides, out)
-    print(f"Wrote {count} prompt(s) to {out}. Nothing was sent.")
+    print(visible(f"Wrote {count} prompt(s) to {out}. Nothing was sent."))
     return 0
 
 

@@ -79,7 +79,8 @@ def _redacted_excepthook(
 def _scrub_standard_logging() -> None:
     """Mask the standard library's log records too: Hydra prints a sweep's overrides with it.
 
-    Its "#0 : apis.openai.base_url=http://user:password@..." line is no loguru message.
+    Its "#0 : apis.openai.base_url=http://user:password@..." line is no loguru message, and
+    an override holding ESC would act on the terminal: shown as its escape.
     """
     factory = logging.getLogRecordFactory()
     if getattr(factory, "runner_scrubs", False):
@@ -88,7 +89,7 @@ def _scrub_standard_logging() -> None:
     def scrubbing(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = factory(*args, **kwargs)
         message = record.getMessage()
-        clean = redaction.scrub(message)
+        clean = visible(redaction.scrub(message))  # a sweep's overrides may hold ESC
         if clean != message:
             record.msg, record.args = clean, None
         return record

@@ -17,6 +17,7 @@ from runner.commands import shell_command
 from runner.config.compose import compose_settings
 from runner.evaluation.rephrase import rephrase_experiment
 from runner.paths import DEFAULT_OUTPUTS_DIR
+from runner.visible import visible
 
 COMMAND = Command("runner.rephrase", "experiment=NAME rephrase=NAME [key=value ...]", __doc__)
 
@@ -32,11 +33,12 @@ def _rephrase(args: list[str]) -> int:
         run_it.append(f"experiments_dir={result.path.parent}")
     if Path(settings.outputs_dir) != DEFAULT_OUTPUTS_DIR:
         run_it.append(f"outputs_dir={settings.outputs_dir}")
-    print(
+    said = (
         f"Wrote {result.path}: {result.originals} original(s), {result.paraphrases} "
         f"paraphrase(s), {result.failed} failed request(s). Run it: "
         f"{shell_command('runner', *run_it)}"
     )
+    print(visible(said))  # a folder name holding ESC
     if result.budget:
         print(f"  {result.budget}")
     return 1 if result.failed else 0

@@ -9,6 +9,7 @@ all of them.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from datetime import UTC, datetime
@@ -75,7 +76,8 @@ def run_folders(
 
     Hidden folders (``.pipeline``, ``.sweeps``) are never runs.
     """
-    pattern = f"{experiment}/*/{marker}" if experiment else f"*/*/{marker}"
+    # The name is escaped: 'a[1]' is no character class, 'st*r' matches no other experiment.
+    pattern = f"{glob.escape(experiment)}/*/{marker}" if experiment else f"*/*/{marker}"
     found = [
         p.parent
         for p in outputs_dir.glob(pattern)

@@ -15,6 +15,7 @@ from runner.cache.store import FILE_NAME, CacheStore
 from runner.commands import python_command
 from runner.config.cache_settings import cache_folder
 from runner.errors import BadInputError
+from runner.visible import visible
 
 COMMAND = cli.Command("runner.cache", log_level="WARNING")  # argparse prints its --help
 
@@ -85,11 +86,11 @@ def _do(args: argparse.Namespace, store: CacheStore) -> int:
         print(f"entries: {stats['entries']} answers of {stats['requests']} requests")
         print(f"oldest: {_when(stats['oldest'])}  newest: {_when(stats['newest'])}")
         for api, model, n in stats["by_model"]:
-            print(f"  {api:<14} {model:<40} {n:>10}")
+            print(visible(f"  {api:<14} {model:<40} {n:>10}"))  # model names are data
     elif args.command == "clear":
         print(f"cleared {store.clear()} cached answer(s) from {store.path}")
     else:
-        print("\n".join(explain(store, args.run_id, args.prompt_id)))
+        print(visible("\n".join(explain(store, args.run_id, args.prompt_id))))  # keys are data
     return 0
 
 

@@ -8,6 +8,7 @@ registered on the fly, so a plain prompto file needs no YAML of its own.
 from __future__ import annotations
 
 import contextlib
+import glob
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -189,7 +190,7 @@ def register_experiment_files(
         found = [experiments_dir / f"{name}{s}" for s in EXPERIMENT_SUFFIXES]
         existing = [p for p in found if p.exists()]
         if not existing:
-            others = sorted(p.name for p in experiments_dir.glob(f"{name}.*"))
+            others = sorted(p.name for p in experiments_dir.glob(f"{glob.escape(name)}.*"))
             hint = (
                 f" Found {', '.join(others)}, but experiment files must end in .jsonl or .csv."
                 if others

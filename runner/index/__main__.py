@@ -12,6 +12,7 @@ from runner.commands import python_command
 from runner.index.db import DEFAULT_WAIT_S
 from runner.index.update import update_index
 from runner.paths import DEFAULT_OUTPUTS_DIR
+from runner.visible import visible
 
 COMMAND = cli.Command("runner.index", log_level="WARNING")  # argparse prints its --help
 # Bad lines printed one by one before the rest are only counted.
@@ -50,7 +51,7 @@ def _index(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     report = update_index(args.outputs_dir, rebuild=args.rebuild, wait=args.wait)
     for item in report.skipped[:_SHOW_SKIPPED]:
-        print(f"skipped {item}", file=sys.stderr)
+        print(visible(f"skipped {item}"), file=sys.stderr)
     if len(report.skipped) > _SHOW_SKIPPED:
         more = len(report.skipped) - _SHOW_SKIPPED
         print(f"... and {more} more skipped line(s): see the skipped_lines table", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
 
 import duckdb
@@ -13,6 +14,15 @@ from runner.index.state import forget_rows, mark_files
 
 # The key the discovery query reports non-object lines under (no JSON key can hold NUL here).
 NOT_OBJECT = "\x00"
+
+
+def as_written(paths: list[str]) -> list[str]:
+    """``paths`` as DuckDB's readers take them: ``[``, ``*`` and ``?`` meant as written.
+
+    DuckDB globs every path it reads: the run folder of experiment ``a[1]`` was read as
+    ``a1``'s (its results went under a1, twice), and ``st*r`` matched ``start`` too.
+    """
+    return [glob.escape(path) for path in paths]
 
 
 _DISCOVER = f"""
@@ -56,7 +66,7 @@ def discover(
     """Every key in ``files`` with the JSON types of the values user keys hold."""
     current = schema.response_columns(con)
     untyped = sorted(schema.FIXED_KEYS | {k for k, t in current.items() if t == "VARCHAR"})
-    params = {"files": files, "untyped": untyped, "max_object": max_object}
+    params = {"files": as_written(files), "untyped": untyped, "max_object": max_object}
     rows = con.execute(_DISCOVER, params).fetchall()
     return {str(k): [str(t) for t in types if t is not None] for k, types in rows}
 
@@ -69,7 +79,7 @@ def files_with_non_objects(
         "SELECT DISTINCT filename FROM read_json_objects($files, "
         "format = 'newline_delimited', filename = true, maximum_object_size = $max_object) "
         "WHERE json_type(json) <> 'OBJECT'",
-        {"files": [s.read_path for s in sources], "max_object": max_object},
+        {"files": as_written([s.read_path for s in sources]), "max_object": max_object},
     ).fetchall()
     named = {str(r[0]) for r in rows}
     return [s for s in sources if s.read_path in named]
@@ -133,7 +143,7 @@ def insert(
         SELECT {", ".join(exprs)} FROM (
             SELECT s.json, m.source_file, m.dir_run_id, m.dir_experiment,
                    json_extract_string(s.json, $pointers) AS v
-            FROM read_json_objects($files, format = 'newline_delimited', filename = true,
+            FROM read_json_objects($patterns, format = 'newline_delimited', filename = true,
                                    maximum_object_size = $max_object) s
             JOIN (SELECT unnest($files) AS read_path, unnest($rels) AS source_file,
                          unnest($run_ids) AS dir_run_id, unnest($exps) AS dir_experiment) m
@@ -143,6 +153,7 @@ def insert(
         "max_object": max_object,
         "pointers": pointers,
         "files": [s.read_path for s in sources],
+        "patterns": as_written([s.read_path for s in sources]),
         "rels": [s.slice.rel for s in sources],
         "run_ids": [s.slice.run.run_id for s in sources],
         "exps": [s.slice.run.experiment for s in sources],

@@ -9,6 +9,7 @@ new line), and a torn last line (a crash mid-write) is cut off.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -49,7 +50,9 @@ def find_run(
     runs = [p.name for p in run_folders(outputs_dir, experiment)]
     if resume not in runs:
         elsewhere = sorted(
-            p.parent.name for p in outputs_dir.glob(f"*/{resume}") if (p / "run.json").exists()
+            p.parent.name
+            for p in outputs_dir.glob(f"*/{glob.escape(resume)}")
+            if (p / "run.json").exists()
         )
         hint = f" It is a run of: {', '.join(elsewhere)}." if elsewhere else ""
         recent = f" Recent runs: {', '.join(runs[-5:])}." if runs else ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInputError
-from runner.prompts.reader import text_lines, value_problem
+from runner.prompts.reader import csv_rows, text_lines, value_problem
 from runner.wire_json import loads_exact
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -93,7 +93,7 @@ def _jsonl_rows(path: Path) -> Iterator[DataRow]:
 
 
 def _csv_rows(path: Path) -> Iterator[DataRow]:
-    reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
+    reader = csv_rows(path)
     start = 2
     try:
         for row in reader:

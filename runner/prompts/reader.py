@@ -80,14 +80,7 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
         try:
             data = loads_exact(line)
         except json.JSONDecodeError as exc:
-            # Old Mac line ends (a lone \r) are no line end here: records run together.
-            cr = "\r" in line.rstrip("\r\n")
-            _report(
-                f"{path}:{number}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
-                f"{exc.colno}); each line must be one JSON object"
-                + ("; this line holds a lone \\r: end lines with \\n" if cr else ""),
-                on_problem,
-            )
+            _report(f"{path}:{number}: {_json_problem(exc, line)}", on_problem)
             continue
         if not isinstance(data, dict):
             _report(
@@ -102,6 +95,20 @@ def _jsonl_records(path: Path, on_problem: ProblemSink | None) -> Iterator[Promp
             _report(f"{path}:{number}: {problem}", on_problem)
             continue
         yield PromptRecord(data, str(path), number)
+
+
+def _json_problem(exc: json.JSONDecodeError, line: str) -> str:
+    """A line that is no JSON, said in the user's terms where the parser's are Python's."""
+    if line.startswith("\ufeff"):  # "Unexpected UTF-8 BOM (decode using utf-8-sig)"
+        return "a byte-order mark (U+FEFF) starts this line; only the file's first may"
+    said = (
+        f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno}); "
+        "each line must be one JSON object"
+    )
+    # Old Mac line ends (a lone \r) are no line end here: records run together.
+    if "\r" in line.rstrip("\r\n"):
+        said += "; this line holds a lone \\r: end lines with \\n"
+    return said
 
 
 # Deeper than this, a record cannot be written as a result line (orjson stops at 255
@@ -207,10 +214,21 @@ def fold_csv_row(row: dict[str, str], *, typed: bool = True) -> dict[str, Any]:
     return record
 
 
+# The csv module refuses a cell over 128 KiB ("field larger than field limit"): a long
+# document as a prompt, which prompto's pandas reader takes. A cell may be up to 2 GiB.
+CSV_CELL_LIMIT = 2**31 - 1
+
+
+def csv_rows(path: Path) -> csv.DictReader[str]:
+    """A strict reader of ``path``'s rows: a quote left open or standing after a closing
+    quote is an error, not a cell that silently swallows the rows after it."""
+    if csv.field_size_limit() < CSV_CELL_LIMIT:
+        csv.field_size_limit(CSV_CELL_LIMIT)
+    return csv.DictReader((text for _n, text in text_lines(path)), strict=True)
+
+
 def _csv_records(path: Path, on_problem: ProblemSink | None) -> Iterator[PromptRecord]:
-    # strict: a quote left open or standing after a closing quote is an error, not a
-    # cell that silently swallows the rows after it.
-    reader = csv.DictReader((text for _n, text in text_lines(path)), strict=True)
+    reader = csv_rows(path)
     start = 2
     try:
         _check_header(path, reader.fieldnames or [])

@@ -6,6 +6,8 @@ import contextlib
 import json
 from typing import Any
 
+from runner.wire_json import std_loads
+
 
 def tool_call(name: Any, arguments: Any) -> dict[str, Any]:
     """A tool call as result lines keep it: ``{"name", "arguments"}``, arguments as an object.
@@ -15,7 +17,7 @@ def tool_call(name: Any, arguments: Any) -> dict[str, Any]:
     """
     if isinstance(arguments, str):
         with contextlib.suppress(json.JSONDecodeError):
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = std_loads(arguments) if arguments.strip() else {}  # [[[[... too
     return {"name": str(name or ""), "arguments": {} if arguments is None else arguments}
 
 

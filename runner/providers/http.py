@@ -141,7 +141,7 @@ async def raise_for_status(resp: aiohttp.ClientResponse, classify: Classifier | 
     if resp.status >= 400:
         raw = await resp.text()
         try:
-            body: Any = json.loads(raw) if raw else None
+            body: Any = wire_json.std_loads(raw) if raw else None
         except json.JSONDecodeError:
             body = None
         raise (classify or classify_status)(resp.status, body, raw, resp.headers)
@@ -249,7 +249,7 @@ async def post_stream(
 
 def _json_object(raw: str) -> dict[str, Any] | None:
     try:
-        body = json.loads(raw)
+        body = wire_json.std_loads(raw)
     except json.JSONDecodeError:
         return None
     return body if isinstance(body, dict) else None
@@ -273,7 +273,7 @@ async def _events(lines: AsyncIterator[str] | Iterator[str]) -> AsyncIterator[tu
                 yield event, STREAM_DONE
                 continue
             try:
-                parsed = json.loads(data)
+                parsed = wire_json.std_loads(data)
             except json.JSONDecodeError:
                 raise ProviderError(
                     f"malformed stream chunk: {data[:200]!r}", ErrorKind.RETRYABLE

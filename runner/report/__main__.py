@@ -9,6 +9,7 @@ prints its path. One run: into its folder (unless ``out=``). Several runs (``run
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from runner import cli
 from runner.errors import BadInputError
 from runner.report import REPORT_FILE, report_run, report_runs
 from runner.report.runs import find_runs
+from runner.visible import visible
 
 _KEYS = ("run", "experiment", "outputs_dir", "out")
 
@@ -45,7 +47,8 @@ def check_out(out: Path) -> None:
     """Refuse an ``out=`` the report cannot be written to, before any work.
 
     Raises:
-        BadInputError: ``out`` is a folder, or lies under a file.
+        BadInputError: ``out`` is a folder, lies under a file, or is a file that is no
+            report of runner's.
     """
     if out.is_dir():
         raise BadInputError(
@@ -58,6 +61,24 @@ def check_out(out: Path) -> None:
         raise BadInputError(f"out={out}: {parent} is a file, so no report can be written there")
     if out.exists() and not out.is_file():
         raise BadInputError(f"out={out}: not a regular file; name a file to write the report to")
+    if out.is_file() and not _is_report(out):
+        raise BadInputError(
+            f"out={out}: the file exists and is no report of runner's; it is never "
+            "overwritten: name another file (or a report written before)"
+        )
+
+
+# What every report says near its top ("Generated <when> by runner <version>").
+_REPORT_MARK = re.compile(rb"Generated \S+ by runner ")
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is a report runner wrote (out=notes.txt replaced the user's notes)."""
+    try:
+        with path.open("rb") as handle:
+            return _REPORT_MARK.search(handle.read(1 << 20)) is not None  # titles come first
+    except OSError:
+        return False
 
 
 def _joined_flags(argv: Sequence[str]) -> list[str]:
@@ -98,7 +119,7 @@ COMMAND = cli.Command(
 
 
 def _report(argv: list[str]) -> int:
-    print(make_report(argv))
+    print(visible(str(make_report(argv))))  # a folder name holding ESC
     return 0
 
 

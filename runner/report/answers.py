@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from runner.report.results_db import literal
+from runner.report.results_db import read_literal
 from runner.wire_json import std_loads
 
 # Answers shown in full-ish in the report's tables: the sample and the lowest-scoring.
@@ -84,7 +84,7 @@ def _cut(text: str, limit: int) -> str:
 
 def lowest_scoring(con: duckdb.DuckDBPyConnection, evaluations: Path) -> list[dict[str, Any]]:
     """The prompts with the lowest scores (any step), with their prompt and answer."""
-    path = literal(evaluations)
+    path = read_literal(evaluations)
     return answers(
         con,
         "WITH ev AS (SELECT *, row_number() OVER () AS seq FROM read_json("

@@ -7,6 +7,7 @@ which costs less than starting DuckDB for it.
 
 from __future__ import annotations
 
+import glob
 import json
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,7 @@ SMALL_BYTES = 256 * 1024
 
 
 def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return "'" + glob.escape(str(path)).replace("'", "''") + "'"  # DuckDB globs what it reads
 
 
 def digest_lines(run_dir: Path, not_sent: int) -> list[str]:

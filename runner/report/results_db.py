@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import duckdb
@@ -40,6 +41,14 @@ def literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def read_literal(path: Path) -> str:
+    """``path`` as a literal for DuckDB's readers, which glob it: ``[``, ``*``, ``?`` as written.
+
+    The run of experiment ``a[1]`` was read as ``a1``'s, ``st*r``'s with ``start``'s too.
+    """
+    return "'" + glob.escape(str(path)).replace("'", "''") + "'"
+
+
 def open_results(
     completed: Path, spill: Path, *, resumed: bool = True
 ) -> duckdb.DuckDBPyConnection:
@@ -58,7 +67,7 @@ def open_results(
     con.execute("SET enable_progress_bar = false")
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _COLUMNS.items()) + "}"
     con.execute(
-        f"CREATE VIEW raw AS SELECT * FROM read_json({literal(completed)}, "
+        f"CREATE VIEW raw AS SELECT * FROM read_json({read_literal(completed)}, "
         f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
     )
     # The last line of a prompt wins (a resumed run may have retried it; a run never resumed

@@ -8,6 +8,7 @@ with the number of prompts.
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ MAX_DISTINCT = 50
 
 
 def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return "'" + glob.escape(str(path)).replace("'", "''") + "'"  # DuckDB globs what it reads
 
 
 def _sources(evaluations: Path | None, labels: dict[str, bool] | None) -> str:
@@ -107,7 +108,7 @@ def load_repeat_scores(con: duckdb.DuckDBPyConnection, evaluations: Path) -> Tab
     """
     from runner.evaluation.repeats import reductions
 
-    path = "'" + str(evaluations).replace("'", "''") + "'"
+    path = _literal(evaluations)
     rows = con.execute(
         "WITH raw AS (SELECT *, row_number() OVER () AS seq FROM read_json("
         f"{path}, format = 'newline_delimited', ignore_errors = true, columns = "

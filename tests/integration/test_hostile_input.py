@@ -7,10 +7,13 @@ behind; ``temperature: NaN`` was sent as null.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from tests.budget_support import serve
 from tests.integration.test_bad_input_lines import _run, _runner
 
 pytestmark = pytest.mark.integration
@@ -52,6 +55,15 @@ def test_an_experiment_named_with_escapes_never_reaches_the_terminal_raw(tmp_pat
     assert "Results: " in out and "Report: " in out
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\u001b]0;TITLE\\u0007" in out and "\\u001b]0;TITLE\\u0007" in err
+    code, out, err = _run(tmp_path, "runner.report", f"experiment={name}")
+    assert code == 0 and out.endswith("report.html\n"), (out, err)  # found, 'a[' as written
+    assert "\x1b" not in out + err and "\\u001b]0;TITLE" in out
+    # A sweep's own closing lines (Sweep:, Compare:) too.
+    code, out, err = _run(
+        tmp_path, "runner", "-m", f"experiment={name}", "max_attempts=1", "max_queries=6000,12000"
+    )
+    assert code == 1 and "Sweep:   2 runs" in out and "Compare: " in out, (out, err)
+    assert "\x1b" not in out + err and "\x07" not in out + err
 
 
 def test_run_id_of_a_folder_made_by_hand_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -94,3 +106,73 @@ def test_cfg_job_prints_no_key_and_no_url_password(tmp_path: Path) -> None:
     assert "api_key: '[REDACTED]'" in out or "api_key: [REDACTED]" in out, out
     assert "base_url: http://127.0.0.1:9/v1" in out, out
     assert key not in out + err and "hunter2pass" not in out + err
+
+
+def _hostile_server() -> web.Application:
+    """Answers as a hostile or broken server might: bodies nested 5,000 levels deep.
+
+    No provider documents such a body; the shapes around the nesting are OpenAI's chat
+    completion error and stream chunk (https://platform.openai.com/docs/api-reference/chat).
+    """
+    deep = "[" * 5000 + "]" * 5000
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body.get("stream"):
+            return web.Response(text='{"error": ' + deep + "}", status=400)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(f"data: {deep}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_server_body_nested_too_deep_is_an_error_line_not_a_crash(
+    tmp_path: Path, stream: bool
+) -> None:
+    """An error body or stream chunk of [[[[... was 'internal error: RecursionError' with a
+    traceback per prompt on the terminal."""
+    (tmp_path / "experiments").mkdir()
+    record = GOOD if not stream else GOOD.replace('"hi"}', '"hi", "parameters": {"stream": true}}')
+    (tmp_path / "experiments" / "e.jsonl").write_text(record, encoding="utf-8")
+    with serve(_hostile_server()) as url:
+        code, out, err = _run(
+            tmp_path,
+            "runner",
+            "experiment=e",
+            "max_attempts=1",
+            "index=false",
+            env={"OPENAI_BASE_URL": url + "/v1"},
+        )
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err and "RecursionError" not in out + err
+    (results,) = (tmp_path / "outputs" / "e").glob("*/completed.jsonl")
+    (line,) = [json.loads(text) for text in results.read_text(encoding="utf-8").splitlines()]
+    assert line["status"] == "error" and "internal error" not in line["error"], line
+
+
+def test_an_experiment_named_with_glob_characters_is_read_as_written(tmp_path: Path) -> None:
+    """DuckDB globs the paths it reads: the results of run r of experiment 'a[1]' were read
+    as run r of a1's (its digest, its report, its rows in the index, under a1, twice)."""
+    (tmp_path / "experiments").mkdir()
+    two = GOOD + GOOD.replace('"a"', '"b"')
+    (tmp_path / "experiments" / "a1.jsonl").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "experiments" / "a[1].jsonl").write_text(two, encoding="utf-8")
+    code, out, err = _run(tmp_path, "runner", "experiment=a1", "max_attempts=1", "run_id=r")
+    assert code == 1 and "1 error" in out, (out, err)
+    code, out, err = _run(tmp_path, "runner", "experiment=a[1]", "max_attempts=1", "run_id=r")
+    assert code == 1 and "2 error" in out, (out, err)
+    assert "x2" in out and "x1" not in out, out  # the digest of its own error lines
+    code, out, err = _run(
+        tmp_path,
+        "runner.query",
+        "--format",
+        "csv",
+        "SELECT experiment, count(*) AS n FROM responses GROUP BY ALL ORDER BY 1",
+    )
+    assert out.splitlines() == ["experiment,n", "a1,1", "a[1],2"], (out, err)

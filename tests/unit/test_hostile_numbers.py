@@ -24,7 +24,9 @@ from runner.prompts.output_check import check_answer
 from runner.prompts.output_schema import SchemaError, load_schema
 from runner.prompts.reader import iter_records, read_records
 from runner.prompts.records import PromptRecord, record_problems
+from runner.providers.answer_parts import tool_call
 from runner.report.answers import readable
+from runner.run_dirs import run_folders
 from runner.view.conversation import as_text, pretty_json
 from runner.wire_json import CUT, MAX_LINE_DEPTH, json_line, loads, loads_exact
 
@@ -229,3 +231,37 @@ def test_an_answer_nested_too_deep_is_shown_as_text_in_the_report_and_viewer() -
     assert as_text(DEEP) == DEEP
     assert pretty_json(DEEP) == DEEP
     assert readable(DEEP) == DEEP
+
+
+def test_tool_call_arguments_nested_too_deep_are_kept_as_text() -> None:
+    """A model's arguments of [[[[... raised RecursionError inside the provider."""
+    assert tool_call("f", DEEP) == {"name": "f", "arguments": DEEP}
+    assert tool_call("f", '{"a": [1]}') == {"name": "f", "arguments": {"a": [1]}}
+
+
+def test_a_csv_cell_over_128_kib_is_read_as_prompto_reads_it(tmp_path: Path) -> None:
+    """'unreadable CSV (field larger than field limit (131072))': a long document refused."""
+    long = "word " * 40_000
+    text = f'id,api,prompt\n1,openai,"{long}"\n'
+    assert read_records(_file(tmp_path, "e.csv", text))[0].data["prompt"] == long
+    _file(tmp_path, "rows.csv", f'id,country\n1,"{long}"\n')
+    (row,) = iter_rows("rows.csv", tmp_path)
+    assert row.columns["country"] == long
+
+
+def test_runs_of_an_experiment_named_with_glob_characters_are_found(tmp_path: Path) -> None:
+    """'a[1]' read as a character class: resume=latest, runner.report and runner.evaluate
+    found no runs; 'st*r' took the runs of every experiment it matched."""
+    for name in ("a[1]", "st*r", "start", "a1"):
+        run = tmp_path / name / f"run-{name.replace('*', 'x')}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text('{"started_at": "2026-01-01"}', encoding="utf-8")
+    assert [p.parent.name for p in run_folders(tmp_path, "a[1]")] == ["a[1]"]
+    assert [p.parent.name for p in run_folders(tmp_path, "st*r")] == ["st*r"]
+
+
+def test_a_byte_order_mark_inside_the_file_is_named_in_plain_words(tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.jsonl", GOOD + "\ufeff" + GOOD)
+    with pytest.raises(BadInputError, match=r"e\.jsonl:2: a byte-order mark \(U\+FEFF\)") as got:
+        read_records(path)
+    assert "utf-8-sig" not in str(got.value)
