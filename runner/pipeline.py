@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from runner.commands import python_command
 from runner.config.setup import EXPERIMENT_SUFFIXES
 from runner.errors import ConfigError
 from runner.hashing import file_sha256
+from runner.processes import process_alive
+from runner.stop_signals import handled
 
 STATE = Path(".pipeline") / "state.json"
 INTERRUPTED = 130
@@ -56,15 +57,7 @@ def _value(overrides: Sequence[str], key: str, default: str) -> str:
 
 def _alive(pid: object) -> bool:
     """Whether process ``pid`` is running (a run another pipeline process started)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process: alive
-    return True
+    return isinstance(pid, int) and process_alive(pid)
 
 
 @contextlib.contextmanager
@@ -75,15 +68,8 @@ def _terminate_forwarded(process: subprocess.Popen[bytes]) -> Iterator[None]:
         process.send_signal(signal.SIGTERM)
         raise KeyboardInterrupt
 
-    try:
-        previous = signal.signal(signal.SIGTERM, forward)
-    except ValueError:  # not the main thread: left as it is
+    with handled([signal.SIGTERM], forward):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Callable, Iterable, Iterator
+from types import FrameType
 
 from runner.std_streams import terminal_gone
 
@@ -44,3 +46,27 @@ def terminate_as_interrupt() -> None:
             continue
         with contextlib.suppress(ValueError):  # not the main thread: left as it is
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def handled(
+    signals: Iterable[int], handler: Callable[[int, FrameType | None], None]
+) -> Iterator[None]:
+    """Inside the block ``handler`` takes these signals; their handlers are put back after.
+
+    A signal ignored by who started us (nohup's SIGHUP) stays ignored. Off the main thread,
+    where Python takes no handler, the block runs with the handlers as they are.
+    """
+    chosen = [sig for sig in signals if signal.getsignal(sig) != signal.SIG_IGN]
+    previous = {sig: signal.getsignal(sig) for sig in chosen}
+    try:
+        for sig in chosen:
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread: left as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from runner.std_streams import terminal_gone
-from runner.stop_signals import STOP_SIGNALS
+from runner.stop_signals import STOP_SIGNALS, handled
 
 SWEEP_STOPPED = ".stopped"
 T = TypeVar("T")
@@ -68,12 +68,6 @@ def _stopping_together(cfg: Any) -> Iterator[None]:
     if "joblib" not in str(cfg.hydra.launcher.get("_target_", "")):
         yield  # jobs run in this process: each run's own Ctrl-C handling stops it
         return
-    previous = {
-        sig: signal.getsignal(sig)
-        for sig in STOP_SIGNALS
-        if signal.getsignal(sig) != signal.SIG_IGN  # nohup's SIGHUP stays ignored
-    }
-
     signalled: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -93,14 +87,5 @@ def _stopping_together(cfg: Any) -> Iterator[None]:
             signal.Signals(signum).name,
         )
 
-    try:
-        for sig in previous:
-            signal.signal(sig, stop)
-    except ValueError:  # not the main thread: left as it is
+    with handled(STOP_SIGNALS, stop):
         yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -27,7 +27,7 @@ from runner.index.db import (
 )
 from runner.index.lock import index_lock
 from runner.index.scores import refresh_scores
-from runner.output.run_lock import process_alive
+from runner.processes import process_alive
 
 
 def _wal(path: Path) -> Path:

@@ -38,6 +38,7 @@ from runner.errors import ConfigError, DiskFullError
 from runner.limits.limiter import Gcra, default_burst
 from runner.limits.quota import Limit
 from runner.paths import runner_cache_home
+from runner.processes import process_alive
 
 # tat, the rate it was reserved at, the pid and host (hashed) of the process that wrote it.
 _STATE = struct.Struct("<ddq8s")
@@ -59,13 +60,7 @@ class Holder:
         """Whether this holder is a process of ``here``'s host that no longer runs."""
         if self.host != here.host or self.pid == here.pid or self.pid <= 0:
             return False  # another machine's process cannot be checked: assume it runs
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # it runs, as another user
-        return False
+        return not process_alive(self.pid)
 
 
 # A request limit at this rate or above cannot bind through a shared store: its bucket lets

@@ -17,6 +17,7 @@ from typing import IO
 
 from runner.errors import BadInputError
 from runner.output.disk import write_failed
+from runner.processes import process_alive
 
 
 class RunLock:
@@ -62,19 +63,6 @@ class RunLock:
                 fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (another user's counts as running)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def writer_ended(lock_file: Path) -> bool:

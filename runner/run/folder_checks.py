@@ -13,9 +13,9 @@ from runner.config.schema import RunConfig
 from runner.errors import BadInputError
 from runner.output.resume import check_same_input, find_run
 from runner.output.run_folder import HYDRA_DIR, HYDRA_FILES, LOCK_FILE, RunFolder
-from runner.output.run_lock import process_alive
 from runner.output.summary import Summary
 from runner.prepare import PreparedRun, experiment_name, input_path
+from runner.processes import process_alive
 from runner.run.result import RunResult
 from runner.run_dirs import RUN_META, made_here
 

@@ -36,7 +36,7 @@ from tests.unit.test_package_graph import import_edges
 
 RUNNER = Path(runner.__file__).parent
 # What runner/limits may import: the utilities and the settings below it.
-BELOW_LIMITS = {"config", "errors", "paths", "redaction", "wire_json", "hashing"}
+BELOW_LIMITS = {"config", "errors", "paths", "redaction", "wire_json", "hashing", "processes"}
 # Constructors of limits and of the limiters that enforce them.
 BUILDERS = {"Limit", "TokenBucket", "FileBucket", "RayBucket", "SharedLimits", "RayLimits"}
 
