@@ -79,6 +79,7 @@ async def runs_page(request: web.Request) -> dict[str, Any]:
     running = await asyncio.to_thread(live.running_runs, _outputs(request))
     try:
         rows = await asyncio.to_thread(queries.runs, _outputs(request), experiment, model, since)
+        await asyncio.to_thread(_statuses_now, _outputs(request), rows)
         experiments = await asyncio.to_thread(queries.experiments, _outputs(request))
     except IndexMissingError:
         if not running:
@@ -92,6 +93,13 @@ async def runs_page(request: web.Request) -> dict[str, Any]:
         "since": since,
         "experiments": experiments,
     }
+
+
+def _statuses_now(outputs_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """The index's ``running`` rows as their run folders say now (a killed run: stopped)."""
+    for row in rows:
+        if row["status"] == "running" and row.get("run_dir"):
+            row["status"] = live.current_status(outputs_dir / str(row["run_dir"]))
 
 
 async def report_page(request: web.Request) -> web.StreamResponse:

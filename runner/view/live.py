@@ -48,6 +48,16 @@ def _status(run_dir: Path, meta: dict[str, Any]) -> str:
     return "stopped" if status == "running" and writer_ended(run_dir / LOCK_FILE) else status
 
 
+def current_status(run_dir: Path) -> str:
+    """A run's status as its ``run.json`` says now (``stopped``: its process has ended).
+
+    The index keeps the status of its last update: a run killed with ``kill -9`` says
+    ``running`` there for good.
+    """
+    meta = _meta(run_dir)
+    return _status(run_dir, meta) if meta is not None else "unknown"
+
+
 def running_runs(outputs_dir: Path) -> list[dict[str, Any]]:
     """Runs whose ``run.json`` says running and whose process runs, newest first."""
     found = []

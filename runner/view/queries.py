@@ -57,7 +57,7 @@ def runs(
     with read(outputs_dir) as con:
         return records(
             con,
-            "WITH shown AS (SELECT run_id, experiment, status, "
+            "WITH shown AS (SELECT run_id, experiment, status, run_dir, "
             "CAST(started_at AS VARCHAR) AS started_at, total, n_ok, n_error, cost_usd, "
             "array_to_string(model_names, ', ') AS models, wall_time_s FROM runs "
             f"WHERE {' AND '.join(where)} "

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -429,6 +430,41 @@ def test_a_running_run_shows_live_and_turns_into_its_report(tmp_path: Path) -> N
                 run.kill()
             viewer.send_signal(signal.SIGINT)
             viewer.wait(timeout=10)
+
+
+def test_a_run_killed_9_shows_stopped_on_the_runs_page(tmp_path: Path) -> None:
+    # Indexed after a kill -9, its run.json says "running" for good: the runs page said
+    # so too, for a run no process was writing.
+    records = [{"id": f"k{i}", "prompt": f"kill {i}", "api": "openai"} for i in range(40)]
+    write_jsonl(tmp_path / "experiments" / "kill.jsonl", records)
+    argv = runner_argv(
+        tmp_path, "experiment=kill", "model=gpt_4o_mini", "run_id=k", "max_concurrency=2"
+    )
+    completed = tmp_path / "outputs" / "kill" / "k" / "completed.jsonl"
+    with servers.llmock("--latency-ms", "300") as server:
+        run = subprocess.Popen(argv, cwd=ROOT, env=runner_env(server.url))
+        try:
+            deadline = time.monotonic() + 30
+            while not completed.exists() or completed.read_bytes().count(b"\n") < 2:
+                assert run.poll() is None and time.monotonic() < deadline, "it never wrote"
+                time.sleep(0.05)
+        finally:
+            run.kill()  # SIGKILL: no ending, run.json keeps "running"
+            run.wait(timeout=10)
+    index = [sys.executable, "-m", "runner.index", "--outputs-dir", str(tmp_path / "outputs")]
+    subprocess.run(index, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    viewer = _viewer(tmp_path / "outputs")
+    try:
+        assert viewer.stdout is not None
+        url = viewer.stdout.readline().strip()
+        with chromium_page() as page:
+            page.goto(url)
+            row = page.locator("#runs tr[data-run]")
+            assert row.count() == 1 and "stopped" in row.inner_text(), row.inner_text()
+            assert page.locator("#running tr[data-running]").count() == 0
+    finally:
+        viewer.send_signal(signal.SIGINT)
+        viewer.wait(timeout=10)
 
 
 SHOTS = ROOT / "docs" / "view"
