@@ -13,12 +13,33 @@ from runner.output.disk import write_failed
 from runner.redaction import redact_utf8
 from runner.wire_json import json_line
 
+# How far back one read looks for the end of the last whole line.
+_TAIL = 64 * 1024
+
+
+def whole_lines_end(path: Path, size: int) -> int:
+    """Where the last whole line of ``path`` ends: ``size`` if its last byte is a newline."""
+    with open(path, "rb") as f:
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL)
+            f.seek(start)
+            chunk = f.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return size
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+    return 0
+
 
 class ResultWriter:
     """Appends one JSON line per result and hands it to the OS at once.
 
     Each line is written whole and flushed, so a crash or ``kill -9`` loses at most the
-    line being written, never one already written. Key values are masked in every line.
+    line being written, never one already written; such a torn last line is cut off when
+    the file is opened again. Key values are masked in every line.
     When the disk refuses a line, the file is cut back to its last whole line and the
     writer stops with :class:`~runner.errors.DiskFullError`.
     """
@@ -31,6 +52,12 @@ class ResultWriter:
         except OSError as exc:
             raise write_failed(exc, path, "results") from None
         self._size = self._handle.tell()
+        whole = whole_lines_end(path, self._size) if self._size else 0
+        if whole < self._size:
+            # A crash mid-line (kill -9) left a line with no end: the next line would have
+            # been glued to it and both lost (evaluations.jsonl after a resume). Cut it.
+            os.truncate(path, whole)
+            self._size = whole
         self._failed: DiskFullError | None = None
         self.count = 0
 

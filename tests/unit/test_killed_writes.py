@@ -55,3 +55,19 @@ def test_a_run_killed_while_running_is_not_shown_live(tmp_path: Path) -> None:
     assert sorted(r["run_id"] for r in running_runs(tmp_path)) == ["elsewhere", "going", "old"]
     assert live_state(tmp_path / "exp" / "killed")["status"] == "stopped"
     assert live_state(tmp_path / "exp" / "going")["status"] == "running"
+
+
+def test_a_torn_last_line_is_cut_before_the_next_line_is_appended(tmp_path: Path) -> None:
+    # evaluations.jsonl after kill -9 mid-line, then a resume that judges: the new row was
+    # glued to the torn one, and both were lost to every reader.
+    from runner.output.writer import ResultWriter
+
+    path = tmp_path / "evaluations.jsonl"
+    path.write_bytes(b'{"a": 1}\n' + b'{"torn": "' + b"x" * 100_000)
+    with ResultWriter(path) as writer:
+        writer.write({"b": 2})
+    assert path.read_bytes() == b'{"a": 1}\n{"b":2}\n'
+    path.write_bytes(b'{"only": "torn')
+    with ResultWriter(path) as writer:
+        writer.write({"c": 3})
+    assert path.read_bytes() == b'{"c":3}\n'
