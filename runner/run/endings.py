@@ -108,3 +108,20 @@ def write_run_report(folder: RunFolder) -> Path | None:
         )
         logger.warning("The report was not written: {} (try: {})", exc, command)
         return None
+
+
+def say_ending_stopped(folder: RunFolder, outputs_dir: Path) -> None:
+    """A stop came while the index and the report were written: how to make them again."""
+    report = shell_command(
+        "runner.report",
+        f"run={folder.run_id}",
+        f"experiment={folder.path.parent.name}",
+        f"outputs_dir={outputs_dir}",
+    )
+    index = shell_command("runner.index", "--outputs-dir", str(outputs_dir))
+    logger.warning(
+        "Stopped while the report and the index were written; the run itself is complete "
+        "(run.json). Make them with: {} and {}",
+        report,
+        index,
+    )

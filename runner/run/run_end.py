@@ -16,11 +16,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def index_beside_report(update_index: Callable[[], None] | None, report: Callable[[], T]) -> T:
+def index_beside_report(
+    update_index: Callable[[], None] | None,
+    report: Callable[[], T],
+    stopped: Callable[[], None] = lambda: None,
+) -> T:
     """``report()``'s result, with ``update_index()`` run meanwhile in a thread (if given).
 
-    What the update raises is raised here, once the report is written.
+    What the update raises is raised here, once the report is written. A stop meanwhile
+    (Ctrl-C, SIGTERM) calls ``stopped()`` first: the run is complete, these two are not.
     """
+    try:
+        return _beside(update_index, report)
+    except KeyboardInterrupt:
+        stopped()
+        raise
+
+
+def _beside(update_index: Callable[[], None] | None, report: Callable[[], T]) -> T:
     if update_index is None:
         return report()
     failed: list[BaseException] = []

@@ -33,6 +33,7 @@ from runner.prepare import PreparedRun, experiment_name, prepare_run
 from runner.run.endings import (
     mean_scores,
     say_budget_reached,
+    say_ending_stopped,
     some_groups,
     update_run_index,
     write_run_report,
@@ -148,7 +149,7 @@ class Run:
         finally:
             summary = self.summarise()  # whatever ended the sending: run.json says how
         # The index is brought up to date in a thread while the report renders (run_end.py).
-        report = index_beside_report(self.index, self.report)
+        report = index_beside_report(self.index, self.report, self._ending_stopped)
         return RunResult(self.folder, summary, {"scores": self.scores, "report": report})
 
     def read(self) -> None:
@@ -270,7 +271,10 @@ class Run:
             finished = self.clock.wall().isoformat()
             self.meta = {**self.previous, **counts, "status": "completed", "finished_at": finished}
             write_final_meta(self.folder, self.meta, failing=False)
-        return index_beside_report(self.index, self.report)
+        return index_beside_report(self.index, self.report, self._ending_stopped)
+
+    def _ending_stopped(self) -> None:
+        say_ending_stopped(self.folder, Path(self.settings.outputs_dir))
 
     def _forced_exit(self) -> None:
         # A second Ctrl-C skips the ending: record the stop and say how to go on.
