@@ -9,14 +9,13 @@ for too many redirects is empty), and it was retried: 10 hops per attempt, every
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from tests.budget_support import serve
 from tests.helpers import read_jsonl, run_cli, write_jsonl
 
 pytestmark = pytest.mark.integration
@@ -32,20 +31,8 @@ def looping_server() -> Iterator[tuple[str, list[int]]]:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", loop_back)
-    runner = web.AppRunner(app, access_log=None)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", hits
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    with serve(app) as url:
+        yield url, hits
 
 
 def test_a_redirect_loop_is_one_clear_error_not_retried(

@@ -59,15 +59,25 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _experiment(tmp_path: Path, model: str) -> None:
+    write_jsonl(
+        tmp_path / "experiments" / "exp.jsonl",
+        [{"id": f"p{i}", "api": "openai", "model_name": model, "prompt": f"q{i}"}
+         for i in range(N)],
+    )  # fmt: skip
+
+
+def _sending(runs: Path, jobs: int) -> bool:
+    """Whether ``jobs`` runs have each written 20 results."""
+    files = list(runs.glob("*/completed.jsonl")) if runs.exists() else []
+    return len(files) == jobs and all(f.read_bytes().count(b"\n") >= 20 for f in files)
+
+
 def test_a_sweep_killed_9_stops_its_joblib_workers(
     tmp_path: Path, slow_llmock: servers.Server
 ) -> None:
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the joblib extra")
-    write_jsonl(
-        tmp_path / "experiments" / "exp.jsonl",
-        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-orphan", "prompt": f"q{i}"}
-         for i in range(N)],
-    )  # fmt: skip
+    _experiment(tmp_path, "gpt-orphan")
     argv = runner_argv(tmp_path, "-m", "experiment=exp", "max_queries=600000",
                        "max_concurrency=4", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                        "max_attempts=1,2")  # fmt: skip
@@ -76,13 +86,9 @@ def test_a_sweep_killed_9_stops_its_joblib_workers(
                              start_new_session=True)  # fmt: skip
     runs = tmp_path / "outputs" / "exp"
 
-    def both_sending() -> bool:
-        files = list(runs.glob("*/completed.jsonl")) if runs.exists() else []
-        return len(files) == 2 and all(f.read_bytes().count(b"\n") >= 20 for f in files)
-
     workers: list[int] = []
     try:
-        _wait(both_sending, 60, "the sweep's two jobs never started sending")
+        _wait(lambda: _sending(runs, 2), 60, "the sweep's two jobs never started sending")
         workers = _children(sweep.pid)
         sweep.send_signal(signal.SIGKILL)
         sweep.wait(timeout=10)
@@ -115,11 +121,7 @@ def test_ctrl_c_or_sigterm_stops_the_whole_sweep(
     workers mid-run: their runs said 'running' for good."""
     if launcher == "joblib":
         pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs joblib")
-    write_jsonl(
-        tmp_path / "experiments" / "exp.jsonl",
-        [{"id": f"p{i}", "api": "openai", "model_name": "gpt-sweep-stop", "prompt": f"s{i}"}
-         for i in range(N)],
-    )  # fmt: skip
+    _experiment(tmp_path, "gpt-sweep-stop")
     chosen = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     argv = runner_argv(tmp_path, "-m", "experiment=exp", "max_queries=600000",
                        "max_concurrency=4", *chosen, "max_attempts=1,2,3")  # fmt: skip
@@ -129,12 +131,8 @@ def test_ctrl_c_or_sigterm_stops_the_whole_sweep(
     runs = tmp_path / "outputs" / "exp"
     running = 2 if launcher == "joblib" else 1
 
-    def sending() -> bool:
-        files = list(runs.glob("*/completed.jsonl")) if runs.exists() else []
-        return len(files) == running and all(f.read_bytes().count(b"\n") >= 20 for f in files)
-
     try:
-        _wait(sending, 60, "the sweep never started sending")
+        _wait(lambda: _sending(runs, running), 60, "the sweep never started sending")
         if how == "ctrl-c":
             os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C in its terminal: the whole group
         elif how == "sighup":
